@@ -1,0 +1,71 @@
+//! Messages that travel over the event bus between order and reservation.
+//!
+//! Each message is wrapped in an [`Envelope`] with a unique id so consumers
+//! can drop duplicates (delivery is at least once), and the trace id so one
+//! order is one trace across services.
+
+use crate::model::{EventId, HoldId, MessageId, OrderId, SeatId, TraceId};
+use crate::saga::FailureReason;
+use serde::{Deserialize, Serialize};
+
+/// Topic names. Order messages are keyed by order id so each order's
+/// messages stay in order on one partition.
+pub mod topics {
+    /// Saga inputs for the order orchestrator (`OrderPlaced`, replies from reservation).
+    pub const ORDER_SAGA: &str = "order-saga";
+    /// Commands for reservation (`ConfirmSeats`, `ReleaseHold`).
+    pub const RESERVATION_COMMANDS: &str = "reservation-commands";
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum BusMessage {
+    /// An order was accepted; the orchestrator starts its saga.
+    OrderPlaced { order_id: OrderId },
+    /// Reservation: turn the pinned hold into sold seats (fenced by hold and order).
+    ConfirmSeats { order_id: OrderId, hold_id: HoldId },
+    /// Reservation: release the hold if it is still pinned to this order.
+    ReleaseHold { order_id: OrderId, hold_id: HoldId },
+    /// Reply: the seats are sold to this order.
+    SeatsConfirmed {
+        order_id: OrderId,
+        event_id: EventId,
+        seat_ids: Vec<SeatId>,
+    },
+    /// Reply: the fence refused the confirm.
+    SeatsRejected {
+        order_id: OrderId,
+        reason: FailureReason,
+    },
+}
+
+impl BusMessage {
+    /// The partition key: every message is about one order.
+    pub fn order_id(&self) -> &OrderId {
+        match self {
+            BusMessage::OrderPlaced { order_id }
+            | BusMessage::ConfirmSeats { order_id, .. }
+            | BusMessage::ReleaseHold { order_id, .. }
+            | BusMessage::SeatsConfirmed { order_id, .. }
+            | BusMessage::SeatsRejected { order_id, .. } => order_id,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub message_id: MessageId,
+    pub trace_id: Option<TraceId>,
+    pub body: BusMessage,
+}
+
+impl Envelope {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        // Serializing plain data to a Vec cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+}

@@ -1,0 +1,207 @@
+//! Domain types shared by every service.
+//!
+//! Ids are newtypes over `String` so they cannot be mixed up, serialize as
+//! plain strings (contract v1 uses strings everywhere) and order
+//! deterministically (`Ord`), which keeps `BTreeMap`-based state
+//! reproducible in the simulator.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+macro_rules! string_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub String);
+
+        impl $name {
+            pub fn new(s: impl Into<String>) -> Self {
+                Self(s.into())
+            }
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                Self(s.to_owned())
+            }
+        }
+    };
+}
+
+string_id!(
+    /// An event (a show) whose seats are sold, e.g. `spring-gala`.
+    EventId
+);
+string_id!(
+    /// A seat within one event, e.g. `3-7` (row 3, column 7).
+    SeatId
+);
+string_id!(
+    /// A seat hold. In contract v1 the hold id is the holder's capability:
+    /// it carries at least 128 random bits and is returned only to the holder.
+    HoldId
+);
+string_id!(
+    /// An order, a UUID built from the injected random source.
+    OrderId
+);
+string_id!(
+    /// A bus message id, used by consumers to drop duplicates.
+    MessageId
+);
+string_id!(
+    /// A W3C trace id (32 lowercase hex digits) carried across every hop.
+    TraceId
+);
+
+/// Money is kept in integer cents: no float rounding in a ledger.
+pub type Cents = i64;
+
+/// Milliseconds since the Unix epoch, as read from the clock port.
+pub type UnixMs = u64;
+
+/// An event as the catalog describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub event_id: EventId,
+    pub title: String,
+    /// RFC 3339 start time, kept as text: the catalog only displays it.
+    pub starts_at: String,
+    pub rows: u32,
+    pub cols: u32,
+}
+
+impl Event {
+    pub fn seat_count(&self) -> usize {
+        (self.rows as usize) * (self.cols as usize)
+    }
+}
+
+/// Static description of one seat: where it is and what it costs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeatSpec {
+    pub seat_id: SeatId,
+    pub row: u32,
+    pub col: u32,
+    pub price_cents: Cents,
+}
+
+/// The seat id for a row and column; one place so every adapter agrees.
+pub fn seat_id_for(row: u32, col: u32) -> SeatId {
+    SeatId(format!("{row}-{col}"))
+}
+
+/// The public status of a seat (contract v1: `AVAILABLE | HELD | SOLD`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SeatStatus {
+    Available,
+    Held,
+    Sold,
+}
+
+/// Where a hold is in its life. Only `Active` holds block seats.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    pub hold_id: HoldId,
+    pub event_id: EventId,
+    pub seat_ids: Vec<SeatId>,
+    /// Sum of the seat prices at the time the hold was taken.
+    pub amount_cents: Cents,
+    pub created_at_ms: UnixMs,
+    pub expires_at_ms: UnixMs,
+    /// The order this hold is pinned to during checkout, if any.
+    pub pinned_order: Option<OrderId>,
+    /// Optional `X-Customer-Id`, recorded for audit only (not an authorization).
+    pub customer_id: Option<String>,
+}
+
+/// One entry of an event's seat change log. Versions are per event, start at
+/// 1 and have no gaps: the SSE stream uses them as `id:` and for resume.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeatChange {
+    pub version: u64,
+    pub seat_id: SeatId,
+    pub status: SeatStatus,
+}
+
+/// The status of every seat of one event at one version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeatMap {
+    pub version: u64,
+    pub seats: Vec<(SeatId, SeatStatus)>,
+}
+
+/// Public order status (contract v1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OrderStatus {
+    Pending,
+    Confirmed,
+    Cancelled,
+    Failed,
+}
+
+impl OrderStatus {
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, OrderStatus::Pending)
+    }
+}
+
+/// A durable ticket: the second line of defence against oversell. Storage
+/// keeps at most one ticket per `(event_id, seat_id)`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Ticket {
+    pub event_id: EventId,
+    pub seat_id: SeatId,
+    pub order_id: OrderId,
+}
+
+/// Payment status of one order at the (mock) gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PaymentStatus {
+    Authorized,
+    Declined,
+    Captured,
+    Voided,
+    Refunded,
+}
+
+/// The gateway's record for one order: payments are idempotent per order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payment {
+    pub order_id: OrderId,
+    pub amount_cents: Cents,
+    pub status: PaymentStatus,
+}
+
+/// Ledger entry kinds; the ledger is append-only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum LedgerKind {
+    Authorize,
+    Decline,
+    Capture,
+    Void,
+    Refund,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    pub seq: u64,
+    pub order_id: OrderId,
+    pub kind: LedgerKind,
+    pub amount_cents: Cents,
+    pub at_ms: UnixMs,
+}

@@ -1,0 +1,63 @@
+use async_trait::async_trait;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BusError {
+    /// The broker did not answer or refused; for `publish` the message may or
+    /// may not be stored (at-least-once: the caller retries). Retryable.
+    #[error("event bus unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// A message to publish. Messages with the same `key` land on the same
+/// partition and are delivered in publish order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingMessage {
+    pub topic: String,
+    pub key: String,
+    pub payload: Vec<u8>,
+    pub headers: Vec<(String, String)>,
+}
+
+/// A delivered message with its position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub topic: String,
+    pub partition: u32,
+    pub offset: u64,
+    pub key: String,
+    pub payload: Vec<u8>,
+    pub headers: Vec<(String, String)>,
+}
+
+/// Publish/subscribe with offsets, Kafka-shaped.
+#[async_trait]
+pub trait EventBus: Send + Sync + std::fmt::Debug {
+    /// Appends a message and returns `(partition, offset)` once the broker
+    /// has acknowledged it durably (acks=all). Only then may an outbox row be
+    /// marked sent.
+    async fn publish(&self, msg: OutgoingMessage) -> Result<(u32, u64), BusError>;
+
+    /// Joins consumer group `group` on `topic`. Partitions are shared among
+    /// the group's live members; a new member starts each partition at the
+    /// group's committed offset.
+    async fn subscribe(&self, topic: &str, group: &str) -> Result<Box<dyn Consumer>, BusError>;
+}
+
+/// One member of a consumer group.
+///
+/// Delivery is at least once: anything not committed is delivered again to
+/// whoever owns the partition next (after `rewind`, a restart or a
+/// rebalance). Within a partition, messages arrive in offset order.
+#[async_trait]
+pub trait Consumer: Send + std::fmt::Debug {
+    /// Up to `max` messages from this member's partitions, waiting up to
+    /// `wait_ms` (tokio time) when none are ready. May return fewer or none.
+    async fn poll(&mut self, max: usize, wait_ms: u64) -> Result<Vec<Delivery>, BusError>;
+
+    /// Commits `d` and everything before it in its partition. Call only after
+    /// the message's effect is durable.
+    async fn commit(&mut self, d: &Delivery) -> Result<(), BusError>;
+
+    /// Goes back to the committed offsets: uncommitted messages come again.
+    async fn rewind(&mut self) -> Result<(), BusError>;
+}

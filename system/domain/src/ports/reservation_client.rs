@@ -1,0 +1,28 @@
+use crate::model::{Hold, HoldId, OrderId, TraceId};
+use async_trait::async_trait;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PinError {
+    #[error("hold not found")]
+    NotFound,
+    #[error("hold expired or released")]
+    Gone,
+    #[error("hold is pinned to another order")]
+    PinnedToOther,
+    /// No answer or 5xx: retryable, outcome unknown (pin is idempotent).
+    #[error("reservation unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// The order service's view of reservation, used while placing an order.
+#[async_trait]
+pub trait ReservationClient: Send + Sync + std::fmt::Debug {
+    /// Pins the hold to the order for the checkout window and returns it.
+    /// Idempotent for the same order.
+    async fn pin(
+        &self,
+        hold_id: &HoldId,
+        order_id: &OrderId,
+        trace: Option<&TraceId>,
+    ) -> Result<Hold, PinError>;
+}

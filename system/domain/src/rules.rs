@@ -1,0 +1,143 @@
+//! Business rules that do not need storage: request validation, hold
+//! lifetimes and the extension cap, and request hashing for idempotency.
+//!
+//! Keeping these pure means the in-memory model, the Redis adapter and the
+//! HTTP layer all apply the same numbers.
+
+use crate::model::{SeatId, UnixMs};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeSet;
+
+/// Contract v1: a hold covers between 1 and 8 seats.
+pub const MAX_SEATS_PER_HOLD: usize = 8;
+
+/// Limits on holds. Defaults match the documented configuration keys
+/// (`hold.*`); see docs/API.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HoldPolicy {
+    /// Shortest hold a client may ask for.
+    pub hold_seconds_min: u64,
+    /// Longest single hold or extension a client may ask for.
+    pub hold_seconds_max: u64,
+    /// Hard cap on a hold's whole life, counted from its creation: extensions
+    /// never push expiry past `created + max_lifetime_seconds`.
+    pub max_lifetime_seconds: u64,
+    /// Checkout window: placing an order pins the hold and keeps it alive
+    /// at least this long, so the saga can confirm it.
+    pub checkout_seconds: u64,
+    /// How long a gone hold is remembered so its holder gets 410, not 404.
+    pub tombstone_seconds: u64,
+}
+
+impl Default for HoldPolicy {
+    fn default() -> Self {
+        Self {
+            hold_seconds_min: 1,
+            hold_seconds_max: 600,
+            max_lifetime_seconds: 1_800,
+            checkout_seconds: 120,
+            tombstone_seconds: 3_600,
+        }
+    }
+}
+
+/// Why a request is invalid (maps to 422 `VALIDATION_FAILED`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+/// Checks a hold request's shape: 1..=8 distinct seats and an allowed duration.
+pub fn validate_hold_request(
+    seat_ids: &[SeatId],
+    hold_seconds: u64,
+    policy: &HoldPolicy,
+) -> Result<(), Invalid> {
+    if seat_ids.is_empty() || seat_ids.len() > MAX_SEATS_PER_HOLD {
+        return Err(Invalid(format!(
+            "seatIds must list between 1 and {MAX_SEATS_PER_HOLD} seats, got {}",
+            seat_ids.len()
+        )));
+    }
+    let distinct: BTreeSet<&SeatId> = seat_ids.iter().collect();
+    if distinct.len() != seat_ids.len() {
+        return Err(Invalid("seatIds must not repeat a seat".into()));
+    }
+    validate_hold_seconds(hold_seconds, policy)
+}
+
+/// Checks a requested hold or extension duration.
+pub fn validate_hold_seconds(hold_seconds: u64, policy: &HoldPolicy) -> Result<(), Invalid> {
+    if hold_seconds < policy.hold_seconds_min || hold_seconds > policy.hold_seconds_max {
+        return Err(Invalid(format!(
+            "holdSeconds must be between {} and {}, got {hold_seconds}",
+            policy.hold_seconds_min, policy.hold_seconds_max
+        )));
+    }
+    Ok(())
+}
+
+/// The expiry an extension would give, or `None` when the hold is already at
+/// its lifetime cap (an extension must move expiry forward to count).
+pub fn extended_expiry(
+    created_at_ms: UnixMs,
+    current_expiry_ms: UnixMs,
+    now_ms: UnixMs,
+    hold_ms: u64,
+    max_lifetime_ms: u64,
+) -> Option<UnixMs> {
+    let cap = created_at_ms.saturating_add(max_lifetime_ms);
+    let wanted = now_ms.saturating_add(hold_ms).min(cap);
+    (wanted > current_expiry_ms).then_some(wanted)
+}
+
+/// A stable hash of a JSON request body, independent of key order and
+/// whitespace, so an `Idempotency-Key` replay is recognised as "the same
+/// request" exactly when its meaning is the same.
+pub fn request_hash(body: &serde_json::Value) -> String {
+    // serde_json's default map is ordered by key, so `to_vec` is canonical.
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    hex::encode(Sha256::digest(&bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seats(n: usize) -> Vec<SeatId> {
+        (0..n).map(|i| SeatId(format!("1-{i}"))).collect()
+    }
+
+    #[test]
+    fn hold_request_bounds() {
+        let p = HoldPolicy::default();
+        assert!(validate_hold_request(&seats(0), 60, &p).is_err());
+        assert!(validate_hold_request(&seats(1), 60, &p).is_ok());
+        assert!(validate_hold_request(&seats(8), 60, &p).is_ok());
+        assert!(validate_hold_request(&seats(9), 60, &p).is_err());
+        assert!(validate_hold_request(&seats(2), 0, &p).is_err());
+        assert!(validate_hold_request(&seats(2), 601, &p).is_err());
+        let dup = vec![SeatId::from("1-1"), SeatId::from("1-1")];
+        assert!(validate_hold_request(&dup, 60, &p).is_err());
+    }
+
+    #[test]
+    fn extension_is_capped_by_lifetime() {
+        // created at 0, lifetime cap 100, currently expiring at 50.
+        assert_eq!(extended_expiry(0, 50, 40, 30, 100), Some(70));
+        assert_eq!(extended_expiry(0, 50, 90, 30, 100), Some(100));
+        assert_eq!(extended_expiry(0, 100, 95, 30, 100), None);
+        // An "extension" that would shorten the hold is not an extension.
+        assert_eq!(extended_expiry(0, 80, 10, 30, 100), None);
+    }
+
+    #[test]
+    fn request_hash_ignores_key_order() {
+        let a: serde_json::Value = serde_json::from_str(r#"{"a":1,"b":[1,2]}"#).unwrap();
+        let b: serde_json::Value = serde_json::from_str(r#"{ "b":[1,2], "a":1 }"#).unwrap();
+        let c: serde_json::Value = serde_json::from_str(r#"{"a":2,"b":[1,2]}"#).unwrap();
+        assert_eq!(request_hash(&a), request_hash(&b));
+        assert_ne!(request_hash(&a), request_hash(&c));
+    }
+}

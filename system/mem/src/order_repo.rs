@@ -1,0 +1,268 @@
+//! In-memory order repository: orders, idempotency records, processed
+//! messages, tickets (unique per event and seat) and the outbox, under one
+//! lock so each method is one transaction.
+
+use async_trait::async_trait;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+use ticketing_domain::ports::{
+    ApplyOutcome, ClaimedOutbox, IdempotencyBegin, OrderRecord, OrderRepository, OutboxMessage,
+    RepoError, SagaUpdate, StoredResponse,
+};
+use ticketing_domain::{EventId, MessageId, OrderId, SeatId, Ticket, UnixMs};
+
+#[derive(Debug)]
+struct IdemRecord {
+    request_hash: String,
+    order_id: OrderId,
+    response: Option<StoredResponse>,
+}
+
+#[derive(Debug)]
+struct OutboxRow {
+    message: OutboxMessage,
+    leased_until_ms: UnixMs,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    orders: BTreeMap<OrderId, OrderRecord>,
+    idempotency: BTreeMap<String, IdemRecord>,
+    processed: BTreeSet<MessageId>,
+    tickets: BTreeMap<(EventId, SeatId), OrderId>,
+    outbox: BTreeMap<u64, OutboxRow>,
+    next_seq: u64,
+    /// When true every call fails with `Unavailable` (a database outage, for tests).
+    down: bool,
+}
+
+impl Inner {
+    fn push_outbox(&mut self, msgs: Vec<OutboxMessage>) {
+        for message in msgs {
+            self.next_seq += 1;
+            self.outbox.insert(
+                self.next_seq,
+                OutboxRow {
+                    message,
+                    leased_until_ms: 0,
+                },
+            );
+        }
+    }
+
+    fn check_up(&self) -> Result<(), RepoError> {
+        if self.down {
+            Err(RepoError::Unavailable("database down".into()))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct MemOrderRepository {
+    inner: Mutex<Inner>,
+}
+
+impl MemOrderRepository {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Simulates a database outage (for tests of the services' error paths).
+    pub fn set_down(&self, down: bool) {
+        crate::lock(&self.inner).down = down;
+    }
+}
+
+#[async_trait]
+impl OrderRepository for MemOrderRepository {
+    async fn begin_idempotent(
+        &self,
+        key: &str,
+        request_hash: &str,
+        candidate: &OrderId,
+        _now_ms: UnixMs,
+    ) -> Result<IdempotencyBegin, RepoError> {
+        let mut inner = crate::lock(&self.inner);
+        inner.check_up()?;
+        if let Some(rec) = inner.idempotency.get(key) {
+            if rec.request_hash != request_hash {
+                return Ok(IdempotencyBegin::Mismatch);
+            }
+            return Ok(match &rec.response {
+                Some(r) => IdempotencyBegin::Completed(r.clone()),
+                None => IdempotencyBegin::InProgress {
+                    order_id: rec.order_id.clone(),
+                },
+            });
+        }
+        inner.idempotency.insert(
+            key.to_owned(),
+            IdemRecord {
+                request_hash: request_hash.to_owned(),
+                order_id: candidate.clone(),
+                response: None,
+            },
+        );
+        Ok(IdempotencyBegin::Started {
+            order_id: candidate.clone(),
+        })
+    }
+
+    async fn complete_idempotent(
+        &self,
+        key: &str,
+        response: StoredResponse,
+    ) -> Result<(), RepoError> {
+        let mut inner = crate::lock(&self.inner);
+        inner.check_up()?;
+        if let Some(rec) = inner.idempotency.get_mut(key) {
+            rec.response.get_or_insert(response);
+        }
+        Ok(())
+    }
+
+    async fn place_order(
+        &self,
+        order: OrderRecord,
+        outbox: Vec<OutboxMessage>,
+        idempotency_key: &str,
+        response: StoredResponse,
+    ) -> Result<(), RepoError> {
+        let mut inner = crate::lock(&self.inner);
+        inner.check_up()?;
+        if !inner.orders.contains_key(&order.order_id) {
+            inner.orders.insert(order.order_id.clone(), order);
+            inner.push_outbox(outbox);
+        }
+        if let Some(rec) = inner.idempotency.get_mut(idempotency_key) {
+            rec.response.get_or_insert(response);
+        }
+        Ok(())
+    }
+
+    async fn get_order(&self, order_id: &OrderId) -> Result<Option<OrderRecord>, RepoError> {
+        let inner = crate::lock(&self.inner);
+        inner.check_up()?;
+        Ok(inner.orders.get(order_id).cloned())
+    }
+
+    async fn apply(&self, update: SagaUpdate) -> Result<ApplyOutcome, RepoError> {
+        let mut inner = crate::lock(&self.inner);
+        inner.check_up()?;
+        if let Some(m) = &update.processed {
+            if inner.processed.contains(m) {
+                return Ok(ApplyOutcome::Duplicate);
+            }
+        }
+        let stored = inner
+            .orders
+            .get(&update.order.order_id)
+            .map(|o| o.version);
+        if stored != Some(update.order.version) {
+            return Err(RepoError::Conflict);
+        }
+        for t in &update.tickets {
+            if let Some(owner) = inner.tickets.get(&(t.event_id.clone(), t.seat_id.clone())) {
+                if *owner != t.order_id {
+                    return Err(RepoError::TicketConflict {
+                        event_id: t.event_id.clone(),
+                        seat_id: t.seat_id.clone(),
+                    });
+                }
+            }
+        }
+        for t in update.tickets {
+            inner.tickets.insert((t.event_id, t.seat_id), t.order_id);
+        }
+        if let Some(m) = update.processed {
+            inner.processed.insert(m);
+        }
+        inner.push_outbox(update.outbox);
+        let mut order = update.order;
+        order.version += 1;
+        inner.orders.insert(order.order_id.clone(), order);
+        Ok(ApplyOutcome::Applied)
+    }
+
+    async fn mark_processed(&self, message_id: &MessageId) -> Result<(), RepoError> {
+        let mut inner = crate::lock(&self.inner);
+        inner.check_up()?;
+        inner.processed.insert(message_id.clone());
+        Ok(())
+    }
+
+    async fn due_orders(&self, now_ms: UnixMs, limit: usize) -> Result<Vec<OrderId>, RepoError> {
+        let inner = crate::lock(&self.inner);
+        inner.check_up()?;
+        let mut due: Vec<(UnixMs, &OrderId)> = inner
+            .orders
+            .values()
+            .filter(|o| !o.saga.is_done() && o.next_attempt_at_ms <= now_ms)
+            .map(|o| (o.created_at_ms, &o.order_id))
+            .collect();
+        due.sort();
+        Ok(due.into_iter().take(limit).map(|(_, id)| id.clone()).collect())
+    }
+
+    async fn claim_outbox(
+        &self,
+        limit: usize,
+        lease_ms: u64,
+        now_ms: UnixMs,
+    ) -> Result<Vec<ClaimedOutbox>, RepoError> {
+        let mut inner = crate::lock(&self.inner);
+        inner.check_up()?;
+        let mut out = Vec::new();
+        for (seq, row) in inner.outbox.iter_mut() {
+            if out.len() >= limit {
+                break;
+            }
+            if row.leased_until_ms > now_ms {
+                continue;
+            }
+            row.leased_until_ms = now_ms.saturating_add(lease_ms);
+            out.push(ClaimedOutbox {
+                seq: *seq,
+                message: row.message.clone(),
+            });
+        }
+        Ok(out)
+    }
+
+    async fn mark_sent(&self, seqs: &[u64]) -> Result<(), RepoError> {
+        let mut inner = crate::lock(&self.inner);
+        inner.check_up()?;
+        for s in seqs {
+            inner.outbox.remove(s);
+        }
+        Ok(())
+    }
+
+    async fn outbox_backlog(&self) -> Result<usize, RepoError> {
+        let inner = crate::lock(&self.inner);
+        inner.check_up()?;
+        Ok(inner.outbox.len())
+    }
+
+    async fn tickets(&self) -> Result<Vec<Ticket>, RepoError> {
+        let inner = crate::lock(&self.inner);
+        inner.check_up()?;
+        Ok(inner
+            .tickets
+            .iter()
+            .map(|((e, s), o)| Ticket {
+                event_id: e.clone(),
+                seat_id: s.clone(),
+                order_id: o.clone(),
+            })
+            .collect())
+    }
+
+    async fn orders(&self) -> Result<Vec<OrderRecord>, RepoError> {
+        let inner = crate::lock(&self.inner);
+        inner.check_up()?;
+        Ok(inner.orders.values().cloned().collect())
+    }
+}
