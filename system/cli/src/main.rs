@@ -1,1 +1,105 @@
-fn main(){}
+//! `ticketing`: a thin command line over `ticketing-services`.
+//!
+//! `ticketing serve --embedded [--port P] [--config FILE]` runs all four
+//! services in one process on in-memory adapters behind one loopback port.
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::sync::Arc;
+use ticketing_services::config::Settings;
+use ticketing_services::embedded::{Embedded, Seeding, WallClock};
+
+#[derive(Debug, Parser)]
+#[command(name = "ticketing", version, about = "Flash-sale ticketing reference system")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the system.
+    Serve {
+        /// All four services in this process, on in-memory adapters.
+        #[arg(long)]
+        embedded: bool,
+        /// Gateway port (overrides `gateway.port`; 0 picks a free one).
+        #[arg(long)]
+        port: Option<u16>,
+        /// Gateway address (overrides `gateway.host`).
+        #[arg(long)]
+        host: Option<String>,
+        /// A TOML file layered over the defaults (then `TICKETING_*` env wins).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Fix the random seed (reproducible ids and payment faults).
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+}
+
+/// Wall-clock time, read once at start to anchor the clock port.
+#[allow(clippy::disallowed_methods)]
+fn wall_clock_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+async fn ctrl_c() {
+    if let Err(e) = tokio::signal::ctrl_c().await {
+        tracing::error!(error = %e, "cannot listen for Ctrl-C; stopping");
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    ticketing_services::telemetry::init("info");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the tokio runtime")?;
+    runtime.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve {
+            embedded,
+            port,
+            host,
+            config,
+            seed,
+        } => {
+            anyhow::ensure!(
+                embedded,
+                "only `ticketing serve --embedded` exists in this version; per-service processes \
+                 on Redis, Kafka and PostgreSQL come with the real adapters"
+            );
+            let mut settings = Settings::load(config.as_deref())?;
+            if let Some(p) = port {
+                settings.gateway.port = p;
+            }
+            if let Some(h) = host {
+                settings.gateway.host = h;
+            }
+            let seeding = match seed.or(settings.rng_seed) {
+                Some(s) => Seeding::Fixed(s),
+                None => {
+                    let mut key = [0u8; 32];
+                    getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("OS entropy: {e}"))?;
+                    Seeding::Key(key)
+                }
+            };
+            let clock = Arc::new(WallClock::new(wall_clock_ms()));
+            let app = Embedded::build(&settings, clock, seeding).await?;
+            tracing::info!(url = %app.url(), "embedded ticketing system listening; Ctrl-C stops it");
+            println!("ticketing: listening on {}", app.url());
+            app.run_until(ctrl_c()).await;
+            tracing::info!("stopped cleanly");
+            Ok(())
+        }
+    }
+}

@@ -19,6 +19,21 @@ impl ChaChaRandom {
         }
     }
 
+    /// From 256 bits of key material (production: OS entropy, read once by the binary).
+    pub fn from_key(key: [u8; 32]) -> Self {
+        Self {
+            rng: Mutex::new(ChaCha20Rng::from_seed(key)),
+        }
+    }
+
+    /// An independent generator keyed by 256 bits drawn from this one, so
+    /// each service gets its own stream in a fixed, reproducible order.
+    pub fn fork(&self) -> Self {
+        let mut key = [0u8; 32];
+        self.fill_bytes(&mut key);
+        Self::from_key(key)
+    }
+
     /// A seed for a named component, derived from a parent seed, so each
     /// service's randomness is independent of how much the others draw.
     pub fn derive_seed(seed: u64, label: &str) -> u64 {

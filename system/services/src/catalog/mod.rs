@@ -1,0 +1,274 @@
+//! Catalog: events, the seat map, and the live seat stream (SSE).
+//!
+//! Seat status is read from the seat store, whose per-event change log has
+//! gap-free versions. The stream's first message is a snapshot at a version;
+//! every later message is one change with `id: <version>`. A client that
+//! reconnects with `Last-Event-ID: v` gets the changes after `v` replayed
+//! from the bounded history, or a fresh snapshot when `v` is too old.
+
+mod feed;
+
+pub use feed::SeatFeed;
+
+use crate::error::ApiError;
+use crate::Ctx;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::routing::get;
+use axum::{Json, Router};
+use futures::Stream;
+use serde::Serialize;
+use std::collections::{BTreeMap, VecDeque};
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+use ticketing_domain::ports::{CatalogRepository, ChangesSince, SeatStore};
+use ticketing_domain::{Event, EventId, SeatChange, SeatId, SeatStatus};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Clone)]
+pub struct CatalogState {
+    pub ctx: Ctx,
+    pub repo: Arc<dyn CatalogRepository>,
+    pub seats: Arc<dyn SeatStore>,
+    pub feed: Arc<SeatFeed>,
+    pub heartbeat_ms: u64,
+    pub replay_limit: usize,
+    /// Ends open streams on shutdown, so a graceful shutdown can finish.
+    pub shutdown: CancellationToken,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EventView {
+    event_id: EventId,
+    title: String,
+    starts_at: String,
+    seat_count: usize,
+    available_count: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SeatView {
+    seat_id: SeatId,
+    row: u32,
+    col: u32,
+    /// Price in cents.
+    price: i64,
+    status: SeatStatus,
+}
+
+#[derive(Debug, Serialize)]
+struct SeatMapView {
+    version: u64,
+    seats: Vec<SeatView>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ChangeView<'a> {
+    version: u64,
+    seat_id: &'a SeatId,
+    status: SeatStatus,
+}
+
+pub fn public_router(state: CatalogState) -> Router {
+    Router::new()
+        .route("/api/events", get(list_events))
+        .route("/api/events/{event_id}", get(get_event))
+        .route("/api/events/{event_id}/seats", get(get_seats))
+        .route("/api/events/{event_id}/seats/stream", get(stream_seats))
+        .with_state(state)
+}
+
+async fn event_view(state: &CatalogState, e: Event) -> Result<EventView, ApiError> {
+    let (_, available) = state.seats.availability(&e.event_id).await?;
+    Ok(EventView {
+        seat_count: e.seat_count(),
+        available_count: available,
+        event_id: e.event_id,
+        title: e.title,
+        starts_at: e.starts_at,
+    })
+}
+
+async fn list_events(State(state): State<CatalogState>) -> Result<Json<Vec<EventView>>, ApiError> {
+    let mut out = Vec::new();
+    for e in state.repo.list_events().await? {
+        out.push(event_view(&state, e).await?);
+    }
+    Ok(Json(out))
+}
+
+async fn get_event(
+    State(state): State<CatalogState>,
+    Path(event_id): Path<String>,
+) -> Result<Json<EventView>, ApiError> {
+    let e = state
+        .repo
+        .get_event(&EventId(event_id))
+        .await?
+        .ok_or(ApiError::EventNotFound)?;
+    Ok(Json(event_view(&state, e).await?))
+}
+
+/// The seat map: layout from the catalog, status from the seat store.
+async fn seat_map(state: &CatalogState, event_id: &EventId) -> Result<SeatMapView, ApiError> {
+    let layout = state
+        .repo
+        .seats(event_id)
+        .await?
+        .ok_or(ApiError::EventNotFound)?;
+    let map = state.seats.seat_map(event_id).await?;
+    let status: BTreeMap<SeatId, SeatStatus> = map.seats.into_iter().collect();
+    Ok(SeatMapView {
+        version: map.version,
+        seats: layout
+            .into_iter()
+            .map(|s| SeatView {
+                status: status.get(&s.seat_id).copied().unwrap_or(SeatStatus::Available),
+                seat_id: s.seat_id,
+                row: s.row,
+                col: s.col,
+                price: s.price_cents,
+            })
+            .collect(),
+    })
+}
+
+async fn get_seats(
+    State(state): State<CatalogState>,
+    Path(event_id): Path<String>,
+) -> Result<Json<SeatMapView>, ApiError> {
+    Ok(Json(seat_map(&state, &EventId(event_id)).await?))
+}
+
+fn snapshot_event(map: &SeatMapView) -> SseEvent {
+    SseEvent::default()
+        .event("snapshot")
+        .id(map.version.to_string())
+        .data(serde_json::to_string(map).unwrap_or_default())
+}
+
+fn change_event(c: &SeatChange) -> SseEvent {
+    let view = ChangeView {
+        version: c.version,
+        seat_id: &c.seat_id,
+        status: c.status,
+    };
+    SseEvent::default()
+        .event("change")
+        .id(c.version.to_string())
+        .data(serde_json::to_string(&view).unwrap_or_default())
+}
+
+/// One subscriber's stream state.
+struct Subscriber {
+    state: CatalogState,
+    event_id: EventId,
+    rx: broadcast::Receiver<SeatChange>,
+    /// The version this subscriber has seen everything up to.
+    cursor: u64,
+    pending: VecDeque<SseEvent>,
+}
+
+impl Subscriber {
+    /// Queues what brings the subscriber from `cursor` to now: the missed
+    /// changes if the history has them, else a snapshot.
+    async fn catch_up(&mut self) -> Result<(), ApiError> {
+        let changes = self
+            .state
+            .seats
+            .changes_since(&self.event_id, self.cursor, self.state.replay_limit)
+            .await?;
+        match changes {
+            ChangesSince::Changes(cs) if cs.len() < self.state.replay_limit => {
+                for c in cs {
+                    self.push_change(&c);
+                }
+            }
+            _ => {
+                let map = seat_map(&self.state, &self.event_id).await?;
+                self.cursor = map.version;
+                self.pending.push_back(snapshot_event(&map));
+            }
+        }
+        Ok(())
+    }
+
+    fn push_change(&mut self, c: &SeatChange) {
+        if c.version == self.cursor + 1 {
+            self.cursor = c.version;
+            self.pending.push_back(change_event(c));
+        }
+    }
+
+    /// The next SSE message, or `None` when the stream should end.
+    async fn next(&mut self) -> Option<SseEvent> {
+        // Bounded: each round either yields, ends, or consumes one broadcast item.
+        loop {
+            if let Some(ev) = self.pending.pop_front() {
+                return Some(ev);
+            }
+            let recv = tokio::select! {
+                _ = self.state.shutdown.cancelled() => return None,
+                r = self.rx.recv() => r,
+            };
+            match recv {
+                Ok(c) if c.version <= self.cursor => {}
+                Ok(c) if c.version == self.cursor + 1 => self.push_change(&c),
+                // A gap (missed broadcast) or lag: fill it from the store.
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                    if let Err(e) = self.catch_up().await {
+                        tracing::warn!(event_id = %self.event_id, error = %e, "SSE catch-up failed");
+                        return None;
+                    }
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
+}
+
+async fn stream_seats(
+    State(state): State<CatalogState>,
+    Path(event_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    let event_id = EventId(event_id);
+    if state.repo.get_event(&event_id).await?.is_none() {
+        return Err(ApiError::EventNotFound);
+    }
+    // Subscribe before reading, so no change can fall between the two.
+    let rx = state.feed.subscribe(&event_id, state.seats.as_ref()).await?;
+    let last_event_id = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.trim().parse::<u64>().ok());
+    let heartbeat = Duration::from_millis(state.heartbeat_ms.max(1));
+    let mut sub = Subscriber {
+        state,
+        event_id,
+        rx,
+        cursor: 0,
+        pending: VecDeque::new(),
+    };
+    match last_event_id {
+        Some(v) => {
+            sub.cursor = v;
+            sub.catch_up().await?;
+        }
+        None => {
+            let map = seat_map(&sub.state, &sub.event_id).await?;
+            sub.cursor = map.version;
+            sub.pending.push_back(snapshot_event(&map));
+        }
+    }
+    let stream = futures::stream::unfold(sub, |mut sub| async move {
+        sub.next().await.map(|ev| (Ok(ev), sub))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(heartbeat).text("heartbeat")))
+}

@@ -1,0 +1,253 @@
+//! Layered configuration: built-in defaults, then an optional TOML file,
+//! then `TICKETING_*` environment variables (`__` separates nesting levels,
+//! e.g. `TICKETING_GATEWAY__PORT=9000`, `TICKETING_HOLD__CHECKOUT_SECONDS=60`).
+//!
+//! One set of keys for every way of running the system; docs/API.md lists them.
+
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use ticketing_domain::rules::HoldPolicy;
+
+/// Everything the services read at start.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    pub gateway: ListenSettings,
+    pub hold: HoldPolicy,
+    pub saga: SagaSettings,
+    pub reservation: ReservationSettings,
+    pub catalog: CatalogSettings,
+    pub payment: PaymentFaults,
+    pub http: HttpSettings,
+    /// Fixes the random source (ids, payment fault rolls). Unset in
+    /// production: the binary seeds ChaCha20 from OS entropy.
+    pub rng_seed: Option<u64>,
+    pub demo: DemoSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ListenSettings {
+    pub host: String,
+    pub port: u16,
+}
+
+impl Default for ListenSettings {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 8080,
+        }
+    }
+}
+
+/// The order saga's timing. Units are in the names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SagaSettings {
+    /// Give up on authorization (void, FAILED) after this long.
+    pub authorize_deadline_ms: u64,
+    /// Timeout of one call to the payment gateway.
+    pub payment_timeout_ms: u64,
+    /// Timeout of one call to reservation (pin).
+    pub reservation_timeout_ms: u64,
+    /// First retry delay after a failed payment call; doubles per attempt.
+    pub retry_backoff_ms: u64,
+    /// Cap on the retry delay.
+    pub retry_backoff_max_ms: u64,
+    /// Re-send `ConfirmSeats` if no reply came within this long.
+    pub confirm_resend_ms: u64,
+    /// How often the watchdog looks for stalled sagas.
+    pub watchdog_interval_ms: u64,
+    /// How often the outbox relay looks for unsent rows.
+    pub outbox_interval_ms: u64,
+    /// How long an outbox relay owns the rows it claimed.
+    pub outbox_lease_ms: u64,
+    /// The watchdog drives a new order itself if `OrderPlaced` has not
+    /// arrived within this long (e.g. during a broker outage).
+    pub place_grace_ms: u64,
+}
+
+impl Default for SagaSettings {
+    fn default() -> Self {
+        Self {
+            authorize_deadline_ms: 30_000,
+            payment_timeout_ms: 2_000,
+            reservation_timeout_ms: 2_000,
+            retry_backoff_ms: 100,
+            retry_backoff_max_ms: 2_000,
+            confirm_resend_ms: 5_000,
+            watchdog_interval_ms: 200,
+            outbox_interval_ms: 10,
+            outbox_lease_ms: 5_000,
+            place_grace_ms: 2_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ReservationSettings {
+    /// How often expired holds are swept (each expiry is an SSE change).
+    pub sweep_interval_ms: u64,
+}
+
+impl Default for ReservationSettings {
+    fn default() -> Self {
+        Self {
+            sweep_interval_ms: 100,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CatalogSettings {
+    /// SSE comment heartbeat, so proxies do not close idle streams.
+    pub sse_heartbeat_ms: u64,
+    /// How often the seat feed reads new changes from the seat store.
+    pub feed_poll_ms: u64,
+    /// At most this many changes are replayed on `Last-Event-ID`; an older
+    /// gap gets a fresh snapshot instead.
+    pub replay_limit: usize,
+    /// Changes kept per event by the in-memory seat store.
+    pub history_limit: usize,
+}
+
+impl Default for CatalogSettings {
+    fn default() -> Self {
+        Self {
+            sse_heartbeat_ms: 15_000,
+            feed_poll_ms: 25,
+            replay_limit: 512,
+            history_limit: 1_024,
+        }
+    }
+}
+
+/// The mock gateway's behaviour. Rates are probabilities in `[0, 1]`,
+/// rolled on the seeded random source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PaymentFaults {
+    pub latency_ms_min: u64,
+    pub latency_ms_max: u64,
+    /// Authorizations declined.
+    pub decline_rate: f64,
+    /// Calls failing with 503 before any effect.
+    pub error_rate: f64,
+    /// Calls that take effect but answer only after `timeout_delay_ms`
+    /// (the caller times out although the payment succeeded).
+    pub timeout_rate: f64,
+    pub timeout_delay_ms: u64,
+    /// Faults for the next calls, in order, before any rate is rolled.
+    pub script: Vec<ScriptedFault>,
+}
+
+impl Default for PaymentFaults {
+    fn default() -> Self {
+        Self {
+            latency_ms_min: 0,
+            latency_ms_max: 0,
+            decline_rate: 0.0,
+            error_rate: 0.0,
+            timeout_rate: 0.0,
+            timeout_delay_ms: 5_000,
+            script: Vec::new(),
+        }
+    }
+}
+
+/// A fault for one call of the mock gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ScriptedFault {
+    /// Behave normally.
+    None,
+    /// Decline (authorize only; other calls behave normally).
+    Decline,
+    /// Answer 503 without any effect.
+    Error,
+    /// Take effect, then answer too late.
+    TimeoutAfterSuccess,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HttpSettings {
+    /// Request bodies larger than this get 413.
+    pub body_limit_bytes: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            body_limit_bytes: 16 * 1024,
+        }
+    }
+}
+
+/// The demo data the embedded mode starts with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DemoSettings {
+    pub enabled: bool,
+    /// Rows and columns of the large event (`stadium-final`).
+    pub large_rows: u32,
+    pub large_cols: u32,
+}
+
+impl Default for DemoSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            large_rows: 100,
+            large_cols: 100,
+        }
+    }
+}
+
+impl Settings {
+    /// Defaults, then `file` (if given; it must exist), then `TICKETING_*` env.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Settings> {
+        let mut builder =
+            config::Config::builder().add_source(config::Config::try_from(&Settings::default())?);
+        if let Some(path) = file {
+            anyhow::ensure!(path.exists(), "config file {} not found", path.display());
+            builder = builder.add_source(config::File::from(path));
+        }
+        builder = builder.add_source(
+            config::Environment::with_prefix("TICKETING")
+                .prefix_separator("_")
+                .separator("__")
+                .try_parsing(true),
+        );
+        let settings: Settings = builder.build()?.try_deserialize()?;
+        Ok(settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_load_without_file() {
+        let s = Settings::load(None).unwrap();
+        assert_eq!(s.hold, HoldPolicy::default());
+        assert_eq!(s.gateway.port, 8080);
+    }
+
+    #[test]
+    fn file_overrides_defaults() {
+        let dir = std::env::temp_dir().join(format!("ticketing-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.toml");
+        std::fs::write(&path, "[hold]\ncheckout_seconds = 7\n[gateway]\nport = 9999\n").unwrap();
+        let s = Settings::load(Some(&path)).unwrap();
+        assert_eq!(s.hold.checkout_seconds, 7);
+        assert_eq!(s.hold.hold_seconds_max, HoldPolicy::default().hold_seconds_max);
+        assert_eq!(s.gateway.port, 9999);
+        assert!(Settings::load(Some(&dir.join("missing.toml"))).is_err());
+    }
+}

@@ -1,0 +1,166 @@
+//! The one place where errors become HTTP responses.
+//!
+//! Handlers return [`ApiError`]. Its `IntoResponse` sets the status and
+//! attaches an [`ErrorPayload`] extension; the trace middleware
+//! (`http::trace`) then renders the standard body
+//! `{"code","message","traceId"}` with the request's trace id. Responses
+//! that carry no payload but an error status (axum's own 404/405/413, for
+//! example) get a standard body too, so no client ever sees a bare error.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use ticketing_domain::SeatId;
+use ticketing_domain::ports::{RepoError, SeatStoreError};
+
+/// Code, message and optional extra fields of an error body.
+#[derive(Debug, Clone)]
+pub struct ErrorPayload {
+    pub code: &'static str,
+    pub message: String,
+    /// Extra top-level fields, e.g. `seatIds` for `SEATS_UNAVAILABLE`.
+    pub extra: Option<(&'static str, Value)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Validation(String),
+    #[error("{0}")]
+    BadRequest(&'static str, String),
+    #[error("event not found")]
+    EventNotFound,
+    #[error("unknown seats")]
+    SeatsNotFound(Vec<SeatId>),
+    #[error("seats unavailable")]
+    SeatsUnavailable(Vec<SeatId>),
+    #[error("hold not found")]
+    HoldNotFound,
+    #[error("hold expired or released")]
+    HoldExpired,
+    #[error("hold is pinned to an order")]
+    HoldPinned,
+    #[error("hold is at its lifetime cap")]
+    ExtensionLimit,
+    #[error("order not found")]
+    OrderNotFound,
+    #[error("Idempotency-Key header is required")]
+    IdempotencyKeyRequired,
+    #[error("Idempotency-Key was used with a different request body")]
+    IdempotencyKeyMismatch,
+    #[error("{0}")]
+    Conflict(&'static str, String),
+    #[error("not found")]
+    NotFound(&'static str, String),
+    /// A dependency is down; the client may retry.
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        use ApiError::*;
+        match self {
+            Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            BadRequest(..) | IdempotencyKeyRequired => StatusCode::BAD_REQUEST,
+            EventNotFound | SeatsNotFound(_) | HoldNotFound | OrderNotFound | NotFound(..) => {
+                StatusCode::NOT_FOUND
+            }
+            SeatsUnavailable(_) | HoldPinned | ExtensionLimit | Conflict(..) => StatusCode::CONFLICT,
+            HoldExpired => StatusCode::GONE,
+            IdempotencyKeyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
+            Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn payload(&self) -> ErrorPayload {
+        use ApiError::*;
+        let seats = |s: &Vec<SeatId>| Some(("seatIds", serde_json::json!(s)));
+        let (code, extra) = match self {
+            Validation(_) => ("VALIDATION_FAILED", None),
+            BadRequest(code, _) => (*code, None),
+            EventNotFound => ("EVENT_NOT_FOUND", None),
+            SeatsNotFound(s) => ("SEAT_NOT_FOUND", seats(s)),
+            SeatsUnavailable(s) => ("SEATS_UNAVAILABLE", seats(s)),
+            HoldNotFound => ("HOLD_NOT_FOUND", None),
+            HoldExpired => ("HOLD_EXPIRED", None),
+            HoldPinned => ("HOLD_PINNED", None),
+            ExtensionLimit => ("HOLD_EXTENSION_LIMIT", None),
+            OrderNotFound => ("ORDER_NOT_FOUND", None),
+            IdempotencyKeyRequired => ("IDEMPOTENCY_KEY_REQUIRED", None),
+            IdempotencyKeyMismatch => ("IDEMPOTENCY_KEY_MISMATCH", None),
+            Conflict(code, _) | NotFound(code, _) => (*code, None),
+            Unavailable(_) => ("SERVICE_UNAVAILABLE", None),
+            Unexpected(_) => ("INTERNAL", None),
+        };
+        let message = match self {
+            // Never leak internals to clients; the log has the details.
+            Unexpected(_) => "internal error".to_owned(),
+            other => other.to_string(),
+        };
+        ErrorPayload {
+            code,
+            message,
+            extra,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = ?self, "request failed");
+        }
+        let mut resp = status.into_response();
+        resp.extensions_mut().insert(self.payload());
+        resp
+    }
+}
+
+impl From<SeatStoreError> for ApiError {
+    fn from(e: SeatStoreError) -> Self {
+        match e {
+            SeatStoreError::UnknownEvent => ApiError::EventNotFound,
+            SeatStoreError::UnknownSeats(s) => ApiError::SeatsNotFound(s),
+            SeatStoreError::SeatsUnavailable(s) => ApiError::SeatsUnavailable(s),
+            SeatStoreError::HoldNotFound => ApiError::HoldNotFound,
+            SeatStoreError::HoldGone => ApiError::HoldExpired,
+            SeatStoreError::HoldPinned => ApiError::HoldPinned,
+            SeatStoreError::ExtensionLimit => ApiError::ExtensionLimit,
+            SeatStoreError::DuplicateHoldId => {
+                ApiError::Unexpected(anyhow::anyhow!("hold id collision"))
+            }
+            SeatStoreError::Unavailable(m) => ApiError::Unavailable(m),
+        }
+    }
+}
+
+impl From<RepoError> for ApiError {
+    fn from(e: RepoError) -> Self {
+        match e {
+            RepoError::Unavailable(m) => ApiError::Unavailable(m),
+            RepoError::Conflict => ApiError::Unavailable("concurrent update, retry".into()),
+            other => ApiError::Unexpected(anyhow::anyhow!(other)),
+        }
+    }
+}
+
+/// The standard error code for a bare status (used when a response has no payload).
+pub fn code_for_status(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::BAD_REQUEST => "BAD_REQUEST",
+        StatusCode::NOT_FOUND => "NOT_FOUND",
+        StatusCode::METHOD_NOT_ALLOWED => "METHOD_NOT_ALLOWED",
+        StatusCode::PAYLOAD_TOO_LARGE => "PAYLOAD_TOO_LARGE",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "UNSUPPORTED_MEDIA_TYPE",
+        StatusCode::UNPROCESSABLE_ENTITY => "VALIDATION_FAILED",
+        StatusCode::REQUEST_TIMEOUT => "TIMEOUT",
+        StatusCode::SERVICE_UNAVAILABLE => "SERVICE_UNAVAILABLE",
+        s if s.is_client_error() => "BAD_REQUEST",
+        _ => "INTERNAL",
+    }
+}

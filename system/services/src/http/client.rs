@@ -1,0 +1,141 @@
+//! Service-to-service HTTP: a hyper client over a pluggable connector.
+//!
+//! Production and the embedded mode use hyper's `HttpConnector` (TCP); the
+//! simulator plugs in a connector over turmoil streams. Every call has a
+//! timeout covering connect, request and the whole response body — turmoil's
+//! TCP does not retransmit, so a call without one could wait forever — and
+//! a broken pooled connection simply fails the call, which the caller retries
+//! on a fresh connection.
+
+use super::trace::traceparent;
+use bytes::Bytes;
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::Connect;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+use ticketing_domain::TraceId;
+use ticketing_domain::ports::RandomSource;
+
+/// Responses larger than this are refused (a bound on what a peer can make us buffer).
+const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    #[error("timed out after {0} ms")]
+    Timeout(u64),
+    #[error("transport error: {0}")]
+    Transport(String),
+}
+
+/// A JSON response: status and parsed body (`Null` when empty or not JSON).
+#[derive(Debug, Clone, PartialEq)]
+pub struct JsonResponse {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl JsonResponse {
+    /// The `code` field of a standard error body.
+    pub fn error_code(&self) -> &str {
+        self.body.get("code").and_then(Value::as_str).unwrap_or("")
+    }
+}
+
+/// A JSON-over-HTTP client for one peer service.
+pub struct HttpClient<C> {
+    client: Client<C, Full<Bytes>>,
+    base_url: String,
+    timeout: Duration,
+    rng: Arc<dyn RandomSource>,
+}
+
+impl<C> std::fmt::Debug for HttpClient<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpClient")
+            .field("base_url", &self.base_url)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl<C> HttpClient<C>
+where
+    C: Connect + Clone + Send + Sync + 'static,
+{
+    /// `base_url` like `http://127.0.0.1:8081` (no trailing slash).
+    pub fn new(connector: C, base_url: impl Into<String>, timeout: Duration, rng: Arc<dyn RandomSource>) -> Self {
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(connector);
+        Self {
+            client,
+            base_url: base_url.into().trim_end_matches('/').to_owned(),
+            timeout,
+            rng,
+        }
+    }
+
+    /// Sends `body` as JSON (if any) and reads a JSON answer, all within the timeout.
+    pub async fn send_json(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+        trace: Option<&TraceId>,
+    ) -> Result<JsonResponse, CallError> {
+        let timeout_ms = self.timeout.as_millis() as u64;
+        match tokio::time::timeout(self.timeout, self.call(method, path, body, headers, trace)).await
+        {
+            Ok(r) => r,
+            Err(_) => Err(CallError::Timeout(timeout_ms)),
+        }
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+        trace: Option<&TraceId>,
+    ) -> Result<JsonResponse, CallError> {
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(format!("{}{}", self.base_url, path));
+        if let Some(t) = trace {
+            builder = builder.header(super::trace::TRACEPARENT, traceparent(t, self.rng.as_ref()));
+        }
+        for (k, v) in headers {
+            builder = builder.header(*k, *v);
+        }
+        let payload = match body {
+            Some(v) => {
+                builder = builder.header(http::header::CONTENT_TYPE, "application/json");
+                Bytes::from(v.to_string())
+            }
+            None => Bytes::new(),
+        };
+        let req = builder
+            .body(Full::new(payload))
+            .map_err(|e| CallError::Transport(e.to_string()))?;
+        let resp = self
+            .client
+            .request(req)
+            .await
+            .map_err(|e| CallError::Transport(e.to_string()))?;
+        let status = resp.status();
+        let bytes = Limited::new(resp.into_body(), MAX_RESPONSE_BYTES)
+            .collect()
+            .await
+            .map_err(|e| CallError::Transport(e.to_string()))?
+            .to_bytes();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Ok(JsonResponse { status, body })
+    }
+}

@@ -1,0 +1,119 @@
+//! Trace ids and the standard error body.
+//!
+//! Every request gets a [`TraceId`]: the one in an incoming W3C
+//! `traceparent` (or `x-trace-id`) header, else a fresh one from the seeded
+//! random source. It is put in the request's extensions for handlers, sent
+//! back in the `x-trace-id` header of every response, and written into every
+//! error body.
+
+use crate::error::{ErrorPayload, code_for_status};
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
+use std::sync::Arc;
+use ticketing_domain::TraceId;
+use ticketing_domain::ports::{RandomExt, RandomSource};
+
+pub const TRACE_HEADER: &str = "x-trace-id";
+pub const TRACEPARENT: &str = "traceparent";
+
+/// Marks a response whose error body is already in the standard shape (a
+/// stored idempotent response): the middleware leaves it as it is.
+#[derive(Debug, Clone, Copy)]
+pub struct KeepBody;
+
+fn is_trace_id(s: &str) -> bool {
+    s.len() == 32
+        && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        && s.bytes().any(|b| b != b'0')
+}
+
+/// The trace id carried by `traceparent` (`00-<trace>-<span>-<flags>`) or `x-trace-id`.
+pub fn incoming_trace_id(headers: &HeaderMap) -> Option<TraceId> {
+    if let Some(tp) = headers.get(TRACEPARENT).and_then(|v| v.to_str().ok()) {
+        let parts: Vec<&str> = tp.split('-').collect();
+        if parts.len() == 4 && parts[0] == "00" && is_trace_id(parts[1]) {
+            return Some(TraceId(parts[1].to_owned()));
+        }
+    }
+    headers
+        .get(TRACE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|s| is_trace_id(s))
+        .map(|s| TraceId(s.to_owned()))
+}
+
+/// A `traceparent` header value for an outgoing call in this trace.
+pub fn traceparent(trace: &TraceId, rng: &dyn RandomSource) -> String {
+    format!("00-{}-{}-01", trace.as_str(), rng.span_id())
+}
+
+/// Middleware: assign the trace id, render error bodies, set the header.
+pub async fn trace_layer(
+    State(rng): State<Arc<dyn RandomSource>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let trace_id = incoming_trace_id(req.headers()).unwrap_or_else(|| rng.trace_id());
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    req.extensions_mut().insert(trace_id.clone());
+    let mut resp = next.run(req).await;
+    let status = resp.status();
+    let keep = resp.extensions().get::<KeepBody>().is_some();
+    if !keep && (status.is_client_error() || status.is_server_error()) {
+        let payload = resp.extensions_mut().remove::<ErrorPayload>();
+        let (code, message, extra) = match payload {
+            Some(p) => (p.code, p.message, p.extra),
+            None => (
+                code_for_status(status),
+                status.canonical_reason().unwrap_or("error").to_owned(),
+                None,
+            ),
+        };
+        let mut body = serde_json::json!({
+            "code": code,
+            "message": message,
+            "traceId": trace_id.as_str(),
+        });
+        if let Some((k, v)) = extra {
+            body[k] = v;
+        }
+        tracing::debug!(%method, %path, status = status.as_u16(), code, trace_id = %trace_id, "error response");
+        let headers = resp.headers_mut();
+        headers.remove(axum::http::header::CONTENT_LENGTH);
+        headers.insert(
+            axum::http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        *resp.body_mut() = Body::from(body.to_string());
+    }
+    if let Ok(v) = HeaderValue::from_str(trace_id.as_str()) {
+        resp.headers_mut().insert(TRACE_HEADER, v);
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_traceparent_and_rejects_garbage() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            TRACEPARENT,
+            HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        );
+        assert_eq!(
+            incoming_trace_id(&h).unwrap().as_str(),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
+        let mut bad = HeaderMap::new();
+        bad.insert(TRACEPARENT, HeaderValue::from_static("00-xyz-00f067aa0ba902b7-01"));
+        bad.insert(TRACE_HEADER, HeaderValue::from_static("00000000000000000000000000000000"));
+        assert!(incoming_trace_id(&bad).is_none());
+    }
+}

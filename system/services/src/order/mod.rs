@@ -1,0 +1,242 @@
+//! Order: idempotent order placement and the saga orchestrator.
+//!
+//! `POST /api/orders` needs an `Idempotency-Key`. The key is bound to a hash
+//! of the request body and to an order id before anything else happens;
+//! pinning the hold (reservation) and storing the order are both idempotent,
+//! so a retry after any crash or timeout continues where the first attempt
+//! stopped, and a replay returns the first response verbatim.
+//!
+//! The order, its first outbox message and the idempotency record are
+//! written in one transaction; the outbox relay publishes to the bus and
+//! marks rows sent only after the broker acknowledged them. The orchestrator
+//! ([`saga`]) consumes the saga topic and drives each order through
+//! `ticketing_domain::saga`.
+
+pub mod saga;
+
+use crate::config::SagaSettings;
+use crate::error::{ApiError, ErrorPayload};
+use crate::http::extract::ApiJson;
+use crate::http::trace::KeepBody;
+use crate::Ctx;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use ticketing_domain::messages::{BusMessage, Envelope, topics};
+use ticketing_domain::ports::{
+    IdempotencyBegin, OrderRecord, OrderRepository, OutboxMessage, PaymentGateway, PinError,
+    RandomExt, ReservationClient, StoredResponse,
+};
+use ticketing_domain::saga::{self as saga_sm, FailureReason};
+use ticketing_domain::{EventId, HoldId, OrderId, OrderStatus, SeatId, TraceId, rules};
+
+/// Longest accepted `Idempotency-Key`.
+const MAX_KEY_LEN: usize = 255;
+
+#[derive(Debug, Clone)]
+pub struct OrderState {
+    pub ctx: Ctx,
+    pub repo: Arc<dyn OrderRepository>,
+    pub reservation: Arc<dyn ReservationClient>,
+    pub payment: Arc<dyn PaymentGateway>,
+    pub saga: SagaSettings,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct OrderBody {
+    hold_id: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OrderView {
+    order_id: OrderId,
+    status: OrderStatus,
+    reason: Option<FailureReason>,
+    hold_id: HoldId,
+    event_id: EventId,
+    seat_ids: Vec<SeatId>,
+    amount_cents: i64,
+    created_at: String,
+    updated_at: String,
+}
+
+impl From<OrderRecord> for OrderView {
+    fn from(o: OrderRecord) -> Self {
+        Self {
+            status: o.saga.order_status(),
+            reason: o.saga.reason(),
+            order_id: o.order_id,
+            hold_id: o.hold_id,
+            event_id: o.event_id,
+            seat_ids: o.seat_ids,
+            amount_cents: o.amount_cents,
+            created_at: crate::rfc3339(o.created_at_ms),
+            updated_at: crate::rfc3339(o.updated_at_ms),
+        }
+    }
+}
+
+pub fn public_router(state: OrderState) -> Router {
+    Router::new()
+        .route("/api/orders", post(place_order))
+        .route("/api/orders/{order_id}", get(get_order))
+        .with_state(state)
+}
+
+/// Renders a stored response; the trace middleware leaves its body alone.
+fn stored_response(r: &StoredResponse, replayed: bool) -> Response {
+    let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut resp = (status, Json(r.body.clone())).into_response();
+    resp.extensions_mut().insert(KeepBody);
+    if replayed {
+        resp.headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    resp
+}
+
+/// A final error for this key: stored so replays get the same answer.
+fn error_response(err: &ApiError, trace: &TraceId) -> StoredResponse {
+    let ErrorPayload { code, message, .. } = err.payload();
+    StoredResponse {
+        status: err.status().as_u16(),
+        body: json!({ "code": code, "message": message, "traceId": trace }),
+    }
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
+    let v = headers
+        .get("idempotency-key")
+        .ok_or(ApiError::IdempotencyKeyRequired)?;
+    let s = v
+        .to_str()
+        .map_err(|_| ApiError::Validation("Idempotency-Key must be visible ASCII".into()))?;
+    if s.is_empty() || s.len() > MAX_KEY_LEN {
+        return Err(ApiError::Validation(format!(
+            "Idempotency-Key must be 1 to {MAX_KEY_LEN} characters"
+        )));
+    }
+    Ok(s.to_owned())
+}
+
+async fn place_order(
+    State(state): State<OrderState>,
+    Extension(trace): Extension<TraceId>,
+    headers: HeaderMap,
+    ApiJson(raw): ApiJson<Value>,
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    let body: OrderBody =
+        serde_json::from_value(raw.clone()).map_err(|e| ApiError::Validation(e.to_string()))?;
+    if body.hold_id.is_empty() || body.hold_id.len() > 64 {
+        return Err(ApiError::Validation("holdId must be 1 to 64 characters".into()));
+    }
+    let hash = rules::request_hash(&raw);
+    let now = state.ctx.clock.now_ms();
+    let candidate = state.ctx.rng.order_id();
+    let order_id = match state
+        .repo
+        .begin_idempotent(&key, &hash, &candidate, now)
+        .await?
+    {
+        IdempotencyBegin::Completed(r) => return Ok(stored_response(&r, true)),
+        IdempotencyBegin::Mismatch => return Err(ApiError::IdempotencyKeyMismatch),
+        IdempotencyBegin::Started { order_id } | IdempotencyBegin::InProgress { order_id } => {
+            order_id
+        }
+    };
+    let hold_id = HoldId(body.hold_id);
+    let hold = match state.reservation.pin(&hold_id, &order_id, Some(&trace)).await {
+        Ok(h) => h,
+        Err(PinError::Unavailable(m)) => {
+            // Outcome unknown: keep the key in progress so a retry resumes.
+            return Err(ApiError::Unavailable(m));
+        }
+        Err(e) => {
+            let err = match e {
+                PinError::NotFound => ApiError::HoldNotFound,
+                PinError::Gone => ApiError::HoldExpired,
+                _ => ApiError::HoldPinned,
+            };
+            let stored = error_response(&err, &trace);
+            state.repo.complete_idempotent(&key, stored.clone()).await?;
+            return Ok(stored_response(&stored, false));
+        }
+    };
+    let record = OrderRecord {
+        order_id: order_id.clone(),
+        hold_id: hold.hold_id.clone(),
+        event_id: hold.event_id,
+        seat_ids: hold.seat_ids,
+        amount_cents: hold.amount_cents,
+        customer_id: headers
+            .get("x-customer-id")
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(64).collect()),
+        saga: saga_sm::start().next,
+        created_at_ms: now,
+        updated_at_ms: now,
+        attempts: 0,
+        next_attempt_at_ms: now + state.saga.place_grace_ms,
+        version: 0,
+        trace_id: Some(trace.clone()),
+    };
+    let placed = outbox_message(
+        &state.ctx,
+        topics::ORDER_SAGA,
+        Some(trace.clone()),
+        BusMessage::OrderPlaced {
+            order_id: order_id.clone(),
+        },
+    );
+    let response = StoredResponse {
+        status: StatusCode::ACCEPTED.as_u16(),
+        body: json!({ "orderId": order_id, "status": OrderStatus::Pending }),
+    };
+    state
+        .repo
+        .place_order(record, vec![placed], &key, response.clone())
+        .await?;
+    tracing::info!(%order_id, %hold_id, trace_id = %trace, "order placed");
+    Ok(stored_response(&response, false))
+}
+
+async fn get_order(
+    State(state): State<OrderState>,
+    Path(order_id): Path<String>,
+) -> Result<Json<OrderView>, ApiError> {
+    let order = state
+        .repo
+        .get_order(&OrderId(order_id))
+        .await?
+        .ok_or(ApiError::OrderNotFound)?;
+    Ok(Json(order.into()))
+}
+
+/// An outbox row carrying `body`, keyed by its order id.
+pub(crate) fn outbox_message(
+    ctx: &Ctx,
+    topic: &str,
+    trace_id: Option<TraceId>,
+    body: BusMessage,
+) -> OutboxMessage {
+    let env = Envelope {
+        message_id: ctx.rng.message_id(),
+        trace_id,
+        body,
+    };
+    OutboxMessage {
+        message_id: env.message_id.clone(),
+        topic: topic.to_owned(),
+        key: env.body.order_id().to_string(),
+        payload: env.to_bytes(),
+        headers: vec![],
+    }
+}

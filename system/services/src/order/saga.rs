@@ -1,0 +1,354 @@
+//! The saga orchestrator: turns bus messages and watchdog ticks into
+//! `ticketing_domain::saga` inputs, executes the commands it returns, and
+//! persists each step in one transaction (state + outbox + tickets + the
+//! consumed message id). Payment calls are made inline, idempotent per
+//! order, and retried with capped exponential backoff by the watchdog;
+//! `ConfirmSeats` and `ReleaseHold` go to reservation through the outbox.
+//!
+//! Safety does not depend on timing: the fenced confirm in the seat store
+//! and the unique ticket per (event, seat) prevent oversell whatever the
+//! order of messages, duplicates or crashes.
+
+use super::{OrderState, outbox_message};
+use crate::worker;
+use std::sync::Arc;
+use std::time::Duration;
+use ticketing_domain::messages::{BusMessage, Envelope, topics};
+use ticketing_domain::ports::{
+    EventBus, GatewayError, OrderRecord, OutgoingMessage, RepoError, SagaUpdate,
+};
+use ticketing_domain::saga::{self as sm, SagaCommand, SagaInput, SagaState, Transition};
+use ticketing_domain::{MessageId, OrderId, PaymentStatus, Ticket};
+use tokio_util::sync::CancellationToken;
+
+/// Steps one `drive` call may take before yielding (a bound on the loop).
+const MAX_STEPS_PER_DRIVE: usize = 8;
+/// Retries of one write that lost an optimistic-concurrency race.
+const MAX_CONFLICT_RETRIES: usize = 4;
+/// Orders the watchdog drives per tick.
+const WATCHDOG_BATCH: usize = 128;
+/// Outbox rows published per relay round.
+const OUTBOX_BATCH: usize = 256;
+/// Timeout of one publish to the broker.
+const PUBLISH_TIMEOUT_MS: u64 = 5_000;
+
+impl OrderState {
+    /// The new record and writes for one transition.
+    fn update_for(
+        &self,
+        order: &OrderRecord,
+        t: &Transition,
+        processed: Option<MessageId>,
+    ) -> SagaUpdate {
+        let now = self.ctx.clock.now_ms();
+        let mut next = order.clone();
+        next.saga = t.next;
+        next.updated_at_ms = now;
+        next.attempts = 0;
+        next.next_attempt_at_ms = match t.next {
+            SagaState::ConfirmingSeats => now + self.saga.confirm_resend_ms,
+            _ => now,
+        };
+        let mut update = SagaUpdate {
+            order: next,
+            processed,
+            outbox: Vec::new(),
+            tickets: Vec::new(),
+        };
+        for cmd in &t.commands {
+            let body = match cmd {
+                SagaCommand::ConfirmSeats => BusMessage::ConfirmSeats {
+                    order_id: order.order_id.clone(),
+                    hold_id: order.hold_id.clone(),
+                },
+                SagaCommand::ReleaseHold => BusMessage::ReleaseHold {
+                    order_id: order.order_id.clone(),
+                    hold_id: order.hold_id.clone(),
+                },
+                SagaCommand::WriteTickets => {
+                    update.tickets = order
+                        .seat_ids
+                        .iter()
+                        .map(|s| Ticket {
+                            event_id: order.event_id.clone(),
+                            seat_id: s.clone(),
+                            order_id: order.order_id.clone(),
+                        })
+                        .collect();
+                    continue;
+                }
+                // Payment calls are made by `drive` in the new state.
+                SagaCommand::Authorize | SagaCommand::Capture | SagaCommand::Void => continue,
+            };
+            update.outbox.push(outbox_message(
+                &self.ctx,
+                topics::RESERVATION_COMMANDS,
+                order.trace_id.clone(),
+                body,
+            ));
+        }
+        update
+    }
+
+    /// Feeds one input to an order's saga and persists the step.
+    async fn feed(
+        &self,
+        order_id: &OrderId,
+        input: SagaInput,
+        processed: Option<MessageId>,
+    ) -> Result<(), RepoError> {
+        for _ in 0..MAX_CONFLICT_RETRIES {
+            let Some(order) = self.repo.get_order(order_id).await? else {
+                tracing::warn!(%order_id, "saga input for unknown order ignored");
+                if let Some(m) = &processed {
+                    self.repo.mark_processed(m).await?;
+                }
+                return Ok(());
+            };
+            let Some(t) = sm::transition(order.saga, input) else {
+                // Duplicate or late: acknowledge and move on.
+                if let Some(m) = &processed {
+                    self.repo.mark_processed(m).await?;
+                }
+                return Ok(());
+            };
+            let update = self.update_for(&order, &t, processed.clone());
+            match self.repo.apply(update).await {
+                Ok(_) => {
+                    if t.next.is_done() {
+                        tracing::info!(%order_id, status = ?t.next.order_status(), reason = ?t.next.reason(), "order finished");
+                    }
+                    return Ok(());
+                }
+                Err(RepoError::Conflict) => continue,
+                Err(RepoError::TicketConflict { event_id, seat_id }) => {
+                    // The seat store's fence should make this unreachable;
+                    // the unique ticket is the second line of defence.
+                    tracing::error!(%order_id, %event_id, %seat_id, "ticket already exists: cancelling");
+                    let Some(t2) = sm::transition(SagaState::Capturing, SagaInput::TicketConflict)
+                    else {
+                        return Ok(());
+                    };
+                    let update = self.update_for(&order, &t2, processed.clone());
+                    match self.repo.apply(update).await {
+                        Ok(_) => return Ok(()),
+                        Err(RepoError::Conflict) => continue,
+                        Err(e) => return Err(e),
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(RepoError::Conflict)
+    }
+
+    /// Records a failed payment call: retry after a capped exponential backoff.
+    async fn back_off(&self, order: &OrderRecord, why: &GatewayError) -> Result<(), RepoError> {
+        let now = self.ctx.clock.now_ms();
+        let mut next = order.clone();
+        next.attempts = order.attempts.saturating_add(1);
+        let delay = self
+            .saga
+            .retry_backoff_ms
+            .saturating_mul(1u64 << next.attempts.min(16))
+            .min(self.saga.retry_backoff_max_ms);
+        next.next_attempt_at_ms = now + delay;
+        tracing::warn!(order_id = %order.order_id, step = ?order.saga, attempts = next.attempts, retry_in_ms = delay, error = %why, "payment call failed");
+        match self
+            .repo
+            .apply(SagaUpdate {
+                order: next,
+                processed: None,
+                outbox: vec![],
+                tickets: vec![],
+            })
+            .await
+        {
+            Ok(_) | Err(RepoError::Conflict) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Makes the payment call the current step needs and feeds its result;
+    /// repeats while the saga progresses. Safe to run concurrently for one
+    /// order (calls are idempotent, writes are version-checked).
+    pub async fn drive(&self, order_id: &OrderId) -> Result<(), RepoError> {
+        for _ in 0..MAX_STEPS_PER_DRIVE {
+            let Some(order) = self.repo.get_order(order_id).await? else {
+                return Ok(());
+            };
+            let trace = order.trace_id.as_ref();
+            let now = self.ctx.clock.now_ms();
+            let input = match order.saga {
+                SagaState::Done { .. } => return Ok(()),
+                SagaState::ConfirmingSeats => {
+                    if now >= order.next_attempt_at_ms {
+                        self.resend_confirm(&order).await?;
+                    }
+                    return Ok(());
+                }
+                SagaState::Authorizing => {
+                    if now >= order.created_at_ms + self.saga.authorize_deadline_ms {
+                        SagaInput::PaymentGaveUp
+                    } else {
+                        match self
+                            .payment
+                            .authorize(&order.order_id, order.amount_cents, trace)
+                            .await
+                        {
+                            Ok(PaymentStatus::Authorized | PaymentStatus::Captured) => {
+                                SagaInput::PaymentAuthorized
+                            }
+                            Ok(PaymentStatus::Declined) => SagaInput::PaymentDeclined,
+                            Ok(PaymentStatus::Voided | PaymentStatus::Refunded)
+                            | Err(GatewayError::Refused { .. }) => SagaInput::PaymentGaveUp,
+                            Err(e) => return self.back_off(&order, &e).await,
+                        }
+                    }
+                }
+                SagaState::Capturing => match self.payment.capture(&order.order_id, trace).await {
+                    Ok(PaymentStatus::Captured) => SagaInput::PaymentCaptured,
+                    Ok(other) => {
+                        let e = GatewayError::Refused {
+                            code: "UNEXPECTED_STATUS".into(),
+                            message: format!("capture answered {other:?}"),
+                        };
+                        return self.back_off(&order, &e).await;
+                    }
+                    Err(e) => return self.back_off(&order, &e).await,
+                },
+                SagaState::Voiding { .. } => match self.payment.void(&order.order_id, trace).await {
+                    Ok(PaymentStatus::Voided | PaymentStatus::Declined) => SagaInput::PaymentVoided,
+                    Ok(other) => {
+                        let e = GatewayError::Refused {
+                            code: "UNEXPECTED_STATUS".into(),
+                            message: format!("void answered {other:?}"),
+                        };
+                        return self.back_off(&order, &e).await;
+                    }
+                    Err(e) => return self.back_off(&order, &e).await,
+                },
+            };
+            self.feed(order_id, input, None).await?;
+        }
+        Ok(())
+    }
+
+    /// No reply to `ConfirmSeats` yet: send it again (reservation's confirm
+    /// is idempotent), and wait another resend interval.
+    async fn resend_confirm(&self, order: &OrderRecord) -> Result<(), RepoError> {
+        let t = Transition {
+            next: order.saga,
+            commands: vec![SagaCommand::ConfirmSeats],
+        };
+        let update = self.update_for(order, &t, None);
+        tracing::info!(order_id = %order.order_id, "re-sending ConfirmSeats");
+        match self.repo.apply(update).await {
+            Ok(_) | Err(RepoError::Conflict) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Handles one message from the saga topic.
+    pub async fn handle_message(&self, env: Envelope) -> Result<(), RepoError> {
+        match env.body {
+            BusMessage::OrderPlaced { order_id } => self.drive(&order_id).await,
+            BusMessage::SeatsConfirmed { order_id, .. } => {
+                self.feed(&order_id, SagaInput::SeatsConfirmed, Some(env.message_id))
+                    .await?;
+                self.drive(&order_id).await
+            }
+            BusMessage::SeatsRejected { order_id, reason } => {
+                self.feed(&order_id, SagaInput::SeatsRejected(reason), Some(env.message_id))
+                    .await?;
+                self.drive(&order_id).await
+            }
+            other => {
+                tracing::warn!(message = ?other, "orchestrator ignores message");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Consumes the saga topic until shutdown.
+pub async fn run_orchestrator(state: OrderState, bus: Arc<dyn EventBus>, shutdown: CancellationToken) {
+    worker::consume(bus, topics::ORDER_SAGA, "order-saga", shutdown, |env| {
+        let state = state.clone();
+        async move { state.handle_message(env).await.map_err(anyhow::Error::from) }
+    })
+    .await;
+}
+
+/// Drives sagas whose retry time has come, until shutdown.
+pub async fn run_watchdog(state: OrderState, shutdown: CancellationToken) {
+    while worker::pause(state.saga.watchdog_interval_ms, &shutdown).await {
+        let due = match state
+            .repo
+            .due_orders(state.ctx.clock.now_ms(), WATCHDOG_BATCH)
+            .await
+        {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "watchdog could not list due orders");
+                continue;
+            }
+        };
+        for order_id in due {
+            if let Err(e) = state.drive(&order_id).await {
+                tracing::warn!(%order_id, error = %e, "watchdog drive failed");
+            }
+        }
+    }
+}
+
+/// Publishes outbox rows until shutdown; a row is marked sent only after the
+/// broker acknowledged it. Several relays may run: rows are leased.
+pub async fn run_outbox_relay(state: OrderState, bus: Arc<dyn EventBus>, shutdown: CancellationToken) {
+    while worker::pause(state.saga.outbox_interval_ms, &shutdown).await {
+        let now = state.ctx.clock.now_ms();
+        let rows = match state
+            .repo
+            .claim_outbox(OUTBOX_BATCH, state.saga.outbox_lease_ms, now)
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "outbox claim failed");
+                continue;
+            }
+        };
+        let mut sent = Vec::with_capacity(rows.len());
+        for row in rows {
+            let msg = OutgoingMessage {
+                topic: row.message.topic,
+                key: row.message.key,
+                payload: row.message.payload,
+                headers: row.message.headers,
+            };
+            let publish = tokio::time::timeout(
+                Duration::from_millis(PUBLISH_TIMEOUT_MS),
+                bus.publish(msg),
+            )
+            .await;
+            match publish {
+                Ok(Ok(_)) => sent.push(row.seq),
+                Ok(Err(e)) => {
+                    tracing::warn!(seq = row.seq, error = %e, "outbox publish failed");
+                    break;
+                }
+                Err(_) => {
+                    tracing::warn!(seq = row.seq, "outbox publish timed out");
+                    break;
+                }
+            }
+        }
+        if !sent.is_empty() {
+            if let Err(e) = state.repo.mark_sent(&sent).await {
+                // Published but not marked: they will be published again,
+                // and consumers drop the duplicates.
+                tracing::warn!(error = %e, "outbox mark_sent failed");
+            }
+        }
+    }
+}

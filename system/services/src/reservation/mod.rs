@@ -1,0 +1,308 @@
+//! Reservation: seat holds.
+//!
+//! Public routes hold, read, extend and release holds; the hold id is the
+//! holder's capability (128 random bits, returned only to the holder), so a
+//! guessed or unknown id gets a plain 404 that says nothing about any seat.
+//! The internal route pins a hold to an order at checkout. A bus worker
+//! executes the saga's `ConfirmSeats` (the fenced confirm) and `ReleaseHold`
+//! commands and replies on the saga topic; a sweeper expires due holds so
+//! that every expiry becomes a seat change on the SSE stream.
+
+use crate::error::ApiError;
+use crate::http::extract::ApiJson;
+use crate::worker;
+use crate::Ctx;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use ticketing_domain::messages::{BusMessage, Envelope, topics};
+use ticketing_domain::ports::{
+    ConfirmOutcome, EventBus, HoldRequest, OutgoingMessage, RandomExt, Releaser, SeatStore,
+    SeatStoreError,
+};
+use ticketing_domain::rules::{self, HoldPolicy};
+use ticketing_domain::{EventId, Hold, HoldId, MessageId, OrderId, SeatId, TraceId};
+use tokio_util::sync::CancellationToken;
+
+/// Longest id or customer id accepted in a request.
+const MAX_ID_LEN: usize = 64;
+
+#[derive(Debug, Clone)]
+pub struct ReservationState {
+    pub ctx: Ctx,
+    pub seats: Arc<dyn SeatStore>,
+    pub policy: HoldPolicy,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct HoldBody {
+    event_id: String,
+    seat_ids: Vec<String>,
+    hold_seconds: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ExtendBody {
+    hold_seconds: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct PinBody {
+    order_id: String,
+}
+
+/// A hold as clients see it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HoldView {
+    pub hold_id: HoldId,
+    pub event_id: EventId,
+    pub seat_ids: Vec<SeatId>,
+    pub expires_at: String,
+    pub expires_at_ms: u64,
+    pub amount_cents: i64,
+    /// `ACTIVE`, or `CHECKOUT` once an order pinned it.
+    pub status: String,
+}
+
+impl From<Hold> for HoldView {
+    fn from(h: Hold) -> Self {
+        Self {
+            status: if h.pinned_order.is_some() { "CHECKOUT" } else { "ACTIVE" }.to_owned(),
+            hold_id: h.hold_id,
+            event_id: h.event_id,
+            seat_ids: h.seat_ids,
+            expires_at: crate::rfc3339(h.expires_at_ms),
+            expires_at_ms: h.expires_at_ms,
+            amount_cents: h.amount_cents,
+        }
+    }
+}
+
+/// Public routes (`/api/reservations...`).
+pub fn public_router(state: ReservationState) -> Router {
+    Router::new()
+        .route("/api/reservations", post(create_hold))
+        .route(
+            "/api/reservations/{hold_id}",
+            get(get_hold).delete(release_hold),
+        )
+        .route("/api/reservations/{hold_id}/extend", post(extend_hold))
+        .with_state(state)
+}
+
+/// Internal routes (`/internal/...`), reachable only by other services.
+pub fn internal_router(state: ReservationState) -> Router {
+    Router::new()
+        .route("/internal/holds/{hold_id}/pin", post(pin_hold))
+        .with_state(state)
+}
+
+fn check_len(what: &str, s: &str) -> Result<(), ApiError> {
+    if s.is_empty() || s.len() > MAX_ID_LEN {
+        return Err(ApiError::Validation(format!(
+            "{what} must be 1 to {MAX_ID_LEN} characters"
+        )));
+    }
+    Ok(())
+}
+
+fn customer_id(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    match headers.get("x-customer-id") {
+        None => Ok(None),
+        Some(v) => {
+            let s = v
+                .to_str()
+                .map_err(|_| ApiError::Validation("X-Customer-Id must be ASCII".into()))?;
+            check_len("X-Customer-Id", s)?;
+            Ok(Some(s.to_owned()))
+        }
+    }
+}
+
+async fn create_hold(
+    State(state): State<ReservationState>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<HoldBody>,
+) -> Result<(StatusCode, Json<HoldView>), ApiError> {
+    check_len("eventId", &body.event_id)?;
+    for s in &body.seat_ids {
+        check_len("seatId", s)?;
+    }
+    let seat_ids: Vec<SeatId> = body.seat_ids.into_iter().map(SeatId).collect();
+    rules::validate_hold_request(&seat_ids, body.hold_seconds, &state.policy)
+        .map_err(|e| ApiError::Validation(e.0))?;
+    let req = HoldRequest {
+        event_id: EventId(body.event_id),
+        seat_ids,
+        hold_id: state.ctx.rng.hold_id(),
+        ttl_ms: body.hold_seconds * 1000,
+        customer_id: customer_id(&headers)?,
+    };
+    let hold = state.seats.hold(req, state.ctx.clock.now_ms()).await?;
+    tracing::debug!(hold_id = %hold.hold_id, event_id = %hold.event_id, seats = hold.seat_ids.len(), "hold created");
+    Ok((StatusCode::CREATED, Json(hold.into())))
+}
+
+async fn get_hold(
+    State(state): State<ReservationState>,
+    Path(hold_id): Path<String>,
+) -> Result<Json<HoldView>, ApiError> {
+    let hold = state
+        .seats
+        .get_hold(&HoldId(hold_id), state.ctx.clock.now_ms())
+        .await?;
+    Ok(Json(hold.into()))
+}
+
+async fn extend_hold(
+    State(state): State<ReservationState>,
+    Path(hold_id): Path<String>,
+    ApiJson(body): ApiJson<ExtendBody>,
+) -> Result<Json<HoldView>, ApiError> {
+    rules::validate_hold_seconds(body.hold_seconds, &state.policy)
+        .map_err(|e| ApiError::Validation(e.0))?;
+    let hold = state
+        .seats
+        .extend(
+            &HoldId(hold_id),
+            body.hold_seconds * 1000,
+            state.policy.max_lifetime_seconds * 1000,
+            state.ctx.clock.now_ms(),
+        )
+        .await?;
+    Ok(Json(hold.into()))
+}
+
+async fn release_hold(
+    State(state): State<ReservationState>,
+    Path(hold_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .seats
+        .release(&HoldId(hold_id), Releaser::Holder, state.ctx.clock.now_ms())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn pin_hold(
+    State(state): State<ReservationState>,
+    Path(hold_id): Path<String>,
+    ApiJson(body): ApiJson<PinBody>,
+) -> Result<Json<HoldView>, ApiError> {
+    check_len("orderId", &body.order_id)?;
+    let hold = state
+        .seats
+        .pin(
+            &HoldId(hold_id),
+            &OrderId(body.order_id),
+            state.policy.checkout_seconds * 1000,
+            state.ctx.clock.now_ms(),
+        )
+        .await?;
+    Ok(Json(hold.into()))
+}
+
+/// Executes one saga command. Idempotent: the confirm is, the release by
+/// order is, and a repeated reply carries the same derived message id.
+async fn handle_command(
+    state: &ReservationState,
+    bus: &dyn EventBus,
+    env: Envelope,
+) -> anyhow::Result<()> {
+    let now = state.ctx.clock.now_ms();
+    let reply = match env.body {
+        BusMessage::ConfirmSeats { order_id, hold_id } => {
+            match state.seats.confirm(&hold_id, &order_id, now).await? {
+                ConfirmOutcome::Confirmed { event_id, seat_ids } => BusMessage::SeatsConfirmed {
+                    order_id,
+                    event_id,
+                    seat_ids,
+                },
+                ConfirmOutcome::Rejected(reason) => BusMessage::SeatsRejected { order_id, reason },
+            }
+        }
+        BusMessage::ReleaseHold { order_id, hold_id } => {
+            match state
+                .seats
+                .release(&hold_id, Releaser::Order(order_id), now)
+                .await
+            {
+                Ok(()) | Err(SeatStoreError::HoldGone | SeatStoreError::HoldNotFound) => {
+                    return Ok(());
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        other => {
+            tracing::warn!(message = ?other, "reservation ignores message");
+            return Ok(());
+        }
+    };
+    publish_reply(bus, &env.message_id, env.trace_id, reply).await
+}
+
+async fn publish_reply(
+    bus: &dyn EventBus,
+    cause: &MessageId,
+    trace_id: Option<TraceId>,
+    body: BusMessage,
+) -> anyhow::Result<()> {
+    let env = Envelope {
+        // Derived from the command's id: a redelivered command gives a
+        // duplicate reply the orchestrator recognises.
+        message_id: MessageId(format!("{cause}/reply")),
+        trace_id,
+        body,
+    };
+    bus.publish(OutgoingMessage {
+        topic: topics::ORDER_SAGA.into(),
+        key: env.body.order_id().to_string(),
+        payload: env.to_bytes(),
+        headers: vec![],
+    })
+    .await?;
+    Ok(())
+}
+
+/// Consumes saga commands until shutdown.
+pub async fn run_command_worker(
+    state: ReservationState,
+    bus: Arc<dyn EventBus>,
+    shutdown: CancellationToken,
+) {
+    let b = bus.clone();
+    worker::consume(
+        bus,
+        topics::RESERVATION_COMMANDS,
+        "reservation",
+        shutdown,
+        |env| {
+            let state = state.clone();
+            let bus = b.clone();
+            async move { handle_command(&state, bus.as_ref(), env).await }
+        },
+    )
+    .await;
+}
+
+/// Expires due holds every `interval_ms` until shutdown.
+pub async fn run_sweeper(state: ReservationState, interval_ms: u64, shutdown: CancellationToken) {
+    while worker::pause(interval_ms, &shutdown).await {
+        match state
+            .seats
+            .expire_due(state.ctx.clock.now_ms(), 1_000)
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(expired = n, "holds expired"),
+            Err(e) => tracing::warn!(error = %e, "hold sweep failed"),
+        }
+    }
+}

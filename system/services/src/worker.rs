@@ -1,0 +1,102 @@
+//! The consumer loop shared by every bus worker: subscribe, poll, handle,
+//! commit after the effect. Handlers must be idempotent — delivery is at
+//! least once — and a handler that keeps failing makes the consumer rewind
+//! to the committed offset and back off, so the message is retried later
+//! rather than skipped.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use ticketing_domain::messages::Envelope;
+use ticketing_domain::ports::{Consumer, EventBus};
+use tokio_util::sync::CancellationToken;
+
+/// Tries per message before rewinding.
+const ATTEMPTS_PER_MESSAGE: u32 = 3;
+/// Messages fetched per poll.
+const BATCH_MAX: usize = 64;
+/// Longest wait inside one poll.
+const POLL_WAIT_MS: u64 = 200;
+/// Pause after a broker error or a message that keeps failing.
+const BACKOFF_MS: u64 = 250;
+
+/// Sleeps `ms` unless shutdown comes first; returns false on shutdown.
+pub async fn pause(ms: u64, shutdown: &CancellationToken) -> bool {
+    tokio::select! {
+        _ = shutdown.cancelled() => false,
+        _ = tokio::time::sleep(Duration::from_millis(ms)) => true,
+    }
+}
+
+/// Runs until `shutdown`. `handler` gets each decoded envelope; `Ok` means
+/// its effect is durable and the message may be committed.
+pub async fn consume<F, Fut>(
+    bus: Arc<dyn EventBus>,
+    topic: &'static str,
+    group: &'static str,
+    shutdown: CancellationToken,
+    handler: F,
+) where
+    F: Fn(Envelope) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let mut consumer: Option<Box<dyn Consumer>> = None;
+    while !shutdown.is_cancelled() {
+        let c = match consumer.as_mut() {
+            Some(c) => c,
+            None => match bus.subscribe(topic, group).await {
+                Ok(c) => consumer.insert(c),
+                Err(e) => {
+                    tracing::warn!(topic, group, error = %e, "subscribe failed");
+                    pause(BACKOFF_MS, &shutdown).await;
+                    continue;
+                }
+            },
+        };
+        let batch = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            r = c.poll(BATCH_MAX, POLL_WAIT_MS) => r,
+        };
+        let batch = match batch {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(topic, group, error = %e, "poll failed");
+                consumer = None;
+                pause(BACKOFF_MS, &shutdown).await;
+                continue;
+            }
+        };
+        for d in batch {
+            let env = match Envelope::from_bytes(&d.payload) {
+                Ok(env) => env,
+                Err(e) => {
+                    // A message no version of us can read: skip it, loudly.
+                    tracing::error!(topic, offset = d.offset, error = %e, "undecodable message skipped");
+                    let _ = c.commit(&d).await;
+                    continue;
+                }
+            };
+            let mut done = false;
+            for attempt in 0..ATTEMPTS_PER_MESSAGE {
+                match handler(env.clone()).await {
+                    Ok(()) => {
+                        done = true;
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!(topic, attempt, message_id = %env.message_id, error = %e, "handler failed");
+                        if !pause(BACKOFF_MS << attempt, &shutdown).await {
+                            return;
+                        }
+                    }
+                }
+            }
+            let committed = done && c.commit(&d).await.is_ok();
+            if !committed {
+                let _ = c.rewind().await;
+                pause(BACKOFF_MS, &shutdown).await;
+                break;
+            }
+        }
+    }
+}
