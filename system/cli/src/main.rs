@@ -11,7 +11,11 @@ use ticketing_services::config::Settings;
 use ticketing_services::embedded::{Embedded, Seeding, WallClock};
 
 #[derive(Debug, Parser)]
-#[command(name = "ticketing", version, about = "Flash-sale ticketing reference system")]
+#[command(
+    name = "ticketing",
+    version,
+    about = "Flash-sale ticketing reference system"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -89,6 +93,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(s) => Seeding::Fixed(s),
                 None => {
                     let mut key = [0u8; 32];
+                    // The one read of OS entropy: it keys ChaCha20 for every service.
+                    #[allow(clippy::disallowed_methods)]
                     getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("OS entropy: {e}"))?;
                     Seeding::Key(key)
                 }

@@ -235,7 +235,10 @@ mod tests {
             SagaInput::SeatsConfirmed,
             SagaInput::PaymentCaptured,
         ]);
-        assert_eq!(states.last().unwrap().order_status(), OrderStatus::Confirmed);
+        assert_eq!(
+            states.last().unwrap().order_status(),
+            OrderStatus::Confirmed
+        );
         assert_eq!(
             commands,
             vec![

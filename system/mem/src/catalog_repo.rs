@@ -33,10 +33,14 @@ impl CatalogRepository for MemCatalogRepository {
     }
 
     async fn get_event(&self, event_id: &EventId) -> Result<Option<Event>, RepoError> {
-        Ok(crate::lock(&self.events).get(event_id).map(|(e, _)| e.clone()))
+        Ok(crate::lock(&self.events)
+            .get(event_id)
+            .map(|(e, _)| e.clone()))
     }
 
     async fn seats(&self, event_id: &EventId) -> Result<Option<Vec<SeatSpec>>, RepoError> {
-        Ok(crate::lock(&self.events).get(event_id).map(|(_, s)| s.clone()))
+        Ok(crate::lock(&self.events)
+            .get(event_id)
+            .map(|(_, s)| s.clone()))
     }
 }

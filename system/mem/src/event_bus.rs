@@ -189,9 +189,10 @@ impl MemConsumer {
             return Err(BusError::Unavailable("broker down".into()));
         }
         let key = self.key();
-        let g = inner.groups.get(&key).ok_or_else(|| {
-            BusError::Unavailable("consumer group vanished".into())
-        })?;
+        let g = inner
+            .groups
+            .get(&key)
+            .ok_or_else(|| BusError::Unavailable("consumer group vanished".into()))?;
         if g.generation != self.generation {
             let n = g.members.len() as u32;
             let idx = g.members.iter().position(|m| *m == self.member);
@@ -314,12 +315,18 @@ mod tests {
         }
         let mut c = bus.subscribe("t", "g").await.unwrap();
         let got = c.poll(10, 10).await.unwrap();
-        assert_eq!(got.iter().map(|d| d.payload[0]).collect::<Vec<_>>(), vec![0, 1, 2, 3, 4]);
+        assert_eq!(
+            got.iter().map(|d| d.payload[0]).collect::<Vec<_>>(),
+            vec![0, 1, 2, 3, 4]
+        );
         c.commit(&got[1]).await.unwrap();
         drop(c);
         let mut c2 = bus.subscribe("t", "g").await.unwrap();
         let again = c2.poll(10, 10).await.unwrap();
-        assert_eq!(again.iter().map(|d| d.payload[0]).collect::<Vec<_>>(), vec![2, 3, 4]);
+        assert_eq!(
+            again.iter().map(|d| d.payload[0]).collect::<Vec<_>>(),
+            vec![2, 3, 4]
+        );
         assert_eq!(bus.lag("t", "g"), 3);
     }
 

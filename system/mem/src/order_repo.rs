@@ -151,26 +151,23 @@ impl OrderRepository for MemOrderRepository {
     async fn apply(&self, update: SagaUpdate) -> Result<ApplyOutcome, RepoError> {
         let mut inner = crate::lock(&self.inner);
         inner.check_up()?;
-        if let Some(m) = &update.processed {
-            if inner.processed.contains(m) {
-                return Ok(ApplyOutcome::Duplicate);
-            }
+        if let Some(m) = &update.processed
+            && inner.processed.contains(m)
+        {
+            return Ok(ApplyOutcome::Duplicate);
         }
-        let stored = inner
-            .orders
-            .get(&update.order.order_id)
-            .map(|o| o.version);
+        let stored = inner.orders.get(&update.order.order_id).map(|o| o.version);
         if stored != Some(update.order.version) {
             return Err(RepoError::Conflict);
         }
         for t in &update.tickets {
-            if let Some(owner) = inner.tickets.get(&(t.event_id.clone(), t.seat_id.clone())) {
-                if *owner != t.order_id {
-                    return Err(RepoError::TicketConflict {
-                        event_id: t.event_id.clone(),
-                        seat_id: t.seat_id.clone(),
-                    });
-                }
+            if let Some(owner) = inner.tickets.get(&(t.event_id.clone(), t.seat_id.clone()))
+                && *owner != t.order_id
+            {
+                return Err(RepoError::TicketConflict {
+                    event_id: t.event_id.clone(),
+                    seat_id: t.seat_id.clone(),
+                });
             }
         }
         for t in update.tickets {
@@ -203,7 +200,11 @@ impl OrderRepository for MemOrderRepository {
             .map(|o| (o.created_at_ms, &o.order_id))
             .collect();
         due.sort();
-        Ok(due.into_iter().take(limit).map(|(_, id)| id.clone()).collect())
+        Ok(due
+            .into_iter()
+            .take(limit)
+            .map(|(_, id)| id.clone())
+            .collect())
     }
 
     async fn claim_outbox(

@@ -183,22 +183,25 @@ impl SeatStore for MemSeatStore {
         seats: &[(SeatId, Cents)],
     ) -> Result<(), SeatStoreError> {
         let mut inner = crate::lock(&self.inner);
-        inner.events.entry(event_id.clone()).or_insert_with(|| EventState {
-            seats: seats
-                .iter()
-                .map(|(id, price)| {
-                    (
-                        id.clone(),
-                        Seat {
-                            price_cents: *price,
-                            slot: Slot::Available,
-                        },
-                    )
-                })
-                .collect(),
-            version: 0,
-            history: VecDeque::new(),
-        });
+        inner
+            .events
+            .entry(event_id.clone())
+            .or_insert_with(|| EventState {
+                seats: seats
+                    .iter()
+                    .map(|(id, price)| {
+                        (
+                            id.clone(),
+                            Seat {
+                                price_cents: *price,
+                                slot: Slot::Available,
+                            },
+                        )
+                    })
+                    .collect(),
+                version: 0,
+                history: VecDeque::new(),
+            });
         Ok(())
     }
 

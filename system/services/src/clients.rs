@@ -17,7 +17,9 @@ pub struct HttpPaymentGateway<C> {
 
 impl<C> std::fmt::Debug for HttpPaymentGateway<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpPaymentGateway").field("http", &self.http).finish()
+        f.debug_struct("HttpPaymentGateway")
+            .field("http", &self.http)
+            .finish()
     }
 }
 
@@ -39,7 +41,11 @@ fn gateway_result(r: Result<JsonResponse, CallError>) -> Result<PaymentStatus, G
     if !resp.status.is_success() {
         return Err(GatewayError::Refused {
             code: resp.error_code().to_owned(),
-            message: resp.body.get("message").map(|m| m.to_string()).unwrap_or_default(),
+            message: resp
+                .body
+                .get("message")
+                .map(|m| m.to_string())
+                .unwrap_or_default(),
         });
     }
     serde_json::from_value(resp.body.get("status").cloned().unwrap_or_default())
@@ -125,7 +131,9 @@ pub struct HttpReservationClient<C> {
 
 impl<C> std::fmt::Debug for HttpReservationClient<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpReservationClient").field("http", &self.http).finish()
+        f.debug_struct("HttpReservationClient")
+            .field("http", &self.http)
+            .finish()
     }
 }
 

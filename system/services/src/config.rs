@@ -243,10 +243,17 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("ticketing-cfg-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("t.toml");
-        std::fs::write(&path, "[hold]\ncheckout_seconds = 7\n[gateway]\nport = 9999\n").unwrap();
+        std::fs::write(
+            &path,
+            "[hold]\ncheckout_seconds = 7\n[gateway]\nport = 9999\n",
+        )
+        .unwrap();
         let s = Settings::load(Some(&path)).unwrap();
         assert_eq!(s.hold.checkout_seconds, 7);
-        assert_eq!(s.hold.hold_seconds_max, HoldPolicy::default().hold_seconds_max);
+        assert_eq!(
+            s.hold.hold_seconds_max,
+            HoldPolicy::default().hold_seconds_max
+        );
         assert_eq!(s.gateway.port, 9999);
         assert!(Settings::load(Some(&dir.join("missing.toml"))).is_err());
     }

@@ -165,15 +165,16 @@ impl Embedded {
         };
 
         let mut tasks = JoinSet::new();
-        let serve = |tasks: &mut JoinSet<()>, name: &'static str, l: TcpListener, r: axum::Router| {
-            let token = shutdown.clone();
-            tasks.spawn(async move {
-                let stop = async move { token.cancelled().await };
-                if let Err(e) = crate::http::serve(l, r, stop).await {
-                    tracing::error!(service = name, error = %e, "server stopped");
-                }
-            });
-        };
+        let serve =
+            |tasks: &mut JoinSet<()>, name: &'static str, l: TcpListener, r: axum::Router| {
+                let token = shutdown.clone();
+                tasks.spawn(async move {
+                    let stop = async move { token.cancelled().await };
+                    if let Err(e) = crate::http::serve(l, r, stop).await {
+                        tracing::error!(service = name, error = %e, "server stopped");
+                    }
+                });
+            };
         serve(
             &mut tasks,
             "gateway",
@@ -221,8 +222,15 @@ impl Embedded {
             bus.clone(),
             shutdown.clone(),
         ));
-        tasks.spawn(order::saga::run_watchdog(order_state.clone(), shutdown.clone()));
-        tasks.spawn(order::saga::run_outbox_relay(order_state, bus, shutdown.clone()));
+        tasks.spawn(order::saga::run_watchdog(
+            order_state.clone(),
+            shutdown.clone(),
+        ));
+        tasks.spawn(order::saga::run_outbox_relay(
+            order_state,
+            bus,
+            shutdown.clone(),
+        ));
         tasks.spawn(catalog::SeatFeed::run(
             handles.feed.clone(),
             seats,
@@ -256,7 +264,10 @@ impl Embedded {
     pub async fn shutdown(mut self) {
         self.shutdown.cancel();
         let drain = async { while self.tasks.join_next().await.is_some() {} };
-        if tokio::time::timeout(Duration::from_secs(5), drain).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(5), drain)
+            .await
+            .is_err()
+        {
             tracing::warn!("shutdown timed out; aborting remaining tasks");
             self.tasks.abort_all();
         }

@@ -68,7 +68,9 @@ impl ApiError {
             EventNotFound | SeatsNotFound(_) | HoldNotFound | OrderNotFound | NotFound(..) => {
                 StatusCode::NOT_FOUND
             }
-            SeatsUnavailable(_) | HoldPinned | ExtensionLimit | Conflict(..) => StatusCode::CONFLICT,
+            SeatsUnavailable(_) | HoldPinned | ExtensionLimit | Conflict(..) => {
+                StatusCode::CONFLICT
+            }
             HoldExpired => StatusCode::GONE,
             IdempotencyKeyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
             Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

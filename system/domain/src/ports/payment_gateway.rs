@@ -29,15 +29,24 @@ pub trait PaymentGateway: Send + Sync + std::fmt::Debug {
     ) -> Result<PaymentStatus, GatewayError>;
 
     /// Captures an authorization. Returns `Captured`.
-    async fn capture(&self, order_id: &OrderId, trace: Option<&TraceId>)
-    -> Result<PaymentStatus, GatewayError>;
+    async fn capture(
+        &self,
+        order_id: &OrderId,
+        trace: Option<&TraceId>,
+    ) -> Result<PaymentStatus, GatewayError>;
 
     /// Voids an authorization; voiding an unknown payment records a void so a
     /// late authorization cannot take effect. Returns `Voided` (or `Declined`).
-    async fn void(&self, order_id: &OrderId, trace: Option<&TraceId>)
-    -> Result<PaymentStatus, GatewayError>;
+    async fn void(
+        &self,
+        order_id: &OrderId,
+        trace: Option<&TraceId>,
+    ) -> Result<PaymentStatus, GatewayError>;
 
     /// Refunds a capture. Returns `Refunded`.
-    async fn refund(&self, order_id: &OrderId, trace: Option<&TraceId>)
-    -> Result<PaymentStatus, GatewayError>;
+    async fn refund(
+        &self,
+        order_id: &OrderId,
+        trace: Option<&TraceId>,
+    ) -> Result<PaymentStatus, GatewayError>;
 }

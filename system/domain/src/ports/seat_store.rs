@@ -162,5 +162,8 @@ pub trait SeatStore: Send + Sync + std::fmt::Debug {
     ) -> Result<ChangesSince, SeatStoreError>;
 
     /// Every sold seat of the event with the order that bought it (for audits).
-    async fn sold_seats(&self, event_id: &EventId) -> Result<Vec<(SeatId, OrderId)>, SeatStoreError>;
+    async fn sold_seats(
+        &self,
+        event_id: &EventId,
+    ) -> Result<Vec<(SeatId, OrderId)>, SeatStoreError>;
 }

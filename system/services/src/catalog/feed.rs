@@ -72,10 +72,10 @@ impl SeatFeed {
                 Ok(ChangesSince::TooOld) => {
                     // Fell behind the history: jump to now; subscribers see the
                     // gap at the next change and re-snapshot.
-                    if let Ok((v, _)) = seats.availability(&event_id).await {
-                        if let Some(t) = crate::lock(&self.topics).get_mut(&event_id) {
-                            t.version = v;
-                        }
+                    if let Ok((v, _)) = seats.availability(&event_id).await
+                        && let Some(t) = crate::lock(&self.topics).get_mut(&event_id)
+                    {
+                        t.version = v;
                     }
                     continue;
                 }
@@ -84,8 +84,7 @@ impl SeatFeed {
                     continue;
                 }
             };
-            let topics = crate::lock(&self.topics);
-            let mut topics = topics;
+            let mut topics = crate::lock(&self.topics);
             if let Some(t) = topics.get_mut(&event_id) {
                 for c in changes {
                     if c.version > t.version {
@@ -99,7 +98,12 @@ impl SeatFeed {
     }
 
     /// Polls every `interval_ms` until shutdown.
-    pub async fn run(self: Arc<Self>, seats: Arc<dyn SeatStore>, interval_ms: u64, shutdown: CancellationToken) {
+    pub async fn run(
+        self: Arc<Self>,
+        seats: Arc<dyn SeatStore>,
+        interval_ms: u64,
+        shutdown: CancellationToken,
+    ) {
         while worker::pause(interval_ms, &shutdown).await {
             self.poll_once(seats.as_ref()).await;
         }

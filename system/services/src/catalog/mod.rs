@@ -10,8 +10,8 @@ mod feed;
 
 pub use feed::SeatFeed;
 
-use crate::error::ApiError;
 use crate::Ctx;
+use crate::error::ApiError;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
@@ -129,7 +129,10 @@ async fn seat_map(state: &CatalogState, event_id: &EventId) -> Result<SeatMapVie
         seats: layout
             .into_iter()
             .map(|s| SeatView {
-                status: status.get(&s.seat_id).copied().unwrap_or(SeatStatus::Available),
+                status: status
+                    .get(&s.seat_id)
+                    .copied()
+                    .unwrap_or(SeatStatus::Available),
                 seat_id: s.seat_id,
                 row: s.row,
                 col: s.col,
@@ -243,7 +246,10 @@ async fn stream_seats(
         return Err(ApiError::EventNotFound);
     }
     // Subscribe before reading, so no change can fall between the two.
-    let rx = state.feed.subscribe(&event_id, state.seats.as_ref()).await?;
+    let rx = state
+        .feed
+        .subscribe(&event_id, state.seats.as_ref())
+        .await?;
     let last_event_id = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())

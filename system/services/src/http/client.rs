@@ -67,7 +67,12 @@ where
     C: Connect + Clone + Send + Sync + 'static,
 {
     /// `base_url` like `http://127.0.0.1:8081` (no trailing slash).
-    pub fn new(connector: C, base_url: impl Into<String>, timeout: Duration, rng: Arc<dyn RandomSource>) -> Self {
+    pub fn new(
+        connector: C,
+        base_url: impl Into<String>,
+        timeout: Duration,
+        rng: Arc<dyn RandomSource>,
+    ) -> Self {
         let client = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(Duration::from_secs(30))
@@ -90,7 +95,8 @@ where
         trace: Option<&TraceId>,
     ) -> Result<JsonResponse, CallError> {
         let timeout_ms = self.timeout.as_millis() as u64;
-        match tokio::time::timeout(self.timeout, self.call(method, path, body, headers, trace)).await
+        match tokio::time::timeout(self.timeout, self.call(method, path, body, headers, trace))
+            .await
         {
             Ok(r) => r,
             Err(_) => Err(CallError::Timeout(timeout_ms)),

@@ -26,7 +26,8 @@ pub struct KeepBody;
 
 fn is_trace_id(s: &str) -> bool {
     s.len() == 32
-        && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         && s.bytes().any(|b| b != b'0')
 }
 
@@ -112,8 +113,14 @@ mod tests {
             "4bf92f3577b34da6a3ce929d0e0e4736"
         );
         let mut bad = HeaderMap::new();
-        bad.insert(TRACEPARENT, HeaderValue::from_static("00-xyz-00f067aa0ba902b7-01"));
-        bad.insert(TRACE_HEADER, HeaderValue::from_static("00000000000000000000000000000000"));
+        bad.insert(
+            TRACEPARENT,
+            HeaderValue::from_static("00-xyz-00f067aa0ba902b7-01"),
+        );
+        bad.insert(
+            TRACE_HEADER,
+            HeaderValue::from_static("00000000000000000000000000000000"),
+        );
         assert!(incoming_trace_id(&bad).is_none());
     }
 }

@@ -14,11 +14,11 @@
 
 pub mod saga;
 
+use crate::Ctx;
 use crate::config::SagaSettings;
 use crate::error::{ApiError, ErrorPayload};
 use crate::http::extract::ApiJson;
 use crate::http::trace::KeepBody;
-use crate::Ctx;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -136,7 +136,9 @@ async fn place_order(
     let body: OrderBody =
         serde_json::from_value(raw.clone()).map_err(|e| ApiError::Validation(e.to_string()))?;
     if body.hold_id.is_empty() || body.hold_id.len() > 64 {
-        return Err(ApiError::Validation("holdId must be 1 to 64 characters".into()));
+        return Err(ApiError::Validation(
+            "holdId must be 1 to 64 characters".into(),
+        ));
     }
     let hash = rules::request_hash(&raw);
     let now = state.ctx.clock.now_ms();
@@ -153,7 +155,11 @@ async fn place_order(
         }
     };
     let hold_id = HoldId(body.hold_id);
-    let hold = match state.reservation.pin(&hold_id, &order_id, Some(&trace)).await {
+    let hold = match state
+        .reservation
+        .pin(&hold_id, &order_id, Some(&trace))
+        .await
+    {
         Ok(h) => h,
         Err(PinError::Unavailable(m)) => {
             // Outcome unknown: keep the key in progress so a retry resumes.

@@ -217,17 +217,21 @@ impl OrderState {
                     }
                     Err(e) => return self.back_off(&order, &e).await,
                 },
-                SagaState::Voiding { .. } => match self.payment.void(&order.order_id, trace).await {
-                    Ok(PaymentStatus::Voided | PaymentStatus::Declined) => SagaInput::PaymentVoided,
-                    Ok(other) => {
-                        let e = GatewayError::Refused {
-                            code: "UNEXPECTED_STATUS".into(),
-                            message: format!("void answered {other:?}"),
-                        };
-                        return self.back_off(&order, &e).await;
+                SagaState::Voiding { .. } => {
+                    match self.payment.void(&order.order_id, trace).await {
+                        Ok(PaymentStatus::Voided | PaymentStatus::Declined) => {
+                            SagaInput::PaymentVoided
+                        }
+                        Ok(other) => {
+                            let e = GatewayError::Refused {
+                                code: "UNEXPECTED_STATUS".into(),
+                                message: format!("void answered {other:?}"),
+                            };
+                            return self.back_off(&order, &e).await;
+                        }
+                        Err(e) => return self.back_off(&order, &e).await,
                     }
-                    Err(e) => return self.back_off(&order, &e).await,
-                },
+                }
             };
             self.feed(order_id, input, None).await?;
         }
@@ -259,8 +263,12 @@ impl OrderState {
                 self.drive(&order_id).await
             }
             BusMessage::SeatsRejected { order_id, reason } => {
-                self.feed(&order_id, SagaInput::SeatsRejected(reason), Some(env.message_id))
-                    .await?;
+                self.feed(
+                    &order_id,
+                    SagaInput::SeatsRejected(reason),
+                    Some(env.message_id),
+                )
+                .await?;
                 self.drive(&order_id).await
             }
             other => {
@@ -272,7 +280,11 @@ impl OrderState {
 }
 
 /// Consumes the saga topic until shutdown.
-pub async fn run_orchestrator(state: OrderState, bus: Arc<dyn EventBus>, shutdown: CancellationToken) {
+pub async fn run_orchestrator(
+    state: OrderState,
+    bus: Arc<dyn EventBus>,
+    shutdown: CancellationToken,
+) {
     worker::consume(bus, topics::ORDER_SAGA, "order-saga", shutdown, |env| {
         let state = state.clone();
         async move { state.handle_message(env).await.map_err(anyhow::Error::from) }
@@ -304,7 +316,11 @@ pub async fn run_watchdog(state: OrderState, shutdown: CancellationToken) {
 
 /// Publishes outbox rows until shutdown; a row is marked sent only after the
 /// broker acknowledged it. Several relays may run: rows are leased.
-pub async fn run_outbox_relay(state: OrderState, bus: Arc<dyn EventBus>, shutdown: CancellationToken) {
+pub async fn run_outbox_relay(
+    state: OrderState,
+    bus: Arc<dyn EventBus>,
+    shutdown: CancellationToken,
+) {
     while worker::pause(state.saga.outbox_interval_ms, &shutdown).await {
         let now = state.ctx.clock.now_ms();
         let rows = match state
@@ -326,11 +342,9 @@ pub async fn run_outbox_relay(state: OrderState, bus: Arc<dyn EventBus>, shutdow
                 payload: row.message.payload,
                 headers: row.message.headers,
             };
-            let publish = tokio::time::timeout(
-                Duration::from_millis(PUBLISH_TIMEOUT_MS),
-                bus.publish(msg),
-            )
-            .await;
+            let publish =
+                tokio::time::timeout(Duration::from_millis(PUBLISH_TIMEOUT_MS), bus.publish(msg))
+                    .await;
             match publish {
                 Ok(Ok(_)) => sent.push(row.seq),
                 Ok(Err(e)) => {
@@ -343,12 +357,12 @@ pub async fn run_outbox_relay(state: OrderState, bus: Arc<dyn EventBus>, shutdow
                 }
             }
         }
-        if !sent.is_empty() {
-            if let Err(e) = state.repo.mark_sent(&sent).await {
-                // Published but not marked: they will be published again,
-                // and consumers drop the duplicates.
-                tracing::warn!(error = %e, "outbox mark_sent failed");
-            }
+        if !sent.is_empty()
+            && let Err(e) = state.repo.mark_sent(&sent).await
+        {
+            // Published but not marked: they will be published again, and
+            // consumers drop the duplicates.
+            tracing::warn!(error = %e, "outbox mark_sent failed");
         }
     }
 }

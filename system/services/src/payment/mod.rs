@@ -10,10 +10,10 @@
 //! probabilities rolled on the seeded random source, plus a script of faults
 //! for the next calls.
 
+use crate::Ctx;
 use crate::config::{PaymentFaults, ScriptedFault};
 use crate::error::ApiError;
 use crate::http::extract::ApiJson;
-use crate::Ctx;
 use axum::extract::{Path, State};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
@@ -113,7 +113,14 @@ async fn run(
     if fault == ScriptedFault::Error {
         return Err(ApiError::Unavailable("injected payment error".into()));
     }
-    let payment = apply(state, op, &order_id, amount_cents, fault == ScriptedFault::Decline).await?;
+    let payment = apply(
+        state,
+        op,
+        &order_id,
+        amount_cents,
+        fault == ScriptedFault::Decline,
+    )
+    .await?;
     if fault == ScriptedFault::TimeoutAfterSuccess {
         let delay = crate::lock(&state.faults).timeout_delay_ms;
         tokio::time::sleep(Duration::from_millis(delay)).await;
@@ -171,7 +178,11 @@ async fn apply(
         };
         let payment = Payment {
             order_id: order_id.clone(),
-            amount_cents: if op == Op::Void && status.is_none() { 0 } else { amount },
+            amount_cents: if op == Op::Void && status.is_none() {
+                0
+            } else {
+                amount
+            },
             status: new_status,
         };
         match state
@@ -193,7 +204,9 @@ async fn authorize(
     ApiJson(body): ApiJson<AuthorizeBody>,
 ) -> Result<Json<PaymentView>, ApiError> {
     if body.amount_cents < 0 {
-        return Err(ApiError::Validation("amountCents must not be negative".into()));
+        return Err(ApiError::Validation(
+            "amountCents must not be negative".into(),
+        ));
     }
     run(&state, Op::Authorize, OrderId(order_id), body.amount_cents).await
 }
@@ -228,7 +241,10 @@ async fn get_payment(
         .get(&OrderId(order_id))
         .await?
         .map(|p| Json(p.into()))
-        .ok_or(ApiError::NotFound("PAYMENT_NOT_FOUND", "no payment for this order".into()))
+        .ok_or(ApiError::NotFound(
+            "PAYMENT_NOT_FOUND",
+            "no payment for this order".into(),
+        ))
 }
 
 async fn ledger(State(state): State<PaymentState>) -> Result<Json<Vec<LedgerEntry>>, ApiError> {
@@ -245,7 +261,9 @@ async fn set_faults(
         ("timeout_rate", faults.timeout_rate),
     ] {
         if !(0.0..=1.0).contains(&rate) {
-            return Err(ApiError::Validation(format!("{name} must be within [0, 1]")));
+            return Err(ApiError::Validation(format!(
+                "{name} must be within [0, 1]"
+            )));
         }
     }
     *crate::lock(&state.faults) = faults.clone();

@@ -8,10 +8,10 @@
 //! commands and replies on the saga topic; a sweeper expires due holds so
 //! that every expiry becomes a seat change on the SSE stream.
 
+use crate::Ctx;
 use crate::error::ApiError;
 use crate::http::extract::ApiJson;
 use crate::worker;
-use crate::Ctx;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
@@ -74,7 +74,12 @@ pub struct HoldView {
 impl From<Hold> for HoldView {
     fn from(h: Hold) -> Self {
         Self {
-            status: if h.pinned_order.is_some() { "CHECKOUT" } else { "ACTIVE" }.to_owned(),
+            status: if h.pinned_order.is_some() {
+                "CHECKOUT"
+            } else {
+                "ACTIVE"
+            }
+            .to_owned(),
             hold_id: h.hold_id,
             event_id: h.event_id,
             seat_ids: h.seat_ids,
