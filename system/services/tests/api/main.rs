@@ -1,0 +1,13 @@
+//! HTTP-level tests of contract v1 against the embedded system: every
+//! endpoint and error code, concurrency, expiry, idempotency, the saga's
+//! outcomes and the SSE stream. One test binary (faster to link), one
+//! module per area.
+
+mod helpers;
+
+mod catalog;
+mod errors;
+mod orders;
+mod reservations;
+mod saga;
+mod sse;
