@@ -1,0 +1,191 @@
+//! Event bus conformance: per-key order, at-least-once delivery with
+//! committed offsets, redelivery after a consumer restart or rewind, one
+//! delivery per group, independent groups.
+//!
+//! Factory contract: a fresh broker (or fresh topic names) with no messages.
+//! Topics are created on first use.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use ticketing_domain::ports::{Consumer, Delivery, EventBus, OutgoingMessage};
+
+const TOPIC: &str = "conformance";
+/// Longest wait for messages that must arrive (tokio time).
+const ARRIVE_MS: u64 = 5_000;
+
+fn msg(key: &str, n: u32) -> OutgoingMessage {
+    OutgoingMessage {
+        topic: TOPIC.into(),
+        key: key.into(),
+        payload: n.to_be_bytes().to_vec(),
+        headers: vec![("n".into(), n.to_string())],
+    }
+}
+
+fn num(d: &Delivery) -> u32 {
+    u32::from_be_bytes(d.payload[..4].try_into().unwrap())
+}
+
+/// Polls until `want` messages arrived (bounded by `ARRIVE_MS` per poll and 50 polls).
+async fn take(c: &mut Box<dyn Consumer>, want: usize) -> Vec<Delivery> {
+    let mut got = Vec::new();
+    for _ in 0..50 {
+        if got.len() >= want {
+            break;
+        }
+        got.extend(c.poll(want - got.len(), ARRIVE_MS).await.unwrap());
+    }
+    assert_eq!(got.len(), want, "messages delivered");
+    got
+}
+
+/// Nothing more arrives within a short wait.
+async fn nothing_more(c: &mut Box<dyn Consumer>) {
+    let extra = c.poll(10, 300).await.unwrap();
+    assert!(
+        extra.is_empty(),
+        "unexpected redelivery: {:?}",
+        extra.iter().map(num).collect::<Vec<_>>()
+    );
+}
+
+/// Each key's messages arrive in publish order.
+pub async fn per_key_order_is_kept<F, Fut>(make: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn EventBus>>,
+{
+    let bus = make().await;
+    let mut c = bus.subscribe(TOPIC, "g").await.unwrap();
+    for n in 0..60u32 {
+        bus.publish(msg(&format!("key-{}", n % 3), n))
+            .await
+            .unwrap();
+    }
+    let got = take(&mut c, 60).await;
+    let mut by_key: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+    for d in &got {
+        assert_eq!(
+            d.headers,
+            vec![("n".to_owned(), num(d).to_string())],
+            "headers travel"
+        );
+        by_key.entry(d.key.clone()).or_default().push(num(d));
+    }
+    for (key, ns) in by_key {
+        let mut sorted = ns.clone();
+        sorted.sort_unstable();
+        assert_eq!(ns, sorted, "order of {key}");
+        assert_eq!(ns.len(), 20);
+    }
+}
+
+/// Uncommitted messages are delivered again to the group's next consumer;
+/// committed ones are not.
+pub async fn restart_resumes_from_the_committed_offset<F, Fut>(make: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn EventBus>>,
+{
+    let bus = make().await;
+    for n in 0..10u32 {
+        bus.publish(msg("one-key", n)).await.unwrap();
+    }
+    let mut c = bus.subscribe(TOPIC, "g").await.unwrap();
+    let got = take(&mut c, 10).await;
+    assert_eq!(
+        got.iter().map(num).collect::<Vec<_>>(),
+        (0..10).collect::<Vec<_>>()
+    );
+    c.commit(&got[3]).await.unwrap();
+    drop(c);
+    let mut c = bus.subscribe(TOPIC, "g").await.unwrap();
+    let again = take(&mut c, 6).await;
+    assert_eq!(
+        again.iter().map(num).collect::<Vec<_>>(),
+        (4..10).collect::<Vec<_>>()
+    );
+    c.commit(again.last().unwrap()).await.unwrap();
+    drop(c);
+    // Committed up to the end: a restart sees only new messages.
+    let mut c = bus.subscribe(TOPIC, "g").await.unwrap();
+    nothing_more(&mut c).await;
+    bus.publish(msg("one-key", 10)).await.unwrap();
+    let new = take(&mut c, 1).await;
+    assert_eq!(num(&new[0]), 10);
+}
+
+/// `rewind` delivers everything uncommitted again (duplicate delivery).
+pub async fn rewind_redelivers_uncommitted<F, Fut>(make: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn EventBus>>,
+{
+    let bus = make().await;
+    let mut c = bus.subscribe(TOPIC, "g").await.unwrap();
+    for n in 0..5u32 {
+        bus.publish(msg("k", n)).await.unwrap();
+    }
+    let got = take(&mut c, 5).await;
+    c.commit(&got[1]).await.unwrap();
+    c.rewind().await.unwrap();
+    let again = take(&mut c, 3).await;
+    assert_eq!(again.iter().map(num).collect::<Vec<_>>(), vec![2, 3, 4]);
+}
+
+/// Each group gets every message; within a group each message goes to one member.
+pub async fn groups_are_independent_and_members_share<F, Fut>(make: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn EventBus>>,
+{
+    let bus = make().await;
+    let mut a1 = bus.subscribe(TOPIC, "a").await.unwrap();
+    let mut a2 = bus.subscribe(TOPIC, "a").await.unwrap();
+    let mut b = bus.subscribe(TOPIC, "b").await.unwrap();
+    for n in 0..40u32 {
+        bus.publish(msg(&format!("key-{n}"), n)).await.unwrap();
+    }
+    let all_b = take(&mut b, 40).await;
+    assert_eq!(all_b.len(), 40);
+    let mut seen: Vec<u32> = Vec::new();
+    for _ in 0..50 {
+        if seen.len() >= 40 {
+            break;
+        }
+        seen.extend(a1.poll(40, 200).await.unwrap().iter().map(num));
+        seen.extend(a2.poll(40, 200).await.unwrap().iter().map(num));
+    }
+    seen.sort_unstable();
+    assert_eq!(
+        seen,
+        (0..40).collect::<Vec<_>>(),
+        "each message once within group a"
+    );
+}
+
+#[macro_export]
+macro_rules! event_bus_suite {
+    ($make:expr) => {
+        mod event_bus_conformance {
+            use super::*;
+            #[tokio::test]
+            async fn per_key_order_is_kept() {
+                $crate::event_bus::per_key_order_is_kept($make).await
+            }
+            #[tokio::test]
+            async fn restart_resumes_from_the_committed_offset() {
+                $crate::event_bus::restart_resumes_from_the_committed_offset($make).await
+            }
+            #[tokio::test]
+            async fn rewind_redelivers_uncommitted() {
+                $crate::event_bus::rewind_redelivers_uncommitted($make).await
+            }
+            #[tokio::test]
+            async fn groups_are_independent_and_members_share() {
+                $crate::event_bus::groups_are_independent_and_members_share($make).await
+            }
+        }
+    };
+}

@@ -1,0 +1,361 @@
+//! Order repository conformance: idempotency records, the order + outbox
+//! transaction, optimistic versions, processed-message dedup, unique
+//! tickets with rollback, outbox leases, due orders.
+
+use std::future::Future;
+use std::sync::Arc;
+use ticketing_domain::ports::{
+    ApplyOutcome, IdempotencyBegin, OrderRecord, OrderRepository, OutboxMessage, RepoError,
+    SagaUpdate, StoredResponse,
+};
+use ticketing_domain::saga::SagaState;
+use ticketing_domain::{EventId, HoldId, MessageId, OrderId, OrderStatus, SeatId, Ticket};
+
+fn order(n: u32, created_at_ms: u64) -> OrderRecord {
+    OrderRecord {
+        order_id: OrderId(format!("order-{n}")),
+        hold_id: HoldId(format!("h_{n:032x}")),
+        event_id: EventId::from("e"),
+        seat_ids: vec![SeatId(format!("1-{n}"))],
+        amount_cents: 1000,
+        customer_id: None,
+        saga: SagaState::Authorizing,
+        created_at_ms,
+        updated_at_ms: created_at_ms,
+        attempts: 0,
+        next_attempt_at_ms: created_at_ms,
+        version: 0,
+        trace_id: None,
+    }
+}
+
+fn outbox(n: u32) -> OutboxMessage {
+    OutboxMessage {
+        message_id: MessageId(format!("m-{n}")),
+        topic: "t".into(),
+        key: format!("k-{n}"),
+        payload: vec![n as u8],
+        headers: vec![],
+    }
+}
+
+fn accepted(n: u32) -> StoredResponse {
+    StoredResponse {
+        status: 202,
+        body: serde_json::json!({ "orderId": format!("order-{n}") }),
+    }
+}
+
+fn ticket(seat: &str, order: u32) -> Ticket {
+    Ticket {
+        event_id: EventId::from("e"),
+        seat_id: SeatId::from(seat),
+        order_id: OrderId(format!("order-{order}")),
+    }
+}
+
+/// Started, then InProgress for the same request, Mismatch for another,
+/// Completed after the order is placed; concurrent first uses: one Started.
+pub async fn idempotency_keys_bind_one_request<F, Fut>(make: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn OrderRepository>>,
+{
+    let repo = make().await;
+    let o1 = OrderId::from("order-1");
+    let o2 = OrderId::from("order-2");
+    assert_eq!(
+        repo.begin_idempotent("k", "hash-a", &o1, 0).await.unwrap(),
+        IdempotencyBegin::Started {
+            order_id: o1.clone()
+        }
+    );
+    assert_eq!(
+        repo.begin_idempotent("k", "hash-a", &o2, 1).await.unwrap(),
+        IdempotencyBegin::InProgress {
+            order_id: o1.clone()
+        }
+    );
+    assert_eq!(
+        repo.begin_idempotent("k", "hash-b", &o2, 1).await.unwrap(),
+        IdempotencyBegin::Mismatch
+    );
+    repo.place_order(order(1, 0), vec![outbox(1)], "k", accepted(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        repo.begin_idempotent("k", "hash-a", &o2, 2).await.unwrap(),
+        IdempotencyBegin::Completed(accepted(1))
+    );
+    // A refusal stored for a key is replayed too, and never overwritten.
+    repo.begin_idempotent("k2", "h", &o2, 0).await.unwrap();
+    let refused = StoredResponse {
+        status: 404,
+        body: serde_json::Value::Null,
+    };
+    repo.complete_idempotent("k2", refused.clone())
+        .await
+        .unwrap();
+    repo.complete_idempotent("k2", accepted(9)).await.unwrap();
+    assert_eq!(
+        repo.begin_idempotent("k2", "h", &o2, 0).await.unwrap(),
+        IdempotencyBegin::Completed(refused)
+    );
+
+    let mut tasks = Vec::new();
+    for n in 0..16u32 {
+        let repo = repo.clone();
+        tasks.push(tokio::spawn(async move {
+            repo.begin_idempotent("race", "h", &OrderId(format!("cand-{n}")), 0)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut started = 0;
+    let mut bound = Vec::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            IdempotencyBegin::Started { order_id } => {
+                started += 1;
+                bound.push(order_id);
+            }
+            IdempotencyBegin::InProgress { order_id } => bound.push(order_id),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(started, 1);
+    bound.dedup();
+    assert_eq!(bound.len(), 1, "every caller got the same order id");
+}
+
+/// Placing is one transaction and idempotent: one order, its outbox rows once.
+pub async fn place_order_is_atomic_and_idempotent<F, Fut>(make: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn OrderRepository>>,
+{
+    let repo = make().await;
+    repo.begin_idempotent("k", "h", &OrderId::from("order-1"), 0)
+        .await
+        .unwrap();
+    repo.place_order(order(1, 0), vec![outbox(1), outbox(2)], "k", accepted(1))
+        .await
+        .unwrap();
+    repo.place_order(order(1, 0), vec![outbox(1), outbox(2)], "k", accepted(1))
+        .await
+        .unwrap();
+    assert_eq!(repo.orders().await.unwrap().len(), 1);
+    assert_eq!(repo.outbox_backlog().await.unwrap(), 2);
+    let got = repo
+        .get_order(&OrderId::from("order-1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.saga.order_status(), OrderStatus::Pending);
+    assert!(
+        repo.get_order(&OrderId::from("nope"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// Writes are version-checked; a consumed message is applied once; a ticket
+/// conflict rolls back the whole step.
+pub async fn apply_is_versioned_deduplicated_and_atomic<F, Fut>(make: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn OrderRepository>>,
+{
+    let repo = make().await;
+    repo.place_order(order(1, 0), vec![], "k1", accepted(1))
+        .await
+        .unwrap();
+    repo.place_order(order(2, 0), vec![], "k2", accepted(2))
+        .await
+        .unwrap();
+    let mut next = order(1, 0);
+    next.saga = SagaState::ConfirmingSeats;
+    let step = SagaUpdate {
+        order: next.clone(),
+        processed: Some(MessageId::from("msg-1")),
+        outbox: vec![outbox(1)],
+        tickets: vec![ticket("1-1", 1)],
+    };
+    assert_eq!(
+        repo.apply(step.clone()).await.unwrap(),
+        ApplyOutcome::Applied
+    );
+    assert_eq!(
+        repo.apply(step.clone()).await.unwrap(),
+        ApplyOutcome::Duplicate
+    );
+    let stored = repo.get_order(&next.order_id).await.unwrap().unwrap();
+    assert_eq!(stored.version, 1);
+    assert_eq!(stored.saga, SagaState::ConfirmingSeats);
+    // Stale version: conflict, nothing written.
+    let stale = SagaUpdate {
+        processed: None,
+        ..step.clone()
+    };
+    assert_eq!(repo.apply(stale).await.unwrap_err(), RepoError::Conflict);
+    // The same ticket for the same order again is fine.
+    let mut again = stored.clone();
+    again.attempts = 1;
+    let same = SagaUpdate {
+        order: again,
+        processed: None,
+        outbox: vec![],
+        tickets: vec![ticket("1-1", 1)],
+    };
+    assert_eq!(repo.apply(same).await.unwrap(), ApplyOutcome::Applied);
+    // Another order's ticket for a sold seat: nothing of the step is written.
+    let backlog = repo.outbox_backlog().await.unwrap();
+    let mut other = order(2, 0);
+    other.saga = SagaState::Capturing;
+    let clash = SagaUpdate {
+        order: other,
+        processed: Some(MessageId::from("msg-2")),
+        outbox: vec![outbox(2)],
+        tickets: vec![ticket("1-2", 2), ticket("1-1", 2)],
+    };
+    assert_eq!(
+        repo.apply(clash.clone()).await.unwrap_err(),
+        RepoError::TicketConflict {
+            event_id: EventId::from("e"),
+            seat_id: SeatId::from("1-1")
+        }
+    );
+    assert_eq!(
+        repo.outbox_backlog().await.unwrap(),
+        backlog,
+        "no outbox row"
+    );
+    let o2 = repo
+        .get_order(&OrderId::from("order-2"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (o2.version, o2.saga),
+        (0, SagaState::Authorizing),
+        "order unchanged"
+    );
+    let tickets = repo.tickets().await.unwrap();
+    assert_eq!(tickets, vec![ticket("1-1", 1)], "no partial tickets");
+    // The message was not recorded as processed: a retry without the clash applies.
+    let retry = SagaUpdate {
+        tickets: vec![ticket("1-2", 2)],
+        ..clash
+    };
+    assert_eq!(repo.apply(retry).await.unwrap(), ApplyOutcome::Applied);
+    repo.mark_processed(&MessageId::from("msg-3"))
+        .await
+        .unwrap();
+    let mut o2 = repo
+        .get_order(&OrderId::from("order-2"))
+        .await
+        .unwrap()
+        .unwrap();
+    o2.attempts = 5;
+    let dup = SagaUpdate {
+        order: o2,
+        processed: Some(MessageId::from("msg-3")),
+        outbox: vec![],
+        tickets: vec![],
+    };
+    assert_eq!(repo.apply(dup).await.unwrap(), ApplyOutcome::Duplicate);
+}
+
+/// Outbox rows are claimed in order with a lease; sent rows leave the backlog.
+pub async fn outbox_claims_are_leased<F, Fut>(make: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn OrderRepository>>,
+{
+    let repo = make().await;
+    repo.place_order(order(1, 0), (1..=5).map(outbox).collect(), "k", accepted(1))
+        .await
+        .unwrap();
+    let first = repo.claim_outbox(3, 1_000, 0).await.unwrap();
+    let ids: Vec<&str> = first
+        .iter()
+        .map(|r| r.message.message_id.as_str())
+        .collect();
+    assert_eq!(ids, ["m-1", "m-2", "m-3"]);
+    let second = repo.claim_outbox(10, 1_000, 10).await.unwrap();
+    let ids: Vec<&str> = second
+        .iter()
+        .map(|r| r.message.message_id.as_str())
+        .collect();
+    assert_eq!(ids, ["m-4", "m-5"], "leased rows are skipped");
+    repo.mark_sent(&[first[0].seq, first[1].seq]).await.unwrap();
+    assert_eq!(repo.outbox_backlog().await.unwrap(), 3);
+    // After the lease ends, unsent rows can be claimed again, in order.
+    let third = repo.claim_outbox(10, 1_000, 1_001).await.unwrap();
+    let ids: Vec<&str> = third
+        .iter()
+        .map(|r| r.message.message_id.as_str())
+        .collect();
+    assert_eq!(ids, ["m-3"]);
+}
+
+/// Due orders: non-terminal, retry time reached, oldest first.
+pub async fn due_orders_are_listed_oldest_first<F, Fut>(make: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn OrderRepository>>,
+{
+    let repo = make().await;
+    for (n, created) in [(1, 30), (2, 10), (3, 20), (4, 5)] {
+        repo.place_order(order(n, created), vec![], &format!("k{n}"), accepted(n))
+            .await
+            .unwrap();
+    }
+    let mut done = order(4, 5);
+    done.saga = SagaState::Done {
+        status: OrderStatus::Confirmed,
+        reason: None,
+    };
+    repo.apply(SagaUpdate {
+        order: done,
+        processed: None,
+        outbox: vec![],
+        tickets: vec![],
+    })
+    .await
+    .unwrap();
+    let due = repo.due_orders(25, 10).await.unwrap();
+    let ids: Vec<&str> = due.iter().map(OrderId::as_str).collect();
+    assert_eq!(ids, ["order-2", "order-3"]);
+    assert_eq!(repo.due_orders(100, 1).await.unwrap().len(), 1);
+}
+
+#[macro_export]
+macro_rules! order_repo_suite {
+    ($make:expr) => {
+        mod order_repo_conformance {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn idempotency_keys_bind_one_request() {
+                $crate::order_repo::idempotency_keys_bind_one_request($make).await
+            }
+            #[tokio::test]
+            async fn place_order_is_atomic_and_idempotent() {
+                $crate::order_repo::place_order_is_atomic_and_idempotent($make).await
+            }
+            #[tokio::test]
+            async fn apply_is_versioned_deduplicated_and_atomic() {
+                $crate::order_repo::apply_is_versioned_deduplicated_and_atomic($make).await
+            }
+            #[tokio::test]
+            async fn outbox_claims_are_leased() {
+                $crate::order_repo::outbox_claims_are_leased($make).await
+            }
+            #[tokio::test]
+            async fn due_orders_are_listed_oldest_first() {
+                $crate::order_repo::due_orders_are_listed_oldest_first($make).await
+            }
+        }
+    };
+}

@@ -1,0 +1,26 @@
+//! Every conformance suite against the in-memory reference model.
+
+use std::sync::Arc;
+use ticketing_conformance::seat_store::HISTORY_LIMIT;
+use ticketing_domain::ports::{
+    CatalogRepository, EventBus, OrderRepository, PaymentRepository, SeatStore,
+};
+use ticketing_mem::{
+    MemCatalogRepository, MemEventBus, MemOrderRepository, MemPaymentRepository, MemSeatStore,
+};
+
+ticketing_conformance::seat_store_suite!(|| async {
+    Arc::new(MemSeatStore::new(HISTORY_LIMIT, 3_600_000)) as Arc<dyn SeatStore>
+});
+ticketing_conformance::event_bus_suite!(|| async {
+    Arc::new(MemEventBus::new(4)) as Arc<dyn EventBus>
+});
+ticketing_conformance::order_repo_suite!(|| async {
+    Arc::new(MemOrderRepository::new()) as Arc<dyn OrderRepository>
+});
+ticketing_conformance::payment_repo_suite!(|| async {
+    Arc::new(MemPaymentRepository::new()) as Arc<dyn PaymentRepository>
+});
+ticketing_conformance::catalog_repo_suite!(|| async {
+    Arc::new(MemCatalogRepository::new()) as Arc<dyn CatalogRepository>
+});
