@@ -15,6 +15,9 @@
 //! ticketing_conformance::seat_store_suite!(|| async { Arc::new(MemSeatStore::new(16, 3_600_000)) as Arc<dyn SeatStore> });
 //! ```
 
+// A test-support crate: a failed expectation must panic the test.
+#![allow(clippy::unwrap_used)]
+
 pub mod catalog_repo;
 pub mod event_bus;
 pub mod order_repo;
