@@ -1,5 +1,8 @@
 //! Every conformance suite against the in-memory reference model.
 
+// Test code: a failed expectation must panic the test.
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 use ticketing_conformance::seat_store::HISTORY_LIMIT;
 use ticketing_domain::ports::{

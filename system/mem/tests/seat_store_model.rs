@@ -6,6 +6,9 @@
 //! status and the event version must agree, and replaying the change log
 //! from version 0 must rebuild the seat map.
 
+// Test code: a failed expectation must panic the test.
+#![allow(clippy::unwrap_used)]
+
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 use ticketing_domain::ports::{
