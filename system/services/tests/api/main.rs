@@ -1,11 +1,10 @@
 //! HTTP-level tests of contract v1 against the embedded system: every
-
-// Test code: a failed expectation must panic the test.
-#![allow(clippy::unwrap_used)]
-
 //! endpoint and error code, concurrency, expiry, idempotency, the saga's
 //! outcomes and the SSE stream. One test binary (faster to link), one
 //! module per area.
+
+// Test code: a failed expectation must panic the test.
+#![allow(clippy::unwrap_used)]
 
 mod helpers;
 
