@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use ticketing_domain::messages::{BusMessage, Envelope, topics};
 use ticketing_domain::ports::{
-    EventBus, GatewayError, OrderRecord, OutgoingMessage, RepoError, SagaUpdate,
+    ClaimedOutbox, EventBus, GatewayError, OrderRecord, OutgoingMessage, RepoError, SagaUpdate,
 };
 use ticketing_domain::saga::{self as sm, SagaCommand, SagaInput, SagaState, Transition};
 use ticketing_domain::{MessageId, OrderId, PaymentStatus, Ticket};
@@ -315,32 +315,45 @@ pub async fn run_watchdog(state: OrderState, shutdown: CancellationToken) {
 }
 
 /// Publishes outbox rows until shutdown; a row is marked sent only after the
-/// broker acknowledged it. Several relays may run: rows are leased.
+/// broker acknowledged it. Several relays may run: rows are leased. Rows a
+/// failed publish left unsent stay with this relay and go first next round
+/// (keeping per-key order), so an outage costs no lease timeout.
 pub async fn run_outbox_relay(
     state: OrderState,
     bus: Arc<dyn EventBus>,
     shutdown: CancellationToken,
 ) {
+    let mut carried: Vec<ClaimedOutbox> = Vec::new();
     while worker::pause(state.saga.outbox_interval_ms, &shutdown).await {
         let now = state.ctx.clock.now_ms();
-        let rows = match state
-            .repo
-            .claim_outbox(OUTBOX_BATCH, state.saga.outbox_lease_ms, now)
-            .await
-        {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::warn!(error = %e, "outbox claim failed");
-                continue;
+        let room = OUTBOX_BATCH.saturating_sub(carried.len());
+        let claimed = if room == 0 {
+            Vec::new()
+        } else {
+            match state
+                .repo
+                .claim_outbox(room, state.saga.outbox_lease_ms, now)
+                .await
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(error = %e, "outbox claim failed");
+                    Vec::new()
+                }
             }
         };
+        let mut rows = std::mem::take(&mut carried);
+        // A carried row whose lease ran out may come back in the claim.
+        let carried_seqs: Vec<u64> = rows.iter().map(|r| r.seq).collect();
+        rows.extend(claimed.into_iter().filter(|r| !carried_seqs.contains(&r.seq)));
         let mut sent = Vec::with_capacity(rows.len());
-        for row in rows {
+        let mut rows = rows.into_iter();
+        for row in rows.by_ref() {
             let msg = OutgoingMessage {
-                topic: row.message.topic,
-                key: row.message.key,
-                payload: row.message.payload,
-                headers: row.message.headers,
+                topic: row.message.topic.clone(),
+                key: row.message.key.clone(),
+                payload: row.message.payload.clone(),
+                headers: row.message.headers.clone(),
             };
             let publish =
                 tokio::time::timeout(Duration::from_millis(PUBLISH_TIMEOUT_MS), bus.publish(msg))
@@ -349,14 +362,17 @@ pub async fn run_outbox_relay(
                 Ok(Ok(_)) => sent.push(row.seq),
                 Ok(Err(e)) => {
                     tracing::warn!(seq = row.seq, error = %e, "outbox publish failed");
+                    carried.push(row);
                     break;
                 }
                 Err(_) => {
                     tracing::warn!(seq = row.seq, "outbox publish timed out");
+                    carried.push(row);
                     break;
                 }
             }
         }
+        carried.extend(rows);
         if !sent.is_empty()
             && let Err(e) = state.repo.mark_sent(&sent).await
         {
