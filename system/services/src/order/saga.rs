@@ -345,7 +345,11 @@ pub async fn run_outbox_relay(
         let mut rows = std::mem::take(&mut carried);
         // A carried row whose lease ran out may come back in the claim.
         let carried_seqs: Vec<u64> = rows.iter().map(|r| r.seq).collect();
-        rows.extend(claimed.into_iter().filter(|r| !carried_seqs.contains(&r.seq)));
+        rows.extend(
+            claimed
+                .into_iter()
+                .filter(|r| !carried_seqs.contains(&r.seq)),
+        );
         let mut sent = Vec::with_capacity(rows.len());
         let mut rows = rows.into_iter();
         for row in rows.by_ref() {
