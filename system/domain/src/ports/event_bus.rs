@@ -1,6 +1,7 @@
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum BusError {
     /// The broker did not answer or refused; for `publish` the message may or
     /// may not be stored (at-least-once: the caller retries). Retryable.
@@ -10,7 +11,7 @@ pub enum BusError {
 
 /// A message to publish. Messages with the same `key` land on the same
 /// partition and are delivered in publish order.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutgoingMessage {
     pub topic: String,
     pub key: String,
@@ -19,7 +20,7 @@ pub struct OutgoingMessage {
 }
 
 /// A delivered message with its position.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Delivery {
     pub topic: String,
     pub partition: u32,

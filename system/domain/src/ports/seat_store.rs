@@ -1,10 +1,11 @@
 use crate::model::{Cents, EventId, Hold, HoldId, OrderId, SeatChange, SeatId, SeatMap, UnixMs};
 use crate::saga::FailureReason;
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 
 /// Seat store errors. Everything but `Unavailable` is a definite answer:
 /// nothing changed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum SeatStoreError {
     #[error("unknown event")]
     UnknownEvent,
@@ -35,7 +36,7 @@ pub enum SeatStoreError {
 }
 
 /// A request to hold seats.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HoldRequest {
     pub event_id: EventId,
     pub seat_ids: Vec<SeatId>,
@@ -45,7 +46,7 @@ pub struct HoldRequest {
 }
 
 /// Who releases a hold.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Releaser {
     /// The holder, proving ownership with the hold id. Refused while pinned.
     Holder,
@@ -54,7 +55,7 @@ pub enum Releaser {
 }
 
 /// Result of a fenced confirm.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ConfirmOutcome {
     /// The seats are sold to this order (also returned on a repeated confirm).
     Confirmed {
@@ -66,7 +67,7 @@ pub enum ConfirmOutcome {
 }
 
 /// Answer to "what changed since version v".
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ChangesSince {
     /// Every change after `v`, in version order (possibly empty).
     Changes(Vec<SeatChange>),
