@@ -88,6 +88,15 @@ impl MemEventBus {
             .map_or(0, |ps| ps.iter().map(Vec::len).sum())
     }
 
+    /// Every payload in `topic`, partition by partition (for audits).
+    pub fn payloads(&self, topic: &str) -> Vec<Vec<u8>> {
+        crate::lock(&self.inner)
+            .topics
+            .get(topic)
+            .map(|ps| ps.iter().flatten().map(|m| m.payload.clone()).collect())
+            .unwrap_or_default()
+    }
+
     /// Messages in `topic` not yet committed by `group` (consumer lag).
     pub fn lag(&self, topic: &str, group: &str) -> u64 {
         let inner = crate::lock(&self.inner);

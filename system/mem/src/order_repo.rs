@@ -34,11 +34,16 @@ struct Inner {
     next_seq: u64,
     /// When true every call fails with `Unavailable` (a database outage, for tests).
     down: bool,
+    /// Ids of every outbox row ever written, if auditing is on.
+    outbox_audit: Option<Vec<MessageId>>,
 }
 
 impl Inner {
     fn push_outbox(&mut self, msgs: Vec<OutboxMessage>) {
         for message in msgs {
+            if let Some(audit) = self.outbox_audit.as_mut() {
+                audit.push(message.message_id.clone());
+            }
             self.next_seq += 1;
             self.outbox.insert(
                 self.next_seq,
@@ -67,6 +72,22 @@ pub struct MemOrderRepository {
 impl MemOrderRepository {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A repository that also remembers the id of every outbox row it ever
+    /// wrote, so an audit can check each one reached the broker.
+    pub fn with_outbox_audit() -> Self {
+        let repo = Self::default();
+        crate::lock(&repo.inner).outbox_audit = Some(Vec::new());
+        repo
+    }
+
+    /// The ids of every outbox row written so far (empty unless auditing).
+    pub fn outbox_written(&self) -> Vec<MessageId> {
+        crate::lock(&self.inner)
+            .outbox_audit
+            .clone()
+            .unwrap_or_default()
     }
 
     /// Simulates a database outage (for tests of the services' error paths).

@@ -84,6 +84,35 @@ impl MemSeatStore {
     }
 }
 
+impl MemSeatStore {
+    /// Every active hold, in hold-id order (for audits: after quiescence no
+    /// hold may be past its expiry).
+    pub fn active_holds(&self) -> Vec<Hold> {
+        crate::lock(&self.inner).holds.values().cloned().collect()
+    }
+
+    /// Overwrites seats' status with **no checks at all** (each write is
+    /// still a versioned change): `Some(order)` sells, `None` frees. No
+    /// service calls this; it exists so the simulator's bug zoo can model a
+    /// broken store and prove the checkers catch it.
+    pub fn overwrite_seats_unchecked(
+        &self,
+        event_id: &EventId,
+        seat_ids: &[SeatId],
+        sold_to: Option<&OrderId>,
+    ) {
+        let limit = self.history_limit;
+        let mut inner = crate::lock(&self.inner);
+        for seat in seat_ids {
+            let slot = match sold_to {
+                Some(o) => Slot::Sold(o.clone()),
+                None => Slot::Available,
+            };
+            inner.set_slot(event_id, seat, slot, limit);
+        }
+    }
+}
+
 impl Inner {
     fn record(&mut self, event_id: &EventId, seat_id: &SeatId, status: SeatStatus, limit: usize) {
         if let Some(ev) = self.events.get_mut(event_id) {

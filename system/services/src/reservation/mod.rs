@@ -216,7 +216,7 @@ async fn pin_hold(
 
 /// Executes one saga command. Idempotent: the confirm is, the release by
 /// order is, and a repeated reply carries the same derived message id.
-async fn handle_command(
+pub async fn handle_command(
     state: &ReservationState,
     bus: &dyn EventBus,
     env: Envelope,

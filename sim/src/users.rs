@@ -1,0 +1,258 @@
+//! Simulated users: turmoil clients speaking HTTP to the services through
+//! the same hyper client the services use. Each user follows the purchase
+//! flow in a seat rush — look, hold, order with an Idempotency-Key, poll
+//! until the order is final — retrying other seats when it loses, repeating
+//! an order with the same key after a timeout, and sometimes abandoning its
+//! hold (some of those press "cancel" long after the hold expired).
+//!
+//! Every answer that matters is written to the shared [`History`]: the
+//! checkers hold the system to what users were told.
+
+use crate::clock::SimClock;
+use crate::net::SimConnector;
+use http::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use ticketing_domain::ports::{RandomExt, RandomSource};
+use ticketing_mem::ChaChaRandom;
+use ticketing_services::http::client::{HttpClient, JsonResponse};
+
+/// What one user was told (the checkers' view of "client truth").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Told {
+    Held { hold_id: String, seats: Vec<String> },
+    OrderAccepted { key: String, order_id: String },
+    OrderFinal { order_id: String, status: String, seats: Vec<String> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observation {
+    pub at_ms: u64,
+    pub user: usize,
+    pub told: Told,
+}
+
+/// Everything users were told, in the order they were told it.
+#[derive(Debug, Default)]
+pub struct History {
+    pub observations: Vec<Observation>,
+    pub users_done: usize,
+}
+
+pub type SharedHistory = Arc<Mutex<History>>;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Workload knobs.
+#[derive(Debug, Clone)]
+pub struct Workload {
+    pub event_id: String,
+    pub rows: u32,
+    pub cols: u32,
+    pub replicas: usize,
+    pub hold_seconds: u64,
+    /// Users stop starting new attempts after this much simulated time.
+    pub deadline_ms: u64,
+    pub max_attempts: u32,
+    /// Share of users who abandon a granted hold.
+    pub abandon_rate: f64,
+    /// Share of abandoners who press "cancel" after the hold expired.
+    pub late_cancel_rate: f64,
+    /// Timeout of one user request.
+    pub request_timeout_ms: u64,
+}
+
+struct User {
+    id: usize,
+    w: Workload,
+    rng: ChaChaRandom,
+    history: SharedHistory,
+    catalog: Arc<HttpClient<SimConnector>>,
+    reservation: Vec<Arc<HttpClient<SimConnector>>>,
+    order: Vec<Arc<HttpClient<SimConnector>>>,
+}
+
+impl User {
+    fn tell(&self, told: Told) {
+        lock(&self.history).observations.push(Observation {
+            at_ms: SimClock::elapsed_ms(),
+            user: self.id,
+            told,
+        });
+    }
+
+    fn pick<'a>(&self, clients: &'a [Arc<HttpClient<SimConnector>>]) -> &'a HttpClient<SimConnector> {
+        &clients[self.rng.range_u64(0, clients.len() as u64 - 1) as usize]
+    }
+
+    async fn send(
+        &self,
+        client: &HttpClient<SimConnector>,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Option<JsonResponse> {
+        client.send_json(method, path, body.as_ref(), headers, None).await.ok()
+    }
+
+    /// Seats to try: from the seat map when it answers, else at random.
+    async fn choose_seats(&self) -> Vec<String> {
+        let want = self.rng.range_u64(1, 2) as usize;
+        let path = format!("/api/events/{}/seats", self.w.event_id);
+        let mut free: Vec<String> = Vec::new();
+        if self.rng.unit_f64() < 0.5
+            && let Some(r) = self.send(&self.catalog, Method::GET, &path, None, &[]).await
+            && r.status == StatusCode::OK
+        {
+            free = r.body["seats"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter(|s| s["status"] == "AVAILABLE")
+                        .filter_map(|s| s["seatId"].as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+        }
+        let mut seats = Vec::new();
+        for _ in 0..want {
+            let seat = if free.is_empty() {
+                let row = self.rng.range_u64(1, u64::from(self.w.rows));
+                let col = self.rng.range_u64(1, u64::from(self.w.cols));
+                format!("{row}-{col}")
+            } else {
+                free.swap_remove(self.rng.range_u64(0, free.len() as u64 - 1) as usize)
+            };
+            if !seats.contains(&seat) {
+                seats.push(seat);
+            }
+        }
+        seats
+    }
+
+    async fn pause(&self, lo_ms: u64, hi_ms: u64) {
+        tokio::time::sleep(Duration::from_millis(self.rng.range_u64(lo_ms, hi_ms))).await;
+    }
+
+    /// Places an order, repeating the same key after timeouts and 5xx.
+    async fn place(&self, hold_id: &str, key: &str) -> Option<String> {
+        for _ in 0..6 {
+            let client = self.pick(&self.order);
+            let r = self
+                .send(client, Method::POST, "/api/orders", Some(json!({ "holdId": hold_id })), &[("idempotency-key", key)])
+                .await;
+            match r {
+                Some(r) if r.status == StatusCode::ACCEPTED => {
+                    let order_id = r.body["orderId"].as_str()?.to_owned();
+                    self.tell(Told::OrderAccepted { key: key.to_owned(), order_id: order_id.clone() });
+                    return Some(order_id);
+                }
+                Some(r) if r.status.is_client_error() => return None,
+                _ => self.pause(200, 800).await,
+            }
+        }
+        None
+    }
+
+    /// Polls until the order is final or the polling budget runs out.
+    async fn follow(&self, order_id: &str) -> Option<String> {
+        let path = format!("/api/orders/{order_id}");
+        for _ in 0..120 {
+            self.pause(250, 500).await;
+            let client = self.pick(&self.order);
+            if let Some(r) = self.send(client, Method::GET, &path, None, &[]).await
+                && r.status == StatusCode::OK
+            {
+                let status = r.body["status"].as_str().unwrap_or("").to_owned();
+                if status != "PENDING" {
+                    let seats = r.body["seatIds"]
+                        .as_array()
+                        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
+                        .unwrap_or_default();
+                    self.tell(Told::OrderFinal { order_id: order_id.to_owned(), status: status.clone(), seats });
+                    return Some(status);
+                }
+            }
+        }
+        None
+    }
+
+    async fn run(self) {
+        // Everyone arrives within the first second: a rush.
+        self.pause(0, 1_000).await;
+        for attempt in 0..self.w.max_attempts {
+            if SimClock::elapsed_ms() > self.w.deadline_ms {
+                break;
+            }
+            let seats = self.choose_seats().await;
+            let body = json!({ "eventId": self.w.event_id, "seatIds": seats, "holdSeconds": self.w.hold_seconds });
+            let client = self.pick(&self.reservation);
+            let Some(r) = self.send(client, Method::POST, "/api/reservations", Some(body), &[]).await else {
+                self.pause(100, 600).await;
+                continue;
+            };
+            if r.status != StatusCode::CREATED {
+                self.pause(50, 400).await;
+                continue;
+            }
+            let Some(hold_id) = r.body["holdId"].as_str().map(str::to_owned) else { continue };
+            self.tell(Told::Held { hold_id: hold_id.clone(), seats: seats.clone() });
+
+            if self.rng.unit_f64() < self.w.abandon_rate {
+                if self.rng.unit_f64() < self.w.late_cancel_rate {
+                    // "Cancel", long after the hold expired.
+                    self.pause(self.w.hold_seconds * 1000 + 1_000, self.w.hold_seconds * 1000 + 4_000).await;
+                    let path = format!("/api/reservations/{hold_id}");
+                    let _ = self.send(self.pick(&self.reservation), Method::DELETE, &path, None, &[]).await;
+                }
+                return;
+            }
+            self.pause(0, 300).await;
+            let key = format!("user-{}-attempt-{attempt}", self.id);
+            let Some(order_id) = self.place(&hold_id, &key).await else { continue };
+            match self.follow(&order_id).await.as_deref() {
+                Some("CONFIRMED") => return,
+                Some(_) => {}
+                // Still pending when patience ran out: do not buy twice.
+                None => return,
+            }
+        }
+    }
+}
+
+/// The software of one users host: runs `ids` users to completion.
+pub async fn run_users(
+    ids: Vec<usize>,
+    w: Workload,
+    seed: u64,
+    history: SharedHistory,
+) -> turmoil::Result {
+    let timeout = Duration::from_millis(w.request_timeout_ms);
+    let trace_rng: Arc<dyn RandomSource> = Arc::new(ChaChaRandom::from_seed(ChaChaRandom::derive_seed(seed, "users-trace")));
+    let client = |host: String| Arc::new(HttpClient::new(SimConnector, format!("http://{host}:80"), timeout, trace_rng.clone()));
+    let catalog = client("catalog".into());
+    let reservation: Vec<_> = (1..=w.replicas).map(|i| client(format!("reservation-{i}"))).collect();
+    let order: Vec<_> = (1..=w.replicas).map(|i| client(format!("order-{i}"))).collect();
+    let mut tasks = Vec::new();
+    for id in ids {
+        let user = User {
+            id,
+            w: w.clone(),
+            rng: ChaChaRandom::from_seed(ChaChaRandom::derive_seed(seed, &format!("user-{id}"))),
+            history: history.clone(),
+            catalog: catalog.clone(),
+            reservation: reservation.clone(),
+            order: order.clone(),
+        };
+        tasks.push(tokio::task::spawn_local(user.run()));
+    }
+    for t in tasks {
+        let _ = t.await;
+        lock(&history).users_done += 1;
+    }
+    Ok(())
+}

@@ -1,0 +1,582 @@
+//! One simulated world: the services' own code on turmoil hosts, Redis and
+//! Kafka as hosts of their own, users as clients, a fault plan applied at
+//! simulated times, then healing and a run to quiescence.
+//!
+//! Host layout: `redis`, `kafka`, `catalog`, `reservation-1..N`,
+//! `order-1..N`, `payment`, and `users-1..K`. Service databases (orders,
+//! payments, catalog) live outside the hosts, so they survive a crash of
+//! their service host the way a disk does; the order database is shared by
+//! the order replicas, as one PostgreSQL would be.
+
+use crate::clock::{EPOCH_MS, SimClock};
+use crate::net::{SimConnector, SimListener};
+use crate::remote::{self, RemoteEventBus, RemoteSeatStore};
+use crate::users::{self, History, SharedHistory, Workload};
+use crate::zoo::{self, Bug, KeylessPayments, ZooSeatStore};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, UNIX_EPOCH};
+use ticketing_domain::messages::topics;
+use ticketing_domain::ports::{EventBus, OrderRepository, PaymentGateway, SeatStore};
+use ticketing_domain::{Event, EventId};
+use ticketing_faults::{Fault, FaultPlan};
+use ticketing_mem::{
+    ChaChaRandom, MemCatalogRepository, MemEventBus, MemOrderRepository, MemPaymentRepository,
+    MemSeatStore,
+};
+use ticketing_services::Ctx;
+use ticketing_services::catalog::{self, CatalogState, SeatFeed};
+use ticketing_services::clients::{HttpPaymentGateway, HttpReservationClient};
+use ticketing_services::config::{PaymentFaults, Settings};
+use ticketing_services::http::client::HttpClient;
+use ticketing_services::order::{self, OrderState};
+use ticketing_services::payment::{self, PaymentState};
+use ticketing_services::reservation::{self, ReservationState};
+use ticketing_services::{demo, finish_router};
+use tokio_util::sync::CancellationToken;
+
+/// The simulated event everyone rushes for.
+pub const EVENT: &str = "rush";
+
+/// The size of a world.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    pub users: usize,
+    pub rows: u32,
+    pub cols: u32,
+    /// Replicas of reservation and of order.
+    pub replicas: usize,
+    /// Client hosts the users are spread over.
+    pub user_hosts: usize,
+    /// Users start no new attempt after this (simulated ms).
+    pub user_deadline_ms: u64,
+    /// After the users are done and the faults healed, everything must be
+    /// quiescent within this much simulated time.
+    pub liveness_bound_ms: u64,
+}
+
+impl SimConfig {
+    /// The quick world of `cargo test` and the default sweep.
+    pub fn small() -> Self {
+        Self {
+            users: 40,
+            rows: 3,
+            cols: 10,
+            replicas: 2,
+            user_hosts: 2,
+            user_deadline_ms: 30_000,
+            liveness_bound_ms: 60_000,
+        }
+    }
+
+    /// The standard scenario of the speed benchmark: 200 users, 1,000 seats, 120 s.
+    pub fn standard() -> Self {
+        Self {
+            users: 200,
+            rows: 20,
+            cols: 50,
+            replicas: 2,
+            user_hosts: 4,
+            user_deadline_ms: 120_000,
+            liveness_bound_ms: 60_000,
+        }
+    }
+}
+
+/// The services' settings in the simulator: short windows so faults bite.
+pub fn sim_settings(bug: Option<Bug>) -> Settings {
+    let mut s = Settings::default();
+    s.hold.checkout_seconds = 8;
+    s.hold.max_lifetime_seconds = 60;
+    s.saga.payment_timeout_ms = 1_000;
+    s.saga.reservation_timeout_ms = 1_000;
+    s.saga.authorize_deadline_ms = 15_000;
+    s.saga.retry_backoff_ms = 200;
+    s.saga.retry_backoff_max_ms = 2_000;
+    s.saga.confirm_resend_ms = 3_000;
+    s.saga.watchdog_interval_ms = 250;
+    s.saga.outbox_interval_ms = 20;
+    s.saga.outbox_lease_ms = 3_000;
+    s.saga.place_grace_ms = 2_000;
+    s.reservation.sweep_interval_ms = 200;
+    s.catalog.feed_poll_ms = 100;
+    s.payment.latency_ms_min = 5;
+    s.payment.latency_ms_max = 60;
+    s.payment.timeout_delay_ms = 2_500;
+    s.demo.enabled = false;
+    if bug == Some(Bug::CommitBeforeEffect) {
+        // The seed system had no re-send of unanswered commands.
+        s.saga.confirm_resend_ms = 10_000_000;
+    }
+    s
+}
+
+/// Ground truth after a run, read straight from the adapters' state.
+#[derive(Debug)]
+pub struct Truth {
+    pub seats: Arc<MemSeatStore>,
+    pub orders: Arc<MemOrderRepository>,
+    pub payments: Arc<MemPaymentRepository>,
+    pub bus: MemEventBus,
+    pub history: SharedHistory,
+    pub now_ms: u64,
+    /// Simulated time when users were done and faults healed.
+    pub settled_at_ms: u64,
+    /// Whether quiescence was reached within the liveness bound.
+    pub quiescent: bool,
+}
+
+/// What happened during a run, besides the truth.
+#[derive(Debug)]
+pub struct Outcome {
+    pub truth: Truth,
+    pub trace: Vec<String>,
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    futures_lite_block_on(f)
+}
+
+/// The in-memory adapters never wait inside their async methods, so polling
+/// once with a no-op waker completes them; this keeps the checker free of a
+/// second runtime.
+fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    // Bounded: the adapters complete on the first poll.
+    for _ in 0..1_000 {
+        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+    panic!("in-memory adapter did not complete synchronously");
+}
+
+struct Shared {
+    seed: u64,
+    settings: Settings,
+    bug: Option<Bug>,
+    seat_store: Arc<dyn SeatStore>,
+    mem_seats: Arc<MemSeatStore>,
+    bus: MemEventBus,
+    member_ids: Arc<AtomicU64>,
+    orders: Arc<MemOrderRepository>,
+    payments: Arc<MemPaymentRepository>,
+    catalog: Arc<MemCatalogRepository>,
+    faults: Arc<Mutex<PaymentFaults>>,
+}
+
+impl Shared {
+    /// Per host and incarnation: a restarted host does not replay its ids.
+    fn ctx(&self, host: &str, incarnation: u32) -> Ctx {
+        let seed = ChaChaRandom::derive_seed(self.seed, &format!("{host}#{incarnation}"));
+        Ctx {
+            clock: Arc::new(SimClock),
+            rng: Arc::new(ChaChaRandom::from_seed(seed)),
+        }
+    }
+
+    fn remote_seats(&self) -> Arc<dyn SeatStore> {
+        Arc::new(RemoteSeatStore::new("redis", Duration::from_millis(1_000)))
+    }
+
+    fn remote_bus(&self) -> Arc<dyn EventBus> {
+        Arc::new(RemoteEventBus::new("kafka", Duration::from_millis(1_000)))
+    }
+
+    fn limit(&self) -> usize {
+        self.settings.http.body_limit_bytes
+    }
+}
+
+async fn serve_forever(router: axum::Router) -> turmoil::Result {
+    let listener = SimListener::bind(80).await?;
+    ticketing_services::http::serve(listener, router, std::future::pending()).await?;
+    Ok(())
+}
+
+fn next(counter: &AtomicU32) -> u32 {
+    counter.fetch_add(1, Ordering::SeqCst)
+}
+
+async fn catalog_host(sh: Arc<Shared>, inc: u32) -> turmoil::Result {
+    let ctx = sh.ctx("catalog", inc);
+    let seats = sh.remote_seats();
+    let feed = Arc::new(SeatFeed::new());
+    let shutdown = CancellationToken::new();
+    let state = CatalogState {
+        ctx: ctx.clone(),
+        repo: sh.catalog.clone(),
+        seats: seats.clone(),
+        feed: feed.clone(),
+        heartbeat_ms: sh.settings.catalog.sse_heartbeat_ms,
+        replay_limit: sh.settings.catalog.replay_limit,
+        shutdown: shutdown.clone(),
+    };
+    tokio::spawn(SeatFeed::run(feed, seats, sh.settings.catalog.feed_poll_ms, shutdown));
+    serve_forever(finish_router(catalog::public_router(state), &ctx, sh.limit())).await
+}
+
+async fn reservation_host(sh: Arc<Shared>, name: String, inc: u32) -> turmoil::Result {
+    let ctx = sh.ctx(&name, inc);
+    let state = ReservationState {
+        ctx: ctx.clone(),
+        seats: sh.remote_seats(),
+        policy: sh.settings.hold,
+    };
+    let bus = sh.remote_bus();
+    let shutdown = CancellationToken::new();
+    if sh.bug == Some(Bug::CommitBeforeEffect) {
+        let (st, b) = (state.clone(), bus.clone());
+        tokio::task::spawn_local(zoo::commit_before_effect(
+            bus.clone(),
+            topics::RESERVATION_COMMANDS,
+            "reservation",
+            shutdown.clone(),
+            move |env| {
+                let (st, b) = (st.clone(), b.clone());
+                async move { reservation::handle_command(&st, b.as_ref(), env).await }
+            },
+        ));
+    } else {
+        tokio::spawn(reservation::run_command_worker(state.clone(), bus, shutdown.clone()));
+    }
+    tokio::spawn(reservation::run_sweeper(
+        state.clone(),
+        sh.settings.reservation.sweep_interval_ms,
+        shutdown,
+    ));
+    let router = reservation::public_router(state.clone()).merge(reservation::internal_router(state));
+    serve_forever(finish_router(router, &ctx, sh.limit())).await
+}
+
+async fn order_host(sh: Arc<Shared>, name: String, replica: usize, inc: u32) -> turmoil::Result {
+    let ctx = sh.ctx(&name, inc);
+    let timeout = |ms| Duration::from_millis(ms);
+    let payment_http = HttpClient::new(
+        SimConnector,
+        "http://payment:80",
+        timeout(sh.settings.saga.payment_timeout_ms),
+        ctx.rng.clone(),
+    );
+    let reservation_http = HttpClient::new(
+        SimConnector,
+        format!("http://reservation-{replica}:80"),
+        timeout(sh.settings.saga.reservation_timeout_ms),
+        ctx.rng.clone(),
+    );
+    let mut payment: Arc<dyn PaymentGateway> = Arc::new(HttpPaymentGateway::new(payment_http));
+    if sh.bug == Some(Bug::PaymentRetryWithoutKey) {
+        payment = Arc::new(KeylessPayments::new(payment));
+    }
+    let repo: Arc<dyn OrderRepository> = sh.orders.clone();
+    let state = OrderState {
+        ctx: ctx.clone(),
+        repo,
+        reservation: Arc::new(HttpReservationClient::new(reservation_http)),
+        payment,
+        saga: sh.settings.saga.clone(),
+    };
+    let bus = sh.remote_bus();
+    let shutdown = CancellationToken::new();
+    tokio::spawn(order::saga::run_orchestrator(state.clone(), bus.clone(), shutdown.clone()));
+    tokio::spawn(order::saga::run_watchdog(state.clone(), shutdown.clone()));
+    if sh.bug == Some(Bug::RelayMarksBeforeAck) {
+        tokio::spawn(zoo::relay_marks_before_ack(state.clone(), bus, shutdown));
+    } else {
+        tokio::spawn(order::saga::run_outbox_relay(state.clone(), bus, shutdown));
+    }
+    serve_forever(finish_router(order::public_router(state), &ctx, sh.limit())).await
+}
+
+async fn payment_host(sh: Arc<Shared>, inc: u32) -> turmoil::Result {
+    let ctx = sh.ctx("payment", inc);
+    let state = PaymentState {
+        ctx: ctx.clone(),
+        repo: sh.payments.clone(),
+        faults: sh.faults.clone(),
+    };
+    serve_forever(finish_router(payment::router(state), &ctx, sh.limit())).await
+}
+
+/// Lifts every fault a plan can leave behind.
+fn heal_all(sim: &mut turmoil::Sim<'_>, all_hosts: &[String], crashed: &mut Vec<String>, faults: &Mutex<PaymentFaults>, defaults: &PaymentFaults) {
+    for a in all_hosts {
+        for b in all_hosts {
+            if a < b {
+                sim.repair(a.as_str(), b.as_str());
+                sim.set_link_latency(a.as_str(), b.as_str(), Duration::from_millis(1));
+                sim.set_link_max_message_latency(a.as_str(), b.as_str(), Duration::from_millis(5));
+                sim.set_link_fail_rate(a.as_str(), b.as_str(), 0.0);
+            }
+        }
+    }
+    for h in crashed.drain(..) {
+        sim.bounce(h.as_str());
+    }
+    *faults.lock().unwrap_or_else(|e| e.into_inner()) = defaults.clone();
+}
+
+/// Expands a plan host name (`users` means every users host).
+fn expand(name: &str, user_hosts: &[String]) -> Vec<String> {
+    if name == ticketing_faults::hosts::USERS {
+        user_hosts.to_vec()
+    } else {
+        vec![name.to_owned()]
+    }
+}
+
+/// Builds the world for `seed`, runs `plan`, heals, and runs to quiescence.
+pub fn run(seed: u64, plan: &FaultPlan, cfg: &SimConfig, bug: Option<Bug>) -> anyhow::Result<Outcome> {
+    let settings = sim_settings(bug);
+    let mem_seats = Arc::new(MemSeatStore::new(4_096, 3_600_000));
+    let seat_store: Arc<dyn SeatStore> = match bug {
+        Some(b @ (Bug::UnfencedConfirm | Bug::ReleaseWithoutOwnerCheck)) => {
+            Arc::new(ZooSeatStore::new(mem_seats.clone(), b))
+        }
+        _ => mem_seats.clone(),
+    };
+    let sh = Arc::new(Shared {
+        seed,
+        settings: settings.clone(),
+        bug,
+        seat_store,
+        mem_seats: mem_seats.clone(),
+        bus: MemEventBus::new(4),
+        member_ids: Arc::new(AtomicU64::new(0)),
+        orders: Arc::new(MemOrderRepository::with_outbox_audit()),
+        payments: Arc::new(MemPaymentRepository::new()),
+        catalog: Arc::new(MemCatalogRepository::new()),
+        faults: Arc::new(Mutex::new(settings.payment.clone())),
+    });
+    let event = Event {
+        event_id: EventId::from(EVENT),
+        title: "Simulated rush".into(),
+        starts_at: "2027-02-01T20:00:00Z".into(),
+        rows: cfg.rows,
+        cols: cfg.cols,
+    };
+    block_on(demo::install_event(sh.catalog.as_ref(), sh.seat_store.as_ref(), event))?;
+
+    let history: SharedHistory = Arc::new(Mutex::new(History::default()));
+    let mut trace: Vec<String> = Vec::new();
+    let mut sim = turmoil::Builder::new()
+        .rng_seed(seed)
+        .epoch(UNIX_EPOCH + Duration::from_millis(EPOCH_MS))
+        .simulation_duration(Duration::from_secs(3_600))
+        .tick_duration(Duration::from_millis(1))
+        .min_message_latency(Duration::from_millis(1))
+        .max_message_latency(Duration::from_millis(5))
+        .tcp_capacity(4_096)
+        .build();
+
+    let mut service_hosts: Vec<String> = vec!["redis".into(), "kafka".into(), "catalog".into(), "payment".into()];
+    {
+        let store = sh.seat_store.clone();
+        sim.host("redis", move || remote::serve_seat_store(store.clone()));
+        let (bus, ids) = (sh.bus.clone(), sh.member_ids.clone());
+        sim.host("kafka", move || remote::serve_event_bus(bus.clone(), ids.clone()));
+        let (s, n) = (sh.clone(), Arc::new(AtomicU32::new(0)));
+        sim.host("catalog", move || catalog_host(s.clone(), next(&n)));
+        let (s, n) = (sh.clone(), Arc::new(AtomicU32::new(0)));
+        sim.host("payment", move || payment_host(s.clone(), next(&n)));
+        for r in 1..=cfg.replicas {
+            let name = format!("reservation-{r}");
+            let (s, n, nm) = (sh.clone(), Arc::new(AtomicU32::new(0)), name.clone());
+            sim.host(name.as_str(), move || reservation_host(s.clone(), nm.clone(), next(&n)));
+            service_hosts.push(name);
+            let name = format!("order-{r}");
+            let (s, n, nm) = (sh.clone(), Arc::new(AtomicU32::new(0)), name.clone());
+            sim.host(name.as_str(), move || order_host(s.clone(), nm.clone(), r, next(&n)));
+            service_hosts.push(name);
+        }
+    }
+    let workload = Workload {
+        event_id: EVENT.into(),
+        rows: cfg.rows,
+        cols: cfg.cols,
+        replicas: cfg.replicas,
+        hold_seconds: 10,
+        deadline_ms: cfg.user_deadline_ms,
+        max_attempts: 12,
+        abandon_rate: 0.15,
+        late_cancel_rate: 0.5,
+        request_timeout_ms: 2_000,
+    };
+    let mut user_hosts = Vec::new();
+    for k in 0..cfg.user_hosts {
+        let name = format!("users-{}", k + 1);
+        let ids: Vec<usize> = (0..cfg.users).filter(|u| u % cfg.user_hosts == k).collect();
+        let (w, h) = (workload.clone(), history.clone());
+        sim.client(name.as_str(), users::run_users(ids, w, seed, h));
+        user_hosts.push(name);
+    }
+    let mut all_hosts = service_hosts.clone();
+    all_hosts.extend(user_hosts.iter().cloned());
+
+    // Drive: apply plan steps at their times until the users are done.
+    let defaults = settings.payment.clone();
+    let mut crashed: Vec<String> = Vec::new();
+    let mut steps = plan.steps.iter().peekable();
+    let mut healed = false;
+    let mut users_done = false;
+    let step_limit = (cfg.user_deadline_ms + 300_000) as usize;
+    for _ in 0..step_limit {
+        let now = sim.elapsed().as_millis() as u64;
+        while let Some(step) = steps.next_if(|s| s.at_ms <= now) {
+            trace.push(format!("{now} fault {:?}", step.fault));
+            apply(&mut sim, &step.fault, &user_hosts, &mut crashed, &sh.faults);
+        }
+        if !healed && now >= plan.heal_at_ms {
+            heal_all(&mut sim, &all_hosts, &mut crashed, &sh.faults, &defaults);
+            trace.push(format!("{now} heal"));
+            healed = true;
+        }
+        if sim.step().map_err(|e| anyhow::anyhow!("simulation failed: {e}"))? {
+            users_done = true;
+            if healed {
+                break;
+            }
+        }
+    }
+    anyhow::ensure!(users_done, "users did not finish within the step limit");
+    let settled_at_ms = sim.elapsed().as_millis() as u64;
+    trace.push(format!("{settled_at_ms} users done, faults healed"));
+
+    // Run to quiescence, bounded.
+    let mut quiescent = false;
+    while (sim.elapsed().as_millis() as u64) < settled_at_ms + cfg.liveness_bound_ms {
+        for _ in 0..100 {
+            sim.step().map_err(|e| anyhow::anyhow!("simulation failed: {e}"))?;
+        }
+        let now_ms = EPOCH_MS + sim.elapsed().as_millis() as u64;
+        if is_quiescent(&sh, now_ms) {
+            quiescent = true;
+            break;
+        }
+    }
+    let now_ms = EPOCH_MS + sim.elapsed().as_millis() as u64;
+    trace.push(format!("{} quiescent={quiescent}", now_ms - EPOCH_MS));
+    drop(sim);
+    Ok(Outcome {
+        truth: Truth {
+            seats: mem_seats,
+            orders: sh.orders.clone(),
+            payments: sh.payments.clone(),
+            bus: sh.bus.clone(),
+            history,
+            now_ms,
+            settled_at_ms,
+            quiescent,
+        },
+        trace,
+    })
+}
+
+fn apply(
+    sim: &mut turmoil::Sim<'_>,
+    fault: &Fault,
+    user_hosts: &[String],
+    crashed: &mut Vec<String>,
+    faults: &Mutex<PaymentFaults>,
+) {
+    let pairs = |a: &str, b: &str| -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for x in expand(a, user_hosts) {
+            for y in expand(b, user_hosts) {
+                out.push((x.clone(), y));
+            }
+        }
+        out
+    };
+    match fault {
+        Fault::Partition { a, b } => {
+            for (x, y) in pairs(a, b) {
+                sim.partition(x.as_str(), y.as_str());
+            }
+        }
+        Fault::PartitionOneWay { from, to } => {
+            for (x, y) in pairs(from, to) {
+                sim.partition_oneway(x.as_str(), y.as_str());
+            }
+        }
+        Fault::Heal { a, b } => {
+            for (x, y) in pairs(a, b) {
+                sim.repair(x.as_str(), y.as_str());
+            }
+        }
+        Fault::Crash { host } => {
+            if !crashed.contains(host) {
+                sim.crash(host.as_str());
+                crashed.push(host.clone());
+            }
+        }
+        Fault::Restart { host } => {
+            sim.bounce(host.as_str());
+            crashed.retain(|h| h != host);
+        }
+        Fault::Latency { a, b, latency_ms } => {
+            for (x, y) in pairs(a, b) {
+                sim.set_link_latency(x.as_str(), y.as_str(), Duration::from_millis(*latency_ms));
+            }
+        }
+        Fault::PacketLoss { a, b, rate } => {
+            for (x, y) in pairs(a, b) {
+                sim.set_link_fail_rate(x.as_str(), y.as_str(), *rate);
+            }
+        }
+        Fault::PaymentFaults { decline_rate, error_rate, timeout_rate } => {
+            let mut f = faults.lock().unwrap_or_else(|e| e.into_inner());
+            f.decline_rate = *decline_rate;
+            f.error_rate = *error_rate;
+            f.timeout_rate = *timeout_rate;
+        }
+    }
+}
+
+/// Every order final, outbox drained, every bus message consumed, and no
+/// hold past its expiry.
+fn is_quiescent(sh: &Shared, now_ms: u64) -> bool {
+    let orders = block_on(sh.orders.orders()).unwrap_or_default();
+    let backlog = block_on(sh.orders.outbox_backlog()).unwrap_or(1);
+    orders.iter().all(|o| o.saga.is_done())
+        && backlog == 0
+        && sh.bus.lag(topics::RESERVATION_COMMANDS, "reservation") == 0
+        && sh.bus.lag(topics::ORDER_SAGA, "order-saga") == 0
+        && expired_holds(&sh.mem_seats, now_ms) == 0
+}
+
+/// Active holds already past their expiry (the sweeper should have ended them).
+pub fn expired_holds(store: &MemSeatStore, now_ms: u64) -> usize {
+    store
+        .active_holds()
+        .iter()
+        .filter(|h| h.expires_at_ms <= now_ms)
+        .count()
+}
+
+/// Runs a future built from the in-memory adapters to completion.
+pub fn sync<F: std::future::Future>(f: F) -> F::Output {
+    block_on(f)
+}
+
+/// The trace line for an invariant-relevant fact, for determinism hashing.
+pub fn digest_lines(truth: &Truth) -> Vec<String> {
+    let mut out = Vec::new();
+    let event = EventId::from(EVENT);
+    for (seat, order) in sync(truth.seats.sold_seats(&event)).unwrap_or_default() {
+        out.push(format!("sold {seat} {order}"));
+    }
+    for o in sync(truth.orders.orders()).unwrap_or_default() {
+        out.push(format!("order {} {:?} {:?}", o.order_id, o.saga.order_status(), o.saga.reason()));
+    }
+    for e in sync(ticketing_domain::ports::PaymentRepository::ledger(truth.payments.as_ref())).unwrap_or_default() {
+        out.push(format!("ledger {} {:?} {} {}", e.order_id, e.kind, e.amount_cents, e.at_ms));
+    }
+    let h = truth.history.lock().unwrap_or_else(|e| e.into_inner());
+    for ob in &h.observations {
+        out.push(format!("told {} {} {:?}", ob.at_ms, ob.user, ob.told));
+    }
+    out
+}

@@ -1,0 +1,267 @@
+//! The bug zoo: deliberately broken variants of parts of the system that
+//! reproduce weaknesses of the seed system. They live here, in test code —
+//! never in the shipped services — and exist to prove the checkers can fail:
+//! each must be caught within a stated number of seeds of a named plan.
+
+use async_trait::async_trait;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use ticketing_domain::messages::Envelope;
+use ticketing_domain::ports::{
+    ChangesSince, ConfirmOutcome, EventBus, GatewayError, HoldRequest, OutgoingMessage,
+    PaymentGateway, Releaser, SeatStore, SeatStoreError,
+};
+use ticketing_domain::{Cents, EventId, Hold, HoldId, OrderId, PaymentStatus, SeatId, SeatMap, TraceId, UnixMs};
+use ticketing_mem::MemSeatStore;
+use ticketing_services::order::OrderState;
+use ticketing_services::worker;
+use tokio_util::sync::CancellationToken;
+
+/// A known bug and how the sweep is expected to catch it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bug {
+    /// Confirm sells the hold's seats without checking the hold is live and
+    /// pinned to the order (seed system: "delete hold, mark sold").
+    UnfencedConfirm,
+    /// The outbox relay marks a row sent before the broker acknowledged it.
+    RelayMarksBeforeAck,
+    /// Reservation's consumer commits before its effect and does not retry
+    /// (with the seed system's missing re-send of `ConfirmSeats`).
+    CommitBeforeEffect,
+    /// Payment calls are retried without the idempotency key (a new key per attempt).
+    PaymentRetryWithoutKey,
+    /// Releasing a hold frees its seats without checking who holds them now.
+    ReleaseWithoutOwnerCheck,
+}
+
+pub const ALL: &[Bug] = &[
+    Bug::UnfencedConfirm,
+    Bug::RelayMarksBeforeAck,
+    Bug::CommitBeforeEffect,
+    Bug::PaymentRetryWithoutKey,
+    Bug::ReleaseWithoutOwnerCheck,
+];
+
+impl Bug {
+    pub fn name(self) -> &'static str {
+        match self {
+            Bug::UnfencedConfirm => "unfenced-confirm",
+            Bug::RelayMarksBeforeAck => "relay-marks-before-ack",
+            Bug::CommitBeforeEffect => "commit-before-effect",
+            Bug::PaymentRetryWithoutKey => "payment-retry-without-key",
+            Bug::ReleaseWithoutOwnerCheck => "release-without-owner-check",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Bug> {
+        ALL.iter().copied().find(|b| b.name() == name)
+    }
+
+    pub fn description(self) -> &'static str {
+        match self {
+            Bug::UnfencedConfirm => "confirm deletes the hold and marks seats sold without checking who holds them",
+            Bug::RelayMarksBeforeAck => "outbox relay marks a message sent before the broker acknowledged it",
+            Bug::CommitBeforeEffect => "consumer commits before its effect, no retry, no re-send safety net",
+            Bug::PaymentRetryWithoutKey => "payment calls retried without an idempotency key",
+            Bug::ReleaseWithoutOwnerCheck => "release frees the seats without checking who holds them now",
+        }
+    }
+
+    /// The plan that exposes it, and within how many seeds (1..=N) it must be caught.
+    pub fn caught_by(self) -> (&'static str, u64) {
+        match self {
+            Bug::UnfencedConfirm => ("payment-timeouts", 5),
+            Bug::RelayMarksBeforeAck => ("kafka-outage", 5),
+            Bug::CommitBeforeEffect => ("service-crashes", 5),
+            Bug::PaymentRetryWithoutKey => ("payment-timeouts", 5),
+            Bug::ReleaseWithoutOwnerCheck => ("none", 5),
+        }
+    }
+}
+
+/// A seat store with the store-side bugs, wrapping the in-memory model.
+#[derive(Debug)]
+pub struct ZooSeatStore {
+    inner: Arc<MemSeatStore>,
+    bug: Bug,
+    /// Every hold ever granted: the broken paths act on remembered seats.
+    seen: Mutex<BTreeMap<HoldId, (EventId, Vec<SeatId>)>>,
+}
+
+impl ZooSeatStore {
+    pub fn new(inner: Arc<MemSeatStore>, bug: Bug) -> Self {
+        Self { inner, bug, seen: Mutex::new(BTreeMap::new()) }
+    }
+
+    fn remembered(&self, h: &HoldId) -> Option<(EventId, Vec<SeatId>)> {
+        self.seen.lock().unwrap_or_else(|e| e.into_inner()).get(h).cloned()
+    }
+}
+
+#[async_trait]
+impl SeatStore for ZooSeatStore {
+    async fn create_event(&self, e: &EventId, s: &[(SeatId, Cents)]) -> Result<(), SeatStoreError> {
+        self.inner.create_event(e, s).await
+    }
+    async fn hold(&self, req: HoldRequest, now: UnixMs) -> Result<Hold, SeatStoreError> {
+        let hold = self.inner.hold(req, now).await?;
+        self.seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(hold.hold_id.clone(), (hold.event_id.clone(), hold.seat_ids.clone()));
+        Ok(hold)
+    }
+    async fn get_hold(&self, h: &HoldId, now: UnixMs) -> Result<Hold, SeatStoreError> {
+        self.inner.get_hold(h, now).await
+    }
+    async fn extend(&self, h: &HoldId, ms: u64, max: u64, now: UnixMs) -> Result<Hold, SeatStoreError> {
+        self.inner.extend(h, ms, max, now).await
+    }
+    async fn release(&self, h: &HoldId, by: Releaser, now: UnixMs) -> Result<(), SeatStoreError> {
+        let r = self.inner.release(h, by.clone(), now).await;
+        if self.bug == Bug::ReleaseWithoutOwnerCheck
+            && by == Releaser::Holder
+            && matches!(r, Err(SeatStoreError::HoldGone | SeatStoreError::HoldPinned))
+            && let Some((event, seats)) = self.remembered(h)
+        {
+            // BUG: free the seats, whoever holds or bought them now.
+            self.inner.overwrite_seats_unchecked(&event, &seats, None);
+            return Ok(());
+        }
+        r
+    }
+    async fn pin(&self, h: &HoldId, o: &OrderId, ms: u64, now: UnixMs) -> Result<Hold, SeatStoreError> {
+        self.inner.pin(h, o, ms, now).await
+    }
+    async fn confirm(&self, h: &HoldId, o: &OrderId, now: UnixMs) -> Result<ConfirmOutcome, SeatStoreError> {
+        let r = self.inner.confirm(h, o, now).await?;
+        if self.bug == Bug::UnfencedConfirm
+            && matches!(r, ConfirmOutcome::Rejected(_))
+            && let Some((event_id, seat_ids)) = self.remembered(h)
+        {
+            // BUG: sell anyway.
+            self.inner.overwrite_seats_unchecked(&event_id, &seat_ids, Some(o));
+            return Ok(ConfirmOutcome::Confirmed { event_id, seat_ids });
+        }
+        Ok(r)
+    }
+    async fn expire_due(&self, now: UnixMs, limit: usize) -> Result<usize, SeatStoreError> {
+        self.inner.expire_due(now, limit).await
+    }
+    async fn seat_map(&self, e: &EventId) -> Result<SeatMap, SeatStoreError> {
+        self.inner.seat_map(e).await
+    }
+    async fn availability(&self, e: &EventId) -> Result<(u64, usize), SeatStoreError> {
+        self.inner.availability(e).await
+    }
+    async fn changes_since(&self, e: &EventId, v: u64, l: usize) -> Result<ChangesSince, SeatStoreError> {
+        self.inner.changes_since(e, v, l).await
+    }
+    async fn sold_seats(&self, e: &EventId) -> Result<Vec<(SeatId, OrderId)>, SeatStoreError> {
+        self.inner.sold_seats(e).await
+    }
+}
+
+/// A gateway client that uses a fresh key for every attempt.
+#[derive(Debug)]
+pub struct KeylessPayments {
+    pub inner: Arc<dyn PaymentGateway>,
+    attempts: Mutex<BTreeMap<OrderId, u32>>,
+}
+
+impl KeylessPayments {
+    pub fn new(inner: Arc<dyn PaymentGateway>) -> Self {
+        Self { inner, attempts: Mutex::new(BTreeMap::new()) }
+    }
+
+    /// BUG: the "idempotency key" changes on every call.
+    fn key(&self, o: &OrderId) -> OrderId {
+        let mut a = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
+        let n = a.entry(o.clone()).or_default();
+        *n += 1;
+        OrderId(format!("{o}~{n}"))
+    }
+}
+
+#[async_trait]
+impl PaymentGateway for KeylessPayments {
+    async fn authorize(&self, o: &OrderId, amount: Cents, t: Option<&TraceId>) -> Result<PaymentStatus, GatewayError> {
+        let k = self.key(o);
+        self.inner.authorize(&k, amount, t).await
+    }
+    async fn capture(&self, o: &OrderId, t: Option<&TraceId>) -> Result<PaymentStatus, GatewayError> {
+        // Captures the latest authorization attempt.
+        let k = OrderId(format!("{o}~{}", self.attempts.lock().unwrap_or_else(|e| e.into_inner()).get(o).copied().unwrap_or(1)));
+        self.inner.capture(&k, t).await
+    }
+    async fn void(&self, o: &OrderId, t: Option<&TraceId>) -> Result<PaymentStatus, GatewayError> {
+        let k = OrderId(format!("{o}~{}", self.attempts.lock().unwrap_or_else(|e| e.into_inner()).get(o).copied().unwrap_or(1)));
+        self.inner.void(&k, t).await
+    }
+    async fn refund(&self, o: &OrderId, t: Option<&TraceId>) -> Result<PaymentStatus, GatewayError> {
+        self.inner.refund(o, t).await
+    }
+}
+
+/// BUG: marks rows sent, then publishes; a failed publish loses the message.
+pub async fn relay_marks_before_ack(state: OrderState, bus: Arc<dyn EventBus>, shutdown: CancellationToken) {
+    while worker::pause(state.saga.outbox_interval_ms, &shutdown).await {
+        let now = state.ctx.clock.now_ms();
+        let Ok(rows) = state.repo.claim_outbox(64, state.saga.outbox_lease_ms, now).await else {
+            continue;
+        };
+        let seqs: Vec<u64> = rows.iter().map(|r| r.seq).collect();
+        if state.repo.mark_sent(&seqs).await.is_err() {
+            continue;
+        }
+        for row in rows {
+            let msg = OutgoingMessage {
+                topic: row.message.topic,
+                key: row.message.key,
+                payload: row.message.payload,
+                headers: row.message.headers,
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(2), bus.publish(msg)).await;
+        }
+    }
+}
+
+/// BUG: commits each command before executing it, and never retries it.
+pub async fn commit_before_effect<F, Fut>(
+    bus: Arc<dyn EventBus>,
+    topic: &'static str,
+    group: &'static str,
+    shutdown: CancellationToken,
+    handler: F,
+) where
+    F: Fn(Envelope) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let mut consumer = None;
+    while !shutdown.is_cancelled() {
+        if consumer.is_none() {
+            consumer = bus.subscribe(topic, group).await.ok();
+            if consumer.is_none() {
+                worker::pause(250, &shutdown).await;
+                continue;
+            }
+        }
+        let Some(c) = consumer.as_mut() else { continue };
+        let batch = match c.poll(32, 200).await {
+            Ok(b) => b,
+            Err(_) => {
+                consumer = None;
+                continue;
+            }
+        };
+        for d in batch {
+            if c.commit(&d).await.is_err() {
+                break;
+            }
+            if let Ok(env) = Envelope::from_bytes(&d.payload) {
+                let _ = handler(env).await;
+            }
+        }
+    }
+}
