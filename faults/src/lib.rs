@@ -175,9 +175,9 @@ pub fn chaos(seed: u64) -> FaultPlan {
     let targets = ["redis", "kafka", "catalog", "reservation-1", "reservation-2", "order-1", "order-2", "payment"];
     let pick = |rng: &mut ChaCha8Rng| targets[rng.random_range(0..targets.len())].to_owned();
     let mut steps = Vec::new();
-    let mut t = 2_000u64;
+    let mut t = 0u64;
     for _ in 0..rng.random_range(4..9) {
-        t += rng.random_range(2_000..9_000);
+        t += rng.random_range(200..6_000);
         let dur = rng.random_range(1_000..8_000);
         match rng.random_range(0..6) {
             0 => {

@@ -63,6 +63,8 @@ pub struct Workload {
     pub late_cancel_rate: f64,
     /// Timeout of one user request.
     pub request_timeout_ms: u64,
+    /// Late arrivals are spread over this window (simulated ms).
+    pub arrival_window_ms: u64,
 }
 
 struct User {
@@ -182,8 +184,13 @@ impl User {
     }
 
     async fn run(self) {
-        // Everyone arrives within the first second: a rush.
-        self.pause(0, 1_000).await;
+        // Half the users rush in within the first second; the rest keep
+        // arriving over the sale window, when holds expire and faults bite.
+        if self.rng.unit_f64() < 0.5 {
+            self.pause(0, 1_000).await;
+        } else {
+            self.pause(0, self.w.arrival_window_ms).await;
+        }
         for attempt in 0..self.w.max_attempts {
             if SimClock::elapsed_ms() > self.w.deadline_ms {
                 break;

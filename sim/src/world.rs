@@ -59,8 +59,8 @@ impl SimConfig {
     /// The quick world of `cargo test` and the default sweep.
     pub fn small() -> Self {
         Self {
-            users: 40,
-            rows: 3,
+            users: 80,
+            rows: 5,
             cols: 10,
             replicas: 2,
             user_hosts: 2,
@@ -403,6 +403,7 @@ pub fn run(seed: u64, plan: &FaultPlan, cfg: &SimConfig, bug: Option<Bug>) -> an
         abandon_rate: 0.15,
         late_cancel_rate: 0.5,
         request_timeout_ms: 2_000,
+        arrival_window_ms: cfg.user_deadline_ms * 2 / 3,
     };
     let mut user_hosts = Vec::new();
     for k in 0..cfg.user_hosts {

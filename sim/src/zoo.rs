@@ -71,9 +71,9 @@ impl Bug {
     /// The plan that exposes it, and within how many seeds (1..=N) it must be caught.
     pub fn caught_by(self) -> (&'static str, u64) {
         match self {
-            Bug::UnfencedConfirm => ("payment-timeouts", 5),
+            Bug::UnfencedConfirm => ("partition-order-payment", 5),
             Bug::RelayMarksBeforeAck => ("kafka-outage", 5),
-            Bug::CommitBeforeEffect => ("service-crashes", 5),
+            Bug::CommitBeforeEffect => ("redis-restart", 5),
             Bug::PaymentRetryWithoutKey => ("payment-timeouts", 5),
             Bug::ReleaseWithoutOwnerCheck => ("none", 5),
         }
