@@ -47,7 +47,11 @@ pub enum Fault {
     /// Start a crashed host again (or restart a running one).
     Restart { host: String },
     /// Add latency on the link between `a` and `b`.
-    Latency { a: String, b: String, latency_ms: u64 },
+    Latency {
+        a: String,
+        b: String,
+        latency_ms: u64,
+    },
     /// Lose a share of the messages on the link between `a` and `b`.
     PacketLoss { a: String, b: String, rate: f64 },
     /// Change the payment gateway's fault rates.
@@ -103,8 +107,14 @@ const BUILTIN: &[(&str, &str)] = &[
     ),
     ("kafka-outage", include_str!("../plans/kafka-outage.toml")),
     ("redis-restart", include_str!("../plans/redis-restart.toml")),
-    ("service-crashes", include_str!("../plans/service-crashes.toml")),
-    ("payment-timeouts", include_str!("../plans/payment-timeouts.toml")),
+    (
+        "service-crashes",
+        include_str!("../plans/service-crashes.toml"),
+    ),
+    (
+        "payment-timeouts",
+        include_str!("../plans/payment-timeouts.toml"),
+    ),
 ];
 
 /// Every plan name, `chaos` last.
@@ -141,7 +151,10 @@ impl FaultPlan {
         let bad = |m: String| Err(PlanError::Invalid(self.name.clone(), m));
         for s in &self.steps {
             if s.at_ms > self.heal_at_ms {
-                return bad(format!("step at {} ms is after heal_at_ms {}", s.at_ms, self.heal_at_ms));
+                return bad(format!(
+                    "step at {} ms is after heal_at_ms {}",
+                    s.at_ms, self.heal_at_ms
+                ));
             }
             match &s.fault {
                 Fault::PacketLoss { rate, .. } if !(0.0..=1.0).contains(rate) => {
@@ -172,7 +185,16 @@ impl FaultPlan {
 /// faults) spread over the first 60 simulated seconds, then heal.
 pub fn chaos(seed: u64) -> FaultPlan {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x00c4_a05e);
-    let targets = ["redis", "kafka", "catalog", "reservation-1", "reservation-2", "order-1", "order-2", "payment"];
+    let targets = [
+        "redis",
+        "kafka",
+        "catalog",
+        "reservation-1",
+        "reservation-2",
+        "order-1",
+        "order-2",
+        "payment",
+    ];
     let pick = |rng: &mut ChaCha8Rng| targets[rng.random_range(0..targets.len())].to_owned();
     let mut steps = Vec::new();
     let mut t = 0u64;
@@ -183,27 +205,48 @@ pub fn chaos(seed: u64) -> FaultPlan {
             0 => {
                 let (a, b) = (pick(&mut rng), pick(&mut rng));
                 if a != b {
-                    steps.push(Step { at_ms: t, fault: Fault::Partition { a: a.clone(), b: b.clone() } });
-                    steps.push(Step { at_ms: t + dur, fault: Fault::Heal { a, b } });
+                    steps.push(Step {
+                        at_ms: t,
+                        fault: Fault::Partition {
+                            a: a.clone(),
+                            b: b.clone(),
+                        },
+                    });
+                    steps.push(Step {
+                        at_ms: t + dur,
+                        fault: Fault::Heal { a, b },
+                    });
                 }
             }
             1 => {
                 let host = pick(&mut rng);
-                steps.push(Step { at_ms: t, fault: Fault::Crash { host: host.clone() } });
-                steps.push(Step { at_ms: t + dur, fault: Fault::Restart { host } });
+                steps.push(Step {
+                    at_ms: t,
+                    fault: Fault::Crash { host: host.clone() },
+                });
+                steps.push(Step {
+                    at_ms: t + dur,
+                    fault: Fault::Restart { host },
+                });
             }
             2 => {
                 let (a, b) = (pick(&mut rng), pick(&mut rng));
                 if a != b {
                     let latency_ms = rng.random_range(50..800);
-                    steps.push(Step { at_ms: t, fault: Fault::Latency { a, b, latency_ms } });
+                    steps.push(Step {
+                        at_ms: t,
+                        fault: Fault::Latency { a, b, latency_ms },
+                    });
                 }
             }
             3 => {
                 let (a, b) = (pick(&mut rng), pick(&mut rng));
                 if a != b {
                     let rate = f64::from(rng.random_range(5u32..30)) / 100.0;
-                    steps.push(Step { at_ms: t, fault: Fault::PacketLoss { a, b, rate } });
+                    steps.push(Step {
+                        at_ms: t,
+                        fault: Fault::PacketLoss { a, b, rate },
+                    });
                 }
             }
             4 => steps.push(Step {
@@ -215,9 +258,20 @@ pub fn chaos(seed: u64) -> FaultPlan {
                 },
             }),
             _ => {
-                let host = if rng.random_bool(0.5) { "kafka" } else { "redis" }.to_owned();
-                steps.push(Step { at_ms: t, fault: Fault::Crash { host: host.clone() } });
-                steps.push(Step { at_ms: t + dur, fault: Fault::Restart { host } });
+                let host = if rng.random_bool(0.5) {
+                    "kafka"
+                } else {
+                    "redis"
+                }
+                .to_owned();
+                steps.push(Step {
+                    at_ms: t,
+                    fault: Fault::Crash { host: host.clone() },
+                });
+                steps.push(Step {
+                    at_ms: t + dur,
+                    fault: Fault::Restart { host },
+                });
             }
         }
     }
@@ -259,7 +313,8 @@ mod tests {
         assert!(FaultPlan::from_toml("x", late).is_err());
         let lossy = "name='x'\ndescription='d'\nheal_at_ms=10\n[[steps]]\nat_ms=1\nfault='packet-loss'\na='kafka'\nb='order-1'\nrate=2.0\n";
         assert!(FaultPlan::from_toml("x", lossy).is_err());
-        let unknown = "name='x'\ndescription='d'\nheal_at_ms=10\n[[steps]]\nat_ms=1\nfault='meteor'\n";
+        let unknown =
+            "name='x'\ndescription='d'\nheal_at_ms=10\n[[steps]]\nat_ms=1\nfault='meteor'\n";
         assert!(FaultPlan::from_toml("x", unknown).is_err());
     }
 }

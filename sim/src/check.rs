@@ -20,12 +20,30 @@ pub struct Violation {
 /// The invariants, numbered as in the design brief.
 pub const INVARIANTS: &[(&str, &str)] = &[
     ("1-no-oversell", "each (event, seat) sold at most once"),
-    ("2-sold-seats-confirmed", "every sold seat belongs to a CONFIRMED order with a captured payment"),
-    ("3-money", "captures match CONFIRMED orders one to one; every authorization ends captured or voided"),
-    ("4-liveness", "after healing every order is final, no hold outlives its expiry, the outbox drains into the broker"),
-    ("5-idempotency", "one Idempotency-Key, one order; one order, at most one capture"),
-    ("6-client-truth", "a client told CONFIRMED owns its seats; no two clients told CONFIRMED for one seat"),
-    ("7-convergence", "the seat map equals the replay of the change stream subscribers receive"),
+    (
+        "2-sold-seats-confirmed",
+        "every sold seat belongs to a CONFIRMED order with a captured payment",
+    ),
+    (
+        "3-money",
+        "captures match CONFIRMED orders one to one; every authorization ends captured or voided",
+    ),
+    (
+        "4-liveness",
+        "after healing every order is final, no hold outlives its expiry, the outbox drains into the broker",
+    ),
+    (
+        "5-idempotency",
+        "one Idempotency-Key, one order; one order, at most one capture",
+    ),
+    (
+        "6-client-truth",
+        "a client told CONFIRMED owns its seats; no two clients told CONFIRMED for one seat",
+    ),
+    (
+        "7-convergence",
+        "the seat map equals the replay of the change stream subscribers receive",
+    ),
 ];
 
 pub fn check(t: &Truth) -> Vec<Violation> {
@@ -53,10 +71,16 @@ pub fn check(t: &Truth) -> Vec<Violation> {
 
     // 1. No oversell.
     let mut seat_owner: BTreeMap<&str, &str> = BTreeMap::new();
-    for o in orders.values().filter(|o| o.saga.order_status() == OrderStatus::Confirmed) {
+    for o in orders
+        .values()
+        .filter(|o| o.saga.order_status() == OrderStatus::Confirmed)
+    {
         for s in &o.seat_ids {
             if let Some(prev) = seat_owner.insert(s.as_str(), o.order_id.as_str()) {
-                fail("1-no-oversell", format!("seat {s} is in CONFIRMED orders {prev} and {}", o.order_id));
+                fail(
+                    "1-no-oversell",
+                    format!("seat {s} is in CONFIRMED orders {prev} and {}", o.order_id),
+                );
             }
         }
     }
@@ -65,7 +89,10 @@ pub fn check(t: &Truth) -> Vec<Violation> {
             Some(o) if *o == tk.order_id.0 => {}
             other => fail(
                 "1-no-oversell",
-                format!("ticket {} -> order {} but the seat store says {:?}", tk.seat_id, tk.order_id, other),
+                format!(
+                    "ticket {} -> order {} but the seat store says {:?}",
+                    tk.seat_id, tk.order_id, other
+                ),
             ),
         }
     }
@@ -79,15 +106,37 @@ pub fn check(t: &Truth) -> Vec<Violation> {
     };
     for (seat, order) in &sold {
         if status_of(order) != Some(OrderStatus::Confirmed) {
-            fail("2-sold-seats-confirmed", format!("seat {seat} sold to order {order} which is {:?}", status_of(order)));
+            fail(
+                "2-sold-seats-confirmed",
+                format!(
+                    "seat {seat} sold to order {order} which is {:?}",
+                    status_of(order)
+                ),
+            );
         } else if payment_status(order) != Some(PaymentStatus::Captured) {
-            fail("2-sold-seats-confirmed", format!("seat {seat} sold to order {order} whose payment is {:?}", payment_status(order)));
+            fail(
+                "2-sold-seats-confirmed",
+                format!(
+                    "seat {seat} sold to order {order} whose payment is {:?}",
+                    payment_status(order)
+                ),
+            );
         }
     }
-    for o in orders.values().filter(|o| o.saga.order_status() == OrderStatus::Confirmed) {
+    for o in orders
+        .values()
+        .filter(|o| o.saga.order_status() == OrderStatus::Confirmed)
+    {
         for s in &o.seat_ids {
             if sold.get(s.as_str()) != Some(&o.order_id.0) {
-                fail("2-sold-seats-confirmed", format!("CONFIRMED order {} has seat {s} which the seat store gives to {:?}", o.order_id, sold.get(s.as_str())));
+                fail(
+                    "2-sold-seats-confirmed",
+                    format!(
+                        "CONFIRMED order {} has seat {s} which the seat store gives to {:?}",
+                        o.order_id,
+                        sold.get(s.as_str())
+                    ),
+                );
             }
         }
     }
@@ -102,17 +151,33 @@ pub fn check(t: &Truth) -> Vec<Violation> {
         let status = payment_status(id);
         match status {
             Some(PaymentStatus::Authorized) => {
-                fail("3-money", format!("authorization for {id} was never captured or voided"));
+                fail(
+                    "3-money",
+                    format!("authorization for {id} was never captured or voided"),
+                );
             }
             Some(PaymentStatus::Captured) if status_of(id) != Some(OrderStatus::Confirmed) => {
-                fail("3-money", format!("payment {id} captured but the order is {:?}", status_of(id)));
+                fail(
+                    "3-money",
+                    format!("payment {id} captured but the order is {:?}", status_of(id)),
+                );
             }
             _ => {}
         }
     }
-    for o in orders.values().filter(|o| o.saga.order_status() == OrderStatus::Confirmed) {
+    for o in orders
+        .values()
+        .filter(|o| o.saga.order_status() == OrderStatus::Confirmed)
+    {
         if payment_status(o.order_id.as_str()) != Some(PaymentStatus::Captured) {
-            fail("3-money", format!("CONFIRMED order {} has payment {:?}", o.order_id, payment_status(o.order_id.as_str())));
+            fail(
+                "3-money",
+                format!(
+                    "CONFIRMED order {} has payment {:?}",
+                    o.order_id,
+                    payment_status(o.order_id.as_str())
+                ),
+            );
         }
     }
 
@@ -129,7 +194,8 @@ pub fn check(t: &Truth) -> Vec<Violation> {
             "4-liveness",
             format!(
                 "not quiescent {} ms after healing: {} orders not final (e.g. {stuck:?}), outbox backlog {backlog}, lag reservation {} saga {}, expired holds {}",
-                t.now_ms.saturating_sub(crate::clock::EPOCH_MS + t.settled_at_ms),
+                t.now_ms
+                    .saturating_sub(crate::clock::EPOCH_MS + t.settled_at_ms),
                 orders.values().filter(|o| !o.saga.is_done()).count(),
                 t.bus.lag(topics::RESERVATION_COMMANDS, "reservation"),
                 t.bus.lag(topics::ORDER_SAGA, "order-saga"),
@@ -152,7 +218,14 @@ pub fn check(t: &Truth) -> Vec<Violation> {
         .filter(|m| !published.contains(m))
         .collect();
     if !lost.is_empty() {
-        fail("4-liveness", format!("{} outbox messages never reached the broker, e.g. {}", lost.len(), lost[0]));
+        fail(
+            "4-liveness",
+            format!(
+                "{} outbox messages never reached the broker, e.g. {}",
+                lost.len(),
+                lost[0]
+            ),
+        );
     }
 
     // 5. Idempotency.
@@ -164,7 +237,10 @@ pub fn check(t: &Truth) -> Vec<Violation> {
         }
     }
     for (key, ids) in by_key.iter().filter(|(_, ids)| ids.len() > 1) {
-        fail("5-idempotency", format!("key {key} answered with orders {ids:?}"));
+        fail(
+            "5-idempotency",
+            format!("key {key} answered with orders {ids:?}"),
+        );
     }
     for (id, n) in captures.iter().filter(|(_, n)| **n > 1) {
         fail("5-idempotency", format!("order {id} captured {n} times"));
@@ -173,20 +249,45 @@ pub fn check(t: &Truth) -> Vec<Violation> {
     // 6. Client truth.
     let mut told_confirmed: BTreeMap<String, (usize, String)> = BTreeMap::new();
     for ob in &h.observations {
-        if let Told::OrderFinal { order_id, status, seats } = &ob.told {
+        if let Told::OrderFinal {
+            order_id,
+            status,
+            seats,
+        } = &ob.told
+        {
             let fin = status_of(order_id).map(|s| format!("{s:?}").to_uppercase());
             if fin.as_deref() != Some(status.as_str()) {
-                fail("6-client-truth", format!("user {} told {status} for {order_id}, which ended {fin:?}", ob.user));
+                fail(
+                    "6-client-truth",
+                    format!(
+                        "user {} told {status} for {order_id}, which ended {fin:?}",
+                        ob.user
+                    ),
+                );
             }
             if status == "CONFIRMED" {
                 for s in seats {
                     if sold.get(s) != Some(order_id) {
-                        fail("6-client-truth", format!("user {} told CONFIRMED for seat {s} (order {order_id}) but it is sold to {:?}", ob.user, sold.get(s)));
+                        fail(
+                            "6-client-truth",
+                            format!(
+                                "user {} told CONFIRMED for seat {s} (order {order_id}) but it is sold to {:?}",
+                                ob.user,
+                                sold.get(s)
+                            ),
+                        );
                     }
-                    if let Some((other, prev)) = told_confirmed.insert(s.clone(), (ob.user, order_id.clone()))
+                    if let Some((other, prev)) =
+                        told_confirmed.insert(s.clone(), (ob.user, order_id.clone()))
                         && prev != *order_id
                     {
-                        fail("6-client-truth", format!("users {other} and {} both told CONFIRMED for seat {s}", ob.user));
+                        fail(
+                            "6-client-truth",
+                            format!(
+                                "users {other} and {} both told CONFIRMED for seat {s}",
+                                ob.user
+                            ),
+                        );
                     }
                 }
             }
@@ -198,13 +299,23 @@ pub fn check(t: &Truth) -> Vec<Violation> {
     let map = sync(t.seats.seat_map(&event));
     let changes = sync(t.seats.changes_since(&event, 0, usize::MAX));
     if let (Ok(map), Ok(ChangesSince::Changes(cs))) = (map, changes) {
-        let mut replay: BTreeMap<_, SeatStatus> = map.seats.iter().map(|(s, _)| (s.clone(), SeatStatus::Available)).collect();
+        let mut replay: BTreeMap<_, SeatStatus> = map
+            .seats
+            .iter()
+            .map(|(s, _)| (s.clone(), SeatStatus::Available))
+            .collect();
         for c in cs {
             replay.insert(c.seat_id, c.status);
         }
         for (seat, status) in &map.seats {
             if replay.get(seat) != Some(status) {
-                fail("7-convergence", format!("seat {seat} is {status:?} but the stream says {:?}", replay.get(seat)));
+                fail(
+                    "7-convergence",
+                    format!(
+                        "seat {seat} is {status:?} but the stream says {:?}",
+                        replay.get(seat)
+                    ),
+                );
             }
         }
     }

@@ -52,17 +52,27 @@ pub fn trace_hash(lines: &[String]) -> String {
 
 /// The command that replays one run.
 pub fn repro(plan: &str, seed: u64, bug: Option<zoo::Bug>) -> String {
-    let bug = bug.map(|b| format!(" --bug {}", b.name())).unwrap_or_default();
+    let bug = bug
+        .map(|b| format!(" --bug {}", b.name()))
+        .unwrap_or_default();
     format!("cargo run --release -p ticketing-sim -- --plan {plan} --seed {seed}{bug}")
 }
 
 /// Runs one seed of one plan and checks it.
-pub fn run_one(plan: &FaultPlan, seed: u64, cfg: &world::SimConfig, bug: Option<zoo::Bug>) -> anyhow::Result<RunReport> {
+pub fn run_one(
+    plan: &FaultPlan,
+    seed: u64,
+    cfg: &world::SimConfig,
+    bug: Option<zoo::Bug>,
+) -> anyhow::Result<RunReport> {
     let outcome = world::run(seed, plan, cfg, bug)?;
     let violations = check::check(&outcome.truth);
     let mut trace = outcome.trace;
     trace.extend(world::digest_lines(&outcome.truth));
-    let orders = world::sync(ticketing_domain::ports::OrderRepository::orders(outcome.truth.orders.as_ref())).unwrap_or_default();
+    let orders = world::sync(ticketing_domain::ports::OrderRepository::orders(
+        outcome.truth.orders.as_ref(),
+    ))
+    .unwrap_or_default();
     let sold = world::sync(ticketing_domain::ports::SeatStore::sold_seats(
         outcome.truth.seats.as_ref(),
         &ticketing_domain::EventId::from(world::EVENT),

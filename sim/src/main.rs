@@ -15,7 +15,10 @@ use ticketing_sim::zoo::{self, Bug};
 use ticketing_sim::{RunReport, run_one};
 
 #[derive(Debug, Parser)]
-#[command(name = "ticketing-sim", about = "Deterministic simulation of the ticketing system under faults")]
+#[command(
+    name = "ticketing-sim",
+    about = "Deterministic simulation of the ticketing system under faults"
+)]
 struct Args {
     /// Seeds per plan (seeds 1..=N, or starting at --seed).
     #[arg(long, default_value_t = 5)]
@@ -55,6 +58,9 @@ struct Args {
     trace_dir: PathBuf,
 }
 
+/// A job's report and, with `--check-determinism`, the second run's trace hash.
+type JobResult = anyhow::Result<(RunReport, Option<String>)>;
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if args.list_bugs {
@@ -64,12 +70,17 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let bug = match &args.bug {
-        Some(name) => Some(Bug::parse(name).with_context(|| {
-            format!("unknown bug {name:?}; --list-bugs shows the zoo")
-        })?),
+        Some(name) => Some(
+            Bug::parse(name)
+                .with_context(|| format!("unknown bug {name:?}; --list-bugs shows the zoo"))?,
+        ),
         None => None,
     };
-    let cfg = if args.standard { SimConfig::standard() } else { SimConfig::small() };
+    let cfg = if args.standard {
+        SimConfig::standard()
+    } else {
+        SimConfig::small()
+    };
     if args.worker {
         let seed = args.seed.context("--worker needs --seed")?;
         let plan = FaultPlan::named(&args.plan, seed)?;
@@ -103,7 +114,8 @@ fn main() -> anyhow::Result<()> {
         "ticketing-sim: {} plan(s) x {} seed(s){}, {} users, {} seats, {threads} thread(s)",
         plans.len(),
         seeds.len(),
-        bug.map(|b| format!(", bug {}", b.name())).unwrap_or_default(),
+        bug.map(|b| format!(", bug {}", b.name()))
+            .unwrap_or_default(),
         cfg.users,
         cfg.rows * cfg.cols,
     );
@@ -115,13 +127,15 @@ fn main() -> anyhow::Result<()> {
     );
     let started = Instant::now();
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<(usize, anyhow::Result<(RunReport, Option<String>)>)>> = Mutex::new(Vec::new());
+    let results: Mutex<Vec<(usize, JobResult)>> = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         for _ in 0..threads.min(jobs.len().max(1)) {
             scope.spawn(|| {
                 loop {
                     let i = next.fetch_add(1, Ordering::SeqCst);
-                    let Some((plan, seed)) = jobs.get(i) else { break };
+                    let Some((plan, seed)) = jobs.get(i) else {
+                        break;
+                    };
                     let r = run_in_process(&plan.name, *seed, &args).map(|first| {
                         bar.inc(1);
                         let second = args.check_determinism.then(|| {
@@ -142,7 +156,10 @@ fn main() -> anyhow::Result<()> {
                         (first, second)
                     });
                     bar.set_message(format!("{} seed {seed} done", plan.name));
-                    results.lock().unwrap_or_else(|e| e.into_inner()).push((i, r));
+                    results
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push((i, r));
                 }
             });
         }
@@ -152,7 +169,10 @@ fn main() -> anyhow::Result<()> {
     let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
     results.sort_by_key(|(i, _)| *i);
 
-    println!("\n{:<26} {:>6} {:>6} {:>9} {:>7} {:>9} {:>6}  {}", "plan", "seed", "result", "sim s", "orders", "confirmed", "sold", "violations");
+    println!(
+        "\n{:<26} {:>6} {:>6} {:>9} {:>7} {:>9} {:>6}  violations",
+        "plan", "seed", "result", "sim s", "orders", "confirmed", "sold"
+    );
     let mut reports = Vec::new();
     let mut any_violation = false;
     let mut nondeterministic = Vec::new();
@@ -163,7 +183,10 @@ fn main() -> anyhow::Result<()> {
                 if let Some(h2) = second
                     && h2 != rep.trace_hash
                 {
-                    nondeterministic.push(format!("{} seed {}: {} vs {h2}", rep.plan, rep.seed, rep.trace_hash));
+                    nondeterministic.push(format!(
+                        "{} seed {}: {} vs {h2}",
+                        rep.plan, rep.seed, rep.trace_hash
+                    ));
                 }
                 println!(
                     "{:<26} {:>6} {:>6} {:>9.1} {:>7} {:>9} {:>6}  {}",
@@ -189,7 +212,15 @@ fn main() -> anyhow::Result<()> {
         }
     }
     for rep in reports.iter().filter(|r| !r.passed) {
-        println!("\n{} seed {}{}:", rep.plan, rep.seed, rep.bug.as_deref().map(|b| format!(" (bug {b})")).unwrap_or_default());
+        println!(
+            "\n{} seed {}{}:",
+            rep.plan,
+            rep.seed,
+            rep.bug
+                .as_deref()
+                .map(|b| format!(" (bug {b})"))
+                .unwrap_or_default()
+        );
         for v in rep.violations.iter().take(5) {
             println!("  [{}] {}", v.invariant, v.detail);
         }
@@ -197,9 +228,16 @@ fn main() -> anyhow::Result<()> {
             println!("  … {} more", rep.violations.len() - 5);
         }
         println!("  repro: {}", rep.repro);
-        println!("  trace: {}", args.trace_dir.join(trace_name(rep)).display());
+        println!(
+            "  trace: {}",
+            args.trace_dir.join(trace_name(rep)).display()
+        );
     }
-    let sim_s: f64 = reports.iter().map(|r| r.sim_ms as f64 / 1000.0).sum::<f64>() * runs_per_job as f64;
+    let sim_s: f64 = reports
+        .iter()
+        .map(|r| r.sim_ms as f64 / 1000.0)
+        .sum::<f64>()
+        * runs_per_job as f64;
     println!(
         "\n{} runs in {:.1} s wall: {:.0} simulated s per wall s, {:.1} seeds per minute",
         reports.len() * runs_per_job,
@@ -211,7 +249,10 @@ fn main() -> anyhow::Result<()> {
         if nondeterministic.is_empty() {
             println!("determinism: every seed gave the same trace hash twice");
         } else {
-            println!("determinism: FAILED (both traces in {})", args.trace_dir.display());
+            println!(
+                "determinism: FAILED (both traces in {})",
+                args.trace_dir.display()
+            );
             for n in &nondeterministic {
                 println!("  {n}");
             }
@@ -263,13 +304,24 @@ fn run_in_process(plan: &str, seed: u64, args: &Args) -> anyhow::Result<RunRepor
     anyhow::ensure!(
         out.status.success(),
         "{plan} seed {seed} crashed: {}",
-        String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")
+        String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .last()
+            .unwrap_or("")
     );
     serde_json::from_slice(&out.stdout).context("unreadable worker report")
 }
 
 fn trace_name(rep: &RunReport) -> String {
-    format!("{}-{}{}.log", rep.plan, rep.seed, rep.bug.as_deref().map(|b| format!("-{b}")).unwrap_or_default())
+    format!(
+        "{}-{}{}.log",
+        rep.plan,
+        rep.seed,
+        rep.bug
+            .as_deref()
+            .map(|b| format!("-{b}"))
+            .unwrap_or_default()
+    )
 }
 
 fn write_trace_as(dir: &std::path::Path, rep: &RunReport, suffix: &str) {

@@ -18,7 +18,9 @@ pub struct SimListener(pub TcpListener);
 
 impl std::fmt::Debug for SimListener {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("SimListener").field(&self.0.local_addr().ok()).finish()
+        f.debug_tuple("SimListener")
+            .field(&self.0.local_addr().ok())
+            .finish()
     }
 }
 

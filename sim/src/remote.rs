@@ -44,7 +44,9 @@ async fn write_frame<T: Serialize>(s: &mut TcpStream, v: &T) -> std::io::Result<
 async fn read_frame<T: DeserializeOwned>(s: &mut TcpStream) -> std::io::Result<T> {
     let len = s.read_u32().await? as usize;
     if len > MAX_FRAME_BYTES {
-        return Err(std::io::Error::other(format!("frame of {len} bytes refused")));
+        return Err(std::io::Error::other(format!(
+            "frame of {len} bytes refused"
+        )));
     }
     let mut body = vec![0u8; len];
     s.read_exact(&mut body).await?;
@@ -125,7 +127,10 @@ enum SeatReply {
 async fn seat_dispatch(store: &dyn SeatStore, call: SeatCall) -> Result<SeatReply, SeatStoreError> {
     use SeatCall as C;
     Ok(match call {
-        C::CreateEvent(e, seats) => store.create_event(&e, &seats).await.map(|_| SeatReply::Unit)?,
+        C::CreateEvent(e, seats) => store
+            .create_event(&e, &seats)
+            .await
+            .map(|_| SeatReply::Unit)?,
         C::Hold(req, now) => SeatReply::Hold(store.hold(req, now).await?),
         C::GetHold(h, now) => SeatReply::Hold(store.get_hold(&h, now).await?),
         C::Extend(h, ms, max, now) => SeatReply::Hold(store.extend(&h, ms, max, now).await?),
@@ -138,7 +143,9 @@ async fn seat_dispatch(store: &dyn SeatStore, call: SeatCall) -> Result<SeatRepl
             let (v, n) = store.availability(&e).await?;
             SeatReply::Availability(v, n)
         }
-        C::ChangesSince(e, v, limit) => SeatReply::Changes(store.changes_since(&e, v, limit).await?),
+        C::ChangesSince(e, v, limit) => {
+            SeatReply::Changes(store.changes_since(&e, v, limit).await?)
+        }
         C::SoldSeats(e) => SeatReply::Sold(store.sold_seats(&e).await?),
     })
 }
@@ -175,13 +182,21 @@ impl RemoteSeatStore {
 }
 
 fn odd<T>(r: SeatReply) -> Result<T, SeatStoreError> {
-    Err(SeatStoreError::Unavailable(format!("unexpected reply {r:?}")))
+    Err(SeatStoreError::Unavailable(format!(
+        "unexpected reply {r:?}"
+    )))
 }
 
 #[async_trait]
 impl SeatStore for RemoteSeatStore {
-    async fn create_event(&self, e: &EventId, seats: &[(SeatId, Cents)]) -> Result<(), SeatStoreError> {
-        self.call(SeatCall::CreateEvent(e.clone(), seats.to_vec())).await.map(|_| ())
+    async fn create_event(
+        &self,
+        e: &EventId,
+        seats: &[(SeatId, Cents)],
+    ) -> Result<(), SeatStoreError> {
+        self.call(SeatCall::CreateEvent(e.clone(), seats.to_vec()))
+            .await
+            .map(|_| ())
     }
     async fn hold(&self, req: HoldRequest, now: UnixMs) -> Result<Hold, SeatStoreError> {
         match self.call(SeatCall::Hold(req, now)).await? {
@@ -195,23 +210,48 @@ impl SeatStore for RemoteSeatStore {
             r => odd(r),
         }
     }
-    async fn extend(&self, h: &HoldId, ms: u64, max: u64, now: UnixMs) -> Result<Hold, SeatStoreError> {
+    async fn extend(
+        &self,
+        h: &HoldId,
+        ms: u64,
+        max: u64,
+        now: UnixMs,
+    ) -> Result<Hold, SeatStoreError> {
         match self.call(SeatCall::Extend(h.clone(), ms, max, now)).await? {
             SeatReply::Hold(h) => Ok(h),
             r => odd(r),
         }
     }
     async fn release(&self, h: &HoldId, by: Releaser, now: UnixMs) -> Result<(), SeatStoreError> {
-        self.call(SeatCall::Release(h.clone(), by, now)).await.map(|_| ())
+        self.call(SeatCall::Release(h.clone(), by, now))
+            .await
+            .map(|_| ())
     }
-    async fn pin(&self, h: &HoldId, o: &OrderId, ms: u64, now: UnixMs) -> Result<Hold, SeatStoreError> {
-        match self.call(SeatCall::Pin(h.clone(), o.clone(), ms, now)).await? {
+    async fn pin(
+        &self,
+        h: &HoldId,
+        o: &OrderId,
+        ms: u64,
+        now: UnixMs,
+    ) -> Result<Hold, SeatStoreError> {
+        match self
+            .call(SeatCall::Pin(h.clone(), o.clone(), ms, now))
+            .await?
+        {
             SeatReply::Hold(h) => Ok(h),
             r => odd(r),
         }
     }
-    async fn confirm(&self, h: &HoldId, o: &OrderId, now: UnixMs) -> Result<ConfirmOutcome, SeatStoreError> {
-        match self.call(SeatCall::Confirm(h.clone(), o.clone(), now)).await? {
+    async fn confirm(
+        &self,
+        h: &HoldId,
+        o: &OrderId,
+        now: UnixMs,
+    ) -> Result<ConfirmOutcome, SeatStoreError> {
+        match self
+            .call(SeatCall::Confirm(h.clone(), o.clone(), now))
+            .await?
+        {
             SeatReply::Confirm(c) => Ok(c),
             r => odd(r),
         }
@@ -234,8 +274,16 @@ impl SeatStore for RemoteSeatStore {
             r => odd(r),
         }
     }
-    async fn changes_since(&self, e: &EventId, v: u64, limit: usize) -> Result<ChangesSince, SeatStoreError> {
-        match self.call(SeatCall::ChangesSince(e.clone(), v, limit)).await? {
+    async fn changes_since(
+        &self,
+        e: &EventId,
+        v: u64,
+        limit: usize,
+    ) -> Result<ChangesSince, SeatStoreError> {
+        match self
+            .call(SeatCall::ChangesSince(e.clone(), v, limit))
+            .await?
+        {
             SeatReply::Changes(c) => Ok(c),
             r => odd(r),
         }
@@ -357,7 +405,8 @@ pub async fn serve_event_bus(bus: MemEventBus, ids: Arc<AtomicU64>) -> turmoil::
             tokio::time::sleep(Duration::from_secs(1)).await;
             let now = tokio::time::Instant::now();
             // Dropping an expired member's consumer makes it leave its group.
-            lock(&reaper).retain(|_, m| m.consumer.is_none() || now - m.last_seen < SESSION_TIMEOUT);
+            lock(&reaper)
+                .retain(|_, m| m.consumer.is_none() || now - m.last_seen < SESSION_TIMEOUT);
         }
     });
     serve(KAFKA_PORT, move |call: BusCall| {
@@ -404,7 +453,10 @@ impl EventBus for RemoteEventBus {
 
     async fn subscribe(&self, topic: &str, group: &str) -> Result<Box<dyn Consumer>, BusError> {
         match self
-            .call(BusCall::Subscribe(topic.into(), group.into()), Duration::ZERO)
+            .call(
+                BusCall::Subscribe(topic.into(), group.into()),
+                Duration::ZERO,
+            )
             .await?
         {
             BusReply::Subscribed(member) => Ok(Box::new(RemoteConsumer {
@@ -429,7 +481,10 @@ impl Consumer for RemoteConsumer {
         let wait = wait_ms.min(MAX_SERVER_WAIT_MS);
         match self
             .bus
-            .call(BusCall::Poll(self.member, max, wait), Duration::from_millis(wait))
+            .call(
+                BusCall::Poll(self.member, max, wait),
+                Duration::from_millis(wait),
+            )
             .await?
         {
             BusReply::Batch(b) => Ok(b),

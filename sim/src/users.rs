@@ -21,9 +21,19 @@ use ticketing_services::http::client::{HttpClient, JsonResponse};
 /// What one user was told (the checkers' view of "client truth").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Told {
-    Held { hold_id: String, seats: Vec<String> },
-    OrderAccepted { key: String, order_id: String },
-    OrderFinal { order_id: String, status: String, seats: Vec<String> },
+    Held {
+        hold_id: String,
+        seats: Vec<String>,
+    },
+    OrderAccepted {
+        key: String,
+        order_id: String,
+    },
+    OrderFinal {
+        order_id: String,
+        status: String,
+        seats: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,7 +96,10 @@ impl User {
         });
     }
 
-    fn pick<'a>(&self, clients: &'a [Arc<HttpClient<SimConnector>>]) -> &'a HttpClient<SimConnector> {
+    fn pick<'a>(
+        &self,
+        clients: &'a [Arc<HttpClient<SimConnector>>],
+    ) -> &'a HttpClient<SimConnector> {
         &clients[self.rng.range_u64(0, clients.len() as u64 - 1) as usize]
     }
 
@@ -98,7 +111,10 @@ impl User {
         body: Option<Value>,
         headers: &[(&str, &str)],
     ) -> Option<JsonResponse> {
-        client.send_json(method, path, body.as_ref(), headers, None).await.ok()
+        client
+            .send_json(method, path, body.as_ref(), headers, None)
+            .await
+            .ok()
     }
 
     /// Seats to try: from the seat map when it answers, else at random.
@@ -107,7 +123,9 @@ impl User {
         let path = format!("/api/events/{}/seats", self.w.event_id);
         let mut free: Vec<String> = Vec::new();
         if self.rng.unit_f64() < 0.5
-            && let Some(r) = self.send(&self.catalog, Method::GET, &path, None, &[]).await
+            && let Some(r) = self
+                .send(&self.catalog, Method::GET, &path, None, &[])
+                .await
             && r.status == StatusCode::OK
         {
             free = r.body["seats"]
@@ -145,12 +163,21 @@ impl User {
         for _ in 0..6 {
             let client = self.pick(&self.order);
             let r = self
-                .send(client, Method::POST, "/api/orders", Some(json!({ "holdId": hold_id })), &[("idempotency-key", key)])
+                .send(
+                    client,
+                    Method::POST,
+                    "/api/orders",
+                    Some(json!({ "holdId": hold_id })),
+                    &[("idempotency-key", key)],
+                )
                 .await;
             match r {
                 Some(r) if r.status == StatusCode::ACCEPTED => {
                     let order_id = r.body["orderId"].as_str()?.to_owned();
-                    self.tell(Told::OrderAccepted { key: key.to_owned(), order_id: order_id.clone() });
+                    self.tell(Told::OrderAccepted {
+                        key: key.to_owned(),
+                        order_id: order_id.clone(),
+                    });
                     return Some(order_id);
                 }
                 Some(r) if r.status.is_client_error() => return None,
@@ -173,9 +200,17 @@ impl User {
                 if status != "PENDING" {
                     let seats = r.body["seatIds"]
                         .as_array()
-                        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|s| s.as_str().map(str::to_owned))
+                                .collect()
+                        })
                         .unwrap_or_default();
-                    self.tell(Told::OrderFinal { order_id: order_id.to_owned(), status: status.clone(), seats });
+                    self.tell(Told::OrderFinal {
+                        order_id: order_id.to_owned(),
+                        status: status.clone(),
+                        seats,
+                    });
                     return Some(status);
                 }
             }
@@ -198,7 +233,10 @@ impl User {
             let seats = self.choose_seats().await;
             let body = json!({ "eventId": self.w.event_id, "seatIds": seats, "holdSeconds": self.w.hold_seconds });
             let client = self.pick(&self.reservation);
-            let Some(r) = self.send(client, Method::POST, "/api/reservations", Some(body), &[]).await else {
+            let Some(r) = self
+                .send(client, Method::POST, "/api/reservations", Some(body), &[])
+                .await
+            else {
                 self.pause(100, 600).await;
                 continue;
             };
@@ -206,21 +244,40 @@ impl User {
                 self.pause(50, 400).await;
                 continue;
             }
-            let Some(hold_id) = r.body["holdId"].as_str().map(str::to_owned) else { continue };
-            self.tell(Told::Held { hold_id: hold_id.clone(), seats: seats.clone() });
+            let Some(hold_id) = r.body["holdId"].as_str().map(str::to_owned) else {
+                continue;
+            };
+            self.tell(Told::Held {
+                hold_id: hold_id.clone(),
+                seats: seats.clone(),
+            });
 
             if self.rng.unit_f64() < self.w.abandon_rate {
                 if self.rng.unit_f64() < self.w.late_cancel_rate {
                     // "Cancel", long after the hold expired.
-                    self.pause(self.w.hold_seconds * 1000 + 1_000, self.w.hold_seconds * 1000 + 4_000).await;
+                    self.pause(
+                        self.w.hold_seconds * 1000 + 1_000,
+                        self.w.hold_seconds * 1000 + 4_000,
+                    )
+                    .await;
                     let path = format!("/api/reservations/{hold_id}");
-                    let _ = self.send(self.pick(&self.reservation), Method::DELETE, &path, None, &[]).await;
+                    let _ = self
+                        .send(
+                            self.pick(&self.reservation),
+                            Method::DELETE,
+                            &path,
+                            None,
+                            &[],
+                        )
+                        .await;
                 }
                 return;
             }
             self.pause(0, 300).await;
             let key = format!("user-{}-attempt-{attempt}", self.id);
-            let Some(order_id) = self.place(&hold_id, &key).await else { continue };
+            let Some(order_id) = self.place(&hold_id, &key).await else {
+                continue;
+            };
             match self.follow(&order_id).await.as_deref() {
                 Some("CONFIRMED") => return,
                 Some(_) => {}
@@ -239,11 +296,24 @@ pub async fn run_users(
     history: SharedHistory,
 ) -> turmoil::Result {
     let timeout = Duration::from_millis(w.request_timeout_ms);
-    let trace_rng: Arc<dyn RandomSource> = Arc::new(ChaChaRandom::from_seed(ChaChaRandom::derive_seed(seed, "users-trace")));
-    let client = |host: String| Arc::new(HttpClient::new(SimConnector, format!("http://{host}:80"), timeout, trace_rng.clone()));
+    let trace_rng: Arc<dyn RandomSource> = Arc::new(ChaChaRandom::from_seed(
+        ChaChaRandom::derive_seed(seed, "users-trace"),
+    ));
+    let client = |host: String| {
+        Arc::new(HttpClient::new(
+            SimConnector,
+            format!("http://{host}:80"),
+            timeout,
+            trace_rng.clone(),
+        ))
+    };
     let catalog = client("catalog".into());
-    let reservation: Vec<_> = (1..=w.replicas).map(|i| client(format!("reservation-{i}"))).collect();
-    let order: Vec<_> = (1..=w.replicas).map(|i| client(format!("order-{i}"))).collect();
+    let reservation: Vec<_> = (1..=w.replicas)
+        .map(|i| client(format!("reservation-{i}")))
+        .collect();
+    let order: Vec<_> = (1..=w.replicas)
+        .map(|i| client(format!("order-{i}")))
+        .collect();
     let mut tasks = Vec::new();
     for id in ids {
         let user = User {

@@ -214,8 +214,18 @@ async fn catalog_host(sh: Arc<Shared>, inc: u32) -> turmoil::Result {
         replay_limit: sh.settings.catalog.replay_limit,
         shutdown: shutdown.clone(),
     };
-    tokio::spawn(SeatFeed::run(feed, seats, sh.settings.catalog.feed_poll_ms, shutdown));
-    serve_forever(finish_router(catalog::public_router(state), &ctx, sh.limit())).await
+    tokio::spawn(SeatFeed::run(
+        feed,
+        seats,
+        sh.settings.catalog.feed_poll_ms,
+        shutdown,
+    ));
+    serve_forever(finish_router(
+        catalog::public_router(state),
+        &ctx,
+        sh.limit(),
+    ))
+    .await
 }
 
 async fn reservation_host(sh: Arc<Shared>, name: String, inc: u32) -> turmoil::Result {
@@ -240,14 +250,19 @@ async fn reservation_host(sh: Arc<Shared>, name: String, inc: u32) -> turmoil::R
             },
         ));
     } else {
-        tokio::spawn(reservation::run_command_worker(state.clone(), bus, shutdown.clone()));
+        tokio::spawn(reservation::run_command_worker(
+            state.clone(),
+            bus,
+            shutdown.clone(),
+        ));
     }
     tokio::spawn(reservation::run_sweeper(
         state.clone(),
         sh.settings.reservation.sweep_interval_ms,
         shutdown,
     ));
-    let router = reservation::public_router(state.clone()).merge(reservation::internal_router(state));
+    let router =
+        reservation::public_router(state.clone()).merge(reservation::internal_router(state));
     serve_forever(finish_router(router, &ctx, sh.limit())).await
 }
 
@@ -280,7 +295,11 @@ async fn order_host(sh: Arc<Shared>, name: String, replica: usize, inc: u32) -> 
     };
     let bus = sh.remote_bus();
     let shutdown = CancellationToken::new();
-    tokio::spawn(order::saga::run_orchestrator(state.clone(), bus.clone(), shutdown.clone()));
+    tokio::spawn(order::saga::run_orchestrator(
+        state.clone(),
+        bus.clone(),
+        shutdown.clone(),
+    ));
     tokio::spawn(order::saga::run_watchdog(state.clone(), shutdown.clone()));
     if sh.bug == Some(Bug::RelayMarksBeforeAck) {
         tokio::spawn(zoo::relay_marks_before_ack(state.clone(), bus, shutdown));
@@ -301,7 +320,13 @@ async fn payment_host(sh: Arc<Shared>, inc: u32) -> turmoil::Result {
 }
 
 /// Lifts every fault a plan can leave behind.
-fn heal_all(sim: &mut turmoil::Sim<'_>, all_hosts: &[String], crashed: &mut Vec<String>, faults: &Mutex<PaymentFaults>, defaults: &PaymentFaults) {
+fn heal_all(
+    sim: &mut turmoil::Sim<'_>,
+    all_hosts: &[String],
+    crashed: &mut Vec<String>,
+    faults: &Mutex<PaymentFaults>,
+    defaults: &PaymentFaults,
+) {
     for a in all_hosts {
         for b in all_hosts {
             if a < b {
@@ -328,7 +353,12 @@ fn expand(name: &str, user_hosts: &[String]) -> Vec<String> {
 }
 
 /// Builds the world for `seed`, runs `plan`, heals, and runs to quiescence.
-pub fn run(seed: u64, plan: &FaultPlan, cfg: &SimConfig, bug: Option<Bug>) -> anyhow::Result<Outcome> {
+pub fn run(
+    seed: u64,
+    plan: &FaultPlan,
+    cfg: &SimConfig,
+    bug: Option<Bug>,
+) -> anyhow::Result<Outcome> {
     let settings = sim_settings(bug);
     let mem_seats = Arc::new(MemSeatStore::new(4_096, 3_600_000));
     let seat_store: Arc<dyn SeatStore> = match bug {
@@ -357,7 +387,11 @@ pub fn run(seed: u64, plan: &FaultPlan, cfg: &SimConfig, bug: Option<Bug>) -> an
         rows: cfg.rows,
         cols: cfg.cols,
     };
-    block_on(demo::install_event(sh.catalog.as_ref(), sh.seat_store.as_ref(), event))?;
+    block_on(demo::install_event(
+        sh.catalog.as_ref(),
+        sh.seat_store.as_ref(),
+        event,
+    ))?;
 
     let history: SharedHistory = Arc::new(Mutex::new(History::default()));
     let mut trace: Vec<String> = Vec::new();
@@ -371,12 +405,19 @@ pub fn run(seed: u64, plan: &FaultPlan, cfg: &SimConfig, bug: Option<Bug>) -> an
         .tcp_capacity(4_096)
         .build();
 
-    let mut service_hosts: Vec<String> = vec!["redis".into(), "kafka".into(), "catalog".into(), "payment".into()];
+    let mut service_hosts: Vec<String> = vec![
+        "redis".into(),
+        "kafka".into(),
+        "catalog".into(),
+        "payment".into(),
+    ];
     {
         let store = sh.seat_store.clone();
         sim.host("redis", move || remote::serve_seat_store(store.clone()));
         let (bus, ids) = (sh.bus.clone(), sh.member_ids.clone());
-        sim.host("kafka", move || remote::serve_event_bus(bus.clone(), ids.clone()));
+        sim.host("kafka", move || {
+            remote::serve_event_bus(bus.clone(), ids.clone())
+        });
         let (s, n) = (sh.clone(), Arc::new(AtomicU32::new(0)));
         sim.host("catalog", move || catalog_host(s.clone(), next(&n)));
         let (s, n) = (sh.clone(), Arc::new(AtomicU32::new(0)));
@@ -384,11 +425,15 @@ pub fn run(seed: u64, plan: &FaultPlan, cfg: &SimConfig, bug: Option<Bug>) -> an
         for r in 1..=cfg.replicas {
             let name = format!("reservation-{r}");
             let (s, n, nm) = (sh.clone(), Arc::new(AtomicU32::new(0)), name.clone());
-            sim.host(name.as_str(), move || reservation_host(s.clone(), nm.clone(), next(&n)));
+            sim.host(name.as_str(), move || {
+                reservation_host(s.clone(), nm.clone(), next(&n))
+            });
             service_hosts.push(name);
             let name = format!("order-{r}");
             let (s, n, nm) = (sh.clone(), Arc::new(AtomicU32::new(0)), name.clone());
-            sim.host(name.as_str(), move || order_host(s.clone(), nm.clone(), r, next(&n)));
+            sim.host(name.as_str(), move || {
+                order_host(s.clone(), nm.clone(), r, next(&n))
+            });
             service_hosts.push(name);
         }
     }
@@ -434,7 +479,10 @@ pub fn run(seed: u64, plan: &FaultPlan, cfg: &SimConfig, bug: Option<Bug>) -> an
             trace.push(format!("{now} heal"));
             healed = true;
         }
-        if sim.step().map_err(|e| anyhow::anyhow!("simulation failed: {e}"))? {
+        if sim
+            .step()
+            .map_err(|e| anyhow::anyhow!("simulation failed: {e}"))?
+        {
             users_done = true;
             if healed {
                 break;
@@ -449,7 +497,8 @@ pub fn run(seed: u64, plan: &FaultPlan, cfg: &SimConfig, bug: Option<Bug>) -> an
     let mut quiescent = false;
     while (sim.elapsed().as_millis() as u64) < settled_at_ms + cfg.liveness_bound_ms {
         for _ in 0..100 {
-            sim.step().map_err(|e| anyhow::anyhow!("simulation failed: {e}"))?;
+            sim.step()
+                .map_err(|e| anyhow::anyhow!("simulation failed: {e}"))?;
         }
         let now_ms = EPOCH_MS + sim.elapsed().as_millis() as u64;
         if is_quiescent(&sh, now_ms) {
@@ -527,7 +576,11 @@ fn apply(
                 sim.set_link_fail_rate(x.as_str(), y.as_str(), *rate);
             }
         }
-        Fault::PaymentFaults { decline_rate, error_rate, timeout_rate } => {
+        Fault::PaymentFaults {
+            decline_rate,
+            error_rate,
+            timeout_rate,
+        } => {
             let mut f = faults.lock().unwrap_or_else(|e| e.into_inner());
             f.decline_rate = *decline_rate;
             f.error_rate = *error_rate;
@@ -570,10 +623,22 @@ pub fn digest_lines(truth: &Truth) -> Vec<String> {
         out.push(format!("sold {seat} {order}"));
     }
     for o in sync(truth.orders.orders()).unwrap_or_default() {
-        out.push(format!("order {} {:?} {:?}", o.order_id, o.saga.order_status(), o.saga.reason()));
+        out.push(format!(
+            "order {} {:?} {:?}",
+            o.order_id,
+            o.saga.order_status(),
+            o.saga.reason()
+        ));
     }
-    for e in sync(ticketing_domain::ports::PaymentRepository::ledger(truth.payments.as_ref())).unwrap_or_default() {
-        out.push(format!("ledger {} {:?} {} {}", e.order_id, e.kind, e.amount_cents, e.at_ms));
+    for e in sync(ticketing_domain::ports::PaymentRepository::ledger(
+        truth.payments.as_ref(),
+    ))
+    .unwrap_or_default()
+    {
+        out.push(format!(
+            "ledger {} {:?} {} {}",
+            e.order_id, e.kind, e.amount_cents, e.at_ms
+        ));
     }
     let h = truth.history.lock().unwrap_or_else(|e| e.into_inner());
     for ob in &h.observations {

@@ -12,7 +12,9 @@ use ticketing_domain::ports::{
     ChangesSince, ConfirmOutcome, EventBus, GatewayError, HoldRequest, OutgoingMessage,
     PaymentGateway, Releaser, SeatStore, SeatStoreError,
 };
-use ticketing_domain::{Cents, EventId, Hold, HoldId, OrderId, PaymentStatus, SeatId, SeatMap, TraceId, UnixMs};
+use ticketing_domain::{
+    Cents, EventId, Hold, HoldId, OrderId, PaymentStatus, SeatId, SeatMap, TraceId, UnixMs,
+};
 use ticketing_mem::MemSeatStore;
 use ticketing_services::order::OrderState;
 use ticketing_services::worker;
@@ -60,11 +62,19 @@ impl Bug {
 
     pub fn description(self) -> &'static str {
         match self {
-            Bug::UnfencedConfirm => "confirm deletes the hold and marks seats sold without checking who holds them",
-            Bug::RelayMarksBeforeAck => "outbox relay marks a message sent before the broker acknowledged it",
-            Bug::CommitBeforeEffect => "consumer commits before its effect, no retry, no re-send safety net",
+            Bug::UnfencedConfirm => {
+                "confirm deletes the hold and marks seats sold without checking who holds them"
+            }
+            Bug::RelayMarksBeforeAck => {
+                "outbox relay marks a message sent before the broker acknowledged it"
+            }
+            Bug::CommitBeforeEffect => {
+                "consumer commits before its effect, no retry, no re-send safety net"
+            }
             Bug::PaymentRetryWithoutKey => "payment calls retried without an idempotency key",
-            Bug::ReleaseWithoutOwnerCheck => "release frees the seats without checking who holds them now",
+            Bug::ReleaseWithoutOwnerCheck => {
+                "release frees the seats without checking who holds them now"
+            }
         }
     }
 
@@ -91,11 +101,19 @@ pub struct ZooSeatStore {
 
 impl ZooSeatStore {
     pub fn new(inner: Arc<MemSeatStore>, bug: Bug) -> Self {
-        Self { inner, bug, seen: Mutex::new(BTreeMap::new()) }
+        Self {
+            inner,
+            bug,
+            seen: Mutex::new(BTreeMap::new()),
+        }
     }
 
     fn remembered(&self, h: &HoldId) -> Option<(EventId, Vec<SeatId>)> {
-        self.seen.lock().unwrap_or_else(|e| e.into_inner()).get(h).cloned()
+        self.seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(h)
+            .cloned()
     }
 }
 
@@ -106,23 +124,32 @@ impl SeatStore for ZooSeatStore {
     }
     async fn hold(&self, req: HoldRequest, now: UnixMs) -> Result<Hold, SeatStoreError> {
         let hold = self.inner.hold(req, now).await?;
-        self.seen
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(hold.hold_id.clone(), (hold.event_id.clone(), hold.seat_ids.clone()));
+        self.seen.lock().unwrap_or_else(|e| e.into_inner()).insert(
+            hold.hold_id.clone(),
+            (hold.event_id.clone(), hold.seat_ids.clone()),
+        );
         Ok(hold)
     }
     async fn get_hold(&self, h: &HoldId, now: UnixMs) -> Result<Hold, SeatStoreError> {
         self.inner.get_hold(h, now).await
     }
-    async fn extend(&self, h: &HoldId, ms: u64, max: u64, now: UnixMs) -> Result<Hold, SeatStoreError> {
+    async fn extend(
+        &self,
+        h: &HoldId,
+        ms: u64,
+        max: u64,
+        now: UnixMs,
+    ) -> Result<Hold, SeatStoreError> {
         self.inner.extend(h, ms, max, now).await
     }
     async fn release(&self, h: &HoldId, by: Releaser, now: UnixMs) -> Result<(), SeatStoreError> {
         let r = self.inner.release(h, by.clone(), now).await;
         if self.bug == Bug::ReleaseWithoutOwnerCheck
             && by == Releaser::Holder
-            && matches!(r, Err(SeatStoreError::HoldGone | SeatStoreError::HoldPinned))
+            && matches!(
+                r,
+                Err(SeatStoreError::HoldGone | SeatStoreError::HoldPinned)
+            )
             && let Some((event, seats)) = self.remembered(h)
         {
             // BUG: free the seats, whoever holds or bought them now.
@@ -131,17 +158,29 @@ impl SeatStore for ZooSeatStore {
         }
         r
     }
-    async fn pin(&self, h: &HoldId, o: &OrderId, ms: u64, now: UnixMs) -> Result<Hold, SeatStoreError> {
+    async fn pin(
+        &self,
+        h: &HoldId,
+        o: &OrderId,
+        ms: u64,
+        now: UnixMs,
+    ) -> Result<Hold, SeatStoreError> {
         self.inner.pin(h, o, ms, now).await
     }
-    async fn confirm(&self, h: &HoldId, o: &OrderId, now: UnixMs) -> Result<ConfirmOutcome, SeatStoreError> {
+    async fn confirm(
+        &self,
+        h: &HoldId,
+        o: &OrderId,
+        now: UnixMs,
+    ) -> Result<ConfirmOutcome, SeatStoreError> {
         let r = self.inner.confirm(h, o, now).await?;
         if self.bug == Bug::UnfencedConfirm
             && matches!(r, ConfirmOutcome::Rejected(_))
             && let Some((event_id, seat_ids)) = self.remembered(h)
         {
             // BUG: sell anyway.
-            self.inner.overwrite_seats_unchecked(&event_id, &seat_ids, Some(o));
+            self.inner
+                .overwrite_seats_unchecked(&event_id, &seat_ids, Some(o));
             return Ok(ConfirmOutcome::Confirmed { event_id, seat_ids });
         }
         Ok(r)
@@ -155,7 +194,12 @@ impl SeatStore for ZooSeatStore {
     async fn availability(&self, e: &EventId) -> Result<(u64, usize), SeatStoreError> {
         self.inner.availability(e).await
     }
-    async fn changes_since(&self, e: &EventId, v: u64, l: usize) -> Result<ChangesSince, SeatStoreError> {
+    async fn changes_since(
+        &self,
+        e: &EventId,
+        v: u64,
+        l: usize,
+    ) -> Result<ChangesSince, SeatStoreError> {
         self.inner.changes_since(e, v, l).await
     }
     async fn sold_seats(&self, e: &EventId) -> Result<Vec<(SeatId, OrderId)>, SeatStoreError> {
@@ -172,7 +216,10 @@ pub struct KeylessPayments {
 
 impl KeylessPayments {
     pub fn new(inner: Arc<dyn PaymentGateway>) -> Self {
-        Self { inner, attempts: Mutex::new(BTreeMap::new()) }
+        Self {
+            inner,
+            attempts: Mutex::new(BTreeMap::new()),
+        }
     }
 
     /// BUG: the "idempotency key" changes on every call.
@@ -186,29 +233,66 @@ impl KeylessPayments {
 
 #[async_trait]
 impl PaymentGateway for KeylessPayments {
-    async fn authorize(&self, o: &OrderId, amount: Cents, t: Option<&TraceId>) -> Result<PaymentStatus, GatewayError> {
+    async fn authorize(
+        &self,
+        o: &OrderId,
+        amount: Cents,
+        t: Option<&TraceId>,
+    ) -> Result<PaymentStatus, GatewayError> {
         let k = self.key(o);
         self.inner.authorize(&k, amount, t).await
     }
-    async fn capture(&self, o: &OrderId, t: Option<&TraceId>) -> Result<PaymentStatus, GatewayError> {
+    async fn capture(
+        &self,
+        o: &OrderId,
+        t: Option<&TraceId>,
+    ) -> Result<PaymentStatus, GatewayError> {
         // Captures the latest authorization attempt.
-        let k = OrderId(format!("{o}~{}", self.attempts.lock().unwrap_or_else(|e| e.into_inner()).get(o).copied().unwrap_or(1)));
+        let k = OrderId(format!(
+            "{o}~{}",
+            self.attempts
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(o)
+                .copied()
+                .unwrap_or(1)
+        ));
         self.inner.capture(&k, t).await
     }
     async fn void(&self, o: &OrderId, t: Option<&TraceId>) -> Result<PaymentStatus, GatewayError> {
-        let k = OrderId(format!("{o}~{}", self.attempts.lock().unwrap_or_else(|e| e.into_inner()).get(o).copied().unwrap_or(1)));
+        let k = OrderId(format!(
+            "{o}~{}",
+            self.attempts
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(o)
+                .copied()
+                .unwrap_or(1)
+        ));
         self.inner.void(&k, t).await
     }
-    async fn refund(&self, o: &OrderId, t: Option<&TraceId>) -> Result<PaymentStatus, GatewayError> {
+    async fn refund(
+        &self,
+        o: &OrderId,
+        t: Option<&TraceId>,
+    ) -> Result<PaymentStatus, GatewayError> {
         self.inner.refund(o, t).await
     }
 }
 
 /// BUG: marks rows sent, then publishes; a failed publish loses the message.
-pub async fn relay_marks_before_ack(state: OrderState, bus: Arc<dyn EventBus>, shutdown: CancellationToken) {
+pub async fn relay_marks_before_ack(
+    state: OrderState,
+    bus: Arc<dyn EventBus>,
+    shutdown: CancellationToken,
+) {
     while worker::pause(state.saga.outbox_interval_ms, &shutdown).await {
         let now = state.ctx.clock.now_ms();
-        let Ok(rows) = state.repo.claim_outbox(64, state.saga.outbox_lease_ms, now).await else {
+        let Ok(rows) = state
+            .repo
+            .claim_outbox(64, state.saga.outbox_lease_ms, now)
+            .await
+        else {
             continue;
         };
         let seqs: Vec<u64> = rows.iter().map(|r| r.seq).collect();

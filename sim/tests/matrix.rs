@@ -1,0 +1,131 @@
+//! The fixed matrix `cargo test` runs: every plan on fixed seeds with the
+//! determinism check, and every bug in the zoo caught within its stated
+//! seeds of its named plan. Each seed runs in a process of its own (as the
+//! sweep does), through the real command line.
+
+// Test code: a failed expectation must panic the test.
+#![allow(clippy::unwrap_used)]
+
+use std::process::Command;
+use ticketing_sim::zoo;
+
+fn sim() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ticketing-sim"))
+}
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("ticketing-sim-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+#[test]
+fn every_plan_passes_on_fixed_seeds_and_replays_exactly() {
+    let json = tmp("matrix.json");
+    let out = sim()
+        .args([
+            "--plan",
+            "all",
+            "--seeds",
+            "2",
+            "--check-determinism",
+            "--json",
+        ])
+        .arg(&json)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("determinism: every seed gave the same trace hash twice"),
+        "{stdout}"
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let runs = doc["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), ticketing_faults::plan_names().len() * 2);
+    for r in runs {
+        assert_eq!(
+            r["passed"], true,
+            "{} seed {}: {}",
+            r["plan"], r["seed"], r["violations"]
+        );
+        assert!(
+            r["orders"].as_u64().unwrap() > 0,
+            "the workload placed orders"
+        );
+        assert!(r["sold_seats"].as_u64().unwrap() > 0);
+    }
+    assert!(doc["nondeterministic"].as_array().unwrap().is_empty());
+    // Faults must bite: under a long order↔payment partition some orders
+    // are cancelled (their holds expired), unlike the fault-free baseline.
+    let cancelled = |plan: &str| {
+        runs.iter()
+            .filter(|r| r["plan"] == plan)
+            .map(|r| r["orders"].as_u64().unwrap() - r["confirmed"].as_u64().unwrap())
+            .sum::<u64>()
+    };
+    assert!(cancelled("partition-order-payment") > 0);
+}
+
+#[test]
+fn every_bug_in_the_zoo_is_caught() {
+    for bug in zoo::ALL {
+        let (plan, seeds) = bug.caught_by();
+        let out = sim()
+            .args([
+                "--bug",
+                bug.name(),
+                "--plan",
+                plan,
+                "--seeds",
+                &seeds.to_string(),
+            ])
+            .args(["--trace-dir"])
+            .arg(tmp("traces"))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{} not caught by {plan} within {seeds} seeds:\n{stdout}",
+            bug.name()
+        );
+        assert!(
+            stdout.contains(&format!("bug {} caught", bug.name())),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains("repro: cargo run --release -p ticketing-sim --"),
+            "{stdout}"
+        );
+    }
+}
+
+#[test]
+fn list_bugs_prints_one_name_per_line() {
+    let out = sim().arg("--list-bugs").output().unwrap();
+    assert!(out.status.success());
+    let names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap().to_owned())
+        .collect();
+    let expected: Vec<&str> = zoo::ALL.iter().map(|b| b.name()).collect();
+    assert_eq!(names, expected);
+}
+
+#[test]
+fn unknown_plan_or_bug_is_a_clear_error() {
+    let out = sim()
+        .args(["--plan", "meteor", "--seeds", "1"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown plan"));
+    let out = sim().args(["--bug", "gremlins"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--list-bugs"));
+}
