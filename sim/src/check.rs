@@ -295,7 +295,47 @@ pub fn check(t: &Truth) -> Vec<Violation> {
     }
     drop(h);
 
-    // 7. Convergence: the change stream, replayed, gives the seat map.
+    // 7. Convergence: every SSE watcher's view equals the seat map...
+    if let Ok(map) = sync(t.seats.seat_map(&event)) {
+        for (i, w) in t.watchers.iter().enumerate() {
+            let view = w.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            if view.version != map.version {
+                fail(
+                    "7-convergence",
+                    format!(
+                        "watcher {} is at version {} of {}",
+                        i + 1,
+                        view.version,
+                        map.version
+                    ),
+                );
+            }
+            if view.gaps > 0 {
+                fail(
+                    "7-convergence",
+                    format!("watcher {} saw {} version gaps", i + 1, view.gaps),
+                );
+            }
+            for (seat, status) in &map.seats {
+                let want = serde_json::to_value(status).ok();
+                let got = view
+                    .seats
+                    .get(seat.as_str())
+                    .map(|s| serde_json::Value::String(s.clone()));
+                if got != want {
+                    fail(
+                        "7-convergence",
+                        format!(
+                            "watcher {} sees seat {seat} as {got:?}, truth {status:?}",
+                            i + 1
+                        ),
+                    );
+                    break;
+                }
+            }
+        }
+    }
+    // ...and the change log, replayed from version 0, gives the seat map.
     let map = sync(t.seats.seat_map(&event));
     let changes = sync(t.seats.changes_since(&event, 0, usize::MAX));
     if let (Ok(map), Ok(ChangesSince::Changes(cs))) = (map, changes) {

@@ -14,6 +14,7 @@ pub mod clock;
 pub mod net;
 pub mod remote;
 pub mod users;
+pub mod watchers;
 pub mod world;
 pub mod zoo;
 

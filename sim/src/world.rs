@@ -12,6 +12,7 @@ use crate::clock::{EPOCH_MS, SimClock};
 use crate::net::{SimConnector, SimListener};
 use crate::remote::{self, RemoteEventBus, RemoteSeatStore};
 use crate::users::{self, History, SharedHistory, Workload};
+use crate::watchers::{self, SharedView};
 use crate::zoo::{self, Bug, KeylessPayments, ZooSeatStore};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -35,6 +36,11 @@ use ticketing_services::reservation::{self, ReservationState};
 use ticketing_services::{demo, finish_router};
 use tokio_util::sync::CancellationToken;
 
+/// Simulated time per step. Every host runs once per step, so this sets
+/// the cost of a simulated second; message latencies (1–5 ms) are at least
+/// one tick.
+pub const TICK_MS: u64 = 2;
+
 /// The simulated event everyone rushes for.
 pub const EVENT: &str = "rush";
 
@@ -53,6 +59,8 @@ pub struct SimConfig {
     /// After the users are done and the faults healed, everything must be
     /// quiescent within this much simulated time.
     pub liveness_bound_ms: u64,
+    /// SSE watchers following the seat stream.
+    pub watchers: usize,
 }
 
 impl SimConfig {
@@ -66,6 +74,7 @@ impl SimConfig {
             user_hosts: 2,
             user_deadline_ms: 30_000,
             liveness_bound_ms: 60_000,
+            watchers: 2,
         }
     }
 
@@ -79,6 +88,7 @@ impl SimConfig {
             user_hosts: 4,
             user_deadline_ms: 120_000,
             liveness_bound_ms: 60_000,
+            watchers: 4,
         }
     }
 }
@@ -100,6 +110,7 @@ pub fn sim_settings(bug: Option<Bug>) -> Settings {
     s.saga.place_grace_ms = 2_000;
     s.reservation.sweep_interval_ms = 200;
     s.catalog.feed_poll_ms = 100;
+    s.catalog.sse_heartbeat_ms = 2_000;
     s.payment.latency_ms_min = 5;
     s.payment.latency_ms_max = 60;
     s.payment.timeout_delay_ms = 2_500;
@@ -119,6 +130,7 @@ pub struct Truth {
     pub payments: Arc<MemPaymentRepository>,
     pub bus: MemEventBus,
     pub history: SharedHistory,
+    pub watchers: Vec<SharedView>,
     pub now_ms: u64,
     /// Simulated time when users were done and faults healed.
     pub settled_at_ms: u64,
@@ -399,7 +411,7 @@ pub fn run(
         .rng_seed(seed)
         .epoch(UNIX_EPOCH + Duration::from_millis(EPOCH_MS))
         .simulation_duration(Duration::from_secs(3_600))
-        .tick_duration(Duration::from_millis(1))
+        .tick_duration(Duration::from_millis(TICK_MS))
         .min_message_latency(Duration::from_millis(1))
         .max_message_latency(Duration::from_millis(5))
         .tcp_capacity(4_096)
@@ -436,6 +448,15 @@ pub fn run(
             });
             service_hosts.push(name);
         }
+    }
+    let views: Vec<SharedView> = (0..cfg.watchers).map(|_| SharedView::default()).collect();
+    for (i, view) in views.iter().enumerate() {
+        let name = format!("watcher-{}", i + 1);
+        let view = view.clone();
+        sim.host(name.as_str(), move || {
+            watchers::watch(EVENT.into(), view.clone(), Duration::from_millis(5_000))
+        });
+        service_hosts.push(name);
     }
     let workload = Workload {
         event_id: EVENT.into(),
@@ -501,7 +522,7 @@ pub fn run(
                 .map_err(|e| anyhow::anyhow!("simulation failed: {e}"))?;
         }
         let now_ms = EPOCH_MS + sim.elapsed().as_millis() as u64;
-        if is_quiescent(&sh, now_ms) {
+        if is_quiescent(&sh, now_ms) && watchers_caught_up(&sh, &views) {
             quiescent = true;
             break;
         }
@@ -516,6 +537,7 @@ pub fn run(
             payments: sh.payments.clone(),
             bus: sh.bus.clone(),
             history,
+            watchers: views,
             now_ms,
             settled_at_ms,
             quiescent,
@@ -601,6 +623,16 @@ fn is_quiescent(sh: &Shared, now_ms: u64) -> bool {
         && expired_holds(&sh.mem_seats, now_ms) == 0
 }
 
+/// Every watcher's view is at the store's current version.
+fn watchers_caught_up(sh: &Shared, views: &[SharedView]) -> bool {
+    let Ok((version, _)) = block_on(sh.mem_seats.availability(&EventId::from(EVENT))) else {
+        return false;
+    };
+    views
+        .iter()
+        .all(|v| v.lock().unwrap_or_else(|e| e.into_inner()).version == version)
+}
+
 /// Active holds already past their expiry (the sweeper should have ended them).
 pub fn expired_holds(store: &MemSeatStore, now_ms: u64) -> usize {
     store
@@ -638,6 +670,17 @@ pub fn digest_lines(truth: &Truth) -> Vec<String> {
         out.push(format!(
             "ledger {} {:?} {} {}",
             e.order_id, e.kind, e.amount_cents, e.at_ms
+        ));
+    }
+    for (i, w) in truth.watchers.iter().enumerate() {
+        let v = w.lock().unwrap_or_else(|e| e.into_inner());
+        out.push(format!(
+            "watcher {} version {} snapshots {} reconnects {} gaps {}",
+            i + 1,
+            v.version,
+            v.snapshots,
+            v.reconnects,
+            v.gaps
         ));
     }
     let h = truth.history.lock().unwrap_or_else(|e| e.into_inner());

@@ -1,0 +1,131 @@
+//! SSE watchers: hosts that follow the catalog's seat stream like a browser
+//! would — snapshot first, then changes by version — and resume with
+//! `Last-Event-ID` after any disconnect (a crash of the catalog, a
+//! partition, a silent stream past the heartbeat). Their views live outside
+//! the host so the convergence checker can compare them with the truth.
+
+use bytes::Bytes;
+use http::Request;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::net::SimConnector;
+
+/// What one watcher believes.
+#[derive(Debug, Default, Clone)]
+pub struct View {
+    pub version: u64,
+    pub seats: BTreeMap<String, String>,
+    pub snapshots: u32,
+    pub reconnects: u32,
+    /// A change that skipped a version (should never happen).
+    pub gaps: u32,
+}
+
+pub type SharedView = Arc<Mutex<View>>;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Applies one SSE message; returns false when the view must resync.
+fn apply(view: &SharedView, event: &str, data: &str) -> bool {
+    let Ok(v) = serde_json::from_str::<Value>(data) else {
+        return true;
+    };
+    let mut view = lock(view);
+    match event {
+        "snapshot" => {
+            view.version = v["version"].as_u64().unwrap_or(0);
+            view.seats = v["seats"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|s| {
+                            Some((
+                                s["seatId"].as_str()?.to_owned(),
+                                s["status"].as_str()?.to_owned(),
+                            ))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            view.snapshots += 1;
+            true
+        }
+        "change" => {
+            let version = v["version"].as_u64().unwrap_or(0);
+            if version <= view.version {
+                return true;
+            }
+            if version != view.version + 1 {
+                view.gaps += 1;
+                return false;
+            }
+            view.version = version;
+            if let (Some(seat), Some(status)) = (v["seatId"].as_str(), v["status"].as_str()) {
+                view.seats.insert(seat.to_owned(), status.to_owned());
+            }
+            true
+        }
+        _ => true,
+    }
+}
+
+/// The software of a watcher host: follows `event` forever.
+pub async fn watch(event: String, view: SharedView, idle_timeout: Duration) -> turmoil::Result {
+    let client: Client<SimConnector, Empty<Bytes>> = Client::builder(TokioExecutor::new())
+        .pool_timer(TokioTimer::new())
+        .build(SimConnector);
+    let uri: http::Uri = format!("http://catalog:80/api/events/{event}/seats/stream").parse()?;
+    loop {
+        let last = lock(&view).version;
+        let mut req = Request::get(uri.clone());
+        if last > 0 || lock(&view).snapshots > 0 {
+            req = req.header("last-event-id", last.to_string());
+        }
+        let req = req.body(Empty::new())?;
+        if let Ok(Ok(resp)) = tokio::time::timeout(idle_timeout, client.request(req)).await
+            && resp.status().is_success()
+        {
+            let mut body = resp.into_body();
+            let mut buf = String::new();
+            // Reads until the stream breaks or goes silent past the heartbeat.
+            'stream: while let Ok(Some(Ok(frame))) =
+                tokio::time::timeout(idle_timeout, body.frame()).await
+            {
+                let Ok(chunk) = frame.into_data() else {
+                    continue;
+                };
+                buf.push_str(&String::from_utf8_lossy(&chunk));
+                while let Some(end) = buf.find("\n\n") {
+                    let block: String = buf.drain(..end + 2).collect();
+                    let (mut event, mut data) = ("message", String::new());
+                    for line in block.lines() {
+                        if let Some(e) = line.strip_prefix("event:") {
+                            event = if e.trim() == "snapshot" {
+                                "snapshot"
+                            } else if e.trim() == "change" {
+                                "change"
+                            } else {
+                                "other"
+                            };
+                        } else if let Some(d) = line.strip_prefix("data:") {
+                            data.push_str(d.trim_start());
+                        }
+                    }
+                    if !apply(&view, event, &data) {
+                        break 'stream;
+                    }
+                }
+            }
+        }
+        lock(&view).reconnects += 1;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
