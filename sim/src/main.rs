@@ -20,13 +20,13 @@ use ticketing_sim::{RunReport, run_one};
     about = "Deterministic simulation of the ticketing system under faults"
 )]
 struct Args {
-    /// Seeds per plan (seeds 1..=N, or starting at --seed).
-    #[arg(long, default_value_t = 5)]
-    seeds: u64,
+    /// Seeds per plan: 1..=N, or N seeds from --seed (default 5; 1 with --seed).
+    #[arg(long)]
+    seeds: Option<u64>,
     /// A plan name from faults/plans, `chaos`, or `all`.
     #[arg(long, default_value = "all")]
     plan: String,
-    /// Run exactly this seed (with --seeds 1) or start the range here.
+    /// The first seed (alone, unless --seeds says how many).
     #[arg(long)]
     seed: Option<u64>,
     /// Run every seed twice and fail unless both traces hash the same.
@@ -94,11 +94,11 @@ fn main() -> anyhow::Result<()> {
         vec![args.plan.clone()]
     };
     let first = args.seed.unwrap_or(1);
-    let seeds: Vec<u64> = if args.seed.is_some() && args.seeds == 5 {
-        vec![first]
-    } else {
-        (first..first + args.seeds).collect()
-    };
+    let count = args
+        .seeds
+        .unwrap_or(if args.seed.is_some() { 1 } else { 5 });
+    anyhow::ensure!(count > 0, "--seeds must be at least 1");
+    let seeds: Vec<u64> = (first..first.saturating_add(count)).collect();
     let mut jobs: Vec<(FaultPlan, u64)> = Vec::new();
     for p in &plans {
         for &s in &seeds {

@@ -332,6 +332,22 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Checks a member's consumer out of the map, runs `f` on it, checks it back in.
+async fn with_member<R>(
+    members: &Members,
+    id: u64,
+    f: impl AsyncFnOnce(&mut Box<dyn Consumer>) -> Result<R, BusError>,
+) -> Result<R, BusError> {
+    let taken = lock(members).get_mut(&id).and_then(|m| m.consumer.take());
+    let mut consumer =
+        taken.ok_or_else(|| BusError::Unavailable("unknown member: re-join".into()))?;
+    let r = f(&mut consumer).await;
+    if let Some(member) = lock(members).get_mut(&id) {
+        member.consumer = Some(consumer);
+    }
+    r
+}
+
 async fn bus_dispatch(
     bus: &MemEventBus,
     members: &Members,
@@ -374,24 +390,12 @@ async fn bus_dispatch(
             }
             Ok(BusReply::Batch(r?))
         }
-        BusCall::Commit(id, d) => {
-            let taken = lock(members).get_mut(&id).and_then(|m| m.consumer.take());
-            let mut consumer = taken.ok_or_else(unknown)?;
-            let r = consumer.commit(&d).await;
-            if let Some(member) = lock(members).get_mut(&id) {
-                member.consumer = Some(consumer);
-            }
-            r.map(|_| BusReply::Unit)
-        }
-        BusCall::Rewind(id) => {
-            let taken = lock(members).get_mut(&id).and_then(|m| m.consumer.take());
-            let mut consumer = taken.ok_or_else(unknown)?;
-            let r = consumer.rewind().await;
-            if let Some(member) = lock(members).get_mut(&id) {
-                member.consumer = Some(consumer);
-            }
-            r.map(|_| BusReply::Unit)
-        }
+        BusCall::Commit(id, d) => with_member(members, id, async |c| c.commit(&d).await)
+            .await
+            .map(|_| BusReply::Unit),
+        BusCall::Rewind(id) => with_member(members, id, async |c| c.rewind().await)
+            .await
+            .map(|_| BusReply::Unit),
     }
 }
 

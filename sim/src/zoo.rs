@@ -229,6 +229,12 @@ impl KeylessPayments {
         *n += 1;
         OrderId(format!("{o}~{n}"))
     }
+
+    /// The key of the latest authorization attempt (captures and voids use it).
+    fn latest(&self, o: &OrderId) -> OrderId {
+        let a = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
+        OrderId(format!("{o}~{}", a.get(o).copied().unwrap_or(1)))
+    }
 }
 
 #[async_trait]
@@ -247,29 +253,10 @@ impl PaymentGateway for KeylessPayments {
         o: &OrderId,
         t: Option<&TraceId>,
     ) -> Result<PaymentStatus, GatewayError> {
-        // Captures the latest authorization attempt.
-        let k = OrderId(format!(
-            "{o}~{}",
-            self.attempts
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(o)
-                .copied()
-                .unwrap_or(1)
-        ));
-        self.inner.capture(&k, t).await
+        self.inner.capture(&self.latest(o), t).await
     }
     async fn void(&self, o: &OrderId, t: Option<&TraceId>) -> Result<PaymentStatus, GatewayError> {
-        let k = OrderId(format!(
-            "{o}~{}",
-            self.attempts
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(o)
-                .copied()
-                .unwrap_or(1)
-        ));
-        self.inner.void(&k, t).await
+        self.inner.void(&self.latest(o), t).await
     }
     async fn refund(
         &self,

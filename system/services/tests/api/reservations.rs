@@ -254,10 +254,10 @@ async fn unknown_or_guessed_hold_ids_reveal_nothing() {
 #[tokio::test]
 async fn a_pinned_hold_cannot_be_released_extended_or_ordered_twice() {
     let app = spawn_app_with(|s| {
-        // Keep the saga in authorization so the hold stays pinned.
-        s.payment.latency_ms_min = 800;
-        s.payment.latency_ms_max = 800;
-        s.saga.payment_timeout_ms = 2_000;
+        // Keep the saga in authorization (2 s) so the hold stays pinned.
+        s.payment.latency_ms_min = 2_000;
+        s.payment.latency_ms_max = 2_000;
+        s.saga.payment_timeout_ms = 5_000;
     })
     .await;
     let hold = app.hold_ok("spring-gala", &["8-1"]).await;

@@ -63,9 +63,11 @@ async fn confirm_rejected_after_expiry_voids_cancels_and_does_not_oversell() {
     let app = spawn_live_app_with(|s| {
         s.hold.checkout_seconds = 30;
         s.saga.authorize_deadline_ms = 600_000;
-        // Authorization takes a while: the hold expires meanwhile.
-        s.payment.latency_ms_min = 300;
-        s.payment.latency_ms_max = 300;
+        // Authorization takes a while (1.5 s, generous for a loaded CI
+        // machine): the clock passes the hold's expiry meanwhile.
+        s.payment.latency_ms_min = 1_500;
+        s.payment.latency_ms_max = 1_500;
+        s.saga.payment_timeout_ms = 5_000;
     })
     .await;
     let hold = app.hold_ok("jazz-night", &["9-1"]).await; // 60 s hold
