@@ -9,6 +9,12 @@
 //! known bugs that the checkers must catch. A run is a function of its seed
 //! (and the commit): [`run_one`] twice with one seed gives one trace hash.
 
+// Without tokio_unstable, tokio's own randomness (select! branch order) is
+// not seeded and runs would not replay. `.cargo/config.toml` sets it; a
+// RUSTFLAGS of your own replaces that file's flags, so include it there too.
+#[cfg(not(tokio_unstable))]
+compile_error!("ticketing-sim must be built with `--cfg tokio_unstable` (see .cargo/config.toml)");
+
 pub mod check;
 pub mod clock;
 pub mod net;

@@ -11,6 +11,7 @@ mod helpers;
 mod catalog;
 mod errors;
 mod orders;
+mod payment;
 mod reservations;
 mod saga;
 mod sse;
