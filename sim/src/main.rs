@@ -33,6 +33,7 @@ struct Args {
     #[arg(long)]
     check_determinism: bool,
     /// Run with a bug from the zoo; exit non-zero if it is NOT caught.
+    /// `all` runs every bug on its own plan and seeds (the zoo table).
     #[arg(long)]
     bug: Option<String>,
     /// Print the zoo's bug names, one per line, and exit.
@@ -69,7 +70,9 @@ fn main() -> anyhow::Result<()> {
         }
         return Ok(());
     }
+    let zoo_mode = args.bug.as_deref() == Some("all");
     let bug = match &args.bug {
+        Some(_) if zoo_mode => None,
         Some(name) => Some(
             Bug::parse(name)
                 .with_context(|| format!("unknown bug {name:?}; --list-bugs shows the zoo"))?,
@@ -99,10 +102,19 @@ fn main() -> anyhow::Result<()> {
         .unwrap_or(if args.seed.is_some() { 1 } else { 5 });
     anyhow::ensure!(count > 0, "--seeds must be at least 1");
     let seeds: Vec<u64> = (first..first.saturating_add(count)).collect();
-    let mut jobs: Vec<(FaultPlan, u64)> = Vec::new();
-    for p in &plans {
-        for &s in &seeds {
-            jobs.push((FaultPlan::named(p, s)?, s));
+    let mut jobs: Vec<(FaultPlan, u64, Option<Bug>)> = Vec::new();
+    if zoo_mode {
+        for b in zoo::ALL {
+            let (plan, n) = b.caught_by();
+            for s in 1..=n {
+                jobs.push((FaultPlan::named(plan, s)?, s, Some(*b)));
+            }
+        }
+    } else {
+        for p in &plans {
+            for &s in &seeds {
+                jobs.push((FaultPlan::named(p, s)?, s, bug));
+            }
         }
     }
     let threads = args
@@ -133,13 +145,13 @@ fn main() -> anyhow::Result<()> {
             scope.spawn(|| {
                 loop {
                     let i = next.fetch_add(1, Ordering::SeqCst);
-                    let Some((plan, seed)) = jobs.get(i) else {
+                    let Some((plan, seed, job_bug)) = jobs.get(i) else {
                         break;
                     };
-                    let r = run_in_process(&plan.name, *seed, &args).map(|first| {
+                    let r = run_in_process(&plan.name, *seed, *job_bug, &args).map(|first| {
                         bar.inc(1);
                         let second = args.check_determinism.then(|| {
-                            let again = run_in_process(&plan.name, *seed, &args);
+                            let again = run_in_process(&plan.name, *seed, *job_bug, &args);
                             bar.inc(1);
                             match again {
                                 Ok(r) => {
@@ -258,8 +270,31 @@ fn main() -> anyhow::Result<()> {
             }
         }
     }
+    let mut zoo_rows = Vec::new();
+    if zoo_mode {
+        println!(
+            "\n{:<28} {:<24} {:>6}  caught by seed",
+            "bug", "plan", "seeds"
+        );
+        for b in zoo::ALL {
+            let (plan, n) = b.caught_by();
+            let first = reports
+                .iter()
+                .filter(|r| r.bug.as_deref() == Some(b.name()) && !r.passed)
+                .map(|r| r.seed)
+                .min();
+            let shown = first.map_or_else(|| "NOT CAUGHT".to_owned(), |s| s.to_string());
+            println!("{:<28} {:<24} {:>6}  {shown}", b.name(), plan, n);
+            zoo_rows.push(serde_json::json!({
+                "bug": b.name(), "description": b.description(), "plan": plan,
+                "seeds": n, "caught_by_seed": first,
+                "repro": first.map(|s| ticketing_sim::repro(plan, s, Some(*b))),
+            }));
+        }
+    }
     if let Some(path) = &args.json {
         let doc = serde_json::json!({
+            "zoo": zoo_rows,
             "bug": args.bug,
             "determinism_checked": args.check_determinism,
             "nondeterministic": nondeterministic,
@@ -271,6 +306,15 @@ fn main() -> anyhow::Result<()> {
         println!("results written to {}", path.display());
     }
     let failed = errors > 0 || !nondeterministic.is_empty();
+    if zoo_mode {
+        let missed = zoo_rows
+            .iter()
+            .filter(|r| r["caught_by_seed"].is_null())
+            .count();
+        anyhow::ensure!(missed == 0 && !failed, "{missed} zoo bug(s) NOT caught");
+        println!("every bug in the zoo was caught");
+        return Ok(());
+    }
     match bug {
         Some(b) => {
             if any_violation && !failed {
@@ -290,12 +334,17 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// Runs one seed in a child process (`--worker`) and reads its report.
-fn run_in_process(plan: &str, seed: u64, args: &Args) -> anyhow::Result<RunReport> {
+fn run_in_process(
+    plan: &str,
+    seed: u64,
+    bug: Option<Bug>,
+    args: &Args,
+) -> anyhow::Result<RunReport> {
     let exe = std::env::current_exe().context("cannot find this executable")?;
     let mut cmd = std::process::Command::new(exe);
     cmd.args(["--worker", "--plan", plan, "--seed", &seed.to_string()]);
-    if let Some(b) = &args.bug {
-        cmd.args(["--bug", b]);
+    if let Some(b) = bug {
+        cmd.args(["--bug", b.name()]);
     }
     if args.standard {
         cmd.arg("--standard");

@@ -73,35 +73,39 @@ fn every_plan_passes_on_fixed_seeds_and_replays_exactly() {
 
 #[test]
 fn every_bug_in_the_zoo_is_caught() {
-    for bug in zoo::ALL {
+    let json = tmp("zoo.json");
+    let out = sim()
+        .args(["--bug", "all", "--json"])
+        .arg(&json)
+        .args(["--trace-dir"])
+        .arg(tmp("traces"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("every bug in the zoo was caught"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("repro: cargo run --release -p ticketing-sim --"),
+        "{stdout}"
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let rows = doc["zoo"].as_array().unwrap();
+    assert_eq!(rows.len(), zoo::ALL.len());
+    for (row, bug) in rows.iter().zip(zoo::ALL) {
         let (plan, seeds) = bug.caught_by();
-        let out = sim()
-            .args([
-                "--bug",
-                bug.name(),
-                "--plan",
-                plan,
-                "--seeds",
-                &seeds.to_string(),
-            ])
-            .args(["--trace-dir"])
-            .arg(tmp("traces"))
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "{} not caught by {plan} within {seeds} seeds:\n{stdout}",
-            bug.name()
-        );
-        assert!(
-            stdout.contains(&format!("bug {} caught", bug.name())),
-            "{stdout}"
-        );
-        assert!(
-            stdout.contains("repro: cargo run --release -p ticketing-sim --"),
-            "{stdout}"
-        );
+        assert_eq!(row["bug"], bug.name());
+        assert_eq!(row["plan"], plan);
+        let seed = row["caught_by_seed"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{} not caught", bug.name()));
+        assert!((1..=seeds).contains(&seed));
     }
 }
 
