@@ -145,17 +145,12 @@ pub struct Outcome {
     pub trace: Vec<String>,
 }
 
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    futures_lite_block_on(f)
-}
-
-/// The in-memory adapters never wait inside their async methods, so polling
-/// once with a no-op waker completes them; this keeps the checker free of a
-/// second runtime.
-fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {
+/// Runs a future built from the in-memory adapters to completion. They
+/// never wait inside their async methods, so polling with a no-op waker
+/// completes them at once; the checker needs no second runtime.
+pub fn sync<F: std::future::Future>(f: F) -> F::Output {
     let mut f = std::pin::pin!(f);
-    let waker = std::task::Waker::noop();
-    let mut cx = std::task::Context::from_waker(waker);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
     // Bounded: the adapters complete on the first poll.
     for _ in 0..1_000 {
         if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
@@ -399,7 +394,7 @@ pub fn run(
         rows: cfg.rows,
         cols: cfg.cols,
     };
-    block_on(demo::install_event(
+    sync(demo::install_event(
         sh.catalog.as_ref(),
         sh.seat_store.as_ref(),
         event,
@@ -614,8 +609,8 @@ fn apply(
 /// Every order final, outbox drained, every bus message consumed, and no
 /// hold past its expiry.
 fn is_quiescent(sh: &Shared, now_ms: u64) -> bool {
-    let orders = block_on(sh.orders.orders()).unwrap_or_default();
-    let backlog = block_on(sh.orders.outbox_backlog()).unwrap_or(1);
+    let orders = sync(sh.orders.orders()).unwrap_or_default();
+    let backlog = sync(sh.orders.outbox_backlog()).unwrap_or(1);
     orders.iter().all(|o| o.saga.is_done())
         && backlog == 0
         && sh.bus.lag(topics::RESERVATION_COMMANDS, "reservation") == 0
@@ -625,7 +620,7 @@ fn is_quiescent(sh: &Shared, now_ms: u64) -> bool {
 
 /// Every watcher's view is at the store's current version.
 fn watchers_caught_up(sh: &Shared, views: &[SharedView]) -> bool {
-    let Ok((version, _)) = block_on(sh.mem_seats.availability(&EventId::from(EVENT))) else {
+    let Ok((version, _)) = sync(sh.mem_seats.availability(&EventId::from(EVENT))) else {
         return false;
     };
     views
@@ -640,11 +635,6 @@ pub fn expired_holds(store: &MemSeatStore, now_ms: u64) -> usize {
         .iter()
         .filter(|h| h.expires_at_ms <= now_ms)
         .count()
-}
-
-/// Runs a future built from the in-memory adapters to completion.
-pub fn sync<F: std::future::Future>(f: F) -> F::Output {
-    block_on(f)
 }
 
 /// The trace line for an invariant-relevant fact, for determinism hashing.
