@@ -229,7 +229,7 @@ pub fn check(t: &Truth) -> Vec<Violation> {
     }
 
     // 5. Idempotency.
-    let h = t.history.lock().unwrap_or_else(|e| e.into_inner());
+    let h = crate::lock(&t.history);
     let mut by_key: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for ob in &h.observations {
         if let Told::OrderAccepted { key, order_id } = &ob.told {
@@ -298,7 +298,7 @@ pub fn check(t: &Truth) -> Vec<Violation> {
     // 7. Convergence: every SSE watcher's view equals the seat map...
     if let Ok(map) = sync(t.seats.seat_map(&event)) {
         for (i, w) in t.watchers.iter().enumerate() {
-            let view = w.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let view = crate::lock(w).clone();
             if view.version != map.version {
                 fail(
                     "7-convergence",

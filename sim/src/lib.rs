@@ -27,6 +27,12 @@ pub mod zoo;
 use serde::Serialize;
 use ticketing_faults::FaultPlan;
 
+/// Locks a mutex, recovering the data if a panicking thread poisoned it
+/// (a panic fails the run anyway; the checker still reads the state).
+pub fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The outcome of one seed.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct RunReport {

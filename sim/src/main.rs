@@ -168,10 +168,7 @@ fn main() -> anyhow::Result<()> {
                         (first, second)
                     });
                     bar.set_message(format!("{} seed {seed} done", plan.name));
-                    results
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push((i, r));
+                    ticketing_sim::lock(&results).push((i, r));
                 }
             });
         }

@@ -328,21 +328,19 @@ const MAX_SERVER_WAIT_MS: u64 = 200;
 /// A member not heard from for this long leaves its group (Kafka's session timeout).
 const SESSION_TIMEOUT: Duration = Duration::from_secs(6);
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// Checks a member's consumer out of the map, runs `f` on it, checks it back in.
 async fn with_member<R>(
     members: &Members,
     id: u64,
     f: impl AsyncFnOnce(&mut Box<dyn Consumer>) -> Result<R, BusError>,
 ) -> Result<R, BusError> {
-    let taken = lock(members).get_mut(&id).and_then(|m| m.consumer.take());
+    let taken = crate::lock(members)
+        .get_mut(&id)
+        .and_then(|m| m.consumer.take());
     let mut consumer =
         taken.ok_or_else(|| BusError::Unavailable("unknown member: re-join".into()))?;
     let r = f(&mut consumer).await;
-    if let Some(member) = lock(members).get_mut(&id) {
+    if let Some(member) = crate::lock(members).get_mut(&id) {
         member.consumer = Some(consumer);
     }
     r
@@ -363,7 +361,7 @@ async fn bus_dispatch(
         BusCall::Subscribe(topic, group) => {
             let consumer = bus.subscribe(&topic, &group).await?;
             let id = ids.fetch_add(1, Ordering::SeqCst) + 1;
-            lock(members).insert(
+            crate::lock(members).insert(
                 id,
                 Member {
                     consumer: Some(consumer),
@@ -374,7 +372,7 @@ async fn bus_dispatch(
         }
         BusCall::Poll(id, max, wait_ms) => {
             let taken = {
-                let mut m = lock(members);
+                let mut m = crate::lock(members);
                 let member = m.get_mut(&id).ok_or_else(unknown)?;
                 member.last_seen = tokio::time::Instant::now();
                 member.consumer.take()
@@ -384,7 +382,7 @@ async fn bus_dispatch(
                 return Ok(BusReply::Batch(Vec::new()));
             };
             let r = consumer.poll(max, wait_ms.min(MAX_SERVER_WAIT_MS)).await;
-            if let Some(member) = lock(members).get_mut(&id) {
+            if let Some(member) = crate::lock(members).get_mut(&id) {
                 member.consumer = Some(consumer);
                 member.last_seen = tokio::time::Instant::now();
             }
@@ -409,7 +407,7 @@ pub async fn serve_event_bus(bus: MemEventBus, ids: Arc<AtomicU64>) -> turmoil::
             tokio::time::sleep(Duration::from_secs(1)).await;
             let now = tokio::time::Instant::now();
             // Dropping an expired member's consumer makes it leave its group.
-            lock(&reaper)
+            crate::lock(&reaper)
                 .retain(|_, m| m.consumer.is_none() || now - m.last_seen < SESSION_TIMEOUT);
         }
     });

@@ -52,10 +52,6 @@ pub struct History {
 
 pub type SharedHistory = Arc<Mutex<History>>;
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// Workload knobs.
 #[derive(Debug, Clone)]
 pub struct Workload {
@@ -89,7 +85,7 @@ struct User {
 
 impl User {
     fn tell(&self, told: Told) {
-        lock(&self.history).observations.push(Observation {
+        crate::lock(&self.history).observations.push(Observation {
             at_ms: SimClock::elapsed_ms(),
             user: self.id,
             told,
@@ -329,7 +325,7 @@ pub async fn run_users(
     }
     for t in tasks {
         let _ = t.await;
-        lock(&history).users_done += 1;
+        crate::lock(&history).users_done += 1;
     }
     Ok(())
 }

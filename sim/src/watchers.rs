@@ -29,16 +29,12 @@ pub struct View {
 
 pub type SharedView = Arc<Mutex<View>>;
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// Applies one SSE message; returns false when the view must resync.
 fn apply(view: &SharedView, event: &str, data: &str) -> bool {
     let Ok(v) = serde_json::from_str::<Value>(data) else {
         return true;
     };
-    let mut view = lock(view);
+    let mut view = crate::lock(view);
     match event {
         "snapshot" => {
             view.version = v["version"].as_u64().unwrap_or(0);
@@ -84,9 +80,9 @@ pub async fn watch(event: String, view: SharedView, idle_timeout: Duration) -> t
         .build(SimConnector);
     let uri: http::Uri = format!("http://catalog:80/api/events/{event}/seats/stream").parse()?;
     loop {
-        let last = lock(&view).version;
+        let last = crate::lock(&view).version;
         let mut req = Request::get(uri.clone());
-        if last > 0 || lock(&view).snapshots > 0 {
+        if last > 0 || crate::lock(&view).snapshots > 0 {
             req = req.header("last-event-id", last.to_string());
         }
         let req = req.body(Empty::new())?;
@@ -125,7 +121,7 @@ pub async fn watch(event: String, view: SharedView, idle_timeout: Duration) -> t
                 }
             }
         }
-        lock(&view).reconnects += 1;
+        crate::lock(&view).reconnects += 1;
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

@@ -347,7 +347,7 @@ fn heal_all(
     for h in crashed.drain(..) {
         sim.bounce(h.as_str());
     }
-    *faults.lock().unwrap_or_else(|e| e.into_inner()) = defaults.clone();
+    *crate::lock(faults) = defaults.clone();
 }
 
 /// Expands a plan host name (`users` means every users host).
@@ -598,7 +598,7 @@ fn apply(
             error_rate,
             timeout_rate,
         } => {
-            let mut f = faults.lock().unwrap_or_else(|e| e.into_inner());
+            let mut f = crate::lock(faults);
             f.decline_rate = *decline_rate;
             f.error_rate = *error_rate;
             f.timeout_rate = *timeout_rate;
@@ -623,9 +623,7 @@ fn watchers_caught_up(sh: &Shared, views: &[SharedView]) -> bool {
     let Ok((version, _)) = sync(sh.mem_seats.availability(&EventId::from(EVENT))) else {
         return false;
     };
-    views
-        .iter()
-        .all(|v| v.lock().unwrap_or_else(|e| e.into_inner()).version == version)
+    views.iter().all(|v| crate::lock(v).version == version)
 }
 
 /// Active holds already past their expiry (the sweeper should have ended them).
@@ -663,7 +661,7 @@ pub fn digest_lines(truth: &Truth) -> Vec<String> {
         ));
     }
     for (i, w) in truth.watchers.iter().enumerate() {
-        let v = w.lock().unwrap_or_else(|e| e.into_inner());
+        let v = crate::lock(w);
         out.push(format!(
             "watcher {} version {} snapshots {} reconnects {} gaps {}",
             i + 1,
@@ -673,7 +671,7 @@ pub fn digest_lines(truth: &Truth) -> Vec<String> {
             v.gaps
         ));
     }
-    let h = truth.history.lock().unwrap_or_else(|e| e.into_inner());
+    let h = crate::lock(&truth.history);
     for ob in &h.observations {
         out.push(format!("told {} {} {:?}", ob.at_ms, ob.user, ob.told));
     }

@@ -109,11 +109,7 @@ impl ZooSeatStore {
     }
 
     fn remembered(&self, h: &HoldId) -> Option<(EventId, Vec<SeatId>)> {
-        self.seen
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(h)
-            .cloned()
+        crate::lock(&self.seen).get(h).cloned()
     }
 }
 
@@ -124,7 +120,7 @@ impl SeatStore for ZooSeatStore {
     }
     async fn hold(&self, req: HoldRequest, now: UnixMs) -> Result<Hold, SeatStoreError> {
         let hold = self.inner.hold(req, now).await?;
-        self.seen.lock().unwrap_or_else(|e| e.into_inner()).insert(
+        crate::lock(&self.seen).insert(
             hold.hold_id.clone(),
             (hold.event_id.clone(), hold.seat_ids.clone()),
         );
@@ -224,7 +220,7 @@ impl KeylessPayments {
 
     /// BUG: the "idempotency key" changes on every call.
     fn key(&self, o: &OrderId) -> OrderId {
-        let mut a = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
+        let mut a = crate::lock(&self.attempts);
         let n = a.entry(o.clone()).or_default();
         *n += 1;
         OrderId(format!("{o}~{n}"))
@@ -232,7 +228,7 @@ impl KeylessPayments {
 
     /// The key of the latest authorization attempt (captures and voids use it).
     fn latest(&self, o: &OrderId) -> OrderId {
-        let a = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
+        let a = crate::lock(&self.attempts);
         OrderId(format!("{o}~{}", a.get(o).copied().unwrap_or(1)))
     }
 }
