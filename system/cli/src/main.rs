@@ -1,12 +1,15 @@
 //! `ticketing`: a thin command line over `ticketing-services`.
 //!
-//! `ticketing serve --embedded [--port P] [--config FILE]` runs all four
-//! services in one process on in-memory adapters behind one loopback port.
+//! - `ticketing serve --embedded [--port P] [--config FILE]` runs all four
+//!   services in one process on in-memory adapters behind one loopback port.
+//! - `ticketing serve --service NAME [--port P] [--config FILE]` runs one
+//!   service on Redis, Kafka and PostgreSQL (see `ticketing_cli::service`).
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::sync::Arc;
+use ticketing_cli::service::{Service, ServiceKind};
 use ticketing_services::config::Settings;
 use ticketing_services::embedded::{Embedded, Seeding, WallClock};
 
@@ -26,12 +29,16 @@ enum Command {
     /// Run the system.
     Serve {
         /// All four services in this process, on in-memory adapters.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "service", required_unless_present = "service")]
         embedded: bool,
-        /// Gateway port (overrides `gateway.port`; 0 picks a free one).
+        /// One service on the production adapters (Redis, Kafka, PostgreSQL).
+        #[arg(long, value_enum)]
+        service: Option<ServiceKind>,
+        /// Listening port: the gateway's with `--embedded` (`gateway.port`),
+        /// the service's with `--service` (`service.port`); 0 picks a free one.
         #[arg(long)]
         port: Option<u16>,
-        /// Gateway address (overrides `gateway.host`).
+        /// Listening address (`gateway.host` / `service.host`).
         #[arg(long)]
         host: Option<String>,
         /// A TOML file layered over the defaults (then `TICKETING_*` env wins).
@@ -58,6 +65,23 @@ async fn ctrl_c() {
     }
 }
 
+/// Ctrl-C or SIGTERM (what `ci/stack down` and container runtimes send).
+async fn stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM; Ctrl-C only");
+            ctrl_c().await;
+        }
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     ticketing_services::telemetry::init("info");
@@ -72,22 +96,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve {
             embedded,
+            service,
             port,
             host,
             config,
             seed,
         } => {
-            anyhow::ensure!(
-                embedded,
-                "only `ticketing serve --embedded` exists in this version; per-service processes \
-                 on Redis, Kafka and PostgreSQL come with the real adapters"
-            );
             let mut settings = Settings::load(config.as_deref())?;
+            let listen = if embedded {
+                &mut settings.gateway
+            } else {
+                &mut settings.service
+            };
             if let Some(p) = port {
-                settings.gateway.port = p;
+                listen.port = p;
             }
             if let Some(h) = host {
-                settings.gateway.host = h;
+                listen.host = h;
             }
             let seeding = match seed.or(settings.rng_seed) {
                 Some(s) => Seeding::Fixed(s),
@@ -100,10 +125,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             };
             let clock = Arc::new(WallClock::new(wall_clock_ms()));
+            if let Some(kind) = service {
+                let app = Service::build(kind, &settings, clock, seeding).await?;
+                tracing::info!(service = kind.name(), url = %app.url(), "service listening; Ctrl-C or SIGTERM stops it");
+                println!("ticketing: {} listening on {}", kind.name(), app.url());
+                app.run_until(stop_signal()).await;
+                tracing::info!(service = kind.name(), "stopped cleanly");
+                return Ok(());
+            }
             let app = Embedded::build(&settings, clock, seeding).await?;
             tracing::info!(url = %app.url(), "embedded ticketing system listening; Ctrl-C stops it");
             println!("ticketing: listening on {}", app.url());
-            app.run_until(ctrl_c()).await;
+            app.run_until(stop_signal()).await;
             tracing::info!("stopped cleanly");
             Ok(())
         }

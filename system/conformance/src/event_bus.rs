@@ -116,6 +116,63 @@ where
     assert_eq!(num(&new[0]), 10);
 }
 
+/// A consumer that committed in the middle of a large producer batch, then
+/// went away, is followed by a member that resumes right after the commit —
+/// promptly (the heart of at-least-once delivery; a Kafka-protocol broker
+/// was seen to stall a resumed group for minutes in exactly this case).
+pub async fn restart_mid_batch_resumes_promptly<F, Fut>(make: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn EventBus>>,
+{
+    const TOTAL: u32 = 3_000;
+    const FIRST: usize = 1_000;
+    /// Generous for any healthy broker; far below the stall that was seen.
+    const RESUME_WITHIN_MS: u64 = 30_000;
+    let bus = make().await;
+    // Published concurrently so a batching producer sends large batches.
+    let mut publishing = tokio::task::JoinSet::new();
+    for chunk in 0..10u32 {
+        let bus = bus.clone();
+        publishing.spawn(async move {
+            for n in (chunk * 300)..(chunk * 300 + 300) {
+                bus.publish(msg("batch-key", n)).await.unwrap();
+            }
+        });
+    }
+    let mut c = bus.subscribe(TOPIC, "g").await.unwrap();
+    let first = take(&mut c, FIRST).await;
+    c.commit(first.last().unwrap()).await.unwrap();
+    while let Some(done) = publishing.join_next().await {
+        done.unwrap();
+    }
+    drop(c);
+    let mut c = bus.subscribe(TOPIC, "g").await.unwrap();
+    let start = tokio::time::Instant::now();
+    let mut rest = Vec::new();
+    while rest.len() < TOTAL as usize - FIRST
+        && start.elapsed() < std::time::Duration::from_millis(RESUME_WITHIN_MS)
+    {
+        rest.extend(c.poll(TOTAL as usize, 500).await.unwrap());
+    }
+    let mut all: Vec<u32> = first.iter().chain(rest.iter()).map(num).collect();
+    assert_eq!(
+        all.len(),
+        TOTAL as usize,
+        "after the restart {} of {} messages arrived within {RESUME_WITHIN_MS} ms",
+        rest.len(),
+        TOTAL as usize - FIRST
+    );
+    let (last, resumed) = (first.last().unwrap(), &rest[0]);
+    assert_eq!(
+        (resumed.partition, resumed.offset),
+        (last.partition, last.offset + 1),
+        "resumes right after the committed offset"
+    );
+    all.sort_unstable();
+    assert_eq!(all, (0..TOTAL).collect::<Vec<_>>());
+}
+
 /// `rewind` delivers everything uncommitted again (duplicate delivery).
 pub async fn rewind_redelivers_uncommitted<F, Fut>(make: F)
 where
@@ -177,6 +234,10 @@ macro_rules! event_bus_suite {
             #[tokio::test]
             async fn restart_resumes_from_the_committed_offset() {
                 $crate::event_bus::restart_resumes_from_the_committed_offset($make).await
+            }
+            #[tokio::test]
+            async fn restart_mid_batch_resumes_promptly() {
+                $crate::event_bus::restart_mid_batch_resumes_promptly($make).await
             }
             #[tokio::test]
             async fn rewind_redelivers_uncommitted() {

@@ -23,6 +23,104 @@ pub struct Settings {
     /// production: the binary seeds ChaCha20 from OS entropy.
     pub rng_seed: Option<u64>,
     pub demo: DemoSettings,
+    /// Where one service listens when run on its own (`ticketing serve --service`).
+    pub service: ListenSettings,
+    /// The service's own PostgreSQL database (order, payment, catalog).
+    pub database: DatabaseSettings,
+    /// The seat store (reservation, catalog).
+    pub redis: RedisSettings,
+    /// The event bus (order, reservation).
+    pub kafka: KafkaSettings,
+    /// Where the order service reaches the internal APIs.
+    pub clients: ClientSettings,
+}
+
+/// PostgreSQL connection and bounds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DatabaseSettings {
+    /// `postgres://user:password@host:port/database`; set it from the
+    /// environment (`TICKETING_DATABASE__URL`), never in a committed file.
+    pub url: String,
+    pub max_connections: u32,
+    pub acquire_timeout_ms: u64,
+    pub statement_timeout_ms: u64,
+    pub call_timeout_ms: u64,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: "postgres://ticketing@127.0.0.1:5432/ticketing".into(),
+            max_connections: 16,
+            acquire_timeout_ms: 2_000,
+            statement_timeout_ms: 5_000,
+            call_timeout_ms: 8_000,
+        }
+    }
+}
+
+/// Redis connection for the seat store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RedisSettings {
+    pub url: String,
+    pub key_prefix: String,
+    pub call_timeout_ms: u64,
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        Self {
+            url: "redis://127.0.0.1:6379/".into(),
+            key_prefix: "ticketing:".into(),
+            call_timeout_ms: 2_000,
+        }
+    }
+}
+
+/// Kafka-protocol broker for the event bus.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct KafkaSettings {
+    /// Bootstrap list, `host:port[,host:port]`.
+    pub brokers: String,
+    /// Prepended to topic and consumer group names.
+    pub topic_prefix: String,
+    pub partitions: i32,
+    pub replication: i32,
+    pub call_timeout_ms: u64,
+    pub session_timeout_ms: u64,
+}
+
+impl Default for KafkaSettings {
+    fn default() -> Self {
+        Self {
+            brokers: "127.0.0.1:9092".into(),
+            topic_prefix: String::new(),
+            partitions: 4,
+            replication: 1,
+            call_timeout_ms: 10_000,
+            session_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// Base URLs of the internal APIs the order service calls.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClientSettings {
+    pub reservation_url: String,
+    pub payment_url: String,
+}
+
+impl Default for ClientSettings {
+    fn default() -> Self {
+        Self {
+            reservation_url: "http://127.0.0.1:8082".into(),
+            payment_url: "http://127.0.0.1:8084".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

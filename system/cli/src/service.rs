@@ -1,0 +1,282 @@
+//! One service as its own process, on the production adapters:
+//!
+//! | service | adapters | workers |
+//! |---|---|---|
+//! | catalog | `PgCatalogRepository`, `RedisSeatStore` | seat feed (SSE) |
+//! | reservation | `RedisSeatStore`, `KafkaEventBus` | confirm/release commands, expiry sweeper |
+//! | order | `PgOrderRepository`, `KafkaEventBus`, HTTP clients | saga orchestrator, watchdog, outbox relay |
+//! | payment | `PgPaymentRepository` | — |
+//!
+//! [`Service::build`] is what `ticketing serve --service NAME` and the tests
+//! call (zero-to-production's `Application::build`): it connects, migrates,
+//! binds the listener (port 0 works) and starts servers and workers. Every
+//! service answers `GET /health`; internal routes (`/internal/...`) share the
+//! service's port and are kept private by the gateway, which never routes them.
+
+use anyhow::Context as _;
+use axum::routing::get;
+use hyper_util::client::legacy::connect::HttpConnector;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use ticketing_domain::messages::topics;
+use ticketing_domain::ports::{Clock, EventBus, SeatStore};
+use ticketing_kafka::{KafkaConfig, KafkaEventBus};
+use ticketing_mem::ChaChaRandom;
+use ticketing_postgres::{
+    PgCatalogRepository, PgConfig, PgOrderRepository, PgPaymentRepository, connect,
+};
+use ticketing_redis::{RedisSeatStore, RedisSeatStoreConfig};
+use ticketing_services::catalog::{self, CatalogState, SeatFeed};
+use ticketing_services::clients::{HttpPaymentGateway, HttpReservationClient};
+use ticketing_services::config::Settings;
+use ticketing_services::embedded::Seeding;
+use ticketing_services::http::client::HttpClient;
+use ticketing_services::order::{self, OrderState};
+use ticketing_services::payment::{self, PaymentState};
+use ticketing_services::reservation::{self, ReservationState};
+use ticketing_services::{Ctx, demo, finish_router};
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// Which service a process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ServiceKind {
+    Catalog,
+    Reservation,
+    Order,
+    Payment,
+}
+
+impl ServiceKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ServiceKind::Catalog => "catalog",
+            ServiceKind::Reservation => "reservation",
+            ServiceKind::Order => "order",
+            ServiceKind::Payment => "payment",
+        }
+    }
+}
+
+/// A running service.
+#[derive(Debug)]
+pub struct Service {
+    pub kind: ServiceKind,
+    pub addr: SocketAddr,
+    shutdown: CancellationToken,
+    tasks: JoinSet<()>,
+}
+
+fn pg_config(settings: &Settings) -> PgConfig {
+    let d = &settings.database;
+    PgConfig {
+        url: d.url.clone(),
+        max_connections: d.max_connections,
+        acquire_timeout_ms: d.acquire_timeout_ms,
+        statement_timeout_ms: d.statement_timeout_ms,
+        call_timeout_ms: d.call_timeout_ms,
+    }
+}
+
+async fn seat_store(settings: &Settings) -> anyhow::Result<Arc<RedisSeatStore>> {
+    let r = &settings.redis;
+    let config = RedisSeatStoreConfig {
+        key_prefix: r.key_prefix.clone(),
+        history_limit: settings.catalog.history_limit,
+        tombstone_ms: settings.hold.tombstone_seconds * 1000,
+        call_timeout_ms: r.call_timeout_ms,
+    };
+    let store = RedisSeatStore::connect(&r.url, config)
+        .await
+        .with_context(|| format!("cannot reach Redis at {}", r.url))?;
+    Ok(Arc::new(store))
+}
+
+async fn event_bus(settings: &Settings) -> anyhow::Result<Arc<KafkaEventBus>> {
+    let k = &settings.kafka;
+    let mut config = KafkaConfig::new(k.brokers.clone());
+    config.topic_prefix = k.topic_prefix.clone();
+    config.partitions = k.partitions;
+    config.replication = k.replication;
+    config.call_timeout_ms = k.call_timeout_ms;
+    config.session_timeout_ms = k.session_timeout_ms;
+    let bus = KafkaEventBus::new(config)?;
+    bus.ensure_topics(&[topics::ORDER_SAGA, topics::RESERVATION_COMMANDS])
+        .await
+        .with_context(|| format!("cannot reach the Kafka broker at {}", k.brokers))?;
+    Ok(Arc::new(bus))
+}
+
+async fn database(settings: &Settings) -> anyhow::Result<ticketing_postgres::Db> {
+    connect(&pg_config(settings)).await.with_context(|| {
+        // The URL may hold a password: name only where it points.
+        let url = &settings.database.url;
+        let at = url.rsplit_once('@').map_or(url.as_str(), |(_, h)| h);
+        format!("cannot reach PostgreSQL at {at}")
+    })
+}
+
+impl Service {
+    /// Connects to the service's infrastructure, applies migrations,
+    /// binds `settings.service` and starts serving.
+    pub async fn build(
+        kind: ServiceKind,
+        settings: &Settings,
+        clock: Arc<dyn Clock>,
+        seeding: Seeding,
+    ) -> anyhow::Result<Service> {
+        let rng = match seeding {
+            Seeding::Fixed(seed) => ChaChaRandom::from_seed(seed),
+            Seeding::Key(key) => ChaChaRandom::from_key(key),
+        };
+        let ctx = Ctx {
+            clock,
+            rng: Arc::new(rng),
+        };
+        let shutdown = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+        let limit = settings.http.body_limit_bytes;
+
+        let router = match kind {
+            ServiceKind::Catalog => {
+                let repo = Arc::new(PgCatalogRepository::new(database(settings).await?));
+                let seats: Arc<dyn SeatStore> = seat_store(settings).await?;
+                if settings.demo.enabled {
+                    for event in demo::demo_events(&settings.demo) {
+                        demo::install_event(repo.as_ref(), seats.as_ref(), event).await?;
+                    }
+                }
+                let feed = Arc::new(SeatFeed::new());
+                tasks.spawn(SeatFeed::run(
+                    feed.clone(),
+                    seats.clone(),
+                    settings.catalog.feed_poll_ms,
+                    shutdown.clone(),
+                ));
+                catalog::public_router(CatalogState {
+                    ctx: ctx.clone(),
+                    repo,
+                    seats,
+                    feed,
+                    heartbeat_ms: settings.catalog.sse_heartbeat_ms,
+                    replay_limit: settings.catalog.replay_limit,
+                    shutdown: shutdown.clone(),
+                })
+            }
+            ServiceKind::Reservation => {
+                let seats: Arc<dyn SeatStore> = seat_store(settings).await?;
+                let bus: Arc<dyn EventBus> = event_bus(settings).await?;
+                let state = ReservationState {
+                    ctx: ctx.clone(),
+                    seats,
+                    policy: settings.hold,
+                };
+                tasks.spawn(reservation::run_command_worker(
+                    state.clone(),
+                    bus,
+                    shutdown.clone(),
+                ));
+                tasks.spawn(reservation::run_sweeper(
+                    state.clone(),
+                    settings.reservation.sweep_interval_ms,
+                    shutdown.clone(),
+                ));
+                reservation::public_router(state.clone()).merge(reservation::internal_router(state))
+            }
+            ServiceKind::Order => {
+                let repo = Arc::new(PgOrderRepository::new(database(settings).await?));
+                let bus: Arc<dyn EventBus> = event_bus(settings).await?;
+                let client = |url: &str, timeout_ms: u64| {
+                    HttpClient::new(
+                        HttpConnector::new(),
+                        url.to_owned(),
+                        Duration::from_millis(timeout_ms),
+                        ctx.rng.clone(),
+                    )
+                };
+                let state = OrderState {
+                    ctx: ctx.clone(),
+                    repo,
+                    reservation: Arc::new(HttpReservationClient::new(client(
+                        &settings.clients.reservation_url,
+                        settings.saga.reservation_timeout_ms,
+                    ))),
+                    payment: Arc::new(HttpPaymentGateway::new(client(
+                        &settings.clients.payment_url,
+                        settings.saga.payment_timeout_ms,
+                    ))),
+                    saga: settings.saga.clone(),
+                };
+                tasks.spawn(order::saga::run_orchestrator(
+                    state.clone(),
+                    bus.clone(),
+                    shutdown.clone(),
+                ));
+                tasks.spawn(order::saga::run_watchdog(state.clone(), shutdown.clone()));
+                tasks.spawn(order::saga::run_outbox_relay(
+                    state.clone(),
+                    bus,
+                    shutdown.clone(),
+                ));
+                order::public_router(state)
+            }
+            ServiceKind::Payment => {
+                let repo = Arc::new(PgPaymentRepository::new(database(settings).await?));
+                payment::router(PaymentState {
+                    ctx: ctx.clone(),
+                    repo,
+                    faults: Arc::new(Mutex::new(settings.payment.clone())),
+                })
+            }
+        };
+        let router = finish_router(router.route("/health", get(|| async { "ok" })), &ctx, limit);
+        let (host, port) = (settings.service.host.as_str(), settings.service.port);
+        let listener = TcpListener::bind((host, port)).await.with_context(|| {
+            format!(
+                "cannot listen for {} on {host}:{port} (is the port in use?)",
+                kind.name()
+            )
+        })?;
+        let addr = listener.local_addr()?;
+        let token = shutdown.clone();
+        tasks.spawn(async move {
+            let stop = async move { token.cancelled().await };
+            if let Err(e) = ticketing_services::http::serve(listener, router, stop).await {
+                tracing::error!(service = kind.name(), error = %e, "server stopped");
+            }
+        });
+        Ok(Service {
+            kind,
+            addr,
+            shutdown,
+            tasks,
+        })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Runs until `signal` resolves, then shuts down cleanly.
+    pub async fn run_until(self, signal: impl Future<Output = ()>) {
+        signal.await;
+        self.shutdown().await;
+    }
+
+    /// Stops the server (draining requests) and the workers; after 5 s
+    /// aborts what is left.
+    pub async fn shutdown(mut self) {
+        self.shutdown.cancel();
+        let drain = async { while self.tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(Duration::from_secs(5), drain)
+            .await
+            .is_err()
+        {
+            tracing::warn!("shutdown timed out; aborting remaining tasks");
+            self.tasks.abort_all();
+        }
+    }
+}

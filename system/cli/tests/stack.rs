@@ -1,0 +1,410 @@
+//! End to end on the local real stack (`ci/stack up`): Redis, PostgreSQL,
+//! tansu, six service processes and nginx, every request through the
+//! gateway.
+//!
+//! One test, in phases, because a stack takes seconds to start:
+//! 1. seat rush: 200 users race for the 100 seats of `spring-gala`, each
+//!    retrying other seats until it wins one or none is left — exactly 100 win;
+//! 2. 50 of the winners buy; the broker is frozen (SIGSTOP) while orders
+//!    are placed and thawed (SIGCONT) 4 s later; every order ends CONFIRMED;
+//! 3. duplicate delivery: every saga message and reservation command ever
+//!    sent is published again, byte for byte; nothing changes;
+//! 4. audit straight from Redis and PostgreSQL: no seat sold twice, sold
+//!    seats = tickets = seats of CONFIRMED orders, one capture per
+//!    confirmed order, every authorization captured or voided.
+
+// Test code: a failed expectation must panic the test.
+#![allow(clippy::unwrap_used)]
+
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+use ticketing_domain::messages::topics;
+use ticketing_domain::ports::{
+    EventBus, OrderRepository, OutgoingMessage, PaymentRepository, SeatStore,
+};
+use ticketing_domain::{EventId, LedgerKind, OrderStatus};
+use ticketing_kafka::{KafkaConfig, KafkaEventBus};
+use ticketing_postgres::{PgConfig, PgOrderRepository, PgPaymentRepository, connect};
+use ticketing_redis::{RedisSeatStore, RedisSeatStoreConfig};
+use tokio::time::Instant;
+
+const EVENT: &str = "spring-gala";
+const SEATS: usize = 100;
+const USERS: usize = 200;
+const BUYERS: usize = 50;
+
+/// A running stack; `ci/stack down` on drop, even when the test fails.
+struct Stack {
+    dir: PathBuf,
+    env: BTreeMap<String, String>,
+}
+
+fn stack_script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../ci/stack")
+}
+
+impl Stack {
+    fn up() -> Stack {
+        let dir = std::env::temp_dir().join(ticketing_testkit::unique_name("stack"));
+        let out = Command::new(stack_script())
+            .arg("up")
+            .env("TICKETING_STACK_DIR", &dir)
+            .env("TICKETING_BIN", env!("CARGO_BIN_EXE_ticketing"))
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        let mut stack = Stack {
+            dir: dir.clone(),
+            env: BTreeMap::new(),
+        };
+        assert!(
+            out.status.success(),
+            "ci/stack up failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = std::fs::read_to_string(dir.join("stack.env")).unwrap();
+        stack.env = text
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        stack
+    }
+
+    fn get(&self, key: &str) -> &str {
+        self.env.get(key).map(String::as_str).unwrap()
+    }
+
+    fn url(&self) -> &str {
+        self.get("TICKETING_STACK_URL")
+    }
+
+    fn signal_broker(&self, signal: &str) {
+        let ok = Command::new("kill")
+            .args([signal, self.get("TICKETING_STACK_KAFKA_PID")])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {signal} broker");
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let _ = Command::new(stack_script())
+            .arg("down")
+            .env("TICKETING_STACK_DIR", &self.dir)
+            .status();
+    }
+}
+
+/// A small deterministic generator for the users' seat choices (test code).
+struct Lcg(u64);
+impl Lcg {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 33) as usize) % n
+    }
+}
+
+/// One user of the rush: returns the hold id it won, or `None` if the
+/// event sold out first. Every answer but 201/409 fails the test.
+async fn rush_user(http: reqwest::Client, url: String, user: usize) -> Option<String> {
+    let mut rng = Lcg(user as u64 + 1);
+    for _attempt in 0..400 {
+        let map: Value = http
+            .get(format!("{url}/api/events/{EVENT}/seats"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let free: Vec<&str> = map["seats"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["status"] == "AVAILABLE")
+            .map(|s| s["seatId"].as_str().unwrap())
+            .collect();
+        if free.is_empty() {
+            return None;
+        }
+        let seat = free[rng.below(free.len())];
+        let resp = http
+            .post(format!("{url}/api/reservations"))
+            .json(&json!({"eventId": EVENT, "seatIds": [seat], "holdSeconds": 300}))
+            .send()
+            .await
+            .unwrap();
+        match resp.status().as_u16() {
+            201 => {
+                let body: Value = resp.json().await.unwrap();
+                return Some(body["holdId"].as_str().unwrap().to_owned());
+            }
+            409 => continue,
+            other => panic!(
+                "user {user}: hold answered {other}: {}",
+                resp.text().await.unwrap()
+            ),
+        }
+    }
+    panic!("user {user} neither won nor saw a sell-out in 400 attempts");
+}
+
+async fn order_status(http: &reqwest::Client, url: &str, order_id: &str) -> Value {
+    http.get(format!("{url}/api/orders/{order_id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Polls until every order is terminal; returns their final bodies.
+async fn wait_terminal(http: &reqwest::Client, url: &str, orders: &[String]) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let mut bodies = Vec::new();
+        for id in orders {
+            bodies.push(order_status(http, url, id).await);
+        }
+        let pending = bodies.iter().filter(|b| b["status"] == "PENDING").count();
+        if pending == 0 {
+            return bodies;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{pending} orders still PENDING 90 s after the broker came back"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+struct Truth {
+    seats: RedisSeatStore,
+    orders: PgOrderRepository,
+    payments: PgPaymentRepository,
+}
+
+async fn truth(stack: &Stack) -> Truth {
+    let pg = stack.get("TICKETING_STACK_PG_URL");
+    Truth {
+        seats: RedisSeatStore::connect(
+            stack.get("TICKETING_STACK_REDIS_URL"),
+            RedisSeatStoreConfig::default(),
+        )
+        .await
+        .unwrap(),
+        orders: PgOrderRepository::new(
+            connect(&PgConfig::new(format!("{pg}/ticketing_orders")))
+                .await
+                .unwrap(),
+        ),
+        payments: PgPaymentRepository::new(
+            connect(&PgConfig::new(format!("{pg}/ticketing_payments")))
+                .await
+                .unwrap(),
+        ),
+    }
+}
+
+/// The brief's invariants, read from the stores themselves.
+async fn audit(t: &Truth, confirmed_expected: usize) {
+    let event = EventId::from(EVENT);
+    let sold = t.seats.sold_seats(&event).await.unwrap();
+    let tickets = t.orders.tickets().await.unwrap();
+    let orders = t.orders.orders().await.unwrap();
+    let ledger = t.payments.ledger().await.unwrap();
+
+    let confirmed: BTreeMap<_, _> = orders
+        .iter()
+        .filter(|o| o.saga.order_status() == OrderStatus::Confirmed)
+        .map(|o| (o.order_id.clone(), o))
+        .collect();
+    assert_eq!(confirmed.len(), confirmed_expected, "confirmed orders");
+    assert!(
+        orders.iter().all(|o| o.saga.is_done()),
+        "every order terminal"
+    );
+
+    // No seat twice, and the three views of "sold" agree.
+    let sold_set: BTreeSet<_> = sold.iter().cloned().collect();
+    assert_eq!(sold_set.len(), sold.len(), "a seat sold twice in Redis");
+    let ticket_set: BTreeSet<_> = tickets
+        .iter()
+        .filter(|t| t.event_id == event)
+        .map(|t| (t.seat_id.clone(), t.order_id.clone()))
+        .collect();
+    assert_eq!(
+        sold_set, ticket_set,
+        "Redis sold seats = PostgreSQL tickets"
+    );
+    let from_orders: BTreeSet<_> = confirmed
+        .values()
+        .flat_map(|o| o.seat_ids.iter().map(|s| (s.clone(), o.order_id.clone())))
+        .collect();
+    assert_eq!(
+        ticket_set, from_orders,
+        "tickets = seats of CONFIRMED orders"
+    );
+
+    // Money: one capture per confirmed order, none for others; every
+    // authorization captured or voided.
+    let mut kinds: BTreeMap<_, Vec<LedgerKind>> = BTreeMap::new();
+    for e in &ledger {
+        kinds.entry(e.order_id.clone()).or_default().push(e.kind);
+    }
+    for (order, ks) in &kinds {
+        let captures = ks.iter().filter(|k| **k == LedgerKind::Capture).count();
+        let expected = usize::from(confirmed.contains_key(order));
+        assert_eq!(captures, expected, "captures of {order}: {ks:?}");
+        if ks.contains(&LedgerKind::Authorize) {
+            assert!(
+                ks.contains(&LedgerKind::Capture) || ks.contains(&LedgerKind::Void),
+                "authorization of {order} neither captured nor voided: {ks:?}"
+            );
+        }
+    }
+    for order in confirmed.keys() {
+        assert!(
+            kinds.contains_key(order),
+            "confirmed {order} has no payment"
+        );
+    }
+}
+
+/// Reads every message of `topic` (fresh group, from the start) and
+/// publishes each again unchanged: a broker redelivering everything.
+async fn redeliver_everything(bus: &KafkaEventBus, topic: &str) -> usize {
+    let group = ticketing_testkit::unique_name("replay");
+    let mut c = bus.subscribe(topic, &group).await.unwrap();
+    let mut seen = Vec::new();
+    let mut quiet = 0;
+    while quiet < 6 {
+        let got = c.poll(1000, 500).await.unwrap();
+        quiet = if got.is_empty() { quiet + 1 } else { 0 };
+        seen.extend(got);
+    }
+    for d in &seen {
+        bus.publish(OutgoingMessage {
+            topic: topic.to_owned(),
+            key: d.key.clone(),
+            payload: d.payload.clone(),
+            headers: d.headers.clone(),
+        })
+        .await
+        .unwrap();
+    }
+    seen.len()
+}
+
+#[test]
+fn rush_purchases_broker_outage_and_duplicates_on_the_real_stack() {
+    let stack = Stack::up();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let url = stack.url().to_owned();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap();
+
+        // 1. The rush.
+        let started = Instant::now();
+        let mut users = tokio::task::JoinSet::new();
+        for user in 0..USERS {
+            users.spawn(rush_user(http.clone(), url.clone(), user));
+        }
+        let mut holds = Vec::new();
+        while let Some(r) = users.join_next().await {
+            holds.extend(r.unwrap());
+        }
+        println!(
+            "rush: {USERS} users, {SEATS} seats: {} winners in {:?}",
+            holds.len(),
+            started.elapsed()
+        );
+        assert_eq!(holds.len(), SEATS, "exactly one winner per seat");
+        let ev: Value = http
+            .get(format!("{url}/api/events/{EVENT}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(ev["availableCount"], 0, "sold out (all held)");
+        holds.sort();
+
+        // 2. Purchases across a broker outage.
+        stack.signal_broker("-STOP");
+        let mut orders = Vec::new();
+        for (i, hold) in holds.iter().take(BUYERS).enumerate() {
+            let resp = http
+                .post(format!("{url}/api/orders"))
+                .header("idempotency-key", format!("e2e-{i}"))
+                .json(&json!({"holdId": hold}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                resp.status().as_u16(),
+                202,
+                "order {i} accepted during the outage"
+            );
+            let body: Value = resp.json().await.unwrap();
+            orders.push(body["orderId"].as_str().unwrap().to_owned());
+        }
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        let still_pending = {
+            let mut n = 0;
+            for id in &orders {
+                n += usize::from(order_status(&http, &url, id).await["status"] == "PENDING");
+            }
+            n
+        };
+        stack.signal_broker("-CONT");
+        println!("outage: {still_pending} of {BUYERS} orders PENDING while the broker was frozen");
+        let outage_over = Instant::now();
+        let bodies = wait_terminal(&http, &url, &orders).await;
+        println!(
+            "outage: all orders terminal {:?} after thaw",
+            outage_over.elapsed()
+        );
+        for b in &bodies {
+            assert_eq!(b["status"], "CONFIRMED", "{b}");
+        }
+        let t = truth(&stack).await;
+        audit(&t, BUYERS).await;
+
+        // 3. Duplicate delivery of everything.
+        let mut config = KafkaConfig::new(stack.get("TICKETING_STACK_KAFKA_BROKERS"));
+        config.session_timeout_ms = 6_000;
+        let bus = KafkaEventBus::new(config).unwrap();
+        let saga = redeliver_everything(&bus, topics::ORDER_SAGA).await;
+        let commands = redeliver_everything(&bus, topics::RESERVATION_COMMANDS).await;
+        println!("duplicates: {saga} saga messages and {commands} reservation commands sent again");
+        assert!(saga >= BUYERS && commands >= BUYERS, "messages to replay");
+        // Let the consumers chew through the duplicates, then audit again.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let bodies = wait_terminal(&http, &url, &orders).await;
+        for b in &bodies {
+            assert_eq!(b["status"], "CONFIRMED", "{b}");
+        }
+        audit(&t, BUYERS).await;
+        let sold = t.seats.sold_seats(&EventId::from(EVENT)).await.unwrap();
+        assert_eq!(sold.len(), BUYERS, "one seat per buyer, sold once");
+    });
+}

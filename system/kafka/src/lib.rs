@@ -1,0 +1,363 @@
+//! # ticketing-kafka
+//!
+//! [`KafkaEventBus`]: the production [`EventBus`] on any Kafka-protocol
+//! broker, through librdkafka (`rdkafka`).
+//!
+//! - **Publish** uses one idempotent producer (`enable.idempotence`,
+//!   `acks=all`): `publish` returns only once the broker acknowledged the
+//!   record, with its partition and offset — the outbox relay marks a row
+//!   sent only after that. Records are keyed (order events by order id,
+//!   seat commands by event id), and the `murmur2_random` partitioner puts
+//!   a key on the same partition a Java client would.
+//! - **Consume**: one `StreamConsumer` per [`Consumer`], in a consumer
+//!   group, `enable.auto.commit=false`: the service commits after the
+//!   effect is durable (at least once). `commit` is synchronous — it returns
+//!   when the broker stored the offset, so "committed" means committed, at
+//!   the cost of one broker round trip on the calling worker.
+//! - **Topics** are created on first use (some brokers, tansu among them,
+//!   do not auto-create on produce), with the configured partition count.
+//! - **Namespacing**: `topic_prefix` is prepended to every topic and group,
+//!   so several deployments or tests share one broker without crosstalk.
+//! - **Headers** carry W3C trace context (`traceparent`) and anything else
+//!   the caller sets, as UTF-8 strings.
+//!
+//! Every call is bounded: `message.timeout.ms` and a tokio timeout on
+//! publish, a timeout on admin calls, commits, and seeks. Failures are
+//! [`BusError::Unavailable`] (retryable; a publish may or may not have landed).
+
+use async_trait::async_trait;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
+use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use ticketing_domain::ports::{BusError, Consumer, Delivery, EventBus, OutgoingMessage};
+
+/// How to reach the broker and shape topics.
+#[derive(Debug, Clone)]
+pub struct KafkaConfig {
+    /// Bootstrap list, `host:port[,host:port]`.
+    pub brokers: String,
+    /// Prepended to every topic and consumer group name.
+    pub topic_prefix: String,
+    /// Partitions of topics this bus creates.
+    pub partitions: i32,
+    /// Replication factor of topics this bus creates (1 on a single broker).
+    pub replication: i32,
+    /// Bound on publish (broker acknowledgement included), admin calls,
+    /// commits and seeks.
+    pub call_timeout_ms: u64,
+    /// Consumer group session timeout: how fast a dead member's partitions move.
+    pub session_timeout_ms: u64,
+    /// Create missing topics through the admin API. Off where topics are
+    /// provisioned by someone else (or the broker has no admin API, like
+    /// librdkafka's mock cluster).
+    pub create_topics: bool,
+}
+
+impl KafkaConfig {
+    pub fn new(brokers: impl Into<String>) -> Self {
+        Self {
+            brokers: brokers.into(),
+            topic_prefix: String::new(),
+            partitions: 4,
+            replication: 1,
+            call_timeout_ms: 10_000,
+            session_timeout_ms: 10_000,
+            create_topics: true,
+        }
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> BusError {
+    BusError::Unavailable(e.to_string())
+}
+
+/// The Kafka [`EventBus`].
+#[derive(Clone)]
+pub struct KafkaEventBus {
+    config: KafkaConfig,
+    producer: FutureProducer,
+    admin: Arc<AdminClient<DefaultClientContext>>,
+    /// Topics known to exist (created or confirmed by this bus).
+    topics: Arc<Mutex<BTreeSet<String>>>,
+}
+
+impl std::fmt::Debug for KafkaEventBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaEventBus")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KafkaEventBus {
+    /// Builds the producer and admin client. librdkafka connects lazily;
+    /// the first publish or subscribe reports an unreachable broker.
+    pub fn new(config: KafkaConfig) -> Result<Self, BusError> {
+        let timeout_ms = config.call_timeout_ms.to_string();
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", &config.brokers)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("partitioner", "murmur2_random")
+            .set("linger.ms", "2")
+            .set("message.timeout.ms", &timeout_ms)
+            .set("socket.timeout.ms", &timeout_ms)
+            .create()
+            .map_err(unavailable)?;
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", &config.brokers)
+            .set("socket.timeout.ms", &timeout_ms)
+            .create()
+            .map_err(unavailable)?;
+        Ok(Self {
+            config,
+            producer,
+            admin: Arc::new(admin),
+            topics: Arc::new(Mutex::new(BTreeSet::new())),
+        })
+    }
+
+    fn timeout(&self) -> Duration {
+        Duration::from_millis(self.config.call_timeout_ms)
+    }
+
+    fn name(&self, topic: &str) -> String {
+        format!("{}{topic}", self.config.topic_prefix)
+    }
+
+    fn known(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
+        self.topics.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Creates `topic` (already prefixed) unless it exists.
+    async fn ensure_topic(&self, topic: &str) -> Result<(), BusError> {
+        if !self.config.create_topics || self.known().contains(topic) {
+            return Ok(());
+        }
+        let new = NewTopic::new(
+            topic,
+            self.config.partitions,
+            TopicReplication::Fixed(self.config.replication),
+        );
+        let options = AdminOptions::new().operation_timeout(Some(self.timeout()));
+        let results =
+            tokio::time::timeout(self.timeout(), self.admin.create_topics([&new], &options))
+                .await
+                .map_err(|_| unavailable("create topic timed out"))?
+                .map_err(unavailable)?;
+        for r in results {
+            match r {
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((t, code)) => {
+                    return Err(unavailable(format!("cannot create topic {t}: {code}")));
+                }
+            }
+        }
+        self.known().insert(topic.to_owned());
+        Ok(())
+    }
+
+    /// Creates the given topics now (at start-up), so the first request
+    /// does not pay for it.
+    pub async fn ensure_topics(&self, topics: &[&str]) -> Result<(), BusError> {
+        for t in topics {
+            self.ensure_topic(&self.name(t)).await?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl EventBus for KafkaEventBus {
+    async fn publish(&self, msg: OutgoingMessage) -> Result<(u32, u64), BusError> {
+        let topic = self.name(&msg.topic);
+        self.ensure_topic(&topic).await?;
+        let mut headers = OwnedHeaders::new_with_capacity(msg.headers.len());
+        for (k, v) in &msg.headers {
+            headers = headers.insert(Header {
+                key: k,
+                value: Some(v.as_bytes()),
+            });
+        }
+        let record = FutureRecord::to(&topic)
+            .key(&msg.key)
+            .payload(&msg.payload)
+            .headers(headers);
+        let send = self.producer.send(record, self.timeout());
+        // message.timeout.ms bounds delivery; the outer timeout bounds the
+        // whole call even if librdkafka's queue is full.
+        let delivered = tokio::time::timeout(self.timeout() * 2, send)
+            .await
+            .map_err(|_| unavailable("publish timed out"))?
+            .map_err(|(e, _)| unavailable(e))?;
+        Ok((
+            u32::try_from(delivered.partition).unwrap_or(0),
+            u64::try_from(delivered.offset).unwrap_or(0),
+        ))
+    }
+
+    async fn subscribe(&self, topic: &str, group: &str) -> Result<Box<dyn Consumer>, BusError> {
+        let topic = self.name(topic);
+        self.ensure_topic(&topic).await?;
+        let consumer: StreamConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &self.config.brokers)
+            .set("group.id", self.name(group))
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .set(
+                "session.timeout.ms",
+                self.config.session_timeout_ms.to_string(),
+            )
+            .set(
+                "heartbeat.interval.ms",
+                (self.config.session_timeout_ms / 4).max(100).to_string(),
+            )
+            .set("fetch.wait.max.ms", "50")
+            .set("socket.timeout.ms", self.config.call_timeout_ms.to_string())
+            .create()
+            .map_err(unavailable)?;
+        consumer.subscribe(&[&topic]).map_err(unavailable)?;
+        Ok(Box::new(KafkaConsumer {
+            consumer,
+            timeout: self.timeout(),
+            prefix_len: self.config.topic_prefix.len(),
+        }))
+    }
+}
+
+/// One member of a consumer group.
+pub struct KafkaConsumer {
+    consumer: StreamConsumer,
+    timeout: Duration,
+    prefix_len: usize,
+}
+
+impl std::fmt::Debug for KafkaConsumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaConsumer").finish_non_exhaustive()
+    }
+}
+
+impl KafkaConsumer {
+    fn delivery(&self, m: &BorrowedMessage<'_>) -> Delivery {
+        let headers = m
+            .headers()
+            .map(|hs| {
+                hs.iter()
+                    .map(|h| {
+                        let v = h.value.map(String::from_utf8_lossy).unwrap_or_default();
+                        (h.key.to_owned(), v.into_owned())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Delivery {
+            topic: m
+                .topic()
+                .get(self.prefix_len..)
+                .unwrap_or_default()
+                .to_owned(),
+            partition: u32::try_from(m.partition()).unwrap_or(0),
+            offset: u64::try_from(m.offset()).unwrap_or(0),
+            key: m
+                .key()
+                .map(|k| String::from_utf8_lossy(k).into_owned())
+                .unwrap_or_default(),
+            payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+            headers,
+        }
+    }
+
+    fn full_topic(&self, d: &Delivery) -> Result<String, BusError> {
+        // The subscription is one topic; its full name carries the prefix.
+        let sub = self.consumer.subscription().map_err(unavailable)?;
+        sub.elements()
+            .first()
+            .map(|e| e.topic().to_owned())
+            .ok_or_else(|| unavailable(format!("not subscribed (topic {})", d.topic)))
+    }
+}
+
+#[async_trait]
+impl Consumer for KafkaConsumer {
+    async fn poll(&mut self, max: usize, wait_ms: u64) -> Result<Vec<Delivery>, BusError> {
+        let mut out = Vec::new();
+        let first =
+            tokio::time::timeout(Duration::from_millis(wait_ms), self.consumer.recv()).await;
+        match first {
+            Err(_) => return Ok(out),
+            Ok(Err(e)) => return Err(unavailable(e)),
+            Ok(Ok(m)) => out.push(self.delivery(&m)),
+        }
+        // Take what is already fetched, without waiting again.
+        while out.len() < max {
+            match tokio::time::timeout(Duration::ZERO, self.consumer.recv()).await {
+                Ok(Ok(m)) => out.push(self.delivery(&m)),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "kafka consumer error after a fetch");
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        Ok(out)
+    }
+
+    async fn commit(&mut self, d: &Delivery) -> Result<(), BusError> {
+        let topic = self.full_topic(d)?;
+        let mut tpl = TopicPartitionList::new();
+        let next = i64::try_from(d.offset).unwrap_or(i64::MAX - 1) + 1;
+        tpl.add_partition_offset(
+            &topic,
+            i32::try_from(d.partition).unwrap_or(0),
+            Offset::Offset(next),
+        )
+        .map_err(unavailable)?;
+        self.consumer
+            .commit(&tpl, CommitMode::Sync)
+            .map_err(unavailable)
+    }
+
+    async fn rewind(&mut self) -> Result<(), BusError> {
+        let assigned = self.consumer.assignment().map_err(unavailable)?;
+        if assigned.count() == 0 {
+            return Ok(());
+        }
+        let committed = self
+            .consumer
+            .committed_offsets(assigned, self.timeout)
+            .map_err(unavailable)?;
+        let mut seek = TopicPartitionList::new();
+        for e in committed.elements() {
+            // No commit yet: back to the start (auto.offset.reset=earliest).
+            let offset = match e.offset() {
+                Offset::Offset(n) => Offset::Offset(n),
+                _ => Offset::Beginning,
+            };
+            seek.add_partition_offset(e.topic(), e.partition(), offset)
+                .map_err(unavailable)?;
+        }
+        let result = self
+            .consumer
+            .seek_partitions(seek, self.timeout)
+            .map_err(unavailable)?;
+        for e in result.elements() {
+            if let Err(err) = e.error() {
+                return Err(unavailable(format!(
+                    "seek {}[{}] failed: {err}",
+                    e.topic(),
+                    e.partition()
+                )));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,35 @@
+//! The seat store conformance suite against real Redis: the same cases the
+//! in-memory model passes (`system/conformance/tests/mem.rs`).
+//!
+//! Each store gets its own key prefix on a shared or private server (see
+//! `ticketing-testkit`), so tests run in parallel without seeing each other.
+
+// Test code: a failed expectation must panic the test.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::{Arc, OnceLock};
+use ticketing_conformance::seat_store::HISTORY_LIMIT;
+use ticketing_domain::ports::SeatStore;
+use ticketing_redis::{RedisSeatStore, RedisSeatStoreConfig};
+use ticketing_testkit::{TestRedis, unique_name};
+
+fn server() -> &'static TestRedis {
+    static SERVER: OnceLock<TestRedis> = OnceLock::new();
+    SERVER.get_or_init(TestRedis::start)
+}
+
+async fn store() -> Arc<dyn SeatStore> {
+    let config = RedisSeatStoreConfig {
+        key_prefix: format!("{}:", unique_name("seats")),
+        history_limit: HISTORY_LIMIT,
+        tombstone_ms: 3_600_000,
+        call_timeout_ms: 5_000,
+    };
+    Arc::new(
+        RedisSeatStore::connect(&server().url, config)
+            .await
+            .unwrap(),
+    )
+}
+
+ticketing_conformance::seat_store_suite!(store);
