@@ -288,7 +288,10 @@ async fn order_host(sh: Arc<Shared>, name: String, replica: usize, inc: u32) -> 
         timeout(sh.settings.saga.reservation_timeout_ms),
         ctx.rng.clone(),
     );
-    let mut payment: Arc<dyn PaymentGateway> = Arc::new(HttpPaymentGateway::new(payment_http));
+    let mut payment: Arc<dyn PaymentGateway> = Arc::new(HttpPaymentGateway::with_policy(
+        payment_http,
+        sh.settings.saga.payment_client(),
+    ));
     if sh.bug == Some(Bug::PaymentRetryWithoutKey) {
         payment = Arc::new(KeylessPayments::new(payment));
     }

@@ -103,6 +103,7 @@ async fn event_bus(settings: &Settings) -> anyhow::Result<Arc<KafkaEventBus>> {
     config.replication = k.replication;
     config.call_timeout_ms = k.call_timeout_ms;
     config.session_timeout_ms = k.session_timeout_ms;
+    config.fetch_wait_ms = k.fetch_wait_ms;
     let bus = KafkaEventBus::new(config)?;
     bus.ensure_topics(&[topics::ORDER_SAGA, topics::RESERVATION_COMMANDS])
         .await
@@ -204,10 +205,13 @@ impl Service {
                         &settings.clients.reservation_url,
                         settings.saga.reservation_timeout_ms,
                     ))),
-                    payment: Arc::new(HttpPaymentGateway::new(client(
-                        &settings.clients.payment_url,
-                        settings.saga.payment_timeout_ms,
-                    ))),
+                    payment: Arc::new(HttpPaymentGateway::with_policy(
+                        client(
+                            &settings.clients.payment_url,
+                            settings.saga.payment_timeout_ms,
+                        ),
+                        settings.saga.payment_client(),
+                    )),
                     saga: settings.saga.clone(),
                 };
                 tasks.spawn(order::saga::run_orchestrator(
@@ -269,14 +273,6 @@ impl Service {
     /// Stops the server (draining requests) and the workers; after 5 s
     /// aborts what is left.
     pub async fn shutdown(mut self) {
-        self.shutdown.cancel();
-        let drain = async { while self.tasks.join_next().await.is_some() {} };
-        if tokio::time::timeout(Duration::from_secs(5), drain)
-            .await
-            .is_err()
-        {
-            tracing::warn!("shutdown timed out; aborting remaining tasks");
-            self.tasks.abort_all();
-        }
+        ticketing_services::worker::stop_all(&self.shutdown, &mut self.tasks, 5_000).await;
     }
 }

@@ -29,6 +29,7 @@ use ticketing_domain::{EventId, LedgerKind, OrderStatus};
 use ticketing_kafka::{KafkaConfig, KafkaEventBus};
 use ticketing_postgres::{PgConfig, PgOrderRepository, PgPaymentRepository, connect};
 use ticketing_redis::{RedisSeatStore, RedisSeatStoreConfig};
+use ticketing_testkit::Lcg;
 use tokio::time::Instant;
 
 const EVENT: &str = "spring-gala";
@@ -98,18 +99,6 @@ impl Drop for Stack {
             .arg("down")
             .env("TICKETING_STACK_DIR", &self.dir)
             .status();
-    }
-}
-
-/// A small deterministic generator for the users' seat choices (test code).
-struct Lcg(u64);
-impl Lcg {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((self.0 >> 33) as usize) % n
     }
 }
 

@@ -11,7 +11,8 @@ use ticketing_domain::ports::{
 use ticketing_domain::saga::SagaState;
 use ticketing_domain::{EventId, HoldId, MessageId, OrderId, OrderStatus, SeatId, Ticket};
 
-fn order(n: u32, created_at_ms: u64) -> OrderRecord {
+/// An `Authorizing` order `order-<n>` for seat `1-<n>` of event `e`.
+pub fn order(n: u32, created_at_ms: u64) -> OrderRecord {
     OrderRecord {
         order_id: OrderId(format!("order-{n}")),
         hold_id: HoldId(format!("h_{n:032x}")),
@@ -29,7 +30,8 @@ fn order(n: u32, created_at_ms: u64) -> OrderRecord {
     }
 }
 
-fn outbox(n: u32) -> OutboxMessage {
+/// Outbox row `m-<n>` on topic `t`.
+pub fn outbox(n: u32) -> OutboxMessage {
     OutboxMessage {
         message_id: MessageId(format!("m-{n}")),
         topic: "t".into(),
@@ -39,7 +41,8 @@ fn outbox(n: u32) -> OutboxMessage {
     }
 }
 
-fn accepted(n: u32) -> StoredResponse {
+/// The stored 202 answer for `order-<n>`.
+pub fn accepted(n: u32) -> StoredResponse {
     StoredResponse {
         status: 202,
         body: serde_json::json!({ "orderId": format!("order-{n}") }),

@@ -36,7 +36,8 @@ use ticketing_domain::{
     Cents, EventId, Hold, HoldId, OrderId, SeatChange, SeatId, SeatMap, SeatStatus, UnixMs,
 };
 
-const SCRIPT: &str = include_str!("seat_store.lua");
+/// The seat store script (benchmarks run it through `redis-benchmark` too).
+pub const SCRIPT: &str = include_str!("seat_store.lua");
 
 /// Largest integer a Lua number (a double) holds exactly.
 const LUA_INT_MAX: u64 = (1 << 53) - 1;
@@ -250,7 +251,8 @@ impl RedisSeatStore {
         format!("{}{{hold:{}}}", self.config.key_prefix, hold_id.as_str())
     }
 
-    fn event_keys(&self, event_id: &EventId) -> [String; 8] {
+    /// The script's eight keys for one event, in KEYS order.
+    pub fn event_keys(&self, event_id: &EventId) -> [String; 8] {
         let base = format!("{}{{ev:{}}}", self.config.key_prefix, event_id.as_str());
         [
             "meta", "state", "price", "hist", "exp", "holds", "tombs", "tombz",

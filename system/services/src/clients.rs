@@ -1,31 +1,111 @@
 //! HTTP adapters of the client ports: the payment gateway and reservation's
 //! pin, over [`HttpClient`] with any connector.
+//!
+//! The payment client adds two protections of its own, on top of the
+//! saga's slower retries (the watchdog, with capped exponential backoff):
+//! a few quick **retries with full jitter** inside one call, for blips, and
+//! a **circuit breaker** that fails calls fast while the gateway is plainly
+//! down, so order workers are not tied up waiting on timeouts. Both are
+//! safe because every call is idempotent per order id.
 
 use crate::http::client::{CallError, HttpClient, JsonResponse};
 use async_trait::async_trait;
 use http::{Method, StatusCode};
 use hyper_util::client::legacy::connect::Connect;
 use serde_json::json;
-use ticketing_domain::ports::{GatewayError, PaymentGateway, PinError, ReservationClient};
+use std::sync::Mutex;
+use std::time::Duration;
+use ticketing_domain::ports::{
+    GatewayError, PaymentGateway, PinError, RandomExt, ReservationClient,
+};
 use ticketing_domain::{Cents, Hold, HoldId, OrderId, PaymentStatus, TraceId};
+
+/// Retry and circuit-breaker settings of [`HttpPaymentGateway`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PaymentClientPolicy {
+    /// Extra attempts within one call after a timeout or 5xx/transport error.
+    pub retries: u32,
+    /// Backoff before retry `n` is uniform in `[0, base * 2^n]` (full jitter).
+    pub retry_backoff_ms: u64,
+    /// Consecutive failed calls that open the circuit (0 = never).
+    pub breaker_failures: u32,
+    /// How long an open circuit fails calls fast before letting one try.
+    pub breaker_open_ms: u64,
+}
+
+impl Default for PaymentClientPolicy {
+    fn default() -> Self {
+        Self {
+            retries: 2,
+            retry_backoff_ms: 25,
+            breaker_failures: 5,
+            breaker_open_ms: 1_000,
+        }
+    }
+}
+
+/// Consecutive failures and, when open, until when (tokio time).
+#[derive(Debug, Default)]
+struct Breaker {
+    failures: u32,
+    open_until: Option<tokio::time::Instant>,
+}
 
 /// [`PaymentGateway`] over HTTP. The order id is the idempotency key, sent
 /// both in the path and as `Idempotency-Key`.
 pub struct HttpPaymentGateway<C> {
     http: HttpClient<C>,
+    policy: PaymentClientPolicy,
+    breaker: Mutex<Breaker>,
 }
 
 impl<C> std::fmt::Debug for HttpPaymentGateway<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HttpPaymentGateway")
             .field("http", &self.http)
+            .field("policy", &self.policy)
             .finish()
     }
 }
 
 impl<C> HttpPaymentGateway<C> {
+    /// With the default [`PaymentClientPolicy`].
     pub fn new(http: HttpClient<C>) -> Self {
-        Self { http }
+        Self::with_policy(http, PaymentClientPolicy::default())
+    }
+
+    pub fn with_policy(http: HttpClient<C>, policy: PaymentClientPolicy) -> Self {
+        Self {
+            http,
+            policy,
+            breaker: Mutex::new(Breaker::default()),
+        }
+    }
+
+    /// `Some(error)` while the circuit is open: fail without calling.
+    fn circuit_open(&self) -> Option<GatewayError> {
+        let b = crate::lock(&self.breaker);
+        match b.open_until {
+            Some(until) if tokio::time::Instant::now() < until => Some(GatewayError::Unavailable(
+                "payment gateway circuit open (recent calls failed)".into(),
+            )),
+            _ => None,
+        }
+    }
+
+    /// Counts a call's outcome: definite answers close the circuit, enough
+    /// consecutive failures open it (again, after a failed trial call).
+    fn record(&self, failed: bool) {
+        let mut b = crate::lock(&self.breaker);
+        if !failed {
+            *b = Breaker::default();
+            return;
+        }
+        b.failures = b.failures.saturating_add(1);
+        if self.policy.breaker_failures > 0 && b.failures >= self.policy.breaker_failures {
+            let open_for = Duration::from_millis(self.policy.breaker_open_ms);
+            b.open_until = Some(tokio::time::Instant::now() + open_for);
+        }
     }
 }
 
@@ -65,17 +145,38 @@ where
     ) -> Result<PaymentStatus, GatewayError> {
         let path = format!("/internal/payments/{order_id}/{op}");
         let key = format!("{order_id}:{op}");
-        let r = self
-            .http
-            .send_json(
-                Method::POST,
-                &path,
-                body.as_ref(),
-                &[("idempotency-key", key.as_str())],
-                trace,
-            )
-            .await;
-        gateway_result(r)
+        let mut attempt = 0u32;
+        loop {
+            if let Some(open) = self.circuit_open() {
+                return Err(open);
+            }
+            let r = self
+                .http
+                .send_json(
+                    Method::POST,
+                    &path,
+                    body.as_ref(),
+                    &[("idempotency-key", key.as_str())],
+                    trace,
+                )
+                .await;
+            let result = gateway_result(r);
+            let failed = matches!(
+                result,
+                Err(GatewayError::Timeout | GatewayError::Unavailable(_))
+            );
+            self.record(failed);
+            if !failed || attempt >= self.policy.retries {
+                return result;
+            }
+            let cap = self
+                .policy
+                .retry_backoff_ms
+                .saturating_mul(1u64 << attempt.min(10));
+            let pause = self.http.rng().range_u64(0, cap);
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+            attempt += 1;
+        }
     }
 }
 

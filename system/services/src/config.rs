@@ -91,6 +91,8 @@ pub struct KafkaSettings {
     pub replication: i32,
     pub call_timeout_ms: u64,
     pub session_timeout_ms: u64,
+    /// Longest a consumer's fetch waits at the broker for data.
+    pub fetch_wait_ms: u64,
 }
 
 impl Default for KafkaSettings {
@@ -102,6 +104,7 @@ impl Default for KafkaSettings {
             replication: 1,
             call_timeout_ms: 10_000,
             session_timeout_ms: 10_000,
+            fetch_wait_ms: 10,
         }
     }
 }
@@ -164,6 +167,26 @@ pub struct SagaSettings {
     /// The watchdog drives a new order itself if `OrderPlaced` has not
     /// arrived within this long (e.g. during a broker outage).
     pub place_grace_ms: u64,
+    /// Quick retries inside one payment call (jittered), before the saga's own.
+    pub payment_retries: u32,
+    /// Retry `n` waits a uniform `[0, backoff * 2^n]` ms (full jitter).
+    pub payment_retry_backoff_ms: u64,
+    /// Consecutive failed payment calls that open the circuit (0 = never).
+    pub payment_breaker_failures: u32,
+    /// How long an open circuit fails calls fast.
+    pub payment_breaker_open_ms: u64,
+}
+
+impl SagaSettings {
+    /// The payment client's retry and circuit-breaker policy.
+    pub fn payment_client(&self) -> crate::clients::PaymentClientPolicy {
+        crate::clients::PaymentClientPolicy {
+            retries: self.payment_retries,
+            retry_backoff_ms: self.payment_retry_backoff_ms,
+            breaker_failures: self.payment_breaker_failures,
+            breaker_open_ms: self.payment_breaker_open_ms,
+        }
+    }
 }
 
 impl Default for SagaSettings {
@@ -179,6 +202,10 @@ impl Default for SagaSettings {
             outbox_interval_ms: 10,
             outbox_lease_ms: 5_000,
             place_grace_ms: 2_000,
+            payment_retries: 2,
+            payment_retry_backoff_ms: 25,
+            payment_breaker_failures: 5,
+            payment_breaker_open_ms: 1_000,
         }
     }
 }

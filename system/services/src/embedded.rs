@@ -160,7 +160,10 @@ impl Embedded {
             ctx: order_ctx,
             repo: handles.orders.clone(),
             reservation: Arc::new(HttpReservationClient::new(reservation_http)),
-            payment: Arc::new(HttpPaymentGateway::new(payment_http)),
+            payment: Arc::new(HttpPaymentGateway::with_policy(
+                payment_http,
+                settings.saga.payment_client(),
+            )),
             saga: settings.saga.clone(),
         };
 
@@ -262,14 +265,6 @@ impl Embedded {
     /// Stops servers (draining in-flight requests, ending SSE streams) and
     /// workers; gives them 5 s, then aborts what is left.
     pub async fn shutdown(mut self) {
-        self.shutdown.cancel();
-        let drain = async { while self.tasks.join_next().await.is_some() {} };
-        if tokio::time::timeout(Duration::from_secs(5), drain)
-            .await
-            .is_err()
-        {
-            tracing::warn!("shutdown timed out; aborting remaining tasks");
-            self.tasks.abort_all();
-        }
+        crate::worker::stop_all(&self.shutdown, &mut self.tasks, 5_000).await;
     }
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use ticketing_domain::messages::Envelope;
 use ticketing_domain::ports::{Consumer, EventBus};
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 /// Tries per message before rewinding.
@@ -25,6 +26,21 @@ pub async fn pause(ms: u64, shutdown: &CancellationToken) -> bool {
     tokio::select! {
         _ = shutdown.cancelled() => false,
         _ = tokio::time::sleep(Duration::from_millis(ms)) => true,
+    }
+}
+
+/// Cancels `shutdown` and waits for `tasks` (servers draining requests,
+/// workers finishing their step); after `grace_ms` aborts what is left.
+/// Every assembly (embedded, one service per process) stops this way.
+pub async fn stop_all(shutdown: &CancellationToken, tasks: &mut JoinSet<()>, grace_ms: u64) {
+    shutdown.cancel();
+    let drain = async { while tasks.join_next().await.is_some() {} };
+    if tokio::time::timeout(Duration::from_millis(grace_ms), drain)
+        .await
+        .is_err()
+    {
+        tracing::warn!("shutdown timed out; aborting remaining tasks");
+        tasks.abort_all();
     }
 }
 

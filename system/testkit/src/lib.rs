@@ -168,13 +168,18 @@ impl TestRedis {
                 _process: None,
             };
         }
+        Self::private_on(free_port())
+    }
+
+    /// Always a private server, on `port` (fault tests stop it and start a
+    /// new one on the same port).
+    pub fn private_on(port: u16) -> Self {
         let bin = find_program("redis-server", &[]).unwrap_or_else(|| {
             panic!(
                 "redis-server not found: install it (`apt-get install redis-server`, or run \
                  ci/test which does) or set TICKETING_TEST_REDIS_URL"
             )
         });
-        let port = free_port();
         let dir = scratch_dir("redis");
         let args: Vec<String> = vec![
             "--bind".into(),
@@ -192,7 +197,7 @@ impl TestRedis {
         wait_for_port(port, "redis-server", Duration::from_secs(10));
         Self {
             url: format!("redis://127.0.0.1:{port}/"),
-            prefix,
+            prefix: format!("{}:", unique_name("t")),
             _process: Some(process),
         }
     }
@@ -381,4 +386,21 @@ pub fn tansu_args(port: u16) -> Vec<String> {
         "--storage-engine".into(),
         "memory://tansu/".into(),
     ]
+}
+
+/// A tiny deterministic generator for test and benchmark choices (which
+/// seat a simulated user tries). Not for system code: that uses the
+/// injected `RandomSource`.
+#[derive(Debug, Clone)]
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    /// Uniform-ish in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 33) as usize) % n
+    }
 }

@@ -85,6 +85,11 @@ where
         }
     }
 
+    /// The random source (jitter, span ids).
+    pub fn rng(&self) -> &Arc<dyn RandomSource> {
+        &self.rng
+    }
+
     /// Sends `body` as JSON (if any) and reads a JSON answer, all within the timeout.
     pub async fn send_json(
         &self,

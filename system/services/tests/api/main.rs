@@ -12,6 +12,7 @@ mod catalog;
 mod errors;
 mod orders;
 mod payment;
+mod payment_client;
 mod reservations;
 mod saga;
 mod sse;
