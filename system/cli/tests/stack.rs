@@ -11,7 +11,9 @@
 //!    sent is published again, byte for byte; nothing changes;
 //! 4. audit straight from Redis and PostgreSQL: no seat sold twice, sold
 //!    seats = tickets = seats of CONFIRMED orders, one capture per
-//!    confirmed order, every authorization captured or voided.
+//!    confirmed order, every authorization captured or voided;
+//! 5. SSE through nginx: a seat change reaches an open stream promptly (a
+//!    buffering proxy would hold it back).
 
 // Test code: a failed expectation must panic the test.
 #![allow(clippy::unwrap_used)]
@@ -295,6 +297,74 @@ async fn redeliver_everything(bus: &KafkaEventBus, topic: &str) -> usize {
     seen.len()
 }
 
+/// Reads the stream until `needle` appears in what arrives after `from`,
+/// or panics after `within`.
+async fn read_until(
+    resp: &mut reqwest::Response,
+    buf: &mut String,
+    from: usize,
+    needle: &str,
+    within: Duration,
+) {
+    let deadline = Instant::now() + within;
+    while !buf[from..].contains(needle) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let chunk = tokio::time::timeout(left, resp.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("{needle:?} did not arrive within {within:?}"))
+            .unwrap()
+            .expect("stream open");
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+/// A hold made through the gateway shows up on a stream opened through the
+/// gateway, as its own `change` message, promptly.
+async fn sse_through_the_gateway(http: &reqwest::Client, url: &str) {
+    let event = "jazz-night";
+    let mut resp = http
+        .get(format!("{url}/api/events/{event}/seats/stream"))
+        .timeout(Duration::from_secs(60))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let mut buf = String::new();
+    read_until(
+        &mut resp,
+        &mut buf,
+        0,
+        "event: snapshot",
+        Duration::from_secs(5),
+    )
+    .await;
+    // The snapshot may span chunks: wait for its blank-line terminator.
+    let snap = buf.find("event: snapshot").unwrap();
+    read_until(&mut resp, &mut buf, snap, "\n\n", Duration::from_secs(5)).await;
+    let after = buf.len();
+    let held = Instant::now();
+    let resp_hold = http
+        .post(format!("{url}/api/reservations"))
+        .json(&json!({"eventId": event, "seatIds": ["4-4"], "holdSeconds": 60}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp_hold.status().as_u16(), 201);
+    read_until(
+        &mut resp,
+        &mut buf,
+        after,
+        r#""seatId":"4-4","status":"HELD""#,
+        Duration::from_secs(3),
+    )
+    .await;
+    assert!(buf[after..].contains("event: change"), "{}", &buf[after..]);
+    println!(
+        "sse: change delivered through nginx {:?} after the hold",
+        held.elapsed()
+    );
+}
+
 #[test]
 fn rush_purchases_broker_outage_and_duplicates_on_the_real_stack() {
     let stack = Stack::up();
@@ -395,5 +465,8 @@ fn rush_purchases_broker_outage_and_duplicates_on_the_real_stack() {
         audit(&t, BUYERS).await;
         let sold = t.seats.sold_seats(&EventId::from(EVENT)).await.unwrap();
         assert_eq!(sold.len(), BUYERS, "one seat per buyer, sold once");
+
+        // 5. The live seat stream through nginx.
+        sse_through_the_gateway(&http, &url).await;
     });
 }

@@ -13,8 +13,8 @@ use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 use std::sync::Arc;
-use ticketing_domain::TraceId;
 use ticketing_domain::ports::{RandomExt, RandomSource};
+use ticketing_domain::{MessageId, TraceId};
 
 pub const TRACE_HEADER: &str = "x-trace-id";
 pub const TRACEPARENT: &str = "traceparent";
@@ -49,6 +49,31 @@ pub fn incoming_trace_id(headers: &HeaderMap) -> Option<TraceId> {
 /// A `traceparent` header value for an outgoing call in this trace.
 pub fn traceparent(trace: &TraceId, rng: &dyn RandomSource) -> String {
     format!("00-{}-{}-01", trace.as_str(), rng.span_id())
+}
+
+/// Bus message headers carrying W3C trace context, so a consumer that reads
+/// only headers (tracing middleware, a broker UI) joins the order's trace.
+/// The span id is taken from the message id (random already): no draw from
+/// the random source, so simulated runs keep their random streams.
+pub fn message_headers(trace: Option<&TraceId>, message_id: &MessageId) -> Vec<(String, String)> {
+    let Some(trace) = trace else {
+        return Vec::new();
+    };
+    let hex: String = message_id
+        .as_str()
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    let tail = hex.get(hex.len().saturating_sub(16)..).unwrap_or_default();
+    let mut span = format!("{tail:0>16}");
+    if span.chars().all(|c| c == '0') {
+        span.replace_range(15..16, "1"); // W3C: an all-zero span id is invalid
+    }
+    vec![(
+        TRACEPARENT.to_owned(),
+        format!("00-{}-{span}-01", trace.as_str()),
+    )]
 }
 
 /// Middleware: assign the trace id, render error bodies, set the header.
@@ -122,5 +147,27 @@ mod tests {
             HeaderValue::from_static("00000000000000000000000000000000"),
         );
         assert!(incoming_trace_id(&bad).is_none());
+    }
+
+    #[test]
+    fn message_headers_carry_a_valid_traceparent_of_the_trace() {
+        let trace = TraceId("4bf92f3577b34da6a3ce929d0e0e4736".into());
+        let id = MessageId("0f1e2d3c-4b5a-4697-8877-665544332211".into());
+        let headers = message_headers(Some(&trace), &id);
+        assert_eq!(
+            headers,
+            vec![(
+                TRACEPARENT.to_owned(),
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-8877665544332211-01".to_owned()
+            )]
+        );
+        // What goes out is what an incoming parser accepts.
+        let mut h = HeaderMap::new();
+        h.insert(TRACEPARENT, HeaderValue::from_str(&headers[0].1).unwrap());
+        assert_eq!(incoming_trace_id(&h), Some(trace.clone()));
+        // No hex in the id: still a valid (non-zero) span id.
+        let odd = message_headers(Some(&trace), &MessageId("zz/zz".into()));
+        assert!(odd[0].1.ends_with("-0000000000000001-01"), "{}", odd[0].1);
+        assert!(message_headers(None, &id).is_empty());
     }
 }

@@ -238,28 +238,7 @@ pub(crate) fn outbox_message(
         trace_id,
         body,
     };
-    // W3C trace context travels in the message headers too, so a broker
-    // consumer that reads only headers (tracing middleware) joins the trace.
-    // The span id comes from the message id (random already): no extra draw
-    // from the random source, so simulated runs keep their streams.
-    let headers = env
-        .trace_id
-        .as_ref()
-        .map(|t| {
-            let hex: String = env
-                .message_id
-                .as_str()
-                .chars()
-                .filter(char::is_ascii_hexdigit)
-                .collect();
-            let span = hex.get(hex.len().saturating_sub(16)..).unwrap_or_default();
-            let span = format!("{span:0>16}");
-            vec![(
-                crate::http::trace::TRACEPARENT.to_owned(),
-                format!("00-{}-{span}-01", t.as_str()),
-            )]
-        })
-        .unwrap_or_default();
+    let headers = crate::http::trace::message_headers(env.trace_id.as_ref(), &env.message_id);
     OutboxMessage {
         message_id: env.message_id.clone(),
         topic: topic.to_owned(),

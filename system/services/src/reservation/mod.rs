@@ -270,7 +270,7 @@ async fn publish_reply(
         topic: topics::ORDER_SAGA.into(),
         key: env.body.order_id().to_string(),
         payload: env.to_bytes(),
-        headers: vec![],
+        headers: crate::http::trace::message_headers(env.trace_id.as_ref(), &env.message_id),
     })
     .await?;
     Ok(())
