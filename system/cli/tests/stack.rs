@@ -13,7 +13,9 @@
 //!    seats = tickets = seats of CONFIRMED orders, one capture per
 //!    confirmed order, every authorization captured or voided;
 //! 5. SSE through nginx: a seat change reaches an open stream promptly (a
-//!    buffering proxy would hold it back).
+//!    buffering proxy would hold it back);
+//! 6. Redis frozen: a hold answers 503 with the standard error body within
+//!    the call bound, and works again once Redis is back.
 
 // Test code: a failed expectation must panic the test.
 #![allow(clippy::unwrap_used)]
@@ -85,13 +87,17 @@ impl Stack {
         self.get("TICKETING_STACK_URL")
     }
 
-    fn signal_broker(&self, signal: &str) {
+    fn signal(&self, pid_key: &str, signal: &str) {
         let ok = Command::new("kill")
-            .args([signal, self.get("TICKETING_STACK_KAFKA_PID")])
+            .args([signal, self.get(pid_key)])
             .status()
             .unwrap()
             .success();
-        assert!(ok, "kill {signal} broker");
+        assert!(ok, "kill {signal} {pid_key}");
+    }
+
+    fn signal_broker(&self, signal: &str) {
+        self.signal("TICKETING_STACK_KAFKA_PID", signal);
     }
 }
 
@@ -468,5 +474,46 @@ fn rush_purchases_broker_outage_and_duplicates_on_the_real_stack() {
 
         // 5. The live seat stream through nginx.
         sse_through_the_gateway(&http, &url).await;
+
+        // 6. The seat store stops answering: a clear 503, then recovery.
+        stack.signal("TICKETING_STACK_REDIS_PID", "-STOP");
+        let hold = json!({"eventId": "comedy-hour", "seatIds": ["2-2"], "holdSeconds": 60});
+        let asked = Instant::now();
+        let resp = http
+            .post(format!("{url}/api/reservations"))
+            .json(&hold)
+            .send()
+            .await
+            .unwrap();
+        let waited = asked.elapsed();
+        let status = resp.status().as_u16();
+        let body: Value = resp.json().await.unwrap();
+        stack.signal("TICKETING_STACK_REDIS_PID", "-CONT");
+        println!("redis frozen: hold answered {status} after {waited:?}: {body}");
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(body["code"], "SERVICE_UNAVAILABLE", "{body}");
+        assert_eq!(body["traceId"].as_str().unwrap().len(), 32, "{body}");
+        assert!(
+            waited < Duration::from_secs(10),
+            "bounded by redis.call_timeout_ms"
+        );
+        // The timed-out hold may still have run once Redis woke (a 503
+        // means "outcome unknown"), so recovery is shown on another seat.
+        let other = json!({"eventId": "comedy-hour", "seatIds": ["3-3"], "holdSeconds": 60});
+        let mut recovered = false;
+        for _ in 0..40 {
+            let r = http
+                .post(format!("{url}/api/reservations"))
+                .json(&other)
+                .send()
+                .await
+                .unwrap();
+            if r.status().as_u16() == 201 {
+                recovered = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        assert!(recovered, "holds work again once Redis answers");
     });
 }
