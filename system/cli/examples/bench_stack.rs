@@ -86,7 +86,7 @@ async fn main() {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    // Registering a 200,000-seat event is one long script: allow it time.
+    // Registering 200,000 seats takes 40 staging scripts: allow it time.
     let config = RedisSeatStoreConfig {
         call_timeout_ms: 60_000,
         ..RedisSeatStoreConfig::default()

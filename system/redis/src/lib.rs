@@ -39,6 +39,9 @@ use ticketing_domain::{
 /// The seat store script (benchmarks run it through `redis-benchmark` too).
 pub const SCRIPT: &str = include_str!("seat_store.lua");
 
+/// Seats registered per script when an event is created.
+const CREATE_CHUNK_SEATS: usize = 5_000;
+
 /// Largest integer a Lua number (a double) holds exactly.
 const LUA_INT_MAX: u64 = (1 << 53) - 1;
 
@@ -357,12 +360,19 @@ impl SeatStore for RedisSeatStore {
         event_id: &EventId,
         seats: &[(SeatId, Cents)],
     ) -> Result<(), SeatStoreError> {
-        let list: Vec<(&str, String)> = seats
-            .iter()
-            .map(|(s, p)| (s.as_str(), p.to_string()))
-            .collect();
-        let json = serde_json::to_string(&list).map_err(unavailable)?;
-        Self::ok(self.run::<String>(event_id, "create", 0, &[json]).await?)?;
+        // Staged in chunks (each a short script, so Redis keeps serving
+        // others), then activated atomically; see `stage` in the script.
+        for chunk in seats.chunks(CREATE_CHUNK_SEATS) {
+            let list: Vec<(&str, String)> = chunk
+                .iter()
+                .map(|(s, p)| (s.as_str(), p.to_string()))
+                .collect();
+            let json = serde_json::to_string(&list).map_err(unavailable)?;
+            if Self::ok(self.run::<String>(event_id, "stage", 0, &[json]).await?)? == "exists" {
+                break;
+            }
+        }
+        Self::ok(self.run::<String>(event_id, "activate", 0, &[]).await?)?;
         // After the seats exist, so the sweeper never sees a half-made event.
         let mut cmd = redis::cmd("SADD");
         cmd.arg(self.events_key()).arg(event_id.as_str());

@@ -97,15 +97,23 @@ local function with_id(hid, h)
   return h
 end
 
-if OP == 'create' then
-  -- ARGV 4: JSON [[seat, "price"], ...]. Idempotent.
+if OP == 'stage' then
+  -- ARGV 4: JSON [[seat, "price"], ...], one chunk of a new event's seats.
+  -- Staged seats are invisible until 'activate' sets the version (every
+  -- other op sees an unknown event), so a big event is registered in short
+  -- scripts without ever being half visible. No-op once the event exists.
   if exists() then return ok('exists') end
   local seats = cjson.decode(ARGV[4])
-  redis.call('HSET', K_META, 'version', 0, 'avail', #seats)
   for _, sp in ipairs(seats) do
     redis.call('HSET', K_STATE, sp[1], 'A')
     redis.call('HSET', K_PRICE, sp[1], sp[2])
   end
+  return ok('staged')
+
+elseif OP == 'activate' then
+  -- Makes the staged seats the event. Idempotent.
+  if exists() then return ok('exists') end
+  redis.call('HSET', K_META, 'version', 0, 'avail', redis.call('HLEN', K_STATE))
   return ok('created')
 
 elseif OP == 'hold' then

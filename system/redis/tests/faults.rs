@@ -156,3 +156,29 @@ async fn oversized_and_unknown_inputs_are_domain_errors() {
     };
     assert_eq!(changes[0].seat_id.as_str(), odd);
 }
+
+/// A large event is registered in chunks and appears all at once: before
+/// activation it is unknown, after it every seat is there and available.
+#[tokio::test]
+async fn a_large_event_is_registered_whole() {
+    let redis = TestRedis::start();
+    let store = RedisSeatStore::connect(&redis.url, config()).await.unwrap();
+    let event = EventId::from("big");
+    let seats: Vec<(SeatId, i64)> = (0..23_456)
+        .map(|i| (SeatId(format!("s{i:06}")), 100))
+        .collect();
+    assert_eq!(
+        store.availability(&event).await.unwrap_err(),
+        SeatStoreError::UnknownEvent
+    );
+    store.create_event(&event, &seats).await.unwrap();
+    assert_eq!(store.availability(&event).await.unwrap(), (0, 23_456));
+    // Registering again changes nothing.
+    store.create_event(&event, &seats[..10]).await.unwrap();
+    assert_eq!(store.availability(&event).await.unwrap(), (0, 23_456));
+    let mut last = hold(1, &[]);
+    last.event_id = event.clone();
+    last.seat_ids = vec![SeatId::from("s023455")];
+    store.hold(last, 0).await.unwrap();
+    assert_eq!(store.availability(&event).await.unwrap(), (1, 23_455));
+}
