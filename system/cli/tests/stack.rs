@@ -115,14 +115,7 @@ impl Drop for Stack {
 async fn rush_user(http: reqwest::Client, url: String, user: usize) -> Option<String> {
     let mut rng = Lcg(user as u64 + 1);
     for _attempt in 0..400 {
-        let map: Value = http
-            .get(format!("{url}/api/events/{EVENT}/seats"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let map = get_json(&http, format!("{url}/api/events/{EVENT}/seats")).await;
         let free: Vec<&str> = map["seats"]
             .as_array()
             .unwrap()
@@ -155,14 +148,13 @@ async fn rush_user(http: reqwest::Client, url: String, user: usize) -> Option<St
     panic!("user {user} neither won nor saw a sell-out in 400 attempts");
 }
 
+/// GET through the gateway, as JSON.
+async fn get_json(http: &reqwest::Client, url: String) -> Value {
+    http.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 async fn order_status(http: &reqwest::Client, url: &str, order_id: &str) -> Value {
-    http.get(format!("{url}/api/orders/{order_id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    get_json(http, format!("{url}/api/orders/{order_id}")).await
 }
 
 /// Polls until every order is terminal; returns their final bodies.
@@ -402,14 +394,7 @@ fn rush_purchases_broker_outage_and_duplicates_on_the_real_stack() {
             started.elapsed()
         );
         assert_eq!(holds.len(), SEATS, "exactly one winner per seat");
-        let ev: Value = http
-            .get(format!("{url}/api/events/{EVENT}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let ev = get_json(&http, format!("{url}/api/events/{EVENT}")).await;
         assert_eq!(ev["availableCount"], 0, "sold out (all held)");
         holds.sort();
 

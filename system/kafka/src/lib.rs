@@ -234,6 +234,7 @@ impl EventBus for KafkaEventBus {
             consumer,
             timeout: self.timeout(),
             prefix_len: self.config.topic_prefix.len(),
+            topic,
         }))
     }
 }
@@ -243,6 +244,8 @@ pub struct KafkaConsumer {
     consumer: StreamConsumer,
     timeout: Duration,
     prefix_len: usize,
+    /// The subscribed topic's full (prefixed) name, for commits.
+    topic: String,
 }
 
 impl std::fmt::Debug for KafkaConsumer {
@@ -280,15 +283,6 @@ impl KafkaConsumer {
             headers,
         }
     }
-
-    fn full_topic(&self, d: &Delivery) -> Result<String, BusError> {
-        // The subscription is one topic; its full name carries the prefix.
-        let sub = self.consumer.subscription().map_err(unavailable)?;
-        sub.elements()
-            .first()
-            .map(|e| e.topic().to_owned())
-            .ok_or_else(|| unavailable(format!("not subscribed (topic {})", d.topic)))
-    }
 }
 
 #[async_trait]
@@ -317,11 +311,10 @@ impl Consumer for KafkaConsumer {
     }
 
     async fn commit(&mut self, d: &Delivery) -> Result<(), BusError> {
-        let topic = self.full_topic(d)?;
         let mut tpl = TopicPartitionList::new();
         let next = i64::try_from(d.offset).unwrap_or(i64::MAX - 1) + 1;
         tpl.add_partition_offset(
-            &topic,
+            &self.topic,
             i32::try_from(d.partition).unwrap_or(0),
             Offset::Offset(next),
         )
