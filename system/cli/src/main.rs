@@ -135,7 +135,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let app = Embedded::build(&settings, clock, seeding).await?;
             tracing::info!(url = %app.url(), "embedded ticketing system listening; Ctrl-C stops it");
-            println!("ticketing: listening on {}", app.url());
+            // One write, and no panic if whoever started us stopped reading.
+            let _ = std::io::Write::write_all(
+                &mut std::io::stdout(),
+                format!(
+                    "ticketing: listening on {}\nticketing: internal routes (audits, payment faults) on {}\n",
+                    app.url(),
+                    app.internal_url()
+                )
+                .as_bytes(),
+            );
             app.run_until(stop_signal()).await;
             tracing::info!("stopped cleanly");
             Ok(())

@@ -157,7 +157,7 @@ impl Service {
                     settings.catalog.feed_poll_ms,
                     shutdown.clone(),
                 ));
-                catalog::public_router(CatalogState {
+                let state = CatalogState {
                     ctx: ctx.clone(),
                     repo,
                     seats,
@@ -165,7 +165,8 @@ impl Service {
                     heartbeat_ms: settings.catalog.sse_heartbeat_ms,
                     replay_limit: settings.catalog.replay_limit,
                     shutdown: shutdown.clone(),
-                })
+                };
+                catalog::public_router(state.clone()).merge(catalog::internal_router(state))
             }
             ServiceKind::Reservation => {
                 let seats: Arc<dyn SeatStore> = seat_store(settings).await?;
@@ -225,7 +226,7 @@ impl Service {
                     bus,
                     shutdown.clone(),
                 ));
-                order::public_router(state)
+                order::public_router(state.clone()).merge(order::internal_router(state))
             }
             ServiceKind::Payment => {
                 let repo = Arc::new(PgPaymentRepository::new(database(settings).await?));

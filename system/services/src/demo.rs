@@ -54,11 +54,13 @@ pub fn seats_for(event: &Event) -> Vec<SeatSpec> {
 }
 
 /// Registers an event in the catalog and the seat store (both idempotent).
+/// The error is the HTTP one, so `POST /internal/events` answers 503 (not
+/// 500) while the seat store or the catalog database is unavailable.
 pub async fn install_event(
     catalog: &dyn CatalogRepository,
     seats: &dyn SeatStore,
     event: Event,
-) -> anyhow::Result<()> {
+) -> Result<(), crate::error::ApiError> {
     let specs = seats_for(&event);
     let prices: Vec<_> = specs
         .iter()

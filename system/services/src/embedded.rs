@@ -3,7 +3,9 @@
 //!
 //! Reservation and payment also listen on their own loopback ports (port 0)
 //! because the order service reaches them over HTTP, exactly as in a
-//! deployment — the embedded mode exercises the real HTTP clients. Tests
+//! deployment — the embedded mode exercises the real HTTP clients. One more
+//! loopback listener carries every `/internal/...` route, like the gateway's
+//! internal listener in a deployment (audits and payment faults use it). Tests
 //! build it with [`Embedded::build`] on port 0 and a [`ManualClock`] of their
 //! own; `ticketing serve --embedded` builds it with the wall-anchored clock.
 //!
@@ -62,6 +64,8 @@ pub struct Embedded {
     pub gateway_addr: SocketAddr,
     pub reservation_addr: SocketAddr,
     pub payment_addr: SocketAddr,
+    /// Every internal route (holds, payments, payment faults, audits); always loopback.
+    pub internal_addr: SocketAddr,
     pub handles: EmbeddedHandles,
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
@@ -116,9 +120,11 @@ impl Embedded {
         let gateway_listener = bind(host, settings.gateway.port, "the gateway").await?;
         let reservation_listener = bind("127.0.0.1", 0, "reservation").await?;
         let payment_listener = bind("127.0.0.1", 0, "payment").await?;
+        let internal_listener = bind("127.0.0.1", 0, "internal routes").await?;
         let gateway_addr = gateway_listener.local_addr()?;
         let reservation_addr = reservation_listener.local_addr()?;
         let payment_addr = payment_listener.local_addr()?;
+        let internal_addr = internal_listener.local_addr()?;
 
         let shutdown = CancellationToken::new();
         let seats: Arc<dyn SeatStore> = handles.seats.clone();
@@ -207,7 +213,20 @@ impl Embedded {
             &mut tasks,
             "payment",
             payment_listener,
-            finish_router(payment::router(payment_state), &payment_ctx, limit),
+            finish_router(payment::router(payment_state.clone()), &payment_ctx, limit),
+        );
+        serve(
+            &mut tasks,
+            "internal",
+            internal_listener,
+            finish_router(
+                reservation::internal_router(reservation_state.clone())
+                    .merge(catalog::internal_router(catalog_state.clone()))
+                    .merge(payment::router(payment_state))
+                    .merge(order::internal_router(order_state.clone())),
+                &gateway_ctx,
+                limit,
+            ),
         );
 
         tasks.spawn(reservation::run_command_worker(
@@ -245,6 +264,7 @@ impl Embedded {
             gateway_addr,
             reservation_addr,
             payment_addr,
+            internal_addr,
             handles,
             shutdown,
             tasks,
@@ -254,6 +274,11 @@ impl Embedded {
     /// The gateway's base URL, e.g. `http://127.0.0.1:8080`.
     pub fn url(&self) -> String {
         format!("http://{}", self.gateway_addr)
+    }
+
+    /// The internal listener's base URL (`/internal/...` routes).
+    pub fn internal_url(&self) -> String {
+        format!("http://{}", self.internal_addr)
     }
 
     /// Runs until `signal` resolves, then shuts down cleanly.

@@ -90,6 +90,52 @@ pub fn public_router(state: OrderState) -> Router {
         .with_state(state)
 }
 
+/// Internal routes (`/internal/...`): never routed by the public gateway.
+///
+/// `GET /internal/audit/orders` is the order service's ground truth for a
+/// post-run audit (the load harness checks the brief's invariants with it):
+/// every order with its status, every ticket, and the outbox backlog.
+pub fn internal_router(state: OrderState) -> Router {
+    Router::new()
+        .route("/internal/audit/orders", get(audit_orders))
+        .with_state(state)
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AuditView {
+    orders: Vec<OrderView>,
+    tickets: Vec<TicketView>,
+    outbox_backlog: usize,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TicketView {
+    event_id: EventId,
+    seat_id: SeatId,
+    order_id: OrderId,
+}
+
+/// Reads everything at once; meant for audits after a run, not for traffic.
+async fn audit_orders(State(state): State<OrderState>) -> Result<Json<AuditView>, ApiError> {
+    let orders = state.repo.orders().await?;
+    let tickets = state.repo.tickets().await?;
+    let outbox_backlog = state.repo.outbox_backlog().await?;
+    Ok(Json(AuditView {
+        orders: orders.into_iter().map(OrderView::from).collect(),
+        tickets: tickets
+            .into_iter()
+            .map(|t| TicketView {
+                event_id: t.event_id,
+                seat_id: t.seat_id,
+                order_id: t.order_id,
+            })
+            .collect(),
+        outbox_backlog,
+    }))
+}
+
 /// Renders a stored response; the trace middleware leaves its body alone.
 fn stored_response(r: &StoredResponse, replayed: bool) -> Response {
     let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# load/bench/run.sh — the benchmark figures of load/README.md, on one machine.
+#
+#   load/bench/run.sh embedded   rush 2,000 users / 1,000 seats on the embedded system (3 runs)
+#   load/bench/run.sh stack      the same on the local real stack (3 runs, one stack)
+#   load/bench/run.sh holds      hold throughput vs. users (embedded and stack)
+#   load/bench/run.sh ceiling    the harness vs wrk on the same pages of `ticketing serve --embedded`
+#
+# Everything listens on loopback; every run is bounded by --run-time.
+# Results: target/bench/<what>/...; the lines worth quoting are printed.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$ROOT"
+OUT="$ROOT/target/bench"
+LOAD="$ROOT/target/release/ticketing-load"
+BIN="$ROOT/target/release/ticketing"
+cargo build --release --locked --quiet -p ticketing-load -p ticketing-cli
+
+stack_up() {
+  export TICKETING_STACK_DIR="$OUT/stack"
+  TICKETING_BIN="$BIN" ci/stack up >/dev/null
+  # shellcheck disable=SC1091
+  . "$TICKETING_STACK_DIR/stack.env"
+  trap 'ci/stack down >/dev/null 2>&1 || true' EXIT
+}
+
+case "${1:-}" in
+  embedded)
+    for i in 1 2 3; do
+      "$LOAD" --scenario rush --quiet --out "$OUT/rush-embedded-$i" | grep -E "^POST /api/reservations|^rush:|^throughput|SLO gate" || true
+    done ;;
+  stack)
+    stack_up
+    for i in 1 2 3; do
+      "$LOAD" --host "$TICKETING_STACK_URL" --internal-url "$TICKETING_STACK_INTERNAL_URL" \
+        --scenario rush --quiet --out "$OUT/rush-stack-$i" | grep -E "^POST /api/reservations|^rush:|^throughput|SLO gate" || true
+    done ;;
+  holds)
+    for u in 4 8 16 32 64; do
+      echo "embedded, $u users:"
+      "$LOAD" --scenario holds --seats 20000 --users "$u" --run-time 10s --ramp 1s --quiet \
+        --out "$OUT/holds-embedded-$u" | grep -E "^POST /api/reservations|^throughput" || true
+    done
+    stack_up
+    for u in 4 8 16 32 64; do
+      echo "stack, $u users:"
+      "$LOAD" --host "$TICKETING_STACK_URL" --internal-url "$TICKETING_STACK_INTERNAL_URL" \
+        --scenario holds --seats 20000 --users "$u" --run-time 10s --ramp 1s --quiet \
+        --out "$OUT/holds-stack-$u" | grep -E "^POST /api/reservations|^throughput" || true
+    done ;;
+  ceiling)
+    command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)" >&2; exit 1; }
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    "$BIN" serve --embedded --port "$port" >"$OUT/serve.log" 2>&1 &
+    pid=$!
+    trap 'kill $pid 2>/dev/null || true' EXIT
+    for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
+    internal=$(sed -n 's/.*internal routes.* on \(http:[^ ]*\).*/\1/p' "$OUT/serve.log")
+    for i in 1 2 3; do
+      echo "harness, browse, 32 users, no think time:"
+      "$LOAD" --host "http://127.0.0.1:$port" --internal-url "$internal" --run-id "ceiling-$i" \
+        --scenario browse --think-ms-max 0 --users 32 --run-time 10s --ramp 1s --quiet \
+        --out "$OUT/ceiling-harness-$i" | grep -E "^all|^throughput" || true
+      echo "wrk, the same three pages, 32 connections:"
+      EVENT="ceiling-$i-browse" wrk -t2 -c32 -d10s --latency -s load/bench/browse.lua "http://127.0.0.1:$port" \
+        | grep -E "Requests/sec|50%|99%" || true
+    done ;;
+  *) echo "usage: load/bench/run.sh embedded|stack|holds|ceiling" >&2; exit 2 ;;
+esac

@@ -1,0 +1,156 @@
+//! The harness's own HTTP calls outside the measured load: setting up the
+//! run's events and payment faults on the internal listener, and the audit's
+//! reads. Every call has a timeout; none is recorded as load.
+
+use crate::audit::{LedgerEntry, OrderTruth, SeatMap};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// Wall-clock milliseconds (the harness is not simulated: it may read the OS clock).
+pub fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Public (gateway) and internal base URLs of one target.
+#[derive(Debug, Clone)]
+pub struct Api {
+    pub public_url: String,
+    pub internal_url: String,
+    http: reqwest::Client,
+}
+
+/// Did `create_event` make the event or find it there already?
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Created {
+    New,
+    Existing,
+}
+
+impl Api {
+    pub fn new(public_url: &str, internal_url: &str) -> anyhow::Result<Api> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .connect_timeout(Duration::from_secs(5))
+            .build()?;
+        Ok(Api {
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            internal_url: internal_url.trim_end_matches('/').to_owned(),
+            http,
+        })
+    }
+
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, url: String) -> anyhow::Result<T> {
+        let resp = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("GET {url}: {e}"))?;
+        let status = resp.status();
+        if !status.is_success() {
+            let body = resp.text().await.unwrap_or_default();
+            anyhow::bail!("GET {url}: {status} {body}");
+        }
+        resp.json::<T>()
+            .await
+            .map_err(|e| anyhow::anyhow!("GET {url}: unexpected body: {e}"))
+    }
+
+    /// Waits until the gateway and the internal listener answer (bounded).
+    pub async fn wait_healthy(&self, timeout: Duration) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        for url in [
+            format!("{}/health", self.public_url),
+            format!("{}/internal/payment-faults", self.internal_url),
+        ] {
+            loop {
+                let ok =
+                    matches!(self.http.get(&url).send().await, Ok(r) if r.status().is_success());
+                if ok {
+                    break;
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    anyhow::bail!("{url} did not answer 200 within {timeout:?}");
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Registers an event of `rows x cols` seats (internal route). An event
+    /// of that id that is already there is joined (several load processes
+    /// sharing one `--run-id`).
+    pub async fn create_event(
+        &self,
+        event_id: &str,
+        title: &str,
+        rows: u32,
+        cols: u32,
+    ) -> anyhow::Result<Created> {
+        let url = format!("{}/internal/events", self.internal_url);
+        let resp = self
+            .http
+            .post(&url)
+            .json(&json!({
+                "eventId": event_id,
+                "title": title,
+                "startsAt": "2030-01-01T20:00:00Z",
+                "rows": rows,
+                "cols": cols,
+            }))
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("POST {url}: {e}"))?;
+        match resp.status().as_u16() {
+            201 => Ok(Created::New),
+            409 => Ok(Created::Existing),
+            s => {
+                let body = resp.text().await.unwrap_or_default();
+                anyhow::bail!("cannot create event {event_id}: POST {url} answered {s} {body}")
+            }
+        }
+    }
+
+    /// Replaces the mock payment gateway's fault settings (internal route).
+    pub async fn set_payment_faults(&self, faults: &Value) -> anyhow::Result<()> {
+        let url = format!("{}/internal/payment-faults", self.internal_url);
+        let resp = self
+            .http
+            .put(&url)
+            .json(faults)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("PUT {url}: {e}"))?;
+        if !resp.status().is_success() {
+            let s = resp.status();
+            let body = resp.text().await.unwrap_or_default();
+            anyhow::bail!("PUT {url}: {s} {body}");
+        }
+        Ok(())
+    }
+
+    /// The mock payment gateway's current fault settings (internal route).
+    pub async fn get_payment_faults(&self) -> anyhow::Result<Value> {
+        self.get_json(format!("{}/internal/payment-faults", self.internal_url))
+            .await
+    }
+
+    pub async fn audit_orders(&self) -> anyhow::Result<OrderTruth> {
+        self.get_json(format!("{}/internal/audit/orders", self.internal_url))
+            .await
+    }
+
+    pub async fn ledger(&self) -> anyhow::Result<Vec<LedgerEntry>> {
+        self.get_json(format!("{}/internal/payments", self.internal_url))
+            .await
+    }
+
+    pub async fn seat_map(&self, event_id: &str) -> anyhow::Result<SeatMap> {
+        self.get_json(format!("{}/api/events/{event_id}/seats", self.public_url))
+            .await
+    }
+}

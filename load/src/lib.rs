@@ -1,0 +1,28 @@
+//! # ticketing-load
+//!
+//! The load harness: goose scenarios (`rush`, `purchase`, `browse`, `sse`
+//! and their `mix`) against any target — the embedded system in-process,
+//! the local real stack (`ci/stack`), or a deployment by URL — with an SLO
+//! gate and a post-run audit of the brief's invariants.
+//!
+//! - [`run`]: one run, start to finish, and its run folder.
+//! - [`scenarios`]: the goose scenarios and the request helper.
+//! - [`record`]: our own hdrhistograms (raw and coordinated-omission corrected).
+//! - [`slo`]: the SLO file, overrides and the verdict.
+//! - [`audit`]: the post-run invariant checks.
+//! - [`summary`]: `summary.json` and the merge of several load processes.
+//! - [`target`]: embedded / stack / host.
+//! - [`live`]: fault plans applied to the local real stack.
+//! - [`client`]: the harness's own (unmeasured) calls.
+//!
+//! The binary (`ticketing-load`) is a thin clap layer over these.
+
+pub mod audit;
+pub mod client;
+pub mod live;
+pub mod record;
+pub mod run;
+pub mod scenarios;
+pub mod slo;
+pub mod summary;
+pub mod target;

@@ -1,0 +1,330 @@
+//! `ticketing-load`: the load harness's command line (a thin clap layer over
+//! the `ticketing_load` library).
+//!
+//! Exit status: 0 when the SLO gate passes, 1 when it fails (after writing
+//! the run folder), 2 when the run could not be carried out.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+use ticketing_load::run::{PaymentOptions, RunOptions};
+use ticketing_load::scenarios::ScenarioName;
+use ticketing_load::slo::{Basis, Overrides, Slo};
+use ticketing_load::summary::{self, Summary};
+use ticketing_load::target::Target;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ticketing-load",
+    version,
+    about = "Load harness: goose scenarios, an SLO gate and a post-run audit",
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Combine the summary.json files of load processes that ran together
+    /// (one per machine) into one verdict.
+    Merge {
+        /// summary.json files (or run folders holding one).
+        #[arg(required = true)]
+        summaries: Vec<PathBuf>,
+        /// Where the merged summary.json and verdict.txt go.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        slo: SloArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+struct SloArgs {
+    /// The SLO file.
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/slo.toml"))]
+    slo: PathBuf,
+    /// Replace the p95 limit (ms) for this run.
+    #[arg(long)]
+    slo_p95_ms: Option<f64>,
+    /// Replace the error-rate limit (percent) for this run.
+    #[arg(long)]
+    slo_error_pct: Option<f64>,
+    /// Replace the SSE propagation p95 limit (ms) for this run.
+    #[arg(long)]
+    slo_sse_p95_ms: Option<f64>,
+    /// Judge latency on raw or coordinated-omission corrected percentiles.
+    #[arg(long, value_enum)]
+    slo_basis: Option<BasisArg>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum BasisArg {
+    Raw,
+    Corrected,
+}
+
+impl SloArgs {
+    fn load(&self) -> anyhow::Result<Slo> {
+        Ok(Slo::load(&self.slo)?.with(&Overrides {
+            p95_ms: self.slo_p95_ms,
+            error_pct: self.slo_error_pct,
+            sse_p95_ms: self.slo_sse_p95_ms,
+            basis: self.slo_basis.map(|b| match b {
+                BasisArg::Raw => Basis::Raw,
+                BasisArg::Corrected => Basis::Corrected,
+            }),
+        }))
+    }
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Run against the embedded system, started in this process (the default).
+    #[arg(long, conflicts_with_all = ["stack", "host"])]
+    embedded: bool,
+    /// Bring up the local real stack (ci/stack up), run, and tear it down.
+    #[arg(long, conflicts_with = "host")]
+    stack: bool,
+    /// Leave the stack running after the run.
+    #[arg(long, requires = "stack")]
+    keep_stack: bool,
+    /// The stack's state folder.
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/stack-load"))]
+    stack_dir: PathBuf,
+    /// The stack's control script.
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../ci/stack"))]
+    stack_script: PathBuf,
+    /// Any other target: the public gateway URL.
+    #[arg(long, requires = "internal_url")]
+    host: Option<String>,
+    /// The target's internal listener (run events, payment faults, audit).
+    /// Never public: reach it through an SSH tunnel for a deployment.
+    #[arg(long, requires = "host")]
+    internal_url: Option<String>,
+
+    /// Which scenario: rush, purchase, browse, sse, mix (browse 5, purchase 3,
+    /// rush 1, sse 1), or holds (a hold/release loop for benchmarks).
+    #[arg(long, value_enum, default_value_t = ScenarioName::Mix)]
+    scenario: ScenarioName,
+    /// Virtual users [default: 2000 for rush, 200 otherwise].
+    #[arg(long)]
+    users: Option<u64>,
+    /// Seats of the rush event (and of the holds benchmark's event).
+    #[arg(long, default_value_t = 1000)]
+    seats: u64,
+    /// How long the load runs after the ramp (rush: the longest it may take).
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    run_time: Duration,
+    /// Time to start all users [default: 1s for rush, 5s otherwise].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    ramp: Option<Duration>,
+    /// The run folder [default: load/out/<run id>].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Seed of the users' choices [default: from the clock; printed].
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Prefix of the run's event ids; processes sharing it share the events.
+    #[arg(long)]
+    run_id: Option<String>,
+    /// A fault plan from faults/plans/ applied live (needs --stack).
+    #[arg(long, requires = "stack")]
+    faults: Option<String>,
+
+    /// Hold lifetime in the purchase scenario (s).
+    #[arg(long, default_value_t = 60)]
+    hold_seconds: u64,
+    /// Hold lifetime in the rush (s): long enough to outlive the audit.
+    #[arg(long, default_value_t = 600)]
+    rush_hold_seconds: u64,
+    /// Seats across the purchase scenario's events (200-seat halls).
+    #[arg(long, default_value_t = 4000)]
+    purchase_seats: u64,
+    /// Share of purchases that walk away from their hold.
+    #[arg(long, default_value_t = 0.1)]
+    abandon_share: f64,
+    /// Share of orders sent twice with the same Idempotency-Key.
+    #[arg(long, default_value_t = 0.1)]
+    retry_share: f64,
+    /// Seat changes per second made by the SSE writer.
+    #[arg(long, default_value_t = 10.0)]
+    sse_writes_per_s: f64,
+    /// A watcher's connection lasts a random time in MIN-MAX (ms), then it
+    /// is cut and resumes with Last-Event-ID.
+    #[arg(long, default_value = "3000-8000", value_parser = parse_range)]
+    sse_session_ms: (u64, u64),
+    /// Longest think time between browse pages (ms).
+    #[arg(long, default_value_t = 200)]
+    think_ms_max: u64,
+
+    /// Payment gateway latency, e.g. 5-40 (ms) [default: the target's].
+    #[arg(long, value_parser = parse_range)]
+    payment_latency_ms: Option<(u64, u64)>,
+    #[arg(long)]
+    payment_decline_rate: Option<f64>,
+    #[arg(long)]
+    payment_error_rate: Option<f64>,
+    #[arg(long)]
+    payment_timeout_rate: Option<f64>,
+
+    /// No progress lines.
+    #[arg(long)]
+    quiet: bool,
+    #[command(flatten)]
+    slo: SloArgs,
+}
+
+fn parse_range(s: &str) -> Result<(u64, u64), String> {
+    let (a, b) = s.split_once('-').unwrap_or((s, s));
+    let a: u64 = a
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s}: expected MIN-MAX in ms"))?;
+    let b: u64 = b
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s}: expected MIN-MAX in ms"))?;
+    if a > b {
+        return Err(format!("{s}: MIN is above MAX"));
+    }
+    Ok((a, b))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ticketing-load: cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(main_async(cli)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("ticketing-load: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `Ok(passed)`.
+async fn main_async(cli: Cli) -> anyhow::Result<bool> {
+    match cli.command {
+        Some(Command::Merge {
+            summaries,
+            out,
+            slo,
+        }) => merge(summaries, out, slo.load()?),
+        None => run(cli.run).await,
+    }
+}
+
+fn merge(paths: Vec<PathBuf>, out: Option<PathBuf>, slo: Slo) -> anyhow::Result<bool> {
+    let parts = paths
+        .iter()
+        .map(|p| {
+            let file = if p.is_dir() {
+                p.join("summary.json")
+            } else {
+                p.clone()
+            };
+            Summary::read(&file)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let merged = summary::merge(&parts, &slo)?;
+    let verdict = merged
+        .verdict
+        .clone()
+        .unwrap_or_else(|| ticketing_load::slo::judge(&merged, &slo));
+    let text = format!(
+        "merged {} summaries ({} load processes, {} users)\n{}\n{}",
+        parts.len(),
+        merged.environment.load_processes,
+        merged.environment.users,
+        ticketing_load::run::figures_table(&merged),
+        ticketing_load::slo::table(&verdict)
+    );
+    if let Some(dir) = out {
+        std::fs::create_dir_all(&dir)?;
+        merged.write(&dir.join("summary.json"))?;
+        std::fs::write(dir.join("verdict.txt"), &text)?;
+    }
+    println!("{text}");
+    Ok(verdict.passed)
+}
+
+async fn run(a: RunArgs) -> anyhow::Result<bool> {
+    let slo = a.slo.load()?;
+    let seed = a.seed.unwrap_or_else(ticketing_load::client::wall_ms);
+    let run_id = a.run_id.clone().unwrap_or_else(|| format!("run-{seed:x}"));
+    let out = a.out.clone().unwrap_or_else(|| {
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/out")).join(&run_id)
+    });
+    for (name, v) in [
+        ("--abandon-share", a.abandon_share),
+        ("--retry-share", a.retry_share),
+    ] {
+        if !(0.0..=1.0).contains(&v) {
+            anyhow::bail!("{name} must be within [0, 1], got {v}");
+        }
+    }
+    let mut opts = RunOptions::defaults(a.scenario, out, seed);
+    opts.run_id = run_id;
+    opts.shared = a.run_id.is_some();
+    if let Some(u) = a.users {
+        opts.users = u.max(1);
+    }
+    if let Some(r) = a.ramp {
+        opts.ramp = r;
+    }
+    opts.seats = a.seats.max(1);
+    opts.run_time = a.run_time;
+    opts.rush_hold_seconds = a.rush_hold_seconds;
+    opts.hold_seconds = a.hold_seconds;
+    opts.purchase_seats = a.purchase_seats;
+    opts.abandon_share = a.abandon_share;
+    opts.retry_share = a.retry_share;
+    opts.sse_writes_per_s = a.sse_writes_per_s;
+    opts.sse_session_ms = a.sse_session_ms;
+    opts.think_ms_max = a.think_ms_max;
+    opts.payment = PaymentOptions {
+        latency_ms: a.payment_latency_ms,
+        decline_rate: a.payment_decline_rate,
+        error_rate: a.payment_error_rate,
+        timeout_rate: a.payment_timeout_rate,
+    };
+    opts.slo = slo;
+    opts.fault_plan = a.faults.clone();
+    opts.progress = (!a.quiet).then_some(Duration::from_secs(5));
+    let target = if a.stack {
+        Target::stack(&a.stack_script, &a.stack_dir, a.keep_stack).await?
+    } else if let (Some(host), Some(internal)) = (&a.host, &a.internal_url) {
+        Target::host(host, internal)
+    } else {
+        Target::embedded(seed).await?
+    };
+    let result = ticketing_load::run::run(&target, &opts).await;
+    // Tear down what we started, whatever the run's outcome.
+    let stopped = target.stop(Some(&opts.out)).await;
+    let summary = result?;
+    stopped?;
+    Ok(summary.verdict.as_ref().is_some_and(|v| v.passed))
+}

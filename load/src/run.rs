@@ -1,0 +1,702 @@
+//! One load run, start to finish: create the run's events, configure the
+//! payment gateway, drive goose (plus the SSE writer and any live fault
+//! plan), audit, judge, and write the run folder:
+//!
+//! - `goose-report.html`, `goose-report.json` — goose's own reports;
+//! - `summary.json` — ours (see [`crate::summary`]);
+//! - `verdict.txt` — the table the run printed last.
+
+use crate::audit::{self, ClientTruth};
+use crate::client::{Api, Created};
+use crate::live::{self, LivePlan};
+use crate::record::Percentiles;
+use crate::scenarios::browse::BrowseCtx;
+use crate::scenarios::holds::HoldsCtx;
+use crate::scenarios::purchase::PurchaseCtx;
+use crate::scenarios::rush::RushCtx;
+use crate::scenarios::sse::{self, SseCtx};
+use crate::scenarios::{RunCtx, ScenarioName};
+use crate::slo::{self, Slo};
+use crate::summary::{
+    Environment, GooseThreshold, RushFigures, SUMMARY_VERSION, SseFigures, Summary, WatcherFigures,
+    sum_endpoints,
+};
+use crate::target::Target;
+use goose::config::GooseConfiguration;
+use goose::prelude::*;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use ticketing_faults::FaultPlan;
+use tokio::time::Instant;
+
+/// Seats per event of the purchase pool (a 10 x 20 hall).
+const PURCHASE_EVENT_ROWS: u32 = 10;
+const PURCHASE_EVENT_COLS: u32 = 20;
+
+/// The mock payment gateway's settings for a run; `None` keeps the target's.
+#[derive(Debug, Clone, Default)]
+pub struct PaymentOptions {
+    pub latency_ms: Option<(u64, u64)>,
+    pub decline_rate: Option<f64>,
+    pub error_rate: Option<f64>,
+    pub timeout_rate: Option<f64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub scenario: ScenarioName,
+    pub users: u64,
+    /// Seats of the rush event.
+    pub seats: u64,
+    pub run_time: Duration,
+    /// Time to start all users.
+    pub ramp: Duration,
+    pub out: PathBuf,
+    pub seed: u64,
+    /// Prefix of the run's event ids; load processes sharing it share events.
+    pub run_id: String,
+    pub rush_hold_seconds: u64,
+    pub hold_seconds: u64,
+    /// Seats across the purchase pool's events.
+    pub purchase_seats: u64,
+    pub abandon_share: f64,
+    pub retry_share: f64,
+    pub sse_writes_per_s: f64,
+    /// A watcher is disconnected after a random time in this range (ms), then resumes.
+    pub sse_session_ms: (u64, u64),
+    pub think_ms_max: u64,
+    pub payment: PaymentOptions,
+    pub slo: Slo,
+    pub fault_plan: Option<String>,
+    /// Progress lines every this often (None: silent).
+    pub progress: Option<Duration>,
+    /// Other load processes share this run's events (`--run-id` given):
+    /// checks that assume this process made every hold are left out.
+    pub shared: bool,
+}
+
+impl RunOptions {
+    /// The command line's defaults for `scenario`, writing to `out`.
+    pub fn defaults(scenario: ScenarioName, out: PathBuf, seed: u64) -> RunOptions {
+        let rush = scenario == ScenarioName::Rush;
+        RunOptions {
+            scenario,
+            users: if rush { 2000 } else { 200 },
+            seats: 1000,
+            run_time: Duration::from_secs(30),
+            ramp: Duration::from_secs(if rush { 1 } else { 5 }),
+            out,
+            seed,
+            run_id: format!("run-{seed:x}"),
+            rush_hold_seconds: 600,
+            hold_seconds: 60,
+            purchase_seats: 4000,
+            abandon_share: 0.1,
+            retry_share: 0.1,
+            sse_writes_per_s: 10.0,
+            sse_session_ms: (3_000, 8_000),
+            think_ms_max: 200,
+            payment: PaymentOptions::default(),
+            slo: Slo::default(),
+            fault_plan: None,
+            progress: Some(Duration::from_secs(5)),
+            shared: false,
+        }
+    }
+}
+
+/// Rows x cols with exactly `seats` seats, at most 100 columns where possible.
+pub fn grid_for(seats: u64) -> (u32, u32) {
+    let seats = seats.max(1);
+    let cols = (1..=100u64.min(seats))
+        .rev()
+        .find(|c| seats.is_multiple_of(*c))
+        .unwrap_or(1);
+    ((seats / cols) as u32, cols as u32)
+}
+
+fn seat_ids(rows: u32, cols: u32) -> Vec<String> {
+    let mut ids = Vec::with_capacity((rows * cols) as usize);
+    for r in 1..=rows {
+        for c in 1..=cols {
+            ids.push(ticketing_domain::seat_id_for(r, c).0);
+        }
+    }
+    ids
+}
+
+/// Creates (or joins) one of the run's events; returns its seat ids.
+async fn create(
+    api: &Api,
+    truth: &mut ClientTruth,
+    shared: bool,
+    id: String,
+    rows: u32,
+    cols: u32,
+) -> anyhow::Result<Vec<String>> {
+    let created = api
+        .create_event(&id, &format!("Load run {id}"), rows, cols)
+        .await?;
+    // Only a process alone on its events knows every hold made on them.
+    let alone = created == Created::New && !shared;
+    truth
+        .events
+        .push((id, u64::from(rows) * u64::from(cols), alone));
+    Ok(seat_ids(rows, cols))
+}
+
+fn git_revision() -> String {
+    std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// Runs the load against a started target and returns the judged summary
+/// (also written to `opts.out`).
+pub async fn run(target: &Target, opts: &RunOptions) -> anyhow::Result<Summary> {
+    std::fs::create_dir_all(&opts.out)
+        .map_err(|e| anyhow::anyhow!("cannot create run folder {}: {e}", opts.out.display()))?;
+    let api = Api::new(&target.public_url(), &target.internal_url())?;
+    api.wait_healthy(Duration::from_secs(60)).await?;
+    let plan = match &opts.fault_plan {
+        None => None,
+        Some(name) => {
+            if target.stack_control().is_none() {
+                anyhow::bail!(
+                    "--faults needs the local real stack (--stack): it stops and starts processes"
+                );
+            }
+            Some(FaultPlan::named(name, opts.seed)?)
+        }
+    };
+    let mut run_time = opts.run_time;
+    if let Some(p) = &plan {
+        let needed = Duration::from_millis(p.heal_at_ms + 10_000);
+        if run_time < needed {
+            eprintln!(
+                "load: plan {} heals at {:.1} s; run time raised from {:?} to {:?} to see the recovery",
+                p.name,
+                p.heal_at_ms as f64 / 1000.0,
+                run_time,
+                needed
+            );
+            run_time = needed;
+        }
+    }
+
+    // The run's events.
+    let wants = |s: ScenarioName| opts.scenario == s || opts.scenario == ScenarioName::Mix;
+    let mut truth = ClientTruth::default();
+    let rush = if wants(ScenarioName::Rush) {
+        let id = format!("{}-rush", opts.run_id);
+        let (rows, cols) = grid_for(opts.seats);
+        let seats = create(&api, &mut truth, opts.shared, id.clone(), rows, cols).await?;
+        Some(RushCtx::new(id, seats, opts.rush_hold_seconds))
+    } else {
+        None
+    };
+    let purchase = if wants(ScenarioName::Purchase) {
+        let per = u64::from(PURCHASE_EVENT_ROWS * PURCHASE_EVENT_COLS);
+        let count = opts.purchase_seats.div_ceil(per).max(1);
+        let mut ids = Vec::new();
+        for k in 1..=count {
+            let id = format!("{}-buy-{k}", opts.run_id);
+            create(
+                &api,
+                &mut truth,
+                opts.shared,
+                id.clone(),
+                PURCHASE_EVENT_ROWS,
+                PURCHASE_EVENT_COLS,
+            )
+            .await?;
+            ids.push(id);
+        }
+        Some(PurchaseCtx::new(
+            ids,
+            opts.hold_seconds,
+            opts.abandon_share,
+            opts.retry_share,
+        ))
+    } else {
+        None
+    };
+    let sse_ctx = if wants(ScenarioName::Sse) {
+        let id = format!("{}-sse", opts.run_id);
+        // One hold and one release per seat: enough seats for the whole run.
+        let total_s = (opts.ramp + run_time).as_secs_f64() + 5.0;
+        let seats = ((opts.sse_writes_per_s * total_s / 2.0).ceil() as u64).max(10);
+        let (rows, cols) = grid_for(seats.div_ceil(50) * 50);
+        let ids = create(&api, &mut truth, opts.shared, id.clone(), rows, cols).await?;
+        Some(SseCtx::new(
+            id,
+            ids,
+            opts.sse_writes_per_s,
+            opts.sse_session_ms,
+        ))
+    } else {
+        None
+    };
+    let holds = if opts.scenario == ScenarioName::Holds {
+        let id = format!("{}-holds", opts.run_id);
+        let (rows, cols) = grid_for(opts.seats);
+        let seat_ids = create(&api, &mut truth, opts.shared, id.clone(), rows, cols).await?;
+        Some(HoldsCtx {
+            event_id: id,
+            seat_ids,
+        })
+    } else {
+        None
+    };
+    if wants(ScenarioName::Browse) && truth.events.is_empty() {
+        let id = format!("{}-browse", opts.run_id);
+        create(&api, &mut truth, opts.shared, id, 20, 20).await?;
+    }
+    let browse = BrowseCtx {
+        events: truth.events.iter().map(|(e, _, _)| e.clone()).collect(),
+        think_ms_max: opts.think_ms_max,
+    };
+    if let Some(r) = &rush {
+        truth.rush = Some((r.event_id.clone(), 0));
+    }
+
+    // The payment gateway.
+    let payment_before: Value = api.get_payment_faults().await?;
+    let mut payment = payment_before.clone();
+    if let Some((lo, hi)) = opts.payment.latency_ms {
+        payment["latency_ms_min"] = lo.into();
+        payment["latency_ms_max"] = hi.into();
+    }
+    for (key, v) in [
+        ("decline_rate", opts.payment.decline_rate),
+        ("error_rate", opts.payment.error_rate),
+        ("timeout_rate", opts.payment.timeout_rate),
+    ] {
+        if let Some(v) = v {
+            payment[key] = v.into();
+        }
+    }
+    if payment != payment_before {
+        api.set_payment_faults(&payment).await?;
+    }
+
+    // Goose.
+    let rush_only = opts.scenario == ScenarioName::Rush;
+    let started = Instant::now();
+    let deadline = started + opts.ramp + run_time;
+    let ctx = Arc::new(RunCtx::new(
+        started, opts.seed, deadline, rush, purchase, browse, sse_ctx, holds, truth,
+    ));
+    if let Some(p) = &plan {
+        let (from, to) = live::window_ms(p);
+        ctx.rec.set_window(from, to);
+    }
+    let mut config = GooseConfiguration::default();
+    config.host = Some(api.public_url.clone());
+    config.users = Some(opts.users as usize);
+    config.increase_rate = Some(format!(
+        "{:.3}",
+        opts.users as f64 / opts.ramp.as_secs_f64().max(0.001)
+    ));
+    if rush_only {
+        // Each user races once; the run ends when every user has finished.
+        config.iterations = Some(1);
+    } else {
+        config.run_time = Some(format!("{}s", run_time.as_secs().max(1)));
+    }
+    config.co_mitigation = Some(GooseCoordinatedOmissionMitigation::Average);
+    config.report_file = vec![
+        opts.out.join("goose-report.html").display().to_string(),
+        opts.out.join("goose-report.json").display().to_string(),
+    ];
+    if plan.is_none() {
+        // Goose judges the whole run; with a fault plan the gate leaves the
+        // fault window out of these rules, which goose cannot do.
+        config.threshold = opts.slo.goose_thresholds();
+        config.no_threshold_abort = true;
+    }
+    config.no_print_metrics = true;
+    config.no_telnet = true;
+    let mut attack = GooseAttack::initialize_with_config(config)?;
+    for s in crate::scenarios::scenarios(&ctx, opts.scenario)? {
+        attack = attack.register_scenario(s);
+    }
+
+    let writer = ctx
+        .sse
+        .as_ref()
+        .map(|_| tokio::spawn(sse::run_writer(ctx.clone(), api.clone())));
+    let faults = match (&plan, target.stack_control()) {
+        (Some(p), Some((script, dir))) => {
+            let live = LivePlan {
+                plan: p.clone(),
+                script: script.to_owned(),
+                dir: dir.to_owned(),
+                api: api.clone(),
+                payment_defaults: payment.clone(),
+            };
+            Some(tokio::spawn(live.run(started)))
+        }
+        _ => None,
+    };
+    let progress = opts.progress.map(|every| {
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                eprintln!("load: {}", progress_line(&ctx));
+            }
+        })
+    });
+    eprintln!(
+        "load: {} users, scenario {}, {} (seed {}, run {}) against {}",
+        opts.users,
+        opts.scenario,
+        if rush_only {
+            format!("until every user won or saw the sell-out (at most {run_time:?})")
+        } else {
+            format!("{run_time:?} after a {:?} ramp", opts.ramp)
+        },
+        opts.seed,
+        opts.run_id,
+        api.public_url
+    );
+    let goose_result = attack.execute().await;
+    if let Some(p) = progress {
+        p.abort();
+    }
+    let load_ms = started.elapsed().as_millis() as u64;
+    let goose_thresholds: Vec<GooseThreshold> = match &goose_result {
+        Ok(m) => threshold_rows(&m.thresholds),
+        Err(GooseError::ThresholdsFailed { metrics, .. }) => threshold_rows(&metrics.thresholds),
+        Err(e) => anyhow::bail!("goose failed: {e}"),
+    };
+    if let Some(w) = writer {
+        // Bounded by the deadline; the writer checks it before every write.
+        let _ = w.await;
+    }
+    let applied = match faults {
+        Some(f) => {
+            eprintln!("load: waiting for the fault plan to heal");
+            f.await.unwrap_or_default()
+        }
+        None => Vec::new(),
+    };
+    if payment != payment_before {
+        // Leave a long-lived target as we found it.
+        let _ = api.set_payment_faults(&payment_before).await;
+    }
+
+    // The audit.
+    eprintln!(
+        "load: load stopped after {:.1} s; waiting for quiescence, then auditing",
+        load_ms as f64 / 1000.0
+    );
+    let truth = {
+        let mut t = ctx.truth().clone();
+        if let (Some(r), Some(rush)) = (t.rush.as_mut(), ctx.rush.as_ref()) {
+            r.1 = rush.won.load(Ordering::Relaxed);
+        }
+        t
+    };
+    let audit = match audit::run(
+        &api,
+        &truth,
+        Duration::from_millis(opts.slo.audit.quiesce_timeout_ms),
+        Duration::from_secs(10),
+    )
+    .await
+    {
+        Ok(a) => Some(a),
+        Err(e) => {
+            eprintln!("load: the audit could not read the truth: {e:#}");
+            None
+        }
+    };
+
+    let (endpoints, timeline) = ctx.rec.snapshot();
+    let overall = sum_endpoints(endpoints.values())?;
+    let summary_faults = match &plan {
+        Some(p) => Some(live::report(
+            p,
+            applied,
+            &timeline,
+            sum_endpoints(ctx.rec.window_snapshot().values())?,
+        )),
+        None => None,
+    };
+    let mut summary = Summary {
+        version: SUMMARY_VERSION,
+        environment: Environment {
+            run_id: opts.run_id.clone(),
+            target: target.kind().into(),
+            url: api.public_url.clone(),
+            scenario: opts.scenario.to_string(),
+            users: opts.users,
+            seats: opts.seats,
+            run_time_s: run_time.as_secs(),
+            seed: opts.seed,
+            git_revision: git_revision(),
+            hostname: hostname(),
+            started_at: humantime::format_rfc3339_seconds(
+                std::time::SystemTime::now() - Duration::from_millis(load_ms),
+            )
+            .to_string(),
+            duration_ms: load_ms,
+            load_processes: 1,
+            fault_plan: opts.fault_plan.clone(),
+        },
+        overall,
+        endpoints,
+        timeline,
+        rush: ctx.rush.as_ref().map(rush_figures),
+        purchase: ctx.purchase.as_ref().map(|p| {
+            let mut f = p.counts.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            f.time_to_terminal =
+                Percentiles::of(&p.time_to_terminal.lock().unwrap_or_else(|e| e.into_inner()));
+            f
+        }),
+        sse: ctx.sse.as_ref().map(sse_figures),
+        audit,
+        faults: summary_faults,
+        goose_thresholds,
+        verdict: None,
+        slo: opts.slo.clone(),
+    };
+    let verdict = slo::judge(&summary, &opts.slo);
+    summary.verdict = Some(verdict.clone());
+    summary.write(&opts.out.join("summary.json"))?;
+    let text = format!("{}\n{}", figures_table(&summary), slo::table(&verdict));
+    std::fs::write(opts.out.join("verdict.txt"), &text)?;
+    println!("{text}");
+    println!("load: run folder {}", opts.out.display());
+    Ok(summary)
+}
+
+fn threshold_rows(results: &[goose::threshold::ThresholdResult]) -> Vec<GooseThreshold> {
+    results
+        .iter()
+        .map(|t| GooseThreshold {
+            rule: t.rule.clone(),
+            observed: t.observed.clone(),
+            passed: t.passed,
+        })
+        .collect()
+}
+
+fn rush_figures(r: &RushCtx) -> RushFigures {
+    let users = r.users.load(Ordering::Relaxed);
+    let won = r.won.load(Ordering::Relaxed);
+    RushFigures {
+        event_id: r.event_id.clone(),
+        users,
+        seats: r.seat_ids.len() as u64,
+        won,
+        sold_out: r.sold_out.load(Ordering::Relaxed),
+        gave_up: r.gave_up.load(Ordering::Relaxed),
+        attempts: r.attempts.load(Ordering::Relaxed),
+        complete: r.finished() == users,
+        sell_out_ms: if won == r.seat_ids.len() as u64 {
+            r.sell_out_ms()
+        } else {
+            None
+        },
+        time_to_win: Percentiles::of(&r.time_to_win.lock().unwrap_or_else(|e| e.into_inner())),
+    }
+}
+
+fn sse_figures(s: &SseCtx) -> SseFigures {
+    let all = s.all.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let mut per_watcher: Vec<WatcherFigures> = s
+        .per_watcher
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .map(|(id, h)| {
+            let p = Percentiles::of(h);
+            WatcherFigures {
+                watcher: *id,
+                deliveries: p.count,
+                p50_ms: p.p50_ms,
+                p95_ms: p.p95_ms,
+                p99_ms: p.p99_ms,
+            }
+        })
+        .collect();
+    per_watcher.sort_by(|a, b| b.p95_ms.total_cmp(&a.p95_ms));
+    per_watcher.truncate(20);
+    SseFigures {
+        event_id: s.event_id.clone(),
+        watchers: s.watchers.load(Ordering::Relaxed),
+        writes: s.writes.load(Ordering::Relaxed),
+        propagation: Percentiles::of(&all),
+        propagation_in_window: Percentiles::of(&s.window.lock().unwrap_or_else(|e| e.into_inner())),
+        histogram: crate::record::encode(&all),
+        per_watcher,
+        lost_changes: s.lost.load(Ordering::Relaxed),
+        resumes: s.resumes.load(Ordering::Relaxed),
+        resyncs: s.resyncs.load(Ordering::Relaxed),
+    }
+}
+
+fn progress_line(ctx: &RunCtx) -> String {
+    let (requests, errors) = ctx.rec.totals();
+    let secs = ctx.rec.elapsed().as_secs_f64();
+    let mut line = format!(
+        "{secs:>6.1} s  {requests} requests ({:.0}/s)  {errors} errors",
+        requests as f64 / secs.max(0.001)
+    );
+    if let Some(r) = &ctx.rush {
+        line.push_str(&format!(
+            "  rush {} won / {} seats, {} done of {} users",
+            r.won.load(Ordering::Relaxed),
+            r.seat_ids.len(),
+            r.finished(),
+            r.users.load(Ordering::Relaxed)
+        ));
+    }
+    if let Some(p) = &ctx.purchase {
+        let c = p.counts.lock().unwrap_or_else(|e| e.into_inner());
+        line.push_str(&format!("  purchases {} confirmed", c.confirmed));
+    }
+    if let Some(s) = &ctx.sse {
+        line.push_str(&format!(
+            "  sse {} writes",
+            s.writes.load(Ordering::Relaxed)
+        ));
+    }
+    line
+}
+
+/// Per-endpoint figures and scenario counts as text.
+pub fn figures_table(s: &Summary) -> String {
+    let mut out = String::from(
+        "endpoint                                 requests  errors   exp.   p50 ms   p95 ms   p99 ms   max ms | corrected p95   p99\n",
+    );
+    let mut row = |name: &str, e: &crate::record::EndpointFigures| {
+        out.push_str(&format!(
+            "{:<40} {:>8} {:>7} {:>6} {:>8.1} {:>8.1} {:>8.1} {:>8.1} | {:>13.1} {:>5.1}\n",
+            name,
+            e.requests,
+            e.errors,
+            e.expected,
+            e.raw.p50_ms,
+            e.raw.p95_ms,
+            e.raw.p99_ms,
+            e.raw.max_ms,
+            e.corrected.p95_ms,
+            e.corrected.p99_ms
+        ));
+    };
+    for (name, e) in &s.endpoints {
+        row(name, e);
+    }
+    row("all", &s.overall);
+    let secs = s.environment.duration_ms as f64 / 1000.0;
+    out.push_str(&format!(
+        "throughput {:.0} requests/s over {secs:.1} s\n",
+        s.overall.requests as f64 / secs.max(0.001)
+    ));
+    if let Some(r) = &s.rush {
+        out.push_str(&format!(
+            "rush: {} users, {} seats: {} won, {} saw the sell-out, {} gave up; {} attempts; sold out in {}; time to win p50 {:.1} ms p95 {:.1} ms p99 {:.1} ms\n",
+            r.users,
+            r.seats,
+            r.won,
+            r.sold_out,
+            r.gave_up,
+            r.attempts,
+            r.sell_out_ms.map(|ms| format!("{ms} ms")).unwrap_or_else(|| "-".into()),
+            r.time_to_win.p50_ms,
+            r.time_to_win.p95_ms,
+            r.time_to_win.p99_ms
+        ));
+    }
+    if let Some(p) = &s.purchase {
+        out.push_str(&format!(
+            "purchase: {} started: {} confirmed, {} cancelled, {} failed, {} abandoned, {} unresolved; {} retried ({} mismatches); placed→terminal p50 {:.0} ms p95 {:.0} ms\n",
+            p.started,
+            p.confirmed,
+            p.cancelled,
+            p.failed,
+            p.abandoned,
+            p.unresolved,
+            p.retried,
+            p.retry_mismatches,
+            p.time_to_terminal.p50_ms,
+            p.time_to_terminal.p95_ms
+        ));
+    }
+    if let Some(x) = &s.sse {
+        out.push_str(&format!(
+            "sse: {} watchers, {} writes, {} deliveries: p50 {:.1} ms p95 {:.1} ms p99 {:.1} ms; {} resumes ({} resyncs), {} lost\n",
+            x.watchers,
+            x.writes,
+            x.propagation.count,
+            x.propagation.p50_ms,
+            x.propagation.p95_ms,
+            x.propagation.p99_ms,
+            x.resumes,
+            x.resyncs,
+            x.lost_changes
+        ));
+        if x.propagation_in_window.count > 0 {
+            out.push_str(&format!(
+                "sse in the fault window: {} deliveries: p50 {:.1} ms p95 {:.1} ms p99 {:.1} ms (not judged)\n",
+                x.propagation_in_window.count,
+                x.propagation_in_window.p50_ms,
+                x.propagation_in_window.p95_ms,
+                x.propagation_in_window.p99_ms
+            ));
+        }
+    }
+    if let Some(a) = &s.audit {
+        out.push_str(&format!(
+            "audit: {} events, {} orders ({} confirmed), {} sold seats, oversold {}; quiesced {} in {} ms\n",
+            a.events.len(),
+            a.orders,
+            a.confirmed,
+            a.sold_seats,
+            a.oversold,
+            if a.quiesced { "yes" } else { "NO" },
+            a.quiesce_ms
+        ));
+    }
+    if let Some(f) = &s.faults {
+        out.push_str(&format!(
+            "faults: plan {}, window {:.1}–{:.1} s (not judged by the latency and error SLOs): {} errors of {} requests, p95 {:.1} ms (corrected {:.1} ms), codes {:?}; recovery after the heal {}\n",
+            f.plan,
+            f.window_ms.0 as f64 / 1000.0,
+            f.window_ms.1 as f64 / 1000.0,
+            f.errors_in_window,
+            f.requests_in_window,
+            f.window.raw.p95_ms,
+            f.window.corrected.p95_ms,
+            f.window
+                .codes
+                .iter()
+                .filter(|(c, _)| !c.starts_with('2'))
+                .collect::<Vec<_>>(),
+            f.recovery_ms
+                .map(|ms| format!("{ms} ms"))
+                .unwrap_or_else(|| "none (errors to the end)".into())
+        ));
+    }
+    out
+}

@@ -1,0 +1,50 @@
+//! `holds`: a hold-and-release loop for throughput benchmarks. Each
+//! iteration holds one random seat of the run's large event and releases it
+//! at once, so the event never sells out and the rate is sustained; the
+//! hold endpoint's figures give "hold throughput at p99 < X" when the user
+//! count is swept (load/README.md, Benchmarks).
+
+use super::{Req, RunCtx, call, pause, state};
+use goose::prelude::*;
+use rand::Rng;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug)]
+pub struct HoldsCtx {
+    pub event_id: String,
+    pub seat_ids: Vec<String>,
+}
+
+pub async fn hold_release(ctx: &Arc<RunCtx>, user: &mut GooseUser) -> TransactionResult {
+    let Some(h) = ctx.holds.as_ref() else {
+        return Ok(());
+    };
+    if ctx.past_deadline() {
+        pause(ctx, Duration::from_millis(500)).await;
+        return Ok(());
+    }
+    let seat = {
+        let i = state(user).rng.random_range(0..h.seat_ids.len());
+        h.seat_ids[i].clone()
+    };
+    let body = json!({"eventId": h.event_id, "seatIds": [seat], "holdSeconds": 60});
+    let mut req = Req::post("POST /api/reservations", "/api/reservations", &body);
+    // Two users can pick one seat: a lost race is the contract's answer.
+    req.expected = &[409];
+    let a = call(user, ctx, req).await?;
+    if let Some(id) = a.str("holdId") {
+        let path = format!("/api/reservations/{id}");
+        let release = Req {
+            name: "DELETE /api/reservations/{id}",
+            method: GooseMethod::Delete,
+            path: &path,
+            body: None,
+            headers: &[],
+            expected: &[],
+        };
+        call(user, ctx, release).await?;
+    }
+    Ok(())
+}

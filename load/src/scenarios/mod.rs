@@ -1,0 +1,356 @@
+//! The goose scenarios: `rush`, `purchase`, `browse`, `sse`, and the `mix`
+//! that weights them.
+//!
+//! Each transaction is a closure over the run's [`RunCtx`] (goose passes
+//! only the user), so several runs can share one process (tests do). Every
+//! request goes through [`call`]: a named goose request (so per-endpoint
+//! figures aggregate under a path template), classified as ok / expected /
+//! error, and recorded in our own histograms with goose's
+//! coordinated-omission cadence. Every loop in a transaction is bounded by
+//! the run's deadline and a count.
+
+pub mod browse;
+pub mod holds;
+pub mod purchase;
+pub mod rush;
+pub mod sse;
+
+use crate::audit::ClientTruth;
+use crate::record::{Outcome, Recorder, code_label};
+use goose::prelude::*;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::Value;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Which scenario(s) a run drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScenarioName {
+    Rush,
+    Purchase,
+    Browse,
+    Sse,
+    Mix,
+    /// Benchmark only (not in the mix): hold one seat, release it, repeat.
+    Holds,
+}
+
+impl std::fmt::Display for ScenarioName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = match self {
+            ScenarioName::Rush => "rush",
+            ScenarioName::Purchase => "purchase",
+            ScenarioName::Browse => "browse",
+            ScenarioName::Sse => "sse",
+            ScenarioName::Mix => "mix",
+            ScenarioName::Holds => "holds",
+        };
+        f.write_str(s)
+    }
+}
+
+/// User weights of the mix (goose assigns users to scenarios by weight).
+pub const MIX_WEIGHTS: [(ScenarioName, usize); 4] = [
+    (ScenarioName::Browse, 5),
+    (ScenarioName::Purchase, 3),
+    (ScenarioName::Rush, 1),
+    (ScenarioName::Sse, 1),
+];
+
+/// Shared state of one run: recorder, deadline, per-scenario state, and the
+/// client truth the audit checks against.
+#[derive(Debug)]
+pub struct RunCtx {
+    pub rec: Recorder,
+    pub seed: u64,
+    /// No transaction starts new work after this, and loops end by it.
+    pub deadline: Instant,
+    /// Per-request timeout (the SSE stream has its own).
+    pub request_timeout: Duration,
+    pub rush: Option<rush::RushCtx>,
+    pub purchase: Option<purchase::PurchaseCtx>,
+    pub browse: browse::BrowseCtx,
+    pub sse: Option<sse::SseCtx>,
+    pub holds: Option<holds::HoldsCtx>,
+    pub truth: Mutex<ClientTruth>,
+    next_user: AtomicU64,
+}
+
+impl RunCtx {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        started: Instant,
+        seed: u64,
+        deadline: Instant,
+        rush: Option<rush::RushCtx>,
+        purchase: Option<purchase::PurchaseCtx>,
+        browse: browse::BrowseCtx,
+        sse: Option<sse::SseCtx>,
+        holds: Option<holds::HoldsCtx>,
+        truth: ClientTruth,
+    ) -> RunCtx {
+        RunCtx {
+            rec: Recorder::starting_at(started.into_std()),
+            seed,
+            deadline,
+            request_timeout: Duration::from_secs(10),
+            rush,
+            purchase,
+            browse,
+            sse,
+            holds,
+            truth: Mutex::new(truth),
+            next_user: AtomicU64::new(0),
+        }
+    }
+
+    pub fn truth(&self) -> std::sync::MutexGuard<'_, ClientTruth> {
+        self.truth.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn past_deadline(&self) -> bool {
+        Instant::now() >= self.deadline
+    }
+
+    /// A fresh user's random source: the run seed and the user's number, so
+    /// a run's choices repeat with its seed (timing still varies).
+    fn user_rng(&self) -> (u64, StdRng) {
+        let n = self.next_user.fetch_add(1, Ordering::Relaxed);
+        let seed = self.seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (n, StdRng::seed_from_u64(seed))
+    }
+}
+
+/// Per-user session data.
+#[derive(Debug, Clone)]
+pub struct UserState {
+    pub number: u64,
+    pub rng: StdRng,
+    pub rush: Option<rush::RushUser>,
+    pub sse: Option<sse::Watcher>,
+}
+
+pub(crate) fn state(user: &mut GooseUser) -> &mut UserState {
+    // Every scenario installs it in its on-start transaction.
+    user.get_session_data_mut::<UserState>()
+        .expect("user state installed on start")
+}
+
+/// One answer, as far as the scenarios care.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: Option<u16>,
+    pub json: Option<Value>,
+    pub outcome: Outcome,
+}
+
+impl Answer {
+    pub fn is(&self, status: u16) -> bool {
+        self.status == Some(status)
+    }
+    pub fn str(&self, field: &str) -> Option<&str> {
+        self.json.as_ref()?.get(field)?.as_str()
+    }
+
+    /// A hold's `expiresAt` as wall-clock ms (never, if it cannot be read:
+    /// the audit then treats the hold as live, erring towards no false alarm).
+    pub fn expires_at_ms(&self) -> u64 {
+        self.str("expiresAt")
+            .and_then(|t| humantime::parse_rfc3339(t).ok())
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(u64::MAX)
+    }
+}
+
+/// A request as the scenarios describe it.
+#[derive(Debug)]
+pub struct Req<'a> {
+    /// The per-endpoint name, a path template such as `GET /api/orders/{id}`.
+    pub name: &'a str,
+    pub method: GooseMethod,
+    pub path: &'a str,
+    pub body: Option<&'a Value>,
+    pub headers: &'a [(&'a str, &'a str)],
+    /// Statuses that are expected refusals here (not errors).
+    pub expected: &'a [u16],
+}
+
+impl<'a> Req<'a> {
+    pub fn get(name: &'a str, path: &'a str) -> Req<'a> {
+        Req {
+            name,
+            method: GooseMethod::Get,
+            path,
+            body: None,
+            headers: &[],
+            expected: &[],
+        }
+    }
+    pub fn post(name: &'a str, path: &'a str, body: &'a Value) -> Req<'a> {
+        Req {
+            name,
+            method: GooseMethod::Post,
+            path,
+            body: Some(body),
+            headers: &[],
+            expected: &[],
+        }
+    }
+}
+
+/// Sends one request through goose and records it.
+pub async fn call(
+    user: &mut GooseUser,
+    ctx: &RunCtx,
+    req: Req<'_>,
+) -> Result<Answer, Box<TransactionError>> {
+    let mut builder = user
+        .get_request_builder(&req.method, req.path)?
+        .timeout(ctx.request_timeout);
+    if let Some(body) = req.body {
+        builder = builder.json(body);
+    }
+    for (k, v) in req.headers {
+        builder = builder.header(*k, *v);
+    }
+    let request = GooseRequest::builder()
+        .method(req.method)
+        .path(req.path)
+        .name(req.name)
+        .set_request_builder(builder)
+        .build();
+    let mut goose = user.request(request).await?;
+    let latency_us = goose.request.response_time_micros();
+    let cadence_us = goose.request.user_cadence.saturating_mul(1000);
+    let (status, json, outcome, label) = match goose.response {
+        Ok(resp) => {
+            let status = resp.status().as_u16();
+            let json: Option<Value> = match resp.bytes().await {
+                Ok(b) => serde_json::from_slice(&b).ok(),
+                Err(_) => None,
+            };
+            let outcome = if (200..300).contains(&status) {
+                Outcome::Ok
+            } else if req.expected.contains(&status) {
+                Outcome::Expected
+            } else {
+                Outcome::Error
+            };
+            let api_code = if status >= 400 {
+                json.as_ref()
+                    .and_then(|j| j.get("code"))
+                    .and_then(|c| c.as_str())
+                    .map(str::to_owned)
+            } else {
+                None
+            };
+            (
+                Some(status),
+                json,
+                outcome,
+                code_label(Some(status), api_code.as_deref(), None),
+            )
+        }
+        Err(e) => {
+            let kind = if e.is_timeout() {
+                "timeout"
+            } else if e.is_connect() {
+                "connect"
+            } else {
+                "other"
+            };
+            (
+                None,
+                None,
+                Outcome::Error,
+                code_label(None, None, Some(kind)),
+            )
+        }
+    };
+    if outcome == Outcome::Expected {
+        // Goose counts non-2xx as failures; this refusal is part of the contract.
+        user.set_success(&mut goose.request)?;
+    }
+    ctx.rec
+        .record(req.name, latency_us, cadence_us, outcome, label);
+    Ok(Answer {
+        status,
+        json,
+        outcome,
+    })
+}
+
+/// Sleeps `d`, or until the deadline if that comes first.
+pub async fn pause(ctx: &RunCtx, d: Duration) {
+    let until = (Instant::now() + d).min(ctx.deadline);
+    tokio::time::sleep_until(until).await;
+}
+
+/// A random hex token (Idempotency-Keys): 128 bits from the user's RNG.
+pub fn token(rng: &mut StdRng) -> String {
+    format!("{:016x}{:016x}", rng.random::<u64>(), rng.random::<u64>())
+}
+
+/// The on-start transaction every scenario shares: the user's state.
+fn on_start(ctx: Arc<RunCtx>, scenario: ScenarioName) -> Transaction {
+    Transaction::new(Arc::new(move |user: &mut GooseUser| {
+        let ctx = ctx.clone();
+        Box::pin(async move {
+            let (number, rng) = ctx.user_rng();
+            if scenario == ScenarioName::Rush
+                && let Some(r) = &ctx.rush
+            {
+                r.users.fetch_add(1, Ordering::Relaxed);
+            }
+            user.set_session_data(UserState {
+                number,
+                rng,
+                rush: None,
+                sse: None,
+            });
+            Ok(())
+        })
+    }))
+    .set_on_start()
+    .set_name("start")
+}
+
+/// Wraps an async transaction body `f(ctx, user)` as a goose transaction.
+macro_rules! tx {
+    ($ctx:expr, $name:expr, $f:path) => {{
+        let ctx = $ctx.clone();
+        Transaction::new(Arc::new(move |user: &mut GooseUser| {
+            let ctx = ctx.clone();
+            Box::pin(async move { $f(&ctx, user).await })
+        }))
+        .set_name($name)
+    }};
+}
+
+/// The goose scenarios for `name` (one, or the weighted mix).
+pub fn scenarios(ctx: &Arc<RunCtx>, name: ScenarioName) -> anyhow::Result<Vec<Scenario>> {
+    let one = |n: ScenarioName, weight: usize| -> anyhow::Result<Scenario> {
+        let tx = match n {
+            ScenarioName::Rush => tx!(ctx, "rush", rush::attempt),
+            ScenarioName::Purchase => tx!(ctx, "purchase", purchase::purchase),
+            ScenarioName::Browse => tx!(ctx, "browse", browse::browse),
+            ScenarioName::Sse => tx!(ctx, "watch", sse::watch),
+            ScenarioName::Holds => tx!(ctx, "hold-release", holds::hold_release),
+            ScenarioName::Mix => anyhow::bail!("mix is not a scenario of its own"),
+        };
+        Ok(Scenario::new(&n.to_string())
+            .set_weight(weight)
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .register_transaction(on_start(ctx.clone(), n))
+            .register_transaction(tx))
+    };
+    match name {
+        ScenarioName::Mix => MIX_WEIGHTS.iter().map(|(n, w)| one(*n, *w)).collect(),
+        n => Ok(vec![one(n, 1)?]),
+    }
+}

@@ -1,0 +1,216 @@
+//! `purchase`: the whole journey. Browse the events, read one seat map, hold
+//! 1–4 seats, place an order with an Idempotency-Key, poll it until it is
+//! terminal. A share of users walk away from their hold; a share send the
+//! order twice with the same key (both answers must name the same order).
+//!
+//! The run's purchase events are a pool of small events (a seat map a real
+//! page would load), so seat maps stay small while the pool lasts.
+
+use super::{Req, RunCtx, call, pause, state, token};
+use crate::summary::PurchaseFigures;
+use goose::prelude::*;
+use hdrhistogram::Histogram;
+use rand::Rng;
+use rand::seq::SliceRandom;
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Hold attempts per purchase before the user gives up on this round.
+const HOLD_TRIES: usize = 3;
+/// Delay between order polls.
+const POLL_MS: u64 = 100;
+
+#[derive(Debug)]
+pub struct PurchaseCtx {
+    pub events: Vec<String>,
+    pub hold_seconds: u64,
+    /// Share of users that walk away from their hold, in [0, 1].
+    pub abandon_share: f64,
+    /// Share of orders sent a second time with the same key, in [0, 1].
+    pub retry_share: f64,
+    /// Longest a user polls one order.
+    pub poll_timeout: Duration,
+    pub counts: Mutex<PurchaseFigures>,
+    pub time_to_terminal: Mutex<Histogram<u64>>,
+}
+
+impl PurchaseCtx {
+    pub fn new(events: Vec<String>, hold_seconds: u64, abandon: f64, retry: f64) -> Self {
+        Self {
+            events,
+            hold_seconds,
+            abandon_share: abandon,
+            retry_share: retry,
+            poll_timeout: Duration::from_secs(30),
+            counts: Mutex::new(PurchaseFigures::default()),
+            time_to_terminal: Mutex::new(crate::record::new_histogram()),
+        }
+    }
+
+    fn count(&self, f: impl FnOnce(&mut PurchaseFigures)) {
+        f(&mut self.counts.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+}
+
+fn available_seats(map: &Value) -> Vec<String> {
+    map.get("seats")
+        .and_then(|s| s.as_array())
+        .map(|seats| {
+            seats
+                .iter()
+                .filter(|s| s.get("status").and_then(|x| x.as_str()) == Some("AVAILABLE"))
+                .filter_map(|s| s.get("seatId").and_then(|x| x.as_str()).map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// One purchase, start to finish.
+pub async fn purchase(ctx: &Arc<RunCtx>, user: &mut GooseUser) -> TransactionResult {
+    let Some(p) = ctx.purchase.as_ref() else {
+        return Ok(());
+    };
+    if ctx.past_deadline() {
+        pause(ctx, Duration::from_millis(500)).await;
+        return Ok(());
+    }
+    // Browse: the event list, then one of the run's events with seats left.
+    let list = call(user, ctx, Req::get("GET /api/events", "/api/events")).await?;
+    let mut open: Vec<&String> = p
+        .events
+        .iter()
+        .filter(|id| {
+            list.json
+                .as_ref()
+                .and_then(|j| j.as_array())
+                .and_then(|events| {
+                    events
+                        .iter()
+                        .find(|e| e.get("eventId").and_then(|x| x.as_str()) == Some(id.as_str()))
+                })
+                .and_then(|e| e.get("availableCount"))
+                .and_then(|c| c.as_u64())
+                .is_some_and(|c| c > 0)
+        })
+        .collect();
+    if open.is_empty() {
+        if list.json.is_some() {
+            p.count(|c| c.sold_out += 1);
+        }
+        pause(ctx, Duration::from_millis(1000)).await;
+        return Ok(());
+    }
+    open.shuffle(&mut state(user).rng);
+    let event = open[0].clone();
+    p.count(|c| c.started += 1);
+
+    // Seat map, then hold 1–4 seats (a 409 means someone was faster: pick again).
+    let seats_path = format!("/api/events/{event}/seats");
+    let map = call(
+        user,
+        ctx,
+        Req::get("GET /api/events/{id}/seats", &seats_path),
+    )
+    .await?;
+    let mut avail = map.json.as_ref().map(available_seats).unwrap_or_default();
+    let mut hold = None;
+    for _ in 0..HOLD_TRIES {
+        if avail.is_empty() || ctx.past_deadline() {
+            break;
+        }
+        let rng = &mut state(user).rng;
+        let want = rng.random_range(1..=4usize).min(avail.len());
+        avail.shuffle(rng);
+        let picked: Vec<String> = avail.drain(..want).collect();
+        let body = json!({"eventId": event, "seatIds": picked, "holdSeconds": p.hold_seconds});
+        let mut req = Req::post("POST /api/reservations", "/api/reservations", &body);
+        req.expected = &[409];
+        let a = call(user, ctx, req).await?;
+        if a.is(201)
+            && let Some(id) = a.str("holdId")
+        {
+            let expires = a.expires_at_ms();
+            ctx.truth()
+                .holds
+                .push((event.clone(), picked.clone(), expires));
+            hold = Some((id.to_owned(), picked));
+            break;
+        }
+        if !a.is(409) {
+            break;
+        }
+    }
+    let Some((hold_id, seats)) = hold else {
+        return Ok(());
+    };
+    if state(user).rng.random_bool(p.abandon_share.clamp(0.0, 1.0)) {
+        p.count(|c| c.abandoned += 1);
+        return Ok(());
+    }
+
+    // Order with an Idempotency-Key; a share send it twice.
+    let key = token(&mut state(user).rng);
+    let body = json!({"holdId": hold_id});
+    let headers = [("Idempotency-Key", key.as_str())];
+    let order_req = |body| Req {
+        name: "POST /api/orders",
+        method: GooseMethod::Post,
+        path: "/api/orders",
+        body: Some(body),
+        headers: &headers,
+        // A hold that expired or was pinned meanwhile: the contract's refusals.
+        expected: &[409, 410],
+    };
+    let placed = Instant::now();
+    let first = call(user, ctx, order_req(&body)).await?;
+    let Some(order_id) = first.str("orderId").map(str::to_owned) else {
+        return Ok(());
+    };
+    if state(user).rng.random_bool(p.retry_share.clamp(0.0, 1.0)) {
+        let again = call(user, ctx, order_req(&body)).await?;
+        let same = again.str("orderId") == Some(order_id.as_str());
+        p.count(|c| {
+            c.retried += 1;
+            if !same {
+                c.retry_mismatches += 1;
+            }
+        });
+    }
+
+    // Poll until terminal (bounded by the poll timeout and the deadline + 10 s).
+    let path = format!("/api/orders/{order_id}");
+    let poll_until = (placed + p.poll_timeout).min(ctx.deadline + Duration::from_secs(10));
+    let status = loop {
+        let a = call(user, ctx, Req::get("GET /api/orders/{id}", &path)).await?;
+        match a.str("status") {
+            Some(s) if s != "PENDING" => break Some(s.to_owned()),
+            _ => {}
+        }
+        if Instant::now() >= poll_until {
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(POLL_MS)).await;
+    };
+    let took_us = placed.elapsed().as_micros().max(1) as u64;
+    match status.as_deref() {
+        Some(s) => {
+            let _ = p
+                .time_to_terminal
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .record(took_us.min(crate::record::LATENCY_US_MAX));
+            p.count(|c| match s {
+                "CONFIRMED" => c.confirmed += 1,
+                "CANCELLED" => c.cancelled += 1,
+                _ => c.failed += 1,
+            });
+            if s == "CONFIRMED" {
+                ctx.truth().confirmed.insert(order_id, (event, seats));
+            }
+        }
+        None => p.count(|c| c.unresolved += 1),
+    }
+    Ok(())
+}

@@ -1,0 +1,338 @@
+//! The run's own summary (`summary.json` in the run folder): what the report
+//! renders and what `ticketing-load merge` combines.
+//!
+//! Counts add, histograms add (they are stored serialized), audits are kept
+//! side by side (a merged run passes the audit only if every part did), and
+//! the verdict is judged again on the merged figures.
+
+use crate::record::{EndpointFigures, Percentiles, Second};
+use crate::slo::{Slo, Verdict};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Bumped when a field changes meaning; `merge` refuses other versions.
+pub const SUMMARY_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub version: u32,
+    pub environment: Environment,
+    /// Every request together.
+    pub overall: EndpointFigures,
+    /// Per named request ("POST /api/reservations", ...).
+    pub endpoints: BTreeMap<String, EndpointFigures>,
+    /// Requests and errors per second of the run (seconds from the start of load).
+    pub timeline: Vec<Second>,
+    pub rush: Option<RushFigures>,
+    pub purchase: Option<PurchaseFigures>,
+    pub sse: Option<SseFigures>,
+    pub audit: Option<crate::audit::AuditReport>,
+    pub faults: Option<FaultReport>,
+    /// Goose's own threshold results (judged on goose's raw data).
+    pub goose_thresholds: Vec<GooseThreshold>,
+    pub verdict: Option<Verdict>,
+    /// The limits the verdict was judged against.
+    pub slo: Slo,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Environment {
+    pub run_id: String,
+    /// "embedded", "stack" or "host".
+    pub target: String,
+    pub url: String,
+    pub scenario: String,
+    pub users: u64,
+    pub seats: u64,
+    pub run_time_s: u64,
+    pub seed: u64,
+    pub git_revision: String,
+    pub hostname: String,
+    /// RFC 3339, when the load started.
+    pub started_at: String,
+    pub duration_ms: u64,
+    /// How many load processes these figures come from (1 unless merged).
+    pub load_processes: u64,
+    pub fault_plan: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RushFigures {
+    pub event_id: String,
+    pub users: u64,
+    pub seats: u64,
+    pub won: u64,
+    /// Users that saw the event sold out without winning.
+    pub sold_out: u64,
+    /// Users that gave up (deadline or attempt bound) without either.
+    pub gave_up: u64,
+    pub attempts: u64,
+    /// Every user finished (won or saw the event sold out).
+    pub complete: bool,
+    /// From the first hold attempt to the last seat held.
+    pub sell_out_ms: Option<u64>,
+    /// Time from the user's first attempt to its winning hold.
+    pub time_to_win: Percentiles,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PurchaseFigures {
+    pub started: u64,
+    pub confirmed: u64,
+    pub cancelled: u64,
+    pub failed: u64,
+    /// Holds walked away from without ordering.
+    pub abandoned: u64,
+    /// Orders re-sent with the same Idempotency-Key (all must return the same order).
+    pub retried: u64,
+    pub retry_mismatches: u64,
+    /// No seat available in any of the run's events.
+    pub sold_out: u64,
+    /// Orders not terminal when the user stopped polling.
+    pub unresolved: u64,
+    /// Placed (202) to terminal status seen by the client.
+    pub time_to_terminal: Percentiles,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SseFigures {
+    pub event_id: String,
+    pub watchers: u64,
+    pub writes: u64,
+    /// Every watcher's deliveries together (outside a fault window).
+    pub propagation: Percentiles,
+    /// Deliveries of changes sent inside the fault window (reported, not judged).
+    pub propagation_in_window: Percentiles,
+    pub histogram: String,
+    /// The slowest watchers first (at most 20).
+    pub per_watcher: Vec<WatcherFigures>,
+    pub lost_changes: u64,
+    pub resumes: u64,
+    /// Resumes answered by a fresh snapshot (gap too old): not a loss.
+    pub resyncs: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WatcherFigures {
+    pub watcher: u64,
+    pub deliveries: u64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaultReport {
+    pub plan: String,
+    /// What was applied, when (ms from the start of load), and how.
+    pub applied: Vec<AppliedFault>,
+    /// [first fault, heal] in ms from the start of load.
+    pub window_ms: (u64, u64),
+    pub requests_in_window: u64,
+    pub errors_in_window: u64,
+    /// Every request made in the window together (not judged by the
+    /// latency and error SLOs; see `slo`).
+    pub window: EndpointFigures,
+    /// From heal until the last second with errors ended; `None` if errors
+    /// went on to the end of the run.
+    pub recovery_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppliedFault {
+    pub at_ms: u64,
+    pub fault: String,
+    /// "done", "skipped: ..." or "failed: ...".
+    pub result: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GooseThreshold {
+    pub rule: String,
+    pub observed: String,
+    pub passed: bool,
+}
+
+impl Summary {
+    pub fn read(path: &Path) -> anyhow::Result<Summary> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+        let s: Summary = serde_json::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{} is not a load summary: {e}", path.display()))?;
+        if s.version != SUMMARY_VERSION {
+            anyhow::bail!(
+                "{} has summary version {}, this harness reads {SUMMARY_VERSION}",
+                path.display(),
+                s.version
+            );
+        }
+        Ok(s)
+    }
+
+    pub fn write(&self, path: &Path) -> anyhow::Result<()> {
+        std::fs::write(path, serde_json::to_vec_pretty(self)?)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
+    }
+}
+
+/// Sums endpoint figures (for `overall`).
+pub fn sum_endpoints<'a>(
+    items: impl IntoIterator<Item = &'a EndpointFigures>,
+) -> anyhow::Result<EndpointFigures> {
+    let mut acc: Option<EndpointFigures> = None;
+    for e in items {
+        acc = Some(match acc {
+            None => e.clone(),
+            Some(a) => a.merge(e)?,
+        });
+    }
+    Ok(acc.unwrap_or_else(|| {
+        let h = crate::record::new_histogram();
+        EndpointFigures::from_parts(0, 0, 0, BTreeMap::new(), &h, &h)
+    }))
+}
+
+/// Combines the summaries of several load processes that ran at the same
+/// time against one target, and judges the result against `slo`.
+pub fn merge(parts: &[Summary], slo: &Slo) -> anyhow::Result<Summary> {
+    let first = parts
+        .first()
+        .ok_or_else(|| anyhow::anyhow!("nothing to merge"))?;
+    let mut endpoints: BTreeMap<String, EndpointFigures> = BTreeMap::new();
+    let mut timeline: Vec<Second> = Vec::new();
+    for p in parts {
+        for (name, e) in &p.endpoints {
+            let merged = match endpoints.get(name) {
+                Some(have) => have.merge(e)?,
+                None => e.clone(),
+            };
+            endpoints.insert(name.clone(), merged);
+        }
+        if timeline.len() < p.timeline.len() {
+            timeline.resize(p.timeline.len(), Second::default());
+        }
+        for (i, s) in p.timeline.iter().enumerate() {
+            timeline[i].requests += s.requests;
+            timeline[i].errors += s.errors;
+        }
+    }
+    let overall = sum_endpoints(endpoints.values())?;
+
+    let mut env = first.environment.clone();
+    env.users = parts.iter().map(|p| p.environment.users).sum();
+    env.load_processes = parts.iter().map(|p| p.environment.load_processes).sum();
+    env.duration_ms = parts
+        .iter()
+        .map(|p| p.environment.duration_ms)
+        .max()
+        .unwrap_or(0);
+    env.hostname = parts
+        .iter()
+        .map(|p| p.environment.hostname.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
+
+    let rush = merge_rush(parts);
+    let purchase = merge_purchase(parts);
+    let sse = merge_sse(parts)?;
+    let audit = crate::audit::merge_reports(parts.iter().map(|p| p.audit.as_ref()));
+
+    let mut out = Summary {
+        version: SUMMARY_VERSION,
+        environment: env,
+        overall,
+        endpoints,
+        timeline,
+        rush,
+        purchase,
+        sse,
+        audit,
+        faults: first.faults.clone(),
+        // Goose judged each part on its own data; only our merged figures count.
+        goose_thresholds: Vec::new(),
+        verdict: None,
+        slo: slo.clone(),
+    };
+    out.verdict = Some(crate::slo::judge(&out, slo));
+    Ok(out)
+}
+
+fn merge_rush(parts: &[Summary]) -> Option<RushFigures> {
+    let all: Vec<&RushFigures> = parts.iter().filter_map(|p| p.rush.as_ref()).collect();
+    let first = *all.first()?;
+    Some(RushFigures {
+        event_id: first.event_id.clone(),
+        users: all.iter().map(|r| r.users).sum(),
+        // All parts raced for the same event's seats.
+        seats: first.seats,
+        won: all.iter().map(|r| r.won).sum(),
+        sold_out: all.iter().map(|r| r.sold_out).sum(),
+        gave_up: all.iter().map(|r| r.gave_up).sum(),
+        attempts: all.iter().map(|r| r.attempts).sum(),
+        complete: all.iter().all(|r| r.complete),
+        sell_out_ms: all.iter().filter_map(|r| r.sell_out_ms).max(),
+        // Percentiles of percentiles do not combine; keep the worst part's.
+        time_to_win: all
+            .iter()
+            .map(|r| r.time_to_win)
+            .max_by(|a, b| a.p95_ms.total_cmp(&b.p95_ms))
+            .unwrap_or_default(),
+    })
+}
+
+fn merge_purchase(parts: &[Summary]) -> Option<PurchaseFigures> {
+    let all: Vec<&PurchaseFigures> = parts.iter().filter_map(|p| p.purchase.as_ref()).collect();
+    if all.is_empty() {
+        return None;
+    }
+    let sum = |f: fn(&PurchaseFigures) -> u64| all.iter().map(|p| f(p)).sum();
+    Some(PurchaseFigures {
+        started: sum(|p| p.started),
+        confirmed: sum(|p| p.confirmed),
+        cancelled: sum(|p| p.cancelled),
+        failed: sum(|p| p.failed),
+        abandoned: sum(|p| p.abandoned),
+        retried: sum(|p| p.retried),
+        retry_mismatches: sum(|p| p.retry_mismatches),
+        sold_out: sum(|p| p.sold_out),
+        unresolved: sum(|p| p.unresolved),
+        time_to_terminal: all
+            .iter()
+            .map(|p| p.time_to_terminal)
+            .max_by(|a, b| a.p95_ms.total_cmp(&b.p95_ms))
+            .unwrap_or_default(),
+    })
+}
+
+fn merge_sse(parts: &[Summary]) -> anyhow::Result<Option<SseFigures>> {
+    let all: Vec<&SseFigures> = parts.iter().filter_map(|p| p.sse.as_ref()).collect();
+    let Some(first) = all.first() else {
+        return Ok(None);
+    };
+    let mut h = crate::record::new_histogram();
+    for s in &all {
+        h.add(crate::record::decode(&s.histogram)?)
+            .map_err(|e| anyhow::anyhow!("cannot add histograms: {e:?}"))?;
+    }
+    let mut per_watcher: Vec<WatcherFigures> =
+        all.iter().flat_map(|s| s.per_watcher.clone()).collect();
+    per_watcher.sort_by(|a, b| b.p95_ms.total_cmp(&a.p95_ms));
+    per_watcher.truncate(20);
+    Ok(Some(SseFigures {
+        event_id: first.event_id.clone(),
+        watchers: all.iter().map(|s| s.watchers).sum(),
+        writes: all.iter().map(|s| s.writes).sum(),
+        propagation: Percentiles::of(&h),
+        propagation_in_window: all
+            .iter()
+            .map(|s| s.propagation_in_window)
+            .max_by(|a, b| a.p95_ms.total_cmp(&b.p95_ms))
+            .unwrap_or_default(),
+        histogram: crate::record::encode(&h),
+        per_watcher,
+        lost_changes: all.iter().map(|s| s.lost_changes).sum(),
+        resumes: all.iter().map(|s| s.resumes).sum(),
+        resyncs: all.iter().map(|s| s.resyncs).sum(),
+    }))
+}

@@ -1,0 +1,194 @@
+//! What the load runs against: the embedded system in this process, the
+//! local real stack (`ci/stack`, brought up and torn down by the run), or any
+//! host given by URL.
+//!
+//! Every target needs two addresses: the public gateway (the load) and the
+//! internal listener (the run's events, payment faults, and the audit's
+//! reads). The internal listener is never public; against a deployment,
+//! reach it through an SSH tunnel or from inside its network.
+
+use anyhow::Context as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use ticketing_services::config::Settings;
+use ticketing_services::embedded::{Embedded, Seeding, WallClock};
+
+/// A started target; [`Target::stop`] tears down what the run started.
+#[derive(Debug)]
+pub enum Target {
+    Embedded {
+        app: Box<Embedded>,
+    },
+    Stack {
+        script: PathBuf,
+        dir: PathBuf,
+        public_url: String,
+        internal_url: String,
+        keep: bool,
+    },
+    Host {
+        public_url: String,
+        internal_url: String,
+    },
+}
+
+impl Target {
+    /// The embedded system on loopback port 0, seeded with `seed`, without
+    /// demo data (the run creates its own events). Payment latency follows
+    /// the run's options (applied through the internal route like any target).
+    pub async fn embedded(seed: u64) -> anyhow::Result<Target> {
+        let mut settings = Settings::load(None)?;
+        settings.gateway.host = "127.0.0.1".into();
+        settings.gateway.port = 0;
+        settings.demo.enabled = false;
+        let clock = Arc::new(WallClock::new(crate::client::wall_ms()));
+        let app = Embedded::build(&settings, clock, Seeding::Fixed(seed)).await?;
+        Ok(Target::Embedded { app: Box::new(app) })
+    }
+
+    /// `ci/stack up` in `dir` (a fresh stack), then its addresses from `stack.env`.
+    pub async fn stack(script: &Path, dir: &Path, keep: bool) -> anyhow::Result<Target> {
+        eprintln!(
+            "load: bringing up the local real stack ({} up, state in {})",
+            script.display(),
+            dir.display()
+        );
+        let status = tokio::process::Command::new(script)
+            .arg("up")
+            .env("TICKETING_STACK_DIR", dir)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .await
+            .with_context(|| format!("cannot run {}", script.display()))?;
+        if !status.success() {
+            anyhow::bail!(
+                "{} up failed ({status}); its logs are in {}/logs",
+                script.display(),
+                dir.display()
+            );
+        }
+        let env = read_env(&dir.join("stack.env"))?;
+        let get = |k: &str| {
+            env.iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.clone())
+                .ok_or_else(|| anyhow::anyhow!("stack.env has no {k}"))
+        };
+        Ok(Target::Stack {
+            script: script.to_owned(),
+            dir: dir.to_owned(),
+            public_url: get("TICKETING_STACK_URL")?,
+            internal_url: get("TICKETING_STACK_INTERNAL_URL")?,
+            keep,
+        })
+    }
+
+    pub fn host(public_url: &str, internal_url: &str) -> Target {
+        Target::Host {
+            public_url: public_url.trim_end_matches('/').into(),
+            internal_url: internal_url.trim_end_matches('/').into(),
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Target::Embedded { .. } => "embedded",
+            Target::Stack { .. } => "stack",
+            Target::Host { .. } => "host",
+        }
+    }
+
+    pub fn public_url(&self) -> String {
+        match self {
+            Target::Embedded { app } => app.url(),
+            Target::Stack { public_url, .. } | Target::Host { public_url, .. } => {
+                public_url.clone()
+            }
+        }
+    }
+
+    pub fn internal_url(&self) -> String {
+        match self {
+            Target::Embedded { app } => app.internal_url(),
+            Target::Stack { internal_url, .. } | Target::Host { internal_url, .. } => {
+                internal_url.clone()
+            }
+        }
+    }
+
+    /// The stack's control script and folder (live faults need them).
+    pub fn stack_control(&self) -> Option<(&Path, &Path)> {
+        match self {
+            Target::Stack { script, dir, .. } => Some((script, dir)),
+            _ => None,
+        }
+    }
+
+    /// Stops what the run started (the embedded system; the stack unless
+    /// kept). The stack's logs are copied into `keep_logs_in` first (`down`
+    /// deletes its folder), so a failed run can be read afterwards.
+    pub async fn stop(self, keep_logs_in: Option<&Path>) -> anyhow::Result<()> {
+        match self {
+            Target::Embedded { app } => {
+                app.shutdown().await;
+                Ok(())
+            }
+            Target::Stack {
+                script, dir, keep, ..
+            } => {
+                if let Some(out) = keep_logs_in {
+                    copy_logs(&dir.join("logs"), &out.join("stack-logs"));
+                }
+                if keep {
+                    eprintln!(
+                        "load: stack kept running (TICKETING_STACK_DIR={} {} down stops it)",
+                        dir.display(),
+                        script.display()
+                    );
+                    return Ok(());
+                }
+                let status = tokio::process::Command::new(&script)
+                    .arg("down")
+                    .env("TICKETING_STACK_DIR", &dir)
+                    .status()
+                    .await?;
+                if !status.success() {
+                    anyhow::bail!("{} down failed ({status})", script.display());
+                }
+                Ok(())
+            }
+            Target::Host { .. } => Ok(()),
+        }
+    }
+}
+
+/// Copies every file of `from` into `to` (best effort: a log that cannot
+/// be copied is reported, not fatal).
+fn copy_logs(from: &Path, to: &Path) {
+    let Ok(entries) = std::fs::read_dir(from) else {
+        return;
+    };
+    if let Err(e) = std::fs::create_dir_all(to) {
+        eprintln!(
+            "load: cannot keep the stack's logs in {}: {e}",
+            to.display()
+        );
+        return;
+    }
+    for entry in entries.flatten() {
+        if let Err(e) = std::fs::copy(entry.path(), to.join(entry.file_name())) {
+            eprintln!("load: cannot copy {}: {e}", entry.path().display());
+        }
+    }
+}
+
+/// `KEY=VALUE` lines.
+fn read_env(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(text
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect())
+}

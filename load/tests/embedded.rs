@@ -1,0 +1,306 @@
+//! Load runs against the embedded system, in this test process.
+//!
+//! These assert behaviour, not speed (speed is measured in the benchmark in
+//! load/README.md): the gate is evaluated, the audit passes, the rush gives
+//! exactly min(users, seats) winners, runs that share events merge into one
+//! verdict, and a tight SLO fails the binary with exit status 1.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::time::Duration;
+use ticketing_load::run::{RunOptions, run};
+use ticketing_load::scenarios::ScenarioName;
+use ticketing_load::slo::{Overrides, Slo};
+use ticketing_load::summary::{self, Summary};
+use ticketing_load::target::Target;
+
+fn opts(scenario: ScenarioName, out: &Path, seed: u64) -> RunOptions {
+    let mut o = RunOptions::defaults(scenario, out.to_owned(), seed);
+    o.progress = None;
+    o.ramp = Duration::from_millis(500);
+    o
+}
+
+fn failed_checks(s: &Summary) -> Vec<String> {
+    s.verdict
+        .as_ref()
+        .unwrap()
+        .checks
+        .iter()
+        .filter(|c| !c.passed)
+        .map(|c| format!("{} {}: {}", c.scope, c.rule, c.observed))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_mixed_run_is_judged_and_its_audit_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = Target::embedded(7).await.unwrap();
+    let mut o = opts(ScenarioName::Mix, dir.path(), 7);
+    o.users = 40;
+    o.run_time = Duration::from_secs(4);
+    o.sse_writes_per_s = 20.0;
+    o.sse_session_ms = (500, 1500);
+    o.purchase_seats = 400;
+    // Latency is not what this test is about: a loaded CI machine must not fail it.
+    o.slo = Slo::default().with(&Overrides {
+        p95_ms: Some(60_000.0),
+        sse_p95_ms: Some(60_000.0),
+        ..Overrides::default()
+    });
+    let s = run(&target, &o).await.unwrap();
+    target.stop(None).await.unwrap();
+
+    // The gate was evaluated on every endpoint the scenarios use.
+    let v = s.verdict.as_ref().unwrap();
+    for name in [
+        "GET /api/events",
+        "GET /api/events/{id}/seats",
+        "POST /api/reservations",
+        "POST /api/orders",
+        "GET /api/orders/{id}",
+        "GET /api/events/{id}/seats/stream",
+    ] {
+        assert!(s.endpoints.contains_key(name), "no figures for {name}");
+    }
+    assert!(
+        v.checks
+            .iter()
+            .any(|c| c.scope == "overall" && c.rule.starts_with("p95"))
+    );
+    assert!(v.checks.iter().any(|c| c.scope == "goose (raw)"));
+    assert!(v.passed, "failed: {:?}", failed_checks(&s));
+
+    // Nothing failed on a healthy system, and work was really done.
+    assert_eq!(s.overall.errors, 0, "codes: {:?}", s.overall.codes);
+    let p = s.purchase.as_ref().unwrap();
+    assert!(p.confirmed > 0, "{p:?}");
+    assert_eq!(p.retry_mismatches, 0);
+    let sse = s.sse.as_ref().unwrap();
+    assert!(sse.propagation.count > 0, "{sse:?}");
+    assert_eq!(sse.lost_changes, 0);
+    assert!(sse.resumes > 0, "watchers never resumed: {sse:?}");
+
+    // The audit ran on the truth and agrees with what clients were told.
+    let a = s.audit.as_ref().unwrap();
+    assert!(a.quiesced);
+    assert_eq!(a.oversold, 0);
+    assert_eq!(a.confirmed, p.confirmed, "server and clients disagree");
+    assert!(a.checks.iter().all(|c| c.passed), "{:?}", a.checks);
+
+    // The run folder holds goose's reports and ours.
+    for f in [
+        "goose-report.html",
+        "goose-report.json",
+        "summary.json",
+        "verdict.txt",
+    ] {
+        assert!(dir.path().join(f).is_file(), "{f} missing");
+    }
+    let back = Summary::read(&dir.path().join("summary.json")).unwrap();
+    assert_eq!(back.overall.requests, s.overall.requests);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rush_has_exactly_as_many_winners_as_seats() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = Target::embedded(11).await.unwrap();
+    for (users, seats) in [(300, 100), (40, 64)] {
+        let mut o = opts(ScenarioName::Rush, &dir.path().join(format!("{users}")), 11);
+        o.run_id = format!("rush-{users}");
+        o.users = users;
+        o.seats = seats;
+        o.run_time = Duration::from_secs(60);
+        o.slo = Slo::default().with(&Overrides {
+            p95_ms: Some(60_000.0),
+            ..Overrides::default()
+        });
+        let s = run(&target, &o).await.unwrap();
+        let r = s.rush.as_ref().unwrap();
+        assert_eq!(r.users, users);
+        assert!(r.complete, "{r:?}");
+        assert_eq!(r.won, users.min(seats), "{r:?}");
+        assert_eq!(r.won + r.sold_out, users);
+        if users > seats {
+            assert!(r.sell_out_ms.is_some());
+        }
+        // The server agrees: exactly the winners' seats are taken.
+        let a = s.audit.as_ref().unwrap();
+        let taken = a
+            .checks
+            .iter()
+            .find(|c| c.name == "rush: seats taken = holds won")
+            .unwrap();
+        assert!(taken.passed, "{taken:?}");
+        assert!(
+            s.verdict.as_ref().unwrap().passed,
+            "{:?}",
+            failed_checks(&s)
+        );
+    }
+    target.stop(None).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_load_processes_on_one_rush_merge_into_one_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = Target::embedded(5).await.unwrap();
+    let part = |n: u64| {
+        let mut o = opts(
+            ScenarioName::Rush,
+            &dir.path().join(format!("part{n}")),
+            100 + n,
+        );
+        o.run_id = "shared-rush".into();
+        o.shared = true;
+        o.users = 120;
+        o.seats = 150;
+        o.run_time = Duration::from_secs(60);
+        o
+    };
+    let (a, b) = (part(1), part(2));
+    let (ra, rb) = tokio::join!(run(&target, &a), run(&target, &b));
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    target.stop(None).await.unwrap();
+    // Each part alone saw fewer than all seats won...
+    let (wa, wb) = (ra.rush.as_ref().unwrap().won, rb.rush.as_ref().unwrap().won);
+    assert!(wa < 150 && wb < 150, "{wa} {wb}");
+
+    let merged = summary::merge(&[ra.clone(), rb.clone()], &Slo::default()).unwrap();
+    let r = merged.rush.as_ref().unwrap();
+    // ...together they sold out the event exactly once.
+    assert_eq!(r.users, 240);
+    assert_eq!(r.won, 150, "{r:?}");
+    assert_eq!(merged.environment.load_processes, 2);
+    assert_eq!(
+        merged.overall.requests,
+        ra.overall.requests + rb.overall.requests
+    );
+    let holds = "POST /api/reservations";
+    assert_eq!(
+        merged.endpoints[holds].expected,
+        ra.endpoints[holds].expected + rb.endpoints[holds].expected
+    );
+    // Merged percentiles come from the merged histograms: within the parts' range.
+    let p99 = merged.endpoints[holds].raw.p99_ms;
+    let lo = ra.endpoints[holds]
+        .raw
+        .p99_ms
+        .min(rb.endpoints[holds].raw.p99_ms);
+    let hi = ra.endpoints[holds]
+        .raw
+        .p99_ms
+        .max(rb.endpoints[holds].raw.p99_ms);
+    assert!(lo <= p99 && p99 <= hi, "{lo} <= {p99} <= {hi}");
+    let v = merged.verdict.as_ref().unwrap();
+    assert!(
+        v.checks
+            .iter()
+            .any(|c| c.rule == "winners = min(users, seats)" && c.passed),
+        "{v:?}"
+    );
+
+    // A part that oversold would fail the merged verdict.
+    let mut bad = rb.clone();
+    bad.rush.as_mut().unwrap().won += 1;
+    let merged = summary::merge(&[ra, bad], &Slo::default()).unwrap();
+    assert!(!merged.verdict.as_ref().unwrap().passed);
+}
+
+#[test]
+fn a_tight_slo_fails_the_run_with_exit_status_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ticketing-load"))
+        .args([
+            "--embedded",
+            "--scenario",
+            "browse",
+            "--users",
+            "4",
+            "--run-time",
+            "2s",
+            "--ramp",
+            "200ms",
+            "--quiet",
+            "--slo-p95-ms",
+            "0.001",
+            "--out",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("SLO gate: FAIL"), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("FAIL") && l.contains("overall") && l.contains("p95")),
+        "{stdout}"
+    );
+    // The run folder was still written, with the failed verdict in it.
+    let s = Summary::read(&dir.path().join("summary.json")).unwrap();
+    assert!(!s.verdict.unwrap().passed);
+    // The audit still ran and passed: only latency failed.
+    assert!(s.audit.unwrap().checks.iter().all(|c| c.passed));
+}
+
+#[test]
+fn merge_reads_run_folders_and_judges_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_once = |name: &str, extra: &[&str]| {
+        let status = std::process::Command::new(env!("CARGO_BIN_EXE_ticketing-load"))
+            .args([
+                "--scenario",
+                "browse",
+                "--users",
+                "3",
+                "--run-time",
+                "1s",
+                "--ramp",
+                "100ms",
+                "--quiet",
+                "--out",
+            ])
+            .arg(dir.path().join(name))
+            .args(extra)
+            .status()
+            .unwrap();
+        assert_eq!(status.code(), Some(0));
+    };
+    run_once("a", &[]);
+    run_once("b", &[]);
+    let merge = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_ticketing-load"))
+            .arg("merge")
+            .arg(dir.path().join("a"))
+            .arg(dir.path().join("b").join("summary.json"))
+            .args(["--out"])
+            .arg(dir.path().join("merged"))
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let ok = merge(&[]);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+    let m = Summary::read(&dir.path().join("merged").join("summary.json")).unwrap();
+    let a = Summary::read(&dir.path().join("a").join("summary.json")).unwrap();
+    let b = Summary::read(&dir.path().join("b").join("summary.json")).unwrap();
+    assert_eq!(m.overall.requests, a.overall.requests + b.overall.requests);
+    assert_eq!(m.environment.load_processes, 2);
+    // The same parts against a tight limit: the merged verdict fails.
+    let tight = merge(&["--slo-p95-ms", "0.001"]);
+    assert_eq!(tight.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&tight.stdout).contains("SLO gate: FAIL"));
+}
