@@ -35,6 +35,10 @@ pub async fn hold_release(ctx: &Arc<RunCtx>, user: &mut GooseUser) -> Transactio
     req.expected = &[409];
     let a = call(user, ctx, req).await?;
     if let Some(id) = a.str("holdId") {
+        // Known to the audit, in case the release below fails.
+        ctx.truth()
+            .holds
+            .push((h.event_id.clone(), vec![seat.clone()], a.expires_at_ms()));
         let path = format!("/api/reservations/{id}");
         let release = Req {
             name: "DELETE /api/reservations/{id}",

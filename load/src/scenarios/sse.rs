@@ -306,7 +306,20 @@ pub async fn run_writer(ctx: Arc<RunCtx>, api: Api) {
                     code_label(Some(status), None, None),
                 );
                 sse.writes.fetch_add(1, Ordering::Relaxed);
-                body.and_then(|b| b.get("holdId").and_then(|h| h.as_str()).map(str::to_owned))
+                let answer = super::Answer {
+                    status: Some(status),
+                    json: body,
+                    outcome: Outcome::Ok,
+                };
+                if ok {
+                    // Known to the audit, in case the release below fails.
+                    ctx.truth().holds.push((
+                        sse.event_id.clone(),
+                        vec![seat.clone()],
+                        answer.expires_at_ms(),
+                    ));
+                }
+                answer.str("holdId").map(str::to_owned)
             }
             Err(e) => {
                 let kind = if e.is_timeout() { "timeout" } else { "connect" };
