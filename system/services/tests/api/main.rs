@@ -10,6 +10,7 @@ mod helpers;
 
 mod catalog;
 mod errors;
+mod internal;
 mod orders;
 mod payment;
 mod payment_client;
