@@ -42,6 +42,11 @@ impl Api {
         })
     }
 
+    /// The harness's own HTTP client (timeouts set), for calls outside goose.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     async fn get_json<T: serde::de::DeserializeOwned>(&self, url: String) -> anyhow::Result<T> {
         let resp = self
             .http

@@ -145,7 +145,6 @@ pub(crate) fn state(user: &mut GooseUser) -> &mut UserState {
 pub struct Answer {
     pub status: Option<u16>,
     pub json: Option<Value>,
-    pub outcome: Outcome,
 }
 
 impl Answer {
@@ -278,11 +277,21 @@ pub async fn call(
     }
     ctx.rec
         .record(req.name, latency_us, cadence_us, outcome, label);
-    Ok(Answer {
-        status,
-        json,
-        outcome,
-    })
+    Ok(Answer { status, json })
+}
+
+/// The ids of a seat map's AVAILABLE seats (empty if the body is not one).
+pub fn available_seats(map: &Value) -> Vec<&str> {
+    map.get("seats")
+        .and_then(|s| s.as_array())
+        .map(|seats| {
+            seats
+                .iter()
+                .filter(|s| s.get("status").and_then(|x| x.as_str()) == Some("AVAILABLE"))
+                .filter_map(|s| s.get("seatId").and_then(|x| x.as_str()))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Sleeps `d`, or until the deadline if that comes first.

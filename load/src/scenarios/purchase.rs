@@ -6,13 +6,13 @@
 //! The run's purchase events are a pool of small events (a seat map a real
 //! page would load), so seat maps stay small while the pool lasts.
 
-use super::{Req, RunCtx, call, pause, state, token};
+use super::{Req, RunCtx, available_seats, call, pause, state, token};
 use crate::summary::PurchaseFigures;
 use goose::prelude::*;
 use hdrhistogram::Histogram;
 use rand::Rng;
 use rand::seq::SliceRandom;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -52,19 +52,6 @@ impl PurchaseCtx {
     fn count(&self, f: impl FnOnce(&mut PurchaseFigures)) {
         f(&mut self.counts.lock().unwrap_or_else(|e| e.into_inner()));
     }
-}
-
-fn available_seats(map: &Value) -> Vec<String> {
-    map.get("seats")
-        .and_then(|s| s.as_array())
-        .map(|seats| {
-            seats
-                .iter()
-                .filter(|s| s.get("status").and_then(|x| x.as_str()) == Some("AVAILABLE"))
-                .filter_map(|s| s.get("seatId").and_then(|x| x.as_str()).map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// One purchase, start to finish.
@@ -114,7 +101,11 @@ pub async fn purchase(ctx: &Arc<RunCtx>, user: &mut GooseUser) -> TransactionRes
         Req::get("GET /api/events/{id}/seats", &seats_path),
     )
     .await?;
-    let mut avail = map.json.as_ref().map(available_seats).unwrap_or_default();
+    let mut avail: Vec<String> = map
+        .json
+        .as_ref()
+        .map(|m| available_seats(m).into_iter().map(str::to_owned).collect())
+        .unwrap_or_default();
     let mut hold = None;
     for _ in 0..HOLD_TRIES {
         if avail.is_empty() || ctx.past_deadline() {

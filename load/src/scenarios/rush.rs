@@ -91,19 +91,12 @@ async fn refresh(
 ) -> Result<Option<Vec<u32>>, Box<TransactionError>> {
     let path = format!("/api/events/{}/seats", rush.event_id);
     let a: Answer = call(user, ctx, Req::get("GET /api/events/{id}/seats", &path)).await?;
-    let Some(seats) = a
-        .json
-        .as_ref()
-        .and_then(|j| j.get("seats"))
-        .and_then(|s| s.as_array())
-    else {
+    let Some(map) = a.json.as_ref().filter(|j| j.get("seats").is_some()) else {
         return Ok(None);
     };
     Ok(Some(
-        seats
-            .iter()
-            .filter(|s| s.get("status").and_then(|x| x.as_str()) == Some("AVAILABLE"))
-            .filter_map(|s| s.get("seatId").and_then(|x| x.as_str()))
+        super::available_seats(map)
+            .into_iter()
             .filter_map(|id| rush.index.get(id).copied())
             .collect(),
     ))

@@ -271,13 +271,7 @@ pub async fn watch(ctx: &Arc<RunCtx>, user: &mut GooseUser) -> TransactionResult
 pub async fn run_writer(ctx: Arc<RunCtx>, api: Api) {
     let Some(sse) = ctx.sse.as_ref() else { return };
     let period = Duration::from_secs_f64(1.0 / sse.writes_per_s.max(0.1));
-    let http = match reqwest::Client::builder()
-        .timeout(ctx.request_timeout)
-        .build()
-    {
-        Ok(c) => c,
-        Err(_) => return,
-    };
+    let http = api.http();
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let timed = |started: Instant| started.elapsed().as_micros() as u64;
@@ -291,6 +285,7 @@ pub async fn run_writer(ctx: Arc<RunCtx>, api: Api) {
         let r = http
             .post(format!("{}/api/reservations", api.public_url))
             .json(&json!({"eventId": sse.event_id, "seatIds": [seat], "holdSeconds": 120}))
+            .timeout(ctx.request_timeout)
             .send()
             .await;
         let hold_id = match r {
@@ -309,7 +304,6 @@ pub async fn run_writer(ctx: Arc<RunCtx>, api: Api) {
                 let answer = super::Answer {
                     status: Some(status),
                     json: body,
-                    outcome: Outcome::Ok,
                 };
                 if ok {
                     // Known to the audit, in case the release below fails.
@@ -339,6 +333,7 @@ pub async fn run_writer(ctx: Arc<RunCtx>, api: Api) {
         let started = Instant::now();
         let r = http
             .delete(format!("{}/api/reservations/{hold_id}", api.public_url))
+            .timeout(ctx.request_timeout)
             .send()
             .await;
         let (outcome, label) = match r {
