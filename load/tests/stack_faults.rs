@@ -19,30 +19,8 @@ use std::process::Command;
 use ticketing_load::summary::Summary;
 
 /// The debug `ticketing` binary the stack runs, current with the sources.
-///
-/// Built by the same command nextest runs under `ci/test` (`cargo test
-/// --no-run --workspace --all-targets --locked`), so there it is a no-op
-/// (0.6 s measured). A narrower `cargo build -p ticketing-cli` resolves
-/// features differently and rebuilt redis and librdkafka from scratch — the
-/// first version of this test timed out in CI on exactly that.
 fn ticketing_bin() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let status = Command::new(env!("CARGO"))
-        .args([
-            "test",
-            "--no-run",
-            "--workspace",
-            "--all-targets",
-            "--locked",
-            "--quiet",
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .unwrap();
-    assert!(status.success(), "cannot build the ticketing binary");
-    target.join("debug").join("ticketing")
+    ticketing_testkit::workspace_bin_dir().join("ticketing")
 }
 
 #[test]

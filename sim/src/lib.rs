@@ -19,6 +19,7 @@ pub mod check;
 pub mod clock;
 pub mod net;
 pub mod remote;
+pub mod results;
 pub mod users;
 pub mod watchers;
 pub mod world;

@@ -10,6 +10,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 use ticketing_faults::{FaultPlan, plan_names};
+use ticketing_sim::results::{RESULTS_VERSION, RunResult, SweepResults, ZooRow};
 use ticketing_sim::world::SimConfig;
 use ticketing_sim::zoo::{self, Bug};
 use ticketing_sim::{RunReport, run_one};
@@ -185,7 +186,7 @@ fn main() -> anyhow::Result<()> {
     let mut reports = Vec::new();
     let mut any_violation = false;
     let mut nondeterministic = Vec::new();
-    let mut errors = 0;
+    let mut error_lines = Vec::new();
     for (_, r) in results {
         match r {
             Ok((rep, second)) => {
@@ -215,8 +216,8 @@ fn main() -> anyhow::Result<()> {
                 reports.push(rep);
             }
             Err(e) => {
-                errors += 1;
                 println!("error: {e:#}");
+                error_lines.push(format!("{e:#}"));
             }
         }
     }
@@ -282,31 +283,50 @@ fn main() -> anyhow::Result<()> {
                 .min();
             let shown = first.map_or_else(|| "NOT CAUGHT".to_owned(), |s| s.to_string());
             println!("{:<28} {:<24} {:>6}  {shown}", b.name(), plan, n);
-            zoo_rows.push(serde_json::json!({
-                "bug": b.name(), "description": b.description(), "plan": plan,
-                "seeds": n, "caught_by_seed": first,
-                "repro": first.map(|s| ticketing_sim::repro(plan, s, Some(*b))),
-            }));
+            zoo_rows.push(ZooRow {
+                bug: b.name().to_owned(),
+                description: b.description().to_owned(),
+                plan: plan.to_owned(),
+                seeds: n,
+                caught_by_seed: first,
+                repro: first.map(|s| ticketing_sim::repro(plan, s, Some(*b))),
+            });
         }
     }
     if let Some(path) = &args.json {
-        let doc = serde_json::json!({
-            "zoo": zoo_rows,
-            "bug": args.bug,
-            "determinism_checked": args.check_determinism,
-            "nondeterministic": nondeterministic,
-            "wall_s": wall.as_secs_f64(),
-            "runs": reports,
-        });
+        let doc = SweepResults {
+            version: RESULTS_VERSION,
+            git_revision: git_revision(),
+            scenario: if args.standard { "standard" } else { "small" }.to_owned(),
+            users: cfg.users,
+            seats: (cfg.rows * cfg.cols) as usize,
+            plans: distinct(jobs.iter().map(|(p, _, _)| p.name.clone())),
+            seeds: distinct(jobs.iter().map(|(_, s, _)| *s)),
+            bug: args.bug.clone(),
+            determinism_checked: args.check_determinism,
+            nondeterministic: nondeterministic.clone(),
+            errors: error_lines.clone(),
+            wall_s: wall.as_secs_f64(),
+            simulated_s: sim_s,
+            run_count: reports.len() * runs_per_job,
+            runs: reports
+                .iter()
+                .map(|r| {
+                    let trace = args.trace_dir.join(trace_name(r));
+                    RunResult::of(r, Some(trace.display().to_string()))
+                })
+                .collect(),
+            zoo: zoo_rows.clone(),
+        };
         std::fs::write(path, serde_json::to_vec_pretty(&doc)?)
             .with_context(|| format!("cannot write {}", path.display()))?;
         println!("results written to {}", path.display());
     }
-    let failed = errors > 0 || !nondeterministic.is_empty();
+    let failed = !error_lines.is_empty() || !nondeterministic.is_empty();
     if zoo_mode {
         let missed = zoo_rows
             .iter()
-            .filter(|r| r["caught_by_seed"].is_null())
+            .filter(|r| r.caught_by_seed.is_none())
             .count();
         anyhow::ensure!(missed == 0 && !failed, "{missed} zoo bug(s) NOT caught");
         println!("every bug in the zoo was caught");
@@ -328,6 +348,29 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The items in first-seen order, each once.
+fn distinct<T: PartialEq>(items: impl Iterator<Item = T>) -> Vec<T> {
+    let mut out = Vec::new();
+    for i in items {
+        if !out.contains(&i) {
+            out.push(i);
+        }
+    }
+    out
+}
+
+/// The commit the sweep ran (a failure is reproducible from seed + commit).
+fn git_revision() -> String {
+    std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 /// Runs one seed in a child process (`--worker`) and reads its report.

@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::process::Command;
+use ticketing_sim::results::SweepResults;
 use ticketing_sim::zoo;
 
 fn sim() -> Command {
@@ -44,29 +45,25 @@ fn every_plan_passes_on_fixed_seeds_and_replays_exactly() {
         stdout.contains("determinism: every seed gave the same trace hash twice"),
         "{stdout}"
     );
-    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-    let runs = doc["runs"].as_array().unwrap();
-    assert_eq!(runs.len(), ticketing_faults::plan_names().len() * 2);
-    for r in runs {
-        assert_eq!(
-            r["passed"], true,
-            "{} seed {}: {}",
-            r["plan"], r["seed"], r["violations"]
-        );
-        assert!(
-            r["orders"].as_u64().unwrap() > 0,
-            "the workload placed orders"
-        );
-        assert!(r["sold_seats"].as_u64().unwrap() > 0);
+    let doc = SweepResults::read(&json).unwrap();
+    assert!(doc.passed());
+    assert_eq!(doc.runs.len(), ticketing_faults::plan_names().len() * 2);
+    assert_eq!(doc.run_count, doc.runs.len() * 2, "each seed ran twice");
+    for r in &doc.runs {
+        assert!(r.passed, "{} seed {}: {:?}", r.plan, r.seed, r.violations);
+        assert!(r.orders > 0, "the workload placed orders");
+        assert!(r.sold_seats > 0);
+        assert!(r.trace_excerpt.is_empty() && r.trace_path.is_none());
     }
-    assert!(doc["nondeterministic"].as_array().unwrap().is_empty());
+    assert!(doc.nondeterministic.is_empty());
     // Faults must bite: under a long order↔payment partition some orders
     // are cancelled (their holds expired), unlike the fault-free baseline.
     let cancelled = |plan: &str| {
-        runs.iter()
-            .filter(|r| r["plan"] == plan)
-            .map(|r| r["orders"].as_u64().unwrap() - r["confirmed"].as_u64().unwrap())
-            .sum::<u64>()
+        doc.runs
+            .iter()
+            .filter(|r| r.plan == plan)
+            .map(|r| r.orders - r.confirmed)
+            .sum::<usize>()
     };
     assert!(cancelled("partition-order-payment") > 0);
 }
@@ -95,17 +92,28 @@ fn every_bug_in_the_zoo_is_caught() {
         stdout.contains("repro: cargo run --release -p ticketing-sim --"),
         "{stdout}"
     );
-    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-    let rows = doc["zoo"].as_array().unwrap();
-    assert_eq!(rows.len(), zoo::ALL.len());
-    for (row, bug) in rows.iter().zip(zoo::ALL) {
+    let doc = SweepResults::read(&json).unwrap();
+    assert!(doc.passed());
+    assert_eq!(doc.zoo.len(), zoo::ALL.len());
+    for (row, bug) in doc.zoo.iter().zip(zoo::ALL) {
         let (plan, seeds) = bug.caught_by();
-        assert_eq!(row["bug"], bug.name());
-        assert_eq!(row["plan"], plan);
-        let seed = row["caught_by_seed"]
-            .as_u64()
+        assert_eq!(row.bug, bug.name());
+        assert_eq!(row.plan, plan);
+        let seed = row
+            .caught_by_seed
             .unwrap_or_else(|| panic!("{} not caught", bug.name()));
         assert!((1..=seeds).contains(&seed));
+        // The catching run carries its evidence for the report.
+        let run = doc
+            .runs
+            .iter()
+            .find(|r| r.bug.as_deref() == Some(bug.name()) && r.seed == seed)
+            .unwrap();
+        assert!(!run.violations.is_empty());
+        assert!(!run.trace_excerpt.is_empty());
+        let trace = std::fs::read_to_string(run.trace_path.as_ref().unwrap()).unwrap();
+        assert!(trace.contains("VIOLATION"));
+        assert_eq!(row.repro.as_deref(), Some(run.repro.as_str()));
     }
 }
 

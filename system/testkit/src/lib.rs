@@ -404,3 +404,36 @@ impl Lcg {
         ((self.0 >> 33) as usize) % n
     }
 }
+
+/// The workspace's debug binaries (`ticketing`, `ticketing-sim`,
+/// `ticketing-load`, `ticketing-report`), current with the sources: the
+/// folder they are in.
+///
+/// Built by the same command nextest runs under `ci/test` (`cargo test
+/// --no-run --workspace --all-targets --locked`), so there it is a no-op
+/// (0.6 s measured). A narrower `cargo build -p ticketing-cli` resolves
+/// features differently and rebuilt redis and librdkafka from scratch — a
+/// test that did so once timed out in CI on exactly that.
+pub fn workspace_bin_dir() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .args([
+            "test",
+            "--no-run",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--quiet",
+        ])
+        .current_dir(&root)
+        .status();
+    assert!(
+        status.is_ok_and(|s| s.success()),
+        "cannot build the workspace's binaries"
+    );
+    target.join("debug")
+}

@@ -1,0 +1,188 @@
+//! The banner: one row per thing the night is judged on, and the overall
+//! pass/fail. Rows come from the producers' own judgements (the load
+//! harness's SLO verdict and audit, the simulator's checkers and zoo) plus
+//! the pipeline's exit statuses and unreadable inputs; nothing is judged
+//! twice with different rules here.
+
+use crate::inputs::Inputs;
+use serde::Serialize;
+
+/// One line of the banner.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Row {
+    /// "load SLO", "invariants", "simulation", "bug zoo", "determinism", "pipeline", "input".
+    pub area: String,
+    pub rule: String,
+    pub observed: String,
+    pub limit: String,
+    pub passed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Banner {
+    pub passed: bool,
+    pub rows: Vec<Row>,
+    /// The failed rows, first (what a reader needs before anything else).
+    pub failures: Vec<Row>,
+}
+
+fn row(area: &str, rule: &str, observed: String, limit: &str, passed: bool) -> Row {
+    Row {
+        area: area.into(),
+        rule: rule.into(),
+        observed,
+        limit: limit.into(),
+        passed,
+    }
+}
+
+/// Judges the night from its inputs.
+pub fn banner(inputs: &Inputs) -> Banner {
+    let mut rows = Vec::new();
+    for (what, why) in &inputs.problems {
+        rows.push(row("input", what, why.clone(), "readable", false));
+    }
+    if let Some(load) = &inputs.load {
+        let s = &load.summary;
+        let basis = s.slo.latency.basis;
+        let p = if basis == ticketing_load::slo::Basis::Raw {
+            &s.overall.raw
+        } else {
+            &s.overall.corrected
+        };
+        match &s.verdict {
+            Some(v) => {
+                let failed = v.checks.iter().filter(|c| !c.passed).count();
+                rows.push(row(
+                    "load SLO",
+                    "every SLO check",
+                    format!(
+                        "{} of {} passed; p95 {:.0} ms ({basis}), errors {:.2} %",
+                        v.checks.len() - failed,
+                        v.checks.len(),
+                        p.p95_ms,
+                        s.overall.error_rate_pct
+                    ),
+                    &format!(
+                        "p95 ≤ {:.0} ms, errors ≤ {} %",
+                        s.slo.latency.p95_ms_max, s.slo.errors.rate_pct_max
+                    ),
+                    v.passed,
+                ));
+            }
+            None => rows.push(row(
+                "load SLO",
+                "every SLO check",
+                "the run has no verdict".into(),
+                "judged",
+                false,
+            )),
+        }
+        match &s.audit {
+            Some(a) => rows.push(row(
+                "invariants",
+                "post-run audit (no oversell, money, no order stuck)",
+                format!(
+                    "oversold {}, {} of {} checks passed, {} orders, {} sold seats",
+                    a.oversold,
+                    a.checks.iter().filter(|c| c.passed).count(),
+                    a.checks.len(),
+                    a.orders,
+                    a.sold_seats
+                ),
+                &format!("oversold ≤ {}, every check", s.slo.audit.oversold_max),
+                a.passed(),
+            )),
+            None => rows.push(row(
+                "invariants",
+                "post-run audit",
+                "no audit in the run".into(),
+                "audited",
+                false,
+            )),
+        }
+    }
+    let sweep: Vec<_> = inputs.sweep_runs().collect();
+    if !sweep.is_empty() {
+        let passed = sweep.iter().filter(|r| r.passed).count();
+        let violations: usize = sweep.iter().map(|r| r.violations.len()).sum();
+        rows.push(row(
+            "simulation",
+            "every plan × seed holds the seven invariants",
+            format!(
+                "{passed} of {} runs passed, {violations} violations",
+                sweep.len()
+            ),
+            "all runs",
+            passed == sweep.len(),
+        ));
+    }
+    for sim in &inputs.sims {
+        let r = &sim.results;
+        if r.determinism_checked {
+            rows.push(row(
+                "determinism",
+                "each seed replays to the same trace hash",
+                if r.nondeterministic.is_empty() {
+                    format!("{} seeds ran twice, same hash", r.runs.len())
+                } else {
+                    format!("differs: {}", r.nondeterministic.join("; "))
+                },
+                "identical",
+                r.nondeterministic.is_empty(),
+            ));
+        }
+        if !r.errors.is_empty() {
+            rows.push(row(
+                "simulation",
+                "every run completes",
+                r.errors.join("; "),
+                "no crashed run",
+                false,
+            ));
+        }
+    }
+    let zoo: Vec<_> = inputs.zoo_rows().collect();
+    if !zoo.is_empty() {
+        let missed: Vec<&str> = zoo
+            .iter()
+            .filter(|z| z.caught_by_seed.is_none())
+            .map(|z| z.bug.as_str())
+            .collect();
+        rows.push(row(
+            "bug zoo",
+            "the checkers catch every known bug",
+            if missed.is_empty() {
+                format!("{} of {} caught", zoo.len(), zoo.len())
+            } else {
+                format!("NOT caught: {}", missed.join(", "))
+            },
+            "all caught",
+            missed.is_empty(),
+        ));
+    }
+    for step in &inputs.steps {
+        rows.push(row(
+            "pipeline",
+            &format!("step {} exits 0", step.name),
+            format!("exit {}", step.exit_code),
+            "exit 0",
+            step.exit_code == 0,
+        ));
+    }
+    if rows.is_empty() {
+        rows.push(row(
+            "input",
+            "something to report",
+            "no load run and no simulation results".into(),
+            "at least one",
+            false,
+        ));
+    }
+    let failures: Vec<Row> = rows.iter().filter(|r| !r.passed).cloned().collect();
+    Banner {
+        passed: failures.is_empty(),
+        rows,
+        failures,
+    }
+}

@@ -1,0 +1,126 @@
+//! `ci/nightly` end to end, on the binaries the test build made (small
+//! figures so it stays quick): a passing night writes its report folder,
+//! `latest/` and one history line and exits 0; a night whose gate fails
+//! still writes the report, then exits 1.
+
+// Test code: a failed expectation must panic the test.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The folder of the workspace's debug binaries, current with the sources.
+fn bin_dir() -> PathBuf {
+    ticketing_testkit::workspace_bin_dir()
+}
+
+fn nightly(out_root: &Path, args: &[&str]) -> Output {
+    let out = Command::new(repo().join("ci/nightly"))
+        .arg("--bin-dir")
+        .arg(bin_dir())
+        .arg("--out-root")
+        .arg(out_root)
+        .args(args)
+        .output()
+        .unwrap();
+    eprintln!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The one timestamped report folder under `root`.
+fn report_dir(root: &Path) -> PathBuf {
+    let dirs: Vec<PathBuf> = std::fs::read_dir(root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir() && p.file_name().unwrap() != "latest")
+        .collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    dirs[0].clone()
+}
+
+#[test]
+fn a_passing_night_writes_its_report_latest_and_history_and_exits_0() {
+    let root = tempfile::tempdir().unwrap();
+    let out = nightly(
+        root.path(),
+        &[
+            "--seeds",
+            "1",
+            "--no-zoo",
+            "--users",
+            "20",
+            "--run-time",
+            "4s",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let dir = report_dir(root.path());
+    let page = std::fs::read_to_string(dir.join("index.html")).unwrap();
+    assert!(page.contains(r#"<h2 id="verdict-word">PASS</h2>"#));
+    assert!(page.contains("<section id=\"load\">"));
+    assert!(page.contains("Plan × seed"));
+    for f in ["sim.json", "load/summary.json", "load/goose-report.html"] {
+        assert!(dir.join(f).exists(), "{f}");
+    }
+    let latest = std::fs::read_to_string(root.path().join("latest/index.html")).unwrap();
+    assert_eq!(latest, page);
+    let history = std::fs::read_to_string(root.path().join("history.jsonl")).unwrap();
+    assert_eq!(history.lines().count(), 1);
+    assert!(history.contains("\"passed\":true"));
+}
+
+#[test]
+fn a_failing_gate_still_writes_the_report_then_exits_1() {
+    let root = tempfile::tempdir().unwrap();
+    let slo = root.path().join("impossible.toml");
+    std::fs::write(&slo, "[latency]\np95_ms_max = 0.001\n").unwrap();
+    let out = nightly(
+        root.path(),
+        &[
+            "--no-sim",
+            "--users",
+            "10",
+            "--run-time",
+            "3s",
+            "--slo",
+            slo.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let page = std::fs::read_to_string(report_dir(root.path()).join("index.html")).unwrap();
+    assert!(page.contains(r#"<h2 id="verdict-word">FAIL</h2>"#));
+    assert!(page.contains("step load exits 0"));
+    assert!(
+        page.contains("p95_ms_max = 0.001"),
+        "the SLO file the gate read"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ci/nightly: FAIL"));
+    // Bad arguments are refused before anything runs.
+    let bad = nightly(root.path(), &["--seeds", "zero"]);
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn the_github_workflows_run_commands_that_exist() {
+    let read = |p: &str| std::fs::read_to_string(repo().join(p)).unwrap();
+    let ci = read(".github/workflows/ci.yml");
+    let nightly = read(".github/workflows/nightly.yml");
+    assert!(ci.contains("run: ci/test"));
+    assert!(ci.contains("cargo clippy --workspace --all-targets --locked -- -D warnings"));
+    assert!(nightly.contains("ci/nightly --seeds"));
+    // The artifact and the history are where ci/nightly writes them.
+    assert!(nightly.contains("path: reports/out/latest/"));
+    assert!(nightly.contains("path: reports/out/history.jsonl"));
+    let script = read("ci/nightly");
+    assert!(script.contains("out_root=reports/out"));
+    assert!(script.contains("history=\"$out_root/history.jsonl\""));
+    assert!(script.contains("\"$out_root/latest\""));
+}

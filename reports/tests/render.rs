@@ -1,0 +1,320 @@
+//! Rendering from fixture JSON (real outputs of the load harness and the
+//! simulator, see fixtures/README.md): a passing night, a failing gate, a
+//! failing simulation run with its repro and trace excerpt, a fault window,
+//! unreadable inputs, the trend across nights, and escaping. The binary is
+//! run for its exit status and files.
+
+// Test code: a failed expectation must panic the test.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use ticketing_reports::history::{Entry, History};
+use ticketing_reports::inputs::{Inputs, SimRun, Step};
+use ticketing_reports::render::{Options, render};
+use ticketing_sim::results::SweepResults;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+fn options(label: &str, history: Vec<Entry>) -> Options {
+    Options {
+        label: label.into(),
+        at: "2026-11-22T03:00:00Z".into(),
+        history,
+        trend_runs: 30,
+        out_dir: std::env::temp_dir(),
+    }
+}
+
+fn passing_night() -> Inputs {
+    let mut inputs = Inputs::default();
+    inputs.add_load(&fixture("load-pass.json"));
+    inputs.add_sim(&fixture("sim.json"));
+    inputs.add_sim(&fixture("zoo.json"));
+    assert!(inputs.problems.is_empty(), "{:?}", inputs.problems);
+    inputs
+}
+
+/// A sweep in which one run failed: a caught zoo run with its bug label
+/// removed is exactly what a regression in the system would look like.
+fn failing_sweep() -> SweepResults {
+    let zoo = SweepResults::read(&fixture("zoo.json")).unwrap();
+    let mut sweep = SweepResults::read(&fixture("sim.json")).unwrap();
+    let mut bad = zoo
+        .runs
+        .iter()
+        .find(|r| r.bug.as_deref() == Some("unfenced-confirm") && !r.passed)
+        .unwrap()
+        .clone();
+    bad.bug = None;
+    bad.repro = bad.repro.replace(" --bug unfenced-confirm", "");
+    sweep
+        .runs
+        .retain(|r| !(r.plan == bad.plan && r.seed == bad.seed));
+    sweep.runs.push(bad);
+    sweep
+}
+
+fn svg_count(html: &str) -> usize {
+    html.matches("<svg").count()
+}
+
+#[test]
+fn a_passing_night_says_pass_with_its_numbers_and_every_chart() {
+    let page = render(&passing_night(), &options("night-1", Vec::new())).unwrap();
+    assert!(page.passed);
+    let html = &page.html;
+    assert!(html.contains(r#"<h2 id="verdict-word">PASS</h2>"#));
+    assert!(!html.contains(">FAIL<"), "no failed row on a passing night");
+    // Banner rows carry the figures they judged.
+    let load = page
+        .banner
+        .rows
+        .iter()
+        .find(|r| r.area == "load SLO")
+        .unwrap();
+    assert!(
+        load.observed.contains("32 of 32 passed"),
+        "{}",
+        load.observed
+    );
+    assert!(
+        page.banner
+            .rows
+            .iter()
+            .any(|r| r.area == "bug zoo" && r.observed == "5 of 5 caught")
+    );
+    assert!(
+        page.banner
+            .rows
+            .iter()
+            .any(|r| r.area == "determinism" && r.passed)
+    );
+    // Load: timeline, latency, endpoints, codes, SSE; trend: three.
+    assert_eq!(svg_count(html), 8, "charts drawn");
+    assert!(html.contains("POST /api/reservations"));
+    assert!(html.contains("corrected (coordinated omission)"));
+    // The plan × seed matrix has every plan of the sweep.
+    for plan in ticketing_faults::plan_names() {
+        assert!(
+            html.contains(&format!("<td>{plan}</td>")),
+            "matrix row {plan}"
+        );
+    }
+    // The zoo row names the seed that caught each bug and its repro.
+    assert!(html.contains("cargo run --release -p ticketing-sim -- --plan partition-order-payment --seed 1 --bug unfenced-confirm"));
+    // No violations section on a green sweep.
+    assert!(!html.contains("<h3 class=\"badword\">Violations</h3>"));
+    // Nothing the page needs is fetched.
+    for needle in ["src=\"http", "href=\"http", "@import", "url(http"] {
+        assert!(!html.contains(needle), "{needle} in a self-contained page");
+    }
+    // The first night has nothing to compare with.
+    assert!(html.contains("nothing to compare with yet"));
+}
+
+#[test]
+fn a_failed_gate_is_a_red_banner_listing_the_failed_checks() {
+    let mut inputs = Inputs::default();
+    inputs.add_load(&fixture("load-fail.json"));
+    let page = render(&inputs, &options("night-2", Vec::new())).unwrap();
+    assert!(!page.passed);
+    assert!(page.html.contains(r#"<h2 id="verdict-word">FAIL</h2>"#));
+    assert_eq!(page.banner.failures.len(), 1);
+    assert!(page.banner.failures[0].observed.contains("16 of 20 passed"));
+    // The load section's table shows each failed check with its figures.
+    assert!(page.html.contains(
+        "<td>p95 (corrected)</td><td>overall</td><td>0.5 ms</td><td>&lt; 0.2 ms</td><td>FAIL</td>"
+    ));
+    // The audit itself passed: the page says so beside the failed gate.
+    assert!(
+        page.banner
+            .rows
+            .iter()
+            .any(|r| r.area == "invariants" && r.passed)
+    );
+}
+
+#[test]
+fn a_violation_shows_its_invariant_repro_command_and_trace_excerpt() {
+    let sweep = failing_sweep();
+    let bad = sweep.runs.iter().find(|r| !r.passed).unwrap().clone();
+    let mut inputs = Inputs::default();
+    inputs.sims.push(SimRun {
+        path: fixture("sim.json"),
+        results: sweep,
+    });
+    let page = render(&inputs, &options("night-3", Vec::new())).unwrap();
+    assert!(!page.passed);
+    let sim = page
+        .banner
+        .failures
+        .iter()
+        .find(|r| r.area == "simulation")
+        .unwrap();
+    assert!(
+        sim.observed.starts_with("13 of 14 runs passed"),
+        "{}",
+        sim.observed
+    );
+    let html = &page.html;
+    assert!(html.contains("<h3 class=\"badword\">Violations</h3>"));
+    let repro = "cargo run --release -p ticketing-sim -- --plan partition-order-payment --seed 1";
+    assert!(html.contains(&format!("<code class=\"repro\">{repro}</code>")));
+    let first = &bad.violations[0];
+    assert!(html.contains(&format!("<code>{}</code>", first.invariant)));
+    // The excerpt is there, escaped as text: its fault line and a line
+    // naming the violation's order.
+    let fault_line = bad
+        .trace_excerpt
+        .iter()
+        .find(|l| l.contains(" fault "))
+        .unwrap();
+    assert!(
+        html.contains(&fault_line.replace('"', "&quot;")),
+        "{fault_line}"
+    );
+    let order_id = first
+        .detail
+        .split_whitespace()
+        .find(|t| t.len() == 36)
+        .unwrap();
+    assert!(bad.trace_excerpt.iter().any(|l| l.contains(order_id)));
+    assert!(html.contains(order_id));
+    // The matrix marks the failing cell.
+    assert!(html.contains("class=\"bad\" title=\"partition-order-payment seed 1:"));
+}
+
+#[test]
+fn the_fault_window_is_shaded_and_reported() {
+    let mut inputs = Inputs::default();
+    inputs.add_load(&fixture("load-faults.json"));
+    let page = render(&inputs, &options("night-4", Vec::new())).unwrap();
+    let html = &page.html;
+    assert!(html.contains("Fault plan <code>redis-restart</code>"));
+    assert!(html.contains("Window 0.3 s – 20.0 s"));
+    assert!(html.contains("kill redis"));
+    assert!(html.contains("503 SERVICE_UNAVAILABLE"));
+    // The timeline chart carries the shaded window and its legend.
+    let timeline = html
+        .split("data-chart=\"timeline\"")
+        .nth(1)
+        .and_then(|rest| rest.split("</figure>").next())
+        .unwrap();
+    assert!(timeline.contains("fault window"));
+    // Without a plan there is no shading.
+    let calm = render(&passing_night(), &options("n", Vec::new())).unwrap();
+    assert!(!calm.html.contains("fault window"));
+}
+
+#[test]
+fn unreadable_inputs_and_failed_steps_fail_the_night_but_still_render() {
+    let mut inputs = passing_night();
+    inputs.add_sim(Path::new("/nonexistent/sim.json"));
+    inputs.steps.push(Step::parse("load=2").unwrap());
+    let page = render(&inputs, &options("night-5", Vec::new())).unwrap();
+    assert!(!page.passed);
+    let areas: Vec<&str> = page
+        .banner
+        .failures
+        .iter()
+        .map(|r| r.area.as_str())
+        .collect();
+    assert_eq!(areas, ["input", "pipeline"]);
+    // (minijinja escapes '/' too)
+    assert!(
+        page.html
+            .contains("cannot read &#x2f;nonexistent&#x2f;sim.json")
+    );
+    assert!(page.html.contains("step load exits 0"));
+    // Nothing at all is not a pass.
+    let empty = render(&Inputs::default(), &options("n", Vec::new())).unwrap();
+    assert!(!empty.passed);
+}
+
+#[test]
+fn the_trend_marks_what_changed_since_the_previous_night() {
+    let first = render(&passing_night(), &options("night-1", Vec::new())).unwrap();
+    let mut inputs = passing_night();
+    inputs.add_load(&fixture("load-fail.json"));
+    let second = render(&inputs, &options("night-2", vec![first.entry.clone()])).unwrap();
+    let html = &second.html;
+    assert!(html.contains("Since the previous run (night-1)"));
+    assert!(html.contains(
+        "<tr class=\"worse\"><td>verdict</td><td>PASS</td><td>FAIL</td><td>PASS → FAIL</td></tr>"
+    ));
+    // p95 fell from the mix run's to the rush run's: shown as better.
+    assert!(html.contains("<tr class=\"better\"><td>p95</td>"));
+    assert!(html.contains("last 2 runs"));
+}
+
+#[test]
+fn text_from_the_inputs_is_escaped() {
+    let mut sweep = failing_sweep();
+    for r in sweep.runs.iter_mut().filter(|r| !r.passed) {
+        r.violations[0].detail = "<script>alert(1)</script>".into();
+    }
+    let mut inputs = Inputs::default();
+    inputs.sims.push(SimRun {
+        path: fixture("sim.json"),
+        results: sweep,
+    });
+    let page = render(&inputs, &options("n", Vec::new())).unwrap();
+    assert!(!page.html.contains("<script>alert(1)"));
+    assert!(
+        page.html
+            .contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;")
+    );
+}
+
+#[test]
+fn the_binary_writes_the_page_appends_the_history_and_exits_by_the_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let history = dir.path().join("history.jsonl");
+    let run = |out: &str, load: &str| {
+        Command::new(env!("CARGO_BIN_EXE_ticketing-report"))
+            .args(["--out"])
+            .arg(dir.path().join(out))
+            .arg("--load")
+            .arg(fixture(load))
+            .arg("--sim")
+            .arg(fixture("sim.json"))
+            .arg("--history")
+            .arg(&history)
+            .args(["--step", "sim=0"])
+            .output()
+            .unwrap()
+    };
+    let ok = run("20261121T030000Z", "load-pass.json");
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("— PASS"));
+    let bad = run("20261122T030000Z", "load-fail.json");
+    assert_eq!(bad.status.code(), Some(1), "a failed gate exits 1");
+    let page = std::fs::read_to_string(dir.path().join("20261122T030000Z/index.html")).unwrap();
+    assert!(page.contains("Since the previous run (20261121T030000Z)"));
+    let h = History::read(&history).unwrap();
+    let verdicts: Vec<(&str, bool)> = h
+        .entries
+        .iter()
+        .map(|e| (e.label.as_str(), e.passed))
+        .collect();
+    assert_eq!(
+        verdicts,
+        [("20261121T030000Z", true), ("20261122T030000Z", false)]
+    );
+    // A bad flag is an error (2), not a verdict.
+    let err = Command::new(env!("CARGO_BIN_EXE_ticketing-report"))
+        .args(["--out", "x", "--step", "nonsense"])
+        .output()
+        .unwrap();
+    assert_eq!(err.status.code(), Some(2));
+}
