@@ -84,7 +84,6 @@ async fn stop_signal() {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    ticketing_services::telemetry::init("info");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -103,6 +102,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             seed,
         } => {
             let mut settings = Settings::load(config.as_deref())?;
+            ticketing_services::telemetry::init("info", settings.log.format);
             let listen = if embedded {
                 &mut settings.gateway
             } else {

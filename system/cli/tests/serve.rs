@@ -73,3 +73,64 @@ fn a_busy_port_is_a_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("port in use"), "{err}");
 }
+
+#[test]
+fn json_logs_carry_the_trace_id_of_the_request() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ticketing"))
+        .args(["serve", "--embedded", "--port", "0", "--seed", "7"])
+        .env("RUST_LOG", "warn,ticketing_services=debug")
+        .env("TICKETING_LOG__FORMAT", "json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Drain stderr while the server runs (a full pipe would stall it).
+    // A test thread outside the simulator: the determinism rules do not apply.
+    let stderr = child.stderr.take().unwrap();
+    #[allow(clippy::disallowed_methods)]
+    let logs = std::thread::spawn(move || {
+        BufReader::new(stderr)
+            .lines()
+            .map(|l| l.unwrap())
+            .collect::<Vec<String>>()
+    });
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("ticketing: listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .to_owned();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let trace_id = rt.block_on(async {
+        let resp = reqwest::get(format!("{url}/api/events/no-such-event"))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 404);
+        resp.headers()["x-trace-id"].to_str().unwrap().to_owned()
+    });
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let logs = logs.join().unwrap();
+    assert!(!logs.is_empty());
+    let parsed: Vec<serde_json::Value> = logs
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let line = parsed
+        .iter()
+        .find(|v| v["fields"]["message"] == "error response")
+        .unwrap_or_else(|| panic!("no error-response line in {logs:#?}"));
+    assert_eq!(line["span"]["trace_id"], trace_id.as_str());
+    assert_eq!(line["fields"]["trace_id"], trace_id.as_str());
+    assert_eq!(line["span"]["path"], "/api/events/no-such-event");
+    assert_eq!(line["level"], "DEBUG");
+}

@@ -33,6 +33,25 @@ pub struct Settings {
     pub kafka: KafkaSettings,
     /// Where the order service reaches the internal APIs.
     pub clients: ClientSettings,
+    /// How the binary writes its logs (read once, at start).
+    pub log: LogSettings,
+}
+
+/// Log output of the `ticketing` binary (to stderr).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LogSettings {
+    /// `text` for people, `json` for log shippers: one object per line, with
+    /// the request's or message's trace id in the span fields.
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 /// PostgreSQL connection and bounds.

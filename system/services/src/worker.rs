@@ -11,6 +11,7 @@ use ticketing_domain::messages::Envelope;
 use ticketing_domain::ports::{Consumer, EventBus};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 /// Tries per message before rewinding.
 const ATTEMPTS_PER_MESSAGE: u32 = 3;
@@ -93,8 +94,15 @@ pub async fn consume<F, Fut>(
                 }
             };
             let mut done = false;
+            // Every log line of this message's handling carries its trace id.
+            let span = tracing::info_span!(
+                "message",
+                topic,
+                trace_id = env.trace_id.as_ref().map(|t| t.as_str()).unwrap_or(""),
+                message_id = %env.message_id,
+            );
             for attempt in 0..ATTEMPTS_PER_MESSAGE {
-                match handler(env.clone()).await {
+                match handler(env.clone()).instrument(span.clone()).await {
                     Ok(()) => {
                         done = true;
                         break;

@@ -15,6 +15,7 @@ use axum::response::Response;
 use std::sync::Arc;
 use ticketing_domain::ports::{RandomExt, RandomSource};
 use ticketing_domain::{MessageId, TraceId};
+use tracing::Instrument as _;
 
 pub const TRACE_HEADER: &str = "x-trace-id";
 pub const TRACEPARENT: &str = "traceparent";
@@ -86,6 +87,13 @@ pub async fn trace_layer(
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     req.extensions_mut().insert(trace_id.clone());
+    // Every log line of this request carries its trace id.
+    let span = tracing::info_span!("request", trace_id = %trace_id, %method, %path);
+    finish(req, next, trace_id).instrument(span).await
+}
+
+/// The rest of [`trace_layer`], inside the request's span.
+async fn finish(req: Request, next: Next, trace_id: TraceId) -> Response {
     let mut resp = next.run(req).await;
     let status = resp.status();
     let keep = resp.extensions().get::<KeepBody>().is_some();
@@ -107,7 +115,7 @@ pub async fn trace_layer(
         if let Some((k, v)) = extra {
             body[k] = v;
         }
-        tracing::debug!(%method, %path, status = status.as_u16(), code, trace_id = %trace_id, "error response");
+        tracing::debug!(status = status.as_u16(), code, trace_id = %trace_id, "error response");
         let headers = resp.headers_mut();
         headers.remove(axum::http::header::CONTENT_LENGTH);
         headers.insert(
