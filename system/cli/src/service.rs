@@ -237,7 +237,15 @@ impl Service {
                 })
             }
         };
-        let router = finish_router(router.route("/health", get(|| async { "ok" })), &ctx, limit);
+        // `/metrics` shares the service's port; the gateway never routes it.
+        let metrics = ticketing_services::metrics::install()?;
+        let router = finish_router(
+            router
+                .route("/health", get(|| async { "ok" }))
+                .merge(ticketing_services::metrics::router(metrics)),
+            &ctx,
+            limit,
+        );
         let (host, port) = (settings.service.host.as_str(), settings.service.port);
         let listener = TcpListener::bind((host, port)).await.with_context(|| {
             format!(

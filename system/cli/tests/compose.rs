@@ -4,7 +4,11 @@
 //!   actually read (`Settings`), and the gateway is given exactly the
 //!   template's placeholders;
 //! - every service it depends on exists, has a health check and a restart
-//!   policy, and only the gateway publishes a port;
+//!   policy, and only the gateway publishes a port (Grafana, opt in, on the
+//!   host's loopback);
+//! - Prometheus scrapes every service that serves `/metrics`, and every
+//!   metric the Grafana dashboard queries is one the services record (and
+//!   every recorded metric is on the dashboard);
 //! - no secret is written in the file: passwords come from `${...}`;
 //! - the gateway template, filled as the nginx image fills it, passes
 //!   `nginx -t` with the compose service names resolving (a private
@@ -192,8 +196,20 @@ fn dependencies_exist_every_service_is_checked_and_only_the_gateway_is_published
             "{name} has no health check"
         );
         assert_eq!(svc["restart"].as_str(), Some("unless-stopped"), "{name}");
-        let published = !svc["ports"].is_badvalue();
-        assert_eq!(published, name == "gateway", "{name} publishes a port");
+        // The gateway is published; an opt-in observability service only
+        // on the host's loopback (reached through an SSH tunnel).
+        if let Some(ports) = svc["ports"].as_vec() {
+            let opt_in = svc["profiles"]
+                .as_vec()
+                .is_some_and(|p| p.iter().any(|p| p.as_str() == Some("observability")));
+            for port in ports {
+                let port = port.as_str().unwrap();
+                assert!(
+                    name == "gateway" || (opt_in && port.starts_with("127.0.0.1:")),
+                    "{name} publishes {port}"
+                );
+            }
+        }
     }
     for (name, replicas) in [("reservation", 2), ("order", 2)] {
         let svc = &all.iter().find(|(n, _)| n == name).unwrap().1;
@@ -330,6 +346,93 @@ fn the_filled_gateway_template_passes_nginx_t_with_the_compose_names() {
             "a name compose does not define must not resolve"
         );
     }
+}
+
+#[test]
+fn prometheus_scrapes_every_service_and_the_dashboard_queries_recorded_metrics() {
+    let doc = load_compose();
+    let all = services(&doc);
+    let prom = std::fs::read_to_string(compose_dir().join("prometheus/prometheus.yml")).unwrap();
+    let prom = &YamlLoader::load_from_str(&prom).unwrap()[0];
+    let sd = &prom["scrape_configs"][0]["dns_sd_configs"][0];
+    let scraped: BTreeSet<&str> = sd["names"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    // Every service running `ticketing serve` serves /metrics on its port.
+    let serving: BTreeSet<&str> = all
+        .iter()
+        .filter(|(_, s)| s["command"][0].as_str() == Some("serve"))
+        .map(|(n, _)| n.as_str())
+        .collect();
+    assert_eq!(scraped, serving);
+    for (name, svc) in all.iter().filter(|(n, _)| serving.contains(n.as_str())) {
+        let port = environment(svc)
+            .into_iter()
+            .find(|(k, _)| k == "TICKETING_SERVICE__PORT")
+            .unwrap()
+            .1;
+        assert_eq!(
+            Some(port.parse::<i64>().unwrap()),
+            sd["port"].as_i64(),
+            "{name}"
+        );
+    }
+
+    let dash: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(compose_dir().join("grafana/dashboards/ticketing.json")).unwrap(),
+    )
+    .unwrap();
+    let datasource = std::fs::read_to_string(
+        compose_dir().join("grafana/provisioning/datasources/prometheus.yml"),
+    )
+    .unwrap();
+    let uid = YamlLoader::load_from_str(&datasource).unwrap()[0]["datasources"][0]["uid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let recorded = ticketing_services::metrics::ALL;
+    let mut queried = BTreeSet::new();
+    for panel in dash["panels"].as_array().unwrap() {
+        assert_eq!(
+            panel["datasource"]["uid"],
+            uid.as_str(),
+            "{}",
+            panel["title"]
+        );
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            for token in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                let metric = ["_bucket", "_count", "_sum"]
+                    .iter()
+                    .find_map(|s| token.strip_suffix(s))
+                    .filter(|m| recorded.contains(m))
+                    .unwrap_or(token);
+                let looks_like_metric = ["_total", "_seconds", "_rows", "_subscribers"]
+                    .iter()
+                    .any(|s| metric.ends_with(s));
+                if looks_like_metric {
+                    assert!(
+                        recorded.contains(&metric),
+                        "{expr}: {metric} is not recorded"
+                    );
+                    queried.insert(metric.to_owned());
+                }
+            }
+        }
+    }
+    let recorded: BTreeSet<String> = recorded.iter().map(|m| (*m).to_owned()).collect();
+    assert_eq!(
+        queried, recorded,
+        "every recorded metric is on the dashboard"
+    );
+    // The SLOs are on it, with their limits.
+    let text = dash.to_string();
+    assert!(text.contains("histogram_quantile(0.95"));
+    assert!(text.contains("\"value\":0.3"));
+    assert!(text.contains("\"value\":0.5"));
 }
 
 /// A fake `docker` for deploy.sh: logs each call with its IMAGE_TAG, and

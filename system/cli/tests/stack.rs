@@ -11,7 +11,9 @@
 //!    sent is published again, byte for byte; nothing changes;
 //! 4. audit straight from Redis and PostgreSQL: no seat sold twice, sold
 //!    seats = tickets = seats of CONFIRMED orders, one capture per
-//!    confirmed order, every authorization captured or voided;
+//!    confirmed order, every authorization captured or voided; each
+//!    service's own `/metrics` counted the holds, orders and captures, and
+//!    the gateway does not publish `/metrics`;
 //! 5. SSE through nginx: a seat change reaches an open stream promptly (a
 //!    buffering proxy would hold it back);
 //! 6. Redis frozen: a hold answers 503 with the standard error body within
@@ -34,6 +36,7 @@ use ticketing_kafka::{KafkaConfig, KafkaEventBus};
 use ticketing_postgres::{PgConfig, PgOrderRepository, PgPaymentRepository, connect};
 use ticketing_redis::{RedisSeatStore, RedisSeatStoreConfig};
 use ticketing_testkit::Lcg;
+use ticketing_testkit::prometheus_sample;
 use tokio::time::Instant;
 
 const EVENT: &str = "spring-gala";
@@ -456,6 +459,50 @@ fn rush_purchases_broker_outage_and_duplicates_on_the_real_stack() {
         audit(&t, BUYERS).await;
         let sold = t.seats.sold_seats(&EventId::from(EVENT)).await.unwrap();
         assert_eq!(sold.len(), BUYERS, "one seat per buyer, sold once");
+
+        // 4b. Every service's own /metrics saw its part (not via the gateway).
+        let mut totals: BTreeMap<String, f64> = BTreeMap::new();
+        let list = std::fs::read_to_string(stack.dir.join("services.list")).unwrap();
+        for line in list.lines() {
+            let [_, kind, port]: [&str; 3] = line
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .try_into()
+                .unwrap();
+            let text = http
+                .get(format!("http://127.0.0.1:{port}/metrics"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            assert!(text.contains("http_requests_total{"), "{line}: {text}");
+            let mut add =
+                |key: &str, v: f64| *totals.entry(format!("{kind} {key}")).or_default() += v;
+            add(
+                "holds won",
+                prometheus_sample(&text, "holds_total", &[("outcome", "won")]),
+            );
+            add(
+                "confirmed",
+                prometheus_sample(&text, "orders_finished_total", &[("status", "CONFIRMED")]),
+            );
+            add(
+                "captured",
+                prometheus_sample(&text, "payments_total", &[("result", "CAPTURED")]),
+            );
+        }
+        println!("metrics: {totals:?}");
+        assert!(totals["reservation holds won"] >= 100.0, "{totals:?}");
+        assert!(totals["order confirmed"] >= BUYERS as f64, "{totals:?}");
+        assert!(totals["payment captured"] >= BUYERS as f64, "{totals:?}");
+        let public = http.get(format!("{url}/metrics")).send().await.unwrap();
+        assert_eq!(
+            public.status().as_u16(),
+            404,
+            "the gateway does not publish metrics"
+        );
 
         // 5. The live seat stream through nginx.
         sse_through_the_gateway(&http, &url).await;

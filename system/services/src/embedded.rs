@@ -173,6 +173,8 @@ impl Embedded {
             saga: settings.saga.clone(),
         };
 
+        // Prometheus metrics of the whole process, on the internal listener.
+        let metrics = crate::metrics::install()?;
         let mut tasks = JoinSet::new();
         let serve =
             |tasks: &mut JoinSet<()>, name: &'static str, l: TcpListener, r: axum::Router| {
@@ -223,7 +225,8 @@ impl Embedded {
                 reservation::internal_router(reservation_state.clone())
                     .merge(catalog::internal_router(catalog_state.clone()))
                     .merge(payment::router(payment_state))
-                    .merge(order::internal_router(order_state.clone())),
+                    .merge(order::internal_router(order_state.clone()))
+                    .merge(crate::metrics::router(metrics)),
                 &gateway_ctx,
                 limit,
             ),

@@ -23,6 +23,7 @@ pub mod embedded;
 pub mod error;
 pub mod gateway;
 pub mod http;
+pub mod metrics;
 pub mod order;
 pub mod payment;
 pub mod reservation;
@@ -44,11 +45,13 @@ pub struct Ctx {
 }
 
 /// Adds what every service router has: the trace-id and error-body
-/// middleware, the request body limit, and a standard 404 for unknown paths.
+/// middleware, request metrics, the request body limit, and a standard 404
+/// for unknown paths.
 pub fn finish_router(router: Router, ctx: &Ctx, body_limit_bytes: usize) -> Router {
     router
         .fallback(|| async { axum::http::StatusCode::NOT_FOUND })
         .layer(DefaultBodyLimit::max(body_limit_bytes))
+        .layer(axum::middleware::from_fn(metrics::http_layer))
         .layer(axum::middleware::from_fn_with_state(
             ctx.rng.clone(),
             http::trace::trace_layer,

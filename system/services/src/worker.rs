@@ -89,6 +89,7 @@ pub async fn consume<F, Fut>(
                 Err(e) => {
                     // A message no version of us can read: skip it, loudly.
                     tracing::error!(topic, offset = d.offset, error = %e, "undecodable message skipped");
+                    metrics::counter!(crate::metrics::BUS_MESSAGES, "topic" => topic, "result" => "undecodable").increment(1);
                     let _ = c.commit(&d).await;
                     continue;
                 }
@@ -115,6 +116,9 @@ pub async fn consume<F, Fut>(
                     }
                 }
             }
+            let result = if done { "handled" } else { "failed" };
+            metrics::counter!(crate::metrics::BUS_MESSAGES, "topic" => topic, "result" => result)
+                .increment(1);
             let committed = done && c.commit(&d).await.is_ok();
             if !committed {
                 let _ = c.rewind().await;

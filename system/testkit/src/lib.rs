@@ -437,3 +437,24 @@ pub fn workspace_bin_dir() -> PathBuf {
     );
     target.join("debug")
 }
+
+/// The value of the Prometheus samples `name{…}` whose labels include every
+/// pair, summed (several series can match); 0 when there is none.
+pub fn prometheus_sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let (n, rest) = series.split_once('{').unwrap_or((series, ""));
+            let matches = n == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")));
+            if matches {
+                value.parse::<f64>().ok()
+            } else {
+                None
+            }
+        })
+        .sum()
+}

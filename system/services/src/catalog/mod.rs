@@ -251,6 +251,8 @@ struct Subscriber {
     /// The version this subscriber has seen everything up to.
     cursor: u64,
     pending: VecDeque<SseEvent>,
+    /// Counts this stream in `sse_subscribers` while it is open.
+    _open: crate::metrics::SseGuard,
 }
 
 impl Subscriber {
@@ -336,6 +338,7 @@ async fn stream_seats(
         rx,
         cursor: 0,
         pending: VecDeque::new(),
+        _open: crate::metrics::SseGuard::open(),
     };
     match last_event_id {
         Some(v) => {

@@ -18,7 +18,7 @@ use ticketing_domain::ports::{
     ClaimedOutbox, EventBus, GatewayError, OrderRecord, OutgoingMessage, RepoError, SagaUpdate,
 };
 use ticketing_domain::saga::{self as sm, SagaCommand, SagaInput, SagaState, Transition};
-use ticketing_domain::{MessageId, OrderId, PaymentStatus, Ticket};
+use ticketing_domain::{MessageId, OrderId, OrderStatus, PaymentStatus, Ticket};
 use tokio_util::sync::CancellationToken;
 
 /// Steps one `drive` call may take before yielding (a bound on the loop).
@@ -116,6 +116,14 @@ impl OrderState {
             match self.repo.apply(update).await {
                 Ok(_) => {
                     if t.next.is_done() {
+                        let status = match t.next.order_status() {
+                            OrderStatus::Confirmed => "CONFIRMED",
+                            OrderStatus::Cancelled => "CANCELLED",
+                            OrderStatus::Failed => "FAILED",
+                            OrderStatus::Pending => "PENDING",
+                        };
+                        metrics::counter!(crate::metrics::ORDERS_FINISHED, "status" => status)
+                            .increment(1);
                         tracing::info!(%order_id, status = ?t.next.order_status(), reason = ?t.next.reason(), "order finished");
                     }
                     return Ok(());
@@ -365,11 +373,13 @@ pub async fn run_outbox_relay(
             match publish {
                 Ok(Ok(_)) => sent.push(row.seq),
                 Ok(Err(e)) => {
+                    metrics::counter!(crate::metrics::OUTBOX_PUBLISH_FAILURES).increment(1);
                     tracing::warn!(seq = row.seq, error = %e, "outbox publish failed");
                     carried.push(row);
                     break;
                 }
                 Err(_) => {
+                    metrics::counter!(crate::metrics::OUTBOX_PUBLISH_FAILURES).increment(1);
                     tracing::warn!(seq = row.seq, "outbox publish timed out");
                     carried.push(row);
                     break;
@@ -377,6 +387,8 @@ pub async fn run_outbox_relay(
             }
         }
         carried.extend(rows);
+        metrics::counter!(crate::metrics::OUTBOX_PUBLISHED).increment(sent.len() as u64);
+        metrics::gauge!(crate::metrics::OUTBOX_CARRIED).set(carried.len() as f64);
         if !sent.is_empty()
             && let Err(e) = state.repo.mark_sent(&sent).await
         {

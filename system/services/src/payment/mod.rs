@@ -106,6 +106,35 @@ async fn run(
     order_id: OrderId,
     amount_cents: Cents,
 ) -> Result<Json<PaymentView>, ApiError> {
+    let result = run_op(state, op, order_id, amount_cents).await;
+    let operation = match op {
+        Op::Authorize => "authorize",
+        Op::Capture => "capture",
+        Op::Void => "void",
+        Op::Refund => "refund",
+    };
+    let outcome = match &result {
+        Ok(view) => match view.status {
+            PaymentStatus::Authorized => "AUTHORIZED",
+            PaymentStatus::Declined => "DECLINED",
+            PaymentStatus::Captured => "CAPTURED",
+            PaymentStatus::Voided => "VOIDED",
+            PaymentStatus::Refunded => "REFUNDED",
+        },
+        Err(e) => e.payload().code,
+    };
+    metrics::counter!(crate::metrics::PAYMENTS, "operation" => operation, "result" => outcome)
+        .increment(1);
+    result
+}
+
+/// One operation with the injected faults.
+async fn run_op(
+    state: &PaymentState,
+    op: Op,
+    order_id: OrderId,
+    amount_cents: Cents,
+) -> Result<Json<PaymentView>, ApiError> {
     let (fault, latency_ms) = pick_fault(state, op);
     if latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(latency_ms)).await;

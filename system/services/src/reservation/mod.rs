@@ -150,7 +150,19 @@ async fn create_hold(
         ttl_ms: body.hold_seconds * 1000,
         customer_id: customer_id(&headers)?,
     };
-    let hold = state.seats.hold(req, state.ctx.clock.now_ms()).await?;
+    let hold = match state.seats.hold(req, state.ctx.clock.now_ms()).await {
+        Ok(hold) => {
+            metrics::counter!(crate::metrics::HOLDS, "outcome" => "won").increment(1);
+            hold
+        }
+        Err(e) => {
+            let e = ApiError::from(e);
+            if matches!(e, ApiError::SeatsUnavailable(_)) {
+                metrics::counter!(crate::metrics::HOLDS, "outcome" => "lost").increment(1);
+            }
+            return Err(e);
+        }
+    };
     tracing::debug!(hold_id = %hold.hold_id, event_id = %hold.event_id, seats = hold.seat_ids.len(), "hold created");
     Ok((StatusCode::CREATED, Json(hold.into())))
 }

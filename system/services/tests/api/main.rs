@@ -11,6 +11,7 @@ mod helpers;
 mod catalog;
 mod errors;
 mod internal;
+mod metrics;
 mod orders;
 mod payment;
 mod payment_client;

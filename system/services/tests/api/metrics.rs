@@ -1,0 +1,146 @@
+//! Prometheus metrics on the embedded internal listener (`/metrics`): what
+//! a hold, a purchase and a seat stream add, by route template; and the
+//! public port does not serve them. Figures are compared before and after
+//! (the recorder is per process).
+
+use crate::helpers::*;
+use reqwest::StatusCode;
+use std::time::Duration;
+
+async fn scrape(app: &TestApp) -> String {
+    let r = reqwest::get(format!("{}/metrics", app.embedded().internal_url()))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    r.text().await.unwrap()
+}
+
+use ticketing_testkit::prometheus_sample as sample;
+
+#[tokio::test]
+async fn holds_count_won_and_lost_and_requests_by_route_template() {
+    let app = spawn_app().await;
+    let before = scrape(&app).await;
+    app.hold_ok("spring-gala", &["4-4"]).await;
+    let lost = app.hold("spring-gala", &["4-4", "4-5"], 60).await;
+    assert_eq!(lost.status(), StatusCode::CONFLICT);
+    let after = scrape(&app).await;
+    let delta = |name: &str, labels: &[(&str, &str)]| {
+        sample(&after, name, labels) - sample(&before, name, labels)
+    };
+    assert_eq!(delta("holds_total", &[("outcome", "won")]), 1.0);
+    assert_eq!(delta("holds_total", &[("outcome", "lost")]), 1.0);
+    let route = [("route", "/api/reservations"), ("method", "POST")];
+    assert_eq!(
+        delta(
+            "http_requests_total",
+            &[route[0], route[1], ("status", "201")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        delta(
+            "http_requests_total",
+            &[route[0], route[1], ("status", "409")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        delta(
+            "http_request_duration_seconds_count",
+            &[route[0], route[1], ("status", "201")]
+        ),
+        1.0
+    );
+    // Buckets carry the SLO's 300 ms boundary.
+    assert!(after.contains("http_request_duration_seconds_bucket{"));
+    assert!(after.contains("le=\"0.3\""));
+    // Seat maps are counted by template, not by event id.
+    app.seat_map("jazz-night").await;
+    let again = scrape(&app).await;
+    assert!(
+        sample(
+            &again,
+            "http_requests_total",
+            &[("route", "/api/events/{event_id}/seats")]
+        ) >= 1.0
+    );
+    assert!(!again.contains("jazz-night"));
+    // Not on the public port.
+    assert_eq!(app.get("/metrics").await.status(), StatusCode::NOT_FOUND);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_purchase_counts_its_saga_payments_messages_and_outbox() {
+    let app = spawn_app().await;
+    let before = scrape(&app).await;
+    let hold = app.hold_ok("comedy-hour", &["2-2"]).await;
+    let order = app.order_ok(&hold, "metrics-1").await;
+    assert_eq!(app.wait_terminal(&order).await["status"], "CONFIRMED");
+    let after = scrape(&app).await;
+    let delta = |name: &str, labels: &[(&str, &str)]| {
+        sample(&after, name, labels) - sample(&before, name, labels)
+    };
+    assert_eq!(
+        delta("orders_finished_total", &[("status", "CONFIRMED")]),
+        1.0
+    );
+    assert_eq!(
+        delta(
+            "payments_total",
+            &[("operation", "authorize"), ("result", "AUTHORIZED")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        delta(
+            "payments_total",
+            &[("operation", "capture"), ("result", "CAPTURED")]
+        ),
+        1.0
+    );
+    // OrderPlaced, ConfirmSeats, SeatsConfirmed at least: all handled.
+    assert!(delta("bus_messages_total", &[("result", "handled")]) >= 3.0);
+    assert_eq!(delta("bus_messages_total", &[("result", "failed")]), 0.0);
+    assert!(delta("outbox_published_total", &[]) >= 2.0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn open_seat_streams_are_counted_while_open() {
+    let app = spawn_app().await;
+    let before = sample(&scrape(&app).await, "sse_subscribers", &[]);
+    let stream = app
+        .http
+        .get(app.url("/api/events/spring-gala/seats/stream"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    let open = sample(&scrape(&app).await, "sse_subscribers", &[]);
+    assert_eq!(open, before + 1.0);
+    drop(stream);
+    // The server notices the closed connection on its next write (heartbeat
+    // or change); a hold makes a change.
+    app.hold_ok("spring-gala", &["9-9"]).await;
+    let deadline = tokio::time::Instant::now() + WAIT_LIMIT;
+    loop {
+        let now = sample(&scrape(&app).await, "sse_subscribers", &[]);
+        if now == before {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "stream still counted: {now}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    app.stop().await;
+}
