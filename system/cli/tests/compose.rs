@@ -69,6 +69,15 @@ fn services(doc: &Yaml) -> Vec<(String, Yaml)> {
         .collect()
 }
 
+/// One service's definition (merge keys resolved).
+fn service(doc: &Yaml, name: &str) -> Yaml {
+    services(doc)
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("no service {name}"))
+        .1
+}
+
 fn environment(service: &Yaml) -> Vec<(String, String)> {
     match service["environment"].as_hash() {
         Some(h) => h
@@ -146,12 +155,7 @@ fn every_service_variable_is_a_key_the_services_read() {
 
 #[test]
 fn the_gateway_gets_exactly_the_templates_placeholders() {
-    let doc = load_compose();
-    let gateway = services(&doc)
-        .into_iter()
-        .find(|(n, _)| n == "gateway")
-        .unwrap()
-        .1;
+    let gateway = service(&load_compose(), "gateway");
     let given: BTreeSet<String> = environment(&gateway).into_iter().map(|(k, _)| k).collect();
     let wanted = placeholders(&template());
     assert_eq!(given, wanted);
@@ -212,11 +216,13 @@ fn dependencies_exist_every_service_is_checked_and_only_the_gateway_is_published
         }
     }
     for (name, replicas) in [("reservation", 2), ("order", 2)] {
-        let svc = &all.iter().find(|(n, _)| n == name).unwrap().1;
-        assert_eq!(svc["deploy"]["replicas"].as_i64(), Some(replicas));
+        assert_eq!(
+            service(&doc, name)["deploy"]["replicas"].as_i64(),
+            Some(replicas)
+        );
     }
     // Redis keeps every acknowledged write (the brief's durability model).
-    let redis = &all.iter().find(|(n, _)| n == "redis").unwrap().1;
+    let redis = service(&doc, "redis");
     let cmd: Vec<&str> = redis["command"]
         .as_vec()
         .unwrap()
@@ -263,12 +269,7 @@ fn no_secret_is_committed() {
 fn the_filled_gateway_template_passes_nginx_t_with_the_compose_names() {
     let nginx = ticketing_testkit::find_program("nginx", &[PathBuf::from("/usr/sbin")])
         .expect("nginx not found: `apt-get install nginx` (ci/test does)");
-    let doc = load_compose();
-    let gateway = services(&doc)
-        .into_iter()
-        .find(|(n, _)| n == "gateway")
-        .unwrap()
-        .1;
+    let gateway = service(&load_compose(), "gateway");
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     // What the nginx image's envsubst does with the gateway's environment.

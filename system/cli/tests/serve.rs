@@ -5,14 +5,16 @@
 #![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
-#[test]
-fn serve_embedded_prints_its_url_and_stops_on_ctrl_c() {
+/// `ticketing serve --embedded --port 0 --seed 7` with `env`; returns the
+/// child (stdout read up to the URL line, stderr as `stderr` says) and its URL.
+fn serve_embedded(env: &[(&str, &str)], stderr: Stdio) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ticketing"))
         .args(["serve", "--embedded", "--port", "0", "--seed", "7"])
-        .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let mut line = String::new();
@@ -24,6 +26,12 @@ fn serve_embedded_prints_its_url_and_stops_on_ctrl_c() {
         .strip_prefix("ticketing: listening on ")
         .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
         .to_owned();
+    (child, url)
+}
+
+#[test]
+fn serve_embedded_prints_its_url_and_stops_on_ctrl_c() {
+    let (mut child, url) = serve_embedded(&[("RUST_LOG", "warn")], Stdio::inherit());
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
 
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -76,14 +84,13 @@ fn a_busy_port_is_a_clear_error() {
 
 #[test]
 fn json_logs_carry_the_trace_id_of_the_request() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ticketing"))
-        .args(["serve", "--embedded", "--port", "0", "--seed", "7"])
-        .env("RUST_LOG", "warn,ticketing_services=debug")
-        .env("TICKETING_LOG__FORMAT", "json")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let (mut child, url) = serve_embedded(
+        &[
+            ("RUST_LOG", "warn,ticketing_services=debug"),
+            ("TICKETING_LOG__FORMAT", "json"),
+        ],
+        Stdio::piped(),
+    );
     // Drain stderr while the server runs (a full pipe would stall it).
     // A test thread outside the simulator: the determinism rules do not apply.
     let stderr = child.stderr.take().unwrap();
@@ -94,15 +101,6 @@ fn json_logs_carry_the_trace_id_of_the_request() {
             .map(|l| l.unwrap())
             .collect::<Vec<String>>()
     });
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("ticketing: listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-        .to_owned();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
