@@ -106,6 +106,9 @@ fn a_failing_gate_still_writes_the_report_then_exits_1() {
     // Bad arguments are refused before anything runs.
     let bad = nightly(root.path(), &["--seeds", "zero"]);
     assert_eq!(bad.status.code(), Some(2));
+    let bad = nightly(root.path(), &["--host", "http://127.0.0.1:9"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--host needs --internal-url"));
 }
 
 #[test]
