@@ -289,6 +289,14 @@ pub struct EndpointFigures {
 }
 
 impl EndpointFigures {
+    /// The percentiles the gate judges on `basis`.
+    pub fn on(&self, basis: crate::slo::Basis) -> &Percentiles {
+        match basis {
+            crate::slo::Basis::Raw => &self.raw,
+            crate::slo::Basis::Corrected => &self.corrected,
+        }
+    }
+
     pub fn from_parts(
         requests: u64,
         errors: u64,

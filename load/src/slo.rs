@@ -211,10 +211,7 @@ fn check(rule: &str, scope: &str, observed: String, limit: String, passed: bool)
 /// every row does (goose's rows included, the audit's included).
 pub fn judge(summary: &Summary, slo: &Slo) -> Verdict {
     let basis = slo.latency.basis;
-    let p95 = |f: &crate::record::EndpointFigures| match basis {
-        Basis::Raw => f.raw.p95_ms,
-        Basis::Corrected => f.corrected.p95_ms,
-    };
+    let p95 = |f: &crate::record::EndpointFigures| f.on(basis).p95_ms;
     let mut checks = Vec::new();
     let lim_ms = format!("< {} ms", slo.latency.p95_ms_max);
     let lim_pct = format!("< {} %", slo.errors.rate_pct_max);

@@ -155,6 +155,11 @@ pub struct GooseThreshold {
 }
 
 impl Summary {
+    /// Every request of the run per second of its duration.
+    pub fn requests_per_s(&self) -> f64 {
+        self.overall.requests as f64 / (self.environment.duration_ms.max(1) as f64 / 1000.0)
+    }
+
     pub fn read(path: &Path) -> anyhow::Result<Summary> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;

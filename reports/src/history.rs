@@ -56,17 +56,11 @@ impl Entry {
     pub fn of(inputs: &Inputs, label: &str, at: String, passed: bool) -> Entry {
         let load = inputs.load.as_ref().map(|l| {
             let s = &l.summary;
-            let p = if s.slo.latency.basis == ticketing_load::slo::Basis::Raw {
-                &s.overall.raw
-            } else {
-                &s.overall.corrected
-            };
             LoadPoint {
-                p95_ms: p.p95_ms,
+                p95_ms: s.overall.on(s.slo.latency.basis).p95_ms,
                 error_rate_pct: s.overall.error_rate_pct,
                 requests: s.overall.requests,
-                requests_per_s: s.overall.requests as f64
-                    / (s.environment.duration_ms.max(1) as f64 / 1000.0),
+                requests_per_s: s.requests_per_s(),
                 passed: s.verdict.as_ref().is_some_and(|v| v.passed)
                     && s.audit.as_ref().is_some_and(|a| a.passed()),
             }

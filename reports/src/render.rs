@@ -170,14 +170,7 @@ fn load_view(l: &LoadRun, out_dir: &Path) -> anyhow::Result<Value> {
         .endpoints
         .iter()
         .filter(|(_, e)| e.requests > 0)
-        .map(|(n, e)| {
-            let p = if basis == ticketing_load::slo::Basis::Raw {
-                e.raw.p95_ms
-            } else {
-                e.corrected.p95_ms
-            };
-            (n.clone(), p)
-        })
+        .map(|(n, e)| (n.clone(), e.on(basis).p95_ms))
         .collect();
     let charts = json!({
         "timeline": charts::timeline(&s.timeline, s.faults.as_ref().map(|f| f.window_ms))?,
@@ -227,7 +220,7 @@ fn load_view(l: &LoadRun, out_dir: &Path) -> anyhow::Result<Value> {
         "env": s.environment,
         "basis": basis.to_string(),
         "overall": endpoint_row("every request", &s.overall, 0),
-        "requests_per_s": format!("{:.0}", s.overall.requests as f64 / (s.environment.duration_ms.max(1) as f64 / 1000.0)),
+        "requests_per_s": format!("{:.0}", s.requests_per_s()),
         "endpoints": endpoints,
         "codes": code_rows,
         "charts": charts,

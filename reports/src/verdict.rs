@@ -45,11 +45,7 @@ pub fn banner(inputs: &Inputs) -> Banner {
     if let Some(load) = &inputs.load {
         let s = &load.summary;
         let basis = s.slo.latency.basis;
-        let p = if basis == ticketing_load::slo::Basis::Raw {
-            &s.overall.raw
-        } else {
-            &s.overall.corrected
-        };
+        let p = s.overall.on(basis);
         match &s.verdict {
             Some(v) => {
                 let failed = v.checks.iter().filter(|c| !c.passed).count();
