@@ -88,10 +88,19 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the tokio runtime")?;
-    runtime.block_on(run(cli))
+    let mut telemetry = None;
+    let result = runtime.block_on(run(cli, &mut telemetry));
+    // Outside block_on: the exporter's task finishes on a runtime worker.
+    if let Some(t) = telemetry {
+        t.shutdown();
+    }
+    result
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(
+    cli: Cli,
+    telemetry: &mut Option<ticketing_services::telemetry::Telemetry>,
+) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve {
             embedded,
@@ -102,7 +111,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             seed,
         } => {
             let mut settings = Settings::load(config.as_deref())?;
-            ticketing_services::telemetry::init("info", settings.log.format);
+            let service_name = match service {
+                Some(kind) => format!("ticketing-{}", kind.name()),
+                None => "ticketing".to_owned(),
+            };
+            *telemetry = Some(ticketing_services::telemetry::init(
+                "info",
+                settings.log.format,
+                &settings.trace,
+                &service_name,
+            )?);
             let listen = if embedded {
                 &mut settings.gateway
             } else {

@@ -35,6 +35,40 @@ pub struct Settings {
     pub clients: ClientSettings,
     /// How the binary writes its logs (read once, at start).
     pub log: LogSettings,
+    /// Where the binary exports its spans (read once, at start).
+    pub trace: TraceSettings,
+}
+
+/// OpenTelemetry span export of the `ticketing` binary: off unless an OTLP
+/// endpoint is set. The simulator and the tests never export.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TraceSettings {
+    /// OTLP over HTTP (protobuf), e.g. `http://jaeger:4318`; `/v1/traces`
+    /// is appended unless already there. Unset or empty: no export.
+    pub otlp_endpoint: Option<String>,
+    /// Bound on one export call; spans of a failed export are dropped (and
+    /// counted in the exporter's own logs), never retried forever.
+    pub export_timeout_ms: u64,
+}
+
+impl Default for TraceSettings {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: None,
+            export_timeout_ms: 5_000,
+        }
+    }
+}
+
+impl TraceSettings {
+    /// The configured endpoint, if export is on.
+    pub fn endpoint(&self) -> Option<&str> {
+        self.otlp_endpoint
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    }
 }
 
 /// Log output of the `ticketing` binary (to stderr).

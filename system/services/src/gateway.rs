@@ -16,6 +16,29 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("/api/orders", "order"),
 ];
 
+/// Internal path prefixes (never routed by the gateway) and their owners.
+pub const INTERNAL_ROUTES: &[(&str, &str)] = &[
+    ("/internal/events", "catalog"),
+    ("/internal/holds", "reservation"),
+    ("/internal/audit/orders", "order"),
+    ("/internal/payments", "payment"),
+    ("/internal/payment-faults", "payment"),
+];
+
+/// The service that owns `path` (`other` for `/health`, `/metrics` and
+/// unknown paths): the `service` of each request span, so one embedded
+/// process's trace still says which service did what.
+pub fn owner(path: &str) -> &'static str {
+    ROUTES
+        .iter()
+        .chain(INTERNAL_ROUTES)
+        .find(|(prefix, _)| {
+            path.strip_prefix(prefix)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        })
+        .map_or("other", |(_, service)| service)
+}
+
 /// One router with every public route, plus `GET /health`.
 pub fn public_router(
     catalog: CatalogState,
@@ -27,4 +50,20 @@ pub fn public_router(
         .merge(catalog::public_router(catalog))
         .merge(reservation::public_router(reservation))
         .merge(order::public_router(order))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::owner;
+
+    #[test]
+    fn paths_are_owned_by_their_service() {
+        assert_eq!(owner("/api/events/jazz/seats/stream"), "catalog");
+        assert_eq!(owner("/api/reservations"), "reservation");
+        assert_eq!(owner("/api/orders/o-1"), "order");
+        assert_eq!(owner("/internal/payments/o-1/capture"), "payment");
+        assert_eq!(owner("/internal/holds/h/pin"), "reservation");
+        assert_eq!(owner("/api/ordersx"), "other");
+        assert_eq!(owner("/health"), "other");
+    }
 }

@@ -45,6 +45,34 @@ pub async fn stop_all(shutdown: &CancellationToken, tasks: &mut JoinSet<()>, gra
     }
 }
 
+/// The span one message is handled in. Every log line of the handling
+/// carries its trace id; exported, it is the consumer side of the producer's
+/// `send` span (whose id the message's `traceparent` carries, derived from
+/// the message id, so it is the same whether or not the broker kept headers).
+fn message_span(topic: &'static str, group: &'static str, env: &Envelope) -> tracing::Span {
+    let span = tracing::info_span!(
+        "message",
+        topic,
+        group,
+        trace_id = env.trace_id.as_ref().map(|t| t.as_str()).unwrap_or(""),
+        message_id = %env.message_id,
+        service = group.split('-').next().unwrap_or(group),
+        otel.kind = "consumer",
+        otel.name = %format!("receive {topic}"),
+    );
+    if let Some(trace) = &env.trace_id {
+        let headers = crate::http::trace::message_headers(Some(trace), &env.message_id);
+        match headers
+            .first()
+            .and_then(|(_, v)| crate::http::trace::parse_traceparent(v))
+        {
+            Some((_, Some(parent))) => crate::telemetry::join_remote(&span, trace, &parent),
+            _ => crate::telemetry::start_root(&span, trace),
+        }
+    }
+    span
+}
+
 /// Runs until `shutdown`. `handler` gets each decoded envelope; `Ok` means
 /// its effect is durable and the message may be committed.
 pub async fn consume<F, Fut>(
@@ -95,13 +123,7 @@ pub async fn consume<F, Fut>(
                 }
             };
             let mut done = false;
-            // Every log line of this message's handling carries its trace id.
-            let span = tracing::info_span!(
-                "message",
-                topic,
-                trace_id = env.trace_id.as_ref().map(|t| t.as_str()).unwrap_or(""),
-                message_id = %env.message_id,
-            );
+            let span = message_span(topic, group, &env);
             for attempt in 0..ATTEMPTS_PER_MESSAGE {
                 match handler(env.clone()).instrument(span.clone()).await {
                     Ok(()) => {

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use ticketing_domain::TraceId;
 use ticketing_domain::ports::RandomSource;
+use tracing::Instrument as _;
 
 /// Responses larger than this are refused (a bound on what a peer can make us buffer).
 const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
@@ -100,9 +101,25 @@ where
         trace: Option<&TraceId>,
     ) -> Result<JsonResponse, CallError> {
         let timeout_ms = self.timeout.as_millis() as u64;
-        match tokio::time::timeout(self.timeout, self.call(method, path, body, headers, trace))
-            .await
+        // The caller's side of the call: its span id is the parent the
+        // callee's request span names (drawn here whether or not spans are
+        // exported, so the random stream is the same either way).
+        let traceparent = trace.map(|t| (t, traceparent(t, self.rng.as_ref())));
+        let span = tracing::info_span!(
+            "call",
+            %method,
+            path,
+            otel.kind = "client",
+            otel.name = %format!("{method} {path}"),
+        );
+        if let Some((t, value)) = &traceparent
+            && let Some((_, Some(span_id))) = super::trace::parse_traceparent(value)
         {
+            crate::telemetry::start_with_span_id(&span, t, &span_id);
+        }
+        let value = traceparent.map(|(_, v)| v);
+        let call = self.call(method, path, body, headers, value.as_deref());
+        match tokio::time::timeout(self.timeout, call.instrument(span)).await {
             Ok(r) => r,
             Err(_) => Err(CallError::Timeout(timeout_ms)),
         }
@@ -114,13 +131,13 @@ where
         path: &str,
         body: Option<&Value>,
         headers: &[(&str, &str)],
-        trace: Option<&TraceId>,
+        traceparent: Option<&str>,
     ) -> Result<JsonResponse, CallError> {
         let mut builder = Request::builder()
             .method(method)
             .uri(format!("{}{}", self.base_url, path));
-        if let Some(t) = trace {
-            builder = builder.header(super::trace::TRACEPARENT, traceparent(t, self.rng.as_ref()));
+        if let Some(value) = traceparent {
+            builder = builder.header(super::trace::TRACEPARENT, value);
         }
         for (k, v) in headers {
             builder = builder.header(*k, *v);

@@ -34,22 +34,69 @@ fn is_trace_id(s: &str) -> bool {
 
 /// The trace id carried by `traceparent` (`00-<trace>-<span>-<flags>`) or `x-trace-id`.
 pub fn incoming_trace_id(headers: &HeaderMap) -> Option<TraceId> {
-    if let Some(tp) = headers.get(TRACEPARENT).and_then(|v| v.to_str().ok()) {
-        let parts: Vec<&str> = tp.split('-').collect();
-        if parts.len() == 4 && parts[0] == "00" && is_trace_id(parts[1]) {
-            return Some(TraceId(parts[1].to_owned()));
-        }
+    incoming_trace(headers).map(|(trace, _)| trace)
+}
+
+/// The incoming trace id and, from a `traceparent`, the caller's span id.
+pub fn incoming_trace(headers: &HeaderMap) -> Option<(TraceId, Option<String>)> {
+    if let Some(tp) = headers.get(TRACEPARENT).and_then(|v| v.to_str().ok())
+        && let Some((trace, span)) = parse_traceparent(tp)
+    {
+        return Some((trace, span));
     }
     headers
         .get(TRACE_HEADER)
         .and_then(|v| v.to_str().ok())
         .filter(|s| is_trace_id(s))
-        .map(|s| TraceId(s.to_owned()))
+        .map(|s| (TraceId(s.to_owned()), None))
+}
+
+/// `00-<trace>-<span>-<flags>`: the trace id, and the span id when valid.
+pub fn parse_traceparent(value: &str) -> Option<(TraceId, Option<String>)> {
+    let parts: Vec<&str> = value.split('-').collect();
+    if parts.len() != 4 || parts[0] != "00" || !is_trace_id(parts[1]) {
+        return None;
+    }
+    let span = parts[2];
+    let span_ok = span.len() == 16
+        && span
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        && span.bytes().any(|b| b != b'0');
+    Some((
+        TraceId(parts[1].to_owned()),
+        span_ok.then(|| span.to_owned()),
+    ))
 }
 
 /// A `traceparent` header value for an outgoing call in this trace.
 pub fn traceparent(trace: &TraceId, rng: &dyn RandomSource) -> String {
     format!("00-{}-{}-01", trace.as_str(), rng.span_id())
+}
+
+/// Headers for a message about to be written (outbox row or reply): W3C
+/// trace context as [`message_headers`], and a `send` producer span, child
+/// of the current span, whose id is the `traceparent`'s span id — the parent
+/// the consumer's `message` span names.
+pub fn send_headers(
+    topic: &str,
+    trace: Option<&TraceId>,
+    message_id: &MessageId,
+) -> Vec<(String, String)> {
+    let headers = message_headers(trace, message_id);
+    if let (Some(trace), Some((_, value))) = (trace, headers.first())
+        && let Some((_, Some(span_id))) = parse_traceparent(value)
+    {
+        let span = tracing::info_span!(
+            "send",
+            topic,
+            message_id = %message_id,
+            otel.kind = "producer",
+            otel.name = %format!("send {topic}"),
+        );
+        crate::telemetry::start_with_span_id(&span, trace, &span_id);
+    }
+    headers
 }
 
 /// Bus message headers carrying W3C trace context, so a consumer that reads
@@ -83,12 +130,28 @@ pub async fn trace_layer(
     mut req: Request,
     next: Next,
 ) -> Response {
-    let trace_id = incoming_trace_id(req.headers()).unwrap_or_else(|| rng.trace_id());
+    let (trace_id, parent) = match incoming_trace(req.headers()) {
+        Some((trace, parent)) => (trace, parent),
+        None => (rng.trace_id(), None),
+    };
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     req.extensions_mut().insert(trace_id.clone());
-    // Every log line of this request carries its trace id.
-    let span = tracing::info_span!("request", trace_id = %trace_id, %method, %path);
+    // Every log line of this request carries its trace id; exported, the
+    // span is the server side of the caller's span, or the trace's root.
+    let span = tracing::info_span!(
+        "request",
+        trace_id = %trace_id,
+        %method,
+        %path,
+        service = crate::gateway::owner(&path),
+        otel.kind = "server",
+        otel.name = %format!("{method} {path}"),
+    );
+    match &parent {
+        Some(parent) => crate::telemetry::join_remote(&span, &trace_id, parent),
+        None => crate::telemetry::start_root(&span, &trace_id),
+    }
     finish(req, next, trace_id).instrument(span).await
 }
 

@@ -284,7 +284,7 @@ pub(crate) fn outbox_message(
         trace_id,
         body,
     };
-    let headers = crate::http::trace::message_headers(env.trace_id.as_ref(), &env.message_id);
+    let headers = crate::http::trace::send_headers(topic, env.trace_id.as_ref(), &env.message_id);
     OutboxMessage {
         message_id: env.message_id.clone(),
         topic: topic.to_owned(),

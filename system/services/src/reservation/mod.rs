@@ -282,7 +282,11 @@ async fn publish_reply(
         topic: topics::ORDER_SAGA.into(),
         key: env.body.order_id().to_string(),
         payload: env.to_bytes(),
-        headers: crate::http::trace::message_headers(env.trace_id.as_ref(), &env.message_id),
+        headers: crate::http::trace::send_headers(
+            topics::ORDER_SAGA,
+            env.trace_id.as_ref(),
+            &env.message_id,
+        ),
     })
     .await?;
     Ok(())
