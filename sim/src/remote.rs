@@ -104,7 +104,7 @@ enum SeatCall {
     Extend(HoldId, u64, u64, UnixMs),
     Release(HoldId, Releaser, UnixMs),
     Pin(HoldId, OrderId, u64, UnixMs),
-    Confirm(HoldId, OrderId, UnixMs),
+    Confirm(HoldId, OrderId, Option<String>, UnixMs),
     ExpireDue(UnixMs, usize),
     SeatMap(EventId),
     Availability(EventId),
@@ -136,7 +136,9 @@ async fn seat_dispatch(store: &dyn SeatStore, call: SeatCall) -> Result<SeatRepl
         C::Extend(h, ms, max, now) => SeatReply::Hold(store.extend(&h, ms, max, now).await?),
         C::Release(h, by, now) => store.release(&h, by, now).await.map(|_| SeatReply::Unit)?,
         C::Pin(h, o, ms, now) => SeatReply::Hold(store.pin(&h, &o, ms, now).await?),
-        C::Confirm(h, o, now) => SeatReply::Confirm(store.confirm(&h, &o, now).await?),
+        C::Confirm(h, o, tp, now) => {
+            SeatReply::Confirm(store.confirm(&h, &o, tp.as_deref(), now).await?)
+        }
         C::ExpireDue(now, limit) => SeatReply::Count(store.expire_due(now, limit).await?),
         C::SeatMap(e) => SeatReply::Map(store.seat_map(&e).await?),
         C::Availability(e) => {
@@ -246,10 +248,16 @@ impl SeatStore for RemoteSeatStore {
         &self,
         h: &HoldId,
         o: &OrderId,
+        tp: Option<&str>,
         now: UnixMs,
     ) -> Result<ConfirmOutcome, SeatStoreError> {
         match self
-            .call(SeatCall::Confirm(h.clone(), o.clone(), now))
+            .call(SeatCall::Confirm(
+                h.clone(),
+                o.clone(),
+                tp.map(str::to_owned),
+                now,
+            ))
             .await?
         {
             SeatReply::Confirm(c) => Ok(c),

@@ -167,9 +167,10 @@ impl SeatStore for ZooSeatStore {
         &self,
         h: &HoldId,
         o: &OrderId,
+        tp: Option<&str>,
         now: UnixMs,
     ) -> Result<ConfirmOutcome, SeatStoreError> {
-        let r = self.inner.confirm(h, o, now).await?;
+        let r = self.inner.confirm(h, o, tp, now).await?;
         if self.bug == Bug::UnfencedConfirm
             && matches!(r, ConfirmOutcome::Rejected(_))
             && let Some((event_id, seat_ids)) = self.remembered(h)

@@ -59,27 +59,20 @@ fn wall_clock_ms() -> u64 {
         .unwrap_or(0)
 }
 
-async fn ctrl_c() {
-    if let Err(e) = tokio::signal::ctrl_c().await {
-        tracing::error!(error = %e, "cannot listen for Ctrl-C; stopping");
-    }
-}
-
-/// Ctrl-C or SIGTERM (what `ci/stack down` and container runtimes send).
-async fn stop_signal() {
+/// Ctrl-C (SIGINT) or SIGTERM (what `ci/stack down` and container runtimes
+/// send). The handlers are installed when this is called, before the system
+/// is built: a signal sent as soon as the URL is printed stops it cleanly
+/// rather than killing it with the default action.
+fn stop_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = ctrl_c() => {}
-                _ = term.recv() => {}
-            }
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
         }
-        Err(e) => {
-            tracing::error!(error = %e, "cannot listen for SIGTERM; Ctrl-C only");
-            ctrl_c().await;
-        }
-    }
+    })
 }
 
 fn main() -> anyhow::Result<()> {
@@ -142,12 +135,13 @@ async fn run(
                     Seeding::Key(key)
                 }
             };
+            let stop = stop_signal()?;
             let clock = Arc::new(WallClock::new(wall_clock_ms()));
             if let Some(kind) = service {
                 let app = Service::build(kind, &settings, clock, seeding).await?;
                 tracing::info!(service = kind.name(), url = %app.url(), "service listening; Ctrl-C or SIGTERM stops it");
                 println!("ticketing: {} listening on {}", kind.name(), app.url());
-                app.run_until(stop_signal()).await;
+                app.run_until(stop).await;
                 tracing::info!(service = kind.name(), "stopped cleanly");
                 return Ok(());
             }
@@ -163,7 +157,7 @@ async fn run(
                 )
                 .as_bytes(),
             );
-            app.run_until(stop_signal()).await;
+            app.run_until(stop).await;
             tracing::info!("stopped cleanly");
             Ok(())
         }

@@ -12,7 +12,8 @@
 //! 4. audit straight from Redis and PostgreSQL: no seat sold twice, sold
 //!    seats = tickets = seats of CONFIRMED orders, one capture per
 //!    confirmed order, every authorization captured or voided; each
-//!    service's own `/metrics` counted the holds, orders and captures, and
+//!    service's own `/metrics` counted the holds, orders and captures, the
+//!    order and reservation consumers report their Kafka lag, and
 //!    the gateway does not publish `/metrics`;
 //! 5. SSE through nginx: a seat change reaches an open stream promptly (a
 //!    buffering proxy would hold it back);
@@ -492,11 +493,20 @@ fn rush_purchases_broker_outage_and_duplicates_on_the_real_stack() {
                 "captured",
                 prometheus_sample(&text, "payments_total", &[("result", "CAPTURED")]),
             );
+            // Kafka consumers report their lag (rdkafka's committed offsets
+            // and watermarks on the real broker).
+            let lag_series = text
+                .lines()
+                .filter(|l| l.starts_with("bus_consumer_lag{"))
+                .count();
+            add("lag series", lag_series as f64);
         }
         println!("metrics: {totals:?}");
         assert!(totals["reservation holds won"] >= 100.0, "{totals:?}");
         assert!(totals["order confirmed"] >= BUYERS as f64, "{totals:?}");
         assert!(totals["payment captured"] >= BUYERS as f64, "{totals:?}");
+        assert!(totals["order lag series"] >= 1.0, "{totals:?}");
+        assert!(totals["reservation lag series"] >= 1.0, "{totals:?}");
         let public = http.get(format!("{url}/metrics")).send().await.unwrap();
         assert_eq!(
             public.status().as_u16(),

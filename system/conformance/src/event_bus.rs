@@ -1,6 +1,6 @@
 //! Event bus conformance: per-key order, at-least-once delivery with
 //! committed offsets, redelivery after a consumer restart or rewind, one
-//! delivery per group, independent groups.
+//! delivery per group, independent groups, and consumer lag.
 //!
 //! Factory contract: a fresh broker (or fresh topic names) with no messages.
 //! Topics are created on first use.
@@ -249,6 +249,28 @@ where
     );
 }
 
+/// Lag counts the member's messages after the group's committed offset and
+/// falls as commits cover them.
+pub async fn lag_counts_what_the_group_has_not_committed<F, Fut>(make: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn EventBus>>,
+{
+    let bus = make().await;
+    let mut c = bus.subscribe(TOPIC, "g").await.unwrap();
+    for n in 0..5u32 {
+        bus.publish(msg("one-key", n)).await.unwrap();
+    }
+    let got = take(&mut c, 5).await;
+    assert_eq!(c.lag().await.unwrap(), Some(5), "nothing committed");
+    c.commit(&got[1]).await.unwrap();
+    assert_eq!(c.lag().await.unwrap(), Some(3), "two committed");
+    c.commit(&got[4]).await.unwrap();
+    assert_eq!(c.lag().await.unwrap(), Some(0), "all committed");
+    bus.publish(msg("one-key", 5)).await.unwrap();
+    assert_eq!(c.lag().await.unwrap(), Some(1), "a new message");
+}
+
 #[macro_export]
 macro_rules! event_bus_suite {
     ($make:expr) => {
@@ -273,6 +295,10 @@ macro_rules! event_bus_suite {
             #[tokio::test]
             async fn groups_are_independent_and_members_share() {
                 $crate::event_bus::groups_are_independent_and_members_share($make).await
+            }
+            #[tokio::test]
+            async fn lag_counts_what_the_group_has_not_committed() {
+                $crate::event_bus::lag_counts_what_the_group_has_not_committed($make).await
             }
         }
     };

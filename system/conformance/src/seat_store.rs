@@ -179,13 +179,13 @@ where
     let store = setup(&make).await;
     store.hold(req(1, &["1-1"], 1_000), 0).await.unwrap();
     assert_eq!(
-        store.confirm(&h(1), &o(1), 0).await.unwrap(),
+        store.confirm(&h(1), &o(1), None, 0).await.unwrap(),
         ConfirmOutcome::Rejected(FailureReason::HoldNotPinned),
         "unpinned"
     );
     store.pin(&h(1), &o(1), 500, 0).await.unwrap();
     assert_eq!(
-        store.confirm(&h(1), &o(2), 0).await.unwrap(),
+        store.confirm(&h(1), &o(2), None, 0).await.unwrap(),
         ConfirmOutcome::Rejected(FailureReason::HoldNotPinned),
         "pinned to another order"
     );
@@ -193,9 +193,25 @@ where
         event_id: ev(),
         seat_ids: vec![s("1-1")],
     };
-    assert_eq!(store.confirm(&h(1), &o(1), 10).await.unwrap(), confirmed);
+    let traced = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
     assert_eq!(
-        store.confirm(&h(1), &o(1), 20).await.unwrap(),
+        store.confirm(&h(1), &o(1), Some(traced), 10).await.unwrap(),
+        confirmed
+    );
+    // The SOLD change carries the confirm's trace context; the hold's did not.
+    let ChangesSince::Changes(changes) = store.changes_since(&ev(), 0, 100).await.unwrap() else {
+        panic!("history");
+    };
+    let traces: Vec<(SeatStatus, Option<&str>)> = changes
+        .iter()
+        .map(|c| (c.status, c.traceparent.as_deref()))
+        .collect();
+    assert_eq!(
+        traces,
+        vec![(SeatStatus::Held, None), (SeatStatus::Sold, Some(traced))]
+    );
+    assert_eq!(
+        store.confirm(&h(1), &o(1), None, 20).await.unwrap(),
         confirmed,
         "idempotent"
     );
@@ -213,7 +229,7 @@ where
     store.hold(req(3, &["1-2"], 100), 0).await.unwrap();
     store.pin(&h(3), &o(3), 50, 0).await.unwrap();
     assert_eq!(
-        store.confirm(&h(3), &o(3), 100).await.unwrap(),
+        store.confirm(&h(3), &o(3), None, 100).await.unwrap(),
         ConfirmOutcome::Rejected(FailureReason::HoldExpired)
     );
     assert_eq!(status(store.as_ref(), "1-2").await, SeatStatus::Available);
@@ -226,11 +242,11 @@ where
         .await
         .unwrap();
     assert_eq!(
-        store.confirm(&h(4), &o(4), 2).await.unwrap(),
+        store.confirm(&h(4), &o(4), None, 2).await.unwrap(),
         ConfirmOutcome::Rejected(FailureReason::HoldReleased)
     );
     assert_eq!(
-        store.confirm(&h(77), &o(4), 2).await.unwrap(),
+        store.confirm(&h(77), &o(4), None, 2).await.unwrap(),
         ConfirmOutcome::Rejected(FailureReason::HoldReleased),
         "unknown hold"
     );

@@ -133,6 +133,11 @@ pub struct SeatChange {
     pub version: u64,
     pub seat_id: SeatId,
     pub status: SeatStatus,
+    /// The W3C `traceparent` of the work that made the change, when it was
+    /// given one (a confirm does: the order's trace), so the catalog's push
+    /// of the change joins that trace. Not part of the SSE payload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 /// The status of every seat of one event at one version.

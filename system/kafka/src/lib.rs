@@ -324,6 +324,31 @@ impl Consumer for KafkaConsumer {
             .map_err(unavailable)
     }
 
+    async fn lag(&mut self) -> Result<Option<u64>, BusError> {
+        let assigned = self.consumer.assignment().map_err(unavailable)?;
+        if assigned.count() == 0 {
+            return Ok(Some(0));
+        }
+        let committed = self
+            .consumer
+            .committed_offsets(assigned, self.timeout)
+            .map_err(unavailable)?;
+        let mut lag = 0u64;
+        for e in committed.elements() {
+            let (low, high) = self
+                .consumer
+                .fetch_watermarks(e.topic(), e.partition(), self.timeout)
+                .map_err(unavailable)?;
+            // No commit yet: the group starts at the beginning.
+            let done = match e.offset() {
+                Offset::Offset(n) => n,
+                _ => low,
+            };
+            lag += u64::try_from(high.saturating_sub(done)).unwrap_or(0);
+        }
+        Ok(Some(lag))
+    }
+
     async fn rewind(&mut self) -> Result<(), BusError> {
         let assigned = self.consumer.assignment().map_err(unavailable)?;
         if assigned.count() == 0 {

@@ -263,6 +263,28 @@ impl Consumer for MemConsumer {
         }
     }
 
+    async fn lag(&mut self) -> Result<Option<u64>, BusError> {
+        let inner = crate::lock(&self.bus.inner);
+        if inner.down {
+            return Err(BusError::Unavailable("broker down".into()));
+        }
+        let committed = inner.groups.get(&self.key());
+        let empty = Vec::new();
+        let parts = inner.topics.get(&self.topic).unwrap_or(&empty);
+        let lag = self
+            .positions
+            .keys()
+            .map(|p| {
+                let end = parts.get(*p as usize).map_or(0, |ms| ms.len() as u64);
+                let done = committed
+                    .and_then(|g| g.committed.get(p).copied())
+                    .unwrap_or(0);
+                end.saturating_sub(done)
+            })
+            .sum();
+        Ok(Some(lag))
+    }
+
     async fn commit(&mut self, d: &Delivery) -> Result<(), BusError> {
         let mut inner = crate::lock(&self.bus.inner);
         if inner.down {

@@ -114,13 +114,21 @@ impl MemSeatStore {
 }
 
 impl Inner {
-    fn record(&mut self, event_id: &EventId, seat_id: &SeatId, status: SeatStatus, limit: usize) {
+    fn record(
+        &mut self,
+        event_id: &EventId,
+        seat_id: &SeatId,
+        status: SeatStatus,
+        traceparent: Option<&str>,
+        limit: usize,
+    ) {
         if let Some(ev) = self.events.get_mut(event_id) {
             ev.version += 1;
             ev.history.push_back(SeatChange {
                 version: ev.version,
                 seat_id: seat_id.clone(),
                 status,
+                traceparent: traceparent.map(str::to_owned),
             });
             while ev.history.len() > limit {
                 ev.history.pop_front();
@@ -129,6 +137,18 @@ impl Inner {
     }
 
     fn set_slot(&mut self, event_id: &EventId, seat_id: &SeatId, slot: Slot, limit: usize) {
+        self.set_slot_traced(event_id, seat_id, slot, None, limit);
+    }
+
+    /// [`Inner::set_slot`], the change record carrying `traceparent`.
+    fn set_slot_traced(
+        &mut self,
+        event_id: &EventId,
+        seat_id: &SeatId,
+        slot: Slot,
+        traceparent: Option<&str>,
+        limit: usize,
+    ) {
         let status = match slot {
             Slot::Available => SeatStatus::Available,
             Slot::Held(_) => SeatStatus::Held,
@@ -140,7 +160,7 @@ impl Inner {
             .and_then(|e| e.seats.get_mut(seat_id))
         {
             seat.slot = slot;
-            self.record(event_id, seat_id, status, limit);
+            self.record(event_id, seat_id, status, traceparent, limit);
         }
     }
 
@@ -373,6 +393,7 @@ impl SeatStore for MemSeatStore {
         &self,
         hold_id: &HoldId,
         order_id: &OrderId,
+        traceparent: Option<&str>,
         now_ms: UnixMs,
     ) -> Result<ConfirmOutcome, SeatStoreError> {
         let limit = self.history_limit;
@@ -384,7 +405,13 @@ impl SeatStore for MemSeatStore {
             }
             let hold = hold.clone();
             for seat in &hold.seat_ids {
-                inner.set_slot(&hold.event_id, seat, Slot::Sold(order_id.clone()), limit);
+                inner.set_slot_traced(
+                    &hold.event_id,
+                    seat,
+                    Slot::Sold(order_id.clone()),
+                    traceparent,
+                    limit,
+                );
             }
             let gone = Gone::Confirmed {
                 order_id: order_id.clone(),

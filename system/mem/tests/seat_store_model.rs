@@ -323,7 +323,11 @@ async fn run(store: &MemSeatStore, op: &Op, now_ms: u64, holds_made: usize, ev: 
             .await
             .map(|_| ()),
         Op::Confirm { h, order: o } => {
-            return match store.confirm(&id(h), &order(*o), now_ms).await.unwrap() {
+            return match store
+                .confirm(&id(h), &order(*o), None, now_ms)
+                .await
+                .unwrap()
+            {
                 ConfirmOutcome::Confirmed { .. } => Res::Confirmed,
                 ConfirmOutcome::Rejected(r) => Res::Rejected(r),
             };

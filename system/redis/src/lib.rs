@@ -461,12 +461,21 @@ impl SeatStore for RedisSeatStore {
         &self,
         hold_id: &HoldId,
         order_id: &OrderId,
+        traceparent: Option<&str>,
         now_ms: UnixMs,
     ) -> Result<ConfirmOutcome, SeatStoreError> {
         let Some(event_id) = self.event_of(hold_id).await? else {
             return Ok(ConfirmOutcome::Rejected(FailureReason::HoldReleased));
         };
-        let args = [hold_id.as_str().to_owned(), order_id.as_str().to_owned()];
+        // Kept on the change records after '@'; never contains '|' or '@'.
+        let traceparent = traceparent
+            .filter(|tp| tp.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+            .unwrap_or_default();
+        let args = [
+            hold_id.as_str().to_owned(),
+            order_id.as_str().to_owned(),
+            traceparent.to_owned(),
+        ];
         let c: ConfirmJson = Self::ok(self.run(&event_id, "confirm", now_ms, &args).await?)?;
         Ok(match c.rejected {
             Some(r) => ConfirmOutcome::Rejected(reason(&r)),
@@ -539,10 +548,16 @@ impl SeatStore for RedisSeatStore {
             let v: u64 = v
                 .parse()
                 .map_err(|_| unavailable(format!("malformed change version {entry:?}")))?;
+            // "S@<traceparent>" when the confirm was traced.
+            let (st, traceparent) = match st.split_once('@') {
+                Some((st, tp)) => (st, Some(tp.to_owned())),
+                None => (st, None),
+            };
             changes.push(SeatChange {
                 version: v,
                 seat_id: SeatId(seat.to_owned()),
                 status: status_of(st),
+                traceparent,
             });
         }
         Ok(ChangesSince::Changes(changes))

@@ -6,7 +6,8 @@
 --   1 meta   HASH  version (gap-free change counter), avail (AVAILABLE seats)
 --   2 state  HASH  seat -> "A" | "H:<hold>" | "S:<order>"
 --   3 price  HASH  seat -> price in cents
---   4 hist   LIST  last N changes, "<version>|<A|H|S>|<seat>"
+--   4 hist   LIST  last N changes, "<version>|<A|H|S>|<seat>"; a traced
+--                 confirm writes "S@<traceparent>" for S
 --   5 exp    ZSET  active hold -> expires_at_ms
 --   6 holds  HASH  active hold -> JSON {seats, amount, created, expires, pinned?, customer?}
 --   7 tombs  HASH  gone hold -> JSON {k = expired|released|confirmed, order?, seats?}
@@ -199,14 +200,16 @@ elseif OP == 'pin' then
   return ok(with_id(hid, h))
 
 elseif OP == 'confirm' then
-  -- ARGV 4 hold id, 5 order id. The fence: only the hold pinned to this
-  -- order, still active after expiry, becomes SOLD.
+  -- ARGV 4 hold id, 5 order id, 6 traceparent (may be empty). The fence:
+  -- only the hold pinned to this order, still active after expiry, becomes SOLD.
   local hid, order = ARGV[4], ARGV[5]
+  local sold = 'S'
+  if ARGV[6] and ARGV[6] ~= '' then sold = 'S@' .. ARGV[6] end
   expire_due(nil)
   local h = get_hold(hid)
   if h then
     if h.pinned ~= order then return ok({rejected = 'HoldNotPinned'}) end
-    for _, s in ipairs(h.seats) do set_seat(s, 'S:' .. order, 'S') end
+    for _, s in ipairs(h.seats) do set_seat(s, 'S:' .. order, sold) end
     end_hold(hid, {k = 'confirmed', order = order, seats = h.seats})
     return ok({confirmed = h.seats})
   end

@@ -16,6 +16,7 @@
 //! | `outbox_published_total`, `outbox_publish_failures_total` | | outbox rows the relay published / could not |
 //! | `outbox_carried_rows` | | rows claimed but not yet published (grows while the broker is away) |
 //! | `bus_messages_total` | `topic`, `result` = `handled`/`failed`/`undecodable` | consumed messages |
+//! | `bus_consumer_lag` | `topic`, `group` | messages in this consumer's partitions not yet committed (sum over replicas for the group) |
 //! | `sse_subscribers` | | open seat streams |
 //! | `payments_total` | `operation`, `result` | payment gateway operations and their outcome |
 
@@ -35,6 +36,7 @@ pub const OUTBOX_PUBLISHED: &str = "outbox_published_total";
 pub const OUTBOX_PUBLISH_FAILURES: &str = "outbox_publish_failures_total";
 pub const OUTBOX_CARRIED: &str = "outbox_carried_rows";
 pub const BUS_MESSAGES: &str = "bus_messages_total";
+pub const BUS_CONSUMER_LAG: &str = "bus_consumer_lag";
 pub const SSE_SUBSCRIBERS: &str = "sse_subscribers";
 pub const PAYMENTS: &str = "payments_total";
 
@@ -48,6 +50,7 @@ pub const ALL: &[&str] = &[
     OUTBOX_PUBLISH_FAILURES,
     OUTBOX_CARRIED,
     BUS_MESSAGES,
+    BUS_CONSUMER_LAG,
     SSE_SUBSCRIBERS,
     PAYMENTS,
 ];

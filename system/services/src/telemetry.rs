@@ -34,6 +34,7 @@ use ticketing_domain::TraceId;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::Layer as _;
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
@@ -95,13 +96,16 @@ pub fn init(
         )?),
         None => None,
     };
-    let otel = provider
-        .as_ref()
-        .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("ticketing")));
+    // The log filter (`RUST_LOG`) quiets logs, not traces: spans are
+    // exported at info and above whatever the log level.
+    let otel = provider.as_ref().map(|p| {
+        tracing_opentelemetry::layer()
+            .with_tracer(p.tracer("ticketing"))
+            .with_filter(LevelFilter::INFO)
+    });
     let installed = tracing_subscriber::registry()
         .with(otel)
-        .with(logs)
-        .with(filter)
+        .with(logs.with_filter(filter))
         .try_init()
         .is_ok();
     if !installed {

@@ -45,6 +45,22 @@ pub async fn stop_all(shutdown: &CancellationToken, tasks: &mut JoinSet<()>, gra
     }
 }
 
+/// How often each consumer reports its lag (a broker round trip per
+/// partition on Kafka).
+const LAG_INTERVAL_MS: u64 = 1_000;
+
+/// Sets `bus_consumer_lag` for this consumer, when its adapter can tell.
+async fn record_lag(c: &mut dyn Consumer, topic: &'static str, group: &'static str) {
+    match c.lag().await {
+        Ok(Some(lag)) => {
+            metrics::gauge!(crate::metrics::BUS_CONSUMER_LAG, "topic" => topic, "group" => group)
+                .set(lag as f64);
+        }
+        Ok(None) => {}
+        Err(e) => tracing::debug!(topic, group, error = %e, "consumer lag unknown"),
+    }
+}
+
 /// The span one message is handled in. Every log line of the handling
 /// carries its trace id; exported, it is the consumer side of the producer's
 /// `send` span (whose id the message's `traceparent` carries, derived from
@@ -86,6 +102,7 @@ pub async fn consume<F, Fut>(
     Fut: Future<Output = anyhow::Result<()>>,
 {
     let mut consumer: Option<Box<dyn Consumer>> = None;
+    let mut next_lag_at = tokio::time::Instant::now();
     while !shutdown.is_cancelled() {
         let c = match consumer.as_mut() {
             Some(c) => c,
@@ -102,6 +119,10 @@ pub async fn consume<F, Fut>(
             _ = shutdown.cancelled() => break,
             r = c.poll(BATCH_MAX, POLL_WAIT_MS) => r,
         };
+        if tokio::time::Instant::now() >= next_lag_at {
+            next_lag_at = tokio::time::Instant::now() + Duration::from_millis(LAG_INTERVAL_MS);
+            record_lag(c.as_mut(), topic, group).await;
+        }
         let batch = match batch {
             Ok(b) => b,
             Err(e) => {

@@ -142,6 +142,34 @@ async fn a_purchase_counts_its_saga_payments_messages_and_outbox() {
     assert!(delta("bus_messages_total", &[("result", "handled")]) >= 3.0);
     assert_eq!(delta("bus_messages_total", &[("result", "failed")]), 0.0);
     assert!(delta("outbox_published_total", &[]) >= 2.0);
+    // Both consumers report their lag; settled, nothing is left uncommitted.
+    for (topic, group) in [
+        ("order-saga", "order-saga"),
+        ("reservation-commands", "reservation"),
+    ] {
+        let deadline = tokio::time::Instant::now() + WAIT_LIMIT;
+        loop {
+            let text = scrape(&app).await;
+            let reported = text.lines().any(|l| {
+                l.starts_with("bus_consumer_lag{")
+                    && l.contains(&format!("topic=\"{topic}\""))
+                    && l.contains(&format!("group=\"{group}\""))
+            });
+            let lag = sample(
+                &text,
+                "bus_consumer_lag",
+                &[("topic", topic), ("group", group)],
+            );
+            if reported && lag == 0.0 {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{topic}/{group}: reported {reported}, lag {lag}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
     app.stop().await;
 }
 

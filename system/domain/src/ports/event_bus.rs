@@ -61,4 +61,12 @@ pub trait Consumer: Send + std::fmt::Debug {
 
     /// Goes back to the committed offsets: uncommitted messages come again.
     async fn rewind(&mut self) -> Result<(), BusError>;
+
+    /// Consumer lag: messages in this member's partitions (as of its last
+    /// poll) after the group's committed offsets. `None` where the adapter
+    /// cannot tell (the simulator's remote bus). For metrics: it may cost a
+    /// broker round trip per partition, so callers ask rarely.
+    async fn lag(&mut self) -> Result<Option<u64>, BusError> {
+        Ok(None)
+    }
 }

@@ -136,11 +136,14 @@ pub trait SeatStore: Send + Sync + std::fmt::Debug {
     /// The fenced confirm: only an active, unexpired hold pinned to
     /// `order_id` becomes SOLD (one change per seat; the hold is consumed).
     /// Idempotent: confirming again for the same order returns `Confirmed`.
-    /// Anything else is `Rejected` and changes nothing.
+    /// Anything else is `Rejected` and changes nothing. `traceparent` (the
+    /// order's trace context, if any) is kept on the SOLD change records, so
+    /// whoever reads the change log can join the order's trace.
     async fn confirm(
         &self,
         hold_id: &HoldId,
         order_id: &OrderId,
+        traceparent: Option<&str>,
         now_ms: UnixMs,
     ) -> Result<ConfirmOutcome, SeatStoreError>;
 

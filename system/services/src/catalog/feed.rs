@@ -86,12 +86,19 @@ impl SeatFeed {
             };
             let mut topics = crate::lock(&self.topics);
             if let Some(t) = topics.get_mut(&event_id) {
+                let mut pushed: BTreeMap<String, usize> = BTreeMap::new();
                 for c in changes {
                     if c.version > t.version {
                         t.version = c.version;
+                        if let Some(tp) = &c.traceparent {
+                            *pushed.entry(tp.clone()).or_default() += 1;
+                        }
                         // No receivers is fine: they re-read on subscribe.
                         let _ = t.tx.send(c);
                     }
+                }
+                for (traceparent, seats) in pushed {
+                    push_span(&event_id, &traceparent, seats, t.tx.receiver_count());
                 }
             }
         }
@@ -108,4 +115,23 @@ impl SeatFeed {
             self.poll_once(seats.as_ref()).await;
         }
     }
+}
+
+/// A span for pushing a traced confirm's changes to the event's streams, in
+/// the confirm's trace (child of the command that sold the seats): the
+/// order's trace ends where buyers see the seats turn SOLD.
+fn push_span(event_id: &EventId, traceparent: &str, seats: usize, subscribers: usize) {
+    let Some((trace, Some(parent))) = crate::http::trace::parse_traceparent(traceparent) else {
+        return;
+    };
+    let span = tracing::info_span!(
+        "push",
+        %event_id,
+        seats,
+        subscribers,
+        service = "catalog",
+        otel.kind = "producer",
+        otel.name = "push seat changes",
+    );
+    crate::telemetry::join_remote(&span, &trace, &parent);
 }

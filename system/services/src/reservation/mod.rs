@@ -234,9 +234,19 @@ pub async fn handle_command(
     env: Envelope,
 ) -> anyhow::Result<()> {
     let now = state.ctx.clock.now_ms();
+    // The command's trace context goes onto the SOLD change records: the
+    // catalog's push of those changes joins the order's trace.
+    let traceparent = crate::http::trace::message_headers(env.trace_id.as_ref(), &env.message_id)
+        .into_iter()
+        .next()
+        .map(|(_, value)| value);
     let reply = match env.body {
         BusMessage::ConfirmSeats { order_id, hold_id } => {
-            match state.seats.confirm(&hold_id, &order_id, now).await? {
+            match state
+                .seats
+                .confirm(&hold_id, &order_id, traceparent.as_deref(), now)
+                .await?
+            {
                 ConfirmOutcome::Confirmed { event_id, seat_ids } => BusMessage::SeatsConfirmed {
                     order_id,
                     event_id,

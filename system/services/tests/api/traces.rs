@@ -34,7 +34,7 @@ fn describe(span: &SpanData) -> String {
 }
 
 #[tokio::test]
-async fn a_purchase_is_one_trace_across_order_payment_bus_and_reservation() {
+async fn a_purchase_is_one_trace_from_order_to_payment_bus_reservation_and_seat_stream() {
     let exporter = InMemorySpanExporter::default();
     let provider = ticketing_services::telemetry::provider_builder("ticketing")
         .with_simple_exporter(exporter.clone())
@@ -44,6 +44,14 @@ async fn a_purchase_is_one_trace_across_order_payment_bus_and_reservation() {
     let _default = tracing::subscriber::set_default(subscriber);
 
     let app = spawn_app().await;
+    // A buyer watching the seat map: the sale ends on this stream.
+    let mut stream = app
+        .http
+        .get(app.url("/api/events/comedy-hour/seats/stream"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
     let hold = app.hold_ok("comedy-hour", &["3-3"]).await;
     // The buyer's client starts the trace: its span is the order's parent.
     let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -62,6 +70,17 @@ async fn a_purchase_is_one_trace_across_order_payment_bus_and_reservation() {
     let order: Value = r.json().await.unwrap();
     let order_id = order["orderId"].as_str().unwrap().to_owned();
     assert_eq!(app.wait_terminal(&order_id).await["status"], "CONFIRMED");
+    let sold = r#""seatId":"3-3","status":"SOLD""#;
+    let mut seen = String::new();
+    while !seen.contains(sold) {
+        let chunk = tokio::time::timeout(WAIT_LIMIT, stream.chunk())
+            .await
+            .expect("the stream shows the sale in time")
+            .unwrap()
+            .expect("the stream stays open");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    drop(stream);
 
     // A refusal: its body and header name the trace its spans were exported in.
     let refused = app.order("no-such-hold", "trace-2").await;
@@ -111,7 +130,7 @@ async fn a_purchase_is_one_trace_across_order_payment_bus_and_reservation() {
         .iter()
         .filter_map(|s| attribute(s, "service"))
         .collect();
-    for service in ["order", "payment", "reservation"] {
+    for service in ["order", "payment", "reservation", "catalog"] {
         assert!(
             services.contains(service),
             "no {service} span in the trace ({services:?}):\n{listing}"
@@ -123,6 +142,7 @@ async fn a_purchase_is_one_trace_across_order_payment_bus_and_reservation() {
         "receive order-saga",
         "send reservation-commands",
         "receive reservation-commands",
+        "push seat changes",
     ] {
         assert!(names.contains(name), "no `{name}` span in:\n{listing}");
     }
