@@ -411,7 +411,9 @@ fn prometheus_scrapes_every_service_and_the_dashboard_queries_recorded_metrics()
                     .find_map(|s| token.strip_suffix(s))
                     .filter(|m| recorded.contains(m))
                     .unwrap_or(token);
-                let looks_like_metric = ["_total", "_seconds", "_rows", "_subscribers"]
+                // Our naming: units or kinds last (a misspelt name still
+                // ends like one, and fails below).
+                let looks_like_metric = ["_total", "_seconds", "_rows", "_subscribers", "_lag"]
                     .iter()
                     .any(|s| metric.ends_with(s));
                 if looks_like_metric {
@@ -451,6 +453,49 @@ case "$*" in
 esac
 exit 0
 "#;
+
+#[test]
+fn span_export_is_off_by_default_and_points_at_the_profiles_jaeger() {
+    let doc = load_compose();
+    // Every service exports to OTLP_ENDPOINT, empty (off) unless set.
+    for (name, svc) in services(&doc) {
+        if svc["command"]
+            .as_vec()
+            .is_some_and(|c| c[0].as_str() == Some("serve"))
+        {
+            let env = environment(&svc);
+            let endpoint = env
+                .iter()
+                .find(|(k, _)| k == "TICKETING_TRACE__OTLP_ENDPOINT")
+                .unwrap_or_else(|| panic!("{name} has no span export setting"));
+            assert_eq!(endpoint.1, "${OTLP_ENDPOINT:-}", "{name}");
+        }
+    }
+    // The endpoint .env.example suggests is the OTLP/HTTP port of a
+    // collector in the opt-in observability profile.
+    let example = std::fs::read_to_string(compose_dir().join(".env.example")).unwrap();
+    assert!(
+        example.lines().any(|l| l == "OTLP_ENDPOINT="),
+        "off by default"
+    );
+    let suggested = example
+        .lines()
+        .filter(|l| l.starts_with('#'))
+        .find_map(|l| l.split_whitespace().find(|w| w.starts_with("http://")))
+        .expect("a suggested OTLP endpoint")
+        .trim_end_matches('.');
+    let host_port = suggested.trim_start_matches("http://");
+    let (host, port) = host_port.split_once(':').unwrap();
+    assert_eq!(port, "4318", "OTLP over HTTP");
+    let collector = service(&doc, host);
+    assert!(
+        collector["profiles"]
+            .as_vec()
+            .is_some_and(|p| p.iter().any(|x| x.as_str() == Some("observability"))),
+        "{host} is opt-in"
+    );
+    assert!(collector["image"].as_str().unwrap().contains("jaeger"));
+}
 
 #[test]
 fn deploy_records_a_healthy_release_and_rolls_back_an_unhealthy_one() {

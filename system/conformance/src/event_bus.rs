@@ -40,6 +40,17 @@ async fn take(c: &mut Box<dyn Consumer>, want: usize) -> Vec<Delivery> {
     got
 }
 
+/// A member of group `g` that has been delivered messages 0..5, all on key
+/// `k` (one partition), none committed.
+async fn five_delivered(bus: &dyn EventBus) -> (Box<dyn Consumer>, Vec<Delivery>) {
+    let mut c = bus.subscribe(TOPIC, "g").await.unwrap();
+    for n in 0..5u32 {
+        bus.publish(msg("k", n)).await.unwrap();
+    }
+    let got = take(&mut c, 5).await;
+    (c, got)
+}
+
 /// Nothing more arrives within a short wait.
 async fn nothing_more(c: &mut Box<dyn Consumer>) {
     let extra = c.poll(10, 300).await.unwrap();
@@ -180,11 +191,7 @@ where
     Fut: Future<Output = Arc<dyn EventBus>>,
 {
     let bus = make().await;
-    let mut c = bus.subscribe(TOPIC, "g").await.unwrap();
-    for n in 0..5u32 {
-        bus.publish(msg("k", n)).await.unwrap();
-    }
-    let got = take(&mut c, 5).await;
+    let (mut c, got) = five_delivered(bus.as_ref()).await;
     c.commit(&got[1]).await.unwrap();
     c.rewind().await.unwrap();
     let again = take(&mut c, 3).await;
@@ -257,17 +264,13 @@ where
     Fut: Future<Output = Arc<dyn EventBus>>,
 {
     let bus = make().await;
-    let mut c = bus.subscribe(TOPIC, "g").await.unwrap();
-    for n in 0..5u32 {
-        bus.publish(msg("one-key", n)).await.unwrap();
-    }
-    let got = take(&mut c, 5).await;
+    let (mut c, got) = five_delivered(bus.as_ref()).await;
     assert_eq!(c.lag().await.unwrap(), Some(5), "nothing committed");
     c.commit(&got[1]).await.unwrap();
     assert_eq!(c.lag().await.unwrap(), Some(3), "two committed");
     c.commit(&got[4]).await.unwrap();
     assert_eq!(c.lag().await.unwrap(), Some(0), "all committed");
-    bus.publish(msg("one-key", 5)).await.unwrap();
+    bus.publish(msg("k", 5)).await.unwrap();
     assert_eq!(c.lag().await.unwrap(), Some(1), "a new message");
 }
 

@@ -43,6 +43,20 @@ async fn scrape(app: &TestApp) -> String {
 
 use ticketing_testkit::prometheus_sample as sample;
 
+/// Scrapes until `settled` accepts the text; fails with its last complaint
+/// after `WAIT_LIMIT`.
+async fn scrape_until(app: &TestApp, settled: impl Fn(&str) -> Result<(), String>) {
+    let deadline = tokio::time::Instant::now() + WAIT_LIMIT;
+    loop {
+        let complaint = match settled(&scrape(app).await) {
+            Ok(()) => return,
+            Err(c) => c,
+        };
+        assert!(tokio::time::Instant::now() < deadline, "{complaint}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test]
 async fn holds_count_won_and_lost_and_requests_by_route_template() {
     let _serial = serial().await;
@@ -147,28 +161,22 @@ async fn a_purchase_counts_its_saga_payments_messages_and_outbox() {
         ("order-saga", "order-saga"),
         ("reservation-commands", "reservation"),
     ] {
-        let deadline = tokio::time::Instant::now() + WAIT_LIMIT;
-        loop {
-            let text = scrape(&app).await;
+        scrape_until(&app, |text| {
             let reported = text.lines().any(|l| {
                 l.starts_with("bus_consumer_lag{")
                     && l.contains(&format!("topic=\"{topic}\""))
                     && l.contains(&format!("group=\"{group}\""))
             });
             let lag = sample(
-                &text,
+                text,
                 "bus_consumer_lag",
                 &[("topic", topic), ("group", group)],
             );
-            if reported && lag == 0.0 {
-                break;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{topic}/{group}: reported {reported}, lag {lag}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            (reported && lag == 0.0)
+                .then_some(())
+                .ok_or_else(|| format!("{topic}/{group}: reported {reported}, lag {lag}"))
+        })
+        .await;
     }
     app.stop().await;
 }
@@ -191,17 +199,12 @@ async fn open_seat_streams_are_counted_while_open() {
     // The server notices the closed connection on its next write (heartbeat
     // or change); a hold makes a change.
     app.hold_ok("spring-gala", &["9-9"]).await;
-    let deadline = tokio::time::Instant::now() + WAIT_LIMIT;
-    loop {
-        let now = sample(&scrape(&app).await, "sse_subscribers", &[]);
-        if now == before {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "stream still counted: {now}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    scrape_until(&app, |text| {
+        let now = sample(text, "sse_subscribers", &[]);
+        (now == before)
+            .then_some(())
+            .ok_or_else(|| format!("stream still counted: {now}"))
+    })
+    .await;
     app.stop().await;
 }
