@@ -39,6 +39,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use ticketing_domain::ports::{BusError, Consumer, Delivery, EventBus, OutgoingMessage};
 
+/// Bound on each broker query of [`Consumer::lag`] (metrics only).
+const LAG_CALL_TIMEOUT: Duration = Duration::from_millis(500);
+
 /// How to reach the broker and shape topics.
 #[derive(Debug, Clone)]
 pub struct KafkaConfig {
@@ -325,19 +328,22 @@ impl Consumer for KafkaConsumer {
     }
 
     async fn lag(&mut self) -> Result<Option<u64>, BusError> {
+        // librdkafka answers these synchronously: a short bound, so a broker
+        // that is away holds this task briefly (the caller then backs off).
+        let timeout = self.timeout.min(LAG_CALL_TIMEOUT);
         let assigned = self.consumer.assignment().map_err(unavailable)?;
         if assigned.count() == 0 {
             return Ok(Some(0));
         }
         let committed = self
             .consumer
-            .committed_offsets(assigned, self.timeout)
+            .committed_offsets(assigned, timeout)
             .map_err(unavailable)?;
         let mut lag = 0u64;
         for e in committed.elements() {
             let (low, high) = self
                 .consumer
-                .fetch_watermarks(e.topic(), e.partition(), self.timeout)
+                .fetch_watermarks(e.topic(), e.partition(), timeout)
                 .map_err(unavailable)?;
             // No commit yet: the group starts at the beginning.
             let done = match e.offset() {

@@ -48,16 +48,24 @@ pub async fn stop_all(shutdown: &CancellationToken, tasks: &mut JoinSet<()>, gra
 /// How often each consumer reports its lag (a broker round trip per
 /// partition on Kafka).
 const LAG_INTERVAL_MS: u64 = 1_000;
+/// After a failed lag query, wait this long before the next: a broker that
+/// does not answer is not asked again every second.
+const LAG_BACKOFF_MS: u64 = 30_000;
 
-/// Sets `bus_consumer_lag` for this consumer, when its adapter can tell.
-async fn record_lag(c: &mut dyn Consumer, topic: &'static str, group: &'static str) {
+/// Sets `bus_consumer_lag` for this consumer, when its adapter can tell;
+/// returns how long until the next query.
+async fn record_lag(c: &mut dyn Consumer, topic: &'static str, group: &'static str) -> Duration {
     match c.lag().await {
         Ok(Some(lag)) => {
             metrics::gauge!(crate::metrics::BUS_CONSUMER_LAG, "topic" => topic, "group" => group)
                 .set(lag as f64);
+            Duration::from_millis(LAG_INTERVAL_MS)
         }
-        Ok(None) => {}
-        Err(e) => tracing::debug!(topic, group, error = %e, "consumer lag unknown"),
+        Ok(None) => Duration::from_millis(LAG_INTERVAL_MS),
+        Err(e) => {
+            tracing::debug!(topic, group, error = %e, "consumer lag unknown");
+            Duration::from_millis(LAG_BACKOFF_MS)
+        }
     }
 }
 
@@ -119,9 +127,9 @@ pub async fn consume<F, Fut>(
             _ = shutdown.cancelled() => break,
             r = c.poll(BATCH_MAX, POLL_WAIT_MS) => r,
         };
-        if tokio::time::Instant::now() >= next_lag_at {
-            next_lag_at = tokio::time::Instant::now() + Duration::from_millis(LAG_INTERVAL_MS);
-            record_lag(c.as_mut(), topic, group).await;
+        if batch.is_ok() && tokio::time::Instant::now() >= next_lag_at {
+            let wait = record_lag(c.as_mut(), topic, group).await;
+            next_lag_at = tokio::time::Instant::now() + wait;
         }
         let batch = match batch {
             Ok(b) => b,
