@@ -40,6 +40,25 @@ struct Inner {
     down: bool,
 }
 
+impl Inner {
+    /// Messages in `partitions` of `topic` after `group`'s committed offsets.
+    fn lag(&self, topic: &str, group: &str, partitions: impl Iterator<Item = u32>) -> u64 {
+        let Some(parts) = self.topics.get(topic) else {
+            return 0;
+        };
+        let committed = self.groups.get(&(topic.to_owned(), group.to_owned()));
+        partitions
+            .map(|p| {
+                let end = parts.get(p as usize).map_or(0, |ms| ms.len() as u64);
+                let done = committed
+                    .and_then(|g| g.committed.get(&p).copied())
+                    .unwrap_or(0);
+                end.saturating_sub(done)
+            })
+            .sum()
+    }
+}
+
 /// The in-memory [`EventBus`].
 #[derive(Debug, Clone)]
 pub struct MemEventBus {
@@ -100,20 +119,8 @@ impl MemEventBus {
     /// Messages in `topic` not yet committed by `group` (consumer lag).
     pub fn lag(&self, topic: &str, group: &str) -> u64 {
         let inner = crate::lock(&self.inner);
-        let Some(parts) = inner.topics.get(topic) else {
-            return 0;
-        };
-        let committed = inner.groups.get(&(topic.to_owned(), group.to_owned()));
-        parts
-            .iter()
-            .enumerate()
-            .map(|(p, msgs)| {
-                let c = committed
-                    .and_then(|g| g.committed.get(&(p as u32)).copied())
-                    .unwrap_or(0);
-                msgs.len() as u64 - c.min(msgs.len() as u64)
-            })
-            .sum()
+        let partitions = inner.topics.get(topic).map_or(0, |ps| ps.len() as u32);
+        inner.lag(topic, group, 0..partitions)
     }
 
     fn topic<'a>(inner: &'a mut Inner, topic: &str, partitions: u32) -> &'a mut Vec<Vec<Stored>> {
@@ -268,21 +275,8 @@ impl Consumer for MemConsumer {
         if inner.down {
             return Err(BusError::Unavailable("broker down".into()));
         }
-        let committed = inner.groups.get(&self.key());
-        let empty = Vec::new();
-        let parts = inner.topics.get(&self.topic).unwrap_or(&empty);
-        let lag = self
-            .positions
-            .keys()
-            .map(|p| {
-                let end = parts.get(*p as usize).map_or(0, |ms| ms.len() as u64);
-                let done = committed
-                    .and_then(|g| g.committed.get(p).copied())
-                    .unwrap_or(0);
-                end.saturating_sub(done)
-            })
-            .sum();
-        Ok(Some(lag))
+        let mine = self.positions.keys().copied();
+        Ok(Some(inner.lag(&self.topic, &self.group, mine)))
     }
 
     async fn commit(&mut self, d: &Delivery) -> Result<(), BusError> {

@@ -85,13 +85,12 @@ fn message_span(topic: &'static str, group: &'static str, env: &Envelope) -> tra
         otel.name = %format!("receive {topic}"),
     );
     if let Some(trace) = &env.trace_id {
-        let headers = crate::http::trace::message_headers(Some(trace), &env.message_id);
-        match headers
-            .first()
-            .and_then(|(_, v)| crate::http::trace::parse_traceparent(v))
-        {
-            Some((_, Some(parent))) => crate::telemetry::join_remote(&span, trace, &parent),
-            _ => crate::telemetry::start_root(&span, trace),
+        let parent = crate::http::trace::message_traceparent(Some(trace), &env.message_id)
+            .and_then(|value| crate::http::trace::parse_traceparent(&value))
+            .and_then(|(_, span_id)| span_id);
+        match parent {
+            Some(parent) => crate::telemetry::join_remote(&span, trace, &parent),
+            None => crate::telemetry::start_root(&span, trace),
         }
     }
     span

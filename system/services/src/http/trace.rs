@@ -84,7 +84,8 @@ pub fn send_headers(
     message_id: &MessageId,
 ) -> Vec<(String, String)> {
     let headers = message_headers(trace, message_id);
-    if let (Some(trace), Some((_, value))) = (trace, headers.first())
+    if let Some(trace) = trace
+        && let Some((_, value)) = headers.first()
         && let Some((_, Some(span_id))) = parse_traceparent(value)
     {
         let span = tracing::info_span!(
@@ -97,6 +98,14 @@ pub fn send_headers(
         crate::telemetry::start_with_span_id(&span, trace, &span_id);
     }
     headers
+}
+
+/// The `traceparent` value of a message (the one [`message_headers`] carries).
+pub fn message_traceparent(trace: Option<&TraceId>, message_id: &MessageId) -> Option<String> {
+    message_headers(trace, message_id)
+        .into_iter()
+        .next()
+        .map(|(_, value)| value)
 }
 
 /// Bus message headers carrying W3C trace context, so a consumer that reads

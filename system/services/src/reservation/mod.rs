@@ -236,10 +236,8 @@ pub async fn handle_command(
     let now = state.ctx.clock.now_ms();
     // The command's trace context goes onto the SOLD change records: the
     // catalog's push of those changes joins the order's trace.
-    let traceparent = crate::http::trace::message_headers(env.trace_id.as_ref(), &env.message_id)
-        .into_iter()
-        .next()
-        .map(|(_, value)| value);
+    let traceparent =
+        crate::http::trace::message_traceparent(env.trace_id.as_ref(), &env.message_id);
     let reply = match env.body {
         BusMessage::ConfirmSeats { order_id, hold_id } => {
             match state
