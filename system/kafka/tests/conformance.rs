@@ -24,4 +24,12 @@ async fn bus() -> Arc<dyn EventBus> {
     Arc::new(KafkaEventBus::new(config).unwrap())
 }
 
-ticketing_conformance::event_bus_suite!(bus);
+// tansu 0.6.0 sometimes resumes a restarted group one record batch past
+// the committed offset (1 in ~8 runs of this binary, more on a loaded
+// 2-core machine; never on librdkafka's mock cluster, `tests/mock.rs`, which
+// runs the case every time). Reported as skipped, not passed; see
+// docs/ARCHITECTURE.md (known broker defects).
+ticketing_conformance::event_bus_suite!(
+    bus,
+    known_broker_defect = "tansu 0.6.0 skips the record batch at a resumed group's committed offset (flaky); the mock-cluster run covers this case"
+);
