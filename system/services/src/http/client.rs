@@ -18,7 +18,7 @@ use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 use ticketing_domain::TraceId;
-use ticketing_domain::ports::RandomSource;
+use ticketing_domain::ports::{RandomExt as _, RandomSource};
 use tracing::Instrument as _;
 
 /// Responses larger than this are refused (a bound on what a peer can make us buffer).
@@ -104,7 +104,6 @@ where
         // The caller's side of the call: its span id is the parent the
         // callee's request span names (drawn here whether or not spans are
         // exported, so the random stream is the same either way).
-        let traceparent = trace.map(|t| (t, traceparent(t, self.rng.as_ref())));
         let span = tracing::info_span!(
             "call",
             %method,
@@ -112,12 +111,11 @@ where
             otel.kind = "client",
             otel.name = %format!("{method} {path}"),
         );
-        if let Some((t, value)) = &traceparent
-            && let Some((_, Some(span_id))) = super::trace::parse_traceparent(value)
-        {
+        let value = trace.map(|t| {
+            let span_id = self.rng.as_ref().span_id();
             crate::telemetry::start_with_span_id(&span, t, &span_id);
-        }
-        let value = traceparent.map(|(_, v)| v);
+            traceparent(t, &span_id)
+        });
         let call = self.call(method, path, body, headers, value.as_deref());
         match tokio::time::timeout(self.timeout, call.instrument(span)).await {
             Ok(r) => r,

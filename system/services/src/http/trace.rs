@@ -32,12 +32,8 @@ fn is_trace_id(s: &str) -> bool {
         && s.bytes().any(|b| b != b'0')
 }
 
-/// The trace id carried by `traceparent` (`00-<trace>-<span>-<flags>`) or `x-trace-id`.
-pub fn incoming_trace_id(headers: &HeaderMap) -> Option<TraceId> {
-    incoming_trace(headers).map(|(trace, _)| trace)
-}
-
-/// The incoming trace id and, from a `traceparent`, the caller's span id.
+/// The incoming trace id — from `traceparent` (`00-<trace>-<span>-<flags>`)
+/// or `x-trace-id` — and, from a `traceparent`, the caller's span id.
 pub fn incoming_trace(headers: &HeaderMap) -> Option<(TraceId, Option<String>)> {
     if let Some(tp) = headers.get(TRACEPARENT).and_then(|v| v.to_str().ok())
         && let Some((trace, span)) = parse_traceparent(tp)
@@ -69,9 +65,10 @@ pub fn parse_traceparent(value: &str) -> Option<(TraceId, Option<String>)> {
     ))
 }
 
-/// A `traceparent` header value for an outgoing call in this trace.
-pub fn traceparent(trace: &TraceId, rng: &dyn RandomSource) -> String {
-    format!("00-{}-{}-01", trace.as_str(), rng.span_id())
+/// A `traceparent` header value for an outgoing call in this trace, from
+/// the caller's span `span_id`.
+pub fn traceparent(trace: &TraceId, span_id: &str) -> String {
+    format!("00-{}-{span_id}-01", trace.as_str())
 }
 
 /// Headers for a message about to be written (outbox row or reply): W3C
@@ -214,7 +211,7 @@ mod tests {
             HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
         );
         assert_eq!(
-            incoming_trace_id(&h).unwrap().as_str(),
+            incoming_trace(&h).unwrap().0.as_str(),
             "4bf92f3577b34da6a3ce929d0e0e4736"
         );
         let mut bad = HeaderMap::new();
@@ -226,7 +223,7 @@ mod tests {
             TRACE_HEADER,
             HeaderValue::from_static("00000000000000000000000000000000"),
         );
-        assert!(incoming_trace_id(&bad).is_none());
+        assert!(incoming_trace(&bad).is_none());
     }
 
     #[test]
@@ -244,7 +241,7 @@ mod tests {
         // What goes out is what an incoming parser accepts.
         let mut h = HeaderMap::new();
         h.insert(TRACEPARENT, HeaderValue::from_str(&headers[0].1).unwrap());
-        assert_eq!(incoming_trace_id(&h), Some(trace.clone()));
+        assert_eq!(incoming_trace(&h).map(|(t, _)| t), Some(trace.clone()));
         // No hex in the id: still a valid (non-zero) span id.
         let odd = message_headers(Some(&trace), &MessageId("zz/zz".into()));
         assert!(odd[0].1.ends_with("-0000000000000001-01"), "{}", odd[0].1);
