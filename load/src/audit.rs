@@ -8,54 +8,10 @@
 //! checks: it only reads.
 
 use crate::client::Api;
+pub use crate::views::{AuditOrder, AuditTicket, LedgerEntry, OrderTruth, SeatMap, SeatState};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
-
-/// An order as `GET /internal/audit/orders` shows it.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AuditOrder {
-    pub order_id: String,
-    pub status: String,
-    pub event_id: String,
-    pub seat_ids: Vec<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AuditTicket {
-    pub event_id: String,
-    pub seat_id: String,
-    pub order_id: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OrderTruth {
-    pub orders: Vec<AuditOrder>,
-    pub tickets: Vec<AuditTicket>,
-    pub outbox_backlog: u64,
-}
-
-/// A payment ledger entry (`GET /internal/payments`).
-#[derive(Debug, Clone, Deserialize)]
-pub struct LedgerEntry {
-    pub order_id: String,
-    pub kind: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct SeatMap {
-    pub seats: Vec<SeatState>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SeatState {
-    pub seat_id: String,
-    pub status: String,
-}
 
 /// What the harness's users were told, and the run's events.
 #[derive(Debug, Clone, Default)]

@@ -2,7 +2,7 @@
 //! run's events and payment faults on the internal listener, and the audit's
 //! reads. Every call has a timeout; none is recorded as load.
 
-use crate::audit::{LedgerEntry, OrderTruth, SeatMap};
+use crate::views::{LedgerEntry, OrderTruth, SeatMap};
 use serde_json::{Value, json};
 use std::time::Duration;
 

@@ -8,17 +8,19 @@
 //! - [`run`]: one run, start to finish, and its run folder.
 //! - [`scenarios`]: the goose scenarios and the request helper.
 //! - [`record`]: our own hdrhistograms (raw and coordinated-omission corrected).
-//! - [`slo`]: the SLO file, overrides and the verdict.
+//! - [`slo`]: the SLO file and overrides; [`gate`]: the verdict on a summary.
 //! - [`audit`]: the post-run invariant checks.
 //! - [`summary`]: `summary.json` and the merge of several load processes.
 //! - [`target`]: embedded / stack / host.
 //! - [`live`]: fault plans applied to the local real stack.
 //! - [`client`]: the harness's own (unmeasured) calls.
+//! - [`views`]: the system's answers the audit reads.
 //!
 //! The binary (`ticketing-load`) is a thin clap layer over these.
 
 pub mod audit;
 pub mod client;
+pub mod gate;
 pub mod live;
 pub mod record;
 pub mod run;
@@ -26,3 +28,4 @@ pub mod scenarios;
 pub mod slo;
 pub mod summary;
 pub mod target;
+pub mod views;

@@ -11,7 +11,7 @@ use std::time::Duration;
 use ticketing_load::run::{PaymentOptions, RunOptions};
 use ticketing_load::scenarios::ScenarioName;
 use ticketing_load::slo::{Basis, Overrides, Slo};
-use ticketing_load::summary::{self, Summary};
+use ticketing_load::summary::Summary;
 use ticketing_load::target::Target;
 
 #[derive(Debug, Parser)]
@@ -249,11 +249,11 @@ fn merge(paths: Vec<PathBuf>, out: Option<PathBuf>, slo: Slo) -> anyhow::Result<
             Summary::read(&file)
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let merged = summary::merge(&parts, &slo)?;
+    let merged = ticketing_load::gate::merge(&parts, &slo)?;
     let verdict = merged
         .verdict
         .clone()
-        .unwrap_or_else(|| ticketing_load::slo::judge(&merged, &slo));
+        .unwrap_or_else(|| ticketing_load::gate::judge(&merged, &slo));
     let text = format!(
         "merged {} summaries ({} load processes, {} users)\n{}\n{}",
         parts.len(),

@@ -24,6 +24,24 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// Which percentiles the gate reads: as measured, or corrected for
+/// coordinated omission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Basis {
+    Raw,
+    Corrected,
+}
+
+impl std::fmt::Display for Basis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Basis::Raw => "raw",
+            Basis::Corrected => "corrected",
+        })
+    }
+}
+
 /// Longest latency a histogram holds, in microseconds (larger values are clamped).
 pub const LATENCY_US_MAX: u64 = 3_600_000_000;
 /// The timeline stops growing after this many seconds.
@@ -290,10 +308,10 @@ pub struct EndpointFigures {
 
 impl EndpointFigures {
     /// The percentiles the gate judges on `basis`.
-    pub fn on(&self, basis: crate::slo::Basis) -> &Percentiles {
+    pub fn on(&self, basis: Basis) -> &Percentiles {
         match basis {
-            crate::slo::Basis::Raw => &self.raw,
-            crate::slo::Basis::Corrected => &self.corrected,
+            Basis::Raw => &self.raw,
+            Basis::Corrected => &self.corrected,
         }
     }
 

@@ -479,7 +479,7 @@ pub async fn run(target: &Target, opts: &RunOptions) -> anyhow::Result<Summary> 
         verdict: None,
         slo: opts.slo.clone(),
     };
-    let verdict = slo::judge(&summary, &opts.slo);
+    let verdict = crate::gate::judge(&summary, &opts.slo);
     summary.verdict = Some(verdict.clone());
     summary.write(&opts.out.join("summary.json"))?;
     let text = format!("{}\n{}", figures_table(&summary), slo::table(&verdict));

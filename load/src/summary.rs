@@ -199,7 +199,8 @@ pub fn sum_endpoints<'a>(
 }
 
 /// Combines the summaries of several load processes that ran at the same
-/// time against one target, and judges the result against `slo`.
+/// time against one target (the verdict is left to `gate::merge`, which
+/// judges the merged figures against `slo`).
 pub fn merge(parts: &[Summary], slo: &Slo) -> anyhow::Result<Summary> {
     let first = parts
         .first()
@@ -243,7 +244,7 @@ pub fn merge(parts: &[Summary], slo: &Slo) -> anyhow::Result<Summary> {
     let sse = merge_sse(parts)?;
     let audit = crate::audit::merge_reports(parts.iter().map(|p| p.audit.as_ref()));
 
-    let mut out = Summary {
+    let out = Summary {
         version: SUMMARY_VERSION,
         environment: env,
         overall,
@@ -259,7 +260,6 @@ pub fn merge(parts: &[Summary], slo: &Slo) -> anyhow::Result<Summary> {
         verdict: None,
         slo: slo.clone(),
     };
-    out.verdict = Some(crate::slo::judge(&out, slo));
     Ok(out)
 }
 

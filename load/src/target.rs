@@ -10,8 +10,9 @@
 use anyhow::Context as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use ticketing_app::embedded::Embedded;
+use ticketing_app::{Seeding, WallClock};
 use ticketing_services::config::Settings;
-use ticketing_services::embedded::{Embedded, Seeding, WallClock};
 
 /// A started target; [`Target::stop`] tears down what the run started.
 #[derive(Debug)]

@@ -12,7 +12,7 @@ use std::time::Duration;
 use ticketing_load::run::{RunOptions, run};
 use ticketing_load::scenarios::ScenarioName;
 use ticketing_load::slo::{Overrides, Slo};
-use ticketing_load::summary::{self, Summary};
+use ticketing_load::summary::Summary;
 use ticketing_load::target::Target;
 
 fn opts(scenario: ScenarioName, out: &Path, seed: u64) -> RunOptions {
@@ -167,7 +167,7 @@ async fn two_load_processes_on_one_rush_merge_into_one_verdict() {
     let (wa, wb) = (ra.rush.as_ref().unwrap().won, rb.rush.as_ref().unwrap().won);
     assert!(wa < 150 && wb < 150, "{wa} {wb}");
 
-    let merged = summary::merge(&[ra.clone(), rb.clone()], &Slo::default()).unwrap();
+    let merged = ticketing_load::gate::merge(&[ra.clone(), rb.clone()], &Slo::default()).unwrap();
     let r = merged.rush.as_ref().unwrap();
     // ...together they sold out the event exactly once.
     assert_eq!(r.users, 240);
@@ -204,7 +204,7 @@ async fn two_load_processes_on_one_rush_merge_into_one_verdict() {
     // A part that oversold would fail the merged verdict.
     let mut bad = rb.clone();
     bad.rush.as_mut().unwrap().won += 1;
-    let merged = summary::merge(&[ra, bad], &Slo::default()).unwrap();
+    let merged = ticketing_load::gate::merge(&[ra, bad], &Slo::default()).unwrap();
     assert!(!merged.verdict.as_ref().unwrap().passed);
 }
 

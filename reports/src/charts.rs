@@ -130,7 +130,7 @@ impl<'a> LineChart<'a> {
         };
         let y_label = move |y: &f64| {
             if log_y {
-                crate::render::ms(10f64.powf(*y))
+                crate::format::ms(10f64.powf(*y))
             } else if y.abs() >= 100.0 || y.fract() == 0.0 {
                 format!("{y:.0}")
             } else {

@@ -19,6 +19,7 @@
 //! - [`render`]: the page.
 
 pub mod charts;
+pub mod format;
 pub mod history;
 pub mod inputs;
 pub mod render;

@@ -4,6 +4,7 @@
 //! engine's (autoescape on); only the charts' SVG is inserted as markup.
 
 use crate::charts::{self, Series};
+use crate::format::ms;
 use crate::history::{self, Entry};
 use crate::inputs::{Inputs, LoadRun};
 use crate::verdict;
@@ -72,17 +73,6 @@ pub fn render(inputs: &Inputs, opts: &Options) -> anyhow::Result<Rendered> {
         entry,
         banner,
     })
-}
-
-/// Milliseconds, with the precision the size deserves.
-pub fn ms(v: f64) -> String {
-    if v < 10.0 {
-        format!("{v:.2}")
-    } else if v < 100.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.0}")
-    }
 }
 
 fn percentiles(p: &Percentiles) -> Value {

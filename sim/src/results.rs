@@ -7,8 +7,8 @@
 //! violations name) so a reader of the report sees the lead without opening
 //! the file.
 
-use crate::RunReport;
 use crate::check::Violation;
+use crate::run::RunReport;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use ticketing_domain::ports::{RandomExt, RandomSource};
-use ticketing_mem::ChaChaRandom;
+use ticketing_runtime::ChaChaRandom;
 use ticketing_services::http::client::{HttpClient, JsonResponse};
 
 /// What one user was told (the checkers' view of "client truth").

@@ -22,18 +22,18 @@ use ticketing_domain::ports::{EventBus, OrderRepository, PaymentGateway, SeatSto
 use ticketing_domain::{Event, EventId};
 use ticketing_faults::{Fault, FaultPlan};
 use ticketing_mem::{
-    ChaChaRandom, MemCatalogRepository, MemEventBus, MemOrderRepository, MemPaymentRepository,
-    MemSeatStore,
+    MemCatalogRepository, MemEventBus, MemOrderRepository, MemPaymentRepository, MemSeatStore,
 };
-use ticketing_services::Ctx;
-use ticketing_services::catalog::{self, CatalogState, SeatFeed};
-use ticketing_services::clients::{HttpPaymentGateway, HttpReservationClient};
+use ticketing_runtime::ChaChaRandom;
+use ticketing_services::catalog::{self, CatalogState};
+use ticketing_services::clients::order_clients;
 use ticketing_services::config::{PaymentFaults, Settings};
-use ticketing_services::http::client::HttpClient;
+use ticketing_services::http::finish_router;
 use ticketing_services::order::{self, OrderState};
 use ticketing_services::payment::{self, PaymentState};
 use ticketing_services::reservation::{self, ReservationState};
-use ticketing_services::{demo, finish_router};
+use ticketing_services::started::Started;
+use ticketing_services::{Ctx, gateway};
 use tokio_util::sync::CancellationToken;
 
 /// Simulated time per step. Every host runs once per step, so this sets
@@ -192,8 +192,14 @@ impl Shared {
         Arc::new(RemoteEventBus::new("kafka", Duration::from_millis(1_000)))
     }
 
-    fn limit(&self) -> usize {
-        self.settings.http.body_limit_bytes
+    /// The middleware every service router gets.
+    fn finish(&self, router: axum::Router, ctx: &Ctx) -> axum::Router {
+        finish_router(
+            router,
+            ctx,
+            self.settings.http.body_limit_bytes,
+            gateway::owner,
+        )
     }
 }
 
@@ -207,32 +213,27 @@ fn next(counter: &AtomicU32) -> u32 {
     counter.fetch_add(1, Ordering::SeqCst)
 }
 
+/// Spawns a started service's workers (in their order) and serves `router`.
+async fn run_service(started: Started, router: axum::Router) -> turmoil::Result {
+    for worker in started.workers {
+        tokio::spawn(worker.task);
+    }
+    serve_forever(router).await
+}
+
 async fn catalog_host(sh: Arc<Shared>, inc: u32) -> turmoil::Result {
     let ctx = sh.ctx("catalog", inc);
-    let seats = sh.remote_seats();
-    let feed = Arc::new(SeatFeed::new());
-    let shutdown = CancellationToken::new();
-    let state = CatalogState {
-        ctx: ctx.clone(),
-        repo: sh.catalog.clone(),
-        seats: seats.clone(),
-        feed: feed.clone(),
-        heartbeat_ms: sh.settings.catalog.sse_heartbeat_ms,
-        replay_limit: sh.settings.catalog.replay_limit,
-        shutdown: shutdown.clone(),
-    };
-    tokio::spawn(SeatFeed::run(
-        feed,
-        seats,
-        sh.settings.catalog.feed_poll_ms,
-        shutdown,
-    ));
-    serve_forever(finish_router(
-        catalog::public_router(state),
-        &ctx,
-        sh.limit(),
-    ))
-    .await
+    let c = &sh.settings.catalog;
+    let state = CatalogState::new(
+        ctx.clone(),
+        sh.catalog.clone(),
+        sh.remote_seats(),
+        c,
+        CancellationToken::new(),
+    );
+    let started = catalog::start(state, c);
+    let router = sh.finish(started.public.clone(), &ctx);
+    run_service(started, router).await
 }
 
 async fn reservation_host(sh: Arc<Shared>, name: String, inc: u32) -> turmoil::Result {
@@ -242,56 +243,26 @@ async fn reservation_host(sh: Arc<Shared>, name: String, inc: u32) -> turmoil::R
         seats: sh.remote_seats(),
         policy: sh.settings.hold,
     };
-    let bus = sh.remote_bus();
-    let shutdown = CancellationToken::new();
+    let mut bus = sh.remote_bus();
     if sh.bug == Some(Bug::CommitBeforeEffect) {
-        let (st, b) = (state.clone(), bus.clone());
-        tokio::task::spawn_local(zoo::commit_before_effect(
-            bus.clone(),
-            topics::RESERVATION_COMMANDS,
-            "reservation",
-            shutdown.clone(),
-            move |env| {
-                let (st, b) = (st.clone(), b.clone());
-                async move { reservation::handle_command(&st, b.as_ref(), env).await }
-            },
-        ));
-    } else {
-        tokio::spawn(reservation::run_command_worker(
-            state.clone(),
-            bus,
-            shutdown.clone(),
-        ));
+        bus = Arc::new(zoo::CommitOnPollBus::new(bus));
     }
-    tokio::spawn(reservation::run_sweeper(
-        state.clone(),
-        sh.settings.reservation.sweep_interval_ms,
-        shutdown,
-    ));
-    let router =
-        reservation::public_router(state.clone()).merge(reservation::internal_router(state));
-    serve_forever(finish_router(router, &ctx, sh.limit())).await
+    let s = &sh.settings.reservation;
+    let started = reservation::start(state, bus, s, CancellationToken::new());
+    let router = sh.finish(started.all_routes(), &ctx);
+    run_service(started, router).await
 }
 
 async fn order_host(sh: Arc<Shared>, name: String, replica: usize, inc: u32) -> turmoil::Result {
     let ctx = sh.ctx(&name, inc);
-    let timeout = |ms| Duration::from_millis(ms);
-    let payment_http = HttpClient::new(
+    let (reservation, payment) = order_clients(
         SimConnector,
+        &format!("http://reservation-{replica}:80"),
         "http://payment:80",
-        timeout(sh.settings.saga.payment_timeout_ms),
+        &sh.settings.saga,
         ctx.rng.clone(),
     );
-    let reservation_http = HttpClient::new(
-        SimConnector,
-        format!("http://reservation-{replica}:80"),
-        timeout(sh.settings.saga.reservation_timeout_ms),
-        ctx.rng.clone(),
-    );
-    let mut payment: Arc<dyn PaymentGateway> = Arc::new(HttpPaymentGateway::with_policy(
-        payment_http,
-        sh.settings.saga.payment_client(),
-    ));
+    let mut payment: Arc<dyn PaymentGateway> = payment;
     if sh.bug == Some(Bug::PaymentRetryWithoutKey) {
         payment = Arc::new(KeylessPayments::new(payment));
     }
@@ -299,24 +270,18 @@ async fn order_host(sh: Arc<Shared>, name: String, replica: usize, inc: u32) -> 
     let state = OrderState {
         ctx: ctx.clone(),
         repo,
-        reservation: Arc::new(HttpReservationClient::new(reservation_http)),
+        reservation,
         payment,
         saga: sh.settings.saga.clone(),
     };
-    let bus = sh.remote_bus();
-    let shutdown = CancellationToken::new();
-    tokio::spawn(order::saga::run_orchestrator(
-        state.clone(),
-        bus.clone(),
-        shutdown.clone(),
-    ));
-    tokio::spawn(order::saga::run_watchdog(state.clone(), shutdown.clone()));
+    let (bus, shutdown) = (sh.remote_bus(), CancellationToken::new());
+    let mut started = order::start(state.clone(), bus.clone(), shutdown.clone());
     if sh.bug == Some(Bug::RelayMarksBeforeAck) {
-        tokio::spawn(zoo::relay_marks_before_ack(state.clone(), bus, shutdown));
-    } else {
-        tokio::spawn(order::saga::run_outbox_relay(state.clone(), bus, shutdown));
+        let relay = zoo::relay_marks_before_ack(state, bus, shutdown);
+        started.replace_worker(order::saga::OUTBOX_RELAY, relay)?;
     }
-    serve_forever(finish_router(order::public_router(state), &ctx, sh.limit())).await
+    let router = sh.finish(started.public.clone(), &ctx);
+    run_service(started, router).await
 }
 
 async fn payment_host(sh: Arc<Shared>, inc: u32) -> turmoil::Result {
@@ -326,7 +291,9 @@ async fn payment_host(sh: Arc<Shared>, inc: u32) -> turmoil::Result {
         repo: sh.payments.clone(),
         faults: sh.faults.clone(),
     };
-    serve_forever(finish_router(payment::router(state), &ctx, sh.limit())).await
+    let started = payment::start(state);
+    let router = sh.finish(started.internal.clone(), &ctx);
+    run_service(started, router).await
 }
 
 /// Lifts every fault a plan can leave behind.
@@ -397,7 +364,7 @@ pub fn run(
         rows: cfg.rows,
         cols: cfg.cols,
     };
-    sync(demo::install_event(
+    sync(catalog::install_event(
         sh.catalog.as_ref(),
         sh.seat_store.as_ref(),
         event,

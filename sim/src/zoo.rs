@@ -7,10 +7,9 @@ use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use ticketing_domain::messages::Envelope;
 use ticketing_domain::ports::{
-    ChangesSince, ConfirmOutcome, EventBus, GatewayError, HoldRequest, OutgoingMessage,
-    PaymentGateway, Releaser, SeatStore, SeatStoreError,
+    BusError, ChangesSince, ConfirmOutcome, Consumer, Delivery, EventBus, GatewayError,
+    HoldRequest, OutgoingMessage, PaymentGateway, Releaser, SeatStore, SeatStoreError,
 };
 use ticketing_domain::{
     Cents, EventId, Hold, HoldId, OrderId, PaymentStatus, SeatId, SeatMap, TraceId, UnixMs,
@@ -28,8 +27,9 @@ pub enum Bug {
     UnfencedConfirm,
     /// The outbox relay marks a row sent before the broker acknowledged it.
     RelayMarksBeforeAck,
-    /// Reservation's consumer commits before its effect and does not retry
-    /// (with the seed system's missing re-send of `ConfirmSeats`).
+    /// Reservation's consumer commits each command as it is polled, before
+    /// its effect, so a command whose effect keeps failing is lost (with the
+    /// seed system's missing re-send of `ConfirmSeats`).
     CommitBeforeEffect,
     /// Payment calls are retried without the idempotency key (a new key per attempt).
     PaymentRetryWithoutKey,
@@ -295,41 +295,58 @@ pub async fn relay_marks_before_ack(
     }
 }
 
-/// BUG: commits each command before executing it, and never retries it.
-pub async fn commit_before_effect<F, Fut>(
-    bus: Arc<dyn EventBus>,
-    topic: &'static str,
-    group: &'static str,
-    shutdown: CancellationToken,
-    handler: F,
-) where
-    F: Fn(Envelope) -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<()>>,
-{
-    let mut consumer = None;
-    while !shutdown.is_cancelled() {
-        if consumer.is_none() {
-            consumer = bus.subscribe(topic, group).await.ok();
-            if consumer.is_none() {
-                worker::pause(250, &shutdown).await;
-                continue;
-            }
+/// BUG: a bus whose consumers commit every message as it is polled, before
+/// any effect (the service's own commit after the effect then does nothing),
+/// so a command whose effect keeps failing is gone once the consumer's few
+/// quick retries are spent, like the seed system's. The consumer loop is the
+/// service's own (`worker::consume`); only the adapter is swapped.
+#[derive(Debug)]
+pub struct CommitOnPollBus {
+    inner: Arc<dyn EventBus>,
+}
+
+impl CommitOnPollBus {
+    pub fn new(inner: Arc<dyn EventBus>) -> Self {
+        Self { inner }
+    }
+}
+
+#[async_trait]
+impl EventBus for CommitOnPollBus {
+    async fn publish(&self, msg: OutgoingMessage) -> Result<(u32, u64), BusError> {
+        self.inner.publish(msg).await
+    }
+
+    async fn subscribe(&self, topic: &str, group: &str) -> Result<Box<dyn Consumer>, BusError> {
+        let inner = self.inner.subscribe(topic, group).await?;
+        Ok(Box::new(CommitOnPoll { inner }))
+    }
+}
+
+#[derive(Debug)]
+struct CommitOnPoll {
+    inner: Box<dyn Consumer>,
+}
+
+#[async_trait]
+impl Consumer for CommitOnPoll {
+    async fn poll(&mut self, max: usize, wait_ms: u64) -> Result<Vec<Delivery>, BusError> {
+        let batch = self.inner.poll(max, wait_ms).await?;
+        for d in &batch {
+            self.inner.commit(d).await?;
         }
-        let Some(c) = consumer.as_mut() else { continue };
-        let batch = match c.poll(32, 200).await {
-            Ok(b) => b,
-            Err(_) => {
-                consumer = None;
-                continue;
-            }
-        };
-        for d in batch {
-            if c.commit(&d).await.is_err() {
-                break;
-            }
-            if let Ok(env) = Envelope::from_bytes(&d.payload) {
-                let _ = handler(env).await;
-            }
-        }
+        Ok(batch)
+    }
+
+    async fn commit(&mut self, _d: &Delivery) -> Result<(), BusError> {
+        Ok(())
+    }
+
+    async fn rewind(&mut self) -> Result<(), BusError> {
+        self.inner.rewind().await
+    }
+
+    async fn lag(&mut self) -> Result<Option<u64>, BusError> {
+        self.inner.lag().await
     }
 }

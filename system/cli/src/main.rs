@@ -1,17 +1,18 @@
-//! `ticketing`: a thin command line over `ticketing-services`.
+//! `ticketing`: a thin command line over `ticketing-app`, the composition root.
 //!
 //! - `ticketing serve --embedded [--port P] [--config FILE]` runs all four
 //!   services in one process on in-memory adapters behind one loopback port.
 //! - `ticketing serve --service NAME [--port P] [--config FILE]` runs one
-//!   service on Redis, Kafka and PostgreSQL (see `ticketing_cli::service`).
+//!   service on Redis, Kafka and PostgreSQL (see `ticketing_app::service`).
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::sync::Arc;
-use ticketing_cli::service::{Service, ServiceKind};
+use ticketing_app::embedded::Embedded;
+use ticketing_app::service::{Service, ServiceKind};
+use ticketing_app::{Seeding, WallClock};
 use ticketing_services::config::Settings;
-use ticketing_services::embedded::{Embedded, Seeding, WallClock};
 
 #[derive(Debug, Parser)]
 #[command(

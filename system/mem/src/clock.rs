@@ -1,33 +1,9 @@
-//! Clock adapters: wall-anchored tokio time, and a hand-driven clock for tests.
+//! The hand-driven clock for tests (the production clock, `TokioClock`, is
+//! in `ticketing-runtime`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use ticketing_domain::UnixMs;
 use ticketing_domain::ports::Clock;
-
-/// `epoch_ms` (read once from wall time by the binary, or fixed by the
-/// simulator) plus the `tokio::time` elapsed since construction. Under
-/// turmoil or a paused tokio clock this is simulated time.
-#[derive(Debug)]
-pub struct TokioClock {
-    epoch_ms: UnixMs,
-    start: tokio::time::Instant,
-}
-
-impl TokioClock {
-    /// Must be called inside a tokio runtime.
-    pub fn new(epoch_ms: UnixMs) -> Self {
-        Self {
-            epoch_ms,
-            start: tokio::time::Instant::now(),
-        }
-    }
-}
-
-impl Clock for TokioClock {
-    fn now_ms(&self) -> UnixMs {
-        self.epoch_ms + self.start.elapsed().as_millis() as u64
-    }
-}
 
 /// A clock that moves only when told to: tests use it to expire holds
 /// without waiting.

@@ -7,7 +7,8 @@
 //!
 //! Everything here is deterministic: state lives in `BTreeMap`s, time comes
 //! from the clock port (or `tokio::time`, which the simulator controls), and
-//! randomness only from [`ChaChaRandom`]. Locks are `std::sync::Mutex` held
+//! randomness only from the injected `RandomSource` (`ticketing-runtime`'s
+//! `ChaChaRandom`). Locks are `std::sync::Mutex` held
 //! for a few map operations and never across an `.await`.
 
 mod catalog_repo;
@@ -15,15 +16,13 @@ mod clock;
 mod event_bus;
 mod order_repo;
 mod payment_repo;
-mod random;
 mod seat_store;
 
 pub use catalog_repo::MemCatalogRepository;
-pub use clock::{ManualClock, TokioClock};
+pub use clock::ManualClock;
 pub use event_bus::{MemConsumer, MemEventBus};
 pub use order_repo::MemOrderRepository;
 pub use payment_repo::MemPaymentRepository;
-pub use random::ChaChaRandom;
 pub use seat_store::MemSeatStore;
 
 use std::sync::{Mutex, MutexGuard};

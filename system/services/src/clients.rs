@@ -7,16 +7,18 @@
 //! a **circuit breaker** that fails calls fast while the gateway is plainly
 //! down, so order workers are not tied up waiting on timeouts. Both are
 //! safe because every call is idempotent per order id.
+//!
+//! Layer: clients, above `http` and the shared types; below the services.
 
 use crate::http::client::{CallError, HttpClient, JsonResponse};
 use async_trait::async_trait;
 use http::{Method, StatusCode};
 use hyper_util::client::legacy::connect::Connect;
 use serde_json::json;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use ticketing_domain::ports::{
-    GatewayError, PaymentGateway, PinError, RandomExt, ReservationClient,
+    GatewayError, PaymentGateway, PinError, RandomExt, RandomSource, ReservationClient,
 };
 use ticketing_domain::{Cents, Hold, HoldId, OrderId, PaymentStatus, TraceId};
 
@@ -42,6 +44,52 @@ impl Default for PaymentClientPolicy {
             breaker_open_ms: 1_000,
         }
     }
+}
+
+impl PaymentClientPolicy {
+    /// The policy the saga's settings configure (`saga.payment_*`).
+    pub fn from_saga(s: &crate::config::SagaSettings) -> Self {
+        Self {
+            retries: s.payment_retries,
+            retry_backoff_ms: s.payment_retry_backoff_ms,
+            breaker_failures: s.payment_breaker_failures,
+            breaker_open_ms: s.payment_breaker_open_ms,
+        }
+    }
+}
+
+/// The order service's two clients — reservation (pin) and payment — over
+/// `connector`, with the saga's timeouts and the payment retry policy.
+/// Every assembly builds them here (TCP in production, turmoil in the sim).
+pub fn order_clients<C>(
+    connector: C,
+    reservation_url: &str,
+    payment_url: &str,
+    saga: &crate::config::SagaSettings,
+    rng: Arc<dyn RandomSource>,
+) -> (Arc<HttpReservationClient<C>>, Arc<HttpPaymentGateway<C>>)
+where
+    C: Connect + Clone + Send + Sync + 'static,
+{
+    let payment_http = HttpClient::new(
+        connector.clone(),
+        payment_url,
+        Duration::from_millis(saga.payment_timeout_ms),
+        rng.clone(),
+    );
+    let reservation_http = HttpClient::new(
+        connector,
+        reservation_url,
+        Duration::from_millis(saga.reservation_timeout_ms),
+        rng,
+    );
+    (
+        Arc::new(HttpReservationClient::new(reservation_http)),
+        Arc::new(HttpPaymentGateway::with_policy(
+            payment_http,
+            PaymentClientPolicy::from_saga(saga),
+        )),
+    )
 }
 
 /// Consecutive failures and, when open, until when (tokio time).
@@ -278,7 +326,7 @@ where
             .map_err(|e| PinError::Unavailable(e.to_string()))?;
         match resp.status {
             StatusCode::OK => {
-                let view: crate::reservation::HoldView = serde_json::from_value(resp.body)
+                let view: crate::api::HoldView = serde_json::from_value(resp.body)
                     .map_err(|e| PinError::Unavailable(format!("bad pin response: {e}")))?;
                 Ok(Hold {
                     hold_id: view.hold_id,

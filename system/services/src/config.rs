@@ -3,6 +3,8 @@
 //! e.g. `TICKETING_GATEWAY__PORT=9000`, `TICKETING_HOLD__CHECKOUT_SECONDS=60`).
 //!
 //! One set of keys for every way of running the system; docs/API.md lists them.
+//!
+//! Layer: shared types (bottom); imports only the domain.
 
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -228,18 +230,6 @@ pub struct SagaSettings {
     pub payment_breaker_failures: u32,
     /// How long an open circuit fails calls fast.
     pub payment_breaker_open_ms: u64,
-}
-
-impl SagaSettings {
-    /// The payment client's retry and circuit-breaker policy.
-    pub fn payment_client(&self) -> crate::clients::PaymentClientPolicy {
-        crate::clients::PaymentClientPolicy {
-            retries: self.payment_retries,
-            retry_backoff_ms: self.payment_retry_backoff_ms,
-            breaker_failures: self.payment_breaker_failures,
-            breaker_open_ms: self.payment_breaker_open_ms,
-        }
-    }
 }
 
 impl Default for SagaSettings {

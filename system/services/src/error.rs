@@ -6,6 +6,8 @@
 //! `{"code","message","traceId"}` with the request's trace id. Responses
 //! that carry no payload but an error status (axum's own 404/405/413, for
 //! example) get a standard body too, so no client ever sees a bare error.
+//!
+//! Layer: shared types (bottom); imports only the domain.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

@@ -2,10 +2,11 @@
 //! `/internal/...` path are not routed. In the embedded mode the public
 //! routers are merged into one router on one port; in a deployment nginx
 //! routes the same prefixes to the service processes.
+//!
+//! Layer: top of the crate; imports `started` only (the routers come from
+//! each service's `start`).
 
-use crate::catalog::{self, CatalogState};
-use crate::order::{self, OrderState};
-use crate::reservation::{self, ReservationState};
+use crate::started::Started;
 use axum::Router;
 use axum::routing::get;
 
@@ -39,17 +40,12 @@ pub fn owner(path: &str) -> &'static str {
         .map_or("other", |(_, service)| service)
 }
 
-/// One router with every public route, plus `GET /health`.
-pub fn public_router(
-    catalog: CatalogState,
-    reservation: ReservationState,
-    order: OrderState,
-) -> Router {
-    Router::new()
-        .route("/health", get(|| async { "ok" }))
-        .merge(catalog::public_router(catalog))
-        .merge(reservation::public_router(reservation))
-        .merge(order::public_router(order))
+/// One router with every service's public routes, plus `GET /health`.
+pub fn public_router(services: &[&Started]) -> Router {
+    services.iter().fold(
+        Router::new().route("/health", get(|| async { "ok" })),
+        |router, s| router.merge(s.public.clone()),
+    )
 }
 
 #[cfg(test)]

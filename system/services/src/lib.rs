@@ -1,25 +1,32 @@
 //! # ticketing-services
 //!
-//! The four services of the ticketing system as axum routers, their bus
-//! workers, the gateway, and the embedded assembly:
+//! The four services of the ticketing system. Each has one `start` function
+//! that returns its routers and named background workers ([`started`]):
 //!
-//! - [`catalog`]: events, seat map, SSE seat stream.
+//! - [`catalog`]: events, seat map, SSE seat stream; event registration.
 //! - [`reservation`]: seat holds; the fenced confirm worker; the expiry sweeper.
 //! - [`order`]: idempotent orders, outbox relay, saga orchestrator.
 //! - [`payment`]: the mock payment gateway (internal).
-//! - [`gateway`]: the public routing of contract v1.
-//! - [`embedded`]: all four in one process on in-memory adapters.
+//! - [`gateway`]: the public routing table of contract v1.
 //!
-//! Services depend only on the ports of `ticketing-domain`; which adapters
-//! they get is decided by whoever assembles them (the embedded mode here,
-//! the simulator in `sim/`). Each router is served with [`http::serve`] on
-//! any `axum::serve::Listener`.
+//! Services are written against the ports of `ticketing-domain`; besides
+//! the domain, this crate links only web, serialization and telemetry
+//! libraries — no adapter crate. Which adapters the services get, and where
+//! they run, is decided by the composition root (`ticketing-app`: the
+//! embedded system, one service per process) and by the simulator, through
+//! the same `start` functions. Each router is served with [`http::serve`]
+//! on any `axum::serve::Listener`.
+//!
+//! Layers, bottom up (no module imports one above it; `ci/module-cycles`
+//! checks): this root (`Ctx`, `rfc3339`, `lock`), `config`, `error`,
+//! `metrics`, `api` → `telemetry`, `http`, `worker`, `started` → `clients`
+//! → the four services → `gateway`, `demo`.
 
+pub mod api;
 pub mod catalog;
 pub mod clients;
 pub mod config;
 pub mod demo;
-pub mod embedded;
 pub mod error;
 pub mod gateway;
 pub mod http;
@@ -27,11 +34,10 @@ pub mod metrics;
 pub mod order;
 pub mod payment;
 pub mod reservation;
+pub mod started;
 pub mod telemetry;
 pub mod worker;
 
-use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, UNIX_EPOCH};
 use ticketing_domain::UnixMs;
@@ -42,20 +48,6 @@ use ticketing_domain::ports::{Clock, RandomSource};
 pub struct Ctx {
     pub clock: Arc<dyn Clock>,
     pub rng: Arc<dyn RandomSource>,
-}
-
-/// Adds what every service router has: the trace-id and error-body
-/// middleware, request metrics, the request body limit, and a standard 404
-/// for unknown paths.
-pub fn finish_router(router: Router, ctx: &Ctx, body_limit_bytes: usize) -> Router {
-    router
-        .fallback(|| async { axum::http::StatusCode::NOT_FOUND })
-        .layer(DefaultBodyLimit::max(body_limit_bytes))
-        .layer(axum::middleware::from_fn(metrics::http_layer))
-        .layer(axum::middleware::from_fn_with_state(
-            ctx.rng.clone(),
-            http::trace::trace_layer,
-        ))
 }
 
 /// RFC 3339 UTC text for a clock reading (no wall-clock read involved).

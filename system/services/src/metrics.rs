@@ -19,6 +19,8 @@
 //! | `bus_consumer_lag` | `topic`, `group` | messages in this consumer's partitions not yet committed (sum over replicas for the group) |
 //! | `sse_subscribers` | | open seat streams |
 //! | `payments_total` | `operation`, `result` | payment gateway operations and their outcome |
+//!
+//! Layer: shared (bottom); imports no module of this crate.
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
@@ -26,7 +28,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use axum::routing::get;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 pub const HTTP_REQUESTS: &str = "http_requests_total";
 pub const HTTP_DURATION: &str = "http_request_duration_seconds";
@@ -62,10 +64,14 @@ const LATENCY_BUCKETS_S: &[f64] = &[
 ];
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+/// Held while the recorder is installed: two systems built at once in one
+/// process (tests on threads) must not both try to install it.
+static INSTALLING: Mutex<()> = Mutex::new(());
 
-/// Installs the Prometheus recorder for this process (once; later calls
-/// return the same handle).
+/// Installs the Prometheus recorder for this process (once; later calls,
+/// from any thread, return the same handle).
 pub fn install() -> anyhow::Result<PrometheusHandle> {
+    let _guard = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(h) = HANDLE.get() {
         return Ok(h.clone());
     }

@@ -21,6 +21,8 @@
 //!
 //! Without the OpenTelemetry layer (the simulator, tests, export off) these
 //! functions do nothing and draw nothing: simulated runs are unchanged.
+//!
+//! Layer: plumbing; imports `config` only.
 
 use crate::config::{LogFormat, TraceSettings};
 use anyhow::Context as _;

@@ -3,6 +3,9 @@
 //! least once — and a handler that keeps failing makes the consumer rewind
 //! to the committed offset and back off, so the message is retried later
 //! rather than skipped.
+//!
+//! Layer: plumbing; imports `metrics`, `http::trace` and `telemetry` (the
+//! message span), no service.
 
 use std::future::Future;
 use std::sync::Arc;

@@ -7,8 +7,8 @@
 //!
 //! | port | trait | in-memory adapter |
 //! |---|---|---|
-//! | clock | [`Clock`] | `ticketing_mem::TokioClock`, `ManualClock` |
-//! | ids and randomness | [`RandomSource`] | `ticketing_mem::ChaChaRandom` |
+//! | clock | [`Clock`] | `ticketing_runtime::TokioClock`, `ticketing_mem::ManualClock` |
+//! | ids and randomness | [`RandomSource`] | `ticketing_runtime::ChaChaRandom` |
 //! | seat store | [`SeatStore`] | `ticketing_mem::MemSeatStore` |
 //! | event bus | [`EventBus`], [`Consumer`] | `ticketing_mem::MemEventBus` |
 //! | catalog repository | [`CatalogRepository`] | `ticketing_mem::MemCatalogRepository` |

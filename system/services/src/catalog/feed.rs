@@ -3,6 +3,9 @@
 //! bounded broadcast channel. Streams that fall behind (lag) catch up from
 //! the store themselves, so the channel's bound never loses a change for
 //! anyone.
+//!
+//! Layer: part of catalog, below its handlers; imports `worker`,
+//! `http::trace`, `telemetry` and the crate root, not its parent.
 
 use crate::worker;
 use std::collections::BTreeMap;

@@ -5,14 +5,21 @@
 //! every later message is one change with `id: <version>`. A client that
 //! reconnects with `Last-Event-ID: v` gets the changes after `v` replayed
 //! from the bounded history, or a fresh snapshot when `v` is too old.
+//!
+//! Layer: a service; imports the shared types, `http`, `worker`, `started`;
+//! never another service or the gateway.
 
 mod feed;
+mod install;
 
 pub use feed::SeatFeed;
+pub use install::{install_event, seats_for};
 
 use crate::Ctx;
+use crate::config::CatalogSettings;
 use crate::error::ApiError;
 use crate::http::extract::ApiJson;
+use crate::started::{NamedWorker, Started};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::http::StatusCode;
@@ -75,6 +82,48 @@ struct ChangeView<'a> {
     version: u64,
     seat_id: &'a SeatId,
     status: SeatStatus,
+}
+
+impl CatalogState {
+    /// The catalog's state with a fresh seat feed; `shutdown` ends its
+    /// open streams and its feed.
+    pub fn new(
+        ctx: Ctx,
+        repo: Arc<dyn CatalogRepository>,
+        seats: Arc<dyn SeatStore>,
+        settings: &CatalogSettings,
+        shutdown: CancellationToken,
+    ) -> Self {
+        Self {
+            ctx,
+            repo,
+            seats,
+            feed: Arc::new(SeatFeed::new()),
+            heartbeat_ms: settings.sse_heartbeat_ms,
+            replay_limit: settings.replay_limit,
+            shutdown,
+        }
+    }
+}
+
+/// The seat feed worker's name.
+pub const SEAT_FEED: &str = "seat-feed";
+
+/// The catalog service: public and internal routes, and the seat feed that
+/// fans the seat store's changes out to the SSE streams.
+pub fn start(state: CatalogState, settings: &CatalogSettings) -> Started {
+    let feed = SeatFeed::run(
+        state.feed.clone(),
+        state.seats.clone(),
+        settings.feed_poll_ms,
+        state.shutdown.clone(),
+    );
+    Started {
+        service: "catalog",
+        public: public_router(state.clone()),
+        internal: internal_router(state),
+        workers: vec![NamedWorker::new(SEAT_FEED, feed)],
+    }
 }
 
 pub fn public_router(state: CatalogState) -> Router {
@@ -146,7 +195,7 @@ async fn create_event(
         rows: body.rows,
         cols: body.cols,
     };
-    crate::demo::install_event(state.repo.as_ref(), state.seats.as_ref(), event.clone()).await?;
+    install::install_event(state.repo.as_ref(), state.seats.as_ref(), event.clone()).await?;
     Ok((StatusCode::CREATED, Json(event_view(&state, event).await?)))
 }
 

@@ -6,6 +6,8 @@
 //! TCP does not retransmit, so a call without one could wait forever — and
 //! a broken pooled connection simply fails the call, which the caller retries
 //! on a fresh connection.
+//!
+//! Layer: plumbing; imports `http::trace` and `telemetry`.
 
 use super::trace::traceparent;
 use bytes::Bytes;

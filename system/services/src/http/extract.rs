@@ -1,6 +1,8 @@
 //! `ApiJson<T>`: axum's `Json` with every rejection mapped to the standard
 //! error body — wrong types and unknown fields are 422, malformed JSON 400,
 //! a missing content type 415, an oversize body 413.
+//!
+//! Layer: plumbing; imports `error` only.
 
 use crate::error::{ApiError, ErrorPayload};
 use axum::extract::rejection::JsonRejection;

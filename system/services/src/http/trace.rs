@@ -5,6 +5,9 @@
 //! random source. It is put in the request's extensions for handlers, sent
 //! back in the `x-trace-id` header of every response, and written into every
 //! error body.
+//!
+//! Layer: HTTP plumbing; imports the shared types (`error`) and `telemetry`,
+//! never a service or the gateway (the span's service label is passed in).
 
 use crate::error::{ErrorPayload, code_for_status};
 use axum::body::Body;
@@ -130,15 +133,29 @@ pub fn message_headers(trace: Option<&TraceId>, message_id: &MessageId) -> Vec<(
     )]
 }
 
+/// Names the service that serves a path (the `service` field of each
+/// request span). Whoever builds the router supplies it: the gateway's
+/// routing table in the embedded process, where one router serves several
+/// services.
+pub type ServiceLabel = fn(&str) -> &'static str;
+
+/// What [`trace_layer`] needs: the random source for fresh trace ids and
+/// the service label.
+#[derive(Debug, Clone)]
+pub struct TraceLayer {
+    pub rng: Arc<dyn RandomSource>,
+    pub label: ServiceLabel,
+}
+
 /// Middleware: assign the trace id, render error bodies, set the header.
 pub async fn trace_layer(
-    State(rng): State<Arc<dyn RandomSource>>,
+    State(layer): State<TraceLayer>,
     mut req: Request,
     next: Next,
 ) -> Response {
     let (trace_id, parent) = match incoming_trace(req.headers()) {
         Some((trace, parent)) => (trace, parent),
-        None => (rng.trace_id(), None),
+        None => (layer.rng.trace_id(), None),
     };
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
@@ -150,7 +167,7 @@ pub async fn trace_layer(
         trace_id = %trace_id,
         %method,
         %path,
-        service = crate::gateway::owner(&path),
+        service = (layer.label)(&path),
         otel.kind = "server",
         otel.name = %format!("{method} {path}"),
     );

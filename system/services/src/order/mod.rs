@@ -11,14 +11,20 @@
 //! marks rows sent only after the broker acknowledged them. The orchestrator
 //! ([`saga`]) consumes the saga topic and drives each order through
 //! `ticketing_domain::saga`.
+//!
+//! Layer: a service; imports the shared types, `http`, `started` and its
+//! children (`state`, `saga`); never another service or the gateway.
 
 pub mod saga;
+mod state;
 
-use crate::Ctx;
-use crate::config::SagaSettings;
+pub use state::OrderState;
+use state::outbox_message;
+
 use crate::error::{ApiError, ErrorPayload};
 use crate::http::extract::ApiJson;
 use crate::http::trace::KeepBody;
+use crate::started::{NamedWorker, Started};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -27,25 +33,16 @@ use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::sync::Arc;
-use ticketing_domain::messages::{BusMessage, Envelope, topics};
+use ticketing_domain::messages::{BusMessage, topics};
 use ticketing_domain::ports::{
-    IdempotencyBegin, OrderRecord, OrderRepository, OutboxMessage, PaymentGateway, PinError,
-    RandomExt, ReservationClient, StoredResponse,
+    EventBus, IdempotencyBegin, OrderRecord, PinError, RandomExt, StoredResponse,
 };
 use ticketing_domain::saga::{self as saga_sm, FailureReason};
 use ticketing_domain::{EventId, HoldId, OrderId, OrderStatus, SeatId, TraceId, rules};
+use tokio_util::sync::CancellationToken;
 
 /// Longest accepted `Idempotency-Key`.
 const MAX_KEY_LEN: usize = 255;
-
-#[derive(Debug, Clone)]
-pub struct OrderState {
-    pub ctx: Ctx,
-    pub repo: Arc<dyn OrderRepository>,
-    pub reservation: Arc<dyn ReservationClient>,
-    pub payment: Arc<dyn PaymentGateway>,
-    pub saga: SagaSettings,
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -80,6 +77,24 @@ impl From<OrderRecord> for OrderView {
             created_at: crate::rfc3339(o.created_at_ms),
             updated_at: crate::rfc3339(o.updated_at_ms),
         }
+    }
+}
+
+/// The order service: public and internal routes, the saga orchestrator
+/// (consumes `order-saga`), the watchdog and the outbox relay.
+pub fn start(state: OrderState, bus: Arc<dyn EventBus>, shutdown: CancellationToken) -> Started {
+    let orchestrator = saga::run_orchestrator(state.clone(), bus.clone(), shutdown.clone());
+    let watchdog = saga::run_watchdog(state.clone(), shutdown.clone());
+    let relay = saga::run_outbox_relay(state.clone(), bus, shutdown);
+    Started {
+        service: "order",
+        public: public_router(state.clone()),
+        internal: internal_router(state),
+        workers: vec![
+            NamedWorker::new(saga::ORCHESTRATOR, orchestrator),
+            NamedWorker::new(saga::WATCHDOG, watchdog),
+            NamedWorker::new(saga::OUTBOX_RELAY, relay),
+        ],
     }
 }
 
@@ -270,26 +285,4 @@ async fn get_order(
         .await?
         .ok_or(ApiError::OrderNotFound)?;
     Ok(Json(order.into()))
-}
-
-/// An outbox row carrying `body`, keyed by its order id.
-pub(crate) fn outbox_message(
-    ctx: &Ctx,
-    topic: &str,
-    trace_id: Option<TraceId>,
-    body: BusMessage,
-) -> OutboxMessage {
-    let env = Envelope {
-        message_id: ctx.rng.message_id(),
-        trace_id,
-        body,
-    };
-    let headers = crate::http::trace::send_headers(topic, env.trace_id.as_ref(), &env.message_id);
-    OutboxMessage {
-        message_id: env.message_id.clone(),
-        topic: topic.to_owned(),
-        key: env.body.order_id().to_string(),
-        payload: env.to_bytes(),
-        headers,
-    }
 }

@@ -8,8 +8,11 @@
 //! Safety does not depend on timing: the fenced confirm in the seat store
 //! and the unique ticket per (event, seat) prevent oversell whatever the
 //! order of messages, duplicates or crashes.
+//!
+//! Layer: part of order; imports `order::state`, `worker`, `metrics`,
+//! `http::trace`, not its parent.
 
-use super::{OrderState, outbox_message};
+use super::state::{OrderState, outbox_message};
 use crate::worker;
 use std::sync::Arc;
 use std::time::Duration;
@@ -286,6 +289,13 @@ impl OrderState {
         }
     }
 }
+
+/// The orchestrator's name (consumes `order-saga`).
+pub const ORCHESTRATOR: &str = "saga-orchestrator";
+/// The watchdog's name.
+pub const WATCHDOG: &str = "saga-watchdog";
+/// The outbox relay's name.
+pub const OUTBOX_RELAY: &str = "outbox-relay";
 
 /// Consumes the saga topic until shutdown.
 pub async fn run_orchestrator(

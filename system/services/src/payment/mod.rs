@@ -9,11 +9,15 @@
 //! range, and decline / error / "times out at the caller but still succeeds"
 //! probabilities rolled on the seeded random source, plus a script of faults
 //! for the next calls.
+//!
+//! Layer: a service; imports the shared types, `http`, `started`; never
+//! another service or the gateway.
 
 use crate::Ctx;
 use crate::config::{PaymentFaults, ScriptedFault};
 use crate::error::ApiError;
 use crate::http::extract::ApiJson;
+use crate::started::Started;
 use axum::extract::{Path, State};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
@@ -65,6 +69,16 @@ impl From<Payment> for PaymentView {
 }
 
 /// Routes (all internal): `/internal/payments/...`.
+/// The payment service (the mock gateway): internal routes only, no workers.
+pub fn start(state: PaymentState) -> Started {
+    Started {
+        service: "payment",
+        public: Router::new(),
+        internal: router(state),
+        workers: Vec::new(),
+    }
+}
+
 pub fn router(state: PaymentState) -> Router {
     Router::new()
         .route("/internal/payments", get(ledger))

@@ -7,16 +7,22 @@
 //! executes the saga's `ConfirmSeats` (the fenced confirm) and `ReleaseHold`
 //! commands and replies on the saga topic; a sweeper expires due holds so
 //! that every expiry becomes a seat change on the SSE stream.
+//!
+//! Layer: a service; imports the shared types, `http`, `worker`, `started`;
+//! never another service or the gateway.
 
 use crate::Ctx;
+use crate::api::HoldView;
+use crate::config::ReservationSettings;
 use crate::error::ApiError;
 use crate::http::extract::ApiJson;
+use crate::started::{NamedWorker, Started};
 use crate::worker;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::sync::Arc;
 use ticketing_domain::messages::{BusMessage, Envelope, topics};
 use ticketing_domain::ports::{
@@ -24,7 +30,7 @@ use ticketing_domain::ports::{
     SeatStoreError,
 };
 use ticketing_domain::rules::{self, HoldPolicy};
-use ticketing_domain::{EventId, Hold, HoldId, MessageId, OrderId, SeatId, TraceId};
+use ticketing_domain::{EventId, HoldId, MessageId, OrderId, SeatId, TraceId};
 use tokio_util::sync::CancellationToken;
 
 /// Longest id or customer id accepted in a request.
@@ -55,39 +61,6 @@ struct ExtendBody {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct PinBody {
     order_id: String,
-}
-
-/// A hold as clients see it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HoldView {
-    pub hold_id: HoldId,
-    pub event_id: EventId,
-    pub seat_ids: Vec<SeatId>,
-    pub expires_at: String,
-    pub expires_at_ms: u64,
-    pub amount_cents: i64,
-    /// `ACTIVE`, or `CHECKOUT` once an order pinned it.
-    pub status: String,
-}
-
-impl From<Hold> for HoldView {
-    fn from(h: Hold) -> Self {
-        Self {
-            status: if h.pinned_order.is_some() {
-                "CHECKOUT"
-            } else {
-                "ACTIVE"
-            }
-            .to_owned(),
-            hold_id: h.hold_id,
-            event_id: h.event_id,
-            seat_ids: h.seat_ids,
-            expires_at: crate::rfc3339(h.expires_at_ms),
-            expires_at_ms: h.expires_at_ms,
-            amount_cents: h.amount_cents,
-        }
-    }
 }
 
 /// Public routes (`/api/reservations...`).
@@ -298,6 +271,32 @@ async fn publish_reply(
     })
     .await?;
     Ok(())
+}
+
+/// The command worker's name (consumes `reservation-commands`).
+pub const COMMAND_WORKER: &str = "reservation-commands";
+/// The expiry sweeper's name.
+pub const SWEEPER: &str = "hold-sweeper";
+
+/// The reservation service: public and internal routes, the worker that
+/// executes the saga's seat commands, and the expiry sweeper.
+pub fn start(
+    state: ReservationState,
+    bus: Arc<dyn EventBus>,
+    settings: &ReservationSettings,
+    shutdown: CancellationToken,
+) -> Started {
+    let commands = run_command_worker(state.clone(), bus, shutdown.clone());
+    let sweeper = run_sweeper(state.clone(), settings.sweep_interval_ms, shutdown);
+    Started {
+        service: "reservation",
+        public: public_router(state.clone()),
+        internal: internal_router(state),
+        workers: vec![
+            NamedWorker::new(COMMAND_WORKER, commands),
+            NamedWorker::new(SWEEPER, sweeper),
+        ],
+    }
 }
 
 /// Consumes saga commands until shutdown.

@@ -12,31 +12,32 @@
 //! binds the listener (port 0 works) and starts servers and workers. Every
 //! service answers `GET /health`; internal routes (`/internal/...`) share the
 //! service's port and are kept private by the gateway, which never routes them.
+//!
+//! Layer: composition root; imports the services and the production adapters.
 
+use crate::Seeding;
 use anyhow::Context as _;
 use axum::routing::get;
 use hyper_util::client::legacy::connect::HttpConnector;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use ticketing_domain::messages::topics;
 use ticketing_domain::ports::{Clock, EventBus, SeatStore};
 use ticketing_kafka::{KafkaConfig, KafkaEventBus};
-use ticketing_mem::ChaChaRandom;
 use ticketing_postgres::{
     PgCatalogRepository, PgConfig, PgOrderRepository, PgPaymentRepository, connect,
 };
 use ticketing_redis::{RedisSeatStore, RedisSeatStoreConfig};
-use ticketing_services::catalog::{self, CatalogState, SeatFeed};
-use ticketing_services::clients::{HttpPaymentGateway, HttpReservationClient};
+use ticketing_services::catalog::{self, CatalogState};
+use ticketing_services::clients::order_clients;
 use ticketing_services::config::Settings;
-use ticketing_services::embedded::Seeding;
-use ticketing_services::http::client::HttpClient;
+use ticketing_services::http::finish_router;
 use ticketing_services::order::{self, OrderState};
 use ticketing_services::payment::{self, PaymentState};
 use ticketing_services::reservation::{self, ReservationState};
-use ticketing_services::{Ctx, demo, finish_router};
+use ticketing_services::started::Started;
+use ticketing_services::{Ctx, demo, gateway};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -120,6 +121,63 @@ async fn database(settings: &Settings) -> anyhow::Result<ticketing_postgres::Db>
     })
 }
 
+/// `kind`'s `start` on the production adapters.
+async fn start(
+    kind: ServiceKind,
+    settings: &Settings,
+    ctx: Ctx,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Started> {
+    Ok(match kind {
+        ServiceKind::Catalog => {
+            let repo = Arc::new(PgCatalogRepository::new(database(settings).await?));
+            let seats: Arc<dyn SeatStore> = seat_store(settings).await?;
+            if settings.demo.enabled {
+                for event in demo::demo_events(&settings.demo) {
+                    catalog::install_event(repo.as_ref(), seats.as_ref(), event).await?;
+                }
+            }
+            let state = CatalogState::new(ctx, repo, seats, &settings.catalog, shutdown.clone());
+            catalog::start(state, &settings.catalog)
+        }
+        ServiceKind::Reservation => {
+            let seats: Arc<dyn SeatStore> = seat_store(settings).await?;
+            let bus: Arc<dyn EventBus> = event_bus(settings).await?;
+            let state = ReservationState {
+                ctx,
+                seats,
+                policy: settings.hold,
+            };
+            reservation::start(state, bus, &settings.reservation, shutdown.clone())
+        }
+        ServiceKind::Order => {
+            let repo = Arc::new(PgOrderRepository::new(database(settings).await?));
+            let bus: Arc<dyn EventBus> = event_bus(settings).await?;
+            let c = &settings.clients;
+            let (reservation, payment) = order_clients(
+                HttpConnector::new(),
+                &c.reservation_url,
+                &c.payment_url,
+                &settings.saga,
+                ctx.rng.clone(),
+            );
+            let state = OrderState {
+                ctx,
+                repo,
+                reservation,
+                payment,
+                saga: settings.saga.clone(),
+            };
+            order::start(state, bus, shutdown.clone())
+        }
+        ServiceKind::Payment => payment::start(PaymentState {
+            ctx,
+            repo: Arc::new(PgPaymentRepository::new(database(settings).await?)),
+            faults: Arc::new(Mutex::new(settings.payment.clone())),
+        }),
+    })
+}
+
 impl Service {
     /// Connects to the service's infrastructure, applies migrations,
     /// binds `settings.service` and starts serving.
@@ -129,123 +187,27 @@ impl Service {
         clock: Arc<dyn Clock>,
         seeding: Seeding,
     ) -> anyhow::Result<Service> {
-        let rng = match seeding {
-            Seeding::Fixed(seed) => ChaChaRandom::from_seed(seed),
-            Seeding::Key(key) => ChaChaRandom::from_key(key),
-        };
         let ctx = Ctx {
             clock,
-            rng: Arc::new(rng),
+            rng: Arc::new(seeding.root()),
         };
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
-        let limit = settings.http.body_limit_bytes;
-
-        let router = match kind {
-            ServiceKind::Catalog => {
-                let repo = Arc::new(PgCatalogRepository::new(database(settings).await?));
-                let seats: Arc<dyn SeatStore> = seat_store(settings).await?;
-                if settings.demo.enabled {
-                    for event in demo::demo_events(&settings.demo) {
-                        demo::install_event(repo.as_ref(), seats.as_ref(), event).await?;
-                    }
-                }
-                let feed = Arc::new(SeatFeed::new());
-                tasks.spawn(SeatFeed::run(
-                    feed.clone(),
-                    seats.clone(),
-                    settings.catalog.feed_poll_ms,
-                    shutdown.clone(),
-                ));
-                let state = CatalogState {
-                    ctx: ctx.clone(),
-                    repo,
-                    seats,
-                    feed,
-                    heartbeat_ms: settings.catalog.sse_heartbeat_ms,
-                    replay_limit: settings.catalog.replay_limit,
-                    shutdown: shutdown.clone(),
-                };
-                catalog::public_router(state.clone()).merge(catalog::internal_router(state))
-            }
-            ServiceKind::Reservation => {
-                let seats: Arc<dyn SeatStore> = seat_store(settings).await?;
-                let bus: Arc<dyn EventBus> = event_bus(settings).await?;
-                let state = ReservationState {
-                    ctx: ctx.clone(),
-                    seats,
-                    policy: settings.hold,
-                };
-                tasks.spawn(reservation::run_command_worker(
-                    state.clone(),
-                    bus,
-                    shutdown.clone(),
-                ));
-                tasks.spawn(reservation::run_sweeper(
-                    state.clone(),
-                    settings.reservation.sweep_interval_ms,
-                    shutdown.clone(),
-                ));
-                reservation::public_router(state.clone()).merge(reservation::internal_router(state))
-            }
-            ServiceKind::Order => {
-                let repo = Arc::new(PgOrderRepository::new(database(settings).await?));
-                let bus: Arc<dyn EventBus> = event_bus(settings).await?;
-                let client = |url: &str, timeout_ms: u64| {
-                    HttpClient::new(
-                        HttpConnector::new(),
-                        url.to_owned(),
-                        Duration::from_millis(timeout_ms),
-                        ctx.rng.clone(),
-                    )
-                };
-                let state = OrderState {
-                    ctx: ctx.clone(),
-                    repo,
-                    reservation: Arc::new(HttpReservationClient::new(client(
-                        &settings.clients.reservation_url,
-                        settings.saga.reservation_timeout_ms,
-                    ))),
-                    payment: Arc::new(HttpPaymentGateway::with_policy(
-                        client(
-                            &settings.clients.payment_url,
-                            settings.saga.payment_timeout_ms,
-                        ),
-                        settings.saga.payment_client(),
-                    )),
-                    saga: settings.saga.clone(),
-                };
-                tasks.spawn(order::saga::run_orchestrator(
-                    state.clone(),
-                    bus.clone(),
-                    shutdown.clone(),
-                ));
-                tasks.spawn(order::saga::run_watchdog(state.clone(), shutdown.clone()));
-                tasks.spawn(order::saga::run_outbox_relay(
-                    state.clone(),
-                    bus,
-                    shutdown.clone(),
-                ));
-                order::public_router(state.clone()).merge(order::internal_router(state))
-            }
-            ServiceKind::Payment => {
-                let repo = Arc::new(PgPaymentRepository::new(database(settings).await?));
-                payment::router(PaymentState {
-                    ctx: ctx.clone(),
-                    repo,
-                    faults: Arc::new(Mutex::new(settings.payment.clone())),
-                })
-            }
-        };
+        let started = start(kind, settings, ctx.clone(), &shutdown).await?;
         // `/metrics` shares the service's port; the gateway never routes it.
         let metrics = ticketing_services::metrics::install()?;
         let router = finish_router(
-            router
+            started
+                .all_routes()
                 .route("/health", get(|| async { "ok" }))
                 .merge(ticketing_services::metrics::router(metrics)),
             &ctx,
-            limit,
+            settings.http.body_limit_bytes,
+            gateway::owner,
         );
+        for w in started.workers {
+            tasks.spawn(w.task);
+        }
         let (host, port) = (settings.service.host.as_str(), settings.service.port);
         let listener = TcpListener::bind((host, port)).await.with_context(|| {
             format!(

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 use ticketing_domain::ports::{GatewayError, PaymentGateway};
 use ticketing_domain::{OrderId, PaymentStatus};
-use ticketing_mem::ChaChaRandom;
+use ticketing_runtime::ChaChaRandom;
 use ticketing_services::clients::{HttpPaymentGateway, PaymentClientPolicy};
 use ticketing_services::http::client::HttpClient;
 

@@ -1,0 +1,266 @@
+//! The embedded mode: all four services in one process on the in-memory
+//! adapters, behind one loopback port that routes like the gateway.
+//!
+//! Reservation and payment also listen on their own loopback ports (port 0)
+//! because the order service reaches them over HTTP, exactly as in a
+//! deployment — the embedded mode exercises the real HTTP clients. One more
+//! loopback listener carries every `/internal/...` route, like the gateway's
+//! internal listener in a deployment (audits and payment faults use it). Tests
+//! build it with [`Embedded::build`] on port 0 and a [`ManualClock`] of their
+//! own; `ticketing serve --embedded` builds it with the wall-anchored clock.
+//!
+//! [`ManualClock`]: ticketing_mem::ManualClock
+//!
+//! Layer: composition root; imports the services and the in-memory adapters.
+
+use crate::Seeding;
+use anyhow::Context as _;
+use hyper_util::client::legacy::connect::HttpConnector;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use ticketing_domain::ports::{Clock, EventBus, SeatStore};
+use ticketing_mem::{
+    MemCatalogRepository, MemEventBus, MemOrderRepository, MemPaymentRepository, MemSeatStore,
+};
+use ticketing_services::catalog::{self, CatalogState, SeatFeed};
+use ticketing_services::clients::order_clients;
+use ticketing_services::config::{PaymentFaults, Settings};
+use ticketing_services::http::finish_router;
+use ticketing_services::order::{self, OrderState};
+use ticketing_services::payment::{self, PaymentState};
+use ticketing_services::reservation::{self, ReservationState};
+use ticketing_services::started::Started;
+use ticketing_services::{Ctx, demo, gateway};
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// The in-memory adapters, exposed so tests can inspect ground truth.
+#[derive(Debug, Clone)]
+pub struct EmbeddedHandles {
+    pub seats: Arc<MemSeatStore>,
+    pub orders: Arc<MemOrderRepository>,
+    pub payments: Arc<MemPaymentRepository>,
+    pub catalog: Arc<MemCatalogRepository>,
+    pub bus: MemEventBus,
+    pub feed: Arc<SeatFeed>,
+    pub payment_faults: Arc<Mutex<PaymentFaults>>,
+}
+
+/// The in-memory adapters of one embedded system.
+fn handles(settings: &Settings) -> EmbeddedHandles {
+    EmbeddedHandles {
+        seats: Arc::new(MemSeatStore::new(
+            settings.catalog.history_limit,
+            settings.hold.tombstone_seconds * 1000,
+        )),
+        orders: Arc::new(MemOrderRepository::new()),
+        payments: Arc::new(MemPaymentRepository::new()),
+        catalog: Arc::new(MemCatalogRepository::new()),
+        bus: MemEventBus::new(4),
+        feed: Arc::new(SeatFeed::new()),
+        payment_faults: Arc::new(Mutex::new(settings.payment.clone())),
+    }
+}
+
+/// A running embedded system.
+#[derive(Debug)]
+pub struct Embedded {
+    pub gateway_addr: SocketAddr,
+    pub reservation_addr: SocketAddr,
+    pub payment_addr: SocketAddr,
+    /// Every internal route (holds, payments, payment faults, audits); always loopback.
+    pub internal_addr: SocketAddr,
+    pub handles: EmbeddedHandles,
+    shutdown: CancellationToken,
+    tasks: JoinSet<()>,
+}
+
+async fn bind(host: &str, port: u16, what: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind((host, port))
+        .await
+        .with_context(|| format!("cannot listen for {what} on {host}:{port} (is the port in use?)"))
+}
+
+/// The four services started on the in-memory adapters (not yet serving).
+struct Services {
+    catalog: Started,
+    reservation: Started,
+    order: Started,
+    payment: Started,
+}
+
+impl Embedded {
+    /// Binds the listeners, installs the demo data (if enabled) and starts
+    /// servers and workers. Returns once everything accepts connections.
+    pub async fn build(
+        settings: &Settings,
+        clock: Arc<dyn Clock>,
+        seeding: Seeding,
+    ) -> anyhow::Result<Embedded> {
+        let root = seeding.root();
+        // Fixed order of forks: each service's stream is reproducible.
+        let ctx_for = || Ctx {
+            clock: clock.clone(),
+            rng: Arc::new(root.fork()),
+        };
+        let ctxs = [ctx_for(), ctx_for(), ctx_for(), ctx_for(), ctx_for()];
+        let handles = handles(settings);
+        if settings.demo.enabled {
+            for event in demo::demo_events(&settings.demo) {
+                catalog::install_event(handles.catalog.as_ref(), handles.seats.as_ref(), event)
+                    .await?;
+            }
+        }
+        let host = settings.gateway.host.as_str();
+        let gateway_listener = bind(host, settings.gateway.port, "the gateway").await?;
+        let reservation_listener = bind("127.0.0.1", 0, "reservation").await?;
+        let payment_listener = bind("127.0.0.1", 0, "payment").await?;
+        let internal_listener = bind("127.0.0.1", 0, "internal routes").await?;
+        let reservation_addr = reservation_listener.local_addr()?;
+        let payment_addr = payment_listener.local_addr()?;
+        let mut app = Embedded {
+            gateway_addr: gateway_listener.local_addr()?,
+            reservation_addr,
+            payment_addr,
+            internal_addr: internal_listener.local_addr()?,
+            handles,
+            shutdown: CancellationToken::new(),
+            tasks: JoinSet::new(),
+        };
+        let [
+            catalog_ctx,
+            reservation_ctx,
+            order_ctx,
+            payment_ctx,
+            gateway_ctx,
+        ] = ctxs;
+        let s = app.start_services(
+            settings,
+            [
+                catalog_ctx,
+                reservation_ctx.clone(),
+                order_ctx,
+                payment_ctx.clone(),
+            ],
+        );
+        // Prometheus metrics of the whole process, on the internal listener.
+        let metrics = ticketing_services::metrics::install()?;
+        let limit = settings.http.body_limit_bytes;
+        let finish = |r, ctx: &Ctx| finish_router(r, ctx, limit, gateway::owner);
+        let public = gateway::public_router(&[&s.catalog, &s.reservation, &s.order]);
+        let internal = [&s.reservation, &s.catalog, &s.payment, &s.order]
+            .iter()
+            .fold(axum::Router::new(), |r, s| r.merge(s.internal.clone()))
+            .merge(ticketing_services::metrics::router(metrics));
+        app.serve("gateway", gateway_listener, finish(public, &gateway_ctx));
+        app.serve(
+            "reservation",
+            reservation_listener,
+            finish(s.reservation.all_routes(), &reservation_ctx),
+        );
+        app.serve(
+            "payment",
+            payment_listener,
+            finish(s.payment.internal.clone(), &payment_ctx),
+        );
+        app.serve(
+            "internal",
+            internal_listener,
+            finish(internal, &gateway_ctx),
+        );
+        for started in [s.reservation, s.order, s.catalog, s.payment] {
+            for w in started.workers {
+                app.tasks.spawn(w.task);
+            }
+        }
+        Ok(app)
+    }
+
+    /// Each service's `start` on the in-memory adapters; order reaches
+    /// reservation and payment over HTTP on their loopback listeners.
+    fn start_services(&self, settings: &Settings, ctxs: [Ctx; 4]) -> Services {
+        let [catalog_ctx, reservation_ctx, order_ctx, payment_ctx] = ctxs;
+        let h = &self.handles;
+        let seats: Arc<dyn SeatStore> = h.seats.clone();
+        let bus: Arc<dyn EventBus> = Arc::new(h.bus.clone());
+        let shutdown = &self.shutdown;
+        let mut catalog_state = CatalogState::new(
+            catalog_ctx,
+            h.catalog.clone(),
+            seats.clone(),
+            &settings.catalog,
+            shutdown.clone(),
+        );
+        catalog_state.feed = h.feed.clone();
+        let reservation_state = ReservationState {
+            ctx: reservation_ctx,
+            seats,
+            policy: settings.hold,
+        };
+        let (reservation_client, payment_client) = order_clients(
+            HttpConnector::new(),
+            &format!("http://{}", self.reservation_addr),
+            &format!("http://{}", self.payment_addr),
+            &settings.saga,
+            order_ctx.rng.clone(),
+        );
+        let order_state = OrderState {
+            ctx: order_ctx,
+            repo: h.orders.clone(),
+            reservation: reservation_client,
+            payment: payment_client,
+            saga: settings.saga.clone(),
+        };
+        let payment_state = PaymentState {
+            ctx: payment_ctx,
+            repo: h.payments.clone(),
+            faults: h.payment_faults.clone(),
+        };
+        Services {
+            catalog: catalog::start(catalog_state, &settings.catalog),
+            reservation: reservation::start(
+                reservation_state,
+                bus.clone(),
+                &settings.reservation,
+                shutdown.clone(),
+            ),
+            order: order::start(order_state, bus, shutdown.clone()),
+            payment: payment::start(payment_state),
+        }
+    }
+
+    /// Serves `router` on `listener` until shutdown.
+    fn serve(&mut self, name: &'static str, listener: TcpListener, router: axum::Router) {
+        let token = self.shutdown.clone();
+        self.tasks.spawn(async move {
+            let stop = async move { token.cancelled().await };
+            if let Err(e) = ticketing_services::http::serve(listener, router, stop).await {
+                tracing::error!(service = name, error = %e, "server stopped");
+            }
+        });
+    }
+
+    /// The gateway's base URL, e.g. `http://127.0.0.1:8080`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.gateway_addr)
+    }
+
+    /// The internal listener's base URL (`/internal/...` routes).
+    pub fn internal_url(&self) -> String {
+        format!("http://{}", self.internal_addr)
+    }
+
+    /// Runs until `signal` resolves, then shuts down cleanly.
+    pub async fn run_until(self, signal: impl Future<Output = ()>) {
+        signal.await;
+        self.shutdown().await;
+    }
+
+    /// Stops servers (draining in-flight requests, ending SSE streams) and
+    /// workers; gives them 5 s, then aborts what is left.
+    pub async fn shutdown(mut self) {
+        ticketing_services::worker::stop_all(&self.shutdown, &mut self.tasks, 5_000).await;
+    }
+}
