@@ -11,8 +11,8 @@ use anyhow::Context as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use ticketing_app::embedded::Embedded;
+use ticketing_app::settings::Settings;
 use ticketing_app::{Seeding, WallClock};
-use ticketing_services::config::Settings;
 
 /// A started target; [`Target::stop`] tears down what the run started.
 #[derive(Debug)]

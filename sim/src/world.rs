@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 use ticketing_domain::messages::topics;
 use ticketing_domain::ports::{EventBus, OrderRepository, PaymentGateway, SeatStore};
+use ticketing_domain::rules::HoldPolicy;
 use ticketing_domain::{Event, EventId};
 use ticketing_faults::{Fault, FaultPlan};
 use ticketing_mem::{
@@ -27,7 +28,9 @@ use ticketing_mem::{
 use ticketing_runtime::ChaChaRandom;
 use ticketing_services::catalog::{self, CatalogState};
 use ticketing_services::clients::order_clients;
-use ticketing_services::config::{PaymentFaults, Settings};
+use ticketing_services::config::{
+    CatalogSettings, HttpSettings, PaymentFaults, ReservationSettings, SagaSettings,
+};
 use ticketing_services::http::finish_router;
 use ticketing_services::order::{self, OrderState};
 use ticketing_services::payment::{self, PaymentState};
@@ -93,9 +96,22 @@ impl SimConfig {
     }
 }
 
+/// The sections of the services' settings the simulated hosts read (the
+/// rest of the settings tree is about listeners and adapters the simulator
+/// replaces).
+#[derive(Debug, Clone, Default)]
+pub struct SimSettings {
+    pub hold: HoldPolicy,
+    pub saga: SagaSettings,
+    pub reservation: ReservationSettings,
+    pub catalog: CatalogSettings,
+    pub payment: PaymentFaults,
+    pub http: HttpSettings,
+}
+
 /// The services' settings in the simulator: short windows so faults bite.
-pub fn sim_settings(bug: Option<Bug>) -> Settings {
-    let mut s = Settings::default();
+pub fn sim_settings(bug: Option<Bug>) -> SimSettings {
+    let mut s = SimSettings::default();
     s.hold.checkout_seconds = 8;
     s.hold.max_lifetime_seconds = 60;
     s.saga.payment_timeout_ms = 1_000;
@@ -114,7 +130,6 @@ pub fn sim_settings(bug: Option<Bug>) -> Settings {
     s.payment.latency_ms_min = 5;
     s.payment.latency_ms_max = 60;
     s.payment.timeout_delay_ms = 2_500;
-    s.demo.enabled = false;
     if bug == Some(Bug::CommitBeforeEffect) {
         // The seed system had no re-send of unanswered commands.
         s.saga.confirm_resend_ms = 10_000_000;
@@ -162,7 +177,7 @@ pub fn sync<F: std::future::Future>(f: F) -> F::Output {
 
 struct Shared {
     seed: u64,
-    settings: Settings,
+    settings: SimSettings,
     bug: Option<Bug>,
     seat_store: Arc<dyn SeatStore>,
     mem_seats: Arc<MemSeatStore>,

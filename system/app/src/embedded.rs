@@ -14,6 +14,7 @@
 //! Layer: composition root; imports the services and the in-memory adapters.
 
 use crate::Seeding;
+use crate::settings::Settings;
 use anyhow::Context as _;
 use hyper_util::client::legacy::connect::HttpConnector;
 use std::future::Future;
@@ -25,7 +26,7 @@ use ticketing_mem::{
 };
 use ticketing_services::catalog::{self, CatalogState, SeatFeed};
 use ticketing_services::clients::order_clients;
-use ticketing_services::config::{PaymentFaults, Settings};
+use ticketing_services::config::PaymentFaults;
 use ticketing_services::http::finish_router;
 use ticketing_services::order::{self, OrderState};
 use ticketing_services::payment::{self, PaymentState};

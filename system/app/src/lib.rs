@@ -10,6 +10,8 @@
 //!   --embedded`, the HTTP tests, the load harness's default target).
 //! - [`service`]: one service per process on Redis, Kafka and PostgreSQL
 //!   (`ticketing serve --service NAME`, the local stack, compose).
+//! - [`settings`]: every configuration key, layered (defaults, TOML file,
+//!   `TICKETING_*` env), nesting the services' and the adapters' sections.
 //!
 //! The simulator (`sim/`) calls the same `start` functions on its turmoil
 //! hosts; it does not depend on this crate, so it never links the
@@ -22,6 +24,7 @@
 
 pub mod embedded;
 pub mod service;
+pub mod settings;
 
 use ticketing_runtime::ChaChaRandom;
 

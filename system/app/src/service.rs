@@ -16,6 +16,7 @@
 //! Layer: composition root; imports the services and the production adapters.
 
 use crate::Seeding;
+use crate::settings::Settings;
 use anyhow::Context as _;
 use axum::routing::get;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -24,14 +25,11 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use ticketing_domain::messages::topics;
 use ticketing_domain::ports::{Clock, EventBus, SeatStore};
-use ticketing_kafka::{KafkaConfig, KafkaEventBus};
-use ticketing_postgres::{
-    PgCatalogRepository, PgConfig, PgOrderRepository, PgPaymentRepository, connect,
-};
+use ticketing_kafka::KafkaEventBus;
+use ticketing_postgres::{PgCatalogRepository, PgOrderRepository, PgPaymentRepository, connect};
 use ticketing_redis::{RedisSeatStore, RedisSeatStoreConfig};
 use ticketing_services::catalog::{self, CatalogState};
 use ticketing_services::clients::order_clients;
-use ticketing_services::config::Settings;
 use ticketing_services::http::finish_router;
 use ticketing_services::order::{self, OrderState};
 use ticketing_services::payment::{self, PaymentState};
@@ -71,41 +69,22 @@ pub struct Service {
     tasks: JoinSet<()>,
 }
 
-fn pg_config(settings: &Settings) -> PgConfig {
-    let d = &settings.database;
-    PgConfig {
-        url: d.url.clone(),
-        max_connections: d.max_connections,
-        acquire_timeout_ms: d.acquire_timeout_ms,
-        statement_timeout_ms: d.statement_timeout_ms,
-        call_timeout_ms: d.call_timeout_ms,
-    }
-}
-
 async fn seat_store(settings: &Settings) -> anyhow::Result<Arc<RedisSeatStore>> {
-    let r = &settings.redis;
     let config = RedisSeatStoreConfig {
-        key_prefix: r.key_prefix.clone(),
         history_limit: settings.catalog.history_limit,
         tombstone_ms: settings.hold.tombstone_seconds * 1000,
-        call_timeout_ms: r.call_timeout_ms,
+        ..settings.redis.clone()
     };
-    let store = RedisSeatStore::connect(&r.url, config)
+    let url = config.url.clone();
+    let store = RedisSeatStore::connect(config)
         .await
-        .with_context(|| format!("cannot reach Redis at {}", r.url))?;
+        .with_context(|| format!("cannot reach Redis at {url}"))?;
     Ok(Arc::new(store))
 }
 
 async fn event_bus(settings: &Settings) -> anyhow::Result<Arc<KafkaEventBus>> {
     let k = &settings.kafka;
-    let mut config = KafkaConfig::new(k.brokers.clone());
-    config.topic_prefix = k.topic_prefix.clone();
-    config.partitions = k.partitions;
-    config.replication = k.replication;
-    config.call_timeout_ms = k.call_timeout_ms;
-    config.session_timeout_ms = k.session_timeout_ms;
-    config.fetch_wait_ms = k.fetch_wait_ms;
-    let bus = KafkaEventBus::new(config)?;
+    let bus = KafkaEventBus::new(k.clone())?;
     bus.ensure_topics(&[topics::ORDER_SAGA, topics::RESERVATION_COMMANDS])
         .await
         .with_context(|| format!("cannot reach the Kafka broker at {}", k.brokers))?;
@@ -113,7 +92,7 @@ async fn event_bus(settings: &Settings) -> anyhow::Result<Arc<KafkaEventBus>> {
 }
 
 async fn database(settings: &Settings) -> anyhow::Result<ticketing_postgres::Db> {
-    connect(&pg_config(settings)).await.with_context(|| {
+    connect(&settings.database).await.with_context(|| {
         // The URL may hold a password: name only where it points.
         let url = &settings.database.url;
         let at = url.rsplit_once('@').map_or(url.as_str(), |(_, h)| h);

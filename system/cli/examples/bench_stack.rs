@@ -88,10 +88,11 @@ async fn main() {
         .as_secs();
     // Registering 200,000 seats takes 40 staging scripts: allow it time.
     let config = RedisSeatStoreConfig {
+        url: redis_url.clone(),
         call_timeout_ms: 60_000,
         ..RedisSeatStoreConfig::default()
     };
-    let store = RedisSeatStore::connect(&redis_url, config).await.unwrap();
+    let store = RedisSeatStore::connect(config).await.unwrap();
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
         .timeout(Duration::from_secs(10))

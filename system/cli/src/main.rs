@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use ticketing_app::embedded::Embedded;
 use ticketing_app::service::{Service, ServiceKind};
+use ticketing_app::settings::Settings;
 use ticketing_app::{Seeding, WallClock};
-use ticketing_services::config::Settings;
 
 #[derive(Debug, Parser)]
 #[command(

@@ -23,7 +23,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use ticketing_services::config::Settings;
+use ticketing_app::settings::Settings;
 use yaml_rust2::{Yaml, YamlLoader};
 
 fn compose_dir() -> PathBuf {

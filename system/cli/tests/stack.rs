@@ -190,10 +190,10 @@ struct Truth {
 async fn truth(stack: &Stack) -> Truth {
     let pg = stack.get("TICKETING_STACK_PG_URL");
     Truth {
-        seats: RedisSeatStore::connect(
-            stack.get("TICKETING_STACK_REDIS_URL"),
-            RedisSeatStoreConfig::default(),
-        )
+        seats: RedisSeatStore::connect(RedisSeatStoreConfig {
+            url: stack.get("TICKETING_STACK_REDIS_URL").to_owned(),
+            ..RedisSeatStoreConfig::default()
+        })
         .await
         .unwrap(),
         orders: PgOrderRepository::new(

@@ -34,6 +34,7 @@ use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -42,8 +43,10 @@ use ticketing_domain::ports::{BusError, Consumer, Delivery, EventBus, OutgoingMe
 /// Bound on each broker query of [`Consumer::lag`] (metrics only).
 const LAG_CALL_TIMEOUT: Duration = Duration::from_millis(500);
 
-/// How to reach the broker and shape topics.
-#[derive(Debug, Clone)]
+/// How to reach the broker and shape topics: the `kafka` section of the
+/// settings (every key optional; defaults below).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct KafkaConfig {
     /// Bootstrap list, `host:port[,host:port]`.
     pub brokers: String,
@@ -66,6 +69,12 @@ pub struct KafkaConfig {
     /// provisioned by someone else (or the broker has no admin API, like
     /// librdkafka's mock cluster).
     pub create_topics: bool,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self::new("127.0.0.1:9092")
+    }
 }
 
 impl KafkaConfig {

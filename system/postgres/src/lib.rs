@@ -28,6 +28,7 @@ pub use catalog::PgCatalogRepository;
 pub use orders::PgOrderRepository;
 pub use payments::PgPaymentRepository;
 
+use serde::{Deserialize, Serialize};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use std::future::Future;
 use std::str::FromStr;
@@ -37,10 +38,13 @@ use ticketing_domain::ports::RepoError;
 /// The schema, embedded at build time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 
-/// How to reach PostgreSQL and how hard to lean on it.
-#[derive(Debug, Clone)]
+/// How to reach PostgreSQL and how hard to lean on it: the `database`
+/// section of the settings (every key optional; defaults below).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct PgConfig {
-    /// `postgres://user:password@host:port/database`
+    /// `postgres://user:password@host:port/database`; set it from the
+    /// environment (`TICKETING_DATABASE__URL`), never in a committed file.
     pub url: String,
     pub max_connections: u32,
     /// Longest wait for a pooled connection.
@@ -49,6 +53,12 @@ pub struct PgConfig {
     pub statement_timeout_ms: u64,
     /// Client-side bound on any one repository call (whole transaction).
     pub call_timeout_ms: u64,
+}
+
+impl Default for PgConfig {
+    fn default() -> Self {
+        Self::new("postgres://ticketing@127.0.0.1:5432/ticketing")
+    }
 }
 
 impl PgConfig {

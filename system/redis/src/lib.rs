@@ -25,8 +25,8 @@
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use ticketing_domain::ports::{
     ChangesSince, ConfirmOutcome, HoldRequest, Releaser, SeatStore, SeatStoreError,
@@ -45,14 +45,23 @@ const CREATE_CHUNK_SEATS: usize = 5_000;
 /// Largest integer a Lua number (a double) holds exactly.
 const LUA_INT_MAX: u64 = (1 << 53) - 1;
 
-/// How a [`RedisSeatStore`] names its keys and bounds its work.
-#[derive(Debug, Clone)]
+/// Where a [`RedisSeatStore`] finds Redis, how it names its keys and bounds
+/// its work: the `redis` section of the settings (`url`, `key_prefix`,
+/// `call_timeout_ms`). The two seat-store limits are not keys of their own:
+/// whoever assembles the store sets them from `catalog.history_limit` and
+/// `hold.tombstone_seconds`, which the in-memory store reads too.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct RedisSeatStoreConfig {
+    /// `redis://host:port/`.
+    pub url: String,
     /// Prepended to every key: several stores (tests, tenants) share one Redis.
     pub key_prefix: String,
     /// Changes kept per event for SSE resume.
+    #[serde(skip)]
     pub history_limit: usize,
     /// How long a gone hold answers "gone" (410) rather than "not found".
+    #[serde(skip)]
     pub tombstone_ms: u64,
     /// Upper bound on every Redis call, reconnects included.
     pub call_timeout_ms: u64,
@@ -61,6 +70,7 @@ pub struct RedisSeatStoreConfig {
 impl Default for RedisSeatStoreConfig {
     fn default() -> Self {
         Self {
+            url: "redis://127.0.0.1:6379/".into(),
             key_prefix: "ticketing:".into(),
             history_limit: 1024,
             tombstone_ms: 3_600_000,
@@ -220,9 +230,9 @@ fn clamp(n: u64) -> String {
 
 impl RedisSeatStore {
     /// Connects (multiplexed, reconnecting) and checks the server answers.
-    pub async fn connect(url: &str, config: RedisSeatStoreConfig) -> Result<Self, SeatStoreError> {
+    pub async fn connect(config: RedisSeatStoreConfig) -> Result<Self, SeatStoreError> {
         let timeout = Duration::from_millis(config.call_timeout_ms);
-        let client = redis::Client::open(url).map_err(unavailable)?;
+        let client = redis::Client::open(config.url.as_str()).map_err(unavailable)?;
         let manager_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout))
             .set_response_timeout(Some(timeout))
@@ -233,7 +243,7 @@ impl RedisSeatStore {
             ConnectionManager::new_with_config(client, manager_config),
         )
         .await
-        .map_err(|_| unavailable(format!("no answer from {url} within {timeout:?}")))?
+        .map_err(|_| unavailable(format!("no answer from {} within {timeout:?}", config.url)))?
         .map_err(unavailable)?;
         Ok(Self {
             conn,

@@ -20,16 +20,13 @@ fn server() -> &'static TestRedis {
 
 async fn store() -> Arc<dyn SeatStore> {
     let config = RedisSeatStoreConfig {
+        url: server().url.clone(),
         key_prefix: format!("{}:", unique_name("seats")),
         history_limit: HISTORY_LIMIT,
         tombstone_ms: 3_600_000,
         call_timeout_ms: 5_000,
     };
-    Arc::new(
-        RedisSeatStore::connect(&server().url, config)
-            .await
-            .unwrap(),
-    )
+    Arc::new(RedisSeatStore::connect(config).await.unwrap())
 }
 
 ticketing_conformance::seat_store_suite!(store);

@@ -30,7 +30,11 @@ fn hold(n: u32, seats: &[&str]) -> HoldRequest {
 }
 
 async fn with_event(url: &str, config: RedisSeatStoreConfig) -> RedisSeatStore {
-    let store = RedisSeatStore::connect(url, config).await.unwrap();
+    let config = RedisSeatStoreConfig {
+        url: url.to_owned(),
+        ..config
+    };
+    let store = RedisSeatStore::connect(config).await.unwrap();
     let seats = vec![(SeatId::from("1-1"), 100), (SeatId::from("1-2"), 100)];
     store
         .create_event(&EventId::from("ev"), &seats)
@@ -162,7 +166,11 @@ async fn oversized_and_unknown_inputs_are_domain_errors() {
 #[tokio::test]
 async fn a_large_event_is_registered_whole() {
     let redis = TestRedis::start();
-    let store = RedisSeatStore::connect(&redis.url, config()).await.unwrap();
+    let config = RedisSeatStoreConfig {
+        url: redis.url.clone(),
+        ..config()
+    };
+    let store = RedisSeatStore::connect(config).await.unwrap();
     let event = EventId::from("big");
     let seats: Vec<(SeatId, i64)> = (0..23_456)
         .map(|i| (SeatId(format!("s{i:06}")), 100))

@@ -1,45 +1,13 @@
-//! Layered configuration: built-in defaults, then an optional TOML file,
-//! then `TICKETING_*` environment variables (`__` separates nesting levels,
-//! e.g. `TICKETING_GATEWAY__PORT=9000`, `TICKETING_HOLD__CHECKOUT_SECONDS=60`).
-//!
-//! One set of keys for every way of running the system; docs/API.md lists them.
+//! The services' own configuration sections: each service gets the ones it
+//! reads (reservation: `hold`, `reservation`; order: `saga`, `clients`;
+//! catalog: `catalog`; payment: `payment`; every router: `http`; the demo
+//! data: `demo`; the binary's logs and spans: `log`, `trace`). The whole
+//! settings tree, with the adapters' sections, the listeners and the layered
+//! loading, is the composition root's (`ticketing_app::settings`).
 //!
 //! Layer: shared types (bottom); imports only the domain.
 
 use serde::{Deserialize, Serialize};
-use std::path::Path;
-use ticketing_domain::rules::HoldPolicy;
-
-/// Everything the services read at start.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Settings {
-    pub gateway: ListenSettings,
-    pub hold: HoldPolicy,
-    pub saga: SagaSettings,
-    pub reservation: ReservationSettings,
-    pub catalog: CatalogSettings,
-    pub payment: PaymentFaults,
-    pub http: HttpSettings,
-    /// Fixes the random source (ids, payment fault rolls). Unset in
-    /// production: the binary seeds ChaCha20 from OS entropy.
-    pub rng_seed: Option<u64>,
-    pub demo: DemoSettings,
-    /// Where one service listens when run on its own (`ticketing serve --service`).
-    pub service: ListenSettings,
-    /// The service's own PostgreSQL database (order, payment, catalog).
-    pub database: DatabaseSettings,
-    /// The seat store (reservation, catalog).
-    pub redis: RedisSettings,
-    /// The event bus (order, reservation).
-    pub kafka: KafkaSettings,
-    /// Where the order service reaches the internal APIs.
-    pub clients: ClientSettings,
-    /// How the binary writes its logs (read once, at start).
-    pub log: LogSettings,
-    /// Where the binary exports its spans (read once, at start).
-    pub trace: TraceSettings,
-}
 
 /// OpenTelemetry span export of the `ticketing` binary: off unless an OTLP
 /// endpoint is set. The simulator and the tests never export.
@@ -90,80 +58,6 @@ pub enum LogFormat {
     Json,
 }
 
-/// PostgreSQL connection and bounds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct DatabaseSettings {
-    /// `postgres://user:password@host:port/database`; set it from the
-    /// environment (`TICKETING_DATABASE__URL`), never in a committed file.
-    pub url: String,
-    pub max_connections: u32,
-    pub acquire_timeout_ms: u64,
-    pub statement_timeout_ms: u64,
-    pub call_timeout_ms: u64,
-}
-
-impl Default for DatabaseSettings {
-    fn default() -> Self {
-        Self {
-            url: "postgres://ticketing@127.0.0.1:5432/ticketing".into(),
-            max_connections: 16,
-            acquire_timeout_ms: 2_000,
-            statement_timeout_ms: 5_000,
-            call_timeout_ms: 8_000,
-        }
-    }
-}
-
-/// Redis connection for the seat store.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct RedisSettings {
-    pub url: String,
-    pub key_prefix: String,
-    pub call_timeout_ms: u64,
-}
-
-impl Default for RedisSettings {
-    fn default() -> Self {
-        Self {
-            url: "redis://127.0.0.1:6379/".into(),
-            key_prefix: "ticketing:".into(),
-            call_timeout_ms: 2_000,
-        }
-    }
-}
-
-/// Kafka-protocol broker for the event bus.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct KafkaSettings {
-    /// Bootstrap list, `host:port[,host:port]`.
-    pub brokers: String,
-    /// Prepended to topic and consumer group names.
-    pub topic_prefix: String,
-    pub partitions: i32,
-    pub replication: i32,
-    pub call_timeout_ms: u64,
-    pub session_timeout_ms: u64,
-    /// Longest a consumer's fetch waits at the broker for data.
-    pub fetch_wait_ms: u64,
-}
-
-impl Default for KafkaSettings {
-    fn default() -> Self {
-        Self {
-            brokers: "127.0.0.1:9092".into(),
-            topic_prefix: String::new(),
-            partitions: 4,
-            replication: 1,
-            call_timeout_ms: 10_000,
-            session_timeout_ms: 10_000,
-            fetch_wait_ms: 10,
-        }
-    }
-}
-
 /// Base URLs of the internal APIs the order service calls.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -177,22 +71,6 @@ impl Default for ClientSettings {
         Self {
             reservation_url: "http://127.0.0.1:8082".into(),
             payment_url: "http://127.0.0.1:8084".into(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ListenSettings {
-    pub host: String,
-    pub port: u16,
-}
-
-impl Default for ListenSettings {
-    fn default() -> Self {
-        Self {
-            host: "127.0.0.1".into(),
-            port: 8080,
         }
     }
 }
@@ -372,57 +250,5 @@ impl Default for DemoSettings {
             large_rows: 100,
             large_cols: 100,
         }
-    }
-}
-
-impl Settings {
-    /// Defaults, then `file` (if given; it must exist), then `TICKETING_*` env.
-    pub fn load(file: Option<&Path>) -> anyhow::Result<Settings> {
-        let mut builder =
-            config::Config::builder().add_source(config::Config::try_from(&Settings::default())?);
-        if let Some(path) = file {
-            anyhow::ensure!(path.exists(), "config file {} not found", path.display());
-            builder = builder.add_source(config::File::from(path));
-        }
-        builder = builder.add_source(
-            config::Environment::with_prefix("TICKETING")
-                .prefix_separator("_")
-                .separator("__")
-                .try_parsing(true),
-        );
-        let settings: Settings = builder.build()?.try_deserialize()?;
-        Ok(settings)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn defaults_load_without_file() {
-        let s = Settings::load(None).unwrap();
-        assert_eq!(s.hold, HoldPolicy::default());
-        assert_eq!(s.gateway.port, 8080);
-    }
-
-    #[test]
-    fn file_overrides_defaults() {
-        let dir = std::env::temp_dir().join(format!("ticketing-cfg-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("t.toml");
-        std::fs::write(
-            &path,
-            "[hold]\ncheckout_seconds = 7\n[gateway]\nport = 9999\n",
-        )
-        .unwrap();
-        let s = Settings::load(Some(&path)).unwrap();
-        assert_eq!(s.hold.checkout_seconds, 7);
-        assert_eq!(
-            s.hold.hold_seconds_max,
-            HoldPolicy::default().hold_seconds_max
-        );
-        assert_eq!(s.gateway.port, 9999);
-        assert!(Settings::load(Some(&dir.join("missing.toml"))).is_err());
     }
 }

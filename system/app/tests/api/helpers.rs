@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use ticketing_app::Seeding;
 use ticketing_app::embedded::Embedded;
+use ticketing_app::settings::Settings;
 use ticketing_mem::ManualClock;
-use ticketing_services::config::{PaymentFaults, Settings};
+use ticketing_services::config::PaymentFaults;
 
 /// Start of the manual clock: 2026-01-01T00:00:00Z.
 pub const T0_MS: u64 = 1_767_225_600_000;
