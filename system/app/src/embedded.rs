@@ -205,7 +205,7 @@ impl Embedded {
             &format!("http://{}", self.reservation_addr),
             &format!("http://{}", self.payment_addr),
             &settings.saga,
-            order_ctx.rng.clone(),
+            &order_ctx,
         );
         let order_state = OrderState {
             ctx: order_ctx,

@@ -138,7 +138,7 @@ async fn start(
                 &c.reservation_url,
                 &c.payment_url,
                 &settings.saga,
-                ctx.rng.clone(),
+                &ctx,
             );
             let state = OrderState {
                 ctx,

@@ -18,9 +18,9 @@ use serde_json::json;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use ticketing_domain::ports::{
-    GatewayError, PaymentGateway, PinError, RandomExt, RandomSource, ReservationClient,
+    Clock, GatewayError, PaymentGateway, PinError, RandomExt, ReservationClient,
 };
-use ticketing_domain::{Cents, Hold, HoldId, OrderId, PaymentStatus, TraceId};
+use ticketing_domain::{Cents, Hold, HoldId, OrderId, PaymentStatus, TraceId, UnixMs};
 
 /// Retry and circuit-breaker settings of [`HttpPaymentGateway`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,7 +66,7 @@ pub fn order_clients<C>(
     reservation_url: &str,
     payment_url: &str,
     saga: &crate::config::SagaSettings,
-    rng: Arc<dyn RandomSource>,
+    ctx: &crate::Ctx,
 ) -> (Arc<HttpReservationClient<C>>, Arc<HttpPaymentGateway<C>>)
 where
     C: Connect + Clone + Send + Sync + 'static,
@@ -75,28 +75,29 @@ where
         connector.clone(),
         payment_url,
         Duration::from_millis(saga.payment_timeout_ms),
-        rng.clone(),
+        ctx.rng.clone(),
     );
     let reservation_http = HttpClient::new(
         connector,
         reservation_url,
         Duration::from_millis(saga.reservation_timeout_ms),
-        rng,
+        ctx.rng.clone(),
     );
     (
         Arc::new(HttpReservationClient::new(reservation_http)),
         Arc::new(HttpPaymentGateway::with_policy(
             payment_http,
             PaymentClientPolicy::from_saga(saga),
+            ctx.clock.clone(),
         )),
     )
 }
 
-/// Consecutive failures and, when open, until when (tokio time).
+/// Consecutive failures and, when open, until when (clock port time).
 #[derive(Debug, Default)]
 struct Breaker {
     failures: u32,
-    open_until: Option<tokio::time::Instant>,
+    open_until_ms: Option<UnixMs>,
 }
 
 /// [`PaymentGateway`] over HTTP. The order id is the idempotency key, sent
@@ -105,6 +106,8 @@ pub struct HttpPaymentGateway<C> {
     http: HttpClient<C>,
     policy: PaymentClientPolicy,
     breaker: Mutex<Breaker>,
+    /// The breaker's time: the clock port, so tests and the simulator drive it.
+    clock: Arc<dyn Clock>,
 }
 
 impl<C> std::fmt::Debug for HttpPaymentGateway<C> {
@@ -118,23 +121,28 @@ impl<C> std::fmt::Debug for HttpPaymentGateway<C> {
 
 impl<C> HttpPaymentGateway<C> {
     /// With the default [`PaymentClientPolicy`].
-    pub fn new(http: HttpClient<C>) -> Self {
-        Self::with_policy(http, PaymentClientPolicy::default())
+    pub fn new(http: HttpClient<C>, clock: Arc<dyn Clock>) -> Self {
+        Self::with_policy(http, PaymentClientPolicy::default(), clock)
     }
 
-    pub fn with_policy(http: HttpClient<C>, policy: PaymentClientPolicy) -> Self {
+    pub fn with_policy(
+        http: HttpClient<C>,
+        policy: PaymentClientPolicy,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         Self {
             http,
             policy,
             breaker: Mutex::new(Breaker::default()),
+            clock,
         }
     }
 
     /// `Some(error)` while the circuit is open: fail without calling.
     fn circuit_open(&self) -> Option<GatewayError> {
         let b = crate::lock(&self.breaker);
-        match b.open_until {
-            Some(until) if tokio::time::Instant::now() < until => Some(GatewayError::Unavailable(
+        match b.open_until_ms {
+            Some(until) if self.clock.now_ms() < until => Some(GatewayError::Unavailable(
                 "payment gateway circuit open (recent calls failed)".into(),
             )),
             _ => None,
@@ -151,8 +159,7 @@ impl<C> HttpPaymentGateway<C> {
         }
         b.failures = b.failures.saturating_add(1);
         if self.policy.breaker_failures > 0 && b.failures >= self.policy.breaker_failures {
-            let open_for = Duration::from_millis(self.policy.breaker_open_ms);
-            b.open_until = Some(tokio::time::Instant::now() + open_for);
+            b.open_until_ms = Some(self.clock.now_ms() + self.policy.breaker_open_ms);
         }
     }
 }

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 use ticketing_domain::ports::{GatewayError, PaymentGateway};
 use ticketing_domain::{OrderId, PaymentStatus};
+use ticketing_mem::ManualClock;
 use ticketing_runtime::ChaChaRandom;
 use ticketing_services::clients::{HttpPaymentGateway, PaymentClientPolicy};
 use ticketing_services::http::client::HttpClient;
@@ -54,14 +55,22 @@ async fn stand_in() -> StandIn {
     }
 }
 
-fn client(url: &str, policy: PaymentClientPolicy) -> HttpPaymentGateway<HttpConnector> {
+/// The client, with a hand-driven clock for its breaker.
+fn client(
+    url: &str,
+    policy: PaymentClientPolicy,
+) -> (HttpPaymentGateway<HttpConnector>, Arc<ManualClock>) {
     let http = HttpClient::new(
         HttpConnector::new(),
         url.to_owned(),
         Duration::from_secs(2),
         Arc::new(ChaChaRandom::from_seed(1)),
     );
-    HttpPaymentGateway::with_policy(http, policy)
+    let clock = Arc::new(ManualClock::new(1_767_225_600_000));
+    (
+        HttpPaymentGateway::with_policy(http, policy, clock.clone()),
+        clock,
+    )
 }
 
 #[tokio::test]
@@ -73,7 +82,7 @@ async fn failed_calls_are_retried_a_bounded_number_of_times() {
         breaker_failures: 0,
         breaker_open_ms: 0,
     };
-    let c = client(&gw.url, policy);
+    let (c, _clock) = client(&gw.url, policy);
     let err = c
         .authorize(&OrderId::from("o1"), 100, None)
         .await
@@ -100,7 +109,7 @@ async fn the_breaker_opens_fails_fast_then_closes_after_a_good_trial() {
         breaker_failures: 3,
         breaker_open_ms: 300,
     };
-    let c = client(&gw.url, policy);
+    let (c, clock) = client(&gw.url, policy);
     let order = OrderId::from("o2");
     for _ in 0..3 {
         c.authorize(&order, 100, None).await.unwrap_err();
@@ -115,8 +124,17 @@ async fn the_breaker_opens_fails_fast_then_closes_after_a_good_trial() {
     }
     assert_eq!(gw.calls.load(Ordering::SeqCst), 3, "no calls while open");
 
+    // Still open 1 ms before the open period ends.
+    clock.advance_ms(299);
+    c.authorize(&order, 100, None).await.unwrap_err();
+    assert_eq!(
+        gw.calls.load(Ordering::SeqCst),
+        3,
+        "open for the whole period"
+    );
+
     // After the open period one trial goes through; it fails: open again.
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    clock.advance_ms(1);
     c.authorize(&order, 100, None).await.unwrap_err();
     assert_eq!(gw.calls.load(Ordering::SeqCst), 4, "one trial call");
     c.authorize(&order, 100, None).await.unwrap_err();
@@ -128,7 +146,7 @@ async fn the_breaker_opens_fails_fast_then_closes_after_a_good_trial() {
 
     // The gateway recovers: the next trial succeeds and closes the circuit.
     gw.healthy.store(true, Ordering::SeqCst);
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    clock.advance_ms(300);
     assert_eq!(
         c.authorize(&order, 100, None).await.unwrap(),
         PaymentStatus::Authorized

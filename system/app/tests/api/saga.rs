@@ -6,6 +6,21 @@ use serde_json::Value;
 use ticketing_domain::ports::OrderRepository;
 use ticketing_services::config::{PaymentFaults, ScriptedFault};
 
+/// Waits (bounded) until the order's saga counts at least `n` failed
+/// attempts at its current step; returns the count it saw.
+async fn failed_attempts(app: &TestApp, order: &str, n: u32) -> u32 {
+    let orders = &app.embedded().handles.orders;
+    let id = ticketing_domain::OrderId::from(order);
+    let deadline = tokio::time::Instant::now() + WAIT_LIMIT;
+    loop {
+        let record = orders.get_order(&id).await.unwrap().expect("order stored");
+        if record.attempts >= n || tokio::time::Instant::now() >= deadline {
+            return record.attempts;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 async fn tickets_for(app: &TestApp, order: &str) -> Vec<String> {
     app.embedded()
         .handles
@@ -149,8 +164,10 @@ async fn unreachable_gateway_past_the_deadline_voids_and_fails() {
     });
     let hold = app.hold_ok("comedy-hour", &["4-4"]).await;
     let order = app.order_ok(&hold, "down-1").await;
-    // Let a few attempts fail, then pass the deadline and let the gateway recover.
-    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    // Wait until payment attempts have failed, then pass the deadline and
+    // let the gateway recover.
+    let failed = failed_attempts(&app, &order, 2).await;
+    assert!(failed >= 2, "{failed} failed payment attempts");
     app.clock.advance_ms(10_000);
     app.set_payment_faults(PaymentFaults::default());
     let done = app.wait_terminal(&order).await;
