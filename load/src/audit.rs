@@ -8,10 +8,11 @@
 //! checks: it only reads.
 
 use crate::client::Api;
-pub use crate::views::{AuditOrder, AuditTicket, LedgerEntry, OrderTruth, SeatMap, SeatState};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
+use ticketing_contract::{AuditView, OrderView, SeatMapView, TicketView};
+use ticketing_domain::{LedgerEntry, LedgerKind, OrderStatus, SeatId, SeatStatus};
 
 /// What the harness's users were told, and the run's events.
 #[derive(Debug, Clone, Default)]
@@ -69,7 +70,7 @@ pub async fn run(
         let pending = orders
             .orders
             .iter()
-            .filter(|o| events.contains(o.event_id.as_str()) && o.status == "PENDING")
+            .filter(|o| events.contains(o.event_id.as_str()) && o.status == OrderStatus::Pending)
             .count();
         if pending == 0 && orders.outbox_backlog == 0 {
             quiesced = true;
@@ -102,25 +103,25 @@ pub async fn run(
 /// The invariants, on data already read (pure: tested with hand-made truths).
 pub fn check(
     truth: &ClientTruth,
-    orders: &OrderTruth,
+    orders: &AuditView,
     ledger: &[LedgerEntry],
-    maps: &BTreeMap<String, SeatMap>,
+    maps: &BTreeMap<String, SeatMapView>,
     now_wall_ms: u64,
     hold_grace: Duration,
 ) -> AuditReport {
     let events: BTreeSet<&str> = truth.events.iter().map(|(e, _, _)| e.as_str()).collect();
-    let run_orders: Vec<&AuditOrder> = orders
+    let run_orders: Vec<&OrderView> = orders
         .orders
         .iter()
         .filter(|o| events.contains(o.event_id.as_str()))
         .collect();
     let run_order_ids: BTreeSet<&str> = run_orders.iter().map(|o| o.order_id.as_str()).collect();
-    let confirmed: BTreeMap<&str, &AuditOrder> = run_orders
+    let confirmed: BTreeMap<&str, &OrderView> = run_orders
         .iter()
-        .filter(|o| o.status == "CONFIRMED")
+        .filter(|o| o.status == OrderStatus::Confirmed)
         .map(|o| (o.order_id.as_str(), *o))
         .collect();
-    let tickets: Vec<&AuditTicket> = orders
+    let tickets: Vec<&TicketView> = orders
         .tickets
         .iter()
         .filter(|t| events.contains(t.event_id.as_str()))
@@ -171,7 +172,7 @@ pub fn check(
             .map(|m| {
                 m.seats
                     .iter()
-                    .filter(|s| s.status == "SOLD")
+                    .filter(|s| s.status == SeatStatus::Sold)
                     .map(|s| s.seat_id.as_str())
                     .collect()
             })
@@ -182,13 +183,13 @@ pub fn check(
         }
         let ticketed: BTreeSet<&str> = tickets
             .iter()
-            .filter(|t| t.event_id == *event)
+            .filter(|t| t.event_id.as_str() == event)
             .map(|t| t.seat_id.as_str())
             .collect();
         let ordered: BTreeSet<&str> = confirmed
             .values()
-            .filter(|o| o.event_id == *event)
-            .flat_map(|o| o.seat_ids.iter().map(String::as_str))
+            .filter(|o| o.event_id.as_str() == event)
+            .flat_map(|o| o.seat_ids.iter().map(SeatId::as_str))
             .collect();
         if sold != ticketed || ticketed != ordered {
             mismatches.push(format!(
@@ -224,16 +225,13 @@ pub fn check(
     );
 
     // 3. Money.
-    let mut kinds: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    let mut kinds: BTreeMap<&str, Vec<LedgerKind>> = BTreeMap::new();
     for e in ledger {
         if run_order_ids.contains(e.order_id.as_str()) {
-            kinds
-                .entry(e.order_id.as_str())
-                .or_default()
-                .push(e.kind.as_str());
+            kinds.entry(e.order_id.as_str()).or_default().push(e.kind);
         }
     }
-    let count = |id: &str, kind: &str| {
+    let count = |id: &str, kind: LedgerKind| {
         kinds
             .get(id)
             .map(|k| k.iter().filter(|x| **x == kind).count())
@@ -241,7 +239,7 @@ pub fn check(
     };
     let uncaptured = confirmed
         .keys()
-        .filter(|id| count(id, "CAPTURE") != 1)
+        .filter(|id| count(id, LedgerKind::Capture) != 1)
         .count();
     push(
         "every confirmed order captured exactly once",
@@ -250,7 +248,7 @@ pub fn check(
     );
     let captured_unconfirmed = kinds
         .keys()
-        .filter(|id| count(id, "CAPTURE") > 0 && !confirmed.contains_key(*id))
+        .filter(|id| count(id, LedgerKind::Capture) > 0 && !confirmed.contains_key(*id))
         .count();
     push(
         "no capture without a confirmed order",
@@ -260,7 +258,9 @@ pub fn check(
     let dangling = kinds
         .keys()
         .filter(|id| {
-            count(id, "AUTHORIZE") > 0 && count(id, "CAPTURE") == 0 && count(id, "VOID") == 0
+            count(id, LedgerKind::Authorize) > 0
+                && count(id, LedgerKind::Capture) == 0
+                && count(id, LedgerKind::Void) == 0
         })
         .count();
     push(
@@ -270,7 +270,10 @@ pub fn check(
     );
 
     // 4. Liveness.
-    let pending = run_orders.iter().filter(|o| o.status == "PENDING").count();
+    let pending = run_orders
+        .iter()
+        .filter(|o| o.status == OrderStatus::Pending)
+        .count();
     push(
         "no order stuck (none PENDING)",
         format!("{pending} of {} orders PENDING", run_orders.len()),
@@ -286,9 +289,11 @@ pub fn check(
     let mut wrong = Vec::new();
     for (order_id, (event, seats)) in &truth.confirmed {
         let owned = seats.iter().all(|s| {
-            tickets
-                .iter()
-                .any(|t| t.event_id == *event && t.seat_id == *s && t.order_id == *order_id)
+            tickets.iter().any(|t| {
+                t.event_id.as_str() == event
+                    && t.seat_id.as_str() == s
+                    && t.order_id.as_str() == order_id
+            })
         });
         if !confirmed.contains_key(order_id.as_str()) || !owned {
             wrong.push(order_id.clone());
@@ -313,10 +318,10 @@ pub fn check(
         }
         judged_events += 1;
         let Some(map) = maps.get(event) else { continue };
-        for seat in map.seats.iter().filter(|s| s.status == "HELD") {
+        for seat in map.seats.iter().filter(|s| s.status == SeatStatus::Held) {
             let covered = truth.holds.iter().any(|(e, seats, expires_ms)| {
                 e == event
-                    && seats.contains(&seat.seat_id)
+                    && seats.iter().any(|s| s == seat.seat_id.as_str())
                     && expires_ms + hold_grace.as_millis() as u64 > now_wall_ms
             });
             if !covered {
@@ -339,7 +344,7 @@ pub fn check(
             let taken = map
                 .seats
                 .iter()
-                .filter(|s| s.status == "HELD" || s.status == "SOLD")
+                .filter(|s| s.status == SeatStatus::Held || s.status == SeatStatus::Sold)
                 .count() as u64;
             push(
                 "rush: seats taken = holds won",
@@ -391,17 +396,27 @@ pub fn merge_reports<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ticketing_contract::SeatView;
 
-    fn order(id: &str, status: &str, seats: &[&str]) -> AuditOrder {
-        AuditOrder {
+    /// A status, kind or seat state by its wire name ("CONFIRMED", "VOID", "SOLD").
+    fn wire<T: serde::de::DeserializeOwned>(name: &str) -> T {
+        serde_json::from_value(serde_json::Value::from(name)).unwrap()
+    }
+    fn order(id: &str, status: &str, seats: &[&str]) -> OrderView {
+        OrderView {
             order_id: id.into(),
-            status: status.into(),
+            status: wire(status),
+            reason: None,
+            hold_id: format!("h_{id}").as_str().into(),
             event_id: "e".into(),
-            seat_ids: seats.iter().map(|s| s.to_string()).collect(),
+            seat_ids: seats.iter().map(|s| SeatId::from(*s)).collect(),
+            amount_cents: 100,
+            created_at: String::new(),
+            updated_at: String::new(),
         }
     }
-    fn ticket(seat: &str, order: &str) -> AuditTicket {
-        AuditTicket {
+    fn ticket(seat: &str, order: &str) -> TicketView {
+        TicketView {
             event_id: "e".into(),
             seat_id: seat.into(),
             order_id: order.into(),
@@ -409,19 +424,25 @@ mod tests {
     }
     fn entry(order: &str, kind: &str) -> LedgerEntry {
         LedgerEntry {
+            seq: 0,
             order_id: order.into(),
-            kind: kind.into(),
+            kind: wire(kind),
+            amount_cents: 100,
+            at_ms: 0,
         }
     }
-    fn map(states: &[(&str, &str)]) -> BTreeMap<String, SeatMap> {
+    fn map(states: &[(&str, &str)]) -> BTreeMap<String, SeatMapView> {
         let seats = states
             .iter()
-            .map(|(s, st)| SeatState {
-                seat_id: s.to_string(),
-                status: st.to_string(),
+            .map(|(s, st)| SeatView {
+                seat_id: SeatId::from(*s),
+                row: 1,
+                col: 1,
+                price: 100,
+                status: wire(st),
             })
             .collect();
-        BTreeMap::from([("e".to_string(), SeatMap { seats })])
+        BTreeMap::from([("e".to_string(), SeatMapView { version: 1, seats })])
     }
     fn truth() -> ClientTruth {
         ClientTruth {
@@ -431,9 +452,9 @@ mod tests {
             rush: None,
         }
     }
-    fn healthy() -> (OrderTruth, Vec<LedgerEntry>, BTreeMap<String, SeatMap>) {
+    fn healthy() -> (AuditView, Vec<LedgerEntry>, BTreeMap<String, SeatMapView>) {
         (
-            OrderTruth {
+            AuditView {
                 orders: vec![
                     order("o1", "CONFIRMED", &["1-1"]),
                     order("o2", "CANCELLED", &["1-2"]),
@@ -481,8 +502,8 @@ mod tests {
     #[test]
     fn money_liveness_and_client_truth_breaches_are_named() {
         let (mut o, mut l, m) = healthy();
-        l.retain(|e| !(e.order_id == "o2" && e.kind == "VOID"));
-        l.retain(|e| !(e.order_id == "o1" && e.kind == "CAPTURE"));
+        l.retain(|e| !(e.order_id.as_str() == "o2" && e.kind == LedgerKind::Void));
+        l.retain(|e| !(e.order_id.as_str() == "o1" && e.kind == LedgerKind::Capture));
         o.orders.push(order("o4", "PENDING", &["1-3"]));
         o.outbox_backlog = 2;
         let mut t = truth();

@@ -2,9 +2,10 @@
 //! run's events and payment faults on the internal listener, and the audit's
 //! reads. Every call has a timeout; none is recorded as load.
 
-use crate::views::{LedgerEntry, OrderTruth, SeatMap};
 use serde_json::{Value, json};
 use std::time::Duration;
+use ticketing_contract::{AuditView, SeatMapView};
+use ticketing_domain::LedgerEntry;
 
 /// Wall-clock milliseconds (the harness is not simulated: it may read the OS clock).
 pub fn wall_ms() -> u64 {
@@ -144,7 +145,7 @@ impl Api {
             .await
     }
 
-    pub async fn audit_orders(&self) -> anyhow::Result<OrderTruth> {
+    pub async fn audit_orders(&self) -> anyhow::Result<AuditView> {
         self.get_json(format!("{}/internal/audit/orders", self.internal_url))
             .await
     }
@@ -154,7 +155,7 @@ impl Api {
             .await
     }
 
-    pub async fn seat_map(&self, event_id: &str) -> anyhow::Result<SeatMap> {
+    pub async fn seat_map(&self, event_id: &str) -> anyhow::Result<SeatMapView> {
         self.get_json(format!("{}/api/events/{event_id}/seats", self.public_url))
             .await
     }

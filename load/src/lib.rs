@@ -14,7 +14,6 @@
 //! - [`target`]: embedded / stack / host.
 //! - [`live`]: fault plans applied to the local real stack.
 //! - [`client`]: the harness's own (unmeasured) calls.
-//! - [`views`]: the system's answers the audit reads.
 //!
 //! The binary (`ticketing-load`) is a thin clap layer over these.
 
@@ -28,4 +27,3 @@ pub mod scenarios;
 pub mod slo;
 pub mod summary;
 pub mod target;
-pub mod views;

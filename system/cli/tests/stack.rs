@@ -187,6 +187,27 @@ struct Truth {
     payments: PgPaymentRepository,
 }
 
+/// Waits (bounded) until every `(topic, group)` has lag 0: each group has
+/// committed every message, duplicates included.
+async fn wait_caught_up(bus: &KafkaEventBus, groups: &[(&str, &str)]) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut lags = Vec::new();
+        for (topic, group) in groups {
+            lags.push(bus.group_lag(topic, group).await.unwrap_or(u64::MAX));
+        }
+        if lags.iter().all(|l| *l == 0) {
+            println!("duplicates: consumer groups caught up");
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "consumer groups still behind: {groups:?} {lags:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn truth(stack: &Stack) -> Truth {
     let pg = stack.get("TICKETING_STACK_PG_URL");
     Truth {
@@ -451,8 +472,15 @@ fn rush_purchases_broker_outage_and_duplicates_on_the_real_stack() {
         let commands = redeliver_everything(&bus, topics::RESERVATION_COMMANDS).await;
         println!("duplicates: {saga} saga messages and {commands} reservation commands sent again");
         assert!(saga >= BUYERS && commands >= BUYERS, "messages to replay");
-        // Let the consumers chew through the duplicates, then audit again.
-        tokio::time::sleep(Duration::from_secs(5)).await;
+        // Wait until both groups have committed past every duplicate, then audit again.
+        wait_caught_up(
+            &bus,
+            &[
+                (topics::ORDER_SAGA, "order-saga"),
+                (topics::RESERVATION_COMMANDS, "reservation"),
+            ],
+        )
+        .await;
         let bodies = wait_terminal(&http, &url, &orders).await;
         for b in &bodies {
             assert_eq!(b["status"], "CONFIRMED", "{b}");

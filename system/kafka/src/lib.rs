@@ -251,6 +251,60 @@ impl EventBus for KafkaEventBus {
     }
 }
 
+/// Messages of `partitions` past the group's committed offsets (from the
+/// start where the group has not committed): what a restart would deliver.
+/// librdkafka answers these calls synchronously, each within `timeout`.
+fn committed_lag<C: rdkafka::consumer::Consumer>(
+    consumer: &C,
+    partitions: TopicPartitionList,
+    timeout: Duration,
+) -> Result<u64, BusError> {
+    let committed = consumer
+        .committed_offsets(partitions, timeout)
+        .map_err(unavailable)?;
+    let mut lag = 0u64;
+    for e in committed.elements() {
+        let (low, high) = consumer
+            .fetch_watermarks(e.topic(), e.partition(), timeout)
+            .map_err(unavailable)?;
+        let done = match e.offset() {
+            Offset::Offset(n) => n,
+            _ => low,
+        };
+        lag += u64::try_from(high.saturating_sub(done)).unwrap_or(0);
+    }
+    Ok(lag)
+}
+
+impl KafkaEventBus {
+    /// The lag of consumer group `group` on `topic`, summed over every
+    /// partition, read from outside the group: a client with the group's id
+    /// that never subscribes asks for its committed offsets without joining
+    /// (no rebalance for the members). For tests and operators waiting until
+    /// a group has caught up.
+    pub async fn group_lag(&self, topic: &str, group: &str) -> Result<u64, BusError> {
+        let topic = self.name(topic);
+        let timeout = self.timeout();
+        let reader: rdkafka::consumer::BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &self.config.brokers)
+            .set("group.id", self.name(group))
+            .set("enable.auto.commit", "false")
+            .set("socket.timeout.ms", self.config.call_timeout_ms.to_string())
+            .create()
+            .map_err(unavailable)?;
+        let metadata = reader
+            .fetch_metadata(Some(&topic), timeout)
+            .map_err(unavailable)?;
+        let mut partitions = TopicPartitionList::new();
+        for t in metadata.topics() {
+            for p in t.partitions() {
+                partitions.add_partition(&topic, p.id());
+            }
+        }
+        committed_lag(&reader, partitions, timeout)
+    }
+}
+
 /// One member of a consumer group.
 pub struct KafkaConsumer {
     consumer: StreamConsumer,
@@ -344,24 +398,7 @@ impl Consumer for KafkaConsumer {
         if assigned.count() == 0 {
             return Ok(Some(0));
         }
-        let committed = self
-            .consumer
-            .committed_offsets(assigned, timeout)
-            .map_err(unavailable)?;
-        let mut lag = 0u64;
-        for e in committed.elements() {
-            let (low, high) = self
-                .consumer
-                .fetch_watermarks(e.topic(), e.partition(), timeout)
-                .map_err(unavailable)?;
-            // No commit yet: the group starts at the beginning.
-            let done = match e.offset() {
-                Offset::Offset(n) => n,
-                _ => low,
-            };
-            lag += u64::try_from(high.saturating_sub(done)).unwrap_or(0);
-        }
-        Ok(Some(lag))
+        committed_lag(&self.consumer, assigned, timeout).map(Some)
     }
 
     async fn rewind(&mut self) -> Result<(), BusError> {

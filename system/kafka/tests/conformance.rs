@@ -33,3 +33,62 @@ ticketing_conformance::event_bus_suite!(
     bus,
     known_broker_defect = "tansu 0.6.0 skips the record batch at a resumed group's committed offset (flaky); the mock-cluster run covers this case"
 );
+
+/// `group_lag` reads a group's lag from outside it: every message before a
+/// commit, what is left after a partial commit, 0 once all are committed —
+/// and asking does not take the member's partitions away.
+#[tokio::test]
+async fn group_lag_is_read_without_joining_the_group() {
+    let mut config = KafkaConfig::new(broker().brokers.clone());
+    config.topic_prefix = format!("{}.", unique_name("lag"));
+    config.session_timeout_ms = 6_000;
+    let bus = KafkaEventBus::new(config).unwrap();
+    for i in 0..5 {
+        bus.publish(ticketing_domain::ports::OutgoingMessage {
+            topic: "t".into(),
+            key: "k".into(),
+            payload: format!("m{i}").into_bytes(),
+            headers: Vec::new(),
+        })
+        .await
+        .unwrap();
+    }
+    assert_eq!(
+        bus.group_lag("t", "g").await.unwrap(),
+        5,
+        "nothing committed"
+    );
+    let mut member = bus.subscribe("t", "g").await.unwrap();
+    let mut got = Vec::new();
+    for _ in 0..100 {
+        got.extend(member.poll(10, 200).await.unwrap());
+        if got.len() >= 5 {
+            break;
+        }
+    }
+    assert_eq!(got.len(), 5, "all five delivered");
+    member.commit(&got[1]).await.unwrap();
+    assert_eq!(bus.group_lag("t", "g").await.unwrap(), 3, "two committed");
+    member.commit(&got[4]).await.unwrap();
+    assert_eq!(bus.group_lag("t", "g").await.unwrap(), 0, "all committed");
+    // The member still owns its partition: it gets the next message.
+    bus.publish(ticketing_domain::ports::OutgoingMessage {
+        topic: "t".into(),
+        key: "k".into(),
+        payload: b"m5".to_vec(),
+        headers: Vec::new(),
+    })
+    .await
+    .unwrap();
+    let mut next = Vec::new();
+    for _ in 0..100 {
+        next.extend(member.poll(10, 200).await.unwrap());
+        if !next.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(
+        next.first().map(|d| d.payload.clone()),
+        Some(b"m5".to_vec())
+    );
+}

@@ -333,7 +333,7 @@ where
             .map_err(|e| PinError::Unavailable(e.to_string()))?;
         match resp.status {
             StatusCode::OK => {
-                let view: crate::api::HoldView = serde_json::from_value(resp.body)
+                let view: ticketing_contract::HoldView = serde_json::from_value(resp.body)
                     .map_err(|e| PinError::Unavailable(format!("bad pin response: {e}")))?;
                 Ok(Hold {
                     hold_id: view.hold_id,

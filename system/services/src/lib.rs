@@ -18,11 +18,10 @@
 //! on any `axum::serve::Listener`.
 //!
 //! Layers, bottom up (no module imports one above it; `ci/module-cycles`
-//! checks): this root (`Ctx`, `rfc3339`, `lock`), `config`, `error`,
-//! `metrics`, `api` → `telemetry`, `http`, `worker`, `started` → `clients`
+//! checks): this root (`Ctx`, `lock`), `config`, `error`,
+//! `metrics` → `telemetry`, `http`, `worker`, `started` → `clients`
 //! → the four services → `gateway`, `demo`.
 
-pub mod api;
 pub mod catalog;
 pub mod clients;
 pub mod config;
@@ -39,8 +38,6 @@ pub mod telemetry;
 pub mod worker;
 
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, UNIX_EPOCH};
-use ticketing_domain::UnixMs;
 use ticketing_domain::ports::{Clock, RandomSource};
 
 /// What every service gets injected: its clock and its random source.
@@ -48,11 +45,6 @@ use ticketing_domain::ports::{Clock, RandomSource};
 pub struct Ctx {
     pub clock: Arc<dyn Clock>,
     pub rng: Arc<dyn RandomSource>,
-}
-
-/// RFC 3339 UTC text for a clock reading (no wall-clock read involved).
-pub fn rfc3339(ms: UnixMs) -> String {
-    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
 }
 
 /// Locks a std mutex, recovering from poisoning (state stays consistent

@@ -27,11 +27,12 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures::Stream;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::collections::{BTreeMap, VecDeque};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
+use ticketing_contract::{ChangeView, EventView, SeatMapView, SeatView};
 use ticketing_domain::ports::{CatalogRepository, ChangesSince, SeatStore};
 use ticketing_domain::{Event, EventId, SeatChange, SeatId, SeatStatus};
 use tokio::sync::broadcast;
@@ -47,41 +48,6 @@ pub struct CatalogState {
     pub replay_limit: usize,
     /// Ends open streams on shutdown, so a graceful shutdown can finish.
     pub shutdown: CancellationToken,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct EventView {
-    event_id: EventId,
-    title: String,
-    starts_at: String,
-    seat_count: usize,
-    available_count: usize,
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct SeatView {
-    seat_id: SeatId,
-    row: u32,
-    col: u32,
-    /// Price in cents.
-    price: i64,
-    status: SeatStatus,
-}
-
-#[derive(Debug, Serialize)]
-struct SeatMapView {
-    version: u64,
-    seats: Vec<SeatView>,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ChangeView<'a> {
-    version: u64,
-    seat_id: &'a SeatId,
-    status: SeatStatus,
 }
 
 impl CatalogState {
@@ -283,7 +249,7 @@ fn snapshot_event(map: &SeatMapView) -> SseEvent {
 fn change_event(c: &SeatChange) -> SseEvent {
     let view = ChangeView {
         version: c.version,
-        seat_id: &c.seat_id,
+        seat_id: c.seat_id.clone(),
         status: c.status,
     };
     SseEvent::default()

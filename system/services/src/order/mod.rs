@@ -30,15 +30,16 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
+use ticketing_contract::{AuditView, OrderView, PlacedView, TicketView, rfc3339};
 use ticketing_domain::messages::{BusMessage, topics};
 use ticketing_domain::ports::{
     EventBus, IdempotencyBegin, OrderRecord, PinError, RandomExt, StoredResponse,
 };
-use ticketing_domain::saga::{self as saga_sm, FailureReason};
-use ticketing_domain::{EventId, HoldId, OrderId, OrderStatus, SeatId, TraceId, rules};
+use ticketing_domain::saga as saga_sm;
+use ticketing_domain::{HoldId, OrderId, OrderStatus, TraceId, rules};
 use tokio_util::sync::CancellationToken;
 
 /// Longest accepted `Idempotency-Key`.
@@ -50,33 +51,18 @@ struct OrderBody {
     hold_id: String,
 }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct OrderView {
-    order_id: OrderId,
-    status: OrderStatus,
-    reason: Option<FailureReason>,
-    hold_id: HoldId,
-    event_id: EventId,
-    seat_ids: Vec<SeatId>,
-    amount_cents: i64,
-    created_at: String,
-    updated_at: String,
-}
-
-impl From<OrderRecord> for OrderView {
-    fn from(o: OrderRecord) -> Self {
-        Self {
-            status: o.saga.order_status(),
-            reason: o.saga.reason(),
-            order_id: o.order_id,
-            hold_id: o.hold_id,
-            event_id: o.event_id,
-            seat_ids: o.seat_ids,
-            amount_cents: o.amount_cents,
-            created_at: crate::rfc3339(o.created_at_ms),
-            updated_at: crate::rfc3339(o.updated_at_ms),
-        }
+/// An order as clients (and the audit) see it.
+fn order_view(o: OrderRecord) -> OrderView {
+    OrderView {
+        status: o.saga.order_status(),
+        reason: o.saga.reason(),
+        order_id: o.order_id,
+        hold_id: o.hold_id,
+        event_id: o.event_id,
+        seat_ids: o.seat_ids,
+        amount_cents: o.amount_cents,
+        created_at: rfc3339(o.created_at_ms),
+        updated_at: rfc3339(o.updated_at_ms),
     }
 }
 
@@ -116,29 +102,13 @@ pub fn internal_router(state: OrderState) -> Router {
         .with_state(state)
 }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct AuditView {
-    orders: Vec<OrderView>,
-    tickets: Vec<TicketView>,
-    outbox_backlog: usize,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct TicketView {
-    event_id: EventId,
-    seat_id: SeatId,
-    order_id: OrderId,
-}
-
 /// Reads everything at once; meant for audits after a run, not for traffic.
 async fn audit_orders(State(state): State<OrderState>) -> Result<Json<AuditView>, ApiError> {
     let orders = state.repo.orders().await?;
     let tickets = state.repo.tickets().await?;
     let outbox_backlog = state.repo.outbox_backlog().await?;
     Ok(Json(AuditView {
-        orders: orders.into_iter().map(OrderView::from).collect(),
+        orders: orders.into_iter().map(order_view).collect(),
         tickets: tickets
             .into_iter()
             .map(|t| TicketView {
@@ -265,7 +235,11 @@ async fn place_order(
     );
     let response = StoredResponse {
         status: StatusCode::ACCEPTED.as_u16(),
-        body: json!({ "orderId": order_id, "status": OrderStatus::Pending }),
+        body: serde_json::to_value(PlacedView {
+            order_id: order_id.clone(),
+            status: OrderStatus::Pending,
+        })
+        .unwrap_or_default(),
     };
     state
         .repo
@@ -284,5 +258,5 @@ async fn get_order(
         .get_order(&OrderId(order_id))
         .await?
         .ok_or(ApiError::OrderNotFound)?;
-    Ok(Json(order.into()))
+    Ok(Json(order_view(order)))
 }

@@ -21,9 +21,10 @@ use crate::started::Started;
 use axum::extract::{Path, State};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use ticketing_contract::PaymentView;
 use ticketing_domain::ports::{PaymentRepository, RandomExt, RepoError};
 use ticketing_domain::{Cents, LedgerEntry, LedgerKind, OrderId, Payment, PaymentStatus};
 
@@ -50,25 +51,14 @@ struct AuthorizeBody {
     amount_cents: Cents,
 }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct PaymentView {
-    order_id: OrderId,
-    status: PaymentStatus,
-    amount_cents: Cents,
-}
-
-impl From<Payment> for PaymentView {
-    fn from(p: Payment) -> Self {
-        Self {
-            order_id: p.order_id,
-            status: p.status,
-            amount_cents: p.amount_cents,
-        }
+fn payment_view(p: Payment) -> PaymentView {
+    PaymentView {
+        order_id: p.order_id,
+        status: p.status,
+        amount_cents: p.amount_cents,
     }
 }
 
-/// Routes (all internal): `/internal/payments/...`.
 /// The payment service (the mock gateway): internal routes only, no workers.
 pub fn start(state: PaymentState) -> Started {
     Started {
@@ -79,6 +69,7 @@ pub fn start(state: PaymentState) -> Started {
     }
 }
 
+/// Routes (all internal): `/internal/payments/...`.
 pub fn router(state: PaymentState) -> Router {
     Router::new()
         .route("/internal/payments", get(ledger))
@@ -168,7 +159,7 @@ async fn run_op(
         let delay = crate::lock(&state.faults).timeout_delay_ms;
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
-    Ok(Json(payment.into()))
+    Ok(Json(payment_view(payment)))
 }
 
 /// The state change for one call; retried a bounded number of times when a
@@ -283,7 +274,7 @@ async fn get_payment(
         .repo
         .get(&OrderId(order_id))
         .await?
-        .map(|p| Json(p.into()))
+        .map(|p| Json(payment_view(p)))
         .ok_or(ApiError::NotFound(
             "PAYMENT_NOT_FOUND",
             "no payment for this order".into(),

@@ -12,7 +12,6 @@
 //! never another service or the gateway.
 
 use crate::Ctx;
-use crate::api::HoldView;
 use crate::config::ReservationSettings;
 use crate::error::ApiError;
 use crate::http::extract::ApiJson;
@@ -24,6 +23,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use std::sync::Arc;
+use ticketing_contract::HoldView;
 use ticketing_domain::messages::{BusMessage, Envelope, topics};
 use ticketing_domain::ports::{
     ConfirmOutcome, EventBus, HoldRequest, OutgoingMessage, RandomExt, Releaser, SeatStore,

@@ -1,0 +1,201 @@
+//! # ticketing-contract
+//!
+//! The answers of contract v1 (public `/api/...` and internal
+//! `/internal/...`) as Rust types, declared once. The services serialize
+//! them; the load harness, tests and tools deserialize the same types, so a
+//! field renamed on one side breaks the other's build, not a run. Statuses
+//! are the domain's enums (`SeatStatus`, `OrderStatus`, …), never strings.
+//! docs/API.md describes each shape.
+//!
+//! Layer: imports only `ticketing-domain` (ids, statuses) and serde; no
+//! server or client code.
+
+use serde::{Deserialize, Serialize};
+use std::time::{Duration, UNIX_EPOCH};
+use ticketing_domain::saga::FailureReason;
+use ticketing_domain::{
+    Cents, EventId, Hold, HoldId, OrderId, OrderStatus, PaymentStatus, SeatId, SeatStatus, UnixMs,
+};
+
+/// RFC 3339 UTC text for a clock reading (no wall-clock read involved).
+pub fn rfc3339(ms: UnixMs) -> String {
+    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+}
+
+/// Every error answer: `{"code","message","traceId"}` (plus, for some codes,
+/// one field such as `seatIds`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorBody {
+    pub code: String,
+    pub message: String,
+    pub trace_id: String,
+}
+
+/// `GET /api/events`, `GET /api/events/{id}`, `POST /internal/events`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventView {
+    pub event_id: EventId,
+    pub title: String,
+    pub starts_at: String,
+    pub seat_count: usize,
+    pub available_count: usize,
+}
+
+/// One seat of a seat map.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeatView {
+    pub seat_id: SeatId,
+    pub row: u32,
+    pub col: u32,
+    /// Price in cents.
+    pub price: Cents,
+    pub status: SeatStatus,
+}
+
+/// `GET /api/events/{id}/seats`, and the seat stream's `snapshot` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeatMapView {
+    pub version: u64,
+    pub seats: Vec<SeatView>,
+}
+
+/// The seat stream's `change` event (its SSE `id` is the version).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangeView {
+    pub version: u64,
+    pub seat_id: SeatId,
+    pub status: SeatStatus,
+}
+
+/// A hold's state as its holder sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum HoldStatus {
+    /// Live, not pinned by an order.
+    Active,
+    /// Pinned by an order (checkout).
+    Checkout,
+}
+
+/// `POST /api/reservations` (201), `GET /api/reservations/{id}`, `…/extend`,
+/// and `POST /internal/holds/{id}/pin`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HoldView {
+    pub hold_id: HoldId,
+    pub event_id: EventId,
+    pub seat_ids: Vec<SeatId>,
+    pub expires_at: String,
+    pub expires_at_ms: u64,
+    pub amount_cents: Cents,
+    pub status: HoldStatus,
+}
+
+impl From<Hold> for HoldView {
+    fn from(h: Hold) -> Self {
+        Self {
+            status: if h.pinned_order.is_some() {
+                HoldStatus::Checkout
+            } else {
+                HoldStatus::Active
+            },
+            expires_at: rfc3339(h.expires_at_ms),
+            hold_id: h.hold_id,
+            event_id: h.event_id,
+            seat_ids: h.seat_ids,
+            expires_at_ms: h.expires_at_ms,
+            amount_cents: h.amount_cents,
+        }
+    }
+}
+
+/// `POST /api/orders` (202): the order id and its first status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlacedView {
+    pub order_id: OrderId,
+    pub status: OrderStatus,
+}
+
+/// `GET /api/orders/{id}`, and each order of the audit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderView {
+    pub order_id: OrderId,
+    pub status: OrderStatus,
+    /// Why it did not end CONFIRMED (`null` otherwise).
+    pub reason: Option<FailureReason>,
+    pub hold_id: HoldId,
+    pub event_id: EventId,
+    pub seat_ids: Vec<SeatId>,
+    pub amount_cents: Cents,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// A durable ticket: one per sold (event, seat).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TicketView {
+    pub event_id: EventId,
+    pub seat_id: SeatId,
+    pub order_id: OrderId,
+}
+
+/// `GET /internal/audit/orders`: the order service's ground truth.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditView {
+    pub orders: Vec<OrderView>,
+    pub tickets: Vec<TicketView>,
+    pub outbox_backlog: usize,
+}
+
+/// `GET /internal/payments/{order_id}` and the payment operations' answers.
+/// (`GET /internal/payments` answers the ledger: `ticketing_domain::LedgerEntry`.)
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentView {
+    pub order_id: OrderId,
+    pub status: PaymentStatus,
+    pub amount_cents: Cents,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_names_are_the_contracts() {
+        let hold = HoldView {
+            hold_id: HoldId::from("h_1"),
+            event_id: EventId::from("e"),
+            seat_ids: vec![SeatId::from("1-1")],
+            expires_at: rfc3339(0),
+            expires_at_ms: 0,
+            amount_cents: 100,
+            status: HoldStatus::Checkout,
+        };
+        let v = serde_json::to_value(&hold).expect("serializes");
+        assert_eq!(v["holdId"], "h_1");
+        assert_eq!(v["seatIds"][0], "1-1");
+        assert_eq!(v["expiresAt"], "1970-01-01T00:00:00.000Z");
+        assert_eq!(v["status"], "CHECKOUT");
+        let back: HoldView = serde_json::from_value(v).expect("deserializes");
+        assert_eq!(back, hold);
+        let change = serde_json::to_value(ChangeView {
+            version: 3,
+            seat_id: SeatId::from("2-2"),
+            status: SeatStatus::Sold,
+        })
+        .expect("serializes");
+        assert_eq!(
+            change,
+            serde_json::json!({"version": 3, "seatId": "2-2", "status": "SOLD"})
+        );
+    }
+}
