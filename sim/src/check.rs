@@ -19,6 +19,10 @@ pub struct Violation {
 
 /// The invariants, numbered as in the design brief.
 pub const INVARIANTS: &[(&str, &str)] = &[
+    (
+        "0-truth-readable",
+        "the checker could read every piece of ground truth (a failed read is never an empty set)",
+    ),
     ("1-no-oversell", "each (event, seat) sold at most once"),
     (
         "2-sold-seats-confirmed",
@@ -46,27 +50,47 @@ pub const INVARIANTS: &[(&str, &str)] = &[
     ),
 ];
 
+/// One read of ground truth: a failure is a violation (`0-truth-readable`),
+/// so a store that cannot answer never looks like "nothing sold".
+fn read<T: Default, E: std::fmt::Display>(
+    r: Result<T, E>,
+    what: &str,
+    v: &mut Vec<Violation>,
+) -> T {
+    r.unwrap_or_else(|e| {
+        v.push(Violation {
+            invariant: "0-truth-readable".into(),
+            detail: format!("could not read {what}: {e}"),
+        });
+        T::default()
+    })
+}
+
 pub fn check(t: &Truth) -> Vec<Violation> {
     let mut v = Vec::new();
+    let event = EventId::from(EVENT);
+    let sold: BTreeMap<String, String> =
+        read(sync(t.seats.sold_seats(&event)), "sold seats", &mut v)
+            .into_iter()
+            .map(|(s, o)| (s.0, o.0))
+            .collect();
+    let tickets = read(sync(t.orders.tickets()), "tickets", &mut v);
+    let orders: BTreeMap<String, _> = read(sync(t.orders.orders()), "orders", &mut v)
+        .into_iter()
+        .map(|o| (o.order_id.0.clone(), o))
+        .collect();
+    let ledger = read(sync(t.payments.ledger()), "the payment ledger", &mut v);
+    let backlog = read(
+        sync(t.orders.outbox_backlog()),
+        "the outbox backlog",
+        &mut v,
+    );
     let mut fail = |invariant: &str, detail: String| {
         v.push(Violation {
             invariant: invariant.to_owned(),
             detail,
         })
     };
-    let event = EventId::from(EVENT);
-    let sold: BTreeMap<String, String> = sync(t.seats.sold_seats(&event))
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(s, o)| (s.0, o.0))
-        .collect();
-    let tickets = sync(t.orders.tickets()).unwrap_or_default();
-    let orders: BTreeMap<String, _> = sync(t.orders.orders())
-        .unwrap_or_default()
-        .into_iter()
-        .map(|o| (o.order_id.0.clone(), o))
-        .collect();
-    let ledger = sync(t.payments.ledger()).unwrap_or_default();
     let status_of = |id: &str| orders.get(id).map(|o| o.saga.order_status());
 
     // 1. No oversell.
@@ -189,7 +213,6 @@ pub fn check(t: &Truth) -> Vec<Violation> {
             .map(|o| format!("{} {:?}", o.order_id, o.saga))
             .take(5)
             .collect();
-        let backlog = sync(t.orders.outbox_backlog()).unwrap_or(0);
         fail(
             "4-liveness",
             format!(
@@ -360,4 +383,47 @@ pub fn check(t: &Truth) -> Vec<Violation> {
         }
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::users::History;
+    use std::sync::{Arc, Mutex};
+    use ticketing_domain::SeatId;
+    use ticketing_mem::{MemEventBus, MemOrderRepository, MemPaymentRepository, MemSeatStore};
+
+    /// A world after a run in which nobody bought anything.
+    fn quiet_truth(seats: MemSeatStore) -> Truth {
+        Truth {
+            seats: Arc::new(seats),
+            orders: Arc::new(MemOrderRepository::new()),
+            payments: Arc::new(MemPaymentRepository::new()),
+            bus: MemEventBus::new(1),
+            history: Arc::new(Mutex::new(History::default())),
+            watchers: Vec::new(),
+            now_ms: crate::clock::EPOCH_MS,
+            settled_at_ms: 0,
+            quiescent: true,
+        }
+    }
+
+    #[test]
+    fn a_quiet_world_passes() {
+        let seats = MemSeatStore::new(16, 1_000);
+        let prices = vec![(SeatId::from("1-1"), 100)];
+        sync(seats.create_event(&EventId::from(EVENT), &prices)).expect("event installed");
+        assert_eq!(check(&quiet_truth(seats)), Vec::new());
+    }
+
+    #[test]
+    fn a_failed_read_is_a_violation_not_an_empty_set() {
+        // The simulated event was never installed: reading its sold seats fails.
+        let v = check(&quiet_truth(MemSeatStore::new(16, 1_000)));
+        assert!(
+            v.iter()
+                .any(|x| x.invariant == "0-truth-readable" && x.detail.contains("sold seats")),
+            "{v:?}"
+        );
+    }
 }

@@ -594,7 +594,10 @@ fn apply(
 /// Every order final, outbox drained, every bus message consumed, and no
 /// hold past its expiry.
 fn is_quiescent(sh: &Shared, now_ms: u64) -> bool {
-    let orders = sync(sh.orders.orders()).unwrap_or_default();
+    // A failed read is "not yet": never mistaken for "no orders left".
+    let Ok(orders) = sync(sh.orders.orders()) else {
+        return false;
+    };
     let backlog = sync(sh.orders.outbox_backlog()).unwrap_or(1);
     orders.iter().all(|o| o.saga.is_done())
         && backlog == 0
