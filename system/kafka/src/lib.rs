@@ -11,7 +11,9 @@
 //!   a key on the same partition a Java client would.
 //! - **Consume**: one `StreamConsumer` per [`Consumer`], in a consumer
 //!   group, `enable.auto.commit=false`: the service commits after the
-//!   effect is durable (at least once). `commit` is synchronous — it returns
+//!   effect is durable (at least once). Each partition delivers from the
+//!   committed offset on without a gap (`continuity`: a broker that skips
+//!   records is asked for them again). `commit` is synchronous — it returns
 //!   when the broker stored the offset, so "committed" means committed, at
 //!   the cost of one broker round trip on the calling worker.
 //! - **Topics** are created on first use (some brokers, tansu among them,
@@ -34,8 +36,14 @@ use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
+mod continuity;
+
+use continuity::{Continuity, Next};
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use ticketing_domain::ports::{BusError, Consumer, Delivery, EventBus, OutgoingMessage};
@@ -224,7 +232,7 @@ impl EventBus for KafkaEventBus {
     async fn subscribe(&self, topic: &str, group: &str) -> Result<Box<dyn Consumer>, BusError> {
         let topic = self.name(topic);
         self.ensure_topic(&topic).await?;
-        let consumer: StreamConsumer = ClientConfig::new()
+        let consumer: StreamConsumer<Assignments> = ClientConfig::new()
             .set("bootstrap.servers", &self.config.brokers)
             .set("group.id", self.name(group))
             .set("enable.auto.commit", "false")
@@ -239,7 +247,7 @@ impl EventBus for KafkaEventBus {
             )
             .set("fetch.wait.max.ms", self.config.fetch_wait_ms.to_string())
             .set("socket.timeout.ms", self.config.call_timeout_ms.to_string())
-            .create()
+            .create_with_context(Assignments::default())
             .map_err(unavailable)?;
         consumer.subscribe(&[&topic]).map_err(unavailable)?;
         Ok(Box::new(KafkaConsumer {
@@ -247,6 +255,8 @@ impl EventBus for KafkaEventBus {
             timeout: self.timeout(),
             prefix_len: self.config.topic_prefix.len(),
             topic,
+            continuity: Continuity::default(),
+            seen_assignment: 0,
         }))
     }
 }
@@ -254,7 +264,7 @@ impl EventBus for KafkaEventBus {
 /// Messages of `partitions` past the group's committed offsets (from the
 /// start where the group has not committed): what a restart would deliver.
 /// librdkafka answers these calls synchronously, each within `timeout`.
-fn committed_lag<C: rdkafka::consumer::Consumer>(
+fn committed_lag<X: ConsumerContext, C: rdkafka::consumer::Consumer<X>>(
     consumer: &C,
     partitions: TopicPartitionList,
     timeout: Duration,
@@ -305,13 +315,33 @@ impl KafkaEventBus {
     }
 }
 
+/// Counts the consumer's assignments, so the consumer knows when the
+/// broker starts its partitions again at the committed offsets.
+#[derive(Debug, Default)]
+pub struct Assignments {
+    generation: AtomicU64,
+}
+
+impl ClientContext for Assignments {}
+
+impl ConsumerContext for Assignments {
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, _rebalance: &Rebalance<'_>) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
 /// One member of a consumer group.
 pub struct KafkaConsumer {
-    consumer: StreamConsumer,
+    consumer: StreamConsumer<Assignments>,
     timeout: Duration,
     prefix_len: usize,
     /// The subscribed topic's full (prefixed) name, for commits.
     topic: String,
+    /// Each partition delivers from its committed offset on, in order, with
+    /// no record skipped (see `continuity`: a broker defect).
+    continuity: Continuity,
+    /// The assignment `continuity` belongs to.
+    seen_assignment: u64,
 }
 
 impl std::fmt::Debug for KafkaConsumer {
@@ -351,6 +381,68 @@ impl KafkaConsumer {
     }
 }
 
+impl KafkaConsumer {
+    /// Keeps of `batch` what continues each partition where it must: drops
+    /// records before the expected offset, and on a gap seeks the partition
+    /// back and drops its later records (they come again after the seek).
+    fn continuous(&mut self, batch: Vec<Delivery>) -> Result<Vec<Delivery>, BusError> {
+        let generation = self.consumer.context().generation.load(Ordering::SeqCst);
+        if generation != self.seen_assignment {
+            self.continuity.clear();
+            self.seen_assignment = generation;
+        }
+        let mut kept = Vec::with_capacity(batch.len());
+        let mut held_back: BTreeSet<i32> = BTreeSet::new();
+        for d in batch {
+            let partition = i32::try_from(d.partition).unwrap_or(0);
+            let offset = i64::try_from(d.offset).unwrap_or(i64::MAX);
+            if held_back.contains(&partition) {
+                continue;
+            }
+            if !self.continuity.knows(partition) {
+                let committed = self.committed(partition)?;
+                self.continuity
+                    .start(partition, committed.unwrap_or(offset));
+            }
+            match self.continuity.check(partition, offset) {
+                Next::Deliver => kept.push(d),
+                Next::Duplicate => {}
+                Next::Lost { missing } => {
+                    tracing::error!(topic = %self.topic, partition, offset, missing, "records missing from the log were skipped");
+                    kept.push(d);
+                }
+                Next::Gap { seek_to } => {
+                    tracing::warn!(topic = %self.topic, partition, offset, seek_to, "the broker skipped records: fetching them again");
+                    held_back.insert(partition);
+                    self.consumer
+                        .seek(
+                            &self.topic,
+                            partition,
+                            Offset::Offset(seek_to),
+                            self.timeout,
+                        )
+                        .map_err(unavailable)?;
+                }
+            }
+        }
+        Ok(kept)
+    }
+
+    /// The group's committed offset of `partition` (None: nothing committed).
+    fn committed(&self, partition: i32) -> Result<Option<i64>, BusError> {
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition(&self.topic, partition);
+        let committed = self
+            .consumer
+            .committed_offsets(tpl, self.timeout)
+            .map_err(unavailable)?;
+        Ok(committed.elements().first().and_then(|e| match e.offset() {
+            Offset::Offset(n) => Some(n),
+            _ => None,
+        }))
+    }
+}
+
 #[async_trait]
 impl Consumer for KafkaConsumer {
     async fn poll(&mut self, max: usize, wait_ms: u64) -> Result<Vec<Delivery>, BusError> {
@@ -373,7 +465,7 @@ impl Consumer for KafkaConsumer {
                 Err(_) => break,
             }
         }
-        Ok(out)
+        self.continuous(out)
     }
 
     async fn commit(&mut self, d: &Delivery) -> Result<(), BusError> {
@@ -402,6 +494,7 @@ impl Consumer for KafkaConsumer {
     }
 
     async fn rewind(&mut self) -> Result<(), BusError> {
+        self.continuity.clear();
         let assigned = self.consumer.assignment().map_err(unavailable)?;
         if assigned.count() == 0 {
             return Ok(());
