@@ -344,13 +344,8 @@ fn expand(name: &str, user_hosts: &[String]) -> Vec<String> {
     }
 }
 
-/// Builds the world for `seed`, runs `plan`, heals, and runs to quiescence.
-pub fn run(
-    seed: u64,
-    plan: &FaultPlan,
-    cfg: &SimConfig,
-    bug: Option<Bug>,
-) -> anyhow::Result<Outcome> {
+/// The state every host of one world shares (the adapters' ground truth).
+fn shared(seed: u64, cfg: &SimConfig, bug: Option<Bug>) -> anyhow::Result<Arc<Shared>> {
     let settings = sim_settings(bug);
     let mem_seats = Arc::new(MemSeatStore::new(4_096, 3_600_000));
     let seat_store: Arc<dyn SeatStore> = match bug {
@@ -364,7 +359,7 @@ pub fn run(
         settings: settings.clone(),
         bug,
         seat_store,
-        mem_seats: mem_seats.clone(),
+        mem_seats,
         bus: MemEventBus::new(4),
         member_ids: Arc::new(AtomicU64::new(0)),
         orders: Arc::new(MemOrderRepository::with_outbox_audit()),
@@ -384,10 +379,12 @@ pub fn run(
         sh.seat_store.as_ref(),
         event,
     ))?;
+    Ok(sh)
+}
 
-    let history: SharedHistory = Arc::new(Mutex::new(History::default()));
-    let mut trace: Vec<String> = Vec::new();
-    let mut sim = turmoil::Builder::new()
+/// The simulation's clock, network and seed.
+fn builder(seed: u64) -> turmoil::Sim<'static> {
+    turmoil::Builder::new()
         .rng_seed(seed)
         .epoch(UNIX_EPOCH + Duration::from_millis(EPOCH_MS))
         .simulation_duration(Duration::from_secs(3_600))
@@ -395,40 +392,50 @@ pub fn run(
         .min_message_latency(Duration::from_millis(1))
         .max_message_latency(Duration::from_millis(5))
         .tcp_capacity(4_096)
-        .build();
+        .build()
+}
 
-    let mut service_hosts: Vec<String> = vec![
+/// Redis, Kafka and the services as hosts; returns their names.
+fn add_services(sim: &mut turmoil::Sim<'_>, sh: &Arc<Shared>, cfg: &SimConfig) -> Vec<String> {
+    let mut hosts: Vec<String> = vec![
         "redis".into(),
         "kafka".into(),
         "catalog".into(),
         "payment".into(),
     ];
-    {
-        let store = sh.seat_store.clone();
-        sim.host("redis", move || remote::serve_seat_store(store.clone()));
-        let (bus, ids) = (sh.bus.clone(), sh.member_ids.clone());
-        sim.host("kafka", move || {
-            remote::serve_event_bus(bus.clone(), ids.clone())
+    let store = sh.seat_store.clone();
+    sim.host("redis", move || remote::serve_seat_store(store.clone()));
+    let (bus, ids) = (sh.bus.clone(), sh.member_ids.clone());
+    sim.host("kafka", move || {
+        remote::serve_event_bus(bus.clone(), ids.clone())
+    });
+    let (s, n) = (sh.clone(), Arc::new(AtomicU32::new(0)));
+    sim.host("catalog", move || catalog_host(s.clone(), next(&n)));
+    let (s, n) = (sh.clone(), Arc::new(AtomicU32::new(0)));
+    sim.host("payment", move || payment_host(s.clone(), next(&n)));
+    for r in 1..=cfg.replicas {
+        let name = format!("reservation-{r}");
+        let (s, n, nm) = (sh.clone(), Arc::new(AtomicU32::new(0)), name.clone());
+        sim.host(name.as_str(), move || {
+            reservation_host(s.clone(), nm.clone(), next(&n))
         });
-        let (s, n) = (sh.clone(), Arc::new(AtomicU32::new(0)));
-        sim.host("catalog", move || catalog_host(s.clone(), next(&n)));
-        let (s, n) = (sh.clone(), Arc::new(AtomicU32::new(0)));
-        sim.host("payment", move || payment_host(s.clone(), next(&n)));
-        for r in 1..=cfg.replicas {
-            let name = format!("reservation-{r}");
-            let (s, n, nm) = (sh.clone(), Arc::new(AtomicU32::new(0)), name.clone());
-            sim.host(name.as_str(), move || {
-                reservation_host(s.clone(), nm.clone(), next(&n))
-            });
-            service_hosts.push(name);
-            let name = format!("order-{r}");
-            let (s, n, nm) = (sh.clone(), Arc::new(AtomicU32::new(0)), name.clone());
-            sim.host(name.as_str(), move || {
-                order_host(s.clone(), nm.clone(), r, next(&n))
-            });
-            service_hosts.push(name);
-        }
+        hosts.push(name);
+        let name = format!("order-{r}");
+        let (s, n, nm) = (sh.clone(), Arc::new(AtomicU32::new(0)), name.clone());
+        sim.host(name.as_str(), move || {
+            order_host(s.clone(), nm.clone(), r, next(&n))
+        });
+        hosts.push(name);
     }
+    hosts
+}
+
+/// SSE watchers as hosts (their names appended to `hosts`); returns their views.
+fn add_watchers(
+    sim: &mut turmoil::Sim<'_>,
+    cfg: &SimConfig,
+    hosts: &mut Vec<String>,
+) -> Vec<SharedView> {
     let views: Vec<SharedView> = (0..cfg.watchers).map(|_| SharedView::default()).collect();
     for (i, view) in views.iter().enumerate() {
         let name = format!("watcher-{}", i + 1);
@@ -436,8 +443,18 @@ pub fn run(
         sim.host(name.as_str(), move || {
             watchers::watch(EVENT.into(), view.clone(), Duration::from_millis(5_000))
         });
-        service_hosts.push(name);
+        hosts.push(name);
     }
+    views
+}
+
+/// The users, spread over client hosts; returns the hosts' names.
+fn add_users(
+    sim: &mut turmoil::Sim<'_>,
+    cfg: &SimConfig,
+    seed: u64,
+    history: &SharedHistory,
+) -> Vec<String> {
     let workload = Workload {
         event_id: EVENT.into(),
         rows: cfg.rows,
@@ -459,11 +476,20 @@ pub fn run(
         sim.client(name.as_str(), users::run_users(ids, w, seed, h));
         user_hosts.push(name);
     }
-    let mut all_hosts = service_hosts.clone();
-    all_hosts.extend(user_hosts.iter().cloned());
+    user_hosts
+}
 
-    // Drive: apply plan steps at their times until the users are done.
-    let defaults = settings.payment.clone();
+/// Applies the plan's steps at their times and heals, until the users are
+/// done and the faults healed; returns that simulated time.
+fn drive(
+    sim: &mut turmoil::Sim<'_>,
+    sh: &Shared,
+    plan: &FaultPlan,
+    cfg: &SimConfig,
+    (all_hosts, user_hosts): (&[String], &[String]),
+    trace: &mut Vec<String>,
+) -> anyhow::Result<u64> {
+    let defaults = sh.settings.payment.clone();
     let mut crashed: Vec<String> = Vec::new();
     let mut steps = plan.steps.iter().peekable();
     let mut healed = false;
@@ -473,10 +499,10 @@ pub fn run(
         let now = sim.elapsed().as_millis() as u64;
         while let Some(step) = steps.next_if(|s| s.at_ms <= now) {
             trace.push(format!("{now} fault {:?}", step.fault));
-            apply(&mut sim, &step.fault, &user_hosts, &mut crashed, &sh.faults);
+            apply(sim, &step.fault, user_hosts, &mut crashed, &sh.faults);
         }
         if !healed && now >= plan.heal_at_ms {
-            heal_all(&mut sim, &all_hosts, &mut crashed, &sh.faults, &defaults);
+            heal_all(sim, all_hosts, &mut crashed, &sh.faults, &defaults);
             trace.push(format!("{now} heal"));
             healed = true;
         }
@@ -491,28 +517,57 @@ pub fn run(
         }
     }
     anyhow::ensure!(users_done, "users did not finish within the step limit");
-    let settled_at_ms = sim.elapsed().as_millis() as u64;
-    trace.push(format!("{settled_at_ms} users done, faults healed"));
+    Ok(sim.elapsed().as_millis() as u64)
+}
 
-    // Run to quiescence, bounded.
-    let mut quiescent = false;
+/// Runs until quiescent (bounded by the liveness bound); whether it got there.
+fn settle(
+    sim: &mut turmoil::Sim<'_>,
+    sh: &Shared,
+    views: &[SharedView],
+    cfg: &SimConfig,
+    settled_at_ms: u64,
+) -> anyhow::Result<bool> {
     while (sim.elapsed().as_millis() as u64) < settled_at_ms + cfg.liveness_bound_ms {
         for _ in 0..100 {
             sim.step()
                 .map_err(|e| anyhow::anyhow!("simulation failed: {e}"))?;
         }
         let now_ms = EPOCH_MS + sim.elapsed().as_millis() as u64;
-        if is_quiescent(&sh, now_ms) && watchers_caught_up(&sh, &views) {
-            quiescent = true;
-            break;
+        if is_quiescent(sh, now_ms) && watchers_caught_up(sh, views) {
+            return Ok(true);
         }
     }
+    Ok(false)
+}
+
+/// Builds the world for `seed`, runs `plan`, heals, and runs to quiescence.
+pub fn run(
+    seed: u64,
+    plan: &FaultPlan,
+    cfg: &SimConfig,
+    bug: Option<Bug>,
+) -> anyhow::Result<Outcome> {
+    let sh = shared(seed, cfg, bug)?;
+    let history: SharedHistory = Arc::new(Mutex::new(History::default()));
+    let mut trace: Vec<String> = Vec::new();
+    let mut sim = builder(seed);
+    let mut service_hosts = add_services(&mut sim, &sh, cfg);
+    let views = add_watchers(&mut sim, cfg, &mut service_hosts);
+    let user_hosts = add_users(&mut sim, cfg, seed, &history);
+    let mut all_hosts = service_hosts.clone();
+    all_hosts.extend(user_hosts.iter().cloned());
+
+    let hosts = (all_hosts.as_slice(), user_hosts.as_slice());
+    let settled_at_ms = drive(&mut sim, &sh, plan, cfg, hosts, &mut trace)?;
+    trace.push(format!("{settled_at_ms} users done, faults healed"));
+    let quiescent = settle(&mut sim, &sh, &views, cfg, settled_at_ms)?;
     let now_ms = EPOCH_MS + sim.elapsed().as_millis() as u64;
     trace.push(format!("{} quiescent={quiescent}", now_ms - EPOCH_MS));
     drop(sim);
     Ok(Outcome {
         truth: Truth {
-            seats: mem_seats,
+            seats: sh.mem_seats.clone(),
             orders: sh.orders.clone(),
             payments: sh.payments.clone(),
             bus: sh.bus.clone(),
