@@ -26,7 +26,7 @@ use ticketing_mem::{
     MemCatalogRepository, MemEventBus, MemOrderRepository, MemPaymentRepository, MemSeatStore,
 };
 use ticketing_runtime::ChaChaRandom;
-use ticketing_services::catalog::{self, CatalogState};
+use ticketing_services::catalog::{self, CatalogState, SeatFeed};
 use ticketing_services::clients::order_clients;
 use ticketing_services::config::{
     CatalogSettings, HttpSettings, PaymentFaults, ReservationSettings, SagaSettings,
@@ -243,6 +243,7 @@ async fn catalog_host(sh: Arc<Shared>, inc: u32) -> turmoil::Result {
         ctx.clone(),
         sh.catalog.clone(),
         sh.remote_seats(),
+        Arc::new(SeatFeed::new()),
         c,
         CancellationToken::new(),
     );

@@ -106,7 +106,6 @@ impl Embedded {
             clock: clock.clone(),
             rng: Arc::new(root.fork()),
         };
-        let ctxs = [ctx_for(), ctx_for(), ctx_for(), ctx_for(), ctx_for()];
         let handles = handles(settings);
         if settings.demo.enabled {
             for event in demo::demo_events(&settings.demo) {
@@ -136,7 +135,7 @@ impl Embedded {
             order_ctx,
             payment_ctx,
             gateway_ctx,
-        ] = ctxs;
+        ] = [ctx_for(), ctx_for(), ctx_for(), ctx_for(), ctx_for()];
         let s = app.start_services(
             settings,
             [
@@ -187,14 +186,14 @@ impl Embedded {
         let seats: Arc<dyn SeatStore> = h.seats.clone();
         let bus: Arc<dyn EventBus> = Arc::new(h.bus.clone());
         let shutdown = &self.shutdown;
-        let mut catalog_state = CatalogState::new(
+        let catalog_state = CatalogState::new(
             catalog_ctx,
             h.catalog.clone(),
             seats.clone(),
+            h.feed.clone(),
             &settings.catalog,
             shutdown.clone(),
         );
-        catalog_state.feed = h.feed.clone();
         let reservation_state = ReservationState {
             ctx: reservation_ctx,
             seats,

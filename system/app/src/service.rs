@@ -28,7 +28,7 @@ use ticketing_domain::ports::{Clock, EventBus, SeatStore};
 use ticketing_kafka::KafkaEventBus;
 use ticketing_postgres::{PgCatalogRepository, PgOrderRepository, PgPaymentRepository, connect};
 use ticketing_redis::{RedisSeatStore, RedisSeatStoreConfig};
-use ticketing_services::catalog::{self, CatalogState};
+use ticketing_services::catalog::{self, CatalogState, SeatFeed};
 use ticketing_services::clients::order_clients;
 use ticketing_services::http::finish_router;
 use ticketing_services::order::{self, OrderState};
@@ -116,7 +116,9 @@ async fn start(
                     catalog::install_event(repo.as_ref(), seats.as_ref(), event).await?;
                 }
             }
-            let state = CatalogState::new(ctx, repo, seats, &settings.catalog, shutdown.clone());
+            let feed = Arc::new(SeatFeed::new());
+            let state =
+                CatalogState::new(ctx, repo, seats, feed, &settings.catalog, shutdown.clone());
             catalog::start(state, &settings.catalog)
         }
         ServiceKind::Reservation => {

@@ -120,11 +120,6 @@ impl<C> std::fmt::Debug for HttpPaymentGateway<C> {
 }
 
 impl<C> HttpPaymentGateway<C> {
-    /// With the default [`PaymentClientPolicy`].
-    pub fn new(http: HttpClient<C>, clock: Arc<dyn Clock>) -> Self {
-        Self::with_policy(http, PaymentClientPolicy::default(), clock)
-    }
-
     pub fn with_policy(
         http: HttpClient<C>,
         policy: PaymentClientPolicy,

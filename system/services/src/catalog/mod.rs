@@ -51,12 +51,13 @@ pub struct CatalogState {
 }
 
 impl CatalogState {
-    /// The catalog's state with a fresh seat feed; `shutdown` ends its
-    /// open streams and its feed.
+    /// The catalog's state around `feed` (a fresh `SeatFeed`, or one the
+    /// assembler keeps a handle to); `shutdown` ends its open streams and its feed.
     pub fn new(
         ctx: Ctx,
         repo: Arc<dyn CatalogRepository>,
         seats: Arc<dyn SeatStore>,
+        feed: Arc<SeatFeed>,
         settings: &CatalogSettings,
         shutdown: CancellationToken,
     ) -> Self {
@@ -64,7 +65,7 @@ impl CatalogState {
             ctx,
             repo,
             seats,
-            feed: Arc::new(SeatFeed::new()),
+            feed,
             heartbeat_ms: settings.sse_heartbeat_ms,
             replay_limit: settings.replay_limit,
             shutdown,
