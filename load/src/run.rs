@@ -14,7 +14,7 @@ use crate::scenarios::browse::BrowseCtx;
 use crate::scenarios::holds::HoldsCtx;
 use crate::scenarios::purchase::PurchaseCtx;
 use crate::scenarios::rush::RushCtx;
-use crate::scenarios::sse::{self, SseCtx};
+use crate::scenarios::sse::SseCtx;
 use crate::scenarios::{RunCtx, ScenarioName};
 use crate::slo::{self, Slo};
 use crate::summary::{
@@ -339,7 +339,7 @@ pub async fn run(target: &Target, opts: &RunOptions) -> anyhow::Result<Summary> 
     let writer = ctx
         .sse
         .as_ref()
-        .map(|_| tokio::spawn(sse::run_writer(ctx.clone(), api.clone())));
+        .map(|_| tokio::spawn(crate::scenarios::run_sse_writer(ctx.clone(), api.clone())));
     let faults = match (&plan, target.stack_control()) {
         (Some(p), Some((script, dir))) => {
             let live = LivePlan {

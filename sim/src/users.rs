@@ -11,29 +11,77 @@
 use crate::clock::SimClock;
 use crate::net::SimConnector;
 use http::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use ticketing_contract::{HoldBody, HoldView, OrderBody, OrderView, PlacedView, SeatMapView};
 use ticketing_domain::ports::{RandomExt, RandomSource};
+use ticketing_domain::{HoldId, OrderId, OrderStatus, SeatId, SeatStatus};
 use ticketing_runtime::ChaChaRandom;
-use ticketing_services::http::client::{HttpClient, JsonResponse};
+use ticketing_services::http::client::{HttpClient, JsonResponse, body};
 
 /// What one user was told (the checkers' view of "client truth").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Told {
     Held {
-        hold_id: String,
-        seats: Vec<String>,
+        hold_id: HoldId,
+        seats: Vec<SeatId>,
     },
     OrderAccepted {
         key: String,
-        order_id: String,
+        order_id: OrderId,
     },
     OrderFinal {
-        order_id: String,
-        status: String,
-        seats: Vec<String>,
+        order_id: OrderId,
+        status: OrderStatus,
+        seats: Vec<SeatId>,
     },
+}
+
+impl Told {
+    /// The trace's text for this answer: ids and statuses as on the wire
+    /// (the line the trace hashes were first recorded with).
+    pub fn trace_line(&self) -> String {
+        match self {
+            Told::Held { hold_id, seats } => format!(
+                "Held {{ hold_id: {:?}, seats: {:?} }}",
+                hold_id.as_str(),
+                seat_names(seats)
+            ),
+            Told::OrderAccepted { key, order_id } => format!(
+                "OrderAccepted {{ key: {key:?}, order_id: {:?} }}",
+                order_id.as_str()
+            ),
+            Told::OrderFinal {
+                order_id,
+                status,
+                seats,
+            } => format!(
+                "OrderFinal {{ order_id: {:?}, status: {:?}, seats: {:?} }}",
+                order_id.as_str(),
+                wire_name(status),
+                seat_names(seats)
+            ),
+        }
+    }
+}
+
+fn seat_names(seats: &[SeatId]) -> Vec<&str> {
+    seats.iter().map(SeatId::as_str).collect()
+}
+
+/// A status's name on the wire (`"CONFIRMED"`).
+fn wire_name<T: serde::Serialize>(status: &T) -> String {
+    match serde_json::to_value(status) {
+        Ok(Value::String(s)) => s,
+        other => format!("{other:?}"),
+    }
+}
+
+/// An answer's body as a contract type; `None` when it is not one.
+fn view<T: DeserializeOwned>(r: JsonResponse) -> Option<T> {
+    serde_json::from_value(r.body).ok()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,12 +172,12 @@ impl User {
                 .await
             && r.status == StatusCode::OK
         {
-            free = r.body["seats"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter(|s| s["status"] == "AVAILABLE")
-                        .filter_map(|s| s["seatId"].as_str().map(str::to_owned))
+            free = view::<SeatMapView>(r)
+                .map(|m| {
+                    m.seats
+                        .into_iter()
+                        .filter(|s| s.status == SeatStatus::Available)
+                        .map(|s| s.seat_id.0)
                         .collect()
                 })
                 .unwrap_or_default();
@@ -155,7 +203,7 @@ impl User {
     }
 
     /// Places an order, repeating the same key after timeouts and 5xx.
-    async fn place(&self, hold_id: &str, key: &str) -> Option<String> {
+    async fn place(&self, hold_id: &HoldId, key: &str) -> Option<OrderId> {
         for _ in 0..6 {
             let client = self.pick(&self.order);
             let r = self
@@ -163,13 +211,15 @@ impl User {
                     client,
                     Method::POST,
                     "/api/orders",
-                    Some(json!({ "holdId": hold_id })),
+                    Some(body(&OrderBody {
+                        hold_id: hold_id.to_string(),
+                    })),
                     &[("idempotency-key", key)],
                 )
                 .await;
             match r {
                 Some(r) if r.status == StatusCode::ACCEPTED => {
-                    let order_id = r.body["orderId"].as_str()?.to_owned();
+                    let order_id = view::<PlacedView>(r)?.order_id;
                     self.tell(Told::OrderAccepted {
                         key: key.to_owned(),
                         order_id: order_id.clone(),
@@ -184,31 +234,22 @@ impl User {
     }
 
     /// Polls until the order is final or the polling budget runs out.
-    async fn follow(&self, order_id: &str) -> Option<String> {
+    async fn follow(&self, order_id: &OrderId) -> Option<OrderStatus> {
         let path = format!("/api/orders/{order_id}");
         for _ in 0..120 {
             self.pause(250, 500).await;
             let client = self.pick(&self.order);
             if let Some(r) = self.send(client, Method::GET, &path, None, &[]).await
                 && r.status == StatusCode::OK
+                && let Some(o) = view::<OrderView>(r)
+                && o.status != OrderStatus::Pending
             {
-                let status = r.body["status"].as_str().unwrap_or("").to_owned();
-                if status != "PENDING" {
-                    let seats = r.body["seatIds"]
-                        .as_array()
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(|s| s.as_str().map(str::to_owned))
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    self.tell(Told::OrderFinal {
-                        order_id: order_id.to_owned(),
-                        status: status.clone(),
-                        seats,
-                    });
-                    return Some(status);
-                }
+                self.tell(Told::OrderFinal {
+                    order_id: order_id.clone(),
+                    status: o.status,
+                    seats: o.seat_ids,
+                });
+                return Some(o.status);
             }
         }
         None
@@ -227,10 +268,14 @@ impl User {
                 break;
             }
             let seats = self.choose_seats().await;
-            let body = json!({ "eventId": self.w.event_id, "seatIds": seats, "holdSeconds": self.w.hold_seconds });
+            let hold = body(&HoldBody {
+                event_id: self.w.event_id.clone(),
+                seat_ids: seats.clone(),
+                hold_seconds: self.w.hold_seconds,
+            });
             let client = self.pick(&self.reservation);
             let Some(r) = self
-                .send(client, Method::POST, "/api/reservations", Some(body), &[])
+                .send(client, Method::POST, "/api/reservations", Some(hold), &[])
                 .await
             else {
                 self.pause(100, 600).await;
@@ -240,12 +285,12 @@ impl User {
                 self.pause(50, 400).await;
                 continue;
             }
-            let Some(hold_id) = r.body["holdId"].as_str().map(str::to_owned) else {
+            let Some(hold_id) = view::<HoldView>(r).map(|h| h.hold_id) else {
                 continue;
             };
             self.tell(Told::Held {
                 hold_id: hold_id.clone(),
-                seats: seats.clone(),
+                seats: seats.iter().map(|s| SeatId::from(s.as_str())).collect(),
             });
 
             if self.rng.unit_f64() < self.w.abandon_rate {
@@ -274,8 +319,8 @@ impl User {
             let Some(order_id) = self.place(&hold_id, &key).await else {
                 continue;
             };
-            match self.follow(&order_id).await.as_deref() {
-                Some("CONFIRMED") => return,
+            match self.follow(&order_id).await {
+                Some(OrderStatus::Confirmed) => return,
                 Some(_) => {}
                 // Still pending when patience ran out: do not buy twice.
                 None => return,

@@ -9,10 +9,11 @@ use http::Request;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use ticketing_contract::{ChangeView, SeatMapView};
+use ticketing_domain::{SeatId, SeatStatus};
 
 use crate::net::SimConnector;
 
@@ -20,7 +21,7 @@ use crate::net::SimConnector;
 #[derive(Debug, Default, Clone)]
 pub struct View {
     pub version: u64,
-    pub seats: BTreeMap<String, String>,
+    pub seats: BTreeMap<SeatId, SeatStatus>,
     pub snapshots: u32,
     pub reconnects: u32,
     /// A change that skipped a version (should never happen).
@@ -30,43 +31,36 @@ pub struct View {
 pub type SharedView = Arc<Mutex<View>>;
 
 /// Applies one SSE message; returns false when the view must resync.
+/// A message that is not the contract's shape is skipped.
 fn apply(view: &SharedView, event: &str, data: &str) -> bool {
-    let Ok(v) = serde_json::from_str::<Value>(data) else {
-        return true;
-    };
     let mut view = crate::lock(view);
     match event {
         "snapshot" => {
-            view.version = v["version"].as_u64().unwrap_or(0);
-            view.seats = v["seats"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|s| {
-                            Some((
-                                s["seatId"].as_str()?.to_owned(),
-                                s["status"].as_str()?.to_owned(),
-                            ))
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
+            let Ok(map) = serde_json::from_str::<SeatMapView>(data) else {
+                return true;
+            };
+            view.version = map.version;
+            view.seats = map
+                .seats
+                .into_iter()
+                .map(|s| (s.seat_id, s.status))
+                .collect();
             view.snapshots += 1;
             true
         }
         "change" => {
-            let version = v["version"].as_u64().unwrap_or(0);
-            if version <= view.version {
+            let Ok(c) = serde_json::from_str::<ChangeView>(data) else {
+                return true;
+            };
+            if c.version <= view.version {
                 return true;
             }
-            if version != view.version + 1 {
+            if c.version != view.version + 1 {
                 view.gaps += 1;
                 return false;
             }
-            view.version = version;
-            if let (Some(seat), Some(status)) = (v["seatId"].as_str(), v["status"].as_str()) {
-                view.seats.insert(seat.to_owned(), status.to_owned());
-            }
+            view.version = c.version;
+            view.seats.insert(c.seat_id, c.status);
             true
         }
         _ => true,

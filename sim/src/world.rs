@@ -717,7 +717,12 @@ pub fn digest_lines(truth: &Truth) -> Vec<String> {
     }
     let h = crate::lock(&truth.history);
     for ob in &h.observations {
-        out.push(format!("told {} {} {:?}", ob.at_ms, ob.user, ob.told));
+        out.push(format!(
+            "told {} {} {}",
+            ob.at_ms,
+            ob.user,
+            ob.told.trace_line()
+        ));
     }
     out
 }

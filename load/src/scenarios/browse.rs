@@ -1,10 +1,9 @@
 //! `browse`: read-heavy traffic — the event list, one event, its seat map —
 //! with a short think time between pages.
 
-use super::{Req, RunCtx, call, pause, state};
+use super::shared::{Req, Shared, call, pause, state};
 use goose::prelude::*;
 use rand::Rng;
-use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Default)]
@@ -15,17 +14,17 @@ pub struct BrowseCtx {
     pub think_ms_max: u64,
 }
 
-pub async fn browse(ctx: &Arc<RunCtx>, user: &mut GooseUser) -> TransactionResult {
-    if ctx.past_deadline() || ctx.browse.events.is_empty() {
+pub async fn browse(ctx: &Shared, b: &BrowseCtx, user: &mut GooseUser) -> TransactionResult {
+    if ctx.past_deadline() || b.events.is_empty() {
         pause(ctx, Duration::from_millis(500)).await;
         return Ok(());
     }
     call(user, ctx, Req::get("GET /api/events", "/api/events")).await?;
     let (event, think) = {
-        let s = state(user);
-        let i = s.rng.random_range(0..ctx.browse.events.len());
-        let think = s.rng.random_range(0..=ctx.browse.think_ms_max);
-        (ctx.browse.events[i].clone(), think)
+        let s = state::<()>(user);
+        let i = s.rng.random_range(0..b.events.len());
+        let think = s.rng.random_range(0..=b.think_ms_max);
+        (b.events[i].clone(), think)
     };
     pause(ctx, Duration::from_millis(think)).await;
     let path = format!("/api/events/{event}");

@@ -4,11 +4,10 @@
 //! hold endpoint's figures give "hold throughput at p99 < X" when the user
 //! count is swept (load/README.md, Benchmarks).
 
-use super::{Req, RunCtx, call, pause, state};
+use super::shared::{Req, Shared, call, pause, state};
 use goose::prelude::*;
 use rand::Rng;
 use serde_json::json;
-use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug)]
@@ -17,16 +16,13 @@ pub struct HoldsCtx {
     pub seat_ids: Vec<String>,
 }
 
-pub async fn hold_release(ctx: &Arc<RunCtx>, user: &mut GooseUser) -> TransactionResult {
-    let Some(h) = ctx.holds.as_ref() else {
-        return Ok(());
-    };
+pub async fn hold_release(ctx: &Shared, h: &HoldsCtx, user: &mut GooseUser) -> TransactionResult {
     if ctx.past_deadline() {
         pause(ctx, Duration::from_millis(500)).await;
         return Ok(());
     }
     let seat = {
-        let i = state(user).rng.random_range(0..h.seat_ids.len());
+        let i = state::<()>(user).rng.random_range(0..h.seat_ids.len());
         h.seat_ids[i].clone()
     };
     let body = json!({"eventId": h.event_id, "seatIds": [seat], "holdSeconds": 60});

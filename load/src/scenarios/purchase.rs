@@ -6,14 +6,14 @@
 //! The run's purchase events are a pool of small events (a seat map a real
 //! page would load), so seat maps stay small while the pool lasts.
 
-use super::{Req, RunCtx, available_seats, call, pause, state, token};
+use super::shared::{Req, Shared, available_seats, call, pause, state, token};
 use crate::summary::PurchaseFigures;
 use goose::prelude::*;
 use hdrhistogram::Histogram;
 use rand::Rng;
 use rand::seq::SliceRandom;
 use serde_json::json;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -55,10 +55,7 @@ impl PurchaseCtx {
 }
 
 /// One purchase, start to finish.
-pub async fn purchase(ctx: &Arc<RunCtx>, user: &mut GooseUser) -> TransactionResult {
-    let Some(p) = ctx.purchase.as_ref() else {
-        return Ok(());
-    };
+pub async fn purchase(ctx: &Shared, p: &PurchaseCtx, user: &mut GooseUser) -> TransactionResult {
     if ctx.past_deadline() {
         pause(ctx, Duration::from_millis(500)).await;
         return Ok(());
@@ -89,7 +86,7 @@ pub async fn purchase(ctx: &Arc<RunCtx>, user: &mut GooseUser) -> TransactionRes
         pause(ctx, Duration::from_millis(1000)).await;
         return Ok(());
     }
-    open.shuffle(&mut state(user).rng);
+    open.shuffle(&mut state::<()>(user).rng);
     let event = open[0].clone();
     p.count(|c| c.started += 1);
 
@@ -111,7 +108,7 @@ pub async fn purchase(ctx: &Arc<RunCtx>, user: &mut GooseUser) -> TransactionRes
         if avail.is_empty() || ctx.past_deadline() {
             break;
         }
-        let rng = &mut state(user).rng;
+        let rng = &mut state::<()>(user).rng;
         let want = rng.random_range(1..=4usize).min(avail.len());
         avail.shuffle(rng);
         let picked: Vec<String> = avail.drain(..want).collect();
@@ -136,13 +133,16 @@ pub async fn purchase(ctx: &Arc<RunCtx>, user: &mut GooseUser) -> TransactionRes
     let Some((hold_id, seats)) = hold else {
         return Ok(());
     };
-    if state(user).rng.random_bool(p.abandon_share.clamp(0.0, 1.0)) {
+    if state::<()>(user)
+        .rng
+        .random_bool(p.abandon_share.clamp(0.0, 1.0))
+    {
         p.count(|c| c.abandoned += 1);
         return Ok(());
     }
 
     // Order with an Idempotency-Key; a share send it twice.
-    let key = token(&mut state(user).rng);
+    let key = token(&mut state::<()>(user).rng);
     let body = json!({"holdId": hold_id});
     let headers = [("Idempotency-Key", key.as_str())];
     let order_req = |body| Req {
@@ -159,7 +159,10 @@ pub async fn purchase(ctx: &Arc<RunCtx>, user: &mut GooseUser) -> TransactionRes
     let Some(order_id) = first.str("orderId").map(str::to_owned) else {
         return Ok(());
     };
-    if state(user).rng.random_bool(p.retry_share.clamp(0.0, 1.0)) {
+    if state::<()>(user)
+        .rng
+        .random_bool(p.retry_share.clamp(0.0, 1.0))
+    {
         let again = call(user, ctx, order_req(&body)).await?;
         let same = again.str("orderId") == Some(order_id.as_str());
         p.count(|c| {

@@ -4,7 +4,7 @@
 //! every few conflicts the user re-reads the seat map (what a real client
 //! does), which also tells it when nothing is left.
 
-use super::{Answer, Req, RunCtx, call, pause, state};
+use super::shared::{Answer, Req, Shared, available_seats, call, pause, state};
 use goose::prelude::*;
 use hdrhistogram::Histogram;
 use rand::Rng;
@@ -85,7 +85,7 @@ pub struct RushUser {
 
 /// Re-reads the seat map: the candidates become the AVAILABLE seats.
 async fn refresh(
-    ctx: &RunCtx,
+    ctx: &Shared,
     user: &mut GooseUser,
     rush: &RushCtx,
 ) -> Result<Option<Vec<u32>>, Box<TransactionError>> {
@@ -95,7 +95,7 @@ async fn refresh(
         return Ok(None);
     };
     Ok(Some(
-        super::available_seats(map)
+        available_seats(map)
             .into_iter()
             .filter_map(|id| rush.index.get(id).copied())
             .collect(),
@@ -104,18 +104,18 @@ async fn refresh(
 
 /// The rush transaction: attempts until won, sold out, or a bound is hit;
 /// a finished user idles until the deadline (mix runs keep calling it).
-pub async fn attempt(ctx: &Arc<RunCtx>, user: &mut GooseUser) -> TransactionResult {
-    let Some(rush) = ctx.rush.as_ref() else {
-        return Ok(());
-    };
-    if state(user).rush.as_ref().is_some_and(|r| r.done) {
+pub async fn attempt(ctx: &Shared, rush: &RushCtx, user: &mut GooseUser) -> TransactionResult {
+    if state::<RushUser>(user).own.as_ref().is_some_and(|r| r.done) {
         pause(ctx, Duration::from_millis(500)).await;
         return Ok(());
     }
-    let mut me = state(user).rush.take().unwrap_or_else(|| RushUser {
-        candidates: (0..rush.seat_ids.len() as u32).collect(),
-        done: false,
-    });
+    let mut me = state::<RushUser>(user)
+        .own
+        .take()
+        .unwrap_or_else(|| RushUser {
+            candidates: (0..rush.seat_ids.len() as u32).collect(),
+            done: false,
+        });
     let started = Instant::now();
     {
         let mut first = rush.first_attempt.lock().unwrap_or_else(|e| e.into_inner());
@@ -144,7 +144,9 @@ pub async fn attempt(ctx: &Arc<RunCtx>, user: &mut GooseUser) -> TransactionResu
                 continue;
             }
         }
-        let pick = state(user).rng.random_range(0..me.candidates.len());
+        let pick = state::<RushUser>(user)
+            .rng
+            .random_range(0..me.candidates.len());
         let seat = rush.seat_ids[me.candidates[pick] as usize].clone();
         let body = json!({
             "eventId": rush.event_id,
@@ -189,6 +191,6 @@ pub async fn attempt(ctx: &Arc<RunCtx>, user: &mut GooseUser) -> TransactionResu
     }
     me.done = true;
     me.candidates = Vec::new();
-    state(user).rush = Some(me);
+    state::<RushUser>(user).own = Some(me);
     Ok(())
 }

@@ -9,7 +9,7 @@
 //! sent when the gap is too old for the server's history, counts as a
 //! resync, not a loss).
 
-use super::{RunCtx, pause, state};
+use super::shared::{Answer, Shared, pause, state};
 use crate::client::Api;
 use crate::record::{Outcome, code_label};
 use goose::prelude::*;
@@ -17,8 +17,8 @@ use hdrhistogram::Histogram;
 use rand::Rng;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -119,17 +119,14 @@ fn parse(block: &str) -> Option<(String, Value)> {
 
 /// One connection of one watcher: open (resuming if it has seen a version),
 /// read until its session ends, then let go.
-pub async fn watch(ctx: &Arc<RunCtx>, user: &mut GooseUser) -> TransactionResult {
-    let Some(sse) = ctx.sse.as_ref() else {
-        return Ok(());
-    };
+pub async fn watch(ctx: &Shared, sse: &SseCtx, user: &mut GooseUser) -> TransactionResult {
     if ctx.past_deadline() {
         pause(ctx, Duration::from_millis(500)).await;
         return Ok(());
     }
     let (mut me, session) = {
-        let s = state(user);
-        let me = match s.sse.take() {
+        let s = state::<Watcher>(user);
+        let me = match s.own.take() {
             Some(w) => w,
             None => {
                 sse.watchers.fetch_add(1, Ordering::Relaxed);
@@ -177,7 +174,7 @@ pub async fn watch(ctx: &Arc<RunCtx>, user: &mut GooseUser) -> TransactionResult
                 Outcome::Error,
                 code_label(Some(status), None, None),
             );
-            state(user).sse = Some(me);
+            state::<Watcher>(user).own = Some(me);
             pause(ctx, Duration::from_millis(200)).await;
             return Ok(());
         }
@@ -190,7 +187,7 @@ pub async fn watch(ctx: &Arc<RunCtx>, user: &mut GooseUser) -> TransactionResult
                 Outcome::Error,
                 code_label(None, None, Some(kind)),
             );
-            state(user).sse = Some(me);
+            state::<Watcher>(user).own = Some(me);
             pause(ctx, Duration::from_millis(200)).await;
             return Ok(());
         }
@@ -261,15 +258,14 @@ pub async fn watch(ctx: &Arc<RunCtx>, user: &mut GooseUser) -> TransactionResult
             .or_insert_with(crate::record::new_histogram)
             .add(&mine);
     }
-    state(user).sse = Some(me);
+    state::<Watcher>(user).own = Some(me);
     Ok(())
 }
 
 /// The writer: one hold then one release per seat, `writes_per_s` changes a
 /// second, until the deadline or the seats run out. Its requests are
 /// recorded like the users' (under the same endpoint names).
-pub async fn run_writer(ctx: Arc<RunCtx>, api: Api) {
-    let Some(sse) = ctx.sse.as_ref() else { return };
+pub async fn run_writer(ctx: &Shared, sse: &SseCtx, api: Api) {
     let period = Duration::from_secs_f64(1.0 / sse.writes_per_s.max(0.1));
     let http = api.http();
     let mut tick = tokio::time::interval(period);
@@ -301,7 +297,7 @@ pub async fn run_writer(ctx: Arc<RunCtx>, api: Api) {
                     code_label(Some(status), None, None),
                 );
                 sse.writes.fetch_add(1, Ordering::Relaxed);
-                let answer = super::Answer {
+                let answer = Answer {
                     status: Some(status),
                     json: body,
                 };

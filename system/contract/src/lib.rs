@@ -1,6 +1,6 @@
 //! # ticketing-contract
 //!
-//! The answers of contract v1 (public `/api/...` and internal
+//! The requests and answers of contract v1 (public `/api/...` and internal
 //! `/internal/...`) as Rust types, declared once. The services serialize
 //! them; the load harness, tests and tools deserialize the same types, so a
 //! field renamed on one side breaks the other's build, not a run. Statuses
@@ -165,6 +165,58 @@ pub struct PaymentView {
     pub amount_cents: Cents,
 }
 
+// --- Request bodies. Ids are plain text here: the services validate them
+// (length, alphabet) and answer 400 with the standard body, not a serde
+// error. Unknown fields are refused.
+
+/// `POST /internal/events`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CreateEventBody {
+    pub event_id: String,
+    pub title: String,
+    pub starts_at: String,
+    pub rows: u32,
+    pub cols: u32,
+}
+
+/// `POST /api/reservations`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HoldBody {
+    pub event_id: String,
+    pub seat_ids: Vec<String>,
+    pub hold_seconds: u64,
+}
+
+/// `POST /api/reservations/{id}/extend`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ExtendBody {
+    pub hold_seconds: u64,
+}
+
+/// `POST /internal/holds/{id}/pin`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PinBody {
+    pub order_id: String,
+}
+
+/// `POST /api/orders` (with an `Idempotency-Key` header).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct OrderBody {
+    pub hold_id: String,
+}
+
+/// `POST /internal/payments/{order_id}/authorize`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AuthorizeBody {
+    pub amount_cents: Cents,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,5 +249,20 @@ mod tests {
             change,
             serde_json::json!({"version": 3, "seatId": "2-2", "status": "SOLD"})
         );
+    }
+
+    #[test]
+    fn request_bodies_are_camel_case_and_refuse_unknown_fields() {
+        let body = HoldBody {
+            event_id: "e".into(),
+            seat_ids: vec!["1-1".into()],
+            hold_seconds: 60,
+        };
+        assert_eq!(
+            serde_json::to_value(&body).expect("serializes"),
+            serde_json::json!({"eventId": "e", "seatIds": ["1-1"], "holdSeconds": 60})
+        );
+        let typo = serde_json::json!({"holdId": "h", "holdID": "h"});
+        assert!(serde_json::from_value::<OrderBody>(typo).is_err());
     }
 }

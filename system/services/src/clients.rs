@@ -10,13 +10,13 @@
 //!
 //! Layer: clients, above `http` and the shared types; below the services.
 
-use crate::http::client::{CallError, HttpClient, JsonResponse};
+use crate::http::client::{CallError, HttpClient, JsonResponse, body};
 use async_trait::async_trait;
 use http::{Method, StatusCode};
 use hyper_util::client::legacy::connect::Connect;
-use serde_json::json;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use ticketing_contract::{AuthorizeBody, PinBody};
 use ticketing_domain::ports::{
     Clock, GatewayError, PaymentGateway, PinError, RandomExt, ReservationClient,
 };
@@ -244,7 +244,7 @@ where
         self.call(
             "authorize",
             order_id,
-            Some(json!({ "amountCents": amount_cents })),
+            Some(body(&AuthorizeBody { amount_cents })),
             trace,
         )
         .await
@@ -320,7 +320,9 @@ where
             .send_json(
                 Method::POST,
                 &path,
-                Some(&json!({ "orderId": order_id })),
+                Some(&body(&PinBody {
+                    order_id: order_id.to_string(),
+                })),
                 &[],
                 trace,
             )

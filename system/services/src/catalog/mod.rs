@@ -27,12 +27,11 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures::Stream;
-use serde::Deserialize;
 use std::collections::{BTreeMap, VecDeque};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
-use ticketing_contract::{ChangeView, EventView, SeatMapView, SeatView};
+use ticketing_contract::{ChangeView, CreateEventBody, EventView, SeatMapView, SeatView};
 use ticketing_domain::ports::{CatalogRepository, ChangesSince, SeatStore};
 use ticketing_domain::{Event, EventId, SeatChange, SeatId, SeatStatus};
 use tokio::sync::broadcast;
@@ -116,16 +115,6 @@ pub fn internal_router(state: CatalogState) -> Router {
 
 /// Largest event `POST /internal/events` accepts (rows x cols).
 pub const MAX_CREATED_SEATS: u64 = 200_000;
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct CreateEventBody {
-    event_id: String,
-    title: String,
-    starts_at: String,
-    rows: u32,
-    cols: u32,
-}
 
 async fn create_event(
     State(state): State<CatalogState>,

@@ -65,6 +65,13 @@ impl<C> std::fmt::Debug for HttpClient<C> {
     }
 }
 
+/// A contract request body as the JSON [`HttpClient::send_json`] sends.
+/// The contract's bodies are structs of text and numbers, which always
+/// serialize.
+pub fn body<T: serde::Serialize>(b: &T) -> Value {
+    serde_json::to_value(b).expect("a contract body serializes")
+}
+
 impl<C> HttpClient<C>
 where
     C: Connect + Clone + Send + Sync + 'static,

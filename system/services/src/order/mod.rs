@@ -30,10 +30,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use ticketing_contract::{AuditView, OrderView, PlacedView, TicketView, rfc3339};
+use ticketing_contract::{AuditView, OrderBody, OrderView, PlacedView, TicketView, rfc3339};
 use ticketing_domain::messages::{BusMessage, topics};
 use ticketing_domain::ports::{
     EventBus, IdempotencyBegin, OrderRecord, PinError, RandomExt, StoredResponse,
@@ -44,12 +43,6 @@ use tokio_util::sync::CancellationToken;
 
 /// Longest accepted `Idempotency-Key`.
 const MAX_KEY_LEN: usize = 255;
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct OrderBody {
-    hold_id: String,
-}
 
 /// An order as clients (and the audit) see it.
 fn order_view(o: OrderRecord) -> OrderView {

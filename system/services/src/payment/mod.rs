@@ -21,10 +21,9 @@ use crate::started::Started;
 use axum::extract::{Path, State};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use serde::Deserialize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use ticketing_contract::PaymentView;
+use ticketing_contract::{AuthorizeBody, PaymentView};
 use ticketing_domain::ports::{PaymentRepository, RandomExt, RepoError};
 use ticketing_domain::{Cents, LedgerEntry, LedgerKind, OrderId, Payment, PaymentStatus};
 
@@ -43,12 +42,6 @@ enum Op {
     Capture,
     Void,
     Refund,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct AuthorizeBody {
-    amount_cents: Cents,
 }
 
 fn payment_view(p: Payment) -> PaymentView {

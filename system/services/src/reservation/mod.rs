@@ -21,9 +21,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
 use std::sync::Arc;
-use ticketing_contract::HoldView;
+use ticketing_contract::{ExtendBody, HoldBody, HoldView, PinBody};
 use ticketing_domain::messages::{BusMessage, Envelope, topics};
 use ticketing_domain::ports::{
     ConfirmOutcome, EventBus, HoldRequest, OutgoingMessage, RandomExt, Releaser, SeatStore,
@@ -41,26 +40,6 @@ pub struct ReservationState {
     pub ctx: Ctx,
     pub seats: Arc<dyn SeatStore>,
     pub policy: HoldPolicy,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct HoldBody {
-    event_id: String,
-    seat_ids: Vec<String>,
-    hold_seconds: u64,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct ExtendBody {
-    hold_seconds: u64,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct PinBody {
-    order_id: String,
 }
 
 /// Public routes (`/api/reservations...`).

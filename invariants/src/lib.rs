@@ -1,0 +1,24 @@
+//! The brief's invariants, written once.
+//!
+//! Pure functions ([`rules`]) over one [`Snapshot`] of ground truth. The
+//! simulator (`sim/src/check.rs`), the load audit (`load/src/audit.rs`) and
+//! the stack test (`system/cli/tests/stack.rs`) each build a snapshot of
+//! what they can see and call [`check`] or [`judge`]; none of them states an
+//! invariant of its own. A part a harness cannot see is left `None` and its
+//! rule says it was not judged; a part it failed to read is a violation.
+//!
+//! The checkers share no code with the services they check: this crate
+//! imports only `ticketing-domain`'s types and ports.
+
+pub mod read;
+pub mod rules;
+pub mod snapshot;
+
+#[cfg(test)]
+mod tests;
+
+pub use read::{Stores, read_ports};
+pub use rules::{INVARIANTS, Verdict, Violation, check, judge, oversold_seats};
+pub use snapshot::{
+    EventFact, HoldFact, OrderFact, OutboxFact, Quiescence, Snapshot, StreamFact, Told, ToldWhat,
+};

@@ -1,0 +1,371 @@
+//! Each invariant shown to hold on a consistent snapshot and to fail on a
+//! snapshot that breaks it (a checker that cannot fail proves nothing).
+
+// Test code: a failed expectation must panic the test.
+#![allow(clippy::unwrap_used)]
+
+use crate::*;
+use std::collections::BTreeMap;
+use ticketing_domain::{
+    EventId, LedgerEntry, LedgerKind, MessageId, OrderStatus, SeatId, SeatStatus, Ticket,
+};
+
+fn seat(s: &str) -> SeatId {
+    SeatId::from(s)
+}
+
+fn order(id: &str, status: OrderStatus, seats: &[&str]) -> OrderFact {
+    OrderFact {
+        order_id: id.into(),
+        event_id: "e".into(),
+        seat_ids: seats.iter().map(|s| seat(s)).collect(),
+        status,
+        progress: String::new(),
+    }
+}
+
+fn ticket(s: &str, order: &str) -> Ticket {
+    Ticket {
+        event_id: "e".into(),
+        seat_id: seat(s),
+        order_id: order.into(),
+    }
+}
+
+fn entry(order: &str, kind: LedgerKind) -> LedgerEntry {
+    LedgerEntry {
+        seq: 0,
+        order_id: order.into(),
+        kind,
+        amount_cents: 100,
+        at_ms: 0,
+    }
+}
+
+fn told_final(client: &str, order: &str, status: OrderStatus, seats: &[&str]) -> Told {
+    Told {
+        client: client.into(),
+        what: ToldWhat::OrderFinal {
+            order_id: order.into(),
+            event_id: "e".into(),
+            status,
+            seat_ids: seats.iter().map(|s| seat(s)).collect(),
+        },
+    }
+}
+
+/// Three seats: 1-1 sold to o1 (confirmed, captured), 1-2 held by a live
+/// hold, 1-3 free; o2 was cancelled and its authorization voided.
+fn healthy() -> Snapshot {
+    let seats = BTreeMap::from([
+        (seat("1-1"), SeatStatus::Sold),
+        (seat("1-2"), SeatStatus::Held),
+        (seat("1-3"), SeatStatus::Available),
+    ]);
+    let changes = vec![
+        (seat("1-1"), SeatStatus::Held),
+        (seat("1-1"), SeatStatus::Sold),
+        (seat("1-2"), SeatStatus::Held),
+    ];
+    Snapshot {
+        events: vec![EventFact {
+            event_id: "e".into(),
+            capacity: 3,
+            version: 3,
+            seats: seats.clone(),
+            owners: Some(vec![(seat("1-1"), "o1".into())]),
+            changes: Some(changes),
+            holds: Some(vec![HoldFact {
+                seat_ids: vec![seat("1-2")],
+                expires_at_ms: 2_000,
+            }]),
+        }],
+        orders: vec![
+            order("o1", OrderStatus::Confirmed, &["1-1"]),
+            order("o2", OrderStatus::Cancelled, &["1-3"]),
+        ],
+        tickets: vec![ticket("1-1", "o1")],
+        ledger: vec![
+            entry("o1", LedgerKind::Authorize),
+            entry("o1", LedgerKind::Capture),
+            entry("o2", LedgerKind::Authorize),
+            entry("o2", LedgerKind::Void),
+        ],
+        outbox: OutboxFact {
+            backlog: 0,
+            written: Some(vec![MessageId::from("m1")]),
+            published: Some(vec![MessageId::from("m1")]),
+        },
+        told: Some(vec![
+            Told {
+                client: "1".into(),
+                what: ToldWhat::OrderAccepted {
+                    key: "k1".into(),
+                    order_id: "o1".into(),
+                },
+            },
+            told_final("1", "o1", OrderStatus::Confirmed, &["1-1"]),
+        ]),
+        streams: vec![StreamFact {
+            name: "watcher 1".into(),
+            event_id: "e".into(),
+            version: 3,
+            gaps: 0,
+            seats,
+        }],
+        quiescence: Quiescence {
+            reached: true,
+            detail: String::new(),
+        },
+        unreadable: Vec::new(),
+        now_ms: 1_000,
+        hold_grace_ms: 0,
+    }
+}
+
+/// The invariants that fail, each once.
+fn failing(s: &Snapshot) -> Vec<String> {
+    let mut ids: Vec<String> = check(s).into_iter().map(|v| v.invariant).collect();
+    ids.dedup();
+    ids
+}
+
+fn only(s: &Snapshot, invariant: &str) {
+    assert_eq!(failing(s), vec![invariant.to_owned()], "{:#?}", check(s));
+}
+
+#[test]
+fn a_consistent_snapshot_passes_every_invariant() {
+    let s = healthy();
+    assert_eq!(check(&s), Vec::new());
+    assert_eq!(judge(&s).len(), INVARIANTS.len());
+}
+
+#[test]
+fn a_failed_read_is_a_violation() {
+    let mut s = healthy();
+    assert_eq!(s.read(Err::<(), _>("connection refused"), "tickets"), None);
+    only(&s, "0-truth-readable");
+    assert!(check(&s)[0].detail.contains("tickets"));
+}
+
+#[test]
+fn a_seat_in_two_confirmed_orders_is_oversold() {
+    let mut s = healthy();
+    s.orders.push(order("o3", OrderStatus::Confirmed, &["1-1"]));
+    s.ledger.push(entry("o3", LedgerKind::Authorize));
+    s.ledger.push(entry("o3", LedgerKind::Capture));
+    let twice = oversold_seats(&s);
+    assert_eq!(twice.len(), 1);
+    assert!(twice.contains_key(&(EventId::from("e"), seat("1-1"))));
+    assert!(failing(&s).contains(&"1-no-oversell".to_owned()));
+}
+
+#[test]
+fn two_tickets_or_two_owners_for_one_seat_are_oversold() {
+    let mut s = healthy();
+    s.tickets.push(ticket("1-1", "o9"));
+    assert!(failing(&s).contains(&"1-no-oversell".to_owned()));
+    let mut s = healthy();
+    s.events[0].owners = Some(vec![(seat("1-1"), "o1".into()), (seat("1-1"), "o9".into())]);
+    assert!(failing(&s).contains(&"1-no-oversell".to_owned()));
+}
+
+#[test]
+fn a_sold_seat_without_a_ticket_breaks_sold_equals_confirmed() {
+    let mut s = healthy();
+    s.tickets.clear();
+    // The client was told CONFIRMED too, so client truth fails as well.
+    assert!(failing(&s).contains(&"2-sold-seats-confirmed".to_owned()));
+    s.told = None;
+    only(&s, "2-sold-seats-confirmed");
+}
+
+#[test]
+fn a_store_owner_other_than_the_ticket_breaks_sold_equals_confirmed() {
+    let mut s = healthy();
+    s.events[0].owners = Some(vec![(seat("1-1"), "o2".into())]);
+    s.told = None;
+    only(&s, "2-sold-seats-confirmed");
+}
+
+#[test]
+fn more_sold_than_capacity_is_named() {
+    let mut s = healthy();
+    s.events[0].capacity = 0;
+    let v = check(&s);
+    assert!(
+        v.iter()
+            .any(|v| v.invariant == "2-sold-seats-confirmed"
+                && v.detail.contains("1 seats sold of 0")),
+        "{v:?}"
+    );
+}
+
+#[test]
+fn a_confirmed_order_without_capture_breaks_money() {
+    let mut s = healthy();
+    s.ledger
+        .retain(|e| !(e.order_id.as_str() == "o1" && e.kind == LedgerKind::Capture));
+    // o1's authorization is now also left open.
+    only(&s, "3-money");
+    assert_eq!(check(&s).len(), 2);
+}
+
+#[test]
+fn a_capture_of_a_cancelled_order_breaks_money() {
+    let mut s = healthy();
+    s.ledger.push(entry("o2", LedgerKind::Capture));
+    only(&s, "3-money");
+}
+
+#[test]
+fn an_open_authorization_breaks_money() {
+    let mut s = healthy();
+    s.ledger.retain(|e| e.kind != LedgerKind::Void);
+    only(&s, "3-money");
+}
+
+#[test]
+fn a_pending_order_an_unsent_outbox_and_a_lost_message_break_liveness() {
+    let mut s = healthy();
+    s.orders.push(order("o4", OrderStatus::Pending, &[]));
+    only(&s, "4-liveness");
+    let mut s = healthy();
+    s.outbox.backlog = 2;
+    only(&s, "4-liveness");
+    let mut s = healthy();
+    s.outbox.written = Some(vec![MessageId::from("m1"), MessageId::from("m2")]);
+    only(&s, "4-liveness");
+    let mut s = healthy();
+    s.quiescence = Quiescence {
+        reached: false,
+        detail: "lag 3".into(),
+    };
+    only(&s, "4-liveness");
+}
+
+#[test]
+fn a_hold_past_its_expiry_and_grace_breaks_liveness() {
+    let mut s = healthy();
+    s.now_ms = 2_500;
+    only(&s, "4-liveness");
+    s.hold_grace_ms = 1_000;
+    assert_eq!(check(&s), Vec::new());
+    s.events[0].holds = Some(Vec::new());
+    only(&s, "4-liveness");
+    // Holds not known to the harness: not judged.
+    s.events[0].holds = None;
+    assert_eq!(check(&s), Vec::new());
+}
+
+#[test]
+fn one_key_two_orders_and_a_double_capture_break_idempotency() {
+    let mut s = healthy();
+    s.told.as_mut().unwrap().push(Told {
+        client: "2".into(),
+        what: ToldWhat::OrderAccepted {
+            key: "k1".into(),
+            order_id: "o2".into(),
+        },
+    });
+    only(&s, "5-idempotency");
+    let mut s = healthy();
+    s.ledger.push(entry("o1", LedgerKind::Capture));
+    only(&s, "5-idempotency");
+}
+
+#[test]
+fn a_client_told_a_wrong_status_or_a_seat_it_does_not_own_breaks_client_truth() {
+    let mut s = healthy();
+    s.told
+        .as_mut()
+        .unwrap()
+        .push(told_final("2", "o2", OrderStatus::Confirmed, &["1-3"]));
+    let v = check(&s);
+    assert!(v.iter().all(|v| v.invariant == "6-client-truth"), "{v:?}");
+    // Wrong status, and no ticket for 1-3.
+    assert_eq!(v.len(), 2, "{v:?}");
+}
+
+#[test]
+fn two_clients_told_confirmed_for_one_seat_break_client_truth() {
+    let mut s = healthy();
+    // The second claim names an order that does not exist at all.
+    s.told
+        .as_mut()
+        .unwrap()
+        .push(told_final("2", "o7", OrderStatus::Confirmed, &["1-1"]));
+    let v = check(&s);
+    assert!(
+        v.iter()
+            .any(|v| v.detail.contains("clients 1 and 2 both told CONFIRMED")),
+        "{v:?}"
+    );
+    only(&s, "6-client-truth");
+}
+
+#[test]
+fn a_stale_stream_a_gap_or_a_wrong_seat_break_convergence() {
+    let mut s = healthy();
+    s.streams[0].version = 2;
+    only(&s, "7-convergence");
+    let mut s = healthy();
+    s.streams[0].gaps = 1;
+    only(&s, "7-convergence");
+    let mut s = healthy();
+    s.streams[0].seats.insert(seat("1-3"), SeatStatus::Held);
+    only(&s, "7-convergence");
+}
+
+#[test]
+fn a_change_log_that_does_not_replay_to_the_map_breaks_convergence() {
+    let mut s = healthy();
+    s.events[0].changes.as_mut().unwrap().pop();
+    only(&s, "7-convergence");
+}
+
+/// Polls a future the in-memory adapters complete at once.
+fn ready<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match f.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => v,
+        std::task::Poll::Pending => panic!("in-memory adapter did not complete at once"),
+    }
+}
+
+#[test]
+fn reading_an_event_the_store_does_not_know_is_unreadable_not_empty() {
+    use ticketing_mem::{MemOrderRepository, MemPaymentRepository, MemSeatStore};
+    let (seats, orders, payments) = (
+        MemSeatStore::new(16, 1_000),
+        MemOrderRepository::new(),
+        MemPaymentRepository::new(),
+    );
+    let stores = Stores {
+        seats: &seats,
+        orders: &orders,
+        payments: &payments,
+    };
+    let s = ready(read_ports(stores, &[EventId::from("never-installed")]));
+    let v = check(&s);
+    assert!(
+        v.iter()
+            .any(|v| v.invariant == "0-truth-readable" && v.detail.contains("seat map")),
+        "{v:?}"
+    );
+    // Installed, the same read is clean.
+    ready(ticketing_domain::ports::SeatStore::create_event(
+        &seats,
+        &EventId::from("e"),
+        &[(seat("1-1"), 100)],
+    ))
+    .unwrap();
+    let mut s = ready(read_ports(stores, &[EventId::from("e")]));
+    // Quiescence is the harness's to say; unsaid, it is not reached.
+    assert_eq!(failing(&s), vec!["4-liveness".to_owned()]);
+    s.quiescence.reached = true;
+    assert_eq!(check(&s), Vec::new());
+    assert_eq!(s.events[0].capacity, 1);
+}

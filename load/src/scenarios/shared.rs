@@ -1,0 +1,240 @@
+//! What every scenario shares: the run's [`Shared`] state (recorder,
+//! deadline, client truth), each user's [`UserState`], and [`call`], the one
+//! way a scenario sends a request.
+//!
+//! Layer: the bottom of `scenarios`; imports `audit` (the client truth) and
+//! `record`, never a scenario.
+
+use crate::audit::ClientTruth;
+use crate::record::{Outcome, Recorder, code_label};
+use goose::prelude::*;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::Value;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// The run's state every scenario reads: recorder, deadline, and the
+/// client truth the audit checks against.
+#[derive(Debug)]
+pub struct Shared {
+    pub rec: Recorder,
+    pub seed: u64,
+    /// No transaction starts new work after this, and loops end by it.
+    pub deadline: Instant,
+    /// Per-request timeout (the SSE stream has its own).
+    pub request_timeout: Duration,
+    pub truth: Mutex<ClientTruth>,
+    next_user: AtomicU64,
+}
+
+impl Shared {
+    pub fn new(started: Instant, seed: u64, deadline: Instant, truth: ClientTruth) -> Shared {
+        Shared {
+            rec: Recorder::starting_at(started.into_std()),
+            seed,
+            deadline,
+            request_timeout: Duration::from_secs(10),
+            truth: Mutex::new(truth),
+            next_user: AtomicU64::new(0),
+        }
+    }
+
+    pub fn truth(&self) -> std::sync::MutexGuard<'_, ClientTruth> {
+        self.truth.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn past_deadline(&self) -> bool {
+        Instant::now() >= self.deadline
+    }
+
+    /// A fresh user's random source: the run seed and the user's number, so
+    /// a run's choices repeat with its seed (timing still varies).
+    pub fn user_rng(&self) -> (u64, StdRng) {
+        let n = self.next_user.fetch_add(1, Ordering::Relaxed);
+        let seed = self.seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (n, StdRng::seed_from_u64(seed))
+    }
+}
+
+/// Per-user session data: a number, a random source, and what the user's
+/// scenario keeps between transactions (`T`: `()` for the stateless ones).
+#[derive(Debug, Clone)]
+pub struct UserState<T> {
+    pub number: u64,
+    pub rng: StdRng,
+    pub own: Option<T>,
+}
+
+/// The user's state, as its scenario's on-start transaction installed it.
+pub fn state<T: Clone + Send + Sync + 'static>(user: &mut GooseUser) -> &mut UserState<T> {
+    user.get_session_data_mut::<UserState<T>>()
+        .expect("user state installed on start, of its scenario's type")
+}
+
+/// One answer, as far as the scenarios care.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: Option<u16>,
+    pub json: Option<Value>,
+}
+
+impl Answer {
+    pub fn is(&self, status: u16) -> bool {
+        self.status == Some(status)
+    }
+    pub fn str(&self, field: &str) -> Option<&str> {
+        self.json.as_ref()?.get(field)?.as_str()
+    }
+
+    /// A hold's `expiresAt` as wall-clock ms (never, if it cannot be read:
+    /// the audit then treats the hold as live, erring towards no false alarm).
+    pub fn expires_at_ms(&self) -> u64 {
+        self.str("expiresAt")
+            .and_then(|t| humantime::parse_rfc3339(t).ok())
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(u64::MAX)
+    }
+}
+
+/// A request as the scenarios describe it.
+#[derive(Debug)]
+pub struct Req<'a> {
+    /// The per-endpoint name, a path template such as `GET /api/orders/{id}`.
+    pub name: &'a str,
+    pub method: GooseMethod,
+    pub path: &'a str,
+    pub body: Option<&'a Value>,
+    pub headers: &'a [(&'a str, &'a str)],
+    /// Statuses that are expected refusals here (not errors).
+    pub expected: &'a [u16],
+}
+
+impl<'a> Req<'a> {
+    pub fn get(name: &'a str, path: &'a str) -> Req<'a> {
+        Req {
+            name,
+            method: GooseMethod::Get,
+            path,
+            body: None,
+            headers: &[],
+            expected: &[],
+        }
+    }
+    pub fn post(name: &'a str, path: &'a str, body: &'a Value) -> Req<'a> {
+        Req {
+            name,
+            method: GooseMethod::Post,
+            path,
+            body: Some(body),
+            headers: &[],
+            expected: &[],
+        }
+    }
+}
+
+/// Sends one request through goose and records it.
+pub async fn call(
+    user: &mut GooseUser,
+    ctx: &Shared,
+    req: Req<'_>,
+) -> Result<Answer, Box<TransactionError>> {
+    let mut builder = user
+        .get_request_builder(&req.method, req.path)?
+        .timeout(ctx.request_timeout);
+    if let Some(body) = req.body {
+        builder = builder.json(body);
+    }
+    for (k, v) in req.headers {
+        builder = builder.header(*k, *v);
+    }
+    let request = GooseRequest::builder()
+        .method(req.method)
+        .path(req.path)
+        .name(req.name)
+        .set_request_builder(builder)
+        .build();
+    let mut goose = user.request(request).await?;
+    let latency_us = goose.request.response_time_micros();
+    let cadence_us = goose.request.user_cadence.saturating_mul(1000);
+    let (status, json, outcome, label) = match goose.response {
+        Ok(resp) => {
+            let status = resp.status().as_u16();
+            let json: Option<Value> = match resp.bytes().await {
+                Ok(b) => serde_json::from_slice(&b).ok(),
+                Err(_) => None,
+            };
+            let outcome = if (200..300).contains(&status) {
+                Outcome::Ok
+            } else if req.expected.contains(&status) {
+                Outcome::Expected
+            } else {
+                Outcome::Error
+            };
+            let api_code = if status >= 400 {
+                json.as_ref()
+                    .and_then(|j| j.get("code"))
+                    .and_then(|c| c.as_str())
+                    .map(str::to_owned)
+            } else {
+                None
+            };
+            (
+                Some(status),
+                json,
+                outcome,
+                code_label(Some(status), api_code.as_deref(), None),
+            )
+        }
+        Err(e) => {
+            let kind = if e.is_timeout() {
+                "timeout"
+            } else if e.is_connect() {
+                "connect"
+            } else {
+                "other"
+            };
+            (
+                None,
+                None,
+                Outcome::Error,
+                code_label(None, None, Some(kind)),
+            )
+        }
+    };
+    if outcome == Outcome::Expected {
+        // Goose counts non-2xx as failures; this refusal is part of the contract.
+        user.set_success(&mut goose.request)?;
+    }
+    ctx.rec
+        .record(req.name, latency_us, cadence_us, outcome, label);
+    Ok(Answer { status, json })
+}
+
+/// The ids of a seat map's AVAILABLE seats (empty if the body is not one).
+pub fn available_seats(map: &Value) -> Vec<&str> {
+    map.get("seats")
+        .and_then(|s| s.as_array())
+        .map(|seats| {
+            seats
+                .iter()
+                .filter(|s| s.get("status").and_then(|x| x.as_str()) == Some("AVAILABLE"))
+                .filter_map(|s| s.get("seatId").and_then(|x| x.as_str()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Sleeps `d`, or until the deadline if that comes first.
+pub async fn pause(ctx: &Shared, d: Duration) {
+    let until = (Instant::now() + d).min(ctx.deadline);
+    tokio::time::sleep_until(until).await;
+}
+
+/// A random hex token (Idempotency-Keys): 128 bits from the user's RNG.
+pub fn token(rng: &mut StdRng) -> String {
+    format!("{:016x}{:016x}", rng.random::<u64>(), rng.random::<u64>())
+}
