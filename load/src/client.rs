@@ -2,7 +2,7 @@
 //! run's events and payment faults on the internal listener, and the audit's
 //! reads. Every call has a timeout; none is recorded as load.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::time::Duration;
 use ticketing_contract::{AuditView, SeatMapView};
 use ticketing_domain::LedgerEntry;
@@ -101,13 +101,13 @@ impl Api {
         let resp = self
             .http
             .post(&url)
-            .json(&json!({
-                "eventId": event_id,
-                "title": title,
-                "startsAt": "2030-01-01T20:00:00Z",
-                "rows": rows,
-                "cols": cols,
-            }))
+            .json(&ticketing_contract::CreateEventBody {
+                event_id: event_id.to_owned(),
+                title: title.to_owned(),
+                starts_at: "2030-01-01T20:00:00Z".to_owned(),
+                rows,
+                cols,
+            })
             .send()
             .await
             .map_err(|e| anyhow::anyhow!("POST {url}: {e}"))?;

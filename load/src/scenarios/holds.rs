@@ -4,11 +4,11 @@
 //! hold endpoint's figures give "hold throughput at p99 < X" when the user
 //! count is swept (load/README.md, Benchmarks).
 
-use super::shared::{Req, Shared, call, pause, state};
+use super::shared::{Req, Shared, body, call, pause, state};
 use goose::prelude::*;
 use rand::Rng;
-use serde_json::json;
 use std::time::Duration;
+use ticketing_contract::{HoldBody, HoldView};
 
 #[derive(Debug)]
 pub struct HoldsCtx {
@@ -25,12 +25,16 @@ pub async fn hold_release(ctx: &Shared, h: &HoldsCtx, user: &mut GooseUser) -> T
         let i = state::<()>(user).rng.random_range(0..h.seat_ids.len());
         h.seat_ids[i].clone()
     };
-    let body = json!({"eventId": h.event_id, "seatIds": [seat], "holdSeconds": 60});
+    let body = body(&HoldBody {
+        event_id: h.event_id.clone(),
+        seat_ids: vec![seat.clone()],
+        hold_seconds: 60,
+    });
     let mut req = Req::post("POST /api/reservations", "/api/reservations", &body);
     // Two users can pick one seat: a lost race is the contract's answer.
     req.expected = &[409];
     let a = call(user, ctx, req).await?;
-    if let Some(id) = a.str("holdId") {
+    if let Some(id) = a.view::<HoldView>().map(|h| h.hold_id) {
         // Known to the audit, in case the release below fails.
         ctx.truth()
             .holds

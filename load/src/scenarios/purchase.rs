@@ -6,15 +6,18 @@
 //! The run's purchase events are a pool of small events (a seat map a real
 //! page would load), so seat maps stay small while the pool lasts.
 
-use super::shared::{Req, Shared, available_seats, call, pause, state, token};
+use super::shared::{Req, Shared, available_seats, body, call, pause, state, token};
 use crate::summary::PurchaseFigures;
 use goose::prelude::*;
 use hdrhistogram::Histogram;
 use rand::Rng;
 use rand::seq::SliceRandom;
-use serde_json::json;
 use std::sync::Mutex;
 use std::time::Duration;
+use ticketing_contract::{
+    EventView, HoldBody, HoldView, OrderBody, OrderView, PlacedView, SeatMapView,
+};
+use ticketing_domain::OrderStatus;
 use tokio::time::Instant;
 
 /// Hold attempts per purchase before the user gives up on this round.
@@ -62,21 +65,14 @@ pub async fn purchase(ctx: &Shared, p: &PurchaseCtx, user: &mut GooseUser) -> Tr
     }
     // Browse: the event list, then one of the run's events with seats left.
     let list = call(user, ctx, Req::get("GET /api/events", "/api/events")).await?;
+    let listed = list.view::<Vec<EventView>>().unwrap_or_default();
     let mut open: Vec<&String> = p
         .events
         .iter()
         .filter(|id| {
-            list.json
-                .as_ref()
-                .and_then(|j| j.as_array())
-                .and_then(|events| {
-                    events
-                        .iter()
-                        .find(|e| e.get("eventId").and_then(|x| x.as_str()) == Some(id.as_str()))
-                })
-                .and_then(|e| e.get("availableCount"))
-                .and_then(|c| c.as_u64())
-                .is_some_and(|c| c > 0)
+            listed
+                .iter()
+                .any(|e| e.event_id.as_str() == id.as_str() && e.available_count > 0)
         })
         .collect();
     if open.is_empty() {
@@ -99,9 +95,8 @@ pub async fn purchase(ctx: &Shared, p: &PurchaseCtx, user: &mut GooseUser) -> Tr
     )
     .await?;
     let mut avail: Vec<String> = map
-        .json
-        .as_ref()
-        .map(|m| available_seats(m).into_iter().map(str::to_owned).collect())
+        .view::<SeatMapView>()
+        .map(|m| available_seats(&m).into_iter().map(str::to_owned).collect())
         .unwrap_or_default();
     let mut hold = None;
     for _ in 0..HOLD_TRIES {
@@ -112,18 +107,22 @@ pub async fn purchase(ctx: &Shared, p: &PurchaseCtx, user: &mut GooseUser) -> Tr
         let want = rng.random_range(1..=4usize).min(avail.len());
         avail.shuffle(rng);
         let picked: Vec<String> = avail.drain(..want).collect();
-        let body = json!({"eventId": event, "seatIds": picked, "holdSeconds": p.hold_seconds});
+        let body = body(&HoldBody {
+            event_id: event.clone(),
+            seat_ids: picked.clone(),
+            hold_seconds: p.hold_seconds,
+        });
         let mut req = Req::post("POST /api/reservations", "/api/reservations", &body);
         req.expected = &[409];
         let a = call(user, ctx, req).await?;
         if a.is(201)
-            && let Some(id) = a.str("holdId")
+            && let Some(h) = a.view::<HoldView>()
         {
             let expires = a.expires_at_ms();
             ctx.truth()
                 .holds
                 .push((event.clone(), picked.clone(), expires));
-            hold = Some((id.to_owned(), picked));
+            hold = Some((h.hold_id.to_string(), picked));
             break;
         }
         if !a.is(409) {
@@ -143,7 +142,9 @@ pub async fn purchase(ctx: &Shared, p: &PurchaseCtx, user: &mut GooseUser) -> Tr
 
     // Order with an Idempotency-Key; a share send it twice.
     let key = token(&mut state::<()>(user).rng);
-    let body = json!({"holdId": hold_id});
+    let body = body(&OrderBody {
+        hold_id: hold_id.clone(),
+    });
     let headers = [("Idempotency-Key", key.as_str())];
     let order_req = |body| Req {
         name: "POST /api/orders",
@@ -156,7 +157,7 @@ pub async fn purchase(ctx: &Shared, p: &PurchaseCtx, user: &mut GooseUser) -> Tr
     };
     let placed = Instant::now();
     let first = call(user, ctx, order_req(&body)).await?;
-    let Some(order_id) = first.str("orderId").map(str::to_owned) else {
+    let Some(order_id) = first.view::<PlacedView>().map(|v| v.order_id) else {
         return Ok(());
     };
     if state::<()>(user)
@@ -164,7 +165,7 @@ pub async fn purchase(ctx: &Shared, p: &PurchaseCtx, user: &mut GooseUser) -> Tr
         .random_bool(p.retry_share.clamp(0.0, 1.0))
     {
         let again = call(user, ctx, order_req(&body)).await?;
-        let same = again.str("orderId") == Some(order_id.as_str());
+        let same = again.view::<PlacedView>().map(|v| v.order_id) == Some(order_id.clone());
         p.count(|c| {
             c.retried += 1;
             if !same {
@@ -178,8 +179,8 @@ pub async fn purchase(ctx: &Shared, p: &PurchaseCtx, user: &mut GooseUser) -> Tr
     let poll_until = (placed + p.poll_timeout).min(ctx.deadline + Duration::from_secs(10));
     let status = loop {
         let a = call(user, ctx, Req::get("GET /api/orders/{id}", &path)).await?;
-        match a.str("status") {
-            Some(s) if s != "PENDING" => break Some(s.to_owned()),
+        match a.view::<OrderView>() {
+            Some(o) if o.status != OrderStatus::Pending => break Some(o.status),
             _ => {}
         }
         if Instant::now() >= poll_until {
@@ -188,7 +189,7 @@ pub async fn purchase(ctx: &Shared, p: &PurchaseCtx, user: &mut GooseUser) -> Tr
         tokio::time::sleep(Duration::from_millis(POLL_MS)).await;
     };
     let took_us = placed.elapsed().as_micros().max(1) as u64;
-    match status.as_deref() {
+    match status {
         Some(s) => {
             let _ = p
                 .time_to_terminal
@@ -196,12 +197,14 @@ pub async fn purchase(ctx: &Shared, p: &PurchaseCtx, user: &mut GooseUser) -> Tr
                 .unwrap_or_else(|e| e.into_inner())
                 .record(took_us.min(crate::record::LATENCY_US_MAX));
             p.count(|c| match s {
-                "CONFIRMED" => c.confirmed += 1,
-                "CANCELLED" => c.cancelled += 1,
+                OrderStatus::Confirmed => c.confirmed += 1,
+                OrderStatus::Cancelled => c.cancelled += 1,
                 _ => c.failed += 1,
             });
-            if s == "CONFIRMED" {
-                ctx.truth().confirmed.insert(order_id, (event, seats));
+            if s == OrderStatus::Confirmed {
+                ctx.truth()
+                    .confirmed
+                    .insert(order_id.to_string(), (event, seats));
             }
         }
         None => p.count(|c| c.unresolved += 1),

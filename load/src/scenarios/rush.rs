@@ -4,15 +4,15 @@
 //! every few conflicts the user re-reads the seat map (what a real client
 //! does), which also tells it when nothing is left.
 
-use super::shared::{Answer, Req, Shared, available_seats, call, pause, state};
+use super::shared::{Answer, Req, Shared, available_seats, body, call, pause, state};
 use goose::prelude::*;
 use hdrhistogram::Histogram;
 use rand::Rng;
-use serde_json::json;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use ticketing_contract::{HoldBody, SeatMapView};
 use tokio::time::Instant;
 
 /// Conflicts in a row before a user re-reads the seat map.
@@ -91,11 +91,11 @@ async fn refresh(
 ) -> Result<Option<Vec<u32>>, Box<TransactionError>> {
     let path = format!("/api/events/{}/seats", rush.event_id);
     let a: Answer = call(user, ctx, Req::get("GET /api/events/{id}/seats", &path)).await?;
-    let Some(map) = a.json.as_ref().filter(|j| j.get("seats").is_some()) else {
+    let Some(map) = a.view::<SeatMapView>() else {
         return Ok(None);
     };
     Ok(Some(
-        available_seats(map)
+        available_seats(&map)
             .into_iter()
             .filter_map(|id| rush.index.get(id).copied())
             .collect(),
@@ -148,10 +148,10 @@ pub async fn attempt(ctx: &Shared, rush: &RushCtx, user: &mut GooseUser) -> Tran
             .rng
             .random_range(0..me.candidates.len());
         let seat = rush.seat_ids[me.candidates[pick] as usize].clone();
-        let body = json!({
-            "eventId": rush.event_id,
-            "seatIds": [seat],
-            "holdSeconds": rush.hold_seconds,
+        let body = body(&HoldBody {
+            event_id: rush.event_id.clone(),
+            seat_ids: vec![seat.clone()],
+            hold_seconds: rush.hold_seconds,
         });
         attempts += 1;
         rush.attempts.fetch_add(1, Ordering::Relaxed);

@@ -10,10 +10,13 @@ use crate::record::{Outcome, Recorder, code_label};
 use goose::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+use ticketing_contract::{HoldView, SeatMapView};
+use ticketing_domain::SeatStatus;
 use tokio::time::Instant;
 
 /// The run's state every scenario reads: recorder, deadline, and the
@@ -85,18 +88,17 @@ impl Answer {
     pub fn is(&self, status: u16) -> bool {
         self.status == Some(status)
     }
-    pub fn str(&self, field: &str) -> Option<&str> {
-        self.json.as_ref()?.get(field)?.as_str()
+    /// The body as a contract type (`HoldView`, `OrderView`, …); `None`
+    /// when there is none or it is not that shape.
+    pub fn view<T: DeserializeOwned>(&self) -> Option<T> {
+        T::deserialize(self.json.as_ref()?).ok()
     }
 
-    /// A hold's `expiresAt` as wall-clock ms (never, if it cannot be read:
-    /// the audit then treats the hold as live, erring towards no false alarm).
+    /// A hold's expiry as wall-clock ms (never, if it cannot be read: the
+    /// audit then treats the hold as live, erring towards no false alarm).
     pub fn expires_at_ms(&self) -> u64 {
-        self.str("expiresAt")
-            .and_then(|t| humantime::parse_rfc3339(t).ok())
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(u64::MAX)
+        self.view::<HoldView>()
+            .map_or(u64::MAX, |h| h.expires_at_ms)
     }
 }
 
@@ -134,6 +136,12 @@ impl<'a> Req<'a> {
             expected: &[],
         }
     }
+}
+
+/// A contract request body as the JSON a [`Req`] carries. The contract's
+/// bodies are structs of text and numbers, which always serialize.
+pub fn body<T: serde::Serialize>(b: &T) -> Value {
+    serde_json::to_value(b).expect("a contract body serializes")
 }
 
 /// Sends one request through goose and records it.
@@ -215,17 +223,12 @@ pub async fn call(
 }
 
 /// The ids of a seat map's AVAILABLE seats (empty if the body is not one).
-pub fn available_seats(map: &Value) -> Vec<&str> {
-    map.get("seats")
-        .and_then(|s| s.as_array())
-        .map(|seats| {
-            seats
-                .iter()
-                .filter(|s| s.get("status").and_then(|x| x.as_str()) == Some("AVAILABLE"))
-                .filter_map(|s| s.get("seatId").and_then(|x| x.as_str()))
-                .collect()
-        })
-        .unwrap_or_default()
+pub fn available_seats(map: &SeatMapView) -> Vec<&str> {
+    map.seats
+        .iter()
+        .filter(|s| s.status == SeatStatus::Available)
+        .map(|s| s.seat_id.as_str())
+        .collect()
 }
 
 /// Sleeps `d`, or until the deadline if that comes first.

@@ -15,11 +15,12 @@ use crate::record::{Outcome, code_label};
 use goose::prelude::*;
 use hdrhistogram::Histogram;
 use rand::Rng;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+use ticketing_contract::{HoldBody, HoldView};
 use tokio::time::Instant;
 
 /// Bytes a watcher buffers for one unfinished SSE message before giving up on it.
@@ -280,7 +281,11 @@ pub async fn run_writer(ctx: &Shared, sse: &SseCtx, api: Api) {
         let started = Instant::now();
         let r = http
             .post(format!("{}/api/reservations", api.public_url))
-            .json(&json!({"eventId": sse.event_id, "seatIds": [seat], "holdSeconds": 120}))
+            .json(&HoldBody {
+                event_id: sse.event_id.clone(),
+                seat_ids: vec![seat.clone()],
+                hold_seconds: 120,
+            })
             .timeout(ctx.request_timeout)
             .send()
             .await;
@@ -309,7 +314,7 @@ pub async fn run_writer(ctx: &Shared, sse: &SseCtx, api: Api) {
                         answer.expires_at_ms(),
                     ));
                 }
-                answer.str("holdId").map(str::to_owned)
+                answer.view::<HoldView>().map(|h| h.hold_id.to_string())
             }
             Err(e) => {
                 let kind = if e.is_timeout() { "timeout" } else { "connect" };
