@@ -6,7 +6,7 @@
 //! - `summary.json` — ours (see [`crate::summary`]);
 //! - `verdict.txt` — the table the run printed last.
 
-use crate::audit::{self, ClientTruth};
+use crate::audit::{self, AuditReport, ClientTruth};
 use crate::client::{Api, Created};
 use crate::live::{self, LivePlan};
 use crate::record::Percentiles;
@@ -165,118 +165,132 @@ fn hostname() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
-/// Runs the load against a started target and returns the judged summary
-/// (also written to `opts.out`).
-pub async fn run(target: &Target, opts: &RunOptions) -> anyhow::Result<Summary> {
-    std::fs::create_dir_all(&opts.out)
-        .map_err(|e| anyhow::anyhow!("cannot create run folder {}: {e}", opts.out.display()))?;
-    let api = Api::new(&target.public_url(), &target.internal_url())?;
-    api.wait_healthy(Duration::from_secs(60)).await?;
-    let plan = match &opts.fault_plan {
-        None => None,
-        Some(name) => {
-            if target.stack_control().is_none() {
-                anyhow::bail!(
-                    "--faults needs the local real stack (--stack): it stops and starts processes"
-                );
-            }
-            Some(FaultPlan::named(name, opts.seed)?)
-        }
+/// The fault plan `--faults` names (only on the local real stack), and the
+/// run time raised, if need be, to see the recovery after it heals.
+fn fault_plan(target: &Target, opts: &RunOptions) -> anyhow::Result<(Option<FaultPlan>, Duration)> {
+    let Some(name) = &opts.fault_plan else {
+        return Ok((None, opts.run_time));
     };
-    let mut run_time = opts.run_time;
-    if let Some(p) = &plan {
-        let needed = Duration::from_millis(p.heal_at_ms + 10_000);
-        if run_time < needed {
-            eprintln!(
-                "load: plan {} heals at {:.1} s; run time raised from {:?} to {:?} to see the recovery",
-                p.name,
-                p.heal_at_ms as f64 / 1000.0,
-                run_time,
-                needed
-            );
-            run_time = needed;
-        }
+    if target.stack_control().is_none() {
+        anyhow::bail!(
+            "--faults needs the local real stack (--stack): it stops and starts processes"
+        );
     }
+    let plan = FaultPlan::named(name, opts.seed)?;
+    let needed = Duration::from_millis(plan.heal_at_ms + 10_000);
+    let mut run_time = opts.run_time;
+    if run_time < needed {
+        eprintln!(
+            "load: plan {} heals at {:.1} s; run time raised from {:?} to {:?} to see the recovery",
+            plan.name,
+            plan.heal_at_ms as f64 / 1000.0,
+            run_time,
+            needed
+        );
+        run_time = needed;
+    }
+    Ok((Some(plan), run_time))
+}
 
-    // The run's events.
+/// The run's events, created (or joined) per scenario, and each
+/// scenario's context over them.
+struct Events {
+    rush: Option<RushCtx>,
+    purchase: Option<PurchaseCtx>,
+    sse: Option<SseCtx>,
+    holds: Option<HoldsCtx>,
+    browse: BrowseCtx,
+    truth: ClientTruth,
+}
+
+impl Events {
+    fn into_ctx(self, started: Instant, seed: u64, deadline: Instant) -> RunCtx {
+        RunCtx::new(
+            started,
+            seed,
+            deadline,
+            self.rush,
+            self.purchase,
+            self.browse,
+            self.sse,
+            self.holds,
+            self.truth,
+        )
+    }
+}
+
+async fn create_events(api: &Api, opts: &RunOptions, run_time: Duration) -> anyhow::Result<Events> {
     let wants = |s: ScenarioName| opts.scenario == s || opts.scenario == ScenarioName::Mix;
     let mut truth = ClientTruth::default();
-    let rush = if wants(ScenarioName::Rush) {
-        let id = format!("{}-rush", opts.run_id);
+    let (run_id, shared) = (&opts.run_id, opts.shared);
+    let mut rush = None;
+    if wants(ScenarioName::Rush) {
+        let id = format!("{run_id}-rush");
         let (rows, cols) = grid_for(opts.seats);
-        let seats = create(&api, &mut truth, opts.shared, id.clone(), rows, cols).await?;
-        Some(RushCtx::new(id, seats, opts.rush_hold_seconds))
-    } else {
-        None
-    };
-    let purchase = if wants(ScenarioName::Purchase) {
+        let seats = create(api, &mut truth, shared, id.clone(), rows, cols).await?;
+        truth.rush = Some((id.clone(), 0));
+        rush = Some(RushCtx::new(id, seats, opts.rush_hold_seconds));
+    }
+    let mut purchase = None;
+    if wants(ScenarioName::Purchase) {
         let per = u64::from(PURCHASE_EVENT_ROWS * PURCHASE_EVENT_COLS);
-        let count = opts.purchase_seats.div_ceil(per).max(1);
         let mut ids = Vec::new();
-        for k in 1..=count {
-            let id = format!("{}-buy-{k}", opts.run_id);
-            create(
-                &api,
-                &mut truth,
-                opts.shared,
-                id.clone(),
-                PURCHASE_EVENT_ROWS,
-                PURCHASE_EVENT_COLS,
-            )
-            .await?;
+        for k in 1..=opts.purchase_seats.div_ceil(per).max(1) {
+            let id = format!("{run_id}-buy-{k}");
+            let (rows, cols) = (PURCHASE_EVENT_ROWS, PURCHASE_EVENT_COLS);
+            create(api, &mut truth, shared, id.clone(), rows, cols).await?;
             ids.push(id);
         }
-        Some(PurchaseCtx::new(
-            ids,
-            opts.hold_seconds,
-            opts.abandon_share,
-            opts.retry_share,
-        ))
-    } else {
-        None
-    };
-    let sse_ctx = if wants(ScenarioName::Sse) {
-        let id = format!("{}-sse", opts.run_id);
+        let (hold, abandon, retry) = (opts.hold_seconds, opts.abandon_share, opts.retry_share);
+        purchase = Some(PurchaseCtx::new(ids, hold, abandon, retry));
+    }
+    let mut sse = None;
+    if wants(ScenarioName::Sse) {
+        let id = format!("{run_id}-sse");
         // One hold and one release per seat: enough seats for the whole run.
         let total_s = (opts.ramp + run_time).as_secs_f64() + 5.0;
         let seats = ((opts.sse_writes_per_s * total_s / 2.0).ceil() as u64).max(10);
         let (rows, cols) = grid_for(seats.div_ceil(50) * 50);
-        let ids = create(&api, &mut truth, opts.shared, id.clone(), rows, cols).await?;
-        Some(SseCtx::new(
+        let ids = create(api, &mut truth, shared, id.clone(), rows, cols).await?;
+        sse = Some(SseCtx::new(
             id,
             ids,
             opts.sse_writes_per_s,
             opts.sse_session_ms,
-        ))
-    } else {
-        None
-    };
-    let holds = if opts.scenario == ScenarioName::Holds {
-        let id = format!("{}-holds", opts.run_id);
+        ));
+    }
+    let mut holds = None;
+    if opts.scenario == ScenarioName::Holds {
+        let id = format!("{run_id}-holds");
         let (rows, cols) = grid_for(opts.seats);
-        let seat_ids = create(&api, &mut truth, opts.shared, id.clone(), rows, cols).await?;
-        Some(HoldsCtx {
+        let seat_ids = create(api, &mut truth, shared, id.clone(), rows, cols).await?;
+        holds = Some(HoldsCtx {
             event_id: id,
             seat_ids,
-        })
-    } else {
-        None
-    };
+        });
+    }
     if wants(ScenarioName::Browse) && truth.events.is_empty() {
-        let id = format!("{}-browse", opts.run_id);
-        create(&api, &mut truth, opts.shared, id, 20, 20).await?;
+        create(api, &mut truth, shared, format!("{run_id}-browse"), 20, 20).await?;
     }
     let browse = BrowseCtx {
         events: truth.events.iter().map(|(e, _, _)| e.clone()).collect(),
         think_ms_max: opts.think_ms_max,
     };
-    if let Some(r) = &rush {
-        truth.rush = Some((r.event_id.clone(), 0));
-    }
+    Ok(Events {
+        rush,
+        purchase,
+        sse,
+        holds,
+        browse,
+        truth,
+    })
+}
 
-    // The payment gateway.
-    let payment_before: Value = api.get_payment_faults().await?;
-    let mut payment = payment_before.clone();
+/// Sets the payment gateway's faults the options ask for; returns the
+/// settings found (to restore) and the ones in force.
+async fn set_payment(api: &Api, opts: &RunOptions) -> anyhow::Result<(Value, Value)> {
+    let before: Value = api.get_payment_faults().await?;
+    let mut payment = before.clone();
     if let Some((lo, hi)) = opts.payment.latency_ms {
         payment["latency_ms_min"] = lo.into();
         payment["latency_ms_max"] = hi.into();
@@ -290,21 +304,19 @@ pub async fn run(target: &Target, opts: &RunOptions) -> anyhow::Result<Summary> 
             payment[key] = v.into();
         }
     }
-    if payment != payment_before {
+    if payment != before {
         api.set_payment_faults(&payment).await?;
     }
+    Ok((before, payment))
+}
 
-    // Goose.
-    let rush_only = opts.scenario == ScenarioName::Rush;
-    let started = Instant::now();
-    let deadline = started + opts.ramp + run_time;
-    let ctx = Arc::new(RunCtx::new(
-        started, opts.seed, deadline, rush, purchase, browse, sse_ctx, holds, truth,
-    ));
-    if let Some(p) = &plan {
-        let (from, to) = live::window_ms(p);
-        ctx.rec.set_window(from, to);
-    }
+/// Goose's configuration for the run (a rush runs each user once).
+fn goose_config(
+    api: &Api,
+    opts: &RunOptions,
+    run_time: Duration,
+    judged_by_goose: bool,
+) -> GooseConfiguration {
     let mut config = GooseConfiguration::default();
     config.host = Some(api.public_url.clone());
     config.users = Some(opts.users as usize);
@@ -312,7 +324,7 @@ pub async fn run(target: &Target, opts: &RunOptions) -> anyhow::Result<Summary> 
         "{:.3}",
         opts.users as f64 / opts.ramp.as_secs_f64().max(0.001)
     ));
-    if rush_only {
+    if opts.scenario == ScenarioName::Rush {
         // Each user races once; the run ends when every user has finished.
         config.iterations = Some(1);
     } else {
@@ -323,7 +335,7 @@ pub async fn run(target: &Target, opts: &RunOptions) -> anyhow::Result<Summary> 
         opts.out.join("goose-report.html").display().to_string(),
         opts.out.join("goose-report.json").display().to_string(),
     ];
-    if plan.is_none() {
+    if judged_by_goose {
         // Goose judges the whole run; with a fault plan the gate leaves the
         // fault window out of these rules, which goose cannot do.
         config.threshold = opts.slo.goose_thresholds();
@@ -331,62 +343,82 @@ pub async fn run(target: &Target, opts: &RunOptions) -> anyhow::Result<Summary> 
     }
     config.no_print_metrics = true;
     config.no_telnet = true;
-    let mut attack = GooseAttack::initialize_with_config(config)?;
+    config
+}
+
+/// The fault plan's driver, on the local real stack.
+fn spawn_faults(
+    plan: Option<&FaultPlan>,
+    target: &Target,
+    api: &Api,
+    payment: &Value,
+    started: Instant,
+) -> Option<tokio::task::JoinHandle<Vec<crate::summary::AppliedFault>>> {
+    let (script, dir) = target.stack_control()?;
+    let live = LivePlan {
+        plan: plan?.clone(),
+        script: script.to_owned(),
+        dir: dir.to_owned(),
+        api: api.clone(),
+        payment_defaults: payment.clone(),
+    };
+    Some(tokio::spawn(live.run(started)))
+}
+
+/// Leaves a long-lived target's payment gateway as the run found it.
+async fn restore_payment(api: &Api, before: &Value, during: &Value) {
+    if during != before {
+        let _ = api.set_payment_faults(before).await;
+    }
+}
+
+/// Progress lines every `every` until aborted.
+fn spawn_progress(ctx: &Arc<RunCtx>, every: Duration) -> tokio::task::JoinHandle<()> {
+    let ctx = ctx.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            eprintln!("load: {}", progress_line(&ctx));
+        }
+    })
+}
+
+/// Runs the load against a started target and returns the judged summary
+/// (also written to `opts.out`).
+pub async fn run(target: &Target, opts: &RunOptions) -> anyhow::Result<Summary> {
+    std::fs::create_dir_all(&opts.out)
+        .map_err(|e| anyhow::anyhow!("cannot create run folder {}: {e}", opts.out.display()))?;
+    let api = Api::new(&target.public_url(), &target.internal_url())?;
+    api.wait_healthy(Duration::from_secs(60)).await?;
+    let (plan, run_time) = fault_plan(target, opts)?;
+    let ev = create_events(&api, opts, run_time).await?;
+    let (payment_before, payment) = set_payment(&api, opts).await?;
+
+    let started = Instant::now();
+    let ctx = Arc::new(ev.into_ctx(started, opts.seed, started + opts.ramp + run_time));
+    if let Some((from, to)) = plan.as_ref().map(live::window_ms) {
+        ctx.rec.set_window(from, to);
+    }
+    let mut attack =
+        GooseAttack::initialize_with_config(goose_config(&api, opts, run_time, plan.is_none()))?;
     for s in crate::scenarios::scenarios(&ctx, opts.scenario)? {
         attack = attack.register_scenario(s);
     }
-
     let writer = ctx
         .sse
         .as_ref()
         .map(|_| tokio::spawn(crate::scenarios::run_sse_writer(ctx.clone(), api.clone())));
-    let faults = match (&plan, target.stack_control()) {
-        (Some(p), Some((script, dir))) => {
-            let live = LivePlan {
-                plan: p.clone(),
-                script: script.to_owned(),
-                dir: dir.to_owned(),
-                api: api.clone(),
-                payment_defaults: payment.clone(),
-            };
-            Some(tokio::spawn(live.run(started)))
-        }
-        _ => None,
-    };
-    let progress = opts.progress.map(|every| {
-        let ctx = ctx.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.tick().await;
-            loop {
-                tick.tick().await;
-                eprintln!("load: {}", progress_line(&ctx));
-            }
-        })
-    });
-    eprintln!(
-        "load: {} users, scenario {}, {} (seed {}, run {}) against {}",
-        opts.users,
-        opts.scenario,
-        if rush_only {
-            format!("until every user won or saw the sell-out (at most {run_time:?})")
-        } else {
-            format!("{run_time:?} after a {:?} ramp", opts.ramp)
-        },
-        opts.seed,
-        opts.run_id,
-        api.public_url
-    );
-    let goose_result = attack.execute().await;
+    let faults = spawn_faults(plan.as_ref(), target, &api, &payment, started);
+    let progress = opts.progress.map(|every| spawn_progress(&ctx, every));
+    eprintln!("load: {}", start_line(opts, run_time, &api.public_url));
+    let goose_thresholds = execute(attack).await;
     if let Some(p) = progress {
         p.abort();
     }
     let load_ms = started.elapsed().as_millis() as u64;
-    let goose_thresholds: Vec<GooseThreshold> = match &goose_result {
-        Ok(m) => threshold_rows(&m.thresholds),
-        Err(GooseError::ThresholdsFailed { metrics, .. }) => threshold_rows(&metrics.thresholds),
-        Err(e) => anyhow::bail!("goose failed: {e}"),
-    };
+    let goose_thresholds = goose_thresholds?;
     if let Some(w) = writer {
         // Bounded by the deadline; the writer checks it before every write.
         let _ = w.await;
@@ -398,71 +430,114 @@ pub async fn run(target: &Target, opts: &RunOptions) -> anyhow::Result<Summary> 
         }
         None => Vec::new(),
     };
-    if payment != payment_before {
-        // Leave a long-lived target as we found it.
-        let _ = api.set_payment_faults(&payment_before).await;
-    }
+    restore_payment(&api, &payment_before, &payment).await;
+    let audit = audit_after(&api, &ctx, opts, load_ms).await;
+    let faults = match &plan {
+        Some(p) => {
+            let window = sum_endpoints(ctx.rec.window_snapshot().values())?;
+            Some(live::report(p, applied, &ctx.rec.snapshot().1, window))
+        }
+        None => None,
+    };
+    let ran = Ran {
+        target: target.kind(),
+        url: &api.public_url,
+        run_time,
+        load_ms,
+    };
+    let summary = summarize(&ctx, opts, ran, audit, faults, goose_thresholds)?;
+    write_verdict(summary, opts)
+}
 
-    // The audit.
+/// Runs goose to the end; its threshold verdicts (failed thresholds are a
+/// verdict, not an error: the gate reports them).
+async fn execute(attack: GooseAttack) -> anyhow::Result<Vec<GooseThreshold>> {
+    match attack.execute().await {
+        Ok(m) => Ok(threshold_rows(&m.thresholds)),
+        Err(GooseError::ThresholdsFailed { metrics, .. }) => {
+            Ok(threshold_rows(&metrics.thresholds))
+        }
+        Err(e) => anyhow::bail!("goose failed: {e}"),
+    }
+}
+
+/// The line that says what is about to run.
+fn start_line(opts: &RunOptions, run_time: Duration, url: &str) -> String {
+    let length = if opts.scenario == ScenarioName::Rush {
+        format!("until every user won or saw the sell-out (at most {run_time:?})")
+    } else {
+        format!("{run_time:?} after a {:?} ramp", opts.ramp)
+    };
+    format!(
+        "{} users, scenario {}, {length} (seed {}, run {}) against {url}",
+        opts.users, opts.scenario, opts.seed, opts.run_id
+    )
+}
+
+/// Waits for quiescence and audits (`None` when the truth could not be read).
+async fn audit_after(
+    api: &Api,
+    ctx: &RunCtx,
+    opts: &RunOptions,
+    load_ms: u64,
+) -> Option<AuditReport> {
     eprintln!(
         "load: load stopped after {:.1} s; waiting for quiescence, then auditing",
         load_ms as f64 / 1000.0
     );
-    let truth = {
-        let mut t = ctx.truth().clone();
-        if let (Some(r), Some(rush)) = (t.rush.as_mut(), ctx.rush.as_ref()) {
-            r.1 = rush.won.load(Ordering::Relaxed);
-        }
-        t
-    };
-    let audit = match audit::run(
-        &api,
-        &truth,
-        Duration::from_millis(opts.slo.audit.quiesce_timeout_ms),
-        Duration::from_secs(10),
-    )
-    .await
-    {
+    let mut truth = ctx.truth().clone();
+    if let (Some(r), Some(rush)) = (truth.rush.as_mut(), ctx.rush.as_ref()) {
+        r.1 = rush.won.load(Ordering::Relaxed);
+    }
+    let quiesce = Duration::from_millis(opts.slo.audit.quiesce_timeout_ms);
+    match audit::run(api, &truth, quiesce, Duration::from_secs(10)).await {
         Ok(a) => Some(a),
         Err(e) => {
             eprintln!("load: the audit could not read the truth: {e:#}");
             None
         }
-    };
+    }
+}
 
+/// What ran, for the summary's environment.
+struct Ran<'a> {
+    target: &'a str,
+    url: &'a str,
+    run_time: Duration,
+    load_ms: u64,
+}
+
+fn summarize(
+    ctx: &RunCtx,
+    opts: &RunOptions,
+    ran: Ran<'_>,
+    audit: Option<AuditReport>,
+    faults: Option<crate::summary::FaultReport>,
+    goose_thresholds: Vec<GooseThreshold>,
+) -> anyhow::Result<Summary> {
     let (endpoints, timeline) = ctx.rec.snapshot();
-    let overall = sum_endpoints(endpoints.values())?;
-    let summary_faults = match &plan {
-        Some(p) => Some(live::report(
-            p,
-            applied,
-            &timeline,
-            sum_endpoints(ctx.rec.window_snapshot().values())?,
-        )),
-        None => None,
-    };
-    let mut summary = Summary {
+    Ok(Summary {
         version: SUMMARY_VERSION,
         environment: Environment {
             run_id: opts.run_id.clone(),
-            target: target.kind().into(),
-            url: api.public_url.clone(),
+            target: ran.target.into(),
+            url: ran.url.to_owned(),
             scenario: opts.scenario.to_string(),
             users: opts.users,
             seats: opts.seats,
-            run_time_s: run_time.as_secs(),
+            run_time_s: ran.run_time.as_secs(),
             seed: opts.seed,
             git_revision: git_revision(),
             hostname: hostname(),
             started_at: humantime::format_rfc3339_seconds(
-                std::time::SystemTime::now() - Duration::from_millis(load_ms),
+                std::time::SystemTime::now() - Duration::from_millis(ran.load_ms),
             )
             .to_string(),
-            duration_ms: load_ms,
+            duration_ms: ran.load_ms,
             load_processes: 1,
             fault_plan: opts.fault_plan.clone(),
         },
-        overall,
+        overall: sum_endpoints(endpoints.values())?,
         endpoints,
         timeline,
         rush: ctx.rush.as_ref().map(rush_figures),
@@ -474,11 +549,15 @@ pub async fn run(target: &Target, opts: &RunOptions) -> anyhow::Result<Summary> 
         }),
         sse: ctx.sse.as_ref().map(sse_figures),
         audit,
-        faults: summary_faults,
+        faults,
         goose_thresholds,
         verdict: None,
         slo: opts.slo.clone(),
-    };
+    })
+}
+
+/// Judges the summary, writes `summary.json` and `verdict.txt`, prints the verdict.
+fn write_verdict(mut summary: Summary, opts: &RunOptions) -> anyhow::Result<Summary> {
     let verdict = crate::gate::judge(&summary, &opts.slo);
     summary.verdict = Some(verdict.clone());
     summary.write(&opts.out.join("summary.json"))?;

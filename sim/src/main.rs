@@ -63,6 +63,9 @@ struct Args {
 /// A job's report and, with `--check-determinism`, the second run's trace hash.
 type JobResult = anyhow::Result<(RunReport, Option<String>)>;
 
+/// One seed of one plan, maybe with a bug.
+type Job = (FaultPlan, u64, Option<Bug>);
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if args.list_bugs {
@@ -92,6 +95,42 @@ fn main() -> anyhow::Result<()> {
         println!("{}", serde_json::to_string(&report)?);
         return Ok(());
     }
+    let (jobs, plans, seeds) = jobs(&args, bug, zoo_mode)?;
+    let threads = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    println!(
+        "ticketing-sim: {plans} plan(s) x {seeds} seed(s){}, {} users, {} seats, {threads} thread(s)",
+        bug.map(|b| format!(", bug {}", b.name()))
+            .unwrap_or_default(),
+        cfg.users,
+        cfg.rows * cfg.cols,
+    );
+    let started = Instant::now();
+    let results = run_jobs(&jobs, &args, threads);
+    let wall = started.elapsed();
+    let tally = tally(results, &args);
+    print_failures(&tally.reports, &args);
+    let sim_s = print_speed(&tally.reports, &args, wall);
+    print_determinism(&tally.nondeterministic, &args);
+    let zoo_rows = if zoo_mode {
+        zoo_table(&tally.reports)
+    } else {
+        Vec::new()
+    };
+    if let Some(path) = &args.json {
+        let doc = sweep_results(&args, &cfg, &jobs, &tally, &zoo_rows, wall, sim_s);
+        std::fs::write(path, serde_json::to_vec_pretty(&doc)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        println!("results written to {}", path.display());
+    }
+    verdict(&tally, zoo_mode.then_some(zoo_rows.as_slice()), bug)
+}
+
+/// The matrix to run: every plan × seed, or each zoo bug on its own plan
+/// and seeds. Also how many plans and seeds that is.
+fn jobs(args: &Args, bug: Option<Bug>, zoo_mode: bool) -> anyhow::Result<(Vec<Job>, usize, usize)> {
     let plans: Vec<String> = if args.plan == "all" {
         plan_names().into_iter().map(str::to_owned).collect()
     } else {
@@ -103,7 +142,7 @@ fn main() -> anyhow::Result<()> {
         .unwrap_or(if args.seed.is_some() { 1 } else { 5 });
     anyhow::ensure!(count > 0, "--seeds must be at least 1");
     let seeds: Vec<u64> = (first..first.saturating_add(count)).collect();
-    let mut jobs: Vec<(FaultPlan, u64, Option<Bug>)> = Vec::new();
+    let mut jobs: Vec<Job> = Vec::new();
     if zoo_mode {
         for b in zoo::ALL {
             let (plan, n) = b.caught_by();
@@ -118,27 +157,21 @@ fn main() -> anyhow::Result<()> {
             }
         }
     }
-    let threads = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
-    let runs_per_job = if args.check_determinism { 2 } else { 1 };
-    println!(
-        "ticketing-sim: {} plan(s) x {} seed(s){}, {} users, {} seats, {threads} thread(s)",
-        plans.len(),
-        seeds.len(),
-        bug.map(|b| format!(", bug {}", b.name()))
-            .unwrap_or_default(),
-        cfg.users,
-        cfg.rows * cfg.cols,
-    );
+    Ok((jobs, plans.len(), seeds.len()))
+}
 
-    let bar = ProgressBar::new((jobs.len() * runs_per_job) as u64);
+fn runs_per_job(args: &Args) -> usize {
+    if args.check_determinism { 2 } else { 1 }
+}
+
+/// Runs every job, `threads` at a time, each seed in a process of its own;
+/// results in job order.
+fn run_jobs(jobs: &[Job], args: &Args, threads: usize) -> Vec<JobResult> {
+    let bar = ProgressBar::new((jobs.len() * runs_per_job(args)) as u64);
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} runs  {elapsed_precise}  {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let started = Instant::now();
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<(usize, JobResult)>> = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
@@ -146,90 +179,109 @@ fn main() -> anyhow::Result<()> {
             scope.spawn(|| {
                 loop {
                     let i = next.fetch_add(1, Ordering::SeqCst);
-                    let Some((plan, seed, job_bug)) = jobs.get(i) else {
+                    let Some(job) = jobs.get(i) else {
                         break;
                     };
-                    let r = run_in_process(&plan.name, *seed, *job_bug, &args).map(|first| {
-                        bar.inc(1);
-                        let second = args.check_determinism.then(|| {
-                            let again = run_in_process(&plan.name, *seed, *job_bug, &args);
-                            bar.inc(1);
-                            match again {
-                                Ok(r) => {
-                                    if r.trace_hash != first.trace_hash {
-                                        // Keep both traces: the first differing line is the lead.
-                                        write_trace_as(&args.trace_dir, &first, "run1");
-                                        write_trace_as(&args.trace_dir, &r, "run2");
-                                    }
-                                    r.trace_hash
-                                }
-                                Err(e) => format!("error: {e}"),
-                            }
-                        });
-                        (first, second)
-                    });
-                    bar.set_message(format!("{} seed {seed} done", plan.name));
+                    let r = run_job(job, args, &bar);
+                    bar.set_message(format!("{} seed {} done", job.0.name, job.1));
                     ticketing_sim::lock(&results).push((i, r));
                 }
             });
         }
     });
     bar.finish_and_clear();
-    let wall = started.elapsed();
     let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
     results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
+}
 
+/// One job, run twice with `--check-determinism` (both traces kept when
+/// their hashes differ: the first differing line is the lead).
+fn run_job((plan, seed, bug): &Job, args: &Args, bar: &ProgressBar) -> JobResult {
+    let first = run_in_process(&plan.name, *seed, *bug, args)?;
+    bar.inc(1);
+    let second = args.check_determinism.then(|| {
+        let again = run_in_process(&plan.name, *seed, *bug, args);
+        bar.inc(1);
+        match again {
+            Ok(r) => {
+                if r.trace_hash != first.trace_hash {
+                    write_trace_as(&args.trace_dir, &first, "run1");
+                    write_trace_as(&args.trace_dir, &r, "run2");
+                }
+                r.trace_hash
+            }
+            Err(e) => format!("error: {e}"),
+        }
+    });
+    Ok((first, second))
+}
+
+/// The sweep's results, sorted into what passed, what failed and why.
+struct Tally {
+    reports: Vec<RunReport>,
+    any_violation: bool,
+    nondeterministic: Vec<String>,
+    errors: Vec<String>,
+}
+
+/// Prints the table (one row per run) and sorts the results.
+fn tally(results: Vec<JobResult>, args: &Args) -> Tally {
     println!(
         "\n{:<26} {:>6} {:>6} {:>9} {:>7} {:>9} {:>6}  violations",
         "plan", "seed", "result", "sim s", "orders", "confirmed", "sold"
     );
-    let mut reports = Vec::new();
-    let mut any_violation = false;
-    let mut nondeterministic = Vec::new();
-    let mut error_lines = Vec::new();
-    for (_, r) in results {
-        match r {
-            Ok((rep, second)) => {
-                if let Some(h2) = second
-                    && h2 != rep.trace_hash
-                {
-                    nondeterministic.push(format!(
-                        "{} seed {}: {} vs {h2}",
-                        rep.plan, rep.seed, rep.trace_hash
-                    ));
-                }
-                println!(
-                    "{:<26} {:>6} {:>6} {:>9.1} {:>7} {:>9} {:>6}  {}",
-                    rep.plan,
-                    rep.seed,
-                    if rep.passed { "pass" } else { "FAIL" },
-                    rep.sim_ms as f64 / 1000.0,
-                    rep.orders,
-                    rep.confirmed,
-                    rep.sold_seats,
-                    rep.violations.len()
-                );
-                if !rep.passed {
-                    any_violation = true;
-                    write_trace(&args.trace_dir, &rep);
-                }
-                reports.push(rep);
-            }
+    let mut t = Tally {
+        reports: Vec::new(),
+        any_violation: false,
+        nondeterministic: Vec::new(),
+        errors: Vec::new(),
+    };
+    for r in results {
+        let (rep, second) = match r {
+            Ok(x) => x,
             Err(e) => {
                 println!("error: {e:#}");
-                error_lines.push(format!("{e:#}"));
+                t.errors.push(format!("{e:#}"));
+                continue;
             }
+        };
+        if let Some(h2) = second
+            && h2 != rep.trace_hash
+        {
+            let line = format!("{} seed {}: {} vs {h2}", rep.plan, rep.seed, rep.trace_hash);
+            t.nondeterministic.push(line);
         }
+        println!(
+            "{:<26} {:>6} {:>6} {:>9.1} {:>7} {:>9} {:>6}  {}",
+            rep.plan,
+            rep.seed,
+            if rep.passed { "pass" } else { "FAIL" },
+            rep.sim_ms as f64 / 1000.0,
+            rep.orders,
+            rep.confirmed,
+            rep.sold_seats,
+            rep.violations.len()
+        );
+        if !rep.passed {
+            t.any_violation = true;
+            write_trace(&args.trace_dir, &rep);
+        }
+        t.reports.push(rep);
     }
+    t
+}
+
+/// Each failing run: its first violations, the command that replays it
+/// and where its trace is.
+fn print_failures(reports: &[RunReport], args: &Args) {
     for rep in reports.iter().filter(|r| !r.passed) {
+        let bug = rep.bug.as_deref().map(|b| format!(" (bug {b})"));
         println!(
             "\n{} seed {}{}:",
             rep.plan,
             rep.seed,
-            rep.bug
-                .as_deref()
-                .map(|b| format!(" (bug {b})"))
-                .unwrap_or_default()
+            bug.unwrap_or_default()
         );
         for v in rep.violations.iter().take(5) {
             println!("  [{}] {}", v.invariant, v.detail);
@@ -243,110 +295,126 @@ fn main() -> anyhow::Result<()> {
             args.trace_dir.join(trace_name(rep)).display()
         );
     }
+}
+
+/// The sweep's speed line; returns the simulated seconds run.
+fn print_speed(reports: &[RunReport], args: &Args, wall: std::time::Duration) -> f64 {
+    let runs = reports.len() * runs_per_job(args);
     let sim_s: f64 = reports
         .iter()
         .map(|r| r.sim_ms as f64 / 1000.0)
         .sum::<f64>()
-        * runs_per_job as f64;
+        * runs_per_job(args) as f64;
+    let wall_s = wall.as_secs_f64().max(1e-9);
     println!(
-        "\n{} runs in {:.1} s wall: {:.0} simulated s per wall s, {:.1} seeds per minute",
-        reports.len() * runs_per_job,
+        "\n{runs} runs in {:.1} s wall: {:.0} simulated s per wall s, {:.1} seeds per minute",
         wall.as_secs_f64(),
-        sim_s / wall.as_secs_f64().max(1e-9),
-        (reports.len() * runs_per_job) as f64 * 60.0 / wall.as_secs_f64().max(1e-9)
+        sim_s / wall_s,
+        runs as f64 * 60.0 / wall_s
     );
-    if args.check_determinism {
-        if nondeterministic.is_empty() {
-            println!("determinism: every seed gave the same trace hash twice");
-        } else {
-            println!(
-                "determinism: FAILED (both traces in {})",
-                args.trace_dir.display()
-            );
-            for n in &nondeterministic {
-                println!("  {n}");
-            }
-        }
+    sim_s
+}
+
+fn print_determinism(nondeterministic: &[String], args: &Args) {
+    if !args.check_determinism {
+        return;
     }
-    let mut zoo_rows = Vec::new();
-    if zoo_mode {
-        println!(
-            "\n{:<28} {:<24} {:>6}  caught by seed",
-            "bug", "plan", "seeds"
-        );
-        for b in zoo::ALL {
-            let (plan, n) = b.caught_by();
-            let first = reports
-                .iter()
-                .filter(|r| r.bug.as_deref() == Some(b.name()) && !r.passed)
-                .map(|r| r.seed)
-                .min();
-            let shown = first.map_or_else(|| "NOT CAUGHT".to_owned(), |s| s.to_string());
-            println!("{:<28} {:<24} {:>6}  {shown}", b.name(), plan, n);
-            zoo_rows.push(ZooRow {
-                bug: b.name().to_owned(),
-                description: b.description().to_owned(),
-                plan: plan.to_owned(),
-                seeds: n,
-                caught_by_seed: first,
-                repro: first.map(|s| ticketing_sim::repro(plan, s, Some(*b))),
-            });
-        }
+    if nondeterministic.is_empty() {
+        println!("determinism: every seed gave the same trace hash twice");
+        return;
     }
-    if let Some(path) = &args.json {
-        let doc = SweepResults {
-            version: RESULTS_VERSION,
-            git_revision: git_revision(),
-            scenario: if args.standard { "standard" } else { "small" }.to_owned(),
-            users: cfg.users,
-            seats: (cfg.rows * cfg.cols) as usize,
-            plans: distinct(jobs.iter().map(|(p, _, _)| p.name.clone())),
-            seeds: distinct(jobs.iter().map(|(_, s, _)| *s)),
-            bug: args.bug.clone(),
-            determinism_checked: args.check_determinism,
-            nondeterministic: nondeterministic.clone(),
-            errors: error_lines.clone(),
-            wall_s: wall.as_secs_f64(),
-            simulated_s: sim_s,
-            run_count: reports.len() * runs_per_job,
-            runs: reports
-                .iter()
-                .map(|r| {
-                    let trace = args.trace_dir.join(trace_name(r));
-                    RunResult::of(r, Some(trace.display().to_string()))
-                })
-                .collect(),
-            zoo: zoo_rows.clone(),
-        };
-        std::fs::write(path, serde_json::to_vec_pretty(&doc)?)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        println!("results written to {}", path.display());
+    println!(
+        "determinism: FAILED (both traces in {})",
+        args.trace_dir.display()
+    );
+    for n in nondeterministic {
+        println!("  {n}");
     }
-    let failed = !error_lines.is_empty() || !nondeterministic.is_empty();
-    if zoo_mode {
-        let missed = zoo_rows
+}
+
+/// The zoo table: per bug, the first seed that caught it.
+fn zoo_table(reports: &[RunReport]) -> Vec<ZooRow> {
+    println!(
+        "\n{:<28} {:<24} {:>6}  caught by seed",
+        "bug", "plan", "seeds"
+    );
+    let mut rows = Vec::new();
+    for b in zoo::ALL {
+        let (plan, n) = b.caught_by();
+        let first = reports
             .iter()
-            .filter(|r| r.caught_by_seed.is_none())
-            .count();
+            .filter(|r| r.bug.as_deref() == Some(b.name()) && !r.passed)
+            .map(|r| r.seed)
+            .min();
+        let shown = first.map_or_else(|| "NOT CAUGHT".to_owned(), |s| s.to_string());
+        println!("{:<28} {:<24} {:>6}  {shown}", b.name(), plan, n);
+        rows.push(ZooRow {
+            bug: b.name().to_owned(),
+            description: b.description().to_owned(),
+            plan: plan.to_owned(),
+            seeds: n,
+            caught_by_seed: first,
+            repro: first.map(|s| ticketing_sim::repro(plan, s, Some(*b))),
+        });
+    }
+    rows
+}
+
+/// The machine-readable results (`--json`).
+fn sweep_results(
+    args: &Args,
+    cfg: &SimConfig,
+    jobs: &[Job],
+    t: &Tally,
+    zoo_rows: &[ZooRow],
+    wall: std::time::Duration,
+    sim_s: f64,
+) -> SweepResults {
+    SweepResults {
+        version: RESULTS_VERSION,
+        git_revision: git_revision(),
+        scenario: if args.standard { "standard" } else { "small" }.to_owned(),
+        users: cfg.users,
+        seats: (cfg.rows * cfg.cols) as usize,
+        plans: distinct(jobs.iter().map(|(p, _, _)| p.name.clone())),
+        seeds: distinct(jobs.iter().map(|(_, s, _)| *s)),
+        bug: args.bug.clone(),
+        determinism_checked: args.check_determinism,
+        nondeterministic: t.nondeterministic.clone(),
+        errors: t.errors.clone(),
+        wall_s: wall.as_secs_f64(),
+        simulated_s: sim_s,
+        run_count: t.reports.len() * runs_per_job(args),
+        runs: t
+            .reports
+            .iter()
+            .map(|r| {
+                let trace = args.trace_dir.join(trace_name(r));
+                RunResult::of(r, Some(trace.display().to_string()))
+            })
+            .collect(),
+        zoo: zoo_rows.to_vec(),
+    }
+}
+
+/// The exit status: the zoo must catch every bug, a named bug must be
+/// caught, a plain sweep must find nothing; errors and nondeterminism fail.
+fn verdict(t: &Tally, zoo_rows: Option<&[ZooRow]>, bug: Option<Bug>) -> anyhow::Result<()> {
+    let failed = !t.errors.is_empty() || !t.nondeterministic.is_empty();
+    if let Some(rows) = zoo_rows {
+        let missed = rows.iter().filter(|r| r.caught_by_seed.is_none()).count();
         anyhow::ensure!(missed == 0 && !failed, "{missed} zoo bug(s) NOT caught");
         println!("every bug in the zoo was caught");
         return Ok(());
     }
     match bug {
-        Some(b) => {
-            if any_violation && !failed {
-                println!("bug {} caught", b.name());
-                Ok(())
-            } else {
-                anyhow::bail!("bug {} was NOT caught", b.name())
-            }
-        }
-        None => {
-            if any_violation || failed {
-                anyhow::bail!("simulation found violations")
-            }
+        Some(b) if t.any_violation && !failed => {
+            println!("bug {} caught", b.name());
             Ok(())
         }
+        Some(b) => anyhow::bail!("bug {} was NOT caught", b.name()),
+        None if t.any_violation || failed => anyhow::bail!("simulation found violations"),
+        None => Ok(()),
     }
 }
 

@@ -383,8 +383,9 @@ fn shared(seed: u64, cfg: &SimConfig, bug: Option<Bug>) -> anyhow::Result<Arc<Sh
     Ok(sh)
 }
 
-/// The simulation's clock, network and seed.
-fn builder(seed: u64) -> turmoil::Sim<'static> {
+/// The simulation's clock, network and seed (every simulation here,
+/// including the remote adapters' conformance runs, uses these).
+pub fn builder(seed: u64) -> turmoil::Sim<'static> {
     turmoil::Builder::new()
         .rng_seed(seed)
         .epoch(UNIX_EPOCH + Duration::from_millis(EPOCH_MS))
