@@ -208,3 +208,75 @@ async fn open_seat_streams_are_counted_while_open() {
     .await;
     app.stop().await;
 }
+
+/// The `http_*` series in a scrape (one line per label set).
+fn http_series(text: &str) -> usize {
+    text.lines()
+        .filter(|l| l.starts_with("http_request"))
+        .count()
+}
+
+#[tokio::test]
+async fn made_up_methods_and_paths_add_no_series() {
+    let _serial = serial().await;
+    let app = spawn_app().await;
+    let http = reqwest::Client::new();
+    let send = |method: String, path: String| {
+        let http = http.clone();
+        let url = app.url(&path);
+        async move {
+            let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+            http.request(m, url).send().await.unwrap().status()
+        }
+    };
+    // Each kind of junk once: an unknown method on a route, on no route, and
+    // a standard method on no route. These may add their first series.
+    let warm = [
+        send("JUNK".into(), "/api/events".into()).await,
+        send("JUNK".into(), "/api/nowhere".into()).await,
+        send("GET".into(), "/api/nowhere".into()).await,
+    ];
+    assert!(warm.iter().all(|s| s.is_client_error()), "{warm:?}");
+    // A scrape is a request too: the first one adds its own series.
+    scrape(&app).await;
+    let before = http_series(&scrape(&app).await);
+    // 10,000 distinct methods and paths (some methods 10 KB long), 50 at a time.
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..10_000u32 {
+        let method = if i % 500 == 0 {
+            format!("M{i}{}", "Q".repeat(10_000))
+        } else {
+            format!("M{i}")
+        };
+        let path = match i % 3 {
+            0 => "/api/events".to_owned(),
+            _ => format!("/api/nowhere-{i}"),
+        };
+        tasks.spawn(send(method, path));
+        if tasks.len() >= 50 {
+            tasks.join_next().await.unwrap().unwrap();
+        }
+    }
+    while let Some(r) = tasks.join_next().await {
+        assert!(r.unwrap().is_client_error());
+    }
+    let text = scrape(&app).await;
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("http_requests_total"))
+        .collect();
+    assert_eq!(http_series(&text), before, "series grew: {lines:#?}");
+    let junk = sample(
+        &text,
+        "http_requests_total",
+        &[
+            ("route", "unmatched"),
+            ("method", "OTHER"),
+            ("status", "404"),
+        ],
+    );
+    assert!(
+        junk >= 6_666.0,
+        "junk counted under OTHER/unmatched: {junk}"
+    );
+}

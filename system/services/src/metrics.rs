@@ -10,7 +10,7 @@
 //!
 //! | metric | labels | what |
 //! |---|---|---|
-//! | `http_requests_total`, `http_request_duration_seconds` | `route`, `method`, `status` | every request, by route template |
+//! | `http_requests_total`, `http_request_duration_seconds` | `route` (template or `unmatched`), `method` (standard or `OTHER`), `status` | every request, by route template |
 //! | `holds_total` | `outcome` = `won`/`lost` | hold attempts: all seats held, or refused with 409 |
 //! | `orders_finished_total` | `status` = `CONFIRMED`/`CANCELLED`/`FAILED` | sagas that reached a terminal state |
 //! | `outbox_published_total`, `outbox_publish_failures_total` | | outbox rows the relay published / could not |
@@ -101,6 +101,26 @@ pub fn router(handle: PrometheusHandle) -> Router {
     )
 }
 
+/// The `method` label: a standard method's name, else `OTHER`, so a
+/// client's made-up methods never become new series (every label comes
+/// from a closed set: route templates or `unmatched`, these methods, the
+/// statuses the application answers).
+pub fn method_label(m: &axum::http::Method) -> &'static str {
+    use axum::http::Method as M;
+    match *m {
+        M::GET => "GET",
+        M::POST => "POST",
+        M::PUT => "PUT",
+        M::DELETE => "DELETE",
+        M::PATCH => "PATCH",
+        M::HEAD => "HEAD",
+        M::OPTIONS => "OPTIONS",
+        M::CONNECT => "CONNECT",
+        M::TRACE => "TRACE",
+        _ => "OTHER",
+    }
+}
+
 /// Middleware: counts every request and records its latency by route
 /// template (`/api/orders/{order_id}`, not the id: bounded label values).
 pub async fn http_layer(req: Request, next: Next) -> Response {
@@ -108,7 +128,7 @@ pub async fn http_layer(req: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
-    let method = req.method().as_str().to_owned();
+    let method = method_label(req.method()).to_owned();
     let started = tokio::time::Instant::now();
     let resp = next.run(req).await;
     let labels = [

@@ -6,7 +6,7 @@
 //! back in the `x-trace-id` header of every response, and written into every
 //! error body.
 //!
-//! Layer: HTTP plumbing; imports the shared types (`error`) and `telemetry`,
+//! Layer: HTTP plumbing; imports the shared types (`error`, `metrics` for the bounded method label) and `telemetry`,
 //! never a service or the gateway (the span's service label is passed in).
 
 use crate::error::{ErrorPayload, code_for_status};
@@ -157,7 +157,8 @@ pub async fn trace_layer(
         Some((trace, parent)) => (trace, parent),
         None => (layer.rng.trace_id(), None),
     };
-    let method = req.method().clone();
+    // Bounded: a made-up method is `OTHER` in logs and spans too.
+    let method = crate::metrics::method_label(req.method());
     let path = req.uri().path().to_owned();
     req.extensions_mut().insert(trace_id.clone());
     // Every log line of this request carries its trace id; exported, the
