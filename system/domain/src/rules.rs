@@ -92,6 +92,32 @@ pub fn extended_expiry(
     (wanted > current_expiry_ms).then_some(wanted)
 }
 
+/// Why [`extended_expiry`] refused, in words for the client: the hold is at
+/// its lifetime cap, or the requested time from now does not reach past
+/// the current expiry. (The refusal itself is decided in the seat store's
+/// atomic step; this only explains it.)
+pub fn extension_refusal(
+    created_at_ms: UnixMs,
+    current_expiry_ms: UnixMs,
+    now_ms: UnixMs,
+    hold_ms: u64,
+    max_lifetime_ms: u64,
+) -> String {
+    let cap = created_at_ms.saturating_add(max_lifetime_ms);
+    if cap <= current_expiry_ms || cap <= now_ms {
+        format!(
+            "the hold is at its lifetime cap: no hold lasts more than {} s after it was made",
+            max_lifetime_ms / 1000
+        )
+    } else {
+        format!(
+            "an extension must move the expiry later: {} s from now is not after the current expiry, {} s from now",
+            hold_ms / 1000,
+            current_expiry_ms.saturating_sub(now_ms).div_ceil(1000)
+        )
+    }
+}
+
 /// A stable hash of a JSON request body, independent of key order and
 /// whitespace, so an `Idempotency-Key` replay is recognised as "the same
 /// request" exactly when its meaning is the same.

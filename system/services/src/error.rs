@@ -42,8 +42,9 @@ pub enum ApiError {
     HoldExpired,
     #[error("hold is pinned to an order")]
     HoldPinned,
-    #[error("hold is at its lifetime cap")]
-    ExtensionLimit,
+    /// Extending would not move the expiry later; says which rule refused.
+    #[error("{0}")]
+    ExtensionLimit(String),
     #[error("order not found")]
     OrderNotFound,
     #[error("Idempotency-Key header is required")]
@@ -70,7 +71,7 @@ impl ApiError {
             EventNotFound | SeatsNotFound(_) | HoldNotFound | OrderNotFound | NotFound(..) => {
                 StatusCode::NOT_FOUND
             }
-            SeatsUnavailable(_) | HoldPinned | ExtensionLimit | Conflict(..) => {
+            SeatsUnavailable(_) | HoldPinned | ExtensionLimit(_) | Conflict(..) => {
                 StatusCode::CONFLICT
             }
             HoldExpired => StatusCode::GONE,
@@ -92,7 +93,7 @@ impl ApiError {
             HoldNotFound => ("HOLD_NOT_FOUND", None),
             HoldExpired => ("HOLD_EXPIRED", None),
             HoldPinned => ("HOLD_PINNED", None),
-            ExtensionLimit => ("HOLD_EXTENSION_LIMIT", None),
+            ExtensionLimit(_) => ("HOLD_EXTENSION_LIMIT", None),
             OrderNotFound => ("ORDER_NOT_FOUND", None),
             IdempotencyKeyRequired => ("IDEMPOTENCY_KEY_REQUIRED", None),
             IdempotencyKeyMismatch => ("IDEMPOTENCY_KEY_MISMATCH", None),
@@ -134,7 +135,9 @@ impl From<SeatStoreError> for ApiError {
             SeatStoreError::HoldNotFound => ApiError::HoldNotFound,
             SeatStoreError::HoldGone => ApiError::HoldExpired,
             SeatStoreError::HoldPinned => ApiError::HoldPinned,
-            SeatStoreError::ExtensionLimit => ApiError::ExtensionLimit,
+            SeatStoreError::ExtensionLimit => {
+                ApiError::ExtensionLimit("the hold's expiry cannot move later".into())
+            }
             SeatStoreError::DuplicateHoldId => {
                 ApiError::Unexpected(anyhow::anyhow!("hold id collision"))
             }

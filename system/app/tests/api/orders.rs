@@ -21,6 +21,18 @@ async fn idempotency_key_is_required() {
         .await
         .unwrap();
     expect_error(r, StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED").await;
+    // Visible ASCII only, as docs/API.md says: no space, no TAB.
+    for key in ["two words", "tab\there"] {
+        let r = app
+            .http
+            .post(app.url("/api/orders"))
+            .header("Idempotency-Key", key)
+            .json(&json!({ "holdId": hold }))
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED").await;
+    }
     // No order was created and the hold is not pinned.
     let got: Value = app
         .get(&format!("/api/reservations/{hold}"))
@@ -82,22 +94,26 @@ async fn concurrent_requests_with_one_key_make_one_order() {
     let app = Arc::new(spawn_app().await);
     let hold = app.hold_ok("jazz-night", &["4-4"]).await;
     let mut tasks = Vec::new();
-    for _ in 0..12 {
+    for _ in 0..50 {
         let app = app.clone();
         let hold = hold.clone();
         tasks.push(tokio::spawn(async move {
             let r = app.order(&hold, "same-key").await;
-            (r.status(), r.json::<Value>().await.unwrap())
+            let replayed = r.headers().get("idempotent-replayed").is_some();
+            (r.status(), replayed, r.json::<Value>().await.unwrap())
         }));
     }
-    let mut ids = Vec::new();
+    let (mut ids, mut firsts) = (Vec::new(), 0);
     for t in tasks {
-        let (status, body) = t.await.unwrap();
+        let (status, replayed, body) = t.await.unwrap();
         assert_eq!(status, StatusCode::ACCEPTED, "{body}");
         ids.push(body["orderId"].as_str().unwrap().to_owned());
+        firsts += usize::from(!replayed);
     }
     ids.dedup();
     assert_eq!(ids.len(), 1, "every response names the same order");
+    // Repeats that arrived while the first was in progress say so too.
+    assert_eq!(firsts, 1, "one answer is the first, every other a replay");
     let orders = app.embedded().handles.orders.orders().await.unwrap();
     assert_eq!(orders.len(), 1);
     assert_eq!(app.wait_terminal(&ids[0]).await["status"], "CONFIRMED");

@@ -157,13 +157,15 @@ async fn extension_is_capped_by_the_hold_lifetime() {
     let hold = app.hold_ok("spring-gala", &["6-1"]).await; // expires T0+60
     let path = format!("/api/reservations/{hold}/extend");
     let extend = |secs: u64| app.post(&path, json!({ "holdSeconds": secs }));
-    // Not forward at T0: refused.
-    expect_error(
+    // Not forward at T0: refused, and the answer says which rule.
+    let b = expect_error(
         extend(60).await,
         StatusCode::CONFLICT,
         "HOLD_EXTENSION_LIMIT",
     )
     .await;
+    let message = b["message"].as_str().unwrap();
+    assert!(message.contains("must move the expiry later"), "{message}");
     app.clock.advance_ms(30_000);
     let b: Value = extend(60).await.json().await.unwrap();
     assert_eq!(b["expiresAtMs"], T0_MS + 90_000);
@@ -174,12 +176,14 @@ async fn extension_is_capped_by_the_hold_lifetime() {
         T0_MS + 100_000,
         "capped at created + 100 s"
     );
-    expect_error(
+    let b = expect_error(
         extend(60).await,
         StatusCode::CONFLICT,
         "HOLD_EXTENSION_LIMIT",
     )
     .await;
+    let message = b["message"].as_str().unwrap();
+    assert!(message.contains("lifetime cap"), "{message}");
     expect_error(
         extend(601).await,
         StatusCode::UNPROCESSABLE_ENTITY,

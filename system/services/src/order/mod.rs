@@ -139,9 +139,14 @@ fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
     let v = headers
         .get("idempotency-key")
         .ok_or(ApiError::IdempotencyKeyRequired)?;
+    // Visible ASCII only (0x21..=0x7E): no space, TAB or control character.
     let s = v
         .to_str()
-        .map_err(|_| ApiError::Validation("Idempotency-Key must be visible ASCII".into()))?;
+        .ok()
+        .filter(|s| s.bytes().all(|b| b.is_ascii_graphic()))
+        .ok_or_else(|| {
+            ApiError::Validation("Idempotency-Key must be visible ASCII (no spaces)".into())
+        })?;
     if s.is_empty() || s.len() > MAX_KEY_LEN {
         return Err(ApiError::Validation(format!(
             "Idempotency-Key must be 1 to {MAX_KEY_LEN} characters"
@@ -167,16 +172,17 @@ async fn place_order(
     let hash = rules::request_hash(&raw);
     let now = state.ctx.clock.now_ms();
     let candidate = state.ctx.rng.order_id();
-    let order_id = match state
+    // Every answer but the one to the request that started the key is a
+    // replay, including those to repeats that arrived while it was in progress.
+    let (order_id, replayed) = match state
         .repo
         .begin_idempotent(&key, &hash, &candidate, now)
         .await?
     {
         IdempotencyBegin::Completed(r) => return Ok(stored_response(&r, true)),
         IdempotencyBegin::Mismatch => return Err(ApiError::IdempotencyKeyMismatch),
-        IdempotencyBegin::Started { order_id } | IdempotencyBegin::InProgress { order_id } => {
-            order_id
-        }
+        IdempotencyBegin::Started { order_id } => (order_id, false),
+        IdempotencyBegin::InProgress { order_id } => (order_id, true),
     };
     let hold_id = HoldId(body.hold_id);
     let hold = match state
@@ -197,7 +203,7 @@ async fn place_order(
             };
             let stored = error_response(&err, &trace);
             state.repo.complete_idempotent(&key, stored.clone()).await?;
-            return Ok(stored_response(&stored, false));
+            return Ok(stored_response(&stored, replayed));
         }
     };
     let record = OrderRecord {
@@ -239,7 +245,7 @@ async fn place_order(
         .place_order(record, vec![placed], &key, response.clone())
         .await?;
     tracing::info!(%order_id, %hold_id, trace_id = %trace, "order placed");
-    Ok(stored_response(&response, false))
+    Ok(stored_response(&response, replayed))
 }
 
 async fn get_order(

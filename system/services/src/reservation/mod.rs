@@ -137,16 +137,31 @@ async fn extend_hold(
 ) -> Result<Json<HoldView>, ApiError> {
     rules::validate_hold_seconds(body.hold_seconds, &state.policy)
         .map_err(|e| ApiError::Validation(e.0))?;
-    let hold = state
+    let (hold_id, hold_ms) = (HoldId(hold_id), body.hold_seconds * 1000);
+    let max_lifetime_ms = state.policy.max_lifetime_seconds * 1000;
+    let now = state.ctx.clock.now_ms();
+    match state
         .seats
-        .extend(
-            &HoldId(hold_id),
-            body.hold_seconds * 1000,
-            state.policy.max_lifetime_seconds * 1000,
-            state.ctx.clock.now_ms(),
-        )
-        .await?;
-    Ok(Json(hold.into()))
+        .extend(&hold_id, hold_ms, max_lifetime_ms, now)
+        .await
+    {
+        Ok(hold) => Ok(Json(hold.into())),
+        Err(SeatStoreError::ExtensionLimit) => {
+            // Refused in the store's atomic step; read the hold only to say why.
+            let why = match state.seats.get_hold(&hold_id, now).await {
+                Ok(h) => rules::extension_refusal(
+                    h.created_at_ms,
+                    h.expires_at_ms,
+                    now,
+                    hold_ms,
+                    max_lifetime_ms,
+                ),
+                Err(_) => "the hold's expiry cannot move later".to_owned(),
+            };
+            Err(ApiError::ExtensionLimit(why))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 async fn release_hold(
