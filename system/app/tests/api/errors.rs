@@ -82,7 +82,76 @@ async fn malformed_oversize_and_untyped_bodies() {
         .send()
         .await
         .unwrap();
-    expect_error(r, StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED").await;
+    let b = expect_error(r, StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED").await;
+    assert_eq!(b["message"], "holdId: must be text, not integer `7`");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn validation_messages_name_fields_and_rules_not_server_types() {
+    let app = spawn_app().await;
+    let send = |body: serde_json::Value| app.post("/api/reservations", body);
+    let cases = [
+        (
+            json!({ "eventId": "spring-gala", "seatIds": ["1-1"], "holdSeconds": "x" }),
+            "holdSeconds: must be a whole number in range",
+        ),
+        (
+            json!({ "eventId": "spring-gala", "seatIds": ["1-1"], "holdSeconds": -1 }),
+            "holdSeconds: must be a whole number in range",
+        ),
+        (
+            json!(["spring-gala", ["1-1"]]),
+            "must be a JSON object with the documented fields",
+        ),
+        (
+            json!({ "eventId": "spring-gala", "seatIds": ["1-1"] }),
+            "`holdSeconds` is required",
+        ),
+        (
+            json!({ "eventId": "spring-gala", "seatIds": ["1-1"], "holdSeconds": 60, "x": 1 }),
+            "unknown field `x`",
+        ),
+    ];
+    for (body, want) in cases {
+        let b = expect_error(
+            send(body.clone()).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "VALIDATION_FAILED",
+        )
+        .await;
+        let message = b["message"].as_str().unwrap();
+        assert!(message.starts_with(want), "{body}: {message}");
+        for leak in ["u64", "struct", "HoldBody", "line 1", "target type"] {
+            assert!(!message.contains(leak), "{body}: {message}");
+        }
+    }
+    // JSON is UTF-8: another declared charset is 415; utf-8 and +json are fine.
+    let body = r#"{"eventId":"spring-gala","seatIds":["7-7"],"holdSeconds":60}"#;
+    for (ct, status) in [
+        (
+            "application/json; charset=latin1",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        ("application/json; charset=UTF-8", StatusCode::CREATED),
+    ] {
+        let r = app
+            .http
+            .post(app.url("/api/reservations"))
+            .header("content-type", ct)
+            .body(body.replace(
+                "7-7",
+                if status == StatusCode::CREATED {
+                    "7-8"
+                } else {
+                    "7-7"
+                },
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), status, "{ct}");
+    }
     app.stop().await;
 }
 

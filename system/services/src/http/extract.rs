@@ -48,22 +48,179 @@ where
     type Rejection = JsonError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(charset) = foreign_charset(req.headers()) {
+            return Err(JsonError {
+                status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                code: "UNSUPPORTED_MEDIA_TYPE",
+                message: format!("JSON bodies are UTF-8; charset {charset:?} is not accepted"),
+            });
+        }
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(v)) => Ok(ApiJson(v)),
             Err(rejection) => {
                 let status = rejection.status();
-                let code = match (&rejection, status) {
-                    (_, StatusCode::PAYLOAD_TOO_LARGE) => "PAYLOAD_TOO_LARGE",
-                    (JsonRejection::MissingJsonContentType(_), _) => "UNSUPPORTED_MEDIA_TYPE",
-                    (JsonRejection::JsonDataError(_), _) => "VALIDATION_FAILED",
-                    (JsonRejection::JsonSyntaxError(_), _) => "MALFORMED_JSON",
-                    _ => "BAD_REQUEST",
+                let (code, message) = match (&rejection, status) {
+                    (_, StatusCode::PAYLOAD_TOO_LARGE) => (
+                        "PAYLOAD_TOO_LARGE",
+                        "the body is larger than allowed".to_owned(),
+                    ),
+                    (JsonRejection::MissingJsonContentType(_), _) => (
+                        "UNSUPPORTED_MEDIA_TYPE",
+                        "send the body as Content-Type: application/json".to_owned(),
+                    ),
+                    (JsonRejection::JsonDataError(e), _) => {
+                        ("VALIDATION_FAILED", describe(&e.body_text()))
+                    }
+                    (JsonRejection::JsonSyntaxError(e), _) => (
+                        "MALFORMED_JSON",
+                        format!("the body is not valid JSON: {}", plain(&e.body_text())),
+                    ),
+                    _ => ("BAD_REQUEST", rejection.body_text()),
                 };
                 Err(JsonError {
                     status,
                     code,
-                    message: rejection.body_text(),
+                    message,
                 })
+            }
+        }
+    }
+}
+
+/// A declared charset other than UTF-8 on a JSON content type.
+fn foreign_charset(headers: &axum::http::HeaderMap) -> Option<String> {
+    let ct = headers
+        .get(axum::http::header::CONTENT_TYPE)?
+        .to_str()
+        .ok()?;
+    let charset = ct.split(';').skip(1).find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case("charset")
+            .then(|| v.trim().trim_matches('"').to_owned())
+    })?;
+    let utf8 = charset.eq_ignore_ascii_case("utf-8") || charset.eq_ignore_ascii_case("utf8");
+    (!utf8).then_some(charset)
+}
+
+/// `T` from a JSON value already parsed, its error as [`describe`] words it
+/// (with the field's path, like the extractor's).
+pub fn from_value<T: DeserializeOwned>(v: &serde_json::Value) -> Result<T, String> {
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        if path == "." {
+            describe(&inner)
+        } else {
+            describe(&format!("{path}: {inner}"))
+        }
+    })
+}
+
+/// A deserialization error as the client should read it: the JSON field
+/// and the rule broken, in the contract's words, not the server's types.
+/// (`serde_json::Error`'s text, e.g. `holdSeconds: invalid type: string
+/// "x", expected u64 at line 1 column 20`.)
+pub fn describe(serde_text: &str) -> String {
+    let text = serde_text
+        .strip_prefix("Failed to deserialize the JSON body into the target type: ")
+        .unwrap_or(serde_text);
+    let text = plain(text);
+    // `field.path: message`, unless the message is about the whole body.
+    let (field, rule) = match text.split_once(": ") {
+        Some((f, r)) if !f.contains(' ') => (Some(f), r),
+        _ => (None, text.as_str()),
+    };
+    let rule = if let Some(f) = rule.strip_prefix("missing field ") {
+        format!("{f} is required")
+    } else if let Some(rest) = rule.strip_prefix("unknown field ") {
+        let (f, allowed) = rest.split_once(", expected ").unwrap_or((rest, ""));
+        let allowed = allowed.trim_start_matches("one of ");
+        format!("unknown field {f} (the fields are {allowed})")
+    } else if let Some((got, want)) = rule.split_once(", expected ") {
+        let got = got
+            .trim_start_matches("invalid type: ")
+            .trim_start_matches("invalid value: ")
+            .trim_start_matches("invalid length ");
+        format!("must be {}, not {got}", wanted(want))
+    } else {
+        rule.to_owned()
+    };
+    match field {
+        // An unknown field names itself.
+        Some(f) if !rule.starts_with("unknown field") => format!("{f}: {rule}"),
+        _ => rule,
+    }
+}
+
+/// What serde expected, in JSON's words.
+fn wanted(serde_expected: &str) -> &'static str {
+    let e = serde_expected;
+    let whole = [
+        "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32", "i64", "i128", "isize",
+    ];
+    if whole.contains(&e) {
+        "a whole number in range"
+    } else if e == "f32" || e == "f64" {
+        "a number"
+    } else if e.starts_with("struct ") || e.starts_with("a map") {
+        "a JSON object with the documented fields"
+    } else if e.starts_with("a sequence") || e.starts_with("tuple") {
+        "a list"
+    } else if e.starts_with("a string") || e.starts_with("a borrowed string") || e == "a character"
+    {
+        "text"
+    } else if e.starts_with("a boolean") {
+        "true or false"
+    } else if e.starts_with("unit") || e.starts_with("null") {
+        "null"
+    } else {
+        "the documented type"
+    }
+}
+
+/// Drops serde's ` at line L column C` (the body is one line for most
+/// clients; the field name is the useful part).
+fn plain(text: &str) -> String {
+    match text.rfind(" at line ") {
+        Some(i) if text[i..].contains(" column ") => text[..i].to_owned(),
+        _ => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe;
+
+    #[test]
+    fn messages_name_the_field_and_the_rule_not_rust_types() {
+        let cases = [
+            (
+                "Failed to deserialize the JSON body into the target type: holdSeconds: invalid type: string \"x\", expected u64 at line 1 column 20",
+                "holdSeconds: must be a whole number in range, not string \"x\"",
+            ),
+            (
+                "invalid length 2, expected struct HoldBody with 3 elements at line 1 column 9",
+                "must be a JSON object with the documented fields, not 2",
+            ),
+            (
+                "missing field `holdId` at line 1 column 2",
+                "`holdId` is required",
+            ),
+            (
+                "unknown field `holdID`, expected `holdId` at line 1 column 9",
+                "unknown field `holdID` (the fields are `holdId`)",
+            ),
+            (
+                "seatIds[1]: invalid type: integer `3`, expected a string at line 1 column 30",
+                "seatIds[1]: must be text, not integer `3`",
+            ),
+        ];
+        for (serde, want) in cases {
+            let got = describe(serde);
+            assert_eq!(got, want);
+            for leak in ["u64", "struct", "HoldBody", "line 1"] {
+                assert!(!got.contains(leak), "{got}");
             }
         }
     }

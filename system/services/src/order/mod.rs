@@ -162,8 +162,7 @@ async fn place_order(
     ApiJson(raw): ApiJson<Value>,
 ) -> Result<Response, ApiError> {
     let key = idempotency_key(&headers)?;
-    let body: OrderBody =
-        serde_json::from_value(raw.clone()).map_err(|e| ApiError::Validation(e.to_string()))?;
+    let body: OrderBody = crate::http::extract::from_value(&raw).map_err(ApiError::Validation)?;
     if body.hold_id.is_empty() || body.hold_id.len() > 64 {
         return Err(ApiError::Validation(
             "holdId must be 1 to 64 characters".into(),
