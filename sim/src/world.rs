@@ -209,18 +209,14 @@ impl Shared {
 
     /// The middleware every service router gets.
     fn finish(&self, router: axum::Router, ctx: &Ctx) -> axum::Router {
-        finish_router(
-            router,
-            ctx,
-            self.settings.http.body_limit_bytes,
-            gateway::owner,
-        )
+        finish_router(router, ctx, &self.settings.http, gateway::owner)
     }
 }
 
 async fn serve_forever(router: axum::Router) -> turmoil::Result {
     let listener = SimListener::bind(80).await?;
-    ticketing_services::http::serve(listener, router, std::future::pending()).await?;
+    let http = ticketing_services::config::HttpSettings::default();
+    ticketing_services::http::serve(listener, router, std::future::pending(), &http).await?;
     Ok(())
 }
 

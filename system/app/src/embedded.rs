@@ -76,6 +76,8 @@ pub struct Embedded {
     pub handles: EmbeddedHandles,
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
+    /// The listeners' limits (timeouts, connection cap).
+    http: ticketing_services::config::HttpSettings,
 }
 
 async fn bind(host: &str, port: u16, what: &str) -> anyhow::Result<TcpListener> {
@@ -128,6 +130,7 @@ impl Embedded {
             handles,
             shutdown: CancellationToken::new(),
             tasks: JoinSet::new(),
+            http: settings.http.clone(),
         };
         let [
             catalog_ctx,
@@ -147,8 +150,7 @@ impl Embedded {
         );
         // Prometheus metrics of the whole process, on the internal listener.
         let metrics = ticketing_services::metrics::install()?;
-        let limit = settings.http.body_limit_bytes;
-        let finish = |r, ctx: &Ctx| finish_router(r, ctx, limit, gateway::owner);
+        let finish = |r, ctx: &Ctx| finish_router(r, ctx, &settings.http, gateway::owner);
         let public = gateway::public_router(&[&s.catalog, &s.reservation, &s.order]);
         let internal = [&s.reservation, &s.catalog, &s.payment, &s.order]
             .iter()
@@ -234,9 +236,10 @@ impl Embedded {
     /// Serves `router` on `listener` until shutdown.
     fn serve(&mut self, name: &'static str, listener: TcpListener, router: axum::Router) {
         let token = self.shutdown.clone();
+        let http = self.http.clone();
         self.tasks.spawn(async move {
             let stop = async move { token.cancelled().await };
-            if let Err(e) = ticketing_services::http::serve(listener, router, stop).await {
+            if let Err(e) = ticketing_services::http::serve(listener, router, stop, &http).await {
                 tracing::error!(service = name, error = %e, "server stopped");
             }
         });

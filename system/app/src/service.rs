@@ -183,7 +183,7 @@ impl Service {
                 .route("/health", get(|| async { "ok" }))
                 .merge(ticketing_services::metrics::router(metrics)),
             &ctx,
-            settings.http.body_limit_bytes,
+            &settings.http,
             gateway::owner,
         );
         for w in started.workers {
@@ -198,9 +198,10 @@ impl Service {
         })?;
         let addr = listener.local_addr()?;
         let token = shutdown.clone();
+        let http = settings.http.clone();
         tasks.spawn(async move {
             let stop = async move { token.cancelled().await };
-            if let Err(e) = ticketing_services::http::serve(listener, router, stop).await {
+            if let Err(e) = ticketing_services::http::serve(listener, router, stop, &http).await {
                 tracing::error!(service = kind.name(), error = %e, "server stopped");
             }
         });

@@ -223,12 +223,24 @@ pub enum ScriptedFault {
 pub struct HttpSettings {
     /// Request bodies larger than this get 413.
     pub body_limit_bytes: usize,
+    /// A request's headers must arrive within this, counted from when the
+    /// connection starts waiting for them — so it is also the keep-alive
+    /// idle timeout (one timer in hyper). A connection streaming a
+    /// response (the seat stream) is not waiting and is not closed by it.
+    pub header_read_timeout_ms: u64,
+    /// A JSON body must be read within this, else 408 `REQUEST_TIMEOUT`.
+    pub body_read_timeout_ms: u64,
+    /// Open connections per listener; one over it is closed at once.
+    pub max_connections: usize,
 }
 
 impl Default for HttpSettings {
     fn default() -> Self {
         Self {
             body_limit_bytes: 16 * 1024,
+            header_read_timeout_ms: 15_000,
+            body_read_timeout_ms: 10_000,
+            max_connections: 10_000,
         }
     }
 }

@@ -18,6 +18,7 @@
 //! | `bus_messages_total` | `topic`, `result` = `handled`/`failed`/`undecodable` | consumed messages |
 //! | `bus_consumer_lag` | `topic`, `group` | messages in this consumer's partitions not yet committed (sum over replicas for the group) |
 //! | `sse_subscribers` | | open seat streams |
+//! | `http_connections_refused_total` | | connections closed at once: the listener was at `http.max_connections` |
 //! | `payments_total` | `operation`, `result` | payment gateway operations and their outcome |
 //!
 //! Layer: shared (bottom); imports no module of this crate.
@@ -32,6 +33,7 @@ use std::sync::{Mutex, OnceLock};
 
 pub const HTTP_REQUESTS: &str = "http_requests_total";
 pub const HTTP_DURATION: &str = "http_request_duration_seconds";
+pub const HTTP_CONNECTIONS_REFUSED: &str = "http_connections_refused_total";
 pub const HOLDS: &str = "holds_total";
 pub const ORDERS_FINISHED: &str = "orders_finished_total";
 pub const OUTBOX_PUBLISHED: &str = "outbox_published_total";

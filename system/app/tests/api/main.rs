@@ -9,6 +9,7 @@
 mod helpers;
 
 mod catalog;
+mod edge;
 mod errors;
 mod internal;
 mod orders;

@@ -1,6 +1,7 @@
 //! `ApiJson<T>`: axum's `Json` with every rejection mapped to the standard
 //! error body — wrong types and unknown fields are 422, malformed JSON 400,
-//! a missing content type 415, an oversize body 413.
+//! a missing content type 415, an oversize body 413, a body slower than its
+//! read deadline 408.
 //!
 //! Layer: plumbing; imports `error` only.
 
@@ -13,6 +14,11 @@ use serde::de::DeserializeOwned;
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ApiJson<T>(pub T);
+
+/// How long [`ApiJson`] waits for the whole body (set per router by
+/// `finish_router`); past it the answer is 408 `REQUEST_TIMEOUT`.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyReadTimeout(pub std::time::Duration);
 
 /// The rejection of [`ApiJson`], rendered by the trace middleware.
 #[derive(Debug)]
@@ -55,7 +61,17 @@ where
                 message: format!("JSON bodies are UTF-8; charset {charset:?} is not accepted"),
             });
         }
-        match axum::Json::<T>::from_request(req, state).await {
+        let deadline = req.extensions().get::<BodyReadTimeout>().map(|t| t.0);
+        let read = axum::Json::<T>::from_request(req, state);
+        let read = match deadline {
+            Some(d) => tokio::time::timeout(d, read).await.map_err(|_| JsonError {
+                status: StatusCode::REQUEST_TIMEOUT,
+                code: "REQUEST_TIMEOUT",
+                message: format!("the body did not arrive within {} ms", d.as_millis()),
+            })?,
+            None => read.await,
+        };
+        match read {
             Ok(axum::Json(v)) => Ok(ApiJson(v)),
             Err(rejection) => {
                 let status = rejection.status();
