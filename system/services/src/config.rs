@@ -232,6 +232,14 @@ pub struct HttpSettings {
     pub body_read_timeout_ms: u64,
     /// Open connections per listener; one over it is closed at once.
     pub max_connections: usize,
+    /// Longest path and query the application answers (else 414
+    /// `URI_TOO_LONG`); the HTTP library's own limit is set above it.
+    pub max_uri_bytes: usize,
+    /// Most request headers (else 431 `HEADERS_TOO_LARGE`); the HTTP
+    /// library is set to accept twice as many, so the application answers.
+    pub max_headers: usize,
+    /// Most bytes of request headers, names and values (else 431).
+    pub max_header_bytes: usize,
 }
 
 impl Default for HttpSettings {
@@ -241,6 +249,9 @@ impl Default for HttpSettings {
             header_read_timeout_ms: 15_000,
             body_read_timeout_ms: 10_000,
             max_connections: 10_000,
+            max_uri_bytes: 8 * 1024,
+            max_headers: 64,
+            max_header_bytes: 32 * 1024,
         }
     }
 }

@@ -173,3 +173,91 @@ async fn the_seat_stream_outlives_the_idle_timeout() {
     assert!(bytes > 0);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_declared_oversize_body_sent_in_full_still_reads_its_413() {
+    let app = spawn_app().await;
+    // A client without `Expect: 100-continue` that writes everything first.
+    let body = format!(
+        "{{\"eventId\":\"spring-gala\",\"seatIds\":[\"1-1\"],\"holdSeconds\":60,\"pad\":\"{}\"}}",
+        "x".repeat(8 * 1024 * 1024)
+    );
+    for attempt in 0..30 {
+        let mut s = TcpStream::connect(addr(&app)).await.unwrap();
+        let request = format!(
+            "POST /api/reservations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        // The write may be cut short once the server has answered; the
+        // answer must still be readable.
+        let _ = s.write_all(request.as_bytes()).await;
+        let answer = until_closed(&mut s).await.expect("answered and closed");
+        assert!(
+            answer.starts_with("HTTP/1.1 413"),
+            "attempt {attempt}: {:?}",
+            &answer[..answer.len().min(200)]
+        );
+        assert!(
+            answer.contains("\"code\":\"PAYLOAD_TOO_LARGE\""),
+            "{answer}"
+        );
+        // Refused on the declared length, before the body was parsed.
+        assert!(answer.contains("larger than 16384 bytes"), "{answer}");
+        let head = answer.to_ascii_lowercase();
+        assert!(head.contains("connection: close"), "{answer}");
+    }
+    a_normal_client_is_served(&app).await;
+    app.stop().await;
+}
+
+/// Sends `head` (a request without a body) and reads the whole answer.
+async fn raw(app: &TestApp, head: &str) -> String {
+    let mut s = TcpStream::connect(addr(app)).await.unwrap();
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(b"Connection: close\r\n\r\n").await.unwrap();
+    until_closed(&mut s).await.expect("answered")
+}
+
+#[tokio::test]
+async fn long_paths_and_too_many_or_too_large_headers_get_the_standard_body() {
+    let app = spawn_app().await;
+    let path = format!("/api/events/{}", "a".repeat(10 * 1024));
+    let cases = [
+        (
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\n"),
+            "414",
+            "URI_TOO_LONG",
+        ),
+        (
+            format!(
+                "GET /api/events HTTP/1.1\r\nHost: x\r\n{}",
+                "X-Many: 1\r\n".repeat(1_000)
+            ),
+            "431",
+            "HEADERS_TOO_LARGE",
+        ),
+        (
+            format!(
+                "GET /api/events HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n",
+                "b".repeat(400 * 1024)
+            ),
+            "431",
+            "HEADERS_TOO_LARGE",
+        ),
+    ];
+    for (head, status, code) in cases {
+        let answer = raw(&app, &head).await;
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "{}",
+            &answer[..answer.len().min(300)]
+        );
+        assert!(answer.contains(&format!("\"code\":\"{code}\"")), "{answer}");
+        assert!(
+            answer.to_ascii_lowercase().contains("x-trace-id"),
+            "{answer}"
+        );
+    }
+    a_normal_client_is_served(&app).await;
+    app.stop().await;
+}

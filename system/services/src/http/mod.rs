@@ -18,6 +18,7 @@ use crate::Ctx;
 use crate::config::HttpSettings;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::response::IntoResponse as _;
 use std::time::Duration;
 
 /// Adds what every service router has: the trace-id and error-body
@@ -36,6 +37,17 @@ pub fn finish_router(
     router
         .fallback(|| async { axum::http::StatusCode::NOT_FOUND })
         .layer(DefaultBodyLimit::max(http.body_limit_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            (
+                http.body_limit_bytes,
+                Duration::from_millis(http.body_read_timeout_ms.max(1)),
+            ),
+            early_413,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            HeadLimits::of(http),
+            head_limits,
+        ))
         .layer(axum::Extension(extract::BodyReadTimeout(
             Duration::from_millis(http.body_read_timeout_ms.max(1)),
         )))
@@ -44,4 +56,122 @@ pub fn finish_router(
             layer,
             trace::trace_layer,
         ))
+}
+
+/// Most bytes of a refused body read (and dropped) before answering, so a
+/// client that sent it all without `Expect: 100-continue` reads the 413
+/// instead of a reset; a larger body is answered at once.
+const DRAIN_MAX_BYTES: u64 = 1024 * 1024;
+
+/// Middleware: a declared `Content-Length` over the limit is refused before
+/// the body is parsed: 413 `PAYLOAD_TOO_LARGE` and `Connection: close`,
+/// after draining at most [`DRAIN_MAX_BYTES`] within the body deadline.
+async fn early_413(
+    axum::extract::State((limit_bytes, drain_within)): axum::extract::State<(usize, Duration)>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::{HeaderValue, StatusCode, header};
+    use http_body_util::BodyExt as _;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let Some(declared) = declared.filter(|n| *n > limit_bytes as u64) else {
+        return next.run(req).await;
+    };
+    if declared <= DRAIN_MAX_BYTES {
+        let mut body = req.into_body();
+        let drain = async {
+            let mut read = 0u64;
+            while read <= DRAIN_MAX_BYTES
+                && let Some(Ok(frame)) = body.frame().await
+            {
+                read += frame.data_ref().map_or(0, |d| d.len() as u64);
+            }
+        };
+        let _ = tokio::time::timeout(drain_within, drain).await;
+    }
+    let mut resp = StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    resp.extensions_mut().insert(crate::error::ErrorPayload {
+        code: "PAYLOAD_TOO_LARGE",
+        message: format!("the body is larger than {limit_bytes} bytes"),
+        extra: None,
+    });
+    resp.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    resp
+}
+
+/// The application's limits on a request's head (`http.max_*`).
+#[derive(Debug, Clone, Copy)]
+struct HeadLimits {
+    uri_bytes: usize,
+    headers: usize,
+    header_bytes: usize,
+}
+
+impl HeadLimits {
+    fn of(http: &HttpSettings) -> HeadLimits {
+        HeadLimits {
+            uri_bytes: http.max_uri_bytes,
+            headers: http.max_headers,
+            header_bytes: http.max_header_bytes,
+        }
+    }
+
+    /// What is over a limit, if anything: status, code, message.
+    fn refusal(
+        &self,
+        req: &axum::extract::Request,
+    ) -> Option<(axum::http::StatusCode, &'static str, String)> {
+        use axum::http::StatusCode;
+        let too_large = StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
+        let uri = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+        let headers = req.headers();
+        let bytes: usize = headers
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len())
+            .sum();
+        if uri > self.uri_bytes {
+            let m = format!(
+                "the path and query are longer than {} bytes",
+                self.uri_bytes
+            );
+            Some((StatusCode::URI_TOO_LONG, "URI_TOO_LONG", m))
+        } else if headers.len() > self.headers {
+            Some((
+                too_large,
+                "HEADERS_TOO_LARGE",
+                format!("more than {} headers", self.headers),
+            ))
+        } else if bytes > self.header_bytes {
+            let m = format!("headers larger than {} bytes", self.header_bytes);
+            Some((too_large, "HEADERS_TOO_LARGE", m))
+        } else {
+            None
+        }
+    }
+}
+
+/// Middleware: a path and query over `http.max_uri_bytes` is 414
+/// `URI_TOO_LONG`; more than `http.max_headers` headers or
+/// `http.max_header_bytes` of them is 431 `HEADERS_TOO_LARGE` — answered
+/// by the application, with the standard body and trace id.
+async fn head_limits(
+    axum::extract::State(l): axum::extract::State<HeadLimits>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let Some((status, code, message)) = l.refusal(&req) else {
+        return next.run(req).await;
+    };
+    let mut resp = status.into_response();
+    resp.extensions_mut().insert(crate::error::ErrorPayload {
+        code,
+        message,
+        extra: None,
+    });
+    resp
 }

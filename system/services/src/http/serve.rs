@@ -30,7 +30,7 @@ where
     L: Listener,
     L::Addr: std::fmt::Debug,
 {
-    let header_timeout = Duration::from_millis(limits.header_read_timeout_ms.max(1));
+    let hyper_limits = HyperLimits::above(limits);
     let open = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut conns = JoinSet::new();
@@ -47,7 +47,7 @@ where
             drop(io);
             continue;
         };
-        let conn = one(io, router.clone(), header_timeout, stop_rx.clone(), permit);
+        let conn = one(io, router.clone(), hyper_limits, stop_rx.clone(), permit);
         conns.spawn(conn);
     }
     let _ = stop_tx.send(true);
@@ -55,11 +55,37 @@ where
     Ok(())
 }
 
+/// The HTTP library's own limits: the header timeout as configured, and
+/// header count and buffer size above the application's limits, so that a
+/// request over those gets the application's answer (standard body, trace
+/// id), not the library's empty one. What hyper still answers by itself,
+/// with no body: a request line or header it cannot parse (400), a URI over
+/// its fixed 64 KiB (414), more than `max_headers` headers or a head over
+/// `max_buf_size` (431).
+#[derive(Debug, Clone, Copy)]
+struct HyperLimits {
+    header_timeout: Duration,
+    max_headers: usize,
+    max_buf_size: usize,
+}
+
+impl HyperLimits {
+    fn above(l: &HttpSettings) -> HyperLimits {
+        HyperLimits {
+            header_timeout: Duration::from_millis(l.header_read_timeout_ms.max(1)),
+            max_headers: l.max_headers.saturating_mul(2).max(1_024),
+            // Room for heads far over the application's limits (hyper's
+            // floor is 8 KiB); the buffer grows only as a head needs it.
+            max_buf_size: (2 * (l.max_uri_bytes + l.max_header_bytes)).max(1024 * 1024),
+        }
+    }
+}
+
 /// One connection, until the client or the timeouts end it, or shutdown.
 async fn one<I>(
     io: I,
     router: Router,
-    header_timeout: Duration,
+    limits: HyperLimits,
     mut stop: watch::Receiver<bool>,
     _permit: OwnedSemaphorePermit,
 ) where
@@ -68,7 +94,9 @@ async fn one<I>(
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout);
+        .header_read_timeout(limits.header_timeout)
+        .max_headers(limits.max_headers)
+        .max_buf_size(limits.max_buf_size);
     let conn = builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(router));
     let mut conn = std::pin::pin!(conn);
     tokio::select! {
