@@ -21,6 +21,8 @@ stack_up() {
   TICKETING_BIN="$BIN" ci/stack up >/dev/null
   # shellcheck disable=SC1091
   . "$TICKETING_STACK_DIR/stack.env"
+  # ticketing-load --host reads the services' credential from here.
+  export TICKETING_SERVICE_TOKEN="$TICKETING_STACK_SERVICE_TOKEN"
   trap 'ci/stack down >/dev/null 2>&1 || true' EXIT
 }
 

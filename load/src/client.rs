@@ -21,6 +21,9 @@ pub struct Api {
     pub public_url: String,
     pub internal_url: String,
     http: reqwest::Client,
+    /// For the internal listener: sends the service credential, if any
+    /// (never sent to the public URL).
+    internal: reqwest::Client,
 }
 
 /// Did `create_event` make the event or find it there already?
@@ -31,16 +34,40 @@ pub enum Created {
 }
 
 impl Api {
-    pub fn new(public_url: &str, internal_url: &str) -> anyhow::Result<Api> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .connect_timeout(Duration::from_secs(5))
-            .build()?;
+    /// `service_token`: the targets' `internal.token` (required by a
+    /// target whose services run on their own).
+    pub fn new(
+        public_url: &str,
+        internal_url: &str,
+        service_token: Option<&str>,
+    ) -> anyhow::Result<Api> {
+        let builder = || {
+            reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .connect_timeout(Duration::from_secs(5))
+        };
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(t) = service_token {
+            let mut v = reqwest::header::HeaderValue::from_str(t)
+                .map_err(|_| anyhow::anyhow!("the service token is not a valid header value"))?;
+            v.set_sensitive(true);
+            headers.insert(ticketing_services::config::SERVICE_TOKEN_HEADER, v);
+        }
         Ok(Api {
             public_url: public_url.trim_end_matches('/').to_owned(),
             internal_url: internal_url.trim_end_matches('/').to_owned(),
-            http,
+            http: builder().build()?,
+            internal: builder().default_headers(headers).build()?,
         })
+    }
+
+    /// The client for `url`: the internal one on the internal listener.
+    fn client_for(&self, url: &str) -> &reqwest::Client {
+        if url.starts_with(&self.internal_url) {
+            &self.internal
+        } else {
+            &self.http
+        }
     }
 
     /// The harness's own HTTP client (timeouts set), for calls outside goose.
@@ -50,7 +77,7 @@ impl Api {
 
     async fn get_json<T: serde::de::DeserializeOwned>(&self, url: String) -> anyhow::Result<T> {
         let resp = self
-            .http
+            .client_for(&url)
             .get(&url)
             .send()
             .await
@@ -73,8 +100,8 @@ impl Api {
             format!("{}/internal/payment-faults", self.internal_url),
         ] {
             loop {
-                let ok =
-                    matches!(self.http.get(&url).send().await, Ok(r) if r.status().is_success());
+                let answer = self.client_for(&url).get(&url).send().await;
+                let ok = matches!(answer, Ok(r) if r.status().is_success());
                 if ok {
                     break;
                 }
@@ -99,7 +126,7 @@ impl Api {
     ) -> anyhow::Result<Created> {
         let url = format!("{}/internal/events", self.internal_url);
         let resp = self
-            .http
+            .internal
             .post(&url)
             .json(&ticketing_contract::CreateEventBody {
                 event_id: event_id.to_owned(),
@@ -125,7 +152,7 @@ impl Api {
     pub async fn set_payment_faults(&self, faults: &Value) -> anyhow::Result<()> {
         let url = format!("{}/internal/payment-faults", self.internal_url);
         let resp = self
-            .http
+            .internal
             .put(&url)
             .json(faults)
             .send()

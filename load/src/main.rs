@@ -107,6 +107,10 @@ struct RunArgs {
     /// Never public: reach it through an SSH tunnel for a deployment.
     #[arg(long, requires = "host")]
     internal_url: Option<String>,
+    /// The services' `internal.token` (their internal routes refuse calls
+    /// without it); from the environment rather than the command line.
+    #[arg(long, env = "TICKETING_SERVICE_TOKEN", hide_env_values = true)]
+    service_token: Option<String>,
 
     /// Which scenario: rush, purchase, browse, sse, mix (browse 5, purchase 3,
     /// rush 1, sse 1), or holds (a hold/release loop for benchmarks).
@@ -317,7 +321,7 @@ async fn run(a: RunArgs) -> anyhow::Result<bool> {
     let target = if a.stack {
         Target::stack(&a.stack_script, &a.stack_dir, a.keep_stack).await?
     } else if let (Some(host), Some(internal)) = (&a.host, &a.internal_url) {
-        Target::host(host, internal)
+        Target::host(host, internal, a.service_token.as_deref())
     } else {
         Target::embedded(seed).await?
     };

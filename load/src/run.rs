@@ -390,7 +390,11 @@ fn spawn_progress(ctx: &Arc<RunCtx>, every: Duration) -> tokio::task::JoinHandle
 pub async fn run(target: &Target, opts: &RunOptions) -> anyhow::Result<Summary> {
     std::fs::create_dir_all(&opts.out)
         .map_err(|e| anyhow::anyhow!("cannot create run folder {}: {e}", opts.out.display()))?;
-    let api = Api::new(&target.public_url(), &target.internal_url())?;
+    let api = Api::new(
+        &target.public_url(),
+        &target.internal_url(),
+        target.service_token(),
+    )?;
     api.wait_healthy(Duration::from_secs(60)).await?;
     let (plan, run_time) = fault_plan(target, opts)?;
     let ev = create_events(&api, opts, run_time).await?;

@@ -19,17 +19,20 @@ use ticketing_app::{Seeding, WallClock};
 pub enum Target {
     Embedded {
         app: Box<Embedded>,
+        service_token: Option<String>,
     },
     Stack {
         script: PathBuf,
         dir: PathBuf,
         public_url: String,
         internal_url: String,
+        service_token: Option<String>,
         keep: bool,
     },
     Host {
         public_url: String,
         internal_url: String,
+        service_token: Option<String>,
     },
 }
 
@@ -44,7 +47,10 @@ impl Target {
         settings.demo.enabled = false;
         let clock = Arc::new(WallClock::new(crate::client::wall_ms()));
         let app = Embedded::build(&settings, clock, Seeding::Fixed(seed)).await?;
-        Ok(Target::Embedded { app: Box::new(app) })
+        Ok(Target::Embedded {
+            app: Box::new(app),
+            service_token: settings.internal.token.clone(),
+        })
     }
 
     /// `ci/stack up` in `dir` (a fresh stack), then its addresses from `stack.env`.
@@ -80,14 +86,27 @@ impl Target {
             dir: dir.to_owned(),
             public_url: get("TICKETING_STACK_URL")?,
             internal_url: get("TICKETING_STACK_INTERNAL_URL")?,
+            service_token: Some(get("TICKETING_STACK_SERVICE_TOKEN")?),
             keep,
         })
     }
 
-    pub fn host(public_url: &str, internal_url: &str) -> Target {
+    /// A running system at these URLs; `service_token` is its services'
+    /// `internal.token` (their internal routes refuse calls without it).
+    pub fn host(public_url: &str, internal_url: &str, service_token: Option<&str>) -> Target {
         Target::Host {
             public_url: public_url.trim_end_matches('/').into(),
             internal_url: internal_url.trim_end_matches('/').into(),
+            service_token: service_token.map(str::to_owned),
+        }
+    }
+
+    /// The credential for the target's internal routes.
+    pub fn service_token(&self) -> Option<&str> {
+        match self {
+            Target::Embedded { service_token, .. }
+            | Target::Stack { service_token, .. }
+            | Target::Host { service_token, .. } => service_token.as_deref(),
         }
     }
 
@@ -101,7 +120,7 @@ impl Target {
 
     pub fn public_url(&self) -> String {
         match self {
-            Target::Embedded { app } => app.url(),
+            Target::Embedded { app, .. } => app.url(),
             Target::Stack { public_url, .. } | Target::Host { public_url, .. } => {
                 public_url.clone()
             }
@@ -110,7 +129,7 @@ impl Target {
 
     pub fn internal_url(&self) -> String {
         match self {
-            Target::Embedded { app } => app.internal_url(),
+            Target::Embedded { app, .. } => app.internal_url(),
             Target::Stack { internal_url, .. } | Target::Host { internal_url, .. } => {
                 internal_url.clone()
             }
@@ -130,7 +149,7 @@ impl Target {
     /// deletes its folder), so a failed run can be read afterwards.
     pub async fn stop(self, keep_logs_in: Option<&Path>) -> anyhow::Result<()> {
         match self {
-            Target::Embedded { app } => {
+            Target::Embedded { app, .. } => {
                 app.shutdown().await;
                 Ok(())
             }

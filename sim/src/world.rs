@@ -272,6 +272,7 @@ async fn order_host(sh: Arc<Shared>, name: String, replica: usize, inc: u32) -> 
         &format!("http://reservation-{replica}:80"),
         "http://payment:80",
         &sh.settings.saga,
+        &Default::default(),
         &ctx,
     );
     let mut payment: Arc<dyn PaymentGateway> = payment;

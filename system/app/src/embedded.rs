@@ -27,6 +27,7 @@ use ticketing_mem::{
 use ticketing_services::catalog::{self, CatalogState, SeatFeed};
 use ticketing_services::clients::order_clients;
 use ticketing_services::config::PaymentFaults;
+use ticketing_services::http::auth::require_service_token;
 use ticketing_services::http::finish_router;
 use ticketing_services::order::{self, OrderState};
 use ticketing_services::payment::{self, PaymentState};
@@ -151,21 +152,31 @@ impl Embedded {
         // Prometheus metrics of the whole process, on the internal listener.
         let metrics = ticketing_services::metrics::install()?;
         let finish = |r, ctx: &Ctx| finish_router(r, ctx, &settings.http, gateway::owner);
+        // Internal routes check the service credential when one is set.
+        let guard = |r| require_service_token(r, &settings.internal);
         let public = gateway::public_router(&[&s.catalog, &s.reservation, &s.order]);
         let internal = [&s.reservation, &s.catalog, &s.payment, &s.order]
             .iter()
-            .fold(axum::Router::new(), |r, s| r.merge(s.internal.clone()))
+            .fold(axum::Router::new(), |r, s| {
+                r.merge(guard(s.internal.clone()))
+            })
             .merge(ticketing_services::metrics::router(metrics));
         app.serve("gateway", gateway_listener, finish(public, &gateway_ctx));
         app.serve(
             "reservation",
             reservation_listener,
-            finish(s.reservation.all_routes(), &reservation_ctx),
+            finish(
+                s.reservation
+                    .public
+                    .clone()
+                    .merge(guard(s.reservation.internal.clone())),
+                &reservation_ctx,
+            ),
         );
         app.serve(
             "payment",
             payment_listener,
-            finish(s.payment.internal.clone(), &payment_ctx),
+            finish(guard(s.payment.internal.clone()), &payment_ctx),
         );
         app.serve(
             "internal",
@@ -206,6 +217,7 @@ impl Embedded {
             &format!("http://{}", self.reservation_addr),
             &format!("http://{}", self.payment_addr),
             &settings.saga,
+            &settings.internal,
             &order_ctx,
         );
         let order_state = OrderState {

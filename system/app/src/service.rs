@@ -30,6 +30,7 @@ use ticketing_postgres::{PgCatalogRepository, PgOrderRepository, PgPaymentReposi
 use ticketing_redis::{RedisSeatStore, RedisSeatStoreConfig};
 use ticketing_services::catalog::{self, CatalogState, SeatFeed};
 use ticketing_services::clients::order_clients;
+use ticketing_services::http::auth::require_service_token;
 use ticketing_services::http::finish_router;
 use ticketing_services::order::{self, OrderState};
 use ticketing_services::payment::{self, PaymentState};
@@ -140,6 +141,7 @@ async fn start(
                 &c.reservation_url,
                 &c.payment_url,
                 &settings.saga,
+                &settings.internal,
                 &ctx,
             );
             let state = OrderState {
@@ -168,6 +170,13 @@ impl Service {
         clock: Arc<dyn Clock>,
         seeding: Seeding,
     ) -> anyhow::Result<Service> {
+        anyhow::ensure!(
+            !settings.internal.accepted().is_empty(),
+            "internal.token is required to serve {} on its own: internal routes are never open \
+             in production (set TICKETING_INTERNAL__TOKEN to a shared secret, the same for \
+             every service)",
+            kind.name()
+        );
         let ctx = Ctx {
             clock,
             rng: Arc::new(seeding.root()),
@@ -177,9 +186,12 @@ impl Service {
         let started = start(kind, settings, ctx.clone(), &shutdown).await?;
         // `/metrics` shares the service's port; the gateway never routes it.
         let metrics = ticketing_services::metrics::install()?;
+        let internal = require_service_token(started.internal.clone(), &settings.internal);
         let router = finish_router(
             started
-                .all_routes()
+                .public
+                .clone()
+                .merge(internal)
                 .route("/health", get(|| async { "ok" }))
                 .merge(ticketing_services::metrics::router(metrics)),
             &ctx,

@@ -17,8 +17,8 @@ use ticketing_kafka::KafkaConfig;
 use ticketing_postgres::PgConfig;
 use ticketing_redis::RedisSeatStoreConfig;
 use ticketing_services::config::{
-    CatalogSettings, ClientSettings, DemoSettings, HttpSettings, LogSettings, PaymentFaults,
-    ReservationSettings, SagaSettings, TraceSettings,
+    CatalogSettings, ClientSettings, DemoSettings, HttpSettings, InternalSettings, LogSettings,
+    PaymentFaults, ReservationSettings, SagaSettings, TraceSettings,
 };
 
 /// Everything the services read at start.
@@ -46,6 +46,8 @@ pub struct Settings {
     pub kafka: KafkaConfig,
     /// Where the order service reaches the internal APIs.
     pub clients: ClientSettings,
+    /// The service credential on internal routes (required by `serve --service`).
+    pub internal: InternalSettings,
     /// How the binary writes its logs (read once, at start).
     pub log: LogSettings,
     /// Where the binary exports its spans (read once, at start).

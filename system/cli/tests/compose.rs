@@ -255,11 +255,14 @@ fn no_secret_is_committed() {
         }
     }
     let example = std::fs::read_to_string(compose_dir().join(".env.example")).unwrap();
-    for line in example.lines().filter(|l| l.contains("PASSWORD")) {
+    for line in example
+        .lines()
+        .filter(|l| l.contains("PASSWORD") || l.contains("TOKEN"))
+    {
         if !line.starts_with('#') {
             assert!(
                 line.ends_with('='),
-                "the example leaves the password empty: {line}"
+                "the example leaves secrets empty: {line}"
             );
         }
     }
@@ -535,7 +538,7 @@ fn deploy_records_a_healthy_release_and_rolls_back_an_unhealthy_one() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cp compose/.env.example"));
     assert!(calls().is_empty());
-    std::fs::write(site.join(".env"), "POSTGRES_PASSWORD=x\n").unwrap();
+    std::fs::write(site.join(".env"), "POSTGRES_PASSWORD=x\nINTERNAL_TOKEN=y\n").unwrap();
 
     let out = deploy("v1");
     assert_eq!(

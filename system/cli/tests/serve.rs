@@ -95,6 +95,19 @@ fn serve_without_embedded_explains_itself() {
 }
 
 #[test]
+fn a_service_on_its_own_refuses_to_start_without_a_service_token() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ticketing"))
+        .args(["serve", "--service", "payment"])
+        .env_remove("TICKETING_INTERNAL__TOKEN")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("internal.token is required"), "{err}");
+    assert!(err.contains("TICKETING_INTERNAL__TOKEN"), "{err}");
+}
+
+#[test]
 fn a_busy_port_is_a_clear_error() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();

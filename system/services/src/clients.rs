@@ -66,23 +66,28 @@ pub fn order_clients<C>(
     reservation_url: &str,
     payment_url: &str,
     saga: &crate::config::SagaSettings,
+    internal: &crate::config::InternalSettings,
     ctx: &crate::Ctx,
 ) -> (Arc<HttpReservationClient<C>>, Arc<HttpPaymentGateway<C>>)
 where
     C: Connect + Clone + Send + Sync + 'static,
 {
-    let payment_http = HttpClient::new(
+    let credential = |c: HttpClient<C>| match &internal.token {
+        Some(t) => c.with_header(crate::config::SERVICE_TOKEN_HEADER, t),
+        None => c,
+    };
+    let payment_http = credential(HttpClient::new(
         connector.clone(),
         payment_url,
         Duration::from_millis(saga.payment_timeout_ms),
         ctx.rng.clone(),
-    );
-    let reservation_http = HttpClient::new(
+    ));
+    let reservation_http = credential(HttpClient::new(
         connector,
         reservation_url,
         Duration::from_millis(saga.reservation_timeout_ms),
         ctx.rng.clone(),
-    );
+    ));
     (
         Arc::new(HttpReservationClient::new(reservation_http)),
         Arc::new(HttpPaymentGateway::with_policy(

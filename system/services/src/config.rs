@@ -218,6 +218,35 @@ pub enum ScriptedFault {
     TimeoutAfterSuccess,
 }
 
+/// The credential every call to an internal route carries (header
+/// [`SERVICE_TOKEN_HEADER`]). Required by `ticketing serve --service`
+/// (production: no default); the embedded demo leaves it unset, its internal
+/// routes listening on loopback only. Rotation: set the new `token` and keep
+/// the old one as `previous_token` until every service has the new one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InternalSettings {
+    /// Sent on every internal call, and accepted.
+    pub token: Option<String>,
+    /// Also accepted (during a rotation).
+    pub previous_token: Option<String>,
+}
+
+impl InternalSettings {
+    /// The credentials accepted; empty when internal routes are open.
+    pub fn accepted(&self) -> Vec<String> {
+        [&self.token, &self.previous_token]
+            .into_iter()
+            .flatten()
+            .filter(|t| !t.is_empty())
+            .cloned()
+            .collect()
+    }
+}
+
+/// The header that carries the service credential on internal calls.
+pub const SERVICE_TOKEN_HEADER: &str = "x-service-token";
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct HttpSettings {

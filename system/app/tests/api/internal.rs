@@ -105,3 +105,37 @@ async fn the_order_audit_shows_orders_tickets_and_the_outbox() {
     assert_eq!(audit["outboxBacklog"], 0);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn internal_routes_need_the_service_token_when_one_is_set() {
+    let app = spawn_app_with(|s| {
+        s.internal.token = Some("new-secret".into());
+        s.internal.previous_token = Some("old-secret".into());
+    })
+    .await;
+    let url = format!("{}/internal/payment-faults", app.embedded().internal_url());
+    let call = |token: Option<&'static str>| {
+        let mut r = app.http.get(&url);
+        if let Some(t) = token {
+            r = r.header("x-service-token", t);
+        }
+        r.send()
+    };
+    for token in [None, Some("wrong"), Some("new-secre")] {
+        let r = call(token).await.unwrap();
+        let b = expect_error(r, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED").await;
+        assert!(!b["message"].as_str().unwrap().contains("secret"), "{b}");
+    }
+    // The current token and, during a rotation, the previous one.
+    for token in ["new-secret", "old-secret"] {
+        assert_eq!(call(Some(token)).await.unwrap().status(), StatusCode::OK);
+    }
+    // The order service's own internal calls (pin, payment) carry it: a
+    // purchase goes through.
+    let hold = app.hold_ok("spring-gala", &["9-9"]).await;
+    let order = app.order_ok(&hold, "with-credential").await;
+    assert_eq!(app.wait_terminal(&order).await["status"], "CONFIRMED");
+    // The public routes need no credential.
+    assert_eq!(app.get("/api/events").await.status(), StatusCode::OK);
+    app.stop().await;
+}

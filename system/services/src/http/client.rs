@@ -54,6 +54,8 @@ pub struct HttpClient<C> {
     base_url: String,
     timeout: Duration,
     rng: Arc<dyn RandomSource>,
+    /// Sent on every call (the service credential).
+    fixed_headers: Vec<(&'static str, String)>,
 }
 
 impl<C> std::fmt::Debug for HttpClient<C> {
@@ -92,7 +94,14 @@ where
             base_url: base_url.into().trim_end_matches('/').to_owned(),
             timeout,
             rng,
+            fixed_headers: Vec::new(),
         }
+    }
+
+    /// Sends `name: value` on every call (e.g. the service credential).
+    pub fn with_header(mut self, name: &'static str, value: &str) -> Self {
+        self.fixed_headers.push((name, value.to_owned()));
+        self
     }
 
     /// The random source (jitter, span ids).
@@ -145,6 +154,9 @@ where
             .uri(format!("{}{}", self.base_url, path));
         if let Some(value) = traceparent {
             builder = builder.header(super::trace::TRACEPARENT, value);
+        }
+        for (k, v) in &self.fixed_headers {
+            builder = builder.header(*k, v.as_str());
         }
         for (k, v) in headers {
             builder = builder.header(*k, *v);

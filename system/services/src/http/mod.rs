@@ -7,6 +7,7 @@
 //! Layer: plumbing above the shared types (`config`, `error`, `metrics`,
 //! the crate root's `Ctx`) and `telemetry`; no service, client or gateway.
 
+pub mod auth;
 pub mod client;
 pub mod extract;
 mod serve;
