@@ -6,7 +6,6 @@
 //! Layer: plumbing; imports `error` only.
 
 use crate::error::{ApiError, ErrorPayload};
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -61,8 +60,15 @@ where
                 message: format!("JSON bodies are UTF-8; charset {charset:?} is not accepted"),
             });
         }
+        if !is_json(req.headers()) {
+            return Err(JsonError {
+                status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                code: "UNSUPPORTED_MEDIA_TYPE",
+                message: "send the body as Content-Type: application/json".to_owned(),
+            });
+        }
         let deadline = req.extensions().get::<BodyReadTimeout>().map(|t| t.0);
-        let read = axum::Json::<T>::from_request(req, state);
+        let read = axum::body::Bytes::from_request(req, state);
         let read = match deadline {
             Some(d) => tokio::time::timeout(d, read).await.map_err(|_| JsonError {
                 status: StatusCode::REQUEST_TIMEOUT,
@@ -71,36 +77,70 @@ where
             })?,
             None => read.await,
         };
-        match read {
-            Ok(axum::Json(v)) => Ok(ApiJson(v)),
-            Err(rejection) => {
-                let status = rejection.status();
-                let (code, message) = match (&rejection, status) {
-                    (_, StatusCode::PAYLOAD_TOO_LARGE) => (
-                        "PAYLOAD_TOO_LARGE",
-                        "the body is larger than allowed".to_owned(),
-                    ),
-                    (JsonRejection::MissingJsonContentType(_), _) => (
-                        "UNSUPPORTED_MEDIA_TYPE",
-                        "send the body as Content-Type: application/json".to_owned(),
-                    ),
-                    (JsonRejection::JsonDataError(e), _) => {
-                        ("VALIDATION_FAILED", describe(&e.body_text()))
-                    }
-                    (JsonRejection::JsonSyntaxError(e), _) => (
-                        "MALFORMED_JSON",
-                        format!("the body is not valid JSON: {}", plain(&e.body_text())),
-                    ),
-                    _ => ("BAD_REQUEST", rejection.body_text()),
-                };
-                Err(JsonError {
-                    status,
-                    code,
-                    message,
-                })
+        let bytes = read.map_err(|rejection| {
+            let status = rejection.status();
+            let (code, message) = match status {
+                StatusCode::PAYLOAD_TOO_LARGE => (
+                    "PAYLOAD_TOO_LARGE",
+                    "the body is larger than allowed".to_owned(),
+                ),
+                _ => ("BAD_REQUEST", rejection.body_text()),
+            };
+            JsonError {
+                status,
+                code,
+                message,
             }
-        }
+        })?;
+        parse(&bytes).map(ApiJson)
     }
+}
+
+/// `application/json` or `application/*+json`.
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    let Some(ct) = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// The body as `T`: malformed JSON anywhere is 400 `MALFORMED_JSON` (the
+/// whole text is checked first); a well-formed body that is not a `T` —
+/// wrong type, unknown or duplicate field — is 422 `VALIDATION_FAILED`,
+/// its message naming the field and the rule.
+fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, JsonError> {
+    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+        return Err(JsonError {
+            status: StatusCode::BAD_REQUEST,
+            code: "MALFORMED_JSON",
+            message: format!("the body is not valid JSON: {}", plain(&e.to_string())),
+        });
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize::<_, T>(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        let message = if path == "." {
+            describe(&inner)
+        } else {
+            describe(&format!("{path}: {inner}"))
+        };
+        JsonError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "VALIDATION_FAILED",
+            message,
+        }
+    })
 }
 
 /// A declared charset other than UTF-8 on a JSON content type.
@@ -117,20 +157,6 @@ fn foreign_charset(headers: &axum::http::HeaderMap) -> Option<String> {
     })?;
     let utf8 = charset.eq_ignore_ascii_case("utf-8") || charset.eq_ignore_ascii_case("utf8");
     (!utf8).then_some(charset)
-}
-
-/// `T` from a JSON value already parsed, its error as [`describe`] words it
-/// (with the field's path, like the extractor's).
-pub fn from_value<T: DeserializeOwned>(v: &serde_json::Value) -> Result<T, String> {
-    serde_path_to_error::deserialize(v).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner().to_string();
-        if path == "." {
-            describe(&inner)
-        } else {
-            describe(&format!("{path}: {inner}"))
-        }
-    })
 }
 
 /// A deserialization error as the client should read it: the JSON field

@@ -30,7 +30,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::sync::Arc;
 use ticketing_contract::{AuditView, OrderBody, OrderView, PlacedView, TicketView, rfc3339};
 use ticketing_domain::messages::{BusMessage, topics};
@@ -159,16 +159,17 @@ async fn place_order(
     State(state): State<OrderState>,
     Extension(trace): Extension<TraceId>,
     headers: HeaderMap,
-    ApiJson(raw): ApiJson<Value>,
+    ApiJson(body): ApiJson<OrderBody>,
 ) -> Result<Response, ApiError> {
     let key = idempotency_key(&headers)?;
-    let body: OrderBody = crate::http::extract::from_value(&raw).map_err(ApiError::Validation)?;
     if body.hold_id.is_empty() || body.hold_id.len() > 64 {
         return Err(ApiError::Validation(
             "holdId must be 1 to 64 characters".into(),
         ));
     }
-    let hash = rules::request_hash(&raw);
+    // The body as parsed (a duplicate key or unknown field was refused), so
+    // the hash is of what the request means.
+    let hash = rules::request_hash(&serde_json::to_value(&body).unwrap_or_default());
     let now = state.ctx.clock.now_ms();
     let candidate = state.ctx.rng.order_id();
     // Every answer but the one to the request that started the key is a
