@@ -369,3 +369,23 @@ fn reading_an_event_the_store_does_not_know_is_unreadable_not_empty() {
     assert_eq!(check(&s), Vec::new());
     assert_eq!(s.events[0].capacity, 1);
 }
+
+#[test]
+fn a_part_a_harness_did_not_see_is_said_to_be_not_judged() {
+    let mut s = healthy();
+    s.told = None;
+    s.streams.clear();
+    s.events[0].changes = None;
+    let v = judge(&s);
+    let observed = |id: &str| {
+        v.iter()
+            .find(|x| x.invariant == id)
+            .unwrap()
+            .observed
+            .clone()
+    };
+    assert!(observed("6-client-truth").starts_with("not judged"));
+    assert!(observed("7-convergence").starts_with("not judged"));
+    assert!(observed("5-idempotency").contains("no Idempotency-Key answers recorded"));
+    assert!(v.iter().all(Verdict::passed));
+}
