@@ -213,10 +213,9 @@ impl Shared {
     }
 }
 
-async fn serve_forever(router: axum::Router) -> turmoil::Result {
+async fn serve_forever(router: axum::Router, http: &HttpSettings) -> turmoil::Result {
     let listener = SimListener::bind(80).await?;
-    let http = ticketing_services::config::HttpSettings::default();
-    ticketing_services::http::serve(listener, router, std::future::pending(), &http).await?;
+    ticketing_services::http::serve(listener, router, std::future::pending(), http).await?;
     Ok(())
 }
 
@@ -225,11 +224,15 @@ fn next(counter: &AtomicU32) -> u32 {
 }
 
 /// Spawns a started service's workers (in their order) and serves `router`.
-async fn run_service(started: Started, router: axum::Router) -> turmoil::Result {
+async fn run_service(
+    started: Started,
+    router: axum::Router,
+    http: &HttpSettings,
+) -> turmoil::Result {
     for worker in started.workers {
         tokio::spawn(worker.task);
     }
-    serve_forever(router).await
+    serve_forever(router, http).await
 }
 
 async fn catalog_host(sh: Arc<Shared>, inc: u32) -> turmoil::Result {
@@ -245,7 +248,7 @@ async fn catalog_host(sh: Arc<Shared>, inc: u32) -> turmoil::Result {
     );
     let started = catalog::start(state, c);
     let router = sh.finish(started.public.clone(), &ctx);
-    run_service(started, router).await
+    run_service(started, router, &sh.settings.http).await
 }
 
 async fn reservation_host(sh: Arc<Shared>, name: String, inc: u32) -> turmoil::Result {
@@ -262,7 +265,7 @@ async fn reservation_host(sh: Arc<Shared>, name: String, inc: u32) -> turmoil::R
     let s = &sh.settings.reservation;
     let started = reservation::start(state, bus, s, CancellationToken::new());
     let router = sh.finish(started.all_routes(), &ctx);
-    run_service(started, router).await
+    run_service(started, router, &sh.settings.http).await
 }
 
 async fn order_host(sh: Arc<Shared>, name: String, replica: usize, inc: u32) -> turmoil::Result {
@@ -294,7 +297,7 @@ async fn order_host(sh: Arc<Shared>, name: String, replica: usize, inc: u32) -> 
         started.replace_worker(order::saga::OUTBOX_RELAY, relay)?;
     }
     let router = sh.finish(started.public.clone(), &ctx);
-    run_service(started, router).await
+    run_service(started, router, &sh.settings.http).await
 }
 
 async fn payment_host(sh: Arc<Shared>, inc: u32) -> turmoil::Result {
@@ -306,7 +309,7 @@ async fn payment_host(sh: Arc<Shared>, inc: u32) -> turmoil::Result {
     };
     let started = payment::start(state);
     let router = sh.finish(started.internal.clone(), &ctx);
-    run_service(started, router).await
+    run_service(started, router, &sh.settings.http).await
 }
 
 /// Lifts every fault a plan can leave behind.

@@ -24,6 +24,20 @@ pub struct ErrorPayload {
     pub extra: Option<(&'static str, Value)>,
 }
 
+impl ErrorPayload {
+    /// A bare `status` response carrying this payload: the trace middleware
+    /// renders it as the standard error body.
+    pub fn respond(status: StatusCode, code: &'static str, message: String) -> Response {
+        let mut resp = status.into_response();
+        resp.extensions_mut().insert(ErrorPayload {
+            code,
+            message,
+            extra: None,
+        });
+        resp
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]

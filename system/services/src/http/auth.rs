@@ -13,7 +13,7 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
@@ -52,13 +52,8 @@ async fn check(State(accepted): State<Arc<Vec<[u8; 32]>>>, req: Request, next: N
     if ok {
         return next.run(req).await;
     }
-    let mut resp = StatusCode::UNAUTHORIZED.into_response();
-    resp.extensions_mut().insert(ErrorPayload {
-        code: "UNAUTHENTICATED",
-        message: format!("internal routes need a valid {SERVICE_TOKEN_HEADER} header"),
-        extra: None,
-    });
-    resp
+    let message = format!("internal routes need a valid {SERVICE_TOKEN_HEADER} header");
+    ErrorPayload::respond(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message)
 }
 
 #[cfg(test)]

@@ -29,13 +29,7 @@ pub struct JsonError {
 
 impl IntoResponse for JsonError {
     fn into_response(self) -> Response {
-        let mut resp = self.status.into_response();
-        resp.extensions_mut().insert(ErrorPayload {
-            code: self.code,
-            message: self.message,
-            extra: None,
-        });
-        resp
+        ErrorPayload::respond(self.status, self.code, self.message)
     }
 }
 

@@ -17,9 +17,10 @@ pub use serve::serve;
 
 use crate::Ctx;
 use crate::config::HttpSettings;
+use crate::error::ErrorPayload;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::response::IntoResponse as _;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Adds what every service router has: the trace-id and error-body
@@ -35,20 +36,15 @@ pub fn finish_router(
         rng: ctx.rng.clone(),
         label,
     };
+    let edge = Arc::new(http.clone());
     router
         .fallback(|| async { axum::http::StatusCode::NOT_FOUND })
         .layer(DefaultBodyLimit::max(http.body_limit_bytes))
         .layer(axum::middleware::from_fn_with_state(
-            (
-                http.body_limit_bytes,
-                Duration::from_millis(http.body_read_timeout_ms.max(1)),
-            ),
+            edge.clone(),
             early_413,
         ))
-        .layer(axum::middleware::from_fn_with_state(
-            HeadLimits::of(http),
-            head_limits,
-        ))
+        .layer(axum::middleware::from_fn_with_state(edge, head_limits))
         .layer(axum::Extension(extract::BodyReadTimeout(
             Duration::from_millis(http.body_read_timeout_ms.max(1)),
         )))
@@ -68,12 +64,13 @@ const DRAIN_MAX_BYTES: u64 = 1024 * 1024;
 /// the body is parsed: 413 `PAYLOAD_TOO_LARGE` and `Connection: close`,
 /// after draining at most [`DRAIN_MAX_BYTES`] within the body deadline.
 async fn early_413(
-    axum::extract::State((limit_bytes, drain_within)): axum::extract::State<(usize, Duration)>,
+    axum::extract::State(http): axum::extract::State<Arc<HttpSettings>>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::http::{HeaderValue, StatusCode, header};
     use http_body_util::BodyExt as _;
+    let limit_bytes = http.body_limit_bytes;
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -92,67 +89,44 @@ async fn early_413(
                 read += frame.data_ref().map_or(0, |d| d.len() as u64);
             }
         };
-        let _ = tokio::time::timeout(drain_within, drain).await;
+        let within = Duration::from_millis(http.body_read_timeout_ms.max(1));
+        let _ = tokio::time::timeout(within, drain).await;
     }
-    let mut resp = StatusCode::PAYLOAD_TOO_LARGE.into_response();
-    resp.extensions_mut().insert(crate::error::ErrorPayload {
-        code: "PAYLOAD_TOO_LARGE",
-        message: format!("the body is larger than {limit_bytes} bytes"),
-        extra: None,
-    });
+    let message = format!("the body is larger than {limit_bytes} bytes");
+    let mut resp =
+        ErrorPayload::respond(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", message);
     resp.headers_mut()
         .insert(header::CONNECTION, HeaderValue::from_static("close"));
     resp
 }
 
-/// The application's limits on a request's head (`http.max_*`).
-#[derive(Debug, Clone, Copy)]
-struct HeadLimits {
-    uri_bytes: usize,
-    headers: usize,
-    header_bytes: usize,
-}
-
-impl HeadLimits {
-    fn of(http: &HttpSettings) -> HeadLimits {
-        HeadLimits {
-            uri_bytes: http.max_uri_bytes,
-            headers: http.max_headers,
-            header_bytes: http.max_header_bytes,
-        }
-    }
-
-    /// What is over a limit, if anything: status, code, message.
-    fn refusal(
-        &self,
-        req: &axum::extract::Request,
-    ) -> Option<(axum::http::StatusCode, &'static str, String)> {
-        use axum::http::StatusCode;
-        let too_large = StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
-        let uri = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
-        let headers = req.headers();
-        let bytes: usize = headers
-            .iter()
-            .map(|(k, v)| k.as_str().len() + v.len())
-            .sum();
-        if uri > self.uri_bytes {
-            let m = format!(
-                "the path and query are longer than {} bytes",
-                self.uri_bytes
-            );
-            Some((StatusCode::URI_TOO_LONG, "URI_TOO_LONG", m))
-        } else if headers.len() > self.headers {
-            Some((
-                too_large,
-                "HEADERS_TOO_LARGE",
-                format!("more than {} headers", self.headers),
-            ))
-        } else if bytes > self.header_bytes {
-            let m = format!("headers larger than {} bytes", self.header_bytes);
-            Some((too_large, "HEADERS_TOO_LARGE", m))
-        } else {
-            None
-        }
+/// What is over a head limit (`http.max_*`), if anything: status, code, message.
+fn head_refusal(
+    http: &HttpSettings,
+    req: &axum::extract::Request,
+) -> Option<(axum::http::StatusCode, &'static str, String)> {
+    use axum::http::StatusCode;
+    let too_large = StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
+    let uri = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    let headers = req.headers();
+    let bytes: usize = headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len())
+        .sum();
+    if uri > http.max_uri_bytes {
+        let m = format!(
+            "the path and query are longer than {} bytes",
+            http.max_uri_bytes
+        );
+        Some((StatusCode::URI_TOO_LONG, "URI_TOO_LONG", m))
+    } else if headers.len() > http.max_headers {
+        let m = format!("more than {} headers", http.max_headers);
+        Some((too_large, "HEADERS_TOO_LARGE", m))
+    } else if bytes > http.max_header_bytes {
+        let m = format!("headers larger than {} bytes", http.max_header_bytes);
+        Some((too_large, "HEADERS_TOO_LARGE", m))
+    } else {
+        None
     }
 }
 
@@ -161,18 +135,12 @@ impl HeadLimits {
 /// `http.max_header_bytes` of them is 431 `HEADERS_TOO_LARGE` — answered
 /// by the application, with the standard body and trace id.
 async fn head_limits(
-    axum::extract::State(l): axum::extract::State<HeadLimits>,
+    axum::extract::State(http): axum::extract::State<Arc<HttpSettings>>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    let Some((status, code, message)) = l.refusal(&req) else {
-        return next.run(req).await;
-    };
-    let mut resp = status.into_response();
-    resp.extensions_mut().insert(crate::error::ErrorPayload {
-        code,
-        message,
-        extra: None,
-    });
-    resp
+    match head_refusal(&http, &req) {
+        Some((status, code, message)) => ErrorPayload::respond(status, code, message),
+        None => next.run(req).await,
+    }
 }
