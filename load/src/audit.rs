@@ -127,7 +127,7 @@ pub fn check(
             },
         })
         .collect();
-    checks.extend(rush_check(truth, maps));
+    checks.extend(rush_check(truth, maps, now_wall_ms, hold_grace));
     AuditReport {
         oversold: ticketing_invariants::oversold_seats(&snap).len() as u64,
         events: truth.events.iter().map(|(e, _, _)| e.clone()).collect(),
@@ -248,8 +248,15 @@ fn told(truth: &ClientTruth) -> Vec<Told> {
 
 /// The rush scenario's own count, not a brief invariant: on a rush event
 /// this process created, the seats taken (HELD or SOLD) equal the holds
-/// its users won.
-fn rush_check(truth: &ClientTruth, maps: &BTreeMap<String, SeatMapView>) -> Option<AuditCheck> {
+/// its users won. A run longer than the rush's hold lifetime (a soak) sees
+/// some of them expire first: then the seats taken lie between the holds
+/// still surely live (expiry past now + `hold_grace`) and the holds won.
+fn rush_check(
+    truth: &ClientTruth,
+    maps: &BTreeMap<String, SeatMapView>,
+    now_wall_ms: u64,
+    hold_grace: Duration,
+) -> Option<AuditCheck> {
     let (event, won) = truth.rush.as_ref()?;
     let created_here = truth.events.iter().any(|(e, _, c)| e == event && *c);
     let map = maps.get(event).filter(|_| created_here)?;
@@ -258,10 +265,25 @@ fn rush_check(truth: &ClientTruth, maps: &BTreeMap<String, SeatMapView>) -> Opti
         .iter()
         .filter(|s| s.status == SeatStatus::Held || s.status == SeatStatus::Sold)
         .count() as u64;
+    let sure_after = now_wall_ms + hold_grace.as_millis() as u64;
+    let gone = truth
+        .holds
+        .iter()
+        .filter(|(e, _, expires)| e == event && *expires <= sure_after)
+        .count() as u64;
+    let live = won.saturating_sub(gone);
+    let observed = if gone == 0 {
+        format!("{taken} taken, {won} won")
+    } else {
+        format!(
+            "{taken} taken, {won} won, {gone} of them expired (or about to) by the audit: \
+             {live}..={won} expected"
+        )
+    };
     Some(AuditCheck {
         name: "rush: seats taken = holds won".into(),
-        observed: format!("{taken} taken, {won} won"),
-        passed: taken == *won,
+        observed,
+        passed: (live..=*won).contains(&taken),
     })
 }
 
@@ -459,5 +481,33 @@ mod tests {
         t.rush = Some(("e".into(), 2));
         let r = check(&t, &o, &l, &m, 0, Duration::ZERO);
         assert_eq!(failing(&r), vec!["rush"]);
+    }
+
+    #[test]
+    fn rush_holds_that_expired_before_the_audit_are_not_counted_as_taken() {
+        let (o, l, m) = healthy();
+        // Two rush holds won on e, one seat taken (1-1): one hold expired
+        // at 1,000, the other lives to 9,000.
+        let mut t = truth();
+        t.rush = Some(("e".into(), 2));
+        t.holds = vec![
+            ("e".into(), vec!["1-2".into()], 1_000),
+            ("e".into(), vec!["1-3".into()], 9_000),
+        ];
+        // At 5,000 one seat taken is right.
+        let at = |now| rush_row(&check(&t, &o, &l, &m, now, Duration::from_millis(500)));
+        let row = at(5_000);
+        assert!(row.passed, "{row:?}");
+        assert!(row.observed.contains("1 of them expired"), "{row:?}");
+        // Before either expired, one seat taken for two holds is a loss.
+        assert!(!at(100).passed);
+    }
+
+    fn rush_row(r: &AuditReport) -> AuditCheck {
+        r.checks
+            .iter()
+            .find(|c| c.name.starts_with("rush"))
+            .unwrap()
+            .clone()
     }
 }

@@ -92,6 +92,26 @@ impl Api {
             .map_err(|e| anyhow::anyhow!("GET {url}: unexpected body: {e}"))
     }
 
+    /// The internal listener's `/metrics` text (Prometheus format), with a
+    /// timeout of its own: a sampler must not wait 30 s on a stuck scrape.
+    pub async fn metrics_text(&self, timeout: Duration) -> anyhow::Result<String> {
+        let url = format!("{}/metrics", self.internal_url);
+        let resp = self
+            .internal
+            .get(&url)
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("GET {url}: {e}"))?;
+        let status = resp.status();
+        if !status.is_success() {
+            anyhow::bail!("GET {url}: {status}");
+        }
+        resp.text()
+            .await
+            .map_err(|e| anyhow::anyhow!("GET {url}: {e}"))
+    }
+
     /// Waits until the gateway and the internal listener answer (bounded).
     pub async fn wait_healthy(&self, timeout: Duration) -> anyhow::Result<()> {
         let deadline = tokio::time::Instant::now() + timeout;

@@ -1,9 +1,10 @@
 //! The SLO gate's verdict: every rule of an [`Slo`] checked against a
 //! run's [`Summary`] (what the rules mean: `slo`).
 //!
-//! Layer: above `slo` and `summary`; nothing below imports it.
+//! Layer: above `slo`, `summary` and `resources`; nothing below imports it.
 
-use crate::slo::{Basis, Check, Slo, Verdict};
+use crate::resources::{ResourceReport, ResourceSample};
+use crate::slo::{Basis, Check, Slo, SoakSlo, Verdict};
 use crate::summary::Summary;
 
 /// Merges the summaries of several load processes ([`summary::merge`]) and
@@ -24,6 +25,70 @@ fn check(rule: &str, scope: &str, observed: String, limit: String, passed: bool)
         limit,
         passed,
     }
+}
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// The soak's rules on the target's resources: memory growth after the
+/// warm-up within the bound, open fds and live tasks back at their start.
+fn soak_checks(r: &ResourceReport, soak: &SoakSlo) -> Vec<Check> {
+    let (Some(start), Some(end)) = (r.start(), r.end_of_load()) else {
+        let why = r.last_error.as_deref().unwrap_or("no scrape answered");
+        return vec![check(
+            "resource samples",
+            "soak",
+            format!("none readable: {why}"),
+            "readable".into(),
+            false,
+        )];
+    };
+    let mib = |b: u64| b as f64 / MIB;
+    let growth = match r.warm(soak.warmup_ms) {
+        Some(warm) => check(
+            "RSS growth after warm-up",
+            "soak",
+            format!(
+                "{:+.1} MiB ({:.1} at {} s -> {:.1} at {} s; {:.1} at start)",
+                mib(end.rss_bytes) - mib(warm.rss_bytes),
+                mib(warm.rss_bytes),
+                warm.at_ms / 1000,
+                mib(end.rss_bytes),
+                end.at_ms / 1000,
+                mib(start.rss_bytes)
+            ),
+            format!("<= {} MiB", soak.rss_growth_mib_max),
+            mib(end.rss_bytes) - mib(warm.rss_bytes) <= soak.rss_growth_mib_max,
+        ),
+        None => check(
+            "RSS growth after warm-up",
+            "soak",
+            format!(
+                "no sample after the {} s warm-up (load sampled for {} s)",
+                soak.warmup_ms / 1000,
+                end.at_ms / 1000
+            ),
+            format!("<= {} MiB", soak.rss_growth_mib_max),
+            false,
+        ),
+    };
+    let back = |what: &str, f: fn(&ResourceSample) -> u64| {
+        let after = r.settled().map(f);
+        check(
+            &format!("{what} back to start after the run"),
+            "soak",
+            match after {
+                Some(a) => format!("{a} (start {}, peak {})", f(start), r.peak(f)),
+                None => "not sampled after the run".into(),
+            },
+            format!("<= {}", f(start)),
+            after.is_some_and(|a| a <= f(start)),
+        )
+    };
+    vec![
+        growth,
+        back("open fds", |s| s.open_fds),
+        back("live tasks", |s| s.tasks),
+    ]
 }
 
 /// Judges a summary. Every limit becomes a row; the verdict passes only if
@@ -160,6 +225,10 @@ pub fn judge(summary: &Summary, slo: &Slo) -> Verdict {
         ));
     }
 
+    if let Some(r) = &summary.resources {
+        checks.extend(soak_checks(r, &slo.soak));
+    }
+
     for t in &summary.goose_thresholds {
         checks.push(check(
             &t.rule,
@@ -174,5 +243,109 @@ pub fn judge(summary: &Summary, slo: &Slo) -> Verdict {
         passed: checks.iter().all(|c| c.passed),
         basis,
         checks,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(at_s: u64, rss_mib: u64, open_fds: u64, tasks: u64) -> ResourceSample {
+        ResourceSample {
+            at_ms: at_s * 1000,
+            rss_bytes: rss_mib * 1024 * 1024,
+            open_fds,
+            threads: 3,
+            tasks,
+            connections: 1,
+        }
+    }
+
+    fn soak() -> SoakSlo {
+        SoakSlo {
+            rss_growth_mib_max: 64.0,
+            warmup_ms: 20_000,
+            settle_timeout_ms: 1_000,
+        }
+    }
+
+    fn judged(during: Vec<ResourceSample>, after: Vec<ResourceSample>) -> Vec<(String, bool)> {
+        let r = ResourceReport {
+            every_ms: 10_000,
+            during,
+            after,
+            ..ResourceReport::default()
+        };
+        soak_checks(&r, &soak())
+            .into_iter()
+            .map(|c| (c.rule, c.passed))
+            .collect()
+    }
+
+    #[test]
+    fn a_steady_target_that_comes_back_passes_every_soak_rule() {
+        // Warm-up growth (40 -> 200 MiB) is not judged; after it, +20 MiB.
+        let during = vec![
+            at(0, 40, 30, 20),
+            at(20, 200, 90, 300),
+            at(60, 220, 95, 310),
+        ];
+        let rows = judged(during, vec![at(61, 220, 60, 200), at(62, 220, 30, 20)]);
+        assert_eq!(rows.len(), 3);
+        assert!(rows.iter().all(|(_, ok)| *ok), "{rows:?}");
+    }
+
+    #[test]
+    fn growth_over_the_bound_after_warm_up_fails_only_that_rule() {
+        let during = vec![
+            at(0, 40, 30, 20),
+            at(20, 100, 90, 300),
+            at(60, 165, 95, 310),
+        ];
+        let rows = judged(during, vec![at(62, 165, 30, 20)]);
+        assert_eq!(rows[0], ("RSS growth after warm-up".into(), false));
+        assert!(rows[1].1 && rows[2].1, "{rows:?}");
+    }
+
+    #[test]
+    fn fds_or_tasks_that_stay_above_their_start_fail() {
+        let during = vec![
+            at(0, 40, 30, 20),
+            at(20, 100, 90, 300),
+            at(60, 100, 95, 310),
+        ];
+        let rows = judged(during.clone(), vec![at(62, 100, 31, 20)]);
+        assert_eq!(
+            rows[1],
+            ("open fds back to start after the run".into(), false)
+        );
+        assert!(rows[2].1);
+        let rows = judged(during.clone(), vec![at(62, 100, 30, 21)]);
+        assert_eq!(
+            rows[2],
+            ("live tasks back to start after the run".into(), false)
+        );
+        let rows = judged(during, vec![]);
+        assert!(
+            !rows[1].1 && !rows[2].1,
+            "never sampled after the run: {rows:?}"
+        );
+    }
+
+    #[test]
+    fn a_run_inside_its_warm_up_or_without_samples_is_not_passed() {
+        let rows = judged(
+            vec![at(0, 40, 30, 20), at(10, 41, 30, 20)],
+            vec![at(11, 41, 30, 20)],
+        );
+        assert_eq!(rows[0], ("RSS growth after warm-up".into(), false));
+        let r = ResourceReport {
+            unreadable: 3,
+            last_error: Some("GET /metrics: 404".into()),
+            ..ResourceReport::default()
+        };
+        let rows = soak_checks(&r, &soak());
+        assert_eq!(rows.len(), 1);
+        assert!(!rows[0].passed && rows[0].observed.contains("404"));
     }
 }

@@ -14,6 +14,7 @@
 //! - [`target`]: embedded / stack / host.
 //! - [`live`]: fault plans applied to the local real stack.
 //! - [`client`]: the harness's own (unmeasured) calls.
+//! - [`resources`]: the target's memory, descriptors and tasks over a run (soaks).
 //!
 //! The binary (`ticketing-load`) is a thin clap layer over these.
 
@@ -22,6 +23,7 @@ pub mod client;
 pub mod gate;
 pub mod live;
 pub mod record;
+pub mod resources;
 pub mod run;
 pub mod scenarios;
 pub mod slo;

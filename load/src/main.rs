@@ -177,6 +177,12 @@ struct RunArgs {
     #[arg(long)]
     payment_timeout_rate: Option<f64>,
 
+    /// Sample the target's memory, open fds, threads, tasks and connections
+    /// this often (from its internal /metrics) and judge them as a soak
+    /// (the SLO file's [soak]), e.g. 10s.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    sample_every: Option<Duration>,
+
     /// No progress lines.
     #[arg(long)]
     quiet: bool,
@@ -318,6 +324,15 @@ async fn run(a: RunArgs) -> anyhow::Result<bool> {
     opts.slo = slo;
     opts.fault_plan = a.faults.clone();
     opts.progress = (!a.quiet).then_some(Duration::from_secs(5));
+    opts.sample_every = a.sample_every.filter(|d| !d.is_zero());
+    let embedded = !a.stack && a.host.is_none();
+    if opts.sample_every.is_some() && embedded {
+        eprintln!(
+            "load: --sample-every with the in-process embedded system samples this process \
+             (the system and the load together); for a soak, run `ticketing serve --embedded` \
+             and load it with --host (ci/nightly does)"
+        );
+    }
     let target = if a.stack {
         Target::stack(&a.stack_script, &a.stack_dir, a.keep_stack).await?
     } else if let (Some(host), Some(internal)) = (&a.host, &a.internal_url) {

@@ -10,6 +10,7 @@ use crate::audit::{self, AuditReport, ClientTruth};
 use crate::client::{Api, Created};
 use crate::live::{self, LivePlan};
 use crate::record::Percentiles;
+use crate::resources;
 use crate::scenarios::browse::BrowseCtx;
 use crate::scenarios::holds::HoldsCtx;
 use crate::scenarios::purchase::PurchaseCtx;
@@ -76,6 +77,8 @@ pub struct RunOptions {
     /// Other load processes share this run's events (`--run-id` given):
     /// checks that assume this process made every hold are left out.
     pub shared: bool,
+    /// Sample the target's resources this often (a soak; None: not at all).
+    pub sample_every: Option<Duration>,
 }
 
 impl RunOptions {
@@ -104,6 +107,7 @@ impl RunOptions {
             fault_plan: None,
             progress: Some(Duration::from_secs(5)),
             shared: false,
+            sample_every: None,
         }
     }
 }
@@ -416,12 +420,20 @@ pub async fn run(target: &Target, opts: &RunOptions) -> anyhow::Result<Summary> 
         .map(|_| tokio::spawn(crate::scenarios::run_sse_writer(ctx.clone(), api.clone())));
     let faults = spawn_faults(plan.as_ref(), target, &api, &payment, started);
     let progress = opts.progress.map(|every| spawn_progress(&ctx, every));
+    let sampler = match opts.sample_every {
+        Some(every) => Some(resources::Sampler::start(&api, every, started).await),
+        None => None,
+    };
     eprintln!("load: {}", start_line(opts, run_time, &api.public_url));
     let goose_thresholds = execute(attack).await;
     if let Some(p) = progress {
         p.abort();
     }
     let load_ms = started.elapsed().as_millis() as u64;
+    let mut sampled = match sampler {
+        Some(s) => Some(s.stop().await),
+        None => None,
+    };
     let goose_thresholds = goose_thresholds?;
     if let Some(w) = writer {
         // Bounded by the deadline; the writer checks it before every write.
@@ -436,6 +448,11 @@ pub async fn run(target: &Target, opts: &RunOptions) -> anyhow::Result<Summary> 
     };
     restore_payment(&api, &payment_before, &payment).await;
     let audit = audit_after(&api, &ctx, opts, load_ms).await;
+    if let Some(r) = sampled.as_mut() {
+        let timeout = Duration::from_millis(opts.slo.soak.settle_timeout_ms);
+        eprintln!("load: waiting up to {timeout:?} for open fds and tasks to come back");
+        resources::settle(&api, r, started, timeout).await;
+    }
     let faults = match &plan {
         Some(p) => {
             let window = sum_endpoints(ctx.rec.window_snapshot().values())?;
@@ -449,7 +466,8 @@ pub async fn run(target: &Target, opts: &RunOptions) -> anyhow::Result<Summary> 
         run_time,
         load_ms,
     };
-    let summary = summarize(&ctx, opts, ran, audit, faults, goose_thresholds)?;
+    let mut summary = summarize(&ctx, opts, ran, audit, faults, goose_thresholds)?;
+    summary.resources = sampled;
     write_verdict(summary, opts)
 }
 
@@ -554,6 +572,7 @@ fn summarize(
         sse: ctx.sse.as_ref().map(sse_figures),
         audit,
         faults,
+        resources: None,
         goose_thresholds,
         verdict: None,
         slo: opts.slo.clone(),

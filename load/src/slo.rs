@@ -29,6 +29,7 @@ pub struct Slo {
     pub sse: SseSlo,
     pub audit: AuditSlo,
     pub faults: FaultSlo,
+    pub soak: SoakSlo,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -72,6 +73,30 @@ pub struct AuditSlo {
 pub struct FaultSlo {
     /// After the plan's heal time, errors must stop within this long.
     pub recovery_ms_max: u64,
+}
+
+/// Judged when the run sampled the target's resources (`--sample-every`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SoakSlo {
+    /// Resident memory may grow by at most this much from the first sample
+    /// after the warm-up to the end of the load.
+    pub rss_growth_mib_max: f64,
+    /// Allocator arenas, caches and the run's first events settle in this long.
+    pub warmup_ms: u64,
+    /// After the run, how long open fds and live tasks get to come back to
+    /// their start (longer than the target's idle keep-alive timeout).
+    pub settle_timeout_ms: u64,
+}
+
+impl Default for SoakSlo {
+    fn default() -> Self {
+        Self {
+            rss_growth_mib_max: 128.0,
+            warmup_ms: 120_000,
+            settle_timeout_ms: 60_000,
+        }
+    }
 }
 
 impl Default for LatencySlo {
@@ -246,6 +271,8 @@ mod tests {
         assert_eq!(slo.latency.p95_ms_max, 300.0);
         assert_eq!(slo.errors.rate_pct_max, 0.5);
         assert_eq!(slo.audit.oversold_max, 0);
+        // The file's header says its values are the defaults.
+        assert_eq!(slo, Slo::default());
     }
 
     #[test]

@@ -29,6 +29,10 @@ pub struct Summary {
     pub sse: Option<SseFigures>,
     pub audit: Option<crate::audit::AuditReport>,
     pub faults: Option<FaultReport>,
+    /// The target's resources over the run (`--sample-every`; absent in
+    /// older summaries).
+    #[serde(default)]
+    pub resources: Option<crate::resources::ResourceReport>,
     /// Goose's own threshold results (judged on goose's raw data).
     pub goose_thresholds: Vec<GooseThreshold>,
     pub verdict: Option<Verdict>,
@@ -255,6 +259,8 @@ pub fn merge(parts: &[Summary], slo: &Slo) -> anyhow::Result<Summary> {
         sse,
         audit,
         faults: first.faults.clone(),
+        // One process's samples (they read the same target).
+        resources: parts.iter().find_map(|p| p.resources.clone()),
         // Goose judged each part on its own data; only our merged figures count.
         goose_thresholds: Vec::new(),
         verdict: None,

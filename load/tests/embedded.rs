@@ -304,3 +304,49 @@ fn merge_reads_run_folders_and_judges_again() {
     assert_eq!(tight.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&tight.stdout).contains("SLO gate: FAIL"));
 }
+
+/// A sampled run: the target's resources are read before, during and after
+/// the load, judged by the soak rules, and the descriptors and tasks the
+/// load opened (both ends are in this process) come back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sampled_run_reads_resources_and_they_come_back_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = Target::embedded(11).await.unwrap();
+    let mut o = opts(ScenarioName::Purchase, dir.path(), 11);
+    o.users = 20;
+    o.ramp = Duration::from_secs(1);
+    o.run_time = Duration::from_secs(4);
+    o.purchase_seats = 400;
+    o.sample_every = Some(Duration::from_secs(1));
+    o.slo = Slo::default().with(&Overrides {
+        p95_ms: Some(60_000.0),
+        ..Overrides::default()
+    });
+    o.slo.soak.warmup_ms = 2_000;
+    let s = run(&target, &o).await.unwrap();
+    target.stop(None).await.unwrap();
+
+    let r = s.resources.as_ref().expect("resources sampled");
+    assert!(
+        r.during.len() >= 5,
+        "{} samples while loading",
+        r.during.len()
+    );
+    let start = r.start().unwrap();
+    // Twenty users with open connections: the peak is above the start.
+    assert!(r.peak(|x| x.connections) > start.connections, "{r:?}");
+    assert!(r.peak(|x| x.open_fds) > start.open_fds, "{r:?}");
+    let soak: Vec<_> = s
+        .verdict
+        .as_ref()
+        .unwrap()
+        .checks
+        .iter()
+        .filter(|c| c.scope == "soak")
+        .collect();
+    assert_eq!(soak.len(), 3, "{soak:?}");
+    assert!(soak.iter().all(|c| c.passed), "{soak:?}");
+    // The run folder's summary carries the samples (the report charts them).
+    let text = std::fs::read_to_string(dir.path().join("summary.json")).unwrap();
+    assert!(text.contains("\"rss_bytes\""));
+}

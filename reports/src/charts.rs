@@ -9,6 +9,8 @@
 use hdrhistogram::Histogram;
 use plotters::prelude::*;
 use ticketing_load::record::Second;
+use ticketing_load::resources::{ResourceReport, ResourceSample};
+use ticketing_load::slo::SoakSlo;
 
 /// Chart size in SVG user units.
 pub const W: u32 = 760;
@@ -63,6 +65,8 @@ pub struct LineChart<'a> {
     pub y_desc: &'a str,
     pub series: &'a [Series],
     pub shade_x: Option<(f64, f64)>,
+    /// The shaded range's legend.
+    pub shade_label: &'a str,
     pub limit_y: Option<(String, f64)>,
     pub x_labels: Option<&'a dyn Fn(&f64) -> String>,
     /// Fixes the x range (else it is the data's).
@@ -87,6 +91,7 @@ impl<'a> LineChart<'a> {
             y_desc,
             series,
             shade_x: None,
+            shade_label: "fault window",
             limit_y: None,
             x_labels: None,
             x_range: None,
@@ -171,7 +176,7 @@ impl<'a> LineChart<'a> {
                         FAULT_SHADE.mix(0.5).filled(),
                     )))
                     .map_err(draw_err)?
-                    .label("fault window")
+                    .label(self.shade_label)
                     .legend(|(x, y)| {
                         Rectangle::new([(x, y - 5), (x + 16, y + 5)], FAULT_SHADE.filled())
                     });
@@ -247,6 +252,52 @@ pub fn timeline(timeline: &[Second], window_ms: Option<(u64, u64)>) -> anyhow::R
     );
     chart.shade_x = window_ms.map(|(a, b)| (a as f64 / 1000.0, b as f64 / 1000.0));
     chart.draw()
+}
+
+/// A soak's samples over time: resident memory (the warm-up shaded, the
+/// bound drawn from the first sample after it), and the counts that must
+/// come back (open fds, live tasks, open connections, OS threads).
+pub fn resources(r: &ResourceReport, soak: &SoakSlo) -> anyhow::Result<(String, String)> {
+    let all: Vec<&ResourceSample> = r.during.iter().chain(&r.after).collect();
+    let line = |label: &str, f: &dyn Fn(&ResourceSample) -> f64| Series {
+        label: label.into(),
+        points: all
+            .iter()
+            .map(|s| (s.at_ms as f64 / 1000.0, f(s)))
+            .collect(),
+    };
+    const MIB: f64 = 1024.0 * 1024.0;
+    let memory = [line("resident memory (MiB)", &|s| s.rss_bytes as f64 / MIB)];
+    let mut chart = LineChart::new(
+        "Target memory over the soak (after the load: settling)",
+        "seconds since the start of load",
+        "MiB",
+        &memory,
+    );
+    let end_s = all.last().map_or(0.0, |s| s.at_ms as f64 / 1000.0);
+    chart.shade_x = Some((0.0, (soak.warmup_ms as f64 / 1000.0).min(end_s)));
+    chart.shade_label = "warm-up (not judged)";
+    chart.limit_y = r.warm(soak.warmup_ms).map(|w| {
+        (
+            format!("bound: after warm-up + {} MiB", soak.rss_growth_mib_max),
+            w.rss_bytes as f64 / MIB + soak.rss_growth_mib_max,
+        )
+    });
+    let memory = chart.draw()?;
+    let counts = [
+        line("open fds", &|s| s.open_fds as f64),
+        line("live tasks", &|s| s.tasks as f64),
+        line("open connections", &|s| s.connections as f64),
+        line("OS threads", &|s| s.threads as f64),
+    ];
+    let counts = LineChart::new(
+        "Descriptors, tasks, connections, threads (must come back after the run)",
+        "seconds since the start of load",
+        "count",
+        &counts,
+    )
+    .draw()?;
+    Ok((memory, counts))
 }
 
 /// The largest "nines" shown: 99.999 %.

@@ -14,6 +14,8 @@ use ticketing_sim::results::SweepResults;
 #[derive(Debug, Default)]
 pub struct Inputs {
     pub load: Option<LoadRun>,
+    /// The soak: a long load run that sampled the target's resources.
+    pub soak: Option<LoadRun>,
     pub sims: Vec<SimRun>,
     /// Inputs that were named but could not be read: (what, why).
     pub problems: Vec<(String, String)>,
@@ -62,6 +64,19 @@ impl Step {
 impl Inputs {
     /// Reads a load run: its folder or its `summary.json`.
     pub fn add_load(&mut self, path: &Path) {
+        if let Some(run) = self.read_run("load run", path) {
+            self.load = Some(run);
+        }
+    }
+
+    /// Reads the soak's load run (as [`add_load`](Self::add_load)).
+    pub fn add_soak(&mut self, path: &Path) {
+        if let Some(run) = self.read_run("soak run", path) {
+            self.soak = Some(run);
+        }
+    }
+
+    fn read_run(&mut self, what: &str, path: &Path) -> Option<LoadRun> {
         let (dir, file) = if path.is_dir() {
             (path.to_path_buf(), path.join("summary.json"))
         } else {
@@ -71,8 +86,11 @@ impl Inputs {
             )
         };
         match Summary::read(&file) {
-            Ok(summary) => self.load = Some(LoadRun { dir, summary }),
-            Err(e) => self.problems.push(("load run".into(), format!("{e:#}"))),
+            Ok(summary) => Some(LoadRun { dir, summary }),
+            Err(e) => {
+                self.problems.push((what.into(), format!("{e:#}")));
+                None
+            }
         }
     }
 

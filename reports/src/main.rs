@@ -22,6 +22,9 @@ struct Args {
     /// A `ticketing-load` run folder (or its summary.json).
     #[arg(long)]
     load: Option<PathBuf>,
+    /// The soak's `ticketing-load` run folder (sampled with --sample-every).
+    #[arg(long)]
+    soak: Option<PathBuf>,
     /// A `ticketing-sim --json` file (repeat: the sweep and the zoo).
     #[arg(long)]
     sim: Vec<PathBuf>,
@@ -55,6 +58,9 @@ fn run(args: &Args) -> anyhow::Result<bool> {
     let mut inputs = Inputs::default();
     if let Some(load) = &args.load {
         inputs.add_load(load);
+    }
+    if let Some(soak) = &args.soak {
+        inputs.add_soak(soak);
     }
     for sim in &args.sim {
         inputs.add_sim(sim);

@@ -62,6 +62,7 @@ pub fn render(inputs: &Inputs, opts: &Options) -> anyhow::Result<Rendered> {
         "at": opts.at,
         "banner": banner,
         "load": inputs.load.as_ref().map(|l| load_view(l, &opts.out_dir)).transpose()?,
+        "soak": inputs.soak.as_ref().map(soak_view).transpose()?,
         "sim": sim_view(inputs),
         "trend": trend_view(&opts.history, &entry, opts.trend_runs, inputs.load.as_ref().map(|l| &l.summary.slo))?,
         "environment": environment_view(inputs),
@@ -231,6 +232,30 @@ fn load_view(l: &LoadRun, out_dir: &Path) -> anyhow::Result<Value> {
         "goose_thresholds": s.goose_thresholds,
         "goose_report": goose.exists().then(|| link(&goose, out_dir)),
         "dir": l.dir.display().to_string(),
+    }))
+}
+
+/// The soak: its resource charts and its whole verdict.
+fn soak_view(l: &LoadRun) -> anyhow::Result<Value> {
+    let s = &l.summary;
+    let e = &s.environment;
+    let charts = match &s.resources {
+        Some(r) => {
+            let (memory, counts) = charts::resources(r, &s.slo.soak)?;
+            Some(
+                json!({"memory": memory, "counts": counts, "every_s": r.every_ms / 1000,
+                        "samples": r.during.len() + r.after.len(), "unreadable": r.unreadable}),
+            )
+        }
+        None => None,
+    };
+    Ok(json!({
+        "env": {"scenario": e.scenario, "users": e.users, "target": e.target,
+                "duration_s": e.duration_ms / 1000},
+        "requests": s.overall.requests,
+        "errors": s.overall.errors,
+        "resources": charts,
+        "checks": s.verdict.as_ref().map(|v| v.checks.clone()).unwrap_or_default(),
     }))
 }
 

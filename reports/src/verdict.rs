@@ -36,6 +36,51 @@ fn row(area: &str, rule: &str, observed: String, limit: &str, passed: bool) -> R
     }
 }
 
+/// The soak: its resource rules one by one (what it is for), and the rest
+/// of its verdict (SLO, audit) as one row.
+fn soak_rows(s: &ticketing_load::summary::Summary) -> Vec<Row> {
+    let Some(v) = &s.verdict else {
+        return vec![row(
+            "soak",
+            "every soak check",
+            "the run has no verdict".into(),
+            "judged",
+            false,
+        )];
+    };
+    let mut rows: Vec<Row> = v
+        .checks
+        .iter()
+        .filter(|c| c.scope == "soak")
+        .map(|c| row("soak", &c.rule, c.observed.clone(), &c.limit, c.passed))
+        .collect();
+    if rows.is_empty() {
+        rows.push(row(
+            "soak",
+            "resource samples",
+            "the run sampled nothing (no --sample-every)".into(),
+            "sampled",
+            false,
+        ));
+    }
+    let rest: Vec<_> = v.checks.iter().filter(|c| c.scope != "soak").collect();
+    let failed = rest.iter().filter(|c| !c.passed).count();
+    rows.push(row(
+        "soak",
+        "the soak's SLO and audit checks",
+        format!(
+            "{} of {} passed over {} s ({} requests)",
+            rest.len() - failed,
+            rest.len(),
+            s.environment.duration_ms / 1000,
+            s.overall.requests
+        ),
+        "every check",
+        failed == 0,
+    ));
+    rows
+}
+
 /// Judges the night from its inputs.
 pub fn banner(inputs: &Inputs) -> Banner {
     let mut rows = Vec::new();
@@ -97,6 +142,9 @@ pub fn banner(inputs: &Inputs) -> Banner {
                 false,
             )),
         }
+    }
+    if let Some(soak) = &inputs.soak {
+        rows.extend(soak_rows(&soak.summary));
     }
     let sweep: Vec<_> = inputs.sweep_runs().collect();
     if !sweep.is_empty() {

@@ -49,6 +49,15 @@ fn report_dir(root: &Path) -> PathBuf {
 #[test]
 fn a_passing_night_writes_its_report_latest_and_history_and_exits_0() {
     let root = tempfile::tempdir().unwrap();
+    // A soak of seconds, judged after a 2 s warm-up (the shipped file's
+    // other limits).
+    let slo = root.path().join("short-soak.toml");
+    let shipped = std::fs::read_to_string(repo().join("load/slo.toml")).unwrap();
+    std::fs::write(
+        &slo,
+        shipped.replace("warmup_ms = 120000", "warmup_ms = 2000"),
+    )
+    .unwrap();
     let out = nightly(
         root.path(),
         &[
@@ -59,6 +68,12 @@ fn a_passing_night_writes_its_report_latest_and_history_and_exits_0() {
             "20",
             "--run-time",
             "4s",
+            "--slo",
+            slo.to_str().unwrap(),
+            "--soak-time",
+            "6s",
+            "--soak-users",
+            "20",
         ],
     );
     assert_eq!(out.status.code(), Some(0));
@@ -67,7 +82,19 @@ fn a_passing_night_writes_its_report_latest_and_history_and_exits_0() {
     assert!(page.contains(r#"<h2 id="verdict-word">PASS</h2>"#));
     assert!(page.contains("<section id=\"load\">"));
     assert!(page.contains("Plan × seed"));
-    for f in ["sim.json", "load/summary.json", "load/goose-report.html"] {
+    // The soak ran against a system of its own, sampled, charted, judged.
+    assert!(page.contains("<section id=\"soak\">"));
+    assert!(page.contains("RSS growth after warm-up"));
+    assert!(page.contains("open fds back to start after the run"));
+    assert!(page.contains(r#"data-chart="soak-memory"><svg"#));
+    assert!(page.contains("step soak exits 0"), "the soak's step row");
+    for f in [
+        "sim.json",
+        "load/summary.json",
+        "load/goose-report.html",
+        "soak/load/summary.json",
+        "soak/serve.log",
+    ] {
         assert!(dir.join(f).exists(), "{f}");
     }
     let latest = std::fs::read_to_string(root.path().join("latest/index.html")).unwrap();
@@ -86,6 +113,7 @@ fn a_failing_gate_still_writes_the_report_then_exits_1() {
         root.path(),
         &[
             "--no-sim",
+            "--no-soak",
             "--users",
             "10",
             "--run-time",

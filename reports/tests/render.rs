@@ -318,3 +318,52 @@ fn the_binary_writes_the_page_appends_the_history_and_exits_by_the_verdict() {
         .unwrap();
     assert_eq!(err.status.code(), Some(2));
 }
+
+#[test]
+fn a_soak_is_charted_and_judged_and_its_growth_fails_the_night() {
+    let mut inputs = passing_night();
+    inputs.add_soak(&fixture("soak-pass.json"));
+    assert!(inputs.problems.is_empty(), "{:?}", inputs.problems);
+    let page = render(&inputs, &options("night-soak", Vec::new())).unwrap();
+    assert!(page.passed);
+    let soak_rows: Vec<_> = page
+        .banner
+        .rows
+        .iter()
+        .filter(|r| r.area == "soak")
+        .collect();
+    assert_eq!(soak_rows.len(), 4, "{soak_rows:?}");
+    assert!(soak_rows.iter().all(|r| r.passed));
+    let html = &page.html;
+    assert!(html.contains("<section id=\"soak\">"));
+    for chart in ["soak-memory", "soak-counts"] {
+        let svg = html
+            .split(&format!("data-chart=\"{chart}\""))
+            .nth(1)
+            .and_then(|rest| rest.split("</figure>").next())
+            .unwrap();
+        assert!(svg.contains("<svg") && svg.contains("<polyline"), "{chart}");
+    }
+    assert!(html.contains("warm-up (not judged)"));
+
+    // The same soak, its memory 200 MiB higher at the end of the load:
+    // judged again by the gate, the night fails on that row alone.
+    let mut s = ticketing_load::summary::Summary::read(&fixture("soak-pass.json")).unwrap();
+    let r = s.resources.as_mut().unwrap();
+    r.during.last_mut().unwrap().rss_bytes += 200 * 1024 * 1024;
+    s.verdict = Some(ticketing_load::gate::judge(&s, &s.slo));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("summary.json");
+    s.write(&path).unwrap();
+    let mut inputs = passing_night();
+    inputs.add_soak(&path);
+    let page = render(&inputs, &options("night-leak", Vec::new())).unwrap();
+    assert!(!page.passed);
+    let failed: Vec<&str> = page
+        .banner
+        .failures
+        .iter()
+        .map(|r| r.rule.as_str())
+        .collect();
+    assert_eq!(failed, vec!["RSS growth after warm-up"]);
+}

@@ -280,3 +280,39 @@ async fn made_up_methods_and_paths_add_no_series() {
         "junk counted under OTHER/unmatched: {junk}"
     );
 }
+
+#[tokio::test]
+async fn the_process_runtime_and_open_connections_are_read_at_each_scrape() {
+    let _serial = serial().await;
+    let app = spawn_app().await;
+    let text = scrape(&app).await;
+    assert!(sample(&text, "process_resident_memory_bytes", &[]) > 1_048_576.0);
+    assert!(sample(&text, "process_open_fds", &[]) > 2.0);
+    assert!(sample(&text, "process_threads", &[]) >= 1.0);
+    assert!(sample(&text, "runtime_alive_tasks", &[]) >= 1.0);
+    let conns = |t: &str| sample(t, "http_open_connections", &[]);
+    let fds = |t: &str| sample(t, "process_open_fds", &[]);
+    let (conns_before, fds_before) = (conns(&text), fds(&text));
+
+    // Five idle connections to the public port: counted while open (and the
+    // process holds a descriptor for each end, both ends being in this test).
+    let addr = app.url("").trim_start_matches("http://").to_owned();
+    let mut idle = Vec::new();
+    for _ in 0..5 {
+        idle.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    scrape_until(&app, |t| {
+        (conns(t) >= conns_before + 5.0 && fds(t) >= fds_before + 10.0)
+            .then_some(())
+            .ok_or_else(|| format!("connections {} fds {}", conns(t), fds(t)))
+    })
+    .await;
+    drop(idle);
+    scrape_until(&app, |t| {
+        (conns(t) <= conns_before)
+            .then_some(())
+            .ok_or_else(|| format!("closed connections still counted: {}", conns(t)))
+    })
+    .await;
+    app.stop().await;
+}

@@ -416,9 +416,20 @@ fn prometheus_scrapes_every_service_and_the_dashboard_queries_recorded_metrics()
                     .unwrap_or(token);
                 // Our naming: units or kinds last (a misspelt name still
                 // ends like one, and fails below).
-                let looks_like_metric = ["_total", "_seconds", "_rows", "_subscribers", "_lag"]
-                    .iter()
-                    .any(|s| metric.ends_with(s));
+                let looks_like_metric = [
+                    "_total",
+                    "_seconds",
+                    "_rows",
+                    "_subscribers",
+                    "_lag",
+                    "_bytes",
+                    "_fds",
+                    "_threads",
+                    "_tasks",
+                    "_connections",
+                ]
+                .iter()
+                .any(|s| metric.ends_with(s));
                 if looks_like_metric {
                     assert!(
                         recorded.contains(&metric),

@@ -19,11 +19,18 @@
 //!    the gateway does not publish `/metrics`;
 //! 5. SSE through nginx: a seat change reaches an open stream promptly (a
 //!    buffering proxy would hold it back);
-//! 6. Redis frozen: a hold answers 503 with the standard error body within
+//! 6. hostile clients through nginx (`stack/hostile.rs`): path tricks,
+//!    smuggling, oversized bodies, paths and headers answered by nginx in the
+//!    standard body; malformed JSON answered by the services; the audit
+//!    holds afterwards;
+//! 7. Redis frozen: a hold answers 503 with the standard error body within
 //!    the call bound, and works again once Redis is back.
 
 // Test code: a failed expectation must panic the test.
 #![allow(clippy::unwrap_used)]
+
+#[path = "stack/hostile.rs"]
+mod hostile;
 
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -521,7 +528,12 @@ fn rush_purchases_broker_outage_and_duplicates_on_the_real_stack() {
         // 5. The live seat stream through nginx.
         sse_through_the_gateway(&http, &url).await;
 
-        // 6. The seat store stops answering: a clear 503, then recovery.
+        // 6. Hostile clients through nginx: each its documented answer,
+        // then the invariants still hold on Redis and PostgreSQL.
+        hostile::through_the_gateway(&http, &url).await;
+        audit(&t, BUYERS).await;
+
+        // 7. The seat store stops answering: a clear 503, then recovery.
         stack.signal("TICKETING_STACK_REDIS_PID", "-STOP");
         let hold = json!({"eventId": "comedy-hour", "seatIds": ["2-2"], "holdSeconds": 60});
         let asked = Instant::now();

@@ -20,6 +20,12 @@
 //! | `sse_subscribers` | | open seat streams |
 //! | `http_connections_refused_total` | | connections closed at once: the listener was at `http.max_connections` |
 //! | `payments_total` | `operation`, `result` | payment gateway operations and their outcome |
+//! | `http_open_connections` | | connections open on this process's listeners |
+//! | `runtime_alive_tasks` | | tokio tasks alive in this process (read at scrape time) |
+//! | `process_resident_memory_bytes`, `process_open_fds`, `process_threads` | | the process, read at scrape time (`metrics-process`; it also exports the other standard `process_*` series) |
+//!
+//! The last three rows are what a soak watches (`ticketing-load --sample-every`):
+//! memory that keeps growing, descriptors or tasks that do not come back.
 //!
 //! Layer: shared (bottom); imports no module of this crate.
 
@@ -43,6 +49,12 @@ pub const BUS_MESSAGES: &str = "bus_messages_total";
 pub const BUS_CONSUMER_LAG: &str = "bus_consumer_lag";
 pub const SSE_SUBSCRIBERS: &str = "sse_subscribers";
 pub const PAYMENTS: &str = "payments_total";
+pub const HTTP_OPEN_CONNECTIONS: &str = "http_open_connections";
+pub const RUNTIME_ALIVE_TASKS: &str = "runtime_alive_tasks";
+/// Written by `metrics-process` under the standard Prometheus names.
+pub const PROCESS_RSS: &str = "process_resident_memory_bytes";
+pub const PROCESS_OPEN_FDS: &str = "process_open_fds";
+pub const PROCESS_THREADS: &str = "process_threads";
 
 /// Every metric above (the Grafana dashboard's test checks it against this).
 pub const ALL: &[&str] = &[
@@ -57,6 +69,11 @@ pub const ALL: &[&str] = &[
     BUS_CONSUMER_LAG,
     SSE_SUBSCRIBERS,
     PAYMENTS,
+    HTTP_OPEN_CONNECTIONS,
+    RUNTIME_ALIVE_TASKS,
+    PROCESS_RSS,
+    PROCESS_OPEN_FDS,
+    PROCESS_THREADS,
 ];
 
 /// Latency buckets (seconds): fine around the 300 ms SLO, up to the 30 s
@@ -83,13 +100,27 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
     Ok(HANDLE.get_or_init(|| handle).clone())
 }
 
+/// Reads what only a scrape reads: the process (memory, descriptors,
+/// threads) and the runtime's live task count.
+fn collect_at_scrape(process: &metrics_process::Collector) {
+    process.collect();
+    let tasks = tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks();
+    metrics::gauge!(RUNTIME_ALIVE_TASKS).set(tasks as f64);
+}
+
 /// `GET /metrics`: the Prometheus text format.
 pub fn router(handle: PrometheusHandle) -> Router {
+    let process = std::sync::Arc::new(metrics_process::Collector::default());
+    process.describe();
     Router::new().route(
         "/metrics",
         get(move || {
             let handle = handle.clone();
+            let process = process.clone();
             async move {
+                collect_at_scrape(&process);
                 handle.run_upkeep();
                 (
                     [(
@@ -141,6 +172,24 @@ pub async fn http_layer(req: Request, next: Next) -> Response {
     metrics::counter!(HTTP_REQUESTS, &labels).increment(1);
     metrics::histogram!(HTTP_DURATION, &labels).record(started.elapsed().as_secs_f64());
     resp
+}
+
+/// Counts an open connection while alive (the accept loop holds one per
+/// connection).
+#[derive(Debug)]
+pub struct ConnectionGuard(());
+
+impl ConnectionGuard {
+    pub fn open() -> ConnectionGuard {
+        metrics::gauge!(HTTP_OPEN_CONNECTIONS).increment(1.0);
+        ConnectionGuard(())
+    }
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        metrics::gauge!(HTTP_OPEN_CONNECTIONS).decrement(1.0);
+    }
 }
 
 /// Counts an open SSE stream while alive.

@@ -47,7 +47,8 @@ where
             drop(io);
             continue;
         };
-        let conn = one(io, router.clone(), hyper_limits, stop_rx.clone(), permit);
+        let held = (permit, crate::metrics::ConnectionGuard::open());
+        let conn = one(io, router.clone(), hyper_limits, stop_rx.clone(), held);
         conns.spawn(conn);
     }
     let _ = stop_tx.send(true);
@@ -87,7 +88,7 @@ async fn one<I>(
     router: Router,
     limits: HyperLimits,
     mut stop: watch::Receiver<bool>,
-    _permit: OwnedSemaphorePermit,
+    _held: (OwnedSemaphorePermit, crate::metrics::ConnectionGuard),
 ) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {

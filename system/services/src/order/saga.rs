@@ -23,6 +23,7 @@ use ticketing_domain::ports::{
 use ticketing_domain::saga::{self as sm, SagaCommand, SagaInput, SagaState, Transition};
 use ticketing_domain::{MessageId, OrderId, OrderStatus, PaymentStatus, Ticket};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 /// Steps one `drive` call may take before yielding (a bound on the loop).
 const MAX_STEPS_PER_DRIVE: usize = 8;
@@ -30,6 +31,8 @@ const MAX_STEPS_PER_DRIVE: usize = 8;
 const MAX_CONFLICT_RETRIES: usize = 4;
 /// Orders the watchdog drives per tick.
 const WATCHDOG_BATCH: usize = 128;
+/// The name of the watchdog's span: a root of its own in an order's trace.
+pub const WATCHDOG_SPAN: &str = "retry order-saga";
 /// Outbox rows published per relay round.
 const OUTBOX_BATCH: usize = 256;
 /// Timeout of one publish to the broker.
@@ -184,9 +187,43 @@ impl OrderState {
     /// repeats while the saga progresses. Safe to run concurrently for one
     /// order (calls are idempotent, writes are version-checked).
     pub async fn drive(&self, order_id: &OrderId) -> Result<(), RepoError> {
+        self.drive_from(order_id, None).await
+    }
+
+    /// The watchdog's [`drive`](Self::drive): in a span of its own, a root
+    /// in the order's trace (a retry is caused by the clock, not by a
+    /// request or a message), so the payment calls it makes have a parent
+    /// in the trace. Reads the order once, as `drive` does.
+    pub async fn drive_due(&self, order_id: &OrderId) -> Result<(), RepoError> {
+        let Some(order) = self.repo.get_order(order_id).await? else {
+            return Ok(());
+        };
+        let span = tracing::info_span!(
+            "watchdog",
+            order_id = %order_id,
+            otel.kind = "internal",
+            otel.name = WATCHDOG_SPAN,
+        );
+        if let Some(trace) = &order.trace_id {
+            crate::telemetry::start_root(&span, trace);
+        }
+        self.drive_from(order_id, Some(order))
+            .instrument(span)
+            .await
+    }
+
+    async fn drive_from(
+        &self,
+        order_id: &OrderId,
+        mut first: Option<OrderRecord>,
+    ) -> Result<(), RepoError> {
         for _ in 0..MAX_STEPS_PER_DRIVE {
-            let Some(order) = self.repo.get_order(order_id).await? else {
-                return Ok(());
+            let order = match first.take() {
+                Some(o) => o,
+                None => match self.repo.get_order(order_id).await? {
+                    Some(o) => o,
+                    None => return Ok(()),
+                },
             };
             let trace = order.trace_id.as_ref();
             let now = self.ctx.clock.now_ms();
@@ -325,7 +362,7 @@ pub async fn run_watchdog(state: OrderState, shutdown: CancellationToken) {
             }
         };
         for order_id in due {
-            if let Err(e) = state.drive(&order_id).await {
+            if let Err(e) = state.drive_due(&order_id).await {
                 tracing::warn!(%order_id, error = %e, "watchdog drive failed");
             }
         }
