@@ -24,7 +24,8 @@
 //!    standard body; malformed JSON answered by the services; the audit
 //!    holds afterwards;
 //! 7. Redis frozen: a hold answers 503 with the standard error body within
-//!    the call bound, and works again once Redis is back.
+//!    the call bound, and works again once Redis is back;
+//! 8. the catalog killed: nginx answers 503 in the standard body.
 
 // Test code: a failed expectation must panic the test.
 #![allow(clippy::unwrap_used)]
@@ -110,6 +111,17 @@ impl Stack {
 
     fn signal_broker(&self, signal: &str) {
         self.signal("TICKETING_STACK_KAFKA_PID", signal);
+    }
+
+    /// `ci/stack kill NAME`: a crash of one part.
+    fn kill(&self, name: &str) {
+        let ok = Command::new(stack_script())
+            .args(["kill", name])
+            .env("TICKETING_STACK_DIR", &self.dir)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "ci/stack kill {name}");
     }
 }
 
@@ -573,5 +585,16 @@ fn rush_purchases_broker_outage_and_duplicates_on_the_real_stack() {
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
         assert!(recovered, "holds work again once Redis answers");
+
+        // 8. Every catalog replica gone: nginx's own 503 in the standard body.
+        stack.kill("catalog");
+        let resp = http.get(format!("{url}/api/events")).send().await.unwrap();
+        let status = resp.status().as_u16();
+        let trace = resp.headers()["x-trace-id"].to_str().unwrap().to_owned();
+        let body: Value = resp.json().await.unwrap();
+        println!("catalog down: {status} {body}");
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(body["code"], "SERVICE_UNAVAILABLE", "{body}");
+        assert_eq!(body["traceId"], trace.as_str(), "{body}");
     });
 }
