@@ -12,6 +12,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"
 OUT="$ROOT/target/bench"
+mkdir -p "$OUT"
 LOAD="$ROOT/target/release/ticketing-load"
 BIN="$ROOT/target/release/ticketing"
 cargo build --release --locked --quiet -p ticketing-load -p ticketing-cli

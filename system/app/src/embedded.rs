@@ -81,8 +81,8 @@ pub struct Embedded {
     http: ticketing_services::config::HttpSettings,
 }
 
-async fn bind(host: &str, port: u16, what: &str) -> anyhow::Result<TcpListener> {
-    TcpListener::bind((host, port))
+async fn bind(host: &str, port: u16, backlog: u32, what: &str) -> anyhow::Result<TcpListener> {
+    ticketing_services::http::bind(host, port, backlog)
         .await
         .with_context(|| format!("cannot listen for {what} on {host}:{port} (is the port in use?)"))
 }
@@ -117,10 +117,24 @@ impl Embedded {
             }
         }
         let host = settings.gateway.host.as_str();
-        let gateway_listener = bind(host, settings.gateway.port, "the gateway").await?;
-        let reservation_listener = bind("127.0.0.1", 0, "reservation").await?;
-        let payment_listener = bind("127.0.0.1", 0, "payment").await?;
-        let internal_listener = bind("127.0.0.1", 0, "internal routes").await?;
+        let gateway_listener = bind(
+            host,
+            settings.gateway.port,
+            settings.http.accept_backlog,
+            "the gateway",
+        )
+        .await?;
+        let reservation_listener =
+            bind("127.0.0.1", 0, settings.http.accept_backlog, "reservation").await?;
+        let payment_listener =
+            bind("127.0.0.1", 0, settings.http.accept_backlog, "payment").await?;
+        let internal_listener = bind(
+            "127.0.0.1",
+            0,
+            settings.http.accept_backlog,
+            "internal routes",
+        )
+        .await?;
         let reservation_addr = reservation_listener.local_addr()?;
         let payment_addr = payment_listener.local_addr()?;
         let mut app = Embedded {

@@ -37,7 +37,6 @@ use ticketing_services::payment::{self, PaymentState};
 use ticketing_services::reservation::{self, ReservationState};
 use ticketing_services::started::Started;
 use ticketing_services::{Ctx, demo, gateway};
-use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -202,12 +201,15 @@ impl Service {
             tasks.spawn(w.task);
         }
         let (host, port) = (settings.service.host.as_str(), settings.service.port);
-        let listener = TcpListener::bind((host, port)).await.with_context(|| {
-            format!(
-                "cannot listen for {} on {host}:{port} (is the port in use?)",
-                kind.name()
-            )
-        })?;
+        let backlog = settings.http.accept_backlog;
+        let listener = ticketing_services::http::bind(host, port, backlog)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot listen for {} on {host}:{port} (is the port in use?)",
+                    kind.name()
+                )
+            })?;
         let addr = listener.local_addr()?;
         let token = shutdown.clone();
         let http = settings.http.clone();

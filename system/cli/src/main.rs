@@ -51,6 +51,23 @@ enum Command {
     },
 }
 
+/// Raises the soft open-file limit to the hard one (where the OS allows),
+/// and warns when it is below what the listeners may need: one descriptor
+/// per open connection (`http.max_connections`), plus the process's own
+/// (stores, broker, logs) — 256 is the room kept for those.
+fn raise_fd_limit(http: &ticketing_services::config::HttpSettings) {
+    let want = http.max_connections as u64 + 256;
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) if limit < want => tracing::warn!(
+            open_files = limit,
+            wanted = want,
+            "the open-file limit is below http.max_connections + 256: connections beyond it fail to accept (raise `ulimit -n` or lower http.max_connections)"
+        ),
+        Ok(limit) => tracing::info!(open_files = limit, "open-file limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot read or raise the open-file limit"),
+    }
+}
+
 /// Wall-clock time, read once at start to anchor the clock port.
 #[allow(clippy::disallowed_methods)]
 fn wall_clock_ms() -> u64 {
@@ -115,6 +132,7 @@ async fn run(
                 &settings.trace,
                 &service_name,
             )?);
+            raise_fd_limit(&settings.http);
             let listen = if embedded {
                 &mut settings.gateway
             } else {

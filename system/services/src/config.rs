@@ -269,6 +269,12 @@ pub struct HttpSettings {
     pub max_headers: usize,
     /// Most bytes of request headers, names and values (else 431).
     pub max_header_bytes: usize,
+    /// Connections the kernel completes for a listener before it accepts
+    /// them (`listen(2)`'s backlog; the kernel caps it at
+    /// `net.core.somaxconn`). A stampede's connections arrive faster than
+    /// one accept loop takes them: with std's 128 the rest wait for SYN
+    /// retries (1 s, then 3 s).
+    pub accept_backlog: u32,
 }
 
 impl Default for HttpSettings {
@@ -281,6 +287,7 @@ impl Default for HttpSettings {
             max_uri_bytes: 8 * 1024,
             max_headers: 64,
             max_header_bytes: 32 * 1024,
+            accept_backlog: 4096,
         }
     }
 }

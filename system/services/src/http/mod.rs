@@ -13,7 +13,7 @@ pub mod extract;
 mod serve;
 pub mod trace;
 
-pub use serve::serve;
+pub use serve::{bind, serve};
 
 use crate::Ctx;
 use crate::config::HttpSettings;
