@@ -5,6 +5,7 @@
 #   load/bench/run.sh stack      the same on the local real stack (3 runs, one stack)
 #   load/bench/run.sh holds      hold throughput vs. users (embedded and stack)
 #   load/bench/run.sh ceiling    the harness vs wrk on the same pages of `ticketing serve --embedded`
+#   load/bench/run.sh seatmap    wrk on a 10,000-seat map: /health, full map, compact status; cache on vs off
 #
 # Everything listens on loopback; every run is bounded by --run-time.
 # Results: target/bench/<what>/...; the lines worth quoting are printed.
@@ -68,5 +69,34 @@ case "${1:-}" in
       EVENT="ceiling-$i-browse" wrk -t2 -c32 -d10s --latency -s load/bench/browse.lua "http://127.0.0.1:$port" \
         | grep -E "Requests/sec|50%|99%" || true
     done ;;
-  *) echo "usage: load/bench/run.sh embedded|stack|holds|ceiling" >&2; exit 2 ;;
+  seatmap)
+    # A 10,000-seat map read by wrk: /health, the full map, the compact
+    # status, on one server with the seat-map cache and one without (the
+    # same binary, catalog.seat_map_cache = false), side by side.
+    command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)" >&2; exit 1; }
+    serve_seatmap() { # $1 = name, $2 = cache on/off
+      local port
+      port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+      TICKETING_CATALOG__SEAT_MAP_CACHE="$2" "$BIN" serve --embedded --port "$port" >"$OUT/serve-$1.log" 2>&1 &
+      echo $! >"$OUT/serve-$1.pid"
+      for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
+      local internal
+      internal=$(sed -n 's/.*internal routes.* on \(http:[^ ]*\).*/\1/p' "$OUT/serve-$1.log")
+      curl -fs -X POST "$internal/internal/events" -H 'content-type: application/json' \
+        -d '{"eventId":"seatmap","title":"Seat map bench","startsAt":"2027-01-01T20:00:00Z","rows":100,"cols":100}' >/dev/null
+      echo "http://127.0.0.1:$port"
+    }
+    on=$(serve_seatmap cache-on true)
+    off=$(serve_seatmap cache-off false)
+    trap 'kill $(cat "$OUT"/serve-cache-*.pid) 2>/dev/null || true' EXIT
+    for i in 1 2 3; do
+      for path in /health /api/events/seatmap/seats/status /api/events/seatmap/seats; do
+        for which in on off; do
+          url=$([ "$which" = on ] && echo "$on" || echo "$off")
+          printf 'round %s cache %-3s %-40s ' "$i" "$which" "$path"
+          wrk -t2 -c32 -d5s --latency "$url$path" | awk '/Requests\/sec/ {print $2 " req/s"}'
+        done
+      done
+    done ;;
+  *) echo "usage: load/bench/run.sh embedded|stack|holds|ceiling|seatmap" >&2; exit 2 ;;
 esac

@@ -202,6 +202,18 @@ impl Api {
             .await
     }
 
+    /// An event's static seat layout (the order of the compact statuses).
+    pub async fn layout(
+        &self,
+        event_id: &str,
+    ) -> anyhow::Result<ticketing_contract::SeatLayoutView> {
+        self.get_json(format!(
+            "{}/api/events/{event_id}/seats/layout",
+            self.public_url
+        ))
+        .await
+    }
+
     pub async fn seat_map(&self, event_id: &str) -> anyhow::Result<SeatMapView> {
         self.get_json(format!("{}/api/events/{event_id}/seats", self.public_url))
             .await

@@ -91,6 +91,32 @@ fn soak_checks(r: &ResourceReport, soak: &SoakSlo) -> Vec<Check> {
     ]
 }
 
+/// The open model's rules: iterations started on schedule, none dropped.
+fn open_checks(o: &crate::open::OpenFigures, slo: &crate::slo::OpenSlo) -> Vec<Check> {
+    vec![
+        check(
+            "dropped iterations",
+            "open",
+            format!(
+                "{} of {} (late after {} ms, {} users)",
+                o.dropped, o.scheduled, o.late_ms, o.max_users
+            ),
+            format!("<= {}", slo.dropped_iterations_max),
+            o.dropped <= slo.dropped_iterations_max,
+        ),
+        check(
+            "achieved arrival rate",
+            "open",
+            format!(
+                "{:.2} % ({} started of {})",
+                o.achieved_pct, o.started, o.scheduled
+            ),
+            format!(">= {} %", slo.achieved_rate_min_pct),
+            o.scheduled > 0 && o.achieved_pct >= slo.achieved_rate_min_pct,
+        ),
+    ]
+}
+
 /// Judges a summary. Every limit becomes a row; the verdict passes only if
 /// every row does (goose's rows included, the audit's included).
 pub fn judge(summary: &Summary, slo: &Slo) -> Verdict {
@@ -223,6 +249,40 @@ pub fn judge(summary: &Summary, slo: &Slo) -> Verdict {
             f.recovery_ms
                 .is_some_and(|ms| ms <= slo.faults.recovery_ms_max),
         ));
+    }
+
+    if let Some(o) = &summary.onsale {
+        // Demand exceeds capacity once there are as many people as seats
+        // (each wants at least one): then every seat must sell.
+        let must_sell_out = o.arrivals >= o.seats;
+        checks.push(check(
+            "sold = capacity when demand exceeds it",
+            "onsale",
+            format!(
+                "{} of {} seats to {} buyers ({} arrivals); sold out in {}",
+                o.seats_sold,
+                o.seats,
+                o.buyers,
+                o.arrivals,
+                o.sell_out_ms
+                    .map(|ms| format!("{:.2} s", ms as f64 / 1000.0))
+                    .unwrap_or_else(|| "-".into())
+            ),
+            if must_sell_out {
+                format!("= {}", o.seats)
+            } else {
+                format!("<= {} (fewer people than seats)", o.seats)
+            },
+            if must_sell_out {
+                o.seats_sold == o.seats
+            } else {
+                o.seats_sold <= o.seats
+            },
+        ));
+    }
+
+    if let Some(o) = &summary.open {
+        checks.extend(open_checks(o, &slo.open));
     }
 
     if let Some(r) = &summary.resources {

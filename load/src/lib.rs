@@ -15,6 +15,7 @@
 //! - [`live`]: fault plans applied to the local real stack.
 //! - [`client`]: the harness's own (unmeasured) calls.
 //! - [`resources`]: the target's memory, descriptors and tasks over a run (soaks).
+//! - [`open`]: the open model (arrival-rate schedules, dropped iterations).
 //!
 //! The binary (`ticketing-load`) is a thin clap layer over these.
 
@@ -22,6 +23,7 @@ pub mod audit;
 pub mod client;
 pub mod gate;
 pub mod live;
+pub mod open;
 pub mod record;
 pub mod resources;
 pub mod run;

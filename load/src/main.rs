@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-use ticketing_load::run::{PaymentOptions, RunOptions};
+use ticketing_load::run::{OpenOptions, PaymentOptions, RunOptions};
 use ticketing_load::scenarios::ScenarioName;
 use ticketing_load::slo::{Basis, Overrides, Slo};
 use ticketing_load::summary::Summary;
@@ -113,15 +113,22 @@ struct RunArgs {
     service_token: Option<String>,
 
     /// Which scenario: rush, purchase, browse, sse, mix (browse 5, purchase 3,
-    /// rush 1, sse 1), or holds (a hold/release loop for benchmarks).
+    /// rush 1, sse 1), holds (a hold/release loop for benchmarks), or onsale
+    /// (a flash sale of --seats to --arrivals people, on the open model).
     #[arg(long, value_enum, default_value_t = ScenarioName::Mix)]
     scenario: ScenarioName,
     /// Virtual users [default: 2000 for rush, 200 otherwise].
     #[arg(long)]
     users: Option<u64>,
-    /// Seats of the rush event (and of the holds benchmark's event).
-    #[arg(long, default_value_t = 1000)]
-    seats: u64,
+    /// Seats of the rush, onsale or holds event [default: 10000 for onsale, 1000 otherwise].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=200_000))]
+    seats: Option<u64>,
+    /// Onsale: people who arrive (Poisson) over --arrival-window.
+    #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..=5_000_000))]
+    arrivals: u64,
+    /// Onsale: the time over which --arrivals arrive.
+    #[arg(long, default_value = "10s", value_parser = parse_window)]
+    arrival_window: Duration,
     /// How long the load runs after the ramp (rush: the longest it may take).
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     run_time: Duration,
@@ -183,11 +190,88 @@ struct RunArgs {
     #[arg(long, value_parser = humantime::parse_duration)]
     sample_every: Option<Duration>,
 
+    /// The open model at a constant rate: this many iterations start per
+    /// second for --run-time, whether or not the target keeps up.
+    #[arg(long, value_parser = ticketing_load::open::parse_rate)]
+    arrival_rate: Option<f64>,
+    /// The open model with linear ramps, k6-style: DURATION:RATE,... e.g.
+    /// "30s:100,1m:200,30s:0" (from --arrival-rate, or 0, to each target).
+    #[arg(long, value_parser = ticketing_load::open::parse_stages_arg)]
+    arrival_stages: Option<ticketing_load::open::Stages>,
+    /// Open model: the pool of users that run iterations (all started first).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    max_users: Option<u64>,
+    /// Open model: an iteration not started within this many ms of its
+    /// scheduled time (every user busy) is dropped.
+    #[arg(long, default_value_t = ticketing_load::open::LATE_MS_DEFAULT)]
+    late_ms: u64,
+
     /// No progress lines.
     #[arg(long)]
     quiet: bool,
     #[command(flatten)]
     slo: SloArgs,
+}
+
+/// The open model the arguments ask for (`None`: closed).
+fn open_options(a: &RunArgs, seed: u64) -> anyhow::Result<Option<OpenOptions>> {
+    use ticketing_load::open::ArrivalPlan;
+    let onsale = a.scenario == ticketing_load::scenarios::ScenarioName::Onsale;
+    let plan = match (&a.arrival_stages, a.arrival_rate) {
+        (Some(stages), rate) => ArrivalPlan::Stages {
+            start_per_s: rate.unwrap_or(0.0),
+            stages: stages.0.clone(),
+        },
+        (None, Some(rate)) => ArrivalPlan::constant(rate, a.run_time),
+        // The onsale runs on the open model by default: Poisson arrivals.
+        (None, None) if onsale => ArrivalPlan::Poisson {
+            count: a.arrivals,
+            window_ms: a.arrival_window.as_millis() as u64,
+            seed,
+        },
+        (None, None) => {
+            if a.max_users.is_some() {
+                anyhow::bail!(
+                    "--max-users is for the open model: give --arrival-rate or --arrival-stages"
+                );
+            }
+            return Ok(None);
+        }
+    };
+    if a.users.is_some() {
+        anyhow::bail!("--users is the closed model's; the open model's pool is --max-users");
+    }
+    Ok(Some(OpenOptions {
+        plan,
+        max_users: a.max_users.unwrap_or(if onsale { 2000 } else { 1000 }),
+        late: Duration::from_millis(a.late_ms),
+    }))
+}
+
+/// Raises the soft open-file limit: each user holds a connection (and the
+/// embedded target, in this process, the other end); warns when short.
+fn raise_fd_limit(users: u64) {
+    let want = users * 2 + 256;
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) if limit < want => eprintln!(
+            "load: the open-file limit is {limit}, below the {want} this run may need \
+             (two per user with the embedded target, plus 256): raise `ulimit -n`"
+        ),
+        Ok(_) => {}
+        Err(e) => eprintln!("load: cannot read or raise the open-file limit: {e}"),
+    }
+}
+
+/// A positive duration of at least the scheduler's tick (`--arrival-window`).
+fn parse_window(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("{s}: {e}"))?;
+    if d < ticketing_load::open::TICK {
+        return Err(format!(
+            "{s}: shorter than the scheduler's {:?} tick",
+            ticketing_load::open::TICK
+        ));
+    }
+    Ok(d)
 }
 
 fn parse_range(s: &str) -> Result<(u64, u64), String> {
@@ -305,7 +389,9 @@ async fn run(a: RunArgs) -> anyhow::Result<bool> {
     if let Some(r) = a.ramp {
         opts.ramp = r;
     }
-    opts.seats = a.seats.max(1);
+    if let Some(seats) = a.seats {
+        opts.seats = seats;
+    }
     opts.run_time = a.run_time;
     opts.rush_hold_seconds = a.rush_hold_seconds;
     opts.hold_seconds = a.hold_seconds;
@@ -325,6 +411,15 @@ async fn run(a: RunArgs) -> anyhow::Result<bool> {
     opts.fault_plan = a.faults.clone();
     opts.progress = (!a.quiet).then_some(Duration::from_secs(5));
     opts.sample_every = a.sample_every.filter(|d| !d.is_zero());
+    opts.open = open_options(&a, seed)?;
+    if let Some(o) = &opts.open {
+        raise_fd_limit(o.max_users);
+    }
+    if let Some(o) = &opts.open {
+        // Refuse a schedule that cannot run before anything starts.
+        ticketing_load::open::Schedule::build(&o.plan).map_err(|e| anyhow::anyhow!("{e}"))?;
+        opts.ramp = a.ramp.unwrap_or(Duration::from_secs(1));
+    }
     let embedded = !a.stack && a.host.is_none();
     if opts.sample_every.is_some() && embedded {
         eprintln!(

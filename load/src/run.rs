@@ -9,10 +9,12 @@
 use crate::audit::{self, AuditReport, ClientTruth};
 use crate::client::{Api, Created};
 use crate::live::{self, LivePlan};
+use crate::open::{ArrivalPlan, OpenRun, Schedule};
 use crate::record::Percentiles;
 use crate::resources;
 use crate::scenarios::browse::BrowseCtx;
 use crate::scenarios::holds::HoldsCtx;
+use crate::scenarios::onsale::OnsaleCtx;
 use crate::scenarios::purchase::PurchaseCtx;
 use crate::scenarios::rush::RushCtx;
 use crate::scenarios::sse::SseCtx;
@@ -79,7 +81,22 @@ pub struct RunOptions {
     pub shared: bool,
     /// Sample the target's resources this often (a soak; None: not at all).
     pub sample_every: Option<Duration>,
+    /// The open model (None: goose's closed model, `users` users).
+    pub open: Option<OpenOptions>,
 }
+
+/// An open-model run: iterations arrive by `plan`, `max_users` goose users
+/// take them, one not started within `late` of its time is dropped.
+#[derive(Debug, Clone)]
+pub struct OpenOptions {
+    pub plan: ArrivalPlan,
+    pub max_users: u64,
+    pub late: Duration,
+}
+
+/// After an open schedule's last arrival, iterations still running get this
+/// long to finish (the scenarios' loops end by the deadline it sets).
+pub const OPEN_DRAIN: Duration = Duration::from_secs(30);
 
 impl RunOptions {
     /// The command line's defaults for `scenario`, writing to `out`.
@@ -108,7 +125,28 @@ impl RunOptions {
             progress: Some(Duration::from_secs(5)),
             shared: false,
             sample_every: None,
+            open: None,
         }
+        .for_onsale()
+    }
+
+    /// The onsale's defaults: 10,000 seats, 50,000 Poisson arrivals over
+    /// 10 s, 2,000 users (other scenarios are left as they are).
+    fn for_onsale(mut self) -> RunOptions {
+        if self.scenario == ScenarioName::Onsale {
+            self.seats = 10_000;
+            self.open = Some(OpenOptions {
+                plan: ArrivalPlan::Poisson {
+                    count: 50_000,
+                    window_ms: 10_000,
+                    seed: self.seed,
+                },
+                max_users: 2000,
+                late: Duration::from_millis(crate::open::LATE_MS_DEFAULT),
+            });
+            self.ramp = Duration::from_secs(1);
+        }
+        self
     }
 }
 
@@ -199,6 +237,7 @@ fn fault_plan(target: &Target, opts: &RunOptions) -> anyhow::Result<(Option<Faul
 /// The run's events, created (or joined) per scenario, and each
 /// scenario's context over them.
 struct Events {
+    onsale: Option<OnsaleCtx>,
     rush: Option<RushCtx>,
     purchase: Option<PurchaseCtx>,
     sse: Option<SseCtx>,
@@ -209,7 +248,7 @@ struct Events {
 
 impl Events {
     fn into_ctx(self, started: Instant, seed: u64, deadline: Instant) -> RunCtx {
-        RunCtx::new(
+        let mut ctx = RunCtx::new(
             started,
             seed,
             deadline,
@@ -219,7 +258,9 @@ impl Events {
             self.sse,
             self.holds,
             self.truth,
-        )
+        );
+        ctx.onsale = self.onsale;
+        ctx
     }
 }
 
@@ -263,6 +304,20 @@ async fn create_events(api: &Api, opts: &RunOptions, run_time: Duration) -> anyh
             opts.sse_session_ms,
         ));
     }
+    let mut onsale = None;
+    if opts.scenario == ScenarioName::Onsale {
+        let id = format!("{run_id}-onsale");
+        let (rows, cols) = grid_for(opts.seats);
+        create(api, &mut truth, shared, id.clone(), rows, cols).await?;
+        // The page's static layout: fetched once, as a browser keeps it.
+        let layout = api.layout(&id).await?;
+        let seats = layout
+            .seats
+            .into_iter()
+            .map(|s| (s.seat_id.0, s.row, s.col))
+            .collect();
+        onsale = Some(OnsaleCtx::new(id, seats, opts.hold_seconds));
+    }
     let mut holds = None;
     if opts.scenario == ScenarioName::Holds {
         let id = format!("{run_id}-holds");
@@ -281,6 +336,7 @@ async fn create_events(api: &Api, opts: &RunOptions, run_time: Duration) -> anyh
         think_ms_max: opts.think_ms_max,
     };
     Ok(Events {
+        onsale,
         rush,
         purchase,
         sse,
@@ -323,18 +379,27 @@ fn goose_config(
 ) -> GooseConfiguration {
     let mut config = GooseConfiguration::default();
     config.host = Some(api.public_url.clone());
-    config.users = Some(opts.users as usize);
+    let users = opts.open.as_ref().map_or(opts.users, |o| o.max_users);
+    config.users = Some(users as usize);
     config.increase_rate = Some(format!(
         "{:.3}",
-        opts.users as f64 / opts.ramp.as_secs_f64().max(0.001)
+        users as f64 / opts.ramp.as_secs_f64().max(0.001)
     ));
-    if opts.scenario == ScenarioName::Rush {
+    if opts.open.is_some() {
+        // Each user takes scheduled iterations until the schedule is used
+        // up; the run ends when every user has. Latency already counts
+        // from the scheduled start: no correction on top.
+        config.iterations = Some(1);
+        config.co_mitigation = Some(GooseCoordinatedOmissionMitigation::Disabled);
+    } else if opts.scenario == ScenarioName::Rush {
         // Each user races once; the run ends when every user has finished.
         config.iterations = Some(1);
     } else {
         config.run_time = Some(format!("{}s", run_time.as_secs().max(1)));
     }
-    config.co_mitigation = Some(GooseCoordinatedOmissionMitigation::Average);
+    if config.co_mitigation.is_none() {
+        config.co_mitigation = Some(GooseCoordinatedOmissionMitigation::Average);
+    }
     config.report_file = vec![
         opts.out.join("goose-report.html").display().to_string(),
         opts.out.join("goose-report.json").display().to_string(),
@@ -405,7 +470,10 @@ pub async fn run(target: &Target, opts: &RunOptions) -> anyhow::Result<Summary> 
     let (payment_before, payment) = set_payment(&api, opts).await?;
 
     let started = Instant::now();
-    let ctx = Arc::new(ev.into_ctx(started, opts.seed, started + opts.ramp + run_time));
+    let (open, deadline) = open_run(opts, started, run_time)?;
+    let mut ctx = ev.into_ctx(started, opts.seed, deadline);
+    ctx.shared.open = open;
+    let ctx = Arc::new(ctx);
     if let Some((from, to)) = plan.as_ref().map(live::window_ms) {
         ctx.rec.set_window(from, to);
     }
@@ -471,6 +539,24 @@ pub async fn run(target: &Target, opts: &RunOptions) -> anyhow::Result<Summary> 
     write_verdict(summary, opts)
 }
 
+/// The open run (its schedule starts once every user is up) and the run's
+/// deadline: the closed model's after ramp + run time, the open model's a
+/// drain after the last arrival of a schedule started as late as it may.
+fn open_run(
+    opts: &RunOptions,
+    started: Instant,
+    run_time: Duration,
+) -> anyhow::Result<(Option<Arc<OpenRun>>, Instant)> {
+    let Some(o) = &opts.open else {
+        return Ok((None, started + opts.ramp + run_time));
+    };
+    let schedule = Schedule::build(&o.plan).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let run = OpenRun::new(schedule, o.late, o.max_users);
+    let latest_start = started + opts.ramp + crate::open::LAUNCH_TIMEOUT;
+    let deadline = latest_start + run.duration() + OPEN_DRAIN;
+    Ok((Some(Arc::new(run)), deadline))
+}
+
 /// Runs goose to the end; its threshold verdicts (failed thresholds are a
 /// verdict, not an error: the gate reports them).
 async fn execute(attack: GooseAttack) -> anyhow::Result<Vec<GooseThreshold>> {
@@ -485,6 +571,17 @@ async fn execute(attack: GooseAttack) -> anyhow::Result<Vec<GooseThreshold>> {
 
 /// The line that says what is about to run.
 fn start_line(opts: &RunOptions, run_time: Duration, url: &str) -> String {
+    if let Some(o) = &opts.open {
+        return format!(
+            "open model: {}, up to {} users, late after {:?}; scenario {} (seed {}, run {}) against {url}",
+            o.plan.describe(),
+            o.max_users,
+            o.late,
+            opts.scenario,
+            opts.seed,
+            opts.run_id
+        );
+    }
     let length = if opts.scenario == ScenarioName::Rush {
         format!("until every user won or saw the sell-out (at most {run_time:?})")
     } else {
@@ -545,7 +642,7 @@ fn summarize(
             target: ran.target.into(),
             url: ran.url.to_owned(),
             scenario: opts.scenario.to_string(),
-            users: opts.users,
+            users: opts.open.as_ref().map_or(opts.users, |o| o.max_users),
             seats: opts.seats,
             run_time_s: ran.run_time.as_secs(),
             seed: opts.seed,
@@ -570,6 +667,8 @@ fn summarize(
             f
         }),
         sse: ctx.sse.as_ref().map(sse_figures),
+        onsale: ctx.onsale.as_ref().map(|o| o.figures()),
+        open: ctx.open.as_ref().map(|o| o.figures()),
         audit,
         faults,
         resources: None,
@@ -664,6 +763,20 @@ fn progress_line(ctx: &RunCtx) -> String {
         "{secs:>6.1} s  {requests} requests ({:.0}/s)  {errors} errors",
         requests as f64 / secs.max(0.001)
     );
+    if let Some(o) = &ctx.open {
+        let (started, dropped) = o.counts();
+        line.push_str(&format!(
+            "  open {started} started, {dropped} dropped, {} active",
+            o.active()
+        ));
+    }
+    if let Some(o) = &ctx.onsale {
+        let f = o.figures();
+        line.push_str(&format!(
+            "  onsale {} arrived, {} seats sold of {}",
+            f.arrivals, f.seats_sold, f.seats
+        ));
+    }
     if let Some(r) = &ctx.rush {
         line.push_str(&format!(
             "  rush {} won / {} seats, {} done of {} users",
@@ -728,6 +841,41 @@ pub fn figures_table(s: &Summary) -> String {
             r.time_to_win.p50_ms,
             r.time_to_win.p95_ms,
             r.time_to_win.p99_ms
+        ));
+    }
+    if let Some(o) = &s.open {
+        out.push_str(&format!(
+            "open: {}: {} scheduled, {} started ({:.1} %), {} dropped, {} completed; up to {} of {} users busy; start lag p95 {:.1} ms; iteration from its schedule p50 {:.1} ms p95 {:.1} ms p99 {:.1} ms\n",
+            o.plan.describe(),
+            o.scheduled,
+            o.started,
+            o.achieved_pct,
+            o.dropped,
+            o.completed,
+            o.active_max,
+            o.max_users,
+            o.start_lag.p95_ms,
+            o.iteration.p50_ms,
+            o.iteration.p95_ms,
+            o.iteration.p99_ms
+        ));
+    }
+    if let Some(o) = &s.onsale {
+        out.push_str(&format!(
+            "onsale: {} arrivals for {} seats: {} bought {} seats, {} saw it sold out, {} gave up, {} conflicts, {} orders refused, {} not confirmed, {} unresolved; sold out in {}; arrival to CONFIRMED p50 {:.0} ms p95 {:.0} ms\n",
+            o.arrivals,
+            o.seats,
+            o.buyers,
+            o.seats_sold,
+            o.saw_sold_out,
+            o.gave_up,
+            o.conflicts,
+            o.refused,
+            o.not_confirmed,
+            o.unresolved,
+            o.sell_out_ms.map(|ms| format!("{ms} ms")).unwrap_or_else(|| "- (not sold out)".into()),
+            o.time_to_confirm.p50_ms,
+            o.time_to_confirm.p95_ms
         ));
     }
     if let Some(p) = &s.purchase {

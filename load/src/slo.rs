@@ -30,6 +30,7 @@ pub struct Slo {
     pub audit: AuditSlo,
     pub faults: FaultSlo,
     pub soak: SoakSlo,
+    pub open: OpenSlo,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -73,6 +74,26 @@ pub struct AuditSlo {
 pub struct FaultSlo {
     /// After the plan's heal time, errors must stop within this long.
     pub recovery_ms_max: u64,
+}
+
+/// Judged when the run used the open model (`--arrival-rate`,
+/// `--arrival-stages`, the onsale).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OpenSlo {
+    /// Iterations no user could start within `--late-ms` of their time.
+    pub dropped_iterations_max: u64,
+    /// Iterations started per iterations scheduled, in percent.
+    pub achieved_rate_min_pct: f64,
+}
+
+impl Default for OpenSlo {
+    fn default() -> Self {
+        Self {
+            dropped_iterations_max: 0,
+            achieved_rate_min_pct: 99.0,
+        }
+    }
 }
 
 /// Judged when the run sampled the target's resources (`--sample-every`).

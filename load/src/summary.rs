@@ -27,6 +27,12 @@ pub struct Summary {
     pub rush: Option<RushFigures>,
     pub purchase: Option<PurchaseFigures>,
     pub sse: Option<SseFigures>,
+    /// The onsale scenario's people and seats.
+    #[serde(default)]
+    pub onsale: Option<OnsaleFigures>,
+    /// The open model's schedule, drops and timeline (closed runs: none).
+    #[serde(default)]
+    pub open: Option<crate::open::OpenFigures>,
     pub audit: Option<crate::audit::AuditReport>,
     pub faults: Option<FaultReport>,
     /// The target's resources over the run (`--sample-every`; absent in
@@ -78,6 +84,33 @@ pub struct RushFigures {
     pub sell_out_ms: Option<u64>,
     /// Time from the user's first attempt to its winning hold.
     pub time_to_win: Percentiles,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OnsaleFigures {
+    pub event_id: String,
+    pub seats: u64,
+    /// People who arrived (iterations started).
+    pub arrivals: u64,
+    /// People whose order was CONFIRMED, and the seats they bought.
+    pub buyers: u64,
+    pub seats_sold: u64,
+    /// People who found nothing left (the event or the statuses said so).
+    pub saw_sold_out: u64,
+    /// People who hit the attempts bound with seats still showing.
+    pub gave_up: u64,
+    /// Holds refused because a seat was taken first (409).
+    pub conflicts: u64,
+    /// Orders refused (the hold expired or was pinned meanwhile).
+    pub refused: u64,
+    /// Orders that ended other than CONFIRMED.
+    pub not_confirmed: u64,
+    /// Orders still PENDING when the person stopped polling.
+    pub unresolved: u64,
+    /// First arrival to the sale of the last seat (sold out only).
+    pub sell_out_ms: Option<u64>,
+    /// Arrival to CONFIRMED, per buyer.
+    pub time_to_confirm: Percentiles,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -257,6 +290,8 @@ pub fn merge(parts: &[Summary], slo: &Slo) -> anyhow::Result<Summary> {
         rush,
         purchase,
         sse,
+        onsale: merge_onsale(parts),
+        open: merge_open(parts),
         audit,
         faults: first.faults.clone(),
         // One process's samples (they read the same target).
@@ -346,4 +381,60 @@ fn merge_sse(parts: &[Summary]) -> anyhow::Result<Option<SseFigures>> {
         resumes: all.iter().map(|s| s.resumes).sum(),
         resyncs: all.iter().map(|s| s.resyncs).sum(),
     }))
+}
+
+/// Open runs of several processes: counts and timelines add up (each
+/// process ran its own schedule); percentiles keep the worst part's.
+fn merge_open(parts: &[Summary]) -> Option<crate::open::OpenFigures> {
+    let all: Vec<&crate::open::OpenFigures> =
+        parts.iter().filter_map(|p| p.open.as_ref()).collect();
+    let mut out = (*all.first()?).clone();
+    for o in &all[1..] {
+        out.max_users += o.max_users;
+        out.scheduled += o.scheduled;
+        out.started += o.started;
+        out.dropped += o.dropped;
+        out.completed += o.completed;
+        out.active_max += o.active_max;
+        if out.timeline.len() < o.timeline.len() {
+            out.timeline.resize(o.timeline.len(), Default::default());
+        }
+        for (a, b) in out.timeline.iter_mut().zip(&o.timeline) {
+            a.target += b.target;
+            a.started += b.started;
+            a.dropped += b.dropped;
+            a.active_max += b.active_max;
+        }
+        let worse = |a: Percentiles, b: Percentiles| if b.p95_ms > a.p95_ms { b } else { a };
+        out.iteration = worse(out.iteration, o.iteration);
+        out.start_lag = worse(out.start_lag, o.start_lag);
+    }
+    out.achieved_pct = 100.0 * out.started as f64 / out.scheduled.max(1) as f64;
+    Some(out)
+}
+
+/// Onsale figures of processes that sold one event together.
+fn merge_onsale(parts: &[Summary]) -> Option<OnsaleFigures> {
+    let all: Vec<&OnsaleFigures> = parts.iter().filter_map(|p| p.onsale.as_ref()).collect();
+    let first = *all.first()?;
+    let sum = |f: fn(&OnsaleFigures) -> u64| all.iter().map(|o| f(o)).sum();
+    Some(OnsaleFigures {
+        event_id: first.event_id.clone(),
+        seats: first.seats,
+        arrivals: sum(|o| o.arrivals),
+        buyers: sum(|o| o.buyers),
+        seats_sold: sum(|o| o.seats_sold),
+        saw_sold_out: sum(|o| o.saw_sold_out),
+        gave_up: sum(|o| o.gave_up),
+        conflicts: sum(|o| o.conflicts),
+        refused: sum(|o| o.refused),
+        not_confirmed: sum(|o| o.not_confirmed),
+        unresolved: sum(|o| o.unresolved),
+        sell_out_ms: all.iter().filter_map(|o| o.sell_out_ms).max(),
+        time_to_confirm: all
+            .iter()
+            .map(|o| o.time_to_confirm)
+            .max_by(|a, b| a.p95_ms.total_cmp(&b.p95_ms))
+            .unwrap_or_default(),
+    })
 }

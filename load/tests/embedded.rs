@@ -350,3 +350,162 @@ async fn a_sampled_run_reads_resources_and_they_come_back_after_it() {
     let text = std::fs::read_to_string(dir.path().join("summary.json")).unwrap();
     assert!(text.contains("\"rss_bytes\""));
 }
+
+/// Slows every payment call to 1.5 s from 2 s into the run for 2 s (the
+/// saga then keeps each order PENDING for seconds: purchases take that
+/// long), then puts the gateway back.
+fn payment_stall(target: &Target) -> tokio::task::JoinHandle<()> {
+    let api = ticketing_load::client::Api::new(
+        &target.public_url(),
+        &target.internal_url(),
+        target.service_token(),
+    )
+    .unwrap();
+    tokio::spawn(async move {
+        let before = api.get_payment_faults().await.unwrap();
+        let mut slow = before.clone();
+        slow["latency_ms_min"] = 1500.into();
+        slow["latency_ms_max"] = 1500.into();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        api.set_payment_faults(&slow).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        api.set_payment_faults(&before).await.unwrap();
+    })
+}
+
+/// The reason the open model exists: a stall that keeps every user busy.
+/// A closed-model run slows down with the target and its requests stay
+/// fast; the open-model run of the same scenario keeps arriving, so its
+/// latency (from the scheduled start) and its dropped iterations show it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stall_hidden_by_the_closed_model_shows_in_the_open_model() {
+    let mut p95 = Vec::new();
+    for open in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let target = Target::embedded(13).await.unwrap();
+        let mut o = opts(ScenarioName::Purchase, dir.path(), 13);
+        o.users = 10;
+        o.run_time = Duration::from_secs(6);
+        o.purchase_seats = 2000;
+        o.abandon_share = 0.0;
+        o.retry_share = 0.0;
+        o.slo = Slo::default().with(&Overrides {
+            p95_ms: Some(60_000.0),
+            ..Overrides::default()
+        });
+        if open {
+            o.open = Some(ticketing_load::run::OpenOptions {
+                plan: ticketing_load::open::ArrivalPlan::constant(40.0, o.run_time),
+                max_users: 10,
+                late: Duration::from_millis(1000),
+            });
+        }
+        let stall = payment_stall(&target);
+        let s = run(&target, &o).await.unwrap();
+        stall.await.unwrap();
+        target.stop(None).await.unwrap();
+        let first = &s.endpoints["GET /api/events"];
+        p95.push(first.corrected.p95_ms);
+        if open {
+            let f = s.open.as_ref().expect("open figures");
+            assert!(f.dropped > 0, "every user busy for seconds: {f:?}");
+            assert_eq!(f.started + f.dropped, f.scheduled);
+            let row = |rule: &str| {
+                let v = s.verdict.as_ref().unwrap();
+                v.checks.iter().find(|c| c.rule == rule).unwrap().passed
+            };
+            assert!(!row("dropped iterations") && !row("achieved arrival rate"));
+        } else {
+            assert!(s.open.is_none());
+        }
+    }
+    let (closed, open) = (p95[0], p95[1]);
+    eprintln!("GET /api/events p95 (corrected): closed {closed:.1} ms, open {open:.1} ms");
+    assert!(
+        open > 300.0 && open > 5.0 * closed,
+        "GET /api/events p95: closed {closed:.1} ms, open {open:.1} ms"
+    );
+}
+
+/// On an idle target the open model starts iterations on schedule: every
+/// full second starts its target within 2 %, none is dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_arrival_schedule_is_honoured_on_an_idle_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = Target::embedded(17).await.unwrap();
+    let mut o = opts(ScenarioName::Browse, dir.path(), 17);
+    o.think_ms_max = 20;
+    o.run_time = Duration::from_secs(3);
+    o.open = Some(ticketing_load::run::OpenOptions {
+        plan: ticketing_load::open::ArrivalPlan::Stages {
+            start_per_s: 100.0,
+            stages: ticketing_load::open::parse_stages("1s:100,2s:300").unwrap(),
+        },
+        max_users: 200,
+        late: Duration::from_millis(100),
+    });
+    o.slo = Slo::default().with(&Overrides {
+        p95_ms: Some(60_000.0),
+        ..Overrides::default()
+    });
+    let s = run(&target, &o).await.unwrap();
+    target.stop(None).await.unwrap();
+    let f = s.open.as_ref().unwrap();
+    // 100 in the first second, then 100 -> 300 over two: 150 + 250.
+    let targets: Vec<u64> = f.timeline.iter().map(|t| t.target).collect();
+    assert_eq!(targets, vec![100, 150, 250], "{f:?}");
+    assert_eq!((f.dropped, f.started), (0, 500), "{f:?}");
+    for sec in &f.timeline {
+        let slack = (sec.target as f64 * 0.02).ceil() as u64;
+        assert!(
+            sec.started.abs_diff(sec.target) <= slack,
+            "second {sec:?} of {:?}",
+            f.timeline
+        );
+    }
+}
+
+/// The onsale: more people than seats arrive on the open model; every
+/// seat sells exactly once, every person ends somewhere, and the gate's
+/// capacity row judges it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_onsale_sells_every_seat_once_to_more_people_than_seats() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = Target::embedded(19).await.unwrap();
+    let mut o = opts(ScenarioName::Onsale, dir.path(), 19);
+    o.seats = 600;
+    o.open = Some(ticketing_load::run::OpenOptions {
+        plan: ticketing_load::open::ArrivalPlan::Poisson {
+            count: 1500,
+            window_ms: 3000,
+            seed: 19,
+        },
+        max_users: 300,
+        late: Duration::from_millis(1000),
+    });
+    o.slo = Slo::default().with(&Overrides {
+        p95_ms: Some(60_000.0),
+        ..Overrides::default()
+    });
+    let s = run(&target, &o).await.unwrap();
+    target.stop(None).await.unwrap();
+    let f = s.onsale.as_ref().expect("onsale figures");
+    assert_eq!((f.arrivals, f.seats), (1500, 600), "{f:?}");
+    assert_eq!(f.seats_sold, 600, "{f:?}");
+    assert!(f.sell_out_ms.is_some(), "{f:?}");
+    let ended = f.buyers + f.saw_sold_out + f.gave_up + f.refused + f.not_confirmed + f.unresolved;
+    assert_eq!(ended, f.arrivals, "every person ends one way: {f:?}");
+    let audit = s.audit.as_ref().unwrap();
+    assert_eq!((audit.oversold, audit.sold_seats), (0, 600));
+    let v = s.verdict.as_ref().unwrap();
+    let row = v
+        .checks
+        .iter()
+        .find(|c| c.rule == "sold = capacity when demand exceeds it")
+        .unwrap();
+    assert!(row.passed, "{row:?}");
+    assert!(
+        s.endpoints
+            .contains_key("GET /api/events/{id}/seats/status")
+    );
+}

@@ -254,6 +254,33 @@ pub fn timeline(timeline: &[Second], window_ms: Option<(u64, u64)>) -> anyhow::R
     chart.draw()
 }
 
+/// An open run's arrivals per second: scheduled (the target rate), started
+/// (achieved) and dropped, with the most iterations running at once.
+pub fn arrivals(o: &ticketing_load::open::OpenFigures) -> anyhow::Result<String> {
+    let line = |label: &str, f: &dyn Fn(&ticketing_load::open::OpenSecond) -> u64| Series {
+        label: label.into(),
+        points: o
+            .timeline
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (i as f64, f(s) as f64))
+            .collect(),
+    };
+    let series = [
+        line("scheduled/s (target)", &|s| s.target),
+        line("started/s (achieved)", &|s| s.started),
+        line("dropped/s", &|s| s.dropped),
+        line("busy users (most in the second)", &|s| s.active_max),
+    ];
+    LineChart::new(
+        "Open model: arrivals per second of the schedule",
+        "seconds since the schedule started",
+        "per second / users",
+        &series,
+    )
+    .draw()
+}
+
 /// A soak's samples over time: resident memory (the warm-up shaded, the
 /// bound drawn from the first sample after it), and the counts that must
 /// come back (open fds, live tasks, open connections, OS threads).

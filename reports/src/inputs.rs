@@ -16,6 +16,8 @@ pub struct Inputs {
     pub load: Option<LoadRun>,
     /// The soak: a long load run that sampled the target's resources.
     pub soak: Option<LoadRun>,
+    /// The onsale: a flash sale on the open model.
+    pub onsale: Option<LoadRun>,
     pub sims: Vec<SimRun>,
     /// Inputs that were named but could not be read: (what, why).
     pub problems: Vec<(String, String)>,
@@ -73,6 +75,13 @@ impl Inputs {
     pub fn add_soak(&mut self, path: &Path) {
         if let Some(run) = self.read_run("soak run", path) {
             self.soak = Some(run);
+        }
+    }
+
+    /// Reads the onsale's load run (as [`add_load`](Self::add_load)).
+    pub fn add_onsale(&mut self, path: &Path) {
+        if let Some(run) = self.read_run("onsale run", path) {
+            self.onsale = Some(run);
         }
     }
 

@@ -25,6 +25,9 @@ struct Args {
     /// The soak's `ticketing-load` run folder (sampled with --sample-every).
     #[arg(long)]
     soak: Option<PathBuf>,
+    /// The onsale's `ticketing-load` run folder (`--scenario onsale`).
+    #[arg(long)]
+    onsale: Option<PathBuf>,
     /// A `ticketing-sim --json` file (repeat: the sweep and the zoo).
     #[arg(long)]
     sim: Vec<PathBuf>,
@@ -58,6 +61,9 @@ fn run(args: &Args) -> anyhow::Result<bool> {
     let mut inputs = Inputs::default();
     if let Some(load) = &args.load {
         inputs.add_load(load);
+    }
+    if let Some(onsale) = &args.onsale {
+        inputs.add_onsale(onsale);
     }
     if let Some(soak) = &args.soak {
         inputs.add_soak(soak);

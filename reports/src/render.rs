@@ -63,6 +63,7 @@ pub fn render(inputs: &Inputs, opts: &Options) -> anyhow::Result<Rendered> {
         "banner": banner,
         "load": inputs.load.as_ref().map(|l| load_view(l, &opts.out_dir)).transpose()?,
         "soak": inputs.soak.as_ref().map(soak_view).transpose()?,
+        "onsale": inputs.onsale.as_ref().map(onsale_view).transpose()?,
         "sim": sim_view(inputs),
         "trend": trend_view(&opts.history, &entry, opts.trend_runs, inputs.load.as_ref().map(|l| &l.summary.slo))?,
         "environment": environment_view(inputs),
@@ -228,10 +229,43 @@ fn load_view(l: &LoadRun, out_dir: &Path) -> anyhow::Result<Value> {
             "time_to_terminal": percentiles(&p.time_to_terminal),
         })),
         "sse": sse,
+        "open": s.open.as_ref().map(open_view).transpose()?,
         "faults": faults,
         "goose_thresholds": s.goose_thresholds,
         "goose_report": goose.exists().then(|| link(&goose, out_dir)),
         "dir": l.dir.display().to_string(),
+    }))
+}
+
+/// An open run's schedule, drops and arrivals chart.
+fn open_view(o: &ticketing_load::open::OpenFigures) -> anyhow::Result<Value> {
+    Ok(json!({
+        "figures": o,
+        "plan": o.plan.describe(),
+        "achieved": format!("{:.2}", o.achieved_pct),
+        "iteration": percentiles(&o.iteration),
+        "start_lag": percentiles(&o.start_lag),
+        "chart": charts::arrivals(o)?,
+    }))
+}
+
+/// The onsale: its people and seats, its arrivals, its endpoints and its
+/// whole verdict.
+fn onsale_view(l: &LoadRun) -> anyhow::Result<Value> {
+    let s = &l.summary;
+    let judged_min = s.slo.latency.endpoint_requests_min;
+    let e = &s.environment;
+    Ok(json!({
+        "env": {"target": e.target, "duration_s": e.duration_ms / 1000, "seed": e.seed},
+        "figures": s.onsale,
+        "sell_out": s.onsale.as_ref().and_then(|o| o.sell_out_ms)
+            .map_or_else(|| "not sold out".to_owned(), |m| format!("{:.2} s", m as f64 / 1000.0)),
+        "time_to_confirm": s.onsale.as_ref().map(|o| percentiles(&o.time_to_confirm)),
+        "open": s.open.as_ref().map(open_view).transpose()?,
+        "endpoints": s.endpoints.iter().map(|(n, e)| endpoint_row(n, e, judged_min)).collect::<Vec<_>>(),
+        "overall": endpoint_row("every request", &s.overall, 0),
+        "basis": s.slo.latency.basis.to_string(),
+        "checks": s.verdict.as_ref().map(|v| v.checks.clone()).unwrap_or_default(),
     }))
 }
 

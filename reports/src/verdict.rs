@@ -36,38 +36,45 @@ fn row(area: &str, rule: &str, observed: String, limit: &str, passed: bool) -> R
     }
 }
 
-/// The soak: its resource rules one by one (what it is for), and the rest
-/// of its verdict (SLO, audit) as one row.
-fn soak_rows(s: &ticketing_load::summary::Summary) -> Vec<Row> {
+/// A focused run (the soak, the onsale): the checks of `scopes` one by one
+/// (what the run is for), and the rest of its verdict (SLO, audit) as one
+/// row. `missing` says what a run without any of those checks lacks.
+fn focused_rows(
+    area: &str,
+    scopes: &[&str],
+    missing: &str,
+    s: &ticketing_load::summary::Summary,
+) -> Vec<Row> {
     let Some(v) = &s.verdict else {
         return vec![row(
-            "soak",
-            "every soak check",
+            area,
+            &format!("every {area} check"),
             "the run has no verdict".into(),
             "judged",
             false,
         )];
     };
+    let mine = |scope: &str| scopes.contains(&scope);
     let mut rows: Vec<Row> = v
         .checks
         .iter()
-        .filter(|c| c.scope == "soak")
-        .map(|c| row("soak", &c.rule, c.observed.clone(), &c.limit, c.passed))
+        .filter(|c| mine(&c.scope))
+        .map(|c| row(area, &c.rule, c.observed.clone(), &c.limit, c.passed))
         .collect();
     if rows.is_empty() {
         rows.push(row(
-            "soak",
-            "resource samples",
-            "the run sampled nothing (no --sample-every)".into(),
-            "sampled",
+            area,
+            "its own checks",
+            missing.into(),
+            "present",
             false,
         ));
     }
-    let rest: Vec<_> = v.checks.iter().filter(|c| c.scope != "soak").collect();
+    let rest: Vec<_> = v.checks.iter().filter(|c| !mine(&c.scope)).collect();
     let failed = rest.iter().filter(|c| !c.passed).count();
     rows.push(row(
-        "soak",
-        "the soak's SLO and audit checks",
+        area,
+        &format!("the {area}'s SLO and audit checks"),
         format!(
             "{} of {} passed over {} s ({} requests)",
             rest.len() - failed,
@@ -143,8 +150,18 @@ pub fn banner(inputs: &Inputs) -> Banner {
             )),
         }
     }
+    if let Some(onsale) = &inputs.onsale {
+        let missing = "the run is not an onsale (no --scenario onsale)";
+        rows.extend(focused_rows(
+            "onsale",
+            &["onsale", "open"],
+            missing,
+            &onsale.summary,
+        ));
+    }
     if let Some(soak) = &inputs.soak {
-        rows.extend(soak_rows(&soak.summary));
+        let missing = "the run sampled nothing (no --sample-every)";
+        rows.extend(focused_rows("soak", &["soak"], missing, &soak.summary));
     }
     let sweep: Vec<_> = inputs.sweep_runs().collect();
     if !sweep.is_empty() {

@@ -74,6 +74,12 @@ fn a_passing_night_writes_its_report_latest_and_history_and_exits_0() {
             "6s",
             "--soak-users",
             "20",
+            "--onsale-arrivals",
+            "900",
+            "--onsale-seats",
+            "300",
+            "--onsale-window",
+            "3s",
         ],
     );
     assert_eq!(out.status.code(), Some(0));
@@ -88,12 +94,20 @@ fn a_passing_night_writes_its_report_latest_and_history_and_exits_0() {
     assert!(page.contains("open fds back to start after the run"));
     assert!(page.contains(r#"data-chart="soak-memory"><svg"#));
     assert!(page.contains("step soak exits 0"), "the soak's step row");
+    // The onsale sold every seat on the open model.
+    assert!(page.contains("<section id=\"onsale\">"));
+    assert!(page.contains(r#"data-chart="arrivals"><svg"#));
+    assert!(
+        page.contains("step onsale exits 0"),
+        "the onsale's step row"
+    );
     for f in [
         "sim.json",
         "load/summary.json",
         "load/goose-report.html",
         "soak/load/summary.json",
         "soak/serve.log",
+        "onsale/summary.json",
     ] {
         assert!(dir.join(f).exists(), "{f}");
     }
@@ -114,6 +128,7 @@ fn a_failing_gate_still_writes_the_report_then_exits_1() {
         &[
             "--no-sim",
             "--no-soak",
+            "--no-onsale",
             "--users",
             "10",
             "--run-time",

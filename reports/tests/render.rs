@@ -367,3 +367,59 @@ fn a_soak_is_charted_and_judged_and_its_growth_fails_the_night() {
         .collect();
     assert_eq!(failed, vec!["RSS growth after warm-up"]);
 }
+
+#[test]
+fn an_onsale_shows_its_arrivals_and_a_dropped_iteration_fails_the_night() {
+    let mut inputs = passing_night();
+    inputs.add_onsale(&fixture("onsale-pass.json"));
+    assert!(inputs.problems.is_empty(), "{:?}", inputs.problems);
+    let page = render(&inputs, &options("night-onsale", Vec::new())).unwrap();
+    assert!(page.passed);
+    let rules: Vec<&str> = page
+        .banner
+        .rows
+        .iter()
+        .filter(|r| r.area == "onsale")
+        .map(|r| r.rule.as_str())
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            "sold = capacity when demand exceeds it",
+            "dropped iterations",
+            "achieved arrival rate",
+            "the onsale's SLO and audit checks"
+        ]
+    );
+    let html = &page.html;
+    assert!(html.contains("<section id=\"onsale\">"));
+    let svg = html
+        .split("data-chart=\"arrivals\"")
+        .nth(1)
+        .and_then(|rest| rest.split("</figure>").next())
+        .unwrap();
+    assert!(svg.contains("<polyline") && svg.contains("dropped/s"));
+    assert!(html.contains("sold out in <b>3.7"));
+
+    // The same night with a few arrivals no user could start in time:
+    // judged again, it fails on that row alone.
+    let mut s = ticketing_load::summary::Summary::read(&fixture("onsale-pass.json")).unwrap();
+    let o = s.open.as_mut().unwrap();
+    o.dropped = 3;
+    o.started -= 3;
+    o.achieved_pct = 100.0 * o.started as f64 / o.scheduled as f64;
+    s.verdict = Some(ticketing_load::gate::judge(&s, &s.slo));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("summary.json");
+    s.write(&path).unwrap();
+    let mut inputs = passing_night();
+    inputs.add_onsale(&path);
+    let page = render(&inputs, &options("night-dropped", Vec::new())).unwrap();
+    let failed: Vec<&str> = page
+        .banner
+        .failures
+        .iter()
+        .map(|r| r.rule.as_str())
+        .collect();
+    assert_eq!(failed, vec!["dropped iterations"]);
+}

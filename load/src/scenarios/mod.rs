@@ -1,5 +1,5 @@
-//! The goose scenarios: `rush`, `purchase`, `browse`, `sse`, and the `mix`
-//! that weights them.
+//! The goose scenarios: `rush`, `purchase`, `browse`, `sse`, the `mix`
+//! that weights them, and `onsale` (a flash sale, on the open model).
 //!
 //! Each transaction is a closure over the run's [`RunCtx`] (goose passes
 //! only the user), so several runs can share one process (tests do); it
@@ -16,6 +16,7 @@
 
 pub mod browse;
 pub mod holds;
+pub mod onsale;
 pub mod purchase;
 pub mod rush;
 pub mod shared;
@@ -40,6 +41,8 @@ pub enum ScenarioName {
     Mix,
     /// Benchmark only (not in the mix): hold one seat, release it, repeat.
     Holds,
+    /// A flash sale: many more arrivals than seats, on the open model.
+    Onsale,
 }
 
 impl std::fmt::Display for ScenarioName {
@@ -51,6 +54,7 @@ impl std::fmt::Display for ScenarioName {
             ScenarioName::Sse => "sse",
             ScenarioName::Mix => "mix",
             ScenarioName::Holds => "holds",
+            ScenarioName::Onsale => "onsale",
         };
         f.write_str(s)
     }
@@ -74,6 +78,7 @@ pub struct RunCtx {
     pub browse: Option<browse::BrowseCtx>,
     pub sse: Option<sse::SseCtx>,
     pub holds: Option<holds::HoldsCtx>,
+    pub onsale: Option<onsale::OnsaleCtx>,
 }
 
 impl std::ops::Deref for RunCtx {
@@ -111,6 +116,7 @@ impl RunCtx {
             browse: Some(browse),
             sse,
             holds,
+            onsale: None,
         }
     }
 }
@@ -160,8 +166,12 @@ macro_rules! tx {
     }};
 }
 
-/// The goose scenarios for `name` (one, or the weighted mix).
+/// The goose scenarios for `name` (one, or the weighted mix); with an open
+/// run, one goose scenario whose users take scheduled iterations.
 pub fn scenarios(ctx: &Arc<RunCtx>, name: ScenarioName) -> anyhow::Result<Vec<Scenario>> {
+    if ctx.open.is_some() {
+        return Ok(vec![open_scenario(ctx, name)?]);
+    }
     let one = |n: ScenarioName, weight: usize| -> anyhow::Result<Scenario> {
         let (start, tx) = match n {
             ScenarioName::Rush => (
@@ -184,6 +194,10 @@ pub fn scenarios(ctx: &Arc<RunCtx>, name: ScenarioName) -> anyhow::Result<Vec<Sc
                 on_start::<()>(ctx.clone(), n),
                 tx!(ctx, "hold-release", holds, holds::hold_release),
             ),
+            ScenarioName::Onsale => (
+                on_start::<()>(ctx.clone(), n),
+                tx!(ctx, "person", onsale, onsale::person),
+            ),
             ScenarioName::Mix => anyhow::bail!("mix is not a scenario of its own"),
         };
         Ok(Scenario::new(&n.to_string())
@@ -195,5 +209,123 @@ pub fn scenarios(ctx: &Arc<RunCtx>, name: ScenarioName) -> anyhow::Result<Vec<Sc
     match name {
         ScenarioName::Mix => MIX_WEIGHTS.iter().map(|(n, w)| one(*n, *w)).collect(),
         n => Ok(vec![one(n, 1)?]),
+    }
+}
+
+/// The open model's goose scenario: each user takes the next scheduled
+/// iteration, sleeps until its time, runs it as a new person (fresh state,
+/// a random source from the run seed and the iteration's index) of the
+/// scenario `name` names (in the mix, one drawn by weight), until the
+/// schedule is used up (the run sets one goose iteration per user).
+fn open_scenario(ctx: &Arc<RunCtx>, name: ScenarioName) -> anyhow::Result<Scenario> {
+    if name == ScenarioName::Mix && MIX_WEIGHTS.is_empty() {
+        anyhow::bail!("the mix has no scenario");
+    }
+    let ctx = ctx.clone();
+    let tx = Transaction::new(Arc::new(move |user: &mut GooseUser| {
+        let ctx = ctx.clone();
+        Box::pin(async move {
+            let Some(open) = ctx.open.clone() else {
+                return Ok(());
+            };
+            let me = user.weighted_users_index;
+            open.arrive().await;
+            while let crate::open::Next::Run { index, at } = open.next() {
+                tokio::time::sleep_until(at).await;
+                open.begin(me, at);
+                let which = pick(name, &ctx, index);
+                if let Err(e) = iteration(&ctx, which, index, user).await {
+                    tracing::debug!("open iteration {index} ({which}): {e:?}");
+                }
+                open.finish(me, at);
+            }
+            Ok(())
+        })
+    }))
+    .set_name("iteration");
+    Ok(Scenario::new("open").register_transaction(tx))
+}
+
+/// The scenario iteration `index` of an open run is (the mix: by weight).
+fn pick(name: ScenarioName, ctx: &RunCtx, index: u64) -> ScenarioName {
+    use rand::Rng;
+    if name != ScenarioName::Mix {
+        return name;
+    }
+    let total: usize = MIX_WEIGHTS.iter().map(|(_, w)| w).sum();
+    let mut roll = ctx.iteration_rng(index ^ 0x5EED).random_range(0..total);
+    for (n, w) in MIX_WEIGHTS {
+        if roll < w {
+            return n;
+        }
+        roll -= w;
+    }
+    MIX_WEIGHTS[0].0
+}
+
+/// Installs a new person's state (`T` of its scenario) on the goose user.
+fn person<T: Clone + Send + Sync + 'static>(ctx: &RunCtx, user: &mut GooseUser, index: u64) {
+    user.set_session_data(UserState::<T> {
+        number: index,
+        rng: ctx.iteration_rng(index),
+        own: None,
+    });
+}
+
+/// One open-model iteration of scenario `n`.
+async fn iteration(
+    ctx: &RunCtx,
+    n: ScenarioName,
+    index: u64,
+    user: &mut GooseUser,
+) -> TransactionResult {
+    let s = &ctx.shared;
+    match n {
+        ScenarioName::Rush => {
+            person::<rush::RushUser>(ctx, user, index);
+            match &ctx.rush {
+                Some(r) => {
+                    r.users.fetch_add(1, Ordering::Relaxed);
+                    rush::attempt(s, r, user).await
+                }
+                None => Ok(()),
+            }
+        }
+        ScenarioName::Purchase => {
+            person::<()>(ctx, user, index);
+            match &ctx.purchase {
+                Some(p) => purchase::purchase(s, p, user).await,
+                None => Ok(()),
+            }
+        }
+        ScenarioName::Browse => {
+            person::<()>(ctx, user, index);
+            match &ctx.browse {
+                Some(b) => browse::browse(s, b, user).await,
+                None => Ok(()),
+            }
+        }
+        ScenarioName::Sse => {
+            person::<sse::Watcher>(ctx, user, index);
+            match &ctx.sse {
+                Some(w) => sse::watch(s, w, user).await,
+                None => Ok(()),
+            }
+        }
+        ScenarioName::Holds => {
+            person::<()>(ctx, user, index);
+            match &ctx.holds {
+                Some(h) => holds::hold_release(s, h, user).await,
+                None => Ok(()),
+            }
+        }
+        ScenarioName::Onsale => {
+            person::<()>(ctx, user, index);
+            match &ctx.onsale {
+                Some(o) => onsale::person(s, o, user).await,
+                None => Ok(()),
+            }
+        }
+        ScenarioName::Mix => Ok(()),
     }
 }

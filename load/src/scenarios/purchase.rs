@@ -6,7 +6,9 @@
 //! The run's purchase events are a pool of small events (a seat map a real
 //! page would load), so seat maps stay small while the pool lasts.
 
-use super::shared::{Req, Shared, available_seats, body, call, pause, state, token};
+use super::shared::{
+    Req, Shared, available_seats, body, call, pause, place_order, poll_order, state, token,
+};
 use crate::summary::PurchaseFigures;
 use goose::prelude::*;
 use hdrhistogram::Histogram;
@@ -14,16 +16,12 @@ use rand::Rng;
 use rand::seq::SliceRandom;
 use std::sync::Mutex;
 use std::time::Duration;
-use ticketing_contract::{
-    EventView, HoldBody, HoldView, OrderBody, OrderView, PlacedView, SeatMapView,
-};
+use ticketing_contract::{EventView, HoldBody, HoldView, SeatMapView};
 use ticketing_domain::OrderStatus;
 use tokio::time::Instant;
 
 /// Hold attempts per purchase before the user gives up on this round.
 const HOLD_TRIES: usize = 3;
-/// Delay between order polls.
-const POLL_MS: u64 = 100;
 
 #[derive(Debug)]
 pub struct PurchaseCtx {
@@ -142,30 +140,16 @@ pub async fn purchase(ctx: &Shared, p: &PurchaseCtx, user: &mut GooseUser) -> Tr
 
     // Order with an Idempotency-Key; a share send it twice.
     let key = token(&mut state::<()>(user).rng);
-    let body = body(&OrderBody {
-        hold_id: hold_id.clone(),
-    });
-    let headers = [("Idempotency-Key", key.as_str())];
-    let order_req = |body| Req {
-        name: "POST /api/orders",
-        method: GooseMethod::Post,
-        path: "/api/orders",
-        body: Some(body),
-        headers: &headers,
-        // A hold that expired or was pinned meanwhile: the contract's refusals.
-        expected: &[409, 410],
-    };
     let placed = Instant::now();
-    let first = call(user, ctx, order_req(&body)).await?;
-    let Some(order_id) = first.view::<PlacedView>().map(|v| v.order_id) else {
+    let Some(order_id) = place_order(user, ctx, &hold_id, &key).await? else {
         return Ok(());
     };
     if state::<()>(user)
         .rng
         .random_bool(p.retry_share.clamp(0.0, 1.0))
     {
-        let again = call(user, ctx, order_req(&body)).await?;
-        let same = again.view::<PlacedView>().map(|v| v.order_id) == Some(order_id.clone());
+        let again = place_order(user, ctx, &hold_id, &key).await?;
+        let same = again.as_deref() == Some(order_id.as_str());
         p.count(|c| {
             c.retried += 1;
             if !same {
@@ -175,19 +159,8 @@ pub async fn purchase(ctx: &Shared, p: &PurchaseCtx, user: &mut GooseUser) -> Tr
     }
 
     // Poll until terminal (bounded by the poll timeout and the deadline + 10 s).
-    let path = format!("/api/orders/{order_id}");
     let poll_until = (placed + p.poll_timeout).min(ctx.deadline + Duration::from_secs(10));
-    let status = loop {
-        let a = call(user, ctx, Req::get("GET /api/orders/{id}", &path)).await?;
-        match a.view::<OrderView>() {
-            Some(o) if o.status != OrderStatus::Pending => break Some(o.status),
-            _ => {}
-        }
-        if Instant::now() >= poll_until {
-            break None;
-        }
-        tokio::time::sleep(Duration::from_millis(POLL_MS)).await;
-    };
+    let status = poll_order(user, ctx, &order_id, poll_until).await?;
     let took_us = placed.elapsed().as_micros().max(1) as u64;
     match status {
         Some(s) => {
@@ -202,9 +175,7 @@ pub async fn purchase(ctx: &Shared, p: &PurchaseCtx, user: &mut GooseUser) -> Tr
                 _ => c.failed += 1,
             });
             if s == OrderStatus::Confirmed {
-                ctx.truth()
-                    .confirmed
-                    .insert(order_id.to_string(), (event, seats));
+                ctx.truth().confirmed.insert(order_id, (event, seats));
             }
         }
         None => p.count(|c| c.unresolved += 1),

@@ -15,8 +15,8 @@ use serde_json::Value;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use ticketing_contract::{HoldView, SeatMapView};
-use ticketing_domain::SeatStatus;
+use ticketing_contract::{HoldView, OrderBody, OrderView, PlacedView, SeatMapView};
+use ticketing_domain::{OrderStatus, SeatStatus};
 use tokio::time::Instant;
 
 /// The run's state every scenario reads: recorder, deadline, and the
@@ -30,6 +30,8 @@ pub struct Shared {
     /// Per-request timeout (the SSE stream has its own).
     pub request_timeout: Duration,
     pub truth: Mutex<ClientTruth>,
+    /// The open model's schedule and counts (`None`: the closed model).
+    pub open: Option<std::sync::Arc<crate::open::OpenRun>>,
     next_user: AtomicU64,
 }
 
@@ -41,6 +43,7 @@ impl Shared {
             deadline,
             request_timeout: Duration::from_secs(10),
             truth: Mutex::new(truth),
+            open: None,
             next_user: AtomicU64::new(0),
         }
     }
@@ -59,6 +62,13 @@ impl Shared {
         let n = self.next_user.fetch_add(1, Ordering::Relaxed);
         let seed = self.seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
         (n, StdRng::seed_from_u64(seed))
+    }
+
+    /// The random source of an open run's iteration `index` (the same
+    /// iteration makes the same choices with the same seed).
+    pub fn iteration_rng(&self, index: u64) -> StdRng {
+        let seed = self.seed ^ index.wrapping_add(1).wrapping_mul(0xD1B5_4A32_D192_ED03);
+        StdRng::seed_from_u64(seed)
     }
 }
 
@@ -166,8 +176,13 @@ pub async fn call(
         .set_request_builder(builder)
         .build();
     let mut goose = user.request(request).await?;
-    let latency_us = goose.request.response_time_micros();
-    let cadence_us = goose.request.user_cadence.saturating_mul(1000);
+    // Open model: the first request of an iteration is charged the wait for
+    // a free user since its scheduled start (no correction applies after).
+    let (lag_us, cadence_us) = match &ctx.open {
+        Some(o) => (o.take_lag_us(user.weighted_users_index), 0),
+        None => (0, goose.request.user_cadence.saturating_mul(1000)),
+    };
+    let latency_us = goose.request.response_time_micros().saturating_add(lag_us);
     let (status, json, outcome, label) = match goose.response {
         Ok(resp) => {
             let status = resp.status().as_u16();
@@ -240,4 +255,54 @@ pub async fn pause(ctx: &Shared, d: Duration) {
 /// A random hex token (Idempotency-Keys): 128 bits from the user's RNG.
 pub fn token(rng: &mut StdRng) -> String {
     format!("{:016x}{:016x}", rng.random::<u64>(), rng.random::<u64>())
+}
+
+/// Delay between order polls.
+pub const POLL_MS: u64 = 100;
+
+/// Places an order for `hold_id` with Idempotency-Key `key`; its id, or
+/// `None` when refused (a hold that expired or was pinned meanwhile: the
+/// contract's 409/410, expected) or failed (recorded).
+pub async fn place_order(
+    user: &mut GooseUser,
+    ctx: &Shared,
+    hold_id: &str,
+    key: &str,
+) -> Result<Option<String>, Box<TransactionError>> {
+    let body = body(&OrderBody {
+        hold_id: hold_id.to_owned(),
+    });
+    let headers = [("Idempotency-Key", key)];
+    let req = Req {
+        name: "POST /api/orders",
+        method: GooseMethod::Post,
+        path: "/api/orders",
+        body: Some(&body),
+        headers: &headers,
+        expected: &[409, 410],
+    };
+    let a = call(user, ctx, req).await?;
+    Ok(a.view::<PlacedView>().map(|v| v.order_id.to_string()))
+}
+
+/// Polls an order every [`POLL_MS`] until it is terminal or `until`.
+pub async fn poll_order(
+    user: &mut GooseUser,
+    ctx: &Shared,
+    order_id: &str,
+    until: Instant,
+) -> Result<Option<OrderStatus>, Box<TransactionError>> {
+    let path = format!("/api/orders/{order_id}");
+    // Bounded by `until`.
+    loop {
+        let a = call(user, ctx, Req::get("GET /api/orders/{id}", &path)).await?;
+        match a.view::<OrderView>() {
+            Some(o) if o.status != OrderStatus::Pending => return Ok(Some(o.status)),
+            _ => {}
+        }
+        if Instant::now() >= until {
+            return Ok(None);
+        }
+        tokio::time::sleep(Duration::from_millis(POLL_MS)).await;
+    }
 }

@@ -159,7 +159,11 @@ pub async fn watch(ctx: &Shared, sse: &SseCtx, user: &mut GooseUser) -> Transact
         .set_request_builder(builder)
         .build();
     let goose = user.request(request).await?;
-    let latency_us = goose.request.response_time_micros();
+    let lag_us = ctx
+        .open
+        .as_ref()
+        .map_or(0, |o| o.take_lag_us(user.weighted_users_index));
+    let latency_us = goose.request.response_time_micros().saturating_add(lag_us);
     let mut resp = match goose.response {
         Ok(r) if r.status().is_success() => {
             ctx.rec

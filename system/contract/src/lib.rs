@@ -62,6 +62,61 @@ pub struct SeatMapView {
     pub seats: Vec<SeatView>,
 }
 
+/// One seat of `GET /api/events/{id}/seats/layout`: what never changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LayoutSeatView {
+    pub seat_id: SeatId,
+    pub row: u32,
+    pub col: u32,
+    /// Price in cents.
+    pub price: Cents,
+}
+
+/// `GET /api/events/{id}/seats/layout`: the event's seats in a fixed order
+/// (the order of [`SeatStatusView::status`]), cacheable for the event's life.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeatLayoutView {
+    pub event_id: EventId,
+    pub seats: Vec<LayoutSeatView>,
+}
+
+/// `GET /api/events/{id}/seats/status`: every seat's status at `version`,
+/// one character per seat in the layout's order (`A` available, `H` held,
+/// `S` sold) — a few bytes per seat instead of the full map's ~70.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeatStatusView {
+    pub version: u64,
+    pub status: String,
+}
+
+impl SeatStatusView {
+    /// The character a status is sent as.
+    pub fn code(s: SeatStatus) -> char {
+        match s {
+            SeatStatus::Available => 'A',
+            SeatStatus::Held => 'H',
+            SeatStatus::Sold => 'S',
+        }
+    }
+
+    /// The status a character stands for (`None`: not one of `A`, `H`, `S`).
+    pub fn decode(c: char) -> Option<SeatStatus> {
+        match c {
+            'A' => Some(SeatStatus::Available),
+            'H' => Some(SeatStatus::Held),
+            'S' => Some(SeatStatus::Sold),
+            _ => None,
+        }
+    }
+
+    /// The statuses in layout order (`None` if a character is not a status).
+    pub fn statuses(&self) -> Option<Vec<SeatStatus>> {
+        self.status.chars().map(Self::decode).collect()
+    }
+}
+
 /// The seat stream's `change` event (its SSE `id` is the version).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

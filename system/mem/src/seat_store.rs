@@ -35,6 +35,9 @@ struct EventState {
     seats: BTreeMap<SeatId, Seat>,
     version: u64,
     history: VecDeque<SeatChange>,
+    /// AVAILABLE seats, kept with every slot change (availability reads it
+    /// instead of counting every seat).
+    available: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -154,12 +157,18 @@ impl Inner {
             Slot::Held(_) => SeatStatus::Held,
             Slot::Sold(_) => SeatStatus::Sold,
         };
-        if let Some(seat) = self
-            .events
-            .get_mut(event_id)
-            .and_then(|e| e.seats.get_mut(seat_id))
-        {
+        let Some(ev) = self.events.get_mut(event_id) else {
+            return;
+        };
+        if let Some(seat) = ev.seats.get_mut(seat_id) {
+            let was_available = seat.slot == Slot::Available;
+            let now_available = slot == Slot::Available;
             seat.slot = slot;
+            match (was_available, now_available) {
+                (true, false) => ev.available -= 1,
+                (false, true) => ev.available += 1,
+                _ => {}
+            }
             self.record(event_id, seat_id, status, traceparent, limit);
         }
     }
@@ -232,25 +241,27 @@ impl SeatStore for MemSeatStore {
         seats: &[(SeatId, Cents)],
     ) -> Result<(), SeatStoreError> {
         let mut inner = crate::lock(&self.inner);
-        inner
-            .events
-            .entry(event_id.clone())
-            .or_insert_with(|| EventState {
-                seats: seats
-                    .iter()
-                    .map(|(id, price)| {
-                        (
-                            id.clone(),
-                            Seat {
-                                price_cents: *price,
-                                slot: Slot::Available,
-                            },
-                        )
-                    })
-                    .collect(),
+        inner.events.entry(event_id.clone()).or_insert_with(|| {
+            let seats: BTreeMap<SeatId, Seat> = seats
+                .iter()
+                .map(|(id, price)| {
+                    let slot = Slot::Available;
+                    (
+                        id.clone(),
+                        Seat {
+                            price_cents: *price,
+                            slot,
+                        },
+                    )
+                })
+                .collect();
+            EventState {
+                available: seats.len(),
+                seats,
                 version: 0,
                 history: VecDeque::new(),
-            });
+            }
+        });
         Ok(())
     }
 
@@ -482,12 +493,7 @@ impl SeatStore for MemSeatStore {
             .events
             .get(event_id)
             .ok_or(SeatStoreError::UnknownEvent)?;
-        let available = ev
-            .seats
-            .values()
-            .filter(|s| s.slot == Slot::Available)
-            .count();
-        Ok((ev.version, available))
+        Ok((ev.version, ev.available))
     }
 
     async fn changes_since(

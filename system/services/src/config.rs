@@ -158,6 +158,11 @@ pub struct CatalogSettings {
     pub replay_limit: usize,
     /// Changes kept per event by the in-memory seat store.
     pub history_limit: usize,
+    /// Serve seat maps from the per-version cache (`catalog/cache.rs`);
+    /// `false` builds every read from the stores (for benchmarks).
+    pub seat_map_cache: bool,
+    /// Events whose seat maps the cache keeps (the least recently read go).
+    pub seat_map_cache_events: usize,
 }
 
 impl Default for CatalogSettings {
@@ -167,6 +172,8 @@ impl Default for CatalogSettings {
             feed_poll_ms: 25,
             replay_limit: 512,
             history_limit: 1_024,
+            seat_map_cache: true,
+            seat_map_cache_events: 64,
         }
     }
 }

@@ -41,6 +41,8 @@ async fn unknown_event_is_404_everywhere() {
     for path in [
         "/api/events/nope",
         "/api/events/nope/seats",
+        "/api/events/nope/seats/status",
+        "/api/events/nope/seats/layout",
         "/api/events/nope/seats/stream",
     ] {
         expect_error(
@@ -119,5 +121,166 @@ async fn health_and_payment_is_not_routed_by_the_gateway() {
         "NOT_FOUND",
     )
     .await;
+    app.stop().await;
+}
+
+/// GET `path` with `If-None-Match: tag`.
+async fn get_if_none_match(app: &TestApp, path: &str, tag: &str) -> reqwest::Response {
+    app.http
+        .get(app.url(path))
+        .header("if-none-match", tag)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn etag(r: &reqwest::Response) -> String {
+    r.headers()["etag"].to_str().unwrap().to_owned()
+}
+
+/// The store's own seat map (the truth the cache must equal), in layout order.
+async fn store_statuses(app: &TestApp, event: &str, layout: &[String]) -> (u64, String) {
+    use ticketing_domain::ports::SeatStore;
+    let map = app
+        .embedded()
+        .handles
+        .seats
+        .seat_map(&ticketing_domain::EventId(event.into()))
+        .await
+        .unwrap();
+    let by_id: std::collections::BTreeMap<_, _> =
+        map.seats.into_iter().map(|(id, s)| (id.0, s)).collect();
+    let status = layout
+        .iter()
+        .map(|id| ticketing_contract::SeatStatusView::code(by_id[id]))
+        .collect();
+    (map.version, status)
+}
+
+async fn layout_ids(app: &TestApp, event: &str) -> Vec<String> {
+    let r = app.get(&format!("/api/events/{event}/seats/layout")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("max-age")
+    );
+    let layout: ticketing_contract::SeatLayoutView = r.json().await.unwrap();
+    layout.seats.into_iter().map(|s| s.seat_id.0).collect()
+}
+
+async fn compact(app: &TestApp, event: &str) -> ticketing_contract::SeatStatusView {
+    let r = app.get(&format!("/api/events/{event}/seats/status")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let tag = etag(&r);
+    let v: ticketing_contract::SeatStatusView = r.json().await.unwrap();
+    assert_eq!(tag, format!("\"{}\"", v.version));
+    v
+}
+
+/// Both forms of the map are tagged with their version and answer 304 to a
+/// client that has that version; a change moves the tag, and the reader
+/// who made it sees it at once.
+async fn etags_follow_the_version(app: &TestApp) {
+    let seats = "/api/events/jazz-night/seats";
+    let r = app.get(seats).await;
+    assert_eq!(etag(&r), "\"0\"");
+    assert_eq!(r.headers()["cache-control"], "no-cache");
+    for tag in ["\"0\"", "W/\"0\"", "\"7\", \"0\"", "*"] {
+        let r = get_if_none_match(app, seats, tag).await;
+        assert_eq!(r.status(), StatusCode::NOT_MODIFIED, "{tag}");
+        assert_eq!(etag(&r), "\"0\"");
+        assert!(r.bytes().await.unwrap().is_empty());
+    }
+    let ids = layout_ids(app, "jazz-night").await;
+    let full: Vec<String> = app.seat_map("jazz-night").await["seats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["seatId"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids, full, "the layout's order is the map's");
+    assert_eq!(compact(app, "jazz-night").await.status, "A".repeat(100));
+
+    app.hold_ok("jazz-night", &["2-5", "2-6"]).await;
+    let r = get_if_none_match(app, seats, "\"0\"").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(etag(&r), "\"2\"");
+    let c = compact(app, "jazz-night").await;
+    assert_eq!(c.version, 2);
+    let held: Vec<&str> = ids
+        .iter()
+        .zip(c.status.chars())
+        .filter(|(_, s)| *s == 'H')
+        .map(|(id, _)| id.as_str())
+        .collect();
+    assert_eq!(held, ["2-5", "2-6"]);
+    let path = "/api/events/jazz-night/seats/status";
+    let r = get_if_none_match(app, path, "\"2\"").await;
+    assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
+}
+
+#[tokio::test]
+async fn seat_map_forms_are_tagged_with_their_version_and_revalidate_to_304() {
+    let app = spawn_app().await;
+    etags_follow_the_version(&app).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn with_the_cache_off_the_forms_answer_the_same() {
+    let app = spawn_app_with(|s| s.catalog.seat_map_cache = false).await;
+    etags_follow_the_version(&app).await;
+    app.stop().await;
+}
+
+/// The cache follows the change log (a few changes) and falls back to a
+/// full read when the log no longer reaches its version (more changes
+/// than the store keeps): every answer equals the store's own map.
+#[tokio::test]
+async fn the_cached_statuses_equal_the_store_after_small_and_large_moves() {
+    let app = spawn_app().await;
+    let event = "stadium-final";
+    let ids = layout_ids(&app, event).await;
+    assert_eq!(ids.len(), 1000);
+    let check = |c: ticketing_contract::SeatStatusView, truth: (u64, String)| {
+        assert_eq!((c.version, c.status.len()), (truth.0, 1000));
+        assert!(c.status == truth.1, "cached statuses differ from the store");
+    };
+    check(
+        compact(&app, event).await,
+        store_statuses(&app, event, &ids).await,
+    );
+    let mut holds = Vec::new();
+    for chunk in ids[..8].chunks(4) {
+        let seats: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        holds.push(app.hold_ok(event, &seats).await);
+    }
+    check(
+        compact(&app, event).await,
+        store_statuses(&app, event, &ids).await,
+    );
+    // 2,000 changes: past the in-memory store's 1,024 kept for resume.
+    for chunk in ids[8..].chunks(4) {
+        let seats: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        holds.push(app.hold_ok(event, &seats).await);
+    }
+    for h in &holds[..200] {
+        let r = app
+            .http
+            .delete(app.url(&format!("/api/reservations/{h}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    }
+    let c = compact(&app, event).await;
+    assert_eq!(c.version, 1800);
+    check(c, store_statuses(&app, event, &ids).await);
+    let map = app.seat_map(event).await;
+    assert_eq!(map["version"], 1800);
+    assert_eq!(seat_status(&map, &ids[0]), "AVAILABLE");
+    assert_eq!(seat_status(&map, &ids[999]), "HELD");
     app.stop().await;
 }

@@ -9,9 +9,11 @@
 //! Layer: a service; imports the shared types, `http`, `worker`, `started`;
 //! never another service or the gateway.
 
+mod cache;
 mod feed;
 mod install;
 
+pub use cache::SeatMapCache;
 pub use feed::SeatFeed;
 pub use install::{install_event, seats_for};
 
@@ -21,19 +23,20 @@ use crate::error::ApiError;
 use crate::http::extract::ApiJson;
 use crate::started::{NamedWorker, Started};
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use bytes::Bytes;
 use futures::Stream;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
-use ticketing_contract::{ChangeView, CreateEventBody, EventView, SeatMapView, SeatView};
+use ticketing_contract::{ChangeView, CreateEventBody, EventView};
 use ticketing_domain::ports::{CatalogRepository, ChangesSince, SeatStore};
-use ticketing_domain::{Event, EventId, SeatChange, SeatId, SeatStatus};
+use ticketing_domain::{Event, EventId, SeatChange};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
@@ -43,6 +46,7 @@ pub struct CatalogState {
     pub repo: Arc<dyn CatalogRepository>,
     pub seats: Arc<dyn SeatStore>,
     pub feed: Arc<SeatFeed>,
+    pub cache: Arc<SeatMapCache>,
     pub heartbeat_ms: u64,
     pub replay_limit: usize,
     /// Ends open streams on shutdown, so a graceful shutdown can finish.
@@ -65,6 +69,10 @@ impl CatalogState {
             repo,
             seats,
             feed,
+            cache: Arc::new(SeatMapCache::new(
+                settings.seat_map_cache,
+                settings.seat_map_cache_events,
+            )),
             heartbeat_ms: settings.sse_heartbeat_ms,
             replay_limit: settings.replay_limit,
             shutdown,
@@ -97,6 +105,8 @@ pub fn public_router(state: CatalogState) -> Router {
         .route("/api/events", get(list_events))
         .route("/api/events/{event_id}", get(get_event))
         .route("/api/events/{event_id}/seats", get(get_seats))
+        .route("/api/events/{event_id}/seats/layout", get(get_layout))
+        .route("/api/events/{event_id}/seats/status", get(get_status))
         .route("/api/events/{event_id}/seats/stream", get(stream_seats))
         .with_state(state)
 }
@@ -195,45 +205,108 @@ async fn get_event(
     Ok(Json(event_view(&state, e).await?))
 }
 
-/// The seat map: layout from the catalog, status from the seat store.
-async fn seat_map(state: &CatalogState, event_id: &EventId) -> Result<SeatMapView, ApiError> {
-    let layout = state
-        .repo
-        .seats(event_id)
-        .await?
-        .ok_or(ApiError::EventNotFound)?;
-    let map = state.seats.seat_map(event_id).await?;
-    let status: BTreeMap<SeatId, SeatStatus> = map.seats.into_iter().collect();
-    Ok(SeatMapView {
-        version: map.version,
-        seats: layout
-            .into_iter()
-            .map(|s| SeatView {
-                status: status
-                    .get(&s.seat_id)
-                    .copied()
-                    .unwrap_or(SeatStatus::Available),
-                seat_id: s.seat_id,
-                row: s.row,
-                col: s.col,
-                price: s.price_cents,
-            })
-            .collect(),
-    })
+/// The seat map now: layout and statuses from the cache (or, with the
+/// cache off, read from the stores for this request).
+async fn current(
+    state: &CatalogState,
+    event_id: &EventId,
+) -> Result<(Arc<cache::Layout>, Arc<cache::Snapshot>), ApiError> {
+    state
+        .cache
+        .current(state.repo.as_ref(), state.seats.as_ref(), event_id)
+        .await
 }
 
+/// Whether `If-None-Match` names `etag` (or `*`); weak tags compare equal.
+fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == etag || t == "*")
+}
+
+/// A JSON body tagged `etag`, or 304 when the client has it.
+fn tagged(
+    headers: &HeaderMap,
+    etag: String,
+    cache: &'static str,
+    body: impl FnOnce() -> Bytes,
+) -> Response {
+    let mut resp = if not_modified(headers, &etag) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let mut r = body().into_response();
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        r
+    };
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, v);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    resp
+}
+
+/// Statuses change: a client keeps the body but asks again every time.
+const REVALIDATE: &str = "no-cache";
+/// The layout is fixed for the event's life.
+const LAYOUT_CACHE: &str = "public, max-age=3600";
+
+/// `GET /api/events/{id}/seats`: the full map (`ETag: "<version>"`).
 async fn get_seats(
     State(state): State<CatalogState>,
     Path(event_id): Path<String>,
-) -> Result<Json<SeatMapView>, ApiError> {
-    Ok(Json(seat_map(&state, &EventId(event_id)).await?))
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (layout, snap) = current(&state, &EventId(event_id)).await?;
+    let etag = format!("\"{}\"", snap.version);
+    Ok(tagged(&headers, etag, REVALIDATE, || {
+        snap.map_body(&layout)
+    }))
 }
 
-fn snapshot_event(map: &SeatMapView) -> SseEvent {
-    SseEvent::default()
+/// `GET /api/events/{id}/seats/status`: one character per seat in layout
+/// order (`ETag: "<version>"`).
+async fn get_status(
+    State(state): State<CatalogState>,
+    Path(event_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (_, snap) = current(&state, &EventId(event_id)).await?;
+    let etag = format!("\"{}\"", snap.version);
+    Ok(tagged(&headers, etag, REVALIDATE, || snap.compact_body()))
+}
+
+/// `GET /api/events/{id}/seats/layout`: ids, rows, columns and prices in
+/// the status string's order; the same for the event's life.
+async fn get_layout(
+    State(state): State<CatalogState>,
+    Path(event_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (layout, _) = current(&state, &EventId(event_id)).await?;
+    let etag = format!("\"layout-{}\"", layout.seats.len());
+    Ok(tagged(&headers, etag, LAYOUT_CACHE, || layout.body()))
+}
+
+/// The stream's `snapshot` event: the cached map body at its version.
+async fn snapshot_event(
+    state: &CatalogState,
+    event_id: &EventId,
+) -> Result<(u64, SseEvent), ApiError> {
+    let (layout, snap) = current(state, event_id).await?;
+    let body = snap.map_body(&layout);
+    let ev = SseEvent::default()
         .event("snapshot")
-        .id(map.version.to_string())
-        .data(serde_json::to_string(map).unwrap_or_default())
+        .id(snap.version.to_string())
+        .data(String::from_utf8_lossy(&body));
+    Ok((snap.version, ev))
 }
 
 fn change_event(c: &SeatChange) -> SseEvent {
@@ -276,9 +349,9 @@ impl Subscriber {
                 }
             }
             _ => {
-                let map = seat_map(&self.state, &self.event_id).await?;
-                self.cursor = map.version;
-                self.pending.push_back(snapshot_event(&map));
+                let (version, ev) = snapshot_event(&self.state, &self.event_id).await?;
+                self.cursor = version;
+                self.pending.push_back(ev);
             }
         }
         Ok(())
@@ -351,9 +424,9 @@ async fn stream_seats(
             sub.catch_up().await?;
         }
         None => {
-            let map = seat_map(&sub.state, &sub.event_id).await?;
-            sub.cursor = map.version;
-            sub.pending.push_back(snapshot_event(&map));
+            let (version, ev) = snapshot_event(&sub.state, &sub.event_id).await?;
+            sub.cursor = version;
+            sub.pending.push_back(ev);
         }
     }
     let stream = futures::stream::unfold(sub, |mut sub| async move {
