@@ -61,7 +61,9 @@ fn handles(settings: &Settings) -> EmbeddedHandles {
         payments: Arc::new(MemPaymentRepository::new()),
         catalog: Arc::new(MemCatalogRepository::new()),
         bus: MemEventBus::new(4),
-        feed: Arc::new(SeatFeed::new()),
+        feed: Arc::new(SeatFeed::with_capacity(
+            settings.catalog.feed_channel_capacity,
+        )),
         payment_faults: Arc::new(Mutex::new(settings.payment.clone())),
     }
 }

@@ -116,7 +116,9 @@ async fn start(
                     catalog::install_event(repo.as_ref(), seats.as_ref(), event).await?;
                 }
             }
-            let feed = Arc::new(SeatFeed::new());
+            let feed = Arc::new(SeatFeed::with_capacity(
+                settings.catalog.feed_channel_capacity,
+            ));
             let state =
                 CatalogState::new(ctx, repo, seats, feed, &settings.catalog, shutdown.clone());
             catalog::start(state, &settings.catalog)

@@ -158,6 +158,9 @@ pub struct CatalogSettings {
     pub replay_limit: usize,
     /// Changes kept per event by the in-memory seat store.
     pub history_limit: usize,
+    /// Changes an event's SSE channel buffers; a stream further behind is
+    /// cut (it resumes with Last-Event-ID).
+    pub feed_channel_capacity: usize,
     /// Serve seat maps from the per-version cache (`catalog/cache.rs`);
     /// `false` builds every read from the stores (for benchmarks).
     pub seat_map_cache: bool,
@@ -172,6 +175,7 @@ impl Default for CatalogSettings {
             feed_poll_ms: 25,
             replay_limit: 512,
             history_limit: 1_024,
+            feed_channel_capacity: 1_024,
             seat_map_cache: true,
             seat_map_cache_events: 64,
         }

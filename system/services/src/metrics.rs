@@ -18,6 +18,7 @@
 //! | `bus_messages_total` | `topic`, `result` = `handled`/`failed`/`undecodable` | consumed messages |
 //! | `bus_consumer_lag` | `topic`, `group` | messages in this consumer's partitions not yet committed (sum over replicas for the group) |
 //! | `sse_subscribers` | | open seat streams |
+//! | `sse_slow_subscribers_cut_total` | | seat streams cut for falling more than `catalog.feed_channel_capacity` changes behind (they resume with Last-Event-ID) |
 //! | `http_connections_refused_total` | | connections closed at once: the listener was at `http.max_connections` |
 //! | `payments_total` | `operation`, `result` | payment gateway operations and their outcome |
 //! | `http_open_connections` | | connections open on this process's listeners |
@@ -48,6 +49,7 @@ pub const OUTBOX_CARRIED: &str = "outbox_carried_rows";
 pub const BUS_MESSAGES: &str = "bus_messages_total";
 pub const BUS_CONSUMER_LAG: &str = "bus_consumer_lag";
 pub const SSE_SUBSCRIBERS: &str = "sse_subscribers";
+pub const SSE_CUT: &str = "sse_slow_subscribers_cut_total";
 pub const PAYMENTS: &str = "payments_total";
 pub const HTTP_OPEN_CONNECTIONS: &str = "http_open_connections";
 pub const RUNTIME_ALIVE_TASKS: &str = "runtime_alive_tasks";
@@ -68,6 +70,7 @@ pub const ALL: &[&str] = &[
     BUS_MESSAGES,
     BUS_CONSUMER_LAG,
     SSE_SUBSCRIBERS,
+    SSE_CUT,
     PAYMENTS,
     HTTP_OPEN_CONNECTIONS,
     RUNTIME_ALIVE_TASKS,

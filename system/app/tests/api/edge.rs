@@ -261,3 +261,45 @@ async fn long_paths_and_too_many_or_too_large_headers_get_the_standard_body() {
     a_normal_client_is_served(&app).await;
     app.stop().await;
 }
+
+/// Every listener speaks HTTP/1.1 with keep-alive and h2c (HTTP/2 with
+/// prior knowledge) on the same port: many requests, one connection each.
+#[tokio::test]
+async fn the_gateway_serves_http2_with_prior_knowledge_and_http11_on_one_port() {
+    let app = spawn_app().await;
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let h1 = reqwest::Client::builder().http1_only().build().unwrap();
+    for (client, version) in [
+        (&h2, reqwest::Version::HTTP_2),
+        (&h1, reqwest::Version::HTTP_11),
+    ] {
+        for path in [
+            "/health",
+            "/api/events",
+            "/api/events/jazz-night/seats/status",
+        ] {
+            let r = client.get(app.url(path)).send().await.unwrap();
+            assert_eq!(
+                (r.status(), r.version()),
+                (StatusCode::OK, version),
+                "{path}"
+            );
+        }
+        // A hold and its read-back on the same connection.
+        let r = client
+            .post(app.url("/api/reservations"))
+            .json(&serde_json::json!({"eventId": "jazz-night", "seatIds": ["9-9"], "holdSeconds": 60}))
+            .send()
+            .await
+            .unwrap();
+        if version == reqwest::Version::HTTP_2 {
+            assert_eq!(r.status(), StatusCode::CREATED);
+        } else {
+            assert_eq!(r.status(), StatusCode::CONFLICT, "the h2 client holds it");
+        }
+    }
+    app.stop().await;
+}

@@ -223,3 +223,37 @@ async fn shutdown_ends_open_streams() {
     }
     assert!(ended);
 }
+
+/// A stream more than the channel's capacity behind is cut, not buffered
+/// for, and resuming with Last-Event-ID brings back every change.
+#[tokio::test]
+async fn a_subscriber_that_falls_behind_is_cut_and_resumes_without_a_loss() {
+    let app = spawn_app_with(|s| s.catalog.feed_channel_capacity = 4).await;
+    let mut sse = SseReader::open(&app, "jazz-night", None).await;
+    let snap = sse.next_data().await;
+    assert_eq!((snap.event.as_str(), snap.id), ("snapshot", Some(0)));
+    // 40 changes in one store step: the feed broadcasts them in one go,
+    // past the 4 the channel holds for this stream.
+    let seats: Vec<ticketing_domain::SeatId> = (1..=40)
+        .map(|c| ticketing_domain::seat_id_for(1 + (c - 1) / 10, 1 + (c - 1) % 10))
+        .collect();
+    let order = ticketing_domain::OrderId("o-test".into());
+    app.embedded().handles.seats.overwrite_seats_unchecked(
+        &"jazz-night".into(),
+        &seats,
+        Some(&order),
+    );
+    let mut last = 0;
+    while let Some(m) = sse.next().await {
+        if m.event == "change" {
+            last = m.id.unwrap();
+        }
+    }
+    assert!(last < 40, "cut before the end of the burst, at {last}");
+    let mut again = SseReader::open(&app, "jazz-night", Some(last)).await;
+    for v in last + 1..=40 {
+        let m = again.next_data().await;
+        assert_eq!((m.event.as_str(), m.id), ("change", Some(v)));
+    }
+    app.stop().await;
+}

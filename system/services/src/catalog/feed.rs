@@ -1,8 +1,10 @@
 //! The seat feed: one reader of the seat store's change log per event with
 //! live subscribers, fanned out to every SSE stream of that event through a
-//! bounded broadcast channel. Streams that fall behind (lag) catch up from
-//! the store themselves, so the channel's bound never loses a change for
-//! anyone.
+//! bounded broadcast channel: 10,000 streams on one event cost one
+//! seat-store read per poll, not 10,000. A stream that falls more than the
+//! channel's capacity behind (a slow client) is cut instead of buffered for:
+//! it resumes with `Last-Event-ID`, and the store's history or a snapshot
+//! brings it back, so the channel's bound never loses a change for anyone.
 //!
 //! Layer: part of catalog, below its handlers; imports `worker`,
 //! `http::trace`, `telemetry` and the crate root, not its parent.
@@ -15,8 +17,9 @@ use ticketing_domain::{EventId, SeatChange};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-/// Changes buffered per event for slow subscribers before they lag.
-const CHANNEL_CAPACITY: usize = 1_024;
+/// Changes buffered per event for slow subscribers before they lag
+/// (`catalog.feed_channel_capacity`).
+pub const CHANNEL_CAPACITY: usize = 1_024;
 /// Changes read per event per poll.
 const READ_LIMIT: usize = 1_000;
 
@@ -27,14 +30,29 @@ struct Topic {
     version: u64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SeatFeed {
     topics: Mutex<BTreeMap<EventId, Topic>>,
+    capacity: usize,
+}
+
+impl Default for SeatFeed {
+    fn default() -> Self {
+        Self::with_capacity(CHANNEL_CAPACITY)
+    }
 }
 
 impl SeatFeed {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A feed whose per-event channel holds `capacity` changes.
+    pub fn with_capacity(capacity: usize) -> Self {
+        SeatFeed {
+            topics: Mutex::new(BTreeMap::new()),
+            capacity: capacity.max(1),
+        }
     }
 
     /// A receiver of every change of `event_id` from now on.
@@ -49,7 +67,7 @@ impl SeatFeed {
         let (version, _) = seats.availability(event_id).await?;
         let mut topics = crate::lock(&self.topics);
         let topic = topics.entry(event_id.clone()).or_insert_with(|| Topic {
-            tx: broadcast::channel(CHANNEL_CAPACITY).0,
+            tx: broadcast::channel(self.capacity).0,
             version,
         });
         Ok(topic.tx.subscribe())

@@ -378,8 +378,15 @@ impl Subscriber {
             match recv {
                 Ok(c) if c.version <= self.cursor => {}
                 Ok(c) if c.version == self.cursor + 1 => self.push_change(&c),
-                // A gap (missed broadcast) or lag: fill it from the store.
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                // A client too slow to keep up: cut rather than buffered
+                // for; it resumes from `cursor` with Last-Event-ID.
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::debug!(event_id = %self.event_id, missed, cursor = self.cursor, "slow SSE subscriber cut");
+                    metrics::counter!(crate::metrics::SSE_CUT).increment(1);
+                    return None;
+                }
+                // A gap (a change the feed never broadcast): fill it from the store.
+                Ok(_) => {
                     if let Err(e) = self.catch_up().await {
                         tracing::warn!(event_id = %self.event_id, error = %e, "SSE catch-up failed");
                         return None;

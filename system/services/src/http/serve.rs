@@ -1,4 +1,5 @@
-//! The accept loop every listener runs: HTTP/1.1 on any
+//! The accept loop every listener runs: HTTP/1.1 and h2c (HTTP/2 with
+//! prior knowledge) on any
 //! `axum::serve::Listener` (TCP in production, turmoil in the simulator),
 //! with the edge's limits from [`HttpSettings`]: a header-read timeout that
 //! also closes idle keep-alive connections, and a cap on open connections
@@ -11,7 +12,8 @@
 use crate::config::HttpSettings;
 use axum::Router;
 use axum::serve::Listener;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use std::future::Future;
 use std::sync::Arc;
@@ -111,12 +113,19 @@ async fn one<I>(
 ) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let mut builder = hyper::server::conn::http1::Builder::new();
+    // HTTP/1.1 (keep-alive) or HTTP/2 with prior knowledge (h2c), told
+    // apart by the connection's first bytes.
+    let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
+        .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
         .max_headers(limits.max_headers)
         .max_buf_size(limits.max_buf_size);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(limits.max_buf_size).unwrap_or(u32::MAX));
     let conn = builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(router));
     let mut conn = std::pin::pin!(conn);
     tokio::select! {
