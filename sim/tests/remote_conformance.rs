@@ -76,6 +76,7 @@ remote_cases!(event_bus, remote_bus:
     per_key_order_is_kept,
     restart_resumes_from_the_committed_offset,
     restart_mid_batch_resumes_promptly,
+    committing_a_batch_covers_each_partition,
     rewind_redelivers_uncommitted,
     groups_are_independent_and_members_share,
     #[ignore = "the remote bus answers lag as unknown (None), as the port allows: asking the broker would add a round trip per consumer per second to every simulated run"]

@@ -257,8 +257,11 @@ pub fn token(rng: &mut StdRng) -> String {
     format!("{:016x}{:016x}", rng.random::<u64>(), rng.random::<u64>())
 }
 
-/// Delay between order polls.
+/// First delay between order polls; each next one is half as long again,
+/// up to [`POLL_MS_MAX`] (a page backs off rather than hammering a busy
+/// site: 100, 150, 225, 337, … ms).
 pub const POLL_MS: u64 = 100;
+pub const POLL_MS_MAX: u64 = 1_000;
 
 /// Places an order for `hold_id` with Idempotency-Key `key`; its id, or
 /// `None` when refused (a hold that expired or was pinned meanwhile: the
@@ -285,7 +288,7 @@ pub async fn place_order(
     Ok(a.view::<PlacedView>().map(|v| v.order_id.to_string()))
 }
 
-/// Polls an order every [`POLL_MS`] until it is terminal or `until`.
+/// Polls an order, backing off from [`POLL_MS`], until it is terminal or `until`.
 pub async fn poll_order(
     user: &mut GooseUser,
     ctx: &Shared,
@@ -293,6 +296,7 @@ pub async fn poll_order(
     until: Instant,
 ) -> Result<Option<OrderStatus>, Box<TransactionError>> {
     let path = format!("/api/orders/{order_id}");
+    let mut wait_ms = POLL_MS;
     // Bounded by `until`.
     loop {
         let a = call(user, ctx, Req::get("GET /api/orders/{id}", &path)).await?;
@@ -303,6 +307,7 @@ pub async fn poll_order(
         if Instant::now() >= until {
             return Ok(None);
         }
-        tokio::time::sleep(Duration::from_millis(POLL_MS)).await;
+        tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+        wait_ms = (wait_ms * 3 / 2).min(POLL_MS_MAX);
     }
 }

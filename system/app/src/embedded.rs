@@ -242,6 +242,7 @@ impl Embedded {
             reservation: reservation_client,
             payment: payment_client,
             saga: settings.saga.clone(),
+            outbox_ready: Default::default(),
         };
         let payment_state = PaymentState {
             ctx: payment_ctx,

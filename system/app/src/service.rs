@@ -151,6 +151,7 @@ async fn start(
                 reservation,
                 payment,
                 saga: settings.saga.clone(),
+                outbox_ready: Default::default(),
             };
             order::start(state, bus, shutdown.clone())
         }

@@ -1,5 +1,5 @@
 //! Event bus conformance: per-key order, at-least-once delivery with
-//! committed offsets, redelivery after a consumer restart or rewind, one
+//! committed offsets (one at a time or a batch), redelivery after a consumer restart or rewind, one
 //! delivery per group, independent groups, and consumer lag.
 //!
 //! Factory contract: a fresh broker (or fresh topic names) with no messages.
@@ -190,6 +190,51 @@ where
     assert_eq!(all, (0..TOTAL).collect::<Vec<_>>());
 }
 
+/// `commit_all` of a prefix of what was delivered covers, in each partition,
+/// up to the last delivery of it in the prefix: the group's next member
+/// gets exactly the rest.
+pub async fn committing_a_batch_covers_each_partition<F, Fut>(make: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn EventBus>>,
+{
+    let bus = make().await;
+    let mut c = bus.subscribe(TOPIC, "g").await.unwrap();
+    for n in 0..24u32 {
+        bus.publish(msg(&format!("key-{}", n % 6), n))
+            .await
+            .unwrap();
+    }
+    let got = take(&mut c, 24).await;
+    let prefix = &got[..15];
+    c.commit_all(prefix).await.unwrap();
+    c.commit_all(&[]).await.unwrap();
+    drop(c);
+    let mut covered: BTreeMap<u32, u64> = BTreeMap::new();
+    for d in prefix {
+        let e = covered.entry(d.partition).or_insert(d.offset);
+        *e = (*e).max(d.offset);
+    }
+    let mut want: Vec<u32> = got
+        .iter()
+        .filter(|d| covered.get(&d.partition).is_none_or(|top| d.offset > *top))
+        .map(num)
+        .collect();
+    want.sort_unstable();
+    // At least once: a member may see a message twice (a rebalance), so
+    // poll until every distinct one came (bounded: 50 polls with nothing).
+    let mut c = bus.subscribe(TOPIC, "g").await.unwrap();
+    let mut again = std::collections::BTreeSet::new();
+    let mut empty_polls = 0;
+    while again.len() < want.len() && empty_polls < 50 {
+        let batch = c.poll(24, ARRIVE_MS).await.unwrap();
+        empty_polls += usize::from(batch.is_empty());
+        again.extend(batch.iter().map(num));
+    }
+    let again: Vec<u32> = again.into_iter().collect();
+    assert_eq!(again, want, "redelivered after a batch commit");
+}
+
 /// `rewind` delivers everything uncommitted again (duplicate delivery).
 pub async fn rewind_redelivers_uncommitted<F, Fut>(make: F)
 where
@@ -301,6 +346,10 @@ macro_rules! event_bus_suite {
             $(#[$restart])*
             async fn restart_mid_batch_resumes_promptly() {
                 $crate::event_bus::restart_mid_batch_resumes_promptly($make).await
+            }
+            #[tokio::test]
+            async fn committing_a_batch_covers_each_partition() {
+                $crate::event_bus::committing_a_batch_covers_each_partition($make).await
             }
             #[tokio::test]
             async fn rewind_redelivers_uncommitted() {

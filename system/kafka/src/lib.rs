@@ -42,6 +42,7 @@ use continuity::{Continuity, Next};
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -477,6 +478,31 @@ impl Consumer for KafkaConsumer {
             Offset::Offset(next),
         )
         .map_err(unavailable)?;
+        self.consumer
+            .commit(&tpl, CommitMode::Sync)
+            .map_err(unavailable)
+    }
+
+    /// One commit for the batch: the highest offset of each partition.
+    async fn commit_all(&mut self, ds: &[Delivery]) -> Result<(), BusError> {
+        let mut next: BTreeMap<u32, i64> = BTreeMap::new();
+        for d in ds {
+            let n = i64::try_from(d.offset).unwrap_or(i64::MAX - 1) + 1;
+            let e = next.entry(d.partition).or_insert(n);
+            *e = (*e).max(n);
+        }
+        if next.is_empty() {
+            return Ok(());
+        }
+        let mut tpl = TopicPartitionList::new();
+        for (p, n) in next {
+            tpl.add_partition_offset(
+                &self.topic,
+                i32::try_from(p).unwrap_or(0),
+                Offset::Offset(n),
+            )
+            .map_err(unavailable)?;
+        }
         self.consumer
             .commit(&tpl, CommitMode::Sync)
             .map_err(unavailable)

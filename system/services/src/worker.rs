@@ -1,5 +1,6 @@
-//! The consumer loop shared by every bus worker: subscribe, poll, handle,
-//! commit after the effect. Handlers must be idempotent — delivery is at
+//! The consumer loop shared by every bus worker: subscribe, poll, handle
+//! (one key's messages in order, different keys concurrently), commit after
+//! the effect. Handlers must be idempotent — delivery is at
 //! least once — and a handler that keeps failing makes the consumer rewind
 //! to the committed offset and back off, so the message is retried later
 //! rather than skipped.
@@ -99,6 +100,105 @@ fn message_span(topic: &'static str, group: &'static str, env: &Envelope) -> tra
     span
 }
 
+/// Keys (orders) handled at once within one batch.
+const KEYS_IN_FLIGHT: usize = 32;
+
+/// How one message ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Handled {
+    /// Its effect is durable (or it is undecodable and skipped): commit.
+    Done,
+    /// Every attempt failed: rewind to it.
+    Failed,
+    /// Shutdown came during its retries.
+    Stopped,
+}
+
+/// Handles a batch: messages with one key (an order) one after another in
+/// offset order, different keys concurrently (up to [`KEYS_IN_FLIGHT`], on
+/// this task: no spawn, so the simulator schedules it like the rest). A
+/// key stops at its first failed message. Returns each message's outcome
+/// in batch order.
+async fn handle_batch<F, Fut>(
+    batch: &[ticketing_domain::ports::Delivery],
+    topic: &'static str,
+    group: &'static str,
+    shutdown: &CancellationToken,
+    handler: &F,
+) -> Vec<Handled>
+where
+    F: Fn(Envelope) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    use futures::StreamExt;
+    let mut by_key: std::collections::BTreeMap<&str, Vec<usize>> = Default::default();
+    for (i, d) in batch.iter().enumerate() {
+        by_key.entry(d.key.as_str()).or_default().push(i);
+    }
+    let mut outcomes = vec![Handled::Failed; batch.len()];
+    let mut keys = futures::stream::iter(by_key.into_values())
+        .map(|idxs| async move {
+            let mut out = Vec::with_capacity(idxs.len());
+            for i in idxs {
+                let o = handle_one(&batch[i], topic, group, shutdown, handler).await;
+                out.push((i, o));
+                if o != Handled::Done {
+                    break;
+                }
+            }
+            out
+        })
+        .buffer_unordered(KEYS_IN_FLIGHT);
+    while let Some(done) = keys.next().await {
+        for (i, o) in done {
+            outcomes[i] = o;
+        }
+    }
+    outcomes
+}
+
+/// One message: decoded, handled with retries, counted.
+async fn handle_one<F, Fut>(
+    d: &ticketing_domain::ports::Delivery,
+    topic: &'static str,
+    group: &'static str,
+    shutdown: &CancellationToken,
+    handler: &F,
+) -> Handled
+where
+    F: Fn(Envelope) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let env = match Envelope::from_bytes(&d.payload) {
+        Ok(env) => env,
+        Err(e) => {
+            // A message no version of us can read: skip it, loudly.
+            tracing::error!(topic, offset = d.offset, error = %e, "undecodable message skipped");
+            metrics::counter!(crate::metrics::BUS_MESSAGES, "topic" => topic, "result" => "undecodable").increment(1);
+            return Handled::Done;
+        }
+    };
+    let span = message_span(topic, group, &env);
+    for attempt in 0..ATTEMPTS_PER_MESSAGE {
+        match handler(env.clone()).instrument(span.clone()).await {
+            Ok(()) => {
+                metrics::counter!(crate::metrics::BUS_MESSAGES, "topic" => topic, "result" => "handled")
+                    .increment(1);
+                return Handled::Done;
+            }
+            Err(e) => {
+                tracing::warn!(topic, attempt, message_id = %env.message_id, error = %e, "handler failed");
+                if !pause(BACKOFF_MS << attempt, shutdown).await {
+                    return Handled::Stopped;
+                }
+            }
+        }
+    }
+    metrics::counter!(crate::metrics::BUS_MESSAGES, "topic" => topic, "result" => "failed")
+        .increment(1);
+    Handled::Failed
+}
+
 /// Runs until `shutdown`. `handler` gets each decoded envelope; `Ok` means
 /// its effect is durable and the message may be committed.
 pub async fn consume<F, Fut>(
@@ -142,42 +242,18 @@ pub async fn consume<F, Fut>(
                 continue;
             }
         };
-        for d in batch {
-            let env = match Envelope::from_bytes(&d.payload) {
-                Ok(env) => env,
-                Err(e) => {
-                    // A message no version of us can read: skip it, loudly.
-                    tracing::error!(topic, offset = d.offset, error = %e, "undecodable message skipped");
-                    metrics::counter!(crate::metrics::BUS_MESSAGES, "topic" => topic, "result" => "undecodable").increment(1);
-                    let _ = c.commit(&d).await;
-                    continue;
-                }
-            };
-            let mut done = false;
-            let span = message_span(topic, group, &env);
-            for attempt in 0..ATTEMPTS_PER_MESSAGE {
-                match handler(env.clone()).instrument(span.clone()).await {
-                    Ok(()) => {
-                        done = true;
-                        break;
-                    }
-                    Err(e) => {
-                        tracing::warn!(topic, attempt, message_id = %env.message_id, error = %e, "handler failed");
-                        if !pause(BACKOFF_MS << attempt, &shutdown).await {
-                            return;
-                        }
-                    }
-                }
-            }
-            let result = if done { "handled" } else { "failed" };
-            metrics::counter!(crate::metrics::BUS_MESSAGES, "topic" => topic, "result" => result)
-                .increment(1);
-            let committed = done && c.commit(&d).await.is_ok();
-            if !committed {
-                let _ = c.rewind().await;
-                pause(BACKOFF_MS, &shutdown).await;
-                break;
-            }
+        let outcomes = handle_batch(&batch, topic, group, &shutdown, &handler).await;
+        // Commit what is done up to the first message that is not (one
+        // broker round trip); from there on everything comes again
+        // (handlers are idempotent).
+        let done = outcomes.iter().take_while(|o| **o == Handled::Done).count();
+        let committed = done == 0 || c.commit_all(&batch[..done]).await.is_ok();
+        if outcomes.contains(&Handled::Stopped) {
+            return;
+        }
+        if !committed || done < batch.len() {
+            let _ = c.rewind().await;
+            pause(BACKOFF_MS, &shutdown).await;
         }
     }
 }

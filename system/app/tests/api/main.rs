@@ -9,6 +9,7 @@
 mod helpers;
 
 mod catalog;
+mod consumer;
 mod edge;
 mod errors;
 mod internal;

@@ -59,6 +59,17 @@ pub trait Consumer: Send + std::fmt::Debug {
     /// the message's effect is durable.
     async fn commit(&mut self, d: &Delivery) -> Result<(), BusError>;
 
+    /// Commits every delivery of `ds` (each, and everything before it in its
+    /// partition) — in one broker round trip where the adapter can; by
+    /// default, [`Consumer::commit`] on each in order. Call only after every
+    /// one's effect is durable.
+    async fn commit_all(&mut self, ds: &[Delivery]) -> Result<(), BusError> {
+        for d in ds {
+            self.commit(d).await?;
+        }
+        Ok(())
+    }
+
     /// Goes back to the committed offsets: uncommitted messages come again.
     async fn rewind(&mut self) -> Result<(), BusError>;
 

@@ -244,6 +244,7 @@ async fn place_order(
         .repo
         .place_order(record, vec![placed], &key, response.clone())
         .await?;
+    state.outbox_ready.notify_one();
     tracing::info!(%order_id, %hold_id, trace_id = %trace, "order placed");
     Ok(stored_response(&response, replayed))
 }

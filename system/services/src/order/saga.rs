@@ -18,7 +18,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use ticketing_domain::messages::{BusMessage, Envelope, topics};
 use ticketing_domain::ports::{
-    ClaimedOutbox, EventBus, GatewayError, OrderRecord, OutgoingMessage, RepoError, SagaUpdate,
+    ApplyOutcome, ClaimedOutbox, EventBus, GatewayError, OrderRecord, OutgoingMessage, RepoError,
+    SagaUpdate,
 };
 use ticketing_domain::saga::{self as sm, SagaCommand, SagaInput, SagaState, Transition};
 use ticketing_domain::{MessageId, OrderId, OrderStatus, PaymentStatus, Ticket};
@@ -96,6 +97,16 @@ impl OrderState {
         update
     }
 
+    /// Persists one step; wakes the relay when it wrote outbox rows.
+    async fn apply(&self, update: SagaUpdate) -> Result<ApplyOutcome, RepoError> {
+        let wrote = !update.outbox.is_empty();
+        let outcome = self.repo.apply(update).await?;
+        if wrote {
+            self.outbox_ready.notify_one();
+        }
+        Ok(outcome)
+    }
+
     /// Feeds one input to an order's saga and persists the step.
     async fn feed(
         &self,
@@ -119,7 +130,7 @@ impl OrderState {
                 return Ok(());
             };
             let update = self.update_for(&order, &t, processed.clone());
-            match self.repo.apply(update).await {
+            match self.apply(update).await {
                 Ok(_) => {
                     if t.next.is_done() {
                         let status = match t.next.order_status() {
@@ -144,7 +155,7 @@ impl OrderState {
                         return Ok(());
                     };
                     let update = self.update_for(&order, &t2, processed.clone());
-                    match self.repo.apply(update).await {
+                    match self.apply(update).await {
                         Ok(_) => return Ok(()),
                         Err(RepoError::Conflict) => continue,
                         Err(e) => return Err(e),
@@ -295,7 +306,7 @@ impl OrderState {
         };
         let update = self.update_for(order, &t, None);
         tracing::info!(order_id = %order.order_id, "re-sending ConfirmSeats");
-        match self.repo.apply(update).await {
+        match self.apply(update).await {
             Ok(_) | Err(RepoError::Conflict) => Ok(()),
             Err(e) => Err(e),
         }
@@ -370,70 +381,27 @@ pub async fn run_watchdog(state: OrderState, shutdown: CancellationToken) {
 }
 
 /// Publishes outbox rows until shutdown; a row is marked sent only after the
-/// broker acknowledged it. Several relays may run: rows are leased. Rows a
-/// failed publish left unsent stay with this relay and go first next round
-/// (keeping per-key order), so an outage costs no lease timeout.
+/// broker acknowledged it. Several relays may run: rows are leased. A round
+/// starts every `saga.outbox_interval_ms`, or at once when this process
+/// wrote rows. Rows of different keys (orders) are published concurrently,
+/// one key's in order; rows a failed publish left unsent (that row and the
+/// rest of its key) stay with this relay and go first next round, so an
+/// outage costs no lease timeout.
 pub async fn run_outbox_relay(
     state: OrderState,
     bus: Arc<dyn EventBus>,
     shutdown: CancellationToken,
 ) {
     let mut carried: Vec<ClaimedOutbox> = Vec::new();
-    while worker::pause(state.saga.outbox_interval_ms, &shutdown).await {
-        let now = state.ctx.clock.now_ms();
-        let room = OUTBOX_BATCH.saturating_sub(carried.len());
-        let claimed = if room == 0 {
-            Vec::new()
-        } else {
-            match state
-                .repo
-                .claim_outbox(room, state.saga.outbox_lease_ms, now)
-                .await
-            {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::warn!(error = %e, "outbox claim failed");
-                    Vec::new()
-                }
-            }
-        };
-        let mut rows = std::mem::take(&mut carried);
-        // A carried row whose lease ran out may come back in the claim.
-        let carried_seqs: Vec<u64> = rows.iter().map(|r| r.seq).collect();
-        rows.extend(
-            claimed
-                .into_iter()
-                .filter(|r| !carried_seqs.contains(&r.seq)),
-        );
-        let mut sent = Vec::with_capacity(rows.len());
-        let mut rows = rows.into_iter();
-        for row in rows.by_ref() {
-            let msg = OutgoingMessage {
-                topic: row.message.topic.clone(),
-                key: row.message.key.clone(),
-                payload: row.message.payload.clone(),
-                headers: row.message.headers.clone(),
-            };
-            let publish =
-                tokio::time::timeout(Duration::from_millis(PUBLISH_TIMEOUT_MS), bus.publish(msg))
-                    .await;
-            match publish {
-                Ok(Ok(_)) => sent.push(row.seq),
-                Ok(Err(e)) => {
-                    metrics::counter!(crate::metrics::OUTBOX_PUBLISH_FAILURES).increment(1);
-                    tracing::warn!(seq = row.seq, error = %e, "outbox publish failed");
-                    carried.push(row);
-                    break;
-                }
-                Err(_) => {
-                    metrics::counter!(crate::metrics::OUTBOX_PUBLISH_FAILURES).increment(1);
-                    tracing::warn!(seq = row.seq, "outbox publish timed out");
-                    carried.push(row);
-                    break;
-                }
-            }
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = state.outbox_ready.notified() => {}
+            _ = tokio::time::sleep(Duration::from_millis(state.saga.outbox_interval_ms)) => {}
         }
-        carried.extend(rows);
+        let rows = claim_round(&state, std::mem::take(&mut carried)).await;
+        let (sent, unsent) = publish_rows(bus.as_ref(), rows).await;
+        carried = unsent;
         metrics::counter!(crate::metrics::OUTBOX_PUBLISHED).increment(sent.len() as u64);
         metrics::gauge!(crate::metrics::OUTBOX_CARRIED).set(carried.len() as f64);
         if !sent.is_empty()
@@ -444,4 +412,93 @@ pub async fn run_outbox_relay(
             tracing::warn!(error = %e, "outbox mark_sent failed");
         }
     }
+}
+
+/// This round's rows: the carried ones first, then newly claimed ones.
+async fn claim_round(state: &OrderState, mut rows: Vec<ClaimedOutbox>) -> Vec<ClaimedOutbox> {
+    let now = state.ctx.clock.now_ms();
+    let room = OUTBOX_BATCH.saturating_sub(rows.len());
+    if room == 0 {
+        return rows;
+    }
+    let claimed = match state
+        .repo
+        .claim_outbox(room, state.saga.outbox_lease_ms, now)
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "outbox claim failed");
+            Vec::new()
+        }
+    };
+    // A carried row whose lease ran out may come back in the claim.
+    let carried_seqs: Vec<u64> = rows.iter().map(|r| r.seq).collect();
+    rows.extend(
+        claimed
+            .into_iter()
+            .filter(|r| !carried_seqs.contains(&r.seq)),
+    );
+    rows
+}
+
+/// Keys published at once by one relay round.
+const RELAY_KEYS_IN_FLIGHT: usize = 32;
+
+/// Publishes `rows`: each key's in order (stopping at its first failure),
+/// different keys concurrently. Returns the sent seqs and the unsent rows
+/// (in their original order).
+async fn publish_rows(
+    bus: &dyn EventBus,
+    rows: Vec<ClaimedOutbox>,
+) -> (Vec<u64>, Vec<ClaimedOutbox>) {
+    use futures::StreamExt;
+    let mut by_key: std::collections::BTreeMap<String, Vec<ClaimedOutbox>> = Default::default();
+    let order: Vec<u64> = rows.iter().map(|r| r.seq).collect();
+    for row in rows {
+        by_key.entry(row.message.key.clone()).or_default().push(row);
+    }
+    let mut keys = futures::stream::iter(by_key.into_values())
+        .map(|key_rows| publish_key(bus, key_rows))
+        .buffer_unordered(RELAY_KEYS_IN_FLIGHT);
+    let (mut sent, mut unsent) = (Vec::new(), Vec::new());
+    while let Some((s, u)) = keys.next().await {
+        sent.extend(s);
+        unsent.extend(u);
+    }
+    unsent.sort_by_key(|r: &ClaimedOutbox| order.iter().position(|s| *s == r.seq));
+    (sent, unsent)
+}
+
+/// One key's rows in order, until one fails: (sent seqs, the rest).
+async fn publish_key(
+    bus: &dyn EventBus,
+    rows: Vec<ClaimedOutbox>,
+) -> (Vec<u64>, Vec<ClaimedOutbox>) {
+    let mut sent = Vec::with_capacity(rows.len());
+    let mut rows = rows.into_iter();
+    while let Some(row) = rows.next() {
+        let msg = OutgoingMessage {
+            topic: row.message.topic.clone(),
+            key: row.message.key.clone(),
+            payload: row.message.payload.clone(),
+            headers: row.message.headers.clone(),
+        };
+        let publish =
+            tokio::time::timeout(Duration::from_millis(PUBLISH_TIMEOUT_MS), bus.publish(msg)).await;
+        let failure = match publish {
+            Ok(Ok(_)) => {
+                sent.push(row.seq);
+                continue;
+            }
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "timed out".to_owned(),
+        };
+        metrics::counter!(crate::metrics::OUTBOX_PUBLISH_FAILURES).increment(1);
+        tracing::warn!(seq = row.seq, error = %failure, "outbox publish failed");
+        let mut unsent = vec![row];
+        unsent.extend(rows);
+        return (sent, unsent);
+    }
+    (sent, Vec::new())
 }

@@ -20,6 +20,10 @@ pub struct OrderState {
     pub reservation: Arc<dyn ReservationClient>,
     pub payment: Arc<dyn PaymentGateway>,
     pub saga: SagaSettings,
+    /// Woken when this process wrote outbox rows: the relay publishes them
+    /// at once instead of at its next tick (other replicas' rows wait for
+    /// the tick).
+    pub outbox_ready: Arc<tokio::sync::Notify>,
 }
 
 /// An outbox row carrying `body`, keyed by its order id.
