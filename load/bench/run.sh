@@ -6,6 +6,7 @@
 #   load/bench/run.sh holds      hold throughput vs. users (embedded and stack)
 #   load/bench/run.sh ceiling    the harness vs wrk on the same pages of `ticketing serve --embedded`
 #   load/bench/run.sh seatmap    wrk on a 10,000-seat map: /health, full map, compact status; cache on vs off
+#   load/bench/run.sh sse        10,000 seat streams on one event: change -> delivery, memory per stream
 #
 # Everything listens on loopback; every run is bounded by --run-time.
 # Results: target/bench/<what>/...; the lines worth quoting are printed.
@@ -98,5 +99,18 @@ case "${1:-}" in
         done
       done
     done ;;
-  *) echo "usage: load/bench/run.sh embedded|stack|holds|ceiling|seatmap" >&2; exit 2 ;;
+  sse)
+    # 10,000 seat streams on one event of `ticketing serve --embedded`:
+    # change -> delivery percentiles and memory per open stream.
+    cargo build --release --locked --quiet -p ticketing-cli --example bench_sse
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    ulimit -n "$(ulimit -Hn)"
+    # Room for 10,000 streams plus the bench's own connections (default cap: 10,000).
+    TICKETING_HTTP__MAX_CONNECTIONS=12000 "$BIN" serve --embedded --port "$port" >"$OUT/serve-sse.log" 2>&1 &
+    pid=$!
+    trap 'kill $pid 2>/dev/null || true' EXIT
+    for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
+    internal=$(sed -n 's/.*internal routes.* on \(http:[^ ]*\).*/\1/p' "$OUT/serve-sse.log")
+    BENCH_URL="http://127.0.0.1:$port" BENCH_INTERNAL_URL="$internal" "$ROOT/target/release/examples/bench_sse" ;;
+  *) echo "usage: load/bench/run.sh embedded|stack|holds|ceiling|seatmap|sse" >&2; exit 2 ;;
 esac
