@@ -46,7 +46,12 @@ fn percentiles(mut us: Vec<u64>) -> [f64; 4] {
     }
     us.sort_unstable();
     let at = |q: f64| us[((us.len() as f64 * q) as usize).min(us.len() - 1)] as f64 / 1000.0;
-    [at(0.50), at(0.95), at(0.99), *us.last().unwrap() as f64 / 1000.0]
+    [
+        at(0.50),
+        at(0.95),
+        at(0.99),
+        *us.last().unwrap() as f64 / 1000.0,
+    ]
 }
 
 async fn rss_mib(http: &reqwest::Client, internal: &str) -> f64 {
@@ -91,7 +96,10 @@ async fn stream(
                 _ => break,
             },
         };
-        let Some(id) = line.strip_prefix("id:").and_then(|v| v.trim().parse::<u64>().ok()) else {
+        let Some(id) = line
+            .strip_prefix("id:")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+        else {
             continue;
         };
         if !snapshot {
@@ -134,7 +142,8 @@ async fn main() {
     let addr = url.trim_start_matches("http://").to_owned();
     let sent: Sent = Arc::default();
     let ready = Arc::new(tokio::sync::Semaphore::new(0));
-    let until = Instant::now() + Duration::from_secs(120) + Duration::from_secs((changes / per_s) as u64);
+    let until =
+        Instant::now() + Duration::from_secs(120) + Duration::from_secs((changes / per_s) as u64);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
     let opened = Instant::now();
