@@ -74,12 +74,16 @@ fn a_passing_night_writes_its_report_latest_and_history_and_exits_0() {
             "6s",
             "--soak-users",
             "20",
+            // A small sale (100 people a second, 100 users): the debug
+            // build under the test suite's load, judged by the real limits.
             "--onsale-arrivals",
-            "900",
-            "--onsale-seats",
             "300",
+            "--onsale-seats",
+            "100",
             "--onsale-window",
             "3s",
+            "--onsale-users",
+            "100",
         ],
     );
     assert_eq!(out.status.code(), Some(0));
