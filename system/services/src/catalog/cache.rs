@@ -193,6 +193,23 @@ impl SeatMapCache {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The event's layout alone: no seat-store read when it is cached (the
+    /// layout never changes, so its statuses need not be brought forward).
+    pub async fn layout(
+        &self,
+        repo: &dyn CatalogRepository,
+        seats: &dyn SeatStore,
+        event_id: &EventId,
+    ) -> Result<Arc<Layout>, ApiError> {
+        if !self.enabled {
+            return Ok(Arc::new(load_layout(repo, event_id).await?));
+        }
+        Ok(match self.lookup(event_id) {
+            Some(e) => e.layout.clone(),
+            None => self.insert(repo, seats, event_id).await?.layout.clone(),
+        })
+    }
+
     /// The event's layout and its statuses at a version at least as new as
     /// the seat store's when this was called.
     pub async fn current(

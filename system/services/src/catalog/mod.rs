@@ -290,7 +290,14 @@ async fn get_layout(
     Path(event_id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (layout, _) = current(&state, &EventId(event_id)).await?;
+    let layout = state
+        .cache
+        .layout(
+            state.repo.as_ref(),
+            state.seats.as_ref(),
+            &EventId(event_id),
+        )
+        .await?;
     let etag = format!("\"layout-{}\"", layout.seats.len());
     Ok(tagged(&headers, etag, LAYOUT_CACHE, || layout.body()))
 }
