@@ -154,6 +154,7 @@ impl Api {
                 starts_at: "2030-01-01T20:00:00Z".to_owned(),
                 rows,
                 cols,
+                waiting_room: None,
             })
             .send()
             .await

@@ -257,6 +257,7 @@ async fn reservation_host(sh: Arc<Shared>, name: String, inc: u32) -> turmoil::R
         ctx: ctx.clone(),
         seats: sh.remote_seats(),
         policy: sh.settings.hold,
+        admission: None,
     };
     let mut bus = sh.remote_bus();
     if sh.bug == Some(Bug::CommitBeforeEffect) {

@@ -349,4 +349,8 @@ impl Consumer for CommitOnPoll {
     async fn lag(&mut self) -> Result<Option<u64>, BusError> {
         self.inner.lag().await
     }
+
+    fn known_lag(&self) -> Option<u64> {
+        self.inner.known_lag()
+    }
 }

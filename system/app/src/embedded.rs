@@ -1,4 +1,4 @@
-//! The embedded mode: all four services in one process on the in-memory
+//! The embedded mode: all five services in one process on the in-memory
 //! adapters, behind one loopback port that routes like the gateway.
 //!
 //! Reservation and payment also listen on their own loopback ports (port 0)
@@ -20,10 +20,12 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use ticketing_domain::ports::{Clock, EventBus, SeatStore};
+use ticketing_domain::ports::{Clock, EventBus, QueueStore, SeatStore};
 use ticketing_mem::{
-    MemCatalogRepository, MemEventBus, MemOrderRepository, MemPaymentRepository, MemSeatStore,
+    MemCatalogRepository, MemEventBus, MemOrderRepository, MemPaymentRepository, MemQueueStore,
+    MemSeatStore,
 };
+use ticketing_services::admission::AdmissionKey;
 use ticketing_services::catalog::{self, CatalogState, SeatFeed};
 use ticketing_services::clients::order_clients;
 use ticketing_services::config::PaymentFaults;
@@ -31,7 +33,8 @@ use ticketing_services::http::auth::require_service_token;
 use ticketing_services::http::finish_router;
 use ticketing_services::order::{self, OrderState};
 use ticketing_services::payment::{self, PaymentState};
-use ticketing_services::reservation::{self, ReservationState};
+use ticketing_services::queue::{self as queue_service, QueueState};
+use ticketing_services::reservation::{self, Admission, ReservationState};
 use ticketing_services::started::Started;
 use ticketing_services::{Ctx, demo, gateway};
 use tokio::net::TcpListener;
@@ -48,6 +51,7 @@ pub struct EmbeddedHandles {
     pub bus: MemEventBus,
     pub feed: Arc<SeatFeed>,
     pub payment_faults: Arc<Mutex<PaymentFaults>>,
+    pub queue: Arc<MemQueueStore>,
 }
 
 /// The in-memory adapters of one embedded system.
@@ -65,6 +69,23 @@ fn handles(settings: &Settings) -> EmbeddedHandles {
             settings.catalog.feed_channel_capacity,
         )),
         payment_faults: Arc::new(Mutex::new(settings.payment.clone())),
+        queue: Arc::new(MemQueueStore::new()),
+    }
+}
+
+/// The embedded demo's admission key when `queue.admission_key` is unset.
+pub const DEMO_ADMISSION_KEY: &str = "embedded-demo-admission-key";
+
+/// The admission key: the configured one, or the demo's (with a warning).
+pub fn admission_key(settings: &Settings) -> AdmissionKey {
+    match &settings.queue.admission_key {
+        Some(k) if !k.is_empty() => AdmissionKey::new(k),
+        _ => {
+            tracing::warn!(
+                "queue.admission_key is unset: the embedded demo signs admission tokens with a fixed, public key"
+            );
+            AdmissionKey::new(DEMO_ADMISSION_KEY)
+        }
     }
 }
 
@@ -95,6 +116,7 @@ struct Services {
     reservation: Started,
     order: Started,
     payment: Started,
+    queue: Started,
 }
 
 impl Embedded {
@@ -116,6 +138,10 @@ impl Embedded {
             for event in demo::demo_events(&settings.demo) {
                 catalog::install_event(handles.catalog.as_ref(), handles.seats.as_ref(), event)
                     .await?;
+            }
+            for id in demo::PROTECTED {
+                let room = settings.queue.room(clock.now_ms());
+                handles.queue.open_room(&(*id).into(), &room).await?;
             }
         }
         let host = settings.gateway.host.as_str();
@@ -155,7 +181,15 @@ impl Embedded {
             order_ctx,
             payment_ctx,
             gateway_ctx,
-        ] = [ctx_for(), ctx_for(), ctx_for(), ctx_for(), ctx_for()];
+            queue_ctx,
+        ] = [
+            ctx_for(),
+            ctx_for(),
+            ctx_for(),
+            ctx_for(),
+            ctx_for(),
+            ctx_for(),
+        ];
         let s = app.start_services(
             settings,
             [
@@ -163,6 +197,7 @@ impl Embedded {
                 reservation_ctx.clone(),
                 order_ctx,
                 payment_ctx.clone(),
+                queue_ctx,
             ],
         );
         // Prometheus metrics of the whole process, on the internal listener.
@@ -170,8 +205,8 @@ impl Embedded {
         let finish = |r, ctx: &Ctx| finish_router(r, ctx, &settings.http, gateway::owner);
         // Internal routes check the service credential when one is set.
         let guard = |r| require_service_token(r, &settings.internal);
-        let public = gateway::public_router(&[&s.catalog, &s.reservation, &s.order]);
-        let internal = [&s.reservation, &s.catalog, &s.payment, &s.order]
+        let public = gateway::public_router(&[&s.catalog, &s.reservation, &s.order, &s.queue]);
+        let internal = [&s.reservation, &s.catalog, &s.payment, &s.order, &s.queue]
             .iter()
             .fold(axum::Router::new(), |r, s| {
                 r.merge(guard(s.internal.clone()))
@@ -199,7 +234,7 @@ impl Embedded {
             internal_listener,
             finish(internal, &gateway_ctx),
         );
-        for started in [s.reservation, s.order, s.catalog, s.payment] {
+        for started in [s.reservation, s.order, s.catalog, s.payment, s.queue] {
             for w in started.workers {
                 app.tasks.spawn(w.task);
             }
@@ -209,8 +244,16 @@ impl Embedded {
 
     /// Each service's `start` on the in-memory adapters; order reaches
     /// reservation and payment over HTTP on their loopback listeners.
-    fn start_services(&self, settings: &Settings, ctxs: [Ctx; 4]) -> Services {
-        let [catalog_ctx, reservation_ctx, order_ctx, payment_ctx] = ctxs;
+    fn start_services(&self, settings: &Settings, ctxs: [Ctx; 5]) -> Services {
+        let [
+            catalog_ctx,
+            reservation_ctx,
+            order_ctx,
+            payment_ctx,
+            queue_ctx,
+        ] = ctxs;
+        let key = admission_key(settings);
+        let rooms: Arc<dyn QueueStore> = self.handles.queue.clone();
         let h = &self.handles;
         let seats: Arc<dyn SeatStore> = h.seats.clone();
         let bus: Arc<dyn EventBus> = Arc::new(h.bus.clone());
@@ -222,11 +265,22 @@ impl Embedded {
             h.feed.clone(),
             &settings.catalog,
             shutdown.clone(),
-        );
+        )
+        .with_rooms(rooms.clone(), settings.queue.clone());
         let reservation_state = ReservationState {
             ctx: reservation_ctx,
             seats,
             policy: settings.hold,
+            admission: Some(Admission {
+                rooms: rooms.clone(),
+                key: key.clone(),
+            }),
+        };
+        let queue_state = QueueState {
+            ctx: queue_ctx,
+            rooms,
+            key,
+            settings: settings.queue.clone(),
         };
         let (reservation_client, payment_client) = order_clients(
             HttpConnector::new(),
@@ -259,6 +313,7 @@ impl Embedded {
             ),
             order: order::start(order_state, bus, shutdown.clone()),
             payment: payment::start(payment_state),
+            queue: queue_service::start(queue_state, shutdown.clone()),
         }
     }
 

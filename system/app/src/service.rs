@@ -6,6 +6,12 @@
 //! | reservation | `RedisSeatStore`, `KafkaEventBus` | confirm/release commands, expiry sweeper |
 //! | order | `PgOrderRepository`, `KafkaEventBus`, HTTP clients | saga orchestrator, watchdog, outbox relay |
 //! | payment | `PgPaymentRepository` | — |
+//! | queue | `RedisQueueStore` | admitter |
+//!
+//! Catalog and reservation also reach the waiting rooms (`RedisQueueStore`):
+//! catalog opens a room when an event is created with `waitingRoom`,
+//! reservation checks admission tokens against it. Queue and reservation
+//! require `queue.admission_key`.
 //!
 //! [`Service::build`] is what `ticketing serve --service NAME` and the tests
 //! call (zero-to-production's `Application::build`): it connects, migrates,
@@ -23,18 +29,21 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use ticketing_domain::EventId;
 use ticketing_domain::messages::topics;
-use ticketing_domain::ports::{Clock, EventBus, SeatStore};
+use ticketing_domain::ports::{Clock, EventBus, QueueStore, SeatStore};
 use ticketing_kafka::KafkaEventBus;
 use ticketing_postgres::{PgCatalogRepository, PgOrderRepository, PgPaymentRepository, connect};
-use ticketing_redis::{RedisSeatStore, RedisSeatStoreConfig};
+use ticketing_redis::{RedisQueueStore, RedisSeatStore, RedisSeatStoreConfig};
+use ticketing_services::admission::AdmissionKey;
 use ticketing_services::catalog::{self, CatalogState, SeatFeed};
 use ticketing_services::clients::order_clients;
 use ticketing_services::http::auth::require_service_token;
 use ticketing_services::http::finish_router;
 use ticketing_services::order::{self, OrderState};
 use ticketing_services::payment::{self, PaymentState};
-use ticketing_services::reservation::{self, ReservationState};
+use ticketing_services::queue::{self as queue_service, QueueState};
+use ticketing_services::reservation::{self, Admission, ReservationState};
 use ticketing_services::started::Started;
 use ticketing_services::{Ctx, demo, gateway};
 use tokio::task::JoinSet;
@@ -47,6 +56,7 @@ pub enum ServiceKind {
     Reservation,
     Order,
     Payment,
+    Queue,
 }
 
 impl ServiceKind {
@@ -56,6 +66,7 @@ impl ServiceKind {
             ServiceKind::Reservation => "reservation",
             ServiceKind::Order => "order",
             ServiceKind::Payment => "payment",
+            ServiceKind::Queue => "queue",
         }
     }
 }
@@ -80,6 +91,27 @@ async fn seat_store(settings: &Settings) -> anyhow::Result<Arc<RedisSeatStore>> 
         .await
         .with_context(|| format!("cannot reach Redis at {url}"))?;
     Ok(Arc::new(store))
+}
+
+async fn queue_store(settings: &Settings) -> anyhow::Result<Arc<dyn QueueStore>> {
+    let url = settings.redis.url.clone();
+    let store = RedisQueueStore::connect(settings.redis.clone())
+        .await
+        .with_context(|| format!("cannot reach Redis at {url}"))?;
+    Ok(Arc::new(store))
+}
+
+/// The admission key; production has no default.
+fn admission_key(settings: &Settings, kind: ServiceKind) -> anyhow::Result<AdmissionKey> {
+    match &settings.queue.admission_key {
+        Some(k) if !k.is_empty() => Ok(AdmissionKey::new(k)),
+        _ => anyhow::bail!(
+            "queue.admission_key is required to serve {} on its own: it signs and checks \
+             waiting-room admission tokens (set TICKETING_QUEUE__ADMISSION_KEY to a shared \
+             secret, the same for queue and reservation)",
+            kind.name()
+        ),
+    }
 }
 
 async fn event_bus(settings: &Settings) -> anyhow::Result<Arc<KafkaEventBus>> {
@@ -111,16 +143,26 @@ async fn start(
         ServiceKind::Catalog => {
             let repo = Arc::new(PgCatalogRepository::new(database(settings).await?));
             let seats: Arc<dyn SeatStore> = seat_store(settings).await?;
+            let rooms = queue_store(settings).await?;
             if settings.demo.enabled {
                 for event in demo::demo_events(&settings.demo) {
                     catalog::install_event(repo.as_ref(), seats.as_ref(), event).await?;
+                }
+                for id in demo::PROTECTED {
+                    let event: EventId = (*id).into();
+                    // A restart keeps the room (and its on-sale time) as it is.
+                    if rooms.room(&event).await?.is_none() {
+                        let room = settings.queue.room(ctx.clock.now_ms());
+                        rooms.open_room(&event, &room).await?;
+                    }
                 }
             }
             let feed = Arc::new(SeatFeed::with_capacity(
                 settings.catalog.feed_channel_capacity,
             ));
             let state =
-                CatalogState::new(ctx, repo, seats, feed, &settings.catalog, shutdown.clone());
+                CatalogState::new(ctx, repo, seats, feed, &settings.catalog, shutdown.clone())
+                    .with_rooms(rooms, settings.queue.clone());
             catalog::start(state, &settings.catalog)
         }
         ServiceKind::Reservation => {
@@ -130,6 +172,10 @@ async fn start(
                 ctx,
                 seats,
                 policy: settings.hold,
+                admission: Some(Admission {
+                    rooms: queue_store(settings).await?,
+                    key: admission_key(settings, kind)?,
+                }),
             };
             reservation::start(state, bus, &settings.reservation, shutdown.clone())
         }
@@ -154,6 +200,15 @@ async fn start(
                 outbox_ready: Default::default(),
             };
             order::start(state, bus, shutdown.clone())
+        }
+        ServiceKind::Queue => {
+            let state = QueueState {
+                key: admission_key(settings, kind)?,
+                rooms: queue_store(settings).await?,
+                ctx,
+                settings: settings.queue.clone(),
+            };
+            queue_service::start(state, shutdown.clone())
         }
         ServiceKind::Payment => payment::start(PaymentState {
             ctx,

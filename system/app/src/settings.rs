@@ -18,7 +18,7 @@ use ticketing_postgres::PgConfig;
 use ticketing_redis::RedisSeatStoreConfig;
 use ticketing_services::config::{
     CatalogSettings, ClientSettings, DemoSettings, HttpSettings, InternalSettings, LogSettings,
-    PaymentFaults, ReservationSettings, SagaSettings, TraceSettings,
+    PaymentFaults, QueueSettings, ReservationSettings, SagaSettings, TraceSettings,
 };
 
 /// Everything the services read at start.
@@ -30,6 +30,8 @@ pub struct Settings {
     pub saga: SagaSettings,
     pub reservation: ReservationSettings,
     pub catalog: CatalogSettings,
+    /// The waiting room (queue service; reservation checks its tokens).
+    pub queue: QueueSettings,
     pub payment: PaymentFaults,
     pub http: HttpSettings,
     /// Fixes the random source (ids, payment fault rolls). Unset in

@@ -29,7 +29,7 @@ struct Cli {
 enum Command {
     /// Run the system.
     Serve {
-        /// All four services in this process, on in-memory adapters.
+        /// All five services in this process, on in-memory adapters.
         #[arg(long, conflicts_with = "service", required_unless_present = "service")]
         embedded: bool,
         /// One service on the production adapters (Redis, Kafka, PostgreSQL).

@@ -383,6 +383,44 @@ async fn sse_through_the_gateway(http: &reqwest::Client, url: &str) {
     );
 }
 
+/// Joins the demo's protected event through the gateway (the queue
+/// service on Redis), is admitted, and holds with the token; without it the
+/// hold is refused.
+async fn queue_through_the_gateway(http: &reqwest::Client, url: &str) {
+    let hold = |token: Option<String>| {
+        let mut req = http
+            .post(format!("{url}/api/reservations"))
+            .json(&json!({"eventId": "stadium-final", "seatIds": ["1-1"], "holdSeconds": 60}));
+        if let Some(t) = token {
+            req = req.header("x-admission-token", t);
+        }
+        req.send()
+    };
+    let refused = hold(None).await.unwrap();
+    assert_eq!(refused.status().as_u16(), 403);
+    let joined = http
+        .post(format!("{url}/api/queue/stadium-final"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(joined.status().as_u16(), 201);
+    let joined: Value = joined.json().await.unwrap();
+    let ticket = joined["ticket"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let token = loop {
+        let place = get_json(http, format!("{url}/api/queue/stadium-final/{ticket}")).await;
+        if let Some(t) = place["admissionToken"].as_str() {
+            break t.to_owned();
+        }
+        assert_eq!(place["status"], "WAITING", "{place}");
+        assert!(Instant::now() < deadline, "not admitted: {place}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let held = hold(Some(token)).await.unwrap();
+    assert_eq!(held.status().as_u16(), 201, "{:?}", held.text().await);
+    println!("queue: joined stadium-final, admitted, held with the token");
+}
+
 #[test]
 fn rush_purchases_broker_outage_and_duplicates_on_the_real_stack() {
     let stack = Stack::up();
@@ -536,6 +574,9 @@ fn rush_purchases_broker_outage_and_duplicates_on_the_real_stack() {
             404,
             "the gateway does not publish metrics"
         );
+
+        // 4c. The waiting room through nginx: stadium-final needs admission.
+        queue_through_the_gateway(&http, &url).await;
 
         // 5. The live seat stream through nginx.
         sse_through_the_gateway(&http, &url).await;

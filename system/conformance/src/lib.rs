@@ -22,4 +22,5 @@ pub mod catalog_repo;
 pub mod event_bus;
 pub mod order_repo;
 pub mod payment_repo;
+pub mod queue_store;
 pub mod seat_store;

@@ -6,10 +6,11 @@
 use std::sync::Arc;
 use ticketing_conformance::seat_store::HISTORY_LIMIT;
 use ticketing_domain::ports::{
-    CatalogRepository, EventBus, OrderRepository, PaymentRepository, SeatStore,
+    CatalogRepository, EventBus, OrderRepository, PaymentRepository, QueueStore, SeatStore,
 };
 use ticketing_mem::{
-    MemCatalogRepository, MemEventBus, MemOrderRepository, MemPaymentRepository, MemSeatStore,
+    MemCatalogRepository, MemEventBus, MemOrderRepository, MemPaymentRepository, MemQueueStore,
+    MemSeatStore,
 };
 
 ticketing_conformance::seat_store_suite!(|| async {
@@ -26,4 +27,7 @@ ticketing_conformance::payment_repo_suite!(|| async {
 });
 ticketing_conformance::catalog_repo_suite!(|| async {
     Arc::new(MemCatalogRepository::new()) as Arc<dyn CatalogRepository>
+});
+ticketing_conformance::queue_store_suite!(|| async {
+    Arc::new(MemQueueStore::new()) as Arc<dyn QueueStore>
 });

@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 use std::time::{Duration, UNIX_EPOCH};
 use ticketing_domain::saga::FailureReason;
 use ticketing_domain::{
-    Cents, EventId, Hold, HoldId, OrderId, OrderStatus, PaymentStatus, SeatId, SeatStatus, UnixMs,
+    Cents, EventId, Hold, HoldId, OrderId, OrderStatus, PaymentStatus, QueueTicket, SeatId,
+    SeatStatus, UnixMs, VisitorId,
 };
 
 /// RFC 3339 UTC text for a clock reading (no wall-clock read involved).
@@ -233,6 +234,86 @@ pub struct CreateEventBody {
     pub starts_at: String,
     pub rows: u32,
     pub cols: u32,
+    /// Protects the event with a waiting room (absent: no room).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_room: Option<WaitingRoomBody>,
+}
+
+/// `waitingRoom` of `POST /internal/events`: when the sale opens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct WaitingRoomBody {
+    /// On-sale time, Unix milliseconds; absent: now (the room admits at once,
+    /// first come first served).
+    #[serde(default)]
+    pub on_sale_at_ms: Option<u64>,
+}
+
+/// `POST /api/queue/{eventId}` (201): the visitor's place.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueJoinView {
+    pub event_id: EventId,
+    /// The visitor's secret handle: `GET /api/queue/{eventId}/{ticket}`.
+    pub ticket: QueueTicket,
+    pub visitor_id: VisitorId,
+    pub place: QueuePlaceView,
+}
+
+/// Where a visitor is: `GET /api/queue/{eventId}/{ticket}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueuePlaceView {
+    /// `WAITING`, `ADMITTED` or `EXPIRED`.
+    pub status: QueueStatus,
+    /// Joined before the on-sale time: the order is drawn then.
+    pub prequeue: bool,
+    /// 1-based place in line (`null` in the pre-queue and once admitted).
+    pub position: Option<u64>,
+    /// People before this visitor (`null` as `position`).
+    pub ahead: Option<u64>,
+    /// From the measured admission rate (`null` when nobody can be admitted).
+    pub estimated_wait_ms: Option<u64>,
+    /// The on-sale time (Unix ms).
+    pub on_sale_at_ms: u64,
+    /// Admitted: the token every hold on this event must carry
+    /// (`X-Admission-Token`).
+    pub admission_token: Option<String>,
+    /// Admitted: the token's expiry (Unix ms).
+    pub token_expires_at_ms: Option<u64>,
+}
+
+/// A place's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum QueueStatus {
+    Waiting,
+    Admitted,
+    Expired,
+}
+
+/// `PUT /internal/queue/{eventId}`: the room's caps, changed at run time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct QueueCapsBody {
+    pub active_max: u32,
+    pub admit_per_s: u32,
+}
+
+/// `GET /internal/queue/{eventId}`: the room's settings and figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueRoomView {
+    pub event_id: EventId,
+    pub opens_at_ms: u64,
+    pub on_sale_at_ms: u64,
+    pub active_max: u32,
+    pub admit_per_s: u32,
+    pub waiting: u64,
+    pub active: u64,
+    pub admitted_total: u64,
+    /// Admissions per second over the last whole seconds (the wait estimate's rate).
+    pub admitted_per_s: f64,
 }
 
 /// `POST /api/reservations`.

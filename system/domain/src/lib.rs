@@ -13,12 +13,14 @@
 //! - [`model`]: ids, events, seats, holds, orders, payments, tickets.
 //! - [`rules`]: validation and limits (seats per hold, hold lifetime, request hashing).
 //! - [`saga`]: the order saga state machine (pure, property-tested).
+//! - [`queue`]: the waiting room's rules (pre-queue order, admission caps, wait estimate).
 //! - [`messages`]: the payloads that travel over the event bus.
 //! - [`ports`]: one trait per port, each method documenting its contract.
 
 pub mod messages;
 pub mod model;
 pub mod ports;
+pub mod queue;
 pub mod rules;
 pub mod saga;
 

@@ -64,6 +64,17 @@ string_id!(
     TraceId
 );
 
+string_id!(
+    /// A waiting-room ticket: the visitor's secret handle on its place (128
+    /// random bits, returned only to the visitor), like a hold id.
+    QueueTicket
+);
+string_id!(
+    /// A waiting-room visitor: named in the admission token and in the
+    /// active set (64 random bits; not a secret on its own).
+    VisitorId
+);
+
 /// Money is kept in integer cents: no float rounding in a ledger.
 pub type Cents = i64;
 

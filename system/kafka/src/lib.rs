@@ -16,6 +16,12 @@
 //!   records is asked for them again). `commit` is synchronous — it returns
 //!   when the broker stored the offset, so "committed" means committed, at
 //!   the cost of one broker round trip on the calling worker.
+//! - **Lag**: `lag()` asks the broker (committed offsets and watermarks, a
+//!   blocking round trip per partition: for tests and operators);
+//!   `known_lag()` is librdkafka's statistics report of the same count,
+//!   refreshed every [`STATS_INTERVAL_MS`] on librdkafka's thread — what
+//!   the services' lag gauge reads (the blocking query, once a second per
+//!   consumer, held a runtime thread 25–43 ms each time under load).
 //! - **Topics** are created on first use (some brokers, tansu among them,
 //!   do not auto-create on produce), with the configured partition count.
 //! - **Namespacing**: `topic_prefix` is prepended to every topic and group,
@@ -248,6 +254,7 @@ impl EventBus for KafkaEventBus {
             )
             .set("fetch.wait.max.ms", self.config.fetch_wait_ms.to_string())
             .set("socket.timeout.ms", self.config.call_timeout_ms.to_string())
+            .set("statistics.interval.ms", STATS_INTERVAL_MS.to_string())
             .create_with_context(Assignments::default())
             .map_err(unavailable)?;
         consumer.subscribe(&[&topic]).map_err(unavailable)?;
@@ -317,13 +324,59 @@ impl KafkaEventBus {
 }
 
 /// Counts the consumer's assignments, so the consumer knows when the
-/// broker starts its partitions again at the committed offsets.
-#[derive(Debug, Default)]
+/// broker starts its partitions again at the committed offsets; and keeps
+/// the member's lag from librdkafka's statistics (see [`STATS_INTERVAL_MS`]).
+#[derive(Debug)]
 pub struct Assignments {
     generation: AtomicU64,
+    /// Messages after the committed offsets in the assigned partitions, as
+    /// of the last statistics report; [`LAG_UNKNOWN`] before the first.
+    lag: AtomicU64,
 }
 
-impl ClientContext for Assignments {}
+/// `Assignments::lag` before any statistics arrived.
+const LAG_UNKNOWN: u64 = u64::MAX;
+
+/// How often librdkafka reports a consumer's statistics (on its own
+/// thread): the lag the worker's gauge shows, with no blocking query.
+pub const STATS_INTERVAL_MS: u64 = 1_000;
+
+impl Default for Assignments {
+    fn default() -> Self {
+        Self {
+            generation: AtomicU64::new(0),
+            lag: AtomicU64::new(LAG_UNKNOWN),
+        }
+    }
+}
+
+/// The committed lag of the partitions this member is assigned, from one
+/// statistics report: the high watermark minus the committed offset (minus
+/// the low watermark where the group has not committed), as `lag()` counts.
+fn lag_from_stats(statistics: &rdkafka::Statistics) -> u64 {
+    let mut lag = 0u64;
+    for topic in statistics.topics.values() {
+        for p in topic.partitions.values() {
+            if p.partition < 0 || !p.desired || p.hi_offset < 0 {
+                continue;
+            }
+            let done = if p.committed_offset >= 0 {
+                p.committed_offset
+            } else {
+                p.lo_offset.max(0)
+            };
+            lag += u64::try_from(p.hi_offset.saturating_sub(done)).unwrap_or(0);
+        }
+    }
+    lag
+}
+
+impl ClientContext for Assignments {
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        self.lag
+            .store(lag_from_stats(&statistics), Ordering::Relaxed);
+    }
+}
 
 impl ConsumerContext for Assignments {
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, _rebalance: &Rebalance<'_>) {
@@ -517,6 +570,13 @@ impl Consumer for KafkaConsumer {
             return Ok(Some(0));
         }
         committed_lag(&self.consumer, assigned, timeout).map(Some)
+    }
+
+    fn known_lag(&self) -> Option<u64> {
+        match self.consumer.context().lag.load(Ordering::Relaxed) {
+            LAG_UNKNOWN => None,
+            lag => Some(lag),
+        }
     }
 
     async fn rewind(&mut self) -> Result<(), BusError> {

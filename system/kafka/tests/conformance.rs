@@ -88,3 +88,54 @@ async fn group_lag_is_read_without_joining_the_group() {
         Some(b"m5".to_vec())
     );
 }
+
+/// `known_lag` (librdkafka's statistics: what the services' lag gauge
+/// reads) reports the same count as the blocking `lag()`: unknown before
+/// the first report, then what is not committed, falling with commits.
+#[tokio::test]
+async fn known_lag_follows_commits_without_a_query() {
+    let mut config = KafkaConfig::new(broker().brokers.clone());
+    config.topic_prefix = format!("{}.", unique_name("known"));
+    config.session_timeout_ms = 6_000;
+    config.partitions = 1;
+    let bus = KafkaEventBus::new(config).unwrap();
+    for i in 0..5 {
+        bus.publish(ticketing_domain::ports::OutgoingMessage {
+            topic: "t".into(),
+            key: "k".into(),
+            payload: format!("m{i}").into_bytes(),
+            headers: Vec::new(),
+        })
+        .await
+        .unwrap();
+    }
+    let mut member = bus.subscribe("t", "g").await.unwrap();
+    let mut got = Vec::new();
+    for _ in 0..100 {
+        got.extend(member.poll(10, 200).await.unwrap());
+        if got.len() >= 5 {
+            break;
+        }
+    }
+    assert_eq!(got.len(), 5, "all five delivered");
+    // Statistics are served while the member polls: poll (nothing comes)
+    // until the report shows `want`, for at most 20 s.
+    async fn reported(
+        member: &mut Box<dyn ticketing_domain::ports::Consumer>,
+        want: u64,
+    ) -> Option<u64> {
+        for _ in 0..100 {
+            assert!(member.poll(10, 200).await.unwrap().is_empty());
+            if member.known_lag() == Some(want) {
+                break;
+            }
+        }
+        member.known_lag()
+    }
+    assert_eq!(reported(&mut member, 5).await, Some(5), "nothing committed");
+    assert_eq!(member.lag().await.unwrap(), Some(5), "the query agrees");
+    member.commit(&got[1]).await.unwrap();
+    assert_eq!(reported(&mut member, 3).await, Some(3), "two committed");
+    member.commit(&got[4]).await.unwrap();
+    assert_eq!(reported(&mut member, 0).await, Some(0), "all committed");
+}

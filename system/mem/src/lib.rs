@@ -16,6 +16,7 @@ mod clock;
 mod event_bus;
 mod order_repo;
 mod payment_repo;
+mod queue_store;
 mod seat_store;
 
 pub use catalog_repo::MemCatalogRepository;
@@ -23,6 +24,7 @@ pub use clock::ManualClock;
 pub use event_bus::{MemConsumer, MemEventBus};
 pub use order_repo::MemOrderRepository;
 pub use payment_repo::MemPaymentRepository;
+pub use queue_store::MemQueueStore;
 pub use seat_store::MemSeatStore;
 
 use std::sync::{Mutex, MutexGuard};

@@ -1,6 +1,8 @@
 //! # ticketing-redis
 //!
-//! [`RedisSeatStore`]: the production [`SeatStore`] on Redis.
+//! [`RedisSeatStore`]: the production [`SeatStore`] on Redis; and
+//! [`RedisQueueStore`], the waiting room's store (`queue.rs`,
+//! `queue_store.lua`), on the same Redis and the same pattern.
 //!
 //! Every operation on an event is **one Lua script** (`seat_store.lua`),
 //! so holds, the fenced confirm, expiry and the change log are atomic
@@ -22,6 +24,9 @@
 //! Every call has a timeout; the multiplexed `ConnectionManager` reconnects
 //! by itself. A timeout or transport error is [`SeatStoreError::Unavailable`]
 //! (outcome unknown, retryable) — callers already treat it that way.
+
+mod queue;
+pub use queue::{QUEUE_SCRIPT, RedisQueueStore};
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};

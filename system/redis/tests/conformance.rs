@@ -1,4 +1,4 @@
-//! The seat store conformance suite against real Redis: the same cases the
+//! The seat store and waiting-room conformance suites against real Redis: the same cases the
 //! in-memory model passes (`system/conformance/tests/mem.rs`).
 //!
 //! Each store gets its own key prefix on a shared or private server (see
@@ -9,8 +9,8 @@
 
 use std::sync::{Arc, OnceLock};
 use ticketing_conformance::seat_store::HISTORY_LIMIT;
-use ticketing_domain::ports::SeatStore;
-use ticketing_redis::{RedisSeatStore, RedisSeatStoreConfig};
+use ticketing_domain::ports::{QueueStore, SeatStore};
+use ticketing_redis::{RedisQueueStore, RedisSeatStore, RedisSeatStoreConfig};
 use ticketing_testkit::{TestRedis, unique_name};
 
 fn server() -> &'static TestRedis {
@@ -30,3 +30,15 @@ async fn store() -> Arc<dyn SeatStore> {
 }
 
 ticketing_conformance::seat_store_suite!(store);
+
+async fn queue_store() -> Arc<dyn QueueStore> {
+    let config = RedisSeatStoreConfig {
+        url: server().url.clone(),
+        key_prefix: format!("{}:", unique_name("queue")),
+        call_timeout_ms: 5_000,
+        ..RedisSeatStoreConfig::default()
+    };
+    Arc::new(RedisQueueStore::connect(config).await.unwrap())
+}
+
+ticketing_conformance::queue_store_suite!(queue_store);

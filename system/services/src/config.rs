@@ -322,3 +322,62 @@ impl Default for DemoSettings {
         }
     }
 }
+
+/// The waiting room (`queue` section): defaults for every protected event's
+/// room, the admission step and the token key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueueSettings {
+    /// The room takes visitors this long before the on-sale time.
+    pub opens_before_s: u64,
+    /// Most shoppers active at once, per event (changeable at run time).
+    pub active_max: u32,
+    /// Most admissions per second, per event (changeable at run time).
+    pub admit_per_s: u32,
+    /// An admitted shopper's slot frees after this long without a request.
+    pub idle_s: u64,
+    /// A waiting visitor who stops asking for this long loses the place.
+    pub abandon_s: u64,
+    /// How long an admission token is valid.
+    pub token_ttl_s: u64,
+    /// How often each queue process runs an admission step per room.
+    pub admit_interval_ms: u64,
+    /// How often an open position stream asks for its place (one store
+    /// call per open stream per interval).
+    pub stream_interval_ms: u64,
+    /// The HMAC key of admission tokens, shared by queue and reservation.
+    /// Required by `ticketing serve --service queue|reservation`; the
+    /// embedded demo uses a fixed key and says so in a warning.
+    pub admission_key: Option<String>,
+}
+
+impl Default for QueueSettings {
+    fn default() -> Self {
+        Self {
+            opens_before_s: 1_800,
+            active_max: 1_000,
+            admit_per_s: 100,
+            idle_s: 120,
+            abandon_s: 60,
+            token_ttl_s: 900,
+            admit_interval_ms: 100,
+            stream_interval_ms: 1_000,
+            admission_key: None,
+        }
+    }
+}
+
+impl QueueSettings {
+    /// The room of an event going on sale at `on_sale_at_ms`.
+    pub fn room(&self, on_sale_at_ms: u64) -> ticketing_domain::queue::RoomConfig {
+        ticketing_domain::queue::RoomConfig {
+            opens_at_ms: on_sale_at_ms.saturating_sub(self.opens_before_s * 1000),
+            on_sale_at_ms,
+            active_max: self.active_max,
+            admit_per_s: self.admit_per_s,
+            idle_ms: self.idle_s * 1000,
+            abandon_ms: self.abandon_s * 1000,
+            token_ttl_ms: self.token_ttl_s * 1000,
+        }
+    }
+}

@@ -28,3 +28,6 @@ pub fn demo_events(settings: &DemoSettings) -> Vec<Event> {
         ),
     ]
 }
+
+/// Demo events behind a waiting room (on sale from the moment they are installed).
+pub const PROTECTED: &[&str] = &["stadium-final"];

@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use ticketing_domain::SeatId;
-use ticketing_domain::ports::{RepoError, SeatStoreError};
+use ticketing_domain::ports::{QueueError, RepoError, SeatStoreError};
 
 /// Code, message and optional extra fields of an error body.
 #[derive(Debug, Clone)]
@@ -65,10 +65,12 @@ pub enum ApiError {
     IdempotencyKeyRequired,
     #[error("Idempotency-Key was used with a different request body")]
     IdempotencyKeyMismatch,
-    #[error("{0}")]
+    #[error("{1}")]
     Conflict(&'static str, String),
     #[error("not found")]
     NotFound(&'static str, String),
+    #[error("{1}")]
+    Forbidden(&'static str, String),
     /// A dependency is down; the client may retry.
     #[error("service unavailable: {0}")]
     Unavailable(String),
@@ -89,6 +91,7 @@ impl ApiError {
                 StatusCode::CONFLICT
             }
             HoldExpired => StatusCode::GONE,
+            Forbidden(..) => StatusCode::FORBIDDEN,
             IdempotencyKeyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
             Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -111,7 +114,7 @@ impl ApiError {
             OrderNotFound => ("ORDER_NOT_FOUND", None),
             IdempotencyKeyRequired => ("IDEMPOTENCY_KEY_REQUIRED", None),
             IdempotencyKeyMismatch => ("IDEMPOTENCY_KEY_MISMATCH", None),
-            Conflict(code, _) | NotFound(code, _) => (*code, None),
+            Conflict(code, _) | NotFound(code, _) | Forbidden(code, _) => (*code, None),
             Unavailable(_) => ("SERVICE_UNAVAILABLE", None),
             Unexpected(_) => ("INTERNAL", None),
         };
@@ -185,5 +188,23 @@ pub fn code_for_status(status: StatusCode) -> &'static str {
         StatusCode::SERVICE_UNAVAILABLE => "SERVICE_UNAVAILABLE",
         s if s.is_client_error() => "BAD_REQUEST",
         _ => "INTERNAL",
+    }
+}
+
+impl From<QueueError> for ApiError {
+    fn from(e: QueueError) -> Self {
+        match e {
+            QueueError::UnknownRoom => {
+                ApiError::Conflict("QUEUE_NOT_ENABLED", "this event has no waiting room".into())
+            }
+            QueueError::NotOpen => ApiError::Conflict(
+                "QUEUE_NOT_OPEN",
+                "the waiting room does not take visitors yet".into(),
+            ),
+            QueueError::DuplicateTicket => {
+                ApiError::Unexpected(anyhow::anyhow!("queue ticket collision"))
+            }
+            QueueError::Unavailable(m) => ApiError::Unavailable(m),
+        }
     }
 }

@@ -15,6 +15,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("/api/events", "catalog"),
     ("/api/reservations", "reservation"),
     ("/api/orders", "order"),
+    ("/api/queue", "queue"),
 ];
 
 /// Internal path prefixes (never routed by the gateway) and their owners.
@@ -24,6 +25,7 @@ pub const INTERNAL_ROUTES: &[(&str, &str)] = &[
     ("/internal/audit/orders", "order"),
     ("/internal/payments", "payment"),
     ("/internal/payment-faults", "payment"),
+    ("/internal/queue", "queue"),
 ];
 
 /// The service that owns `path` (`other` for `/health`, `/metrics` and
@@ -59,6 +61,8 @@ mod tests {
         assert_eq!(owner("/api/orders/o-1"), "order");
         assert_eq!(owner("/internal/payments/o-1/capture"), "payment");
         assert_eq!(owner("/internal/holds/h/pin"), "reservation");
+        assert_eq!(owner("/api/queue/stadium-final/q_1"), "queue");
+        assert_eq!(owner("/internal/queue/stadium-final"), "queue");
         assert_eq!(owner("/api/ordersx"), "other");
         assert_eq!(owner("/health"), "other");
     }

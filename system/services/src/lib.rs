@@ -1,12 +1,14 @@
 //! # ticketing-services
 //!
-//! The four services of the ticketing system. Each has one `start` function
+//! The five services of the ticketing system. Each has one `start` function
 //! that returns its routers and named background workers ([`started`]):
 //!
 //! - [`catalog`]: events, seat map, SSE seat stream; event registration.
 //! - [`reservation`]: seat holds; the fenced confirm worker; the expiry sweeper.
 //! - [`order`]: idempotent orders, outbox relay, saga orchestrator.
 //! - [`payment`]: the mock payment gateway (internal).
+//! - [`queue`]: the waiting room in front of protected events; [`admission`]
+//!   is its token, which reservation checks.
 //! - [`gateway`]: the public routing table of contract v1.
 //!
 //! Services are written against the ports of `ticketing-domain`; besides
@@ -18,10 +20,11 @@
 //! on any `axum::serve::Listener`.
 //!
 //! Layers, bottom up (no module imports one above it; `ci/module-cycles`
-//! checks): this root (`Ctx`, `lock`), `config`, `error`,
+//! checks): this root (`Ctx`, `lock`), `config`, `error`, `admission`,
 //! `metrics` → `telemetry`, `http`, `worker`, `started` → `clients`
-//! → the four services → `gateway`, `demo`.
+//! → the five services → `gateway`, `demo`.
 
+pub mod admission;
 pub mod catalog;
 pub mod clients;
 pub mod config;
@@ -32,6 +35,7 @@ pub mod http;
 pub mod metrics;
 pub mod order;
 pub mod payment;
+pub mod queue;
 pub mod reservation;
 pub mod started;
 pub mod telemetry;

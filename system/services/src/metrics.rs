@@ -51,6 +51,10 @@ pub const BUS_CONSUMER_LAG: &str = "bus_consumer_lag";
 pub const SSE_SUBSCRIBERS: &str = "sse_subscribers";
 pub const SSE_CUT: &str = "sse_slow_subscribers_cut_total";
 pub const PAYMENTS: &str = "payments_total";
+pub const QUEUE_JOINS: &str = "queue_joins_total";
+pub const QUEUE_ADMITTED: &str = "queue_admitted_total";
+pub const QUEUE_WAITING: &str = "queue_waiting";
+pub const QUEUE_ACTIVE: &str = "queue_active";
 pub const HTTP_OPEN_CONNECTIONS: &str = "http_open_connections";
 pub const RUNTIME_ALIVE_TASKS: &str = "runtime_alive_tasks";
 /// Written by `metrics-process` under the standard Prometheus names.
@@ -72,6 +76,10 @@ pub const ALL: &[&str] = &[
     SSE_SUBSCRIBERS,
     SSE_CUT,
     PAYMENTS,
+    QUEUE_JOINS,
+    QUEUE_ADMITTED,
+    QUEUE_WAITING,
+    QUEUE_ACTIVE,
     HTTP_OPEN_CONNECTIONS,
     RUNTIME_ALIVE_TASKS,
     PROCESS_RSS,

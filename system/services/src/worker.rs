@@ -59,7 +59,11 @@ const LAG_BACKOFF_MS: u64 = 30_000;
 /// Sets `bus_consumer_lag` for this consumer, when its adapter can tell;
 /// returns how long until the next query.
 async fn record_lag(c: &mut dyn Consumer, topic: &'static str, group: &'static str) -> Duration {
-    match c.lag().await {
+    let lag = match c.known_lag() {
+        Some(known) => Ok(Some(known)),
+        None => c.lag().await,
+    };
+    match lag {
         Ok(Some(lag)) => {
             metrics::gauge!(crate::metrics::BUS_CONSUMER_LAG, "topic" => topic, "group" => group)
                 .set(lag as f64);

@@ -1,6 +1,6 @@
 use crate::helpers::*;
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 #[tokio::test]
 async fn lists_demo_events_with_live_availability() {
@@ -241,7 +241,10 @@ async fn with_the_cache_off_the_forms_answer_the_same() {
 #[tokio::test]
 async fn the_cached_statuses_equal_the_store_after_small_and_large_moves() {
     let app = spawn_app().await;
-    let event = "stadium-final";
+    // A large event without a waiting room (stadium-final has one).
+    let event = "big-open";
+    let body = json!({"eventId": event, "title": "Big", "startsAt": "2030-01-01T20:00:00Z", "rows": 20, "cols": 50});
+    assert_eq!(app.create_event(body).await.status(), StatusCode::CREATED);
     let ids = layout_ids(&app, event).await;
     assert_eq!(ids.len(), 1000);
     let check = |c: ticketing_contract::SeatStatusView, truth: (u64, String)| {

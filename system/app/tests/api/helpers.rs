@@ -117,6 +117,30 @@ impl TestApp {
         .await
     }
 
+    /// A hold carrying an admission token (a protected event's).
+    pub async fn hold_admitted(&self, event: &str, seats: &[&str], token: &str) -> Response {
+        self.http
+            .post(self.url("/api/reservations"))
+            .header("x-admission-token", token)
+            .json(&json!({ "eventId": event, "seatIds": seats, "holdSeconds": 60 }))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `POST /internal/events` (on the internal listener).
+    pub async fn create_event(&self, body: Value) -> Response {
+        self.http
+            .post(format!(
+                "{}/internal/events",
+                self.embedded().internal_url()
+            ))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Holds seats and returns the hold id (panics unless 201).
     pub async fn hold_ok(&self, event: &str, seats: &[&str]) -> String {
         let r = self.hold(event, seats, 60).await;

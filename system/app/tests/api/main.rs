@@ -16,6 +16,7 @@ mod internal;
 mod orders;
 mod payment;
 mod payment_client;
+mod queue;
 mod reservations;
 mod saga;
 mod sse;

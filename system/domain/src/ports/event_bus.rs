@@ -80,4 +80,14 @@ pub trait Consumer: Send + std::fmt::Debug {
     async fn lag(&mut self) -> Result<Option<u64>, BusError> {
         Ok(None)
     }
+
+    /// The lag this member already knows, without asking anyone: the same
+    /// count as [`Consumer::lag`], as of the adapter's last report from the
+    /// broker (Kafka: librdkafka's statistics, once a second). `None` when
+    /// the adapter keeps no such figure (then callers ask [`Consumer::lag`]).
+    /// What the worker's `bus_consumer_lag` gauge reads where it can: a
+    /// blocking round trip per partition every second stalls the consumer.
+    fn known_lag(&self) -> Option<u64> {
+        None
+    }
 }

@@ -14,6 +14,7 @@
 //! | catalog repository | [`CatalogRepository`] | `ticketing_mem::MemCatalogRepository` |
 //! | order repository | [`OrderRepository`] | `ticketing_mem::MemOrderRepository` |
 //! | payment repository | [`PaymentRepository`] | `ticketing_mem::MemPaymentRepository` |
+//! | waiting room | [`QueueStore`] | `ticketing_mem::MemQueueStore` |
 //! | payment gateway client | [`PaymentGateway`] | HTTP adapter in `ticketing-services` |
 //! | reservation client | [`ReservationClient`] | HTTP adapter in `ticketing-services` |
 
@@ -23,6 +24,7 @@ mod event_bus;
 mod order_repo;
 mod payment_gateway;
 mod payment_repo;
+mod queue_store;
 mod random;
 mod reservation_client;
 mod seat_store;
@@ -33,6 +35,7 @@ pub use event_bus::*;
 pub use order_repo::*;
 pub use payment_gateway::*;
 pub use payment_repo::*;
+pub use queue_store::*;
 pub use random::*;
 pub use reservation_client::*;
 pub use seat_store::*;

@@ -38,6 +38,20 @@ pub trait RandomExt: RandomSource {
         HoldId(format!("h_{}", hex::encode(b)))
     }
 
+    /// A waiting-room ticket (128 random bits).
+    fn queue_ticket(&self) -> crate::QueueTicket {
+        let mut b = [0u8; 16];
+        self.fill_bytes(&mut b);
+        crate::QueueTicket(format!("q_{}", hex::encode(b)))
+    }
+
+    /// A waiting-room visitor id (64 random bits).
+    fn visitor_id(&self) -> crate::VisitorId {
+        let mut b = [0u8; 8];
+        self.fill_bytes(&mut b);
+        crate::VisitorId(format!("v_{}", hex::encode(b)))
+    }
+
     /// An order id: a version-4-shaped UUID built from this source's bytes.
     fn order_id(&self) -> OrderId {
         OrderId(self.uuid().to_string())

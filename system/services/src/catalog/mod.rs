@@ -18,7 +18,7 @@ pub use feed::SeatFeed;
 pub use install::{install_event, seats_for};
 
 use crate::Ctx;
-use crate::config::CatalogSettings;
+use crate::config::{CatalogSettings, QueueSettings};
 use crate::error::ApiError;
 use crate::http::extract::ApiJson;
 use crate::started::{NamedWorker, Started};
@@ -35,7 +35,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 use ticketing_contract::{ChangeView, CreateEventBody, EventView};
-use ticketing_domain::ports::{CatalogRepository, ChangesSince, SeatStore};
+use ticketing_domain::ports::{CatalogRepository, ChangesSince, QueueStore, SeatStore};
 use ticketing_domain::{Event, EventId, SeatChange};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -51,6 +51,9 @@ pub struct CatalogState {
     pub replay_limit: usize,
     /// Ends open streams on shutdown, so a graceful shutdown can finish.
     pub shutdown: CancellationToken,
+    /// Where `waitingRoom` at event creation opens the room (`None`: this
+    /// deployment has no waiting room).
+    pub rooms: Option<(Arc<dyn QueueStore>, QueueSettings)>,
 }
 
 impl CatalogState {
@@ -76,7 +79,14 @@ impl CatalogState {
             heartbeat_ms: settings.sse_heartbeat_ms,
             replay_limit: settings.replay_limit,
             shutdown,
+            rooms: None,
         }
+    }
+
+    /// Event creation may open waiting rooms in `rooms`.
+    pub fn with_rooms(mut self, rooms: Arc<dyn QueueStore>, settings: QueueSettings) -> Self {
+        self.rooms = Some((rooms, settings));
+        self
     }
 }
 
@@ -161,7 +171,22 @@ async fn create_event(
         rows: body.rows,
         cols: body.cols,
     };
+    let room = match (&body.waiting_room, &state.rooms) {
+        (None, _) => None,
+        (Some(_), None) => {
+            return Err(ApiError::Validation(
+                "waitingRoom: this deployment runs no queue service".into(),
+            ));
+        }
+        (Some(w), Some((rooms, settings))) => {
+            let on_sale = w.on_sale_at_ms.unwrap_or_else(|| state.ctx.clock.now_ms());
+            Some((rooms, settings.room(on_sale)))
+        }
+    };
     install::install_event(state.repo.as_ref(), state.seats.as_ref(), event.clone()).await?;
+    if let Some((rooms, config)) = room {
+        rooms.open_room(&event.event_id, &config).await?;
+    }
     Ok((StatusCode::CREATED, Json(event_view(&state, event).await?)))
 }
 

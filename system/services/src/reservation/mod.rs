@@ -8,10 +8,14 @@
 //! commands and replies on the saga topic; a sweeper expires due holds so
 //! that every expiry becomes a seat change on the SSE stream.
 //!
-//! Layer: a service; imports the shared types, `http`, `worker`, `started`;
+//! On an event with a waiting room, a hold needs the queue's admission
+//! token (`check_admission`).
+//!
+//! Layer: a service; imports the shared types, `admission`, `http`, `worker`, `started`;
 //! never another service or the gateway.
 
 use crate::Ctx;
+use crate::admission::{self, ADMISSION_HEADER, AdmissionKey};
 use crate::config::ReservationSettings;
 use crate::error::ApiError;
 use crate::http::extract::ApiJson;
@@ -25,8 +29,8 @@ use std::sync::Arc;
 use ticketing_contract::{ExtendBody, HoldBody, HoldView, PinBody};
 use ticketing_domain::messages::{BusMessage, Envelope, topics};
 use ticketing_domain::ports::{
-    ConfirmOutcome, EventBus, HoldRequest, OutgoingMessage, RandomExt, Releaser, SeatStore,
-    SeatStoreError,
+    ConfirmOutcome, EventBus, HoldRequest, OutgoingMessage, QueueStore, RandomExt, Releaser,
+    SeatStore, SeatStoreError,
 };
 use ticketing_domain::rules::{self, HoldPolicy};
 use ticketing_domain::{EventId, HoldId, MessageId, OrderId, SeatId, TraceId};
@@ -40,6 +44,54 @@ pub struct ReservationState {
     pub ctx: Ctx,
     pub seats: Arc<dyn SeatStore>,
     pub policy: HoldPolicy,
+    /// Where protected events' rooms are and the token key; `None`: this
+    /// deployment has no waiting room (every event is open).
+    pub admission: Option<Admission>,
+}
+
+/// What reservation needs to require admission on protected events.
+#[derive(Debug, Clone)]
+pub struct Admission {
+    pub rooms: Arc<dyn QueueStore>,
+    pub key: AdmissionKey,
+}
+
+/// A hold on an event with a waiting room must carry a valid admission
+/// token for that event (header `X-Admission-Token`) whose visitor's slot
+/// is still held; each hold made with it counts as the shopper's activity.
+/// The refusal names no seat and no other visitor.
+async fn check_admission(
+    state: &ReservationState,
+    event_id: &EventId,
+    headers: &HeaderMap,
+) -> Result<(), ApiError> {
+    let Some(adm) = &state.admission else {
+        return Ok(());
+    };
+    if adm.rooms.room(event_id).await?.is_none() {
+        return Ok(());
+    }
+    let invalid = |why: &str| ApiError::Forbidden("ADMISSION_INVALID", why.to_owned());
+    let Some(token) = headers.get(ADMISSION_HEADER) else {
+        return Err(ApiError::Forbidden(
+            "ADMISSION_REQUIRED",
+            "this event has a waiting room: join it and hold with the admission token".into(),
+        ));
+    };
+    let now = state.ctx.clock.now_ms();
+    let token = token
+        .to_str()
+        .map_err(|_| invalid("the admission token is malformed"))?;
+    let claims = admission::verify(&adm.key, token, now).map_err(|e| invalid(&e.to_string()))?;
+    if &claims.event_id != event_id {
+        return Err(invalid("the admission token is for another event"));
+    }
+    if !adm.rooms.touch(event_id, &claims.visitor_id, now).await? {
+        return Err(invalid(
+            "the admission is no longer active (bought, idle or expired)",
+        ));
+    }
+    Ok(())
 }
 
 /// Public routes (`/api/reservations...`).
@@ -95,8 +147,10 @@ async fn create_hold(
     let seat_ids: Vec<SeatId> = body.seat_ids.into_iter().map(SeatId).collect();
     rules::validate_hold_request(&seat_ids, body.hold_seconds, &state.policy)
         .map_err(|e| ApiError::Validation(e.0))?;
+    let event_id = EventId(body.event_id);
+    check_admission(&state, &event_id, &headers).await?;
     let req = HoldRequest {
-        event_id: EventId(body.event_id),
+        event_id,
         seat_ids,
         hold_id: state.ctx.rng.hold_id(),
         ttl_ms: body.hold_seconds * 1000,

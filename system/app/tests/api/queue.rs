@@ -1,0 +1,234 @@
+//! The waiting room through HTTP: joining, the pre-queue drawn at the
+//! on-sale time, admission within the caps, the admission token that holds
+//! on a protected event need, and every refusal.
+
+use crate::helpers::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// Settings: admit quickly, at most `active_max` / `per_s`.
+async fn app_with_caps(active_max: u32, per_s: u32) -> TestApp {
+    spawn_app_with(|s| {
+        s.queue.admit_interval_ms = 10;
+        s.queue.active_max = active_max;
+        s.queue.admit_per_s = per_s;
+    })
+    .await
+}
+
+async fn join(app: &TestApp, event: &str) -> Value {
+    let r = app.post(&format!("/api/queue/{event}"), json!({})).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    r.json().await.unwrap()
+}
+
+async fn place(app: &TestApp, event: &str, ticket: &str) -> Value {
+    let r = app.get(&format!("/api/queue/{event}/{ticket}")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    r.json().await.unwrap()
+}
+
+/// Polls a place (bounded) until its status is `want`.
+async fn wait_status(app: &TestApp, event: &str, ticket: &str, want: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + WAIT_LIMIT;
+    loop {
+        let p = place(app, event, ticket).await;
+        if p["status"] == want {
+            return p;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still {p} after {WAIT_LIMIT:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+fn ticket(j: &Value) -> String {
+    j["ticket"].as_str().unwrap().to_owned()
+}
+
+/// The demo's `stadium-final` has a room: a hold without a token is
+/// refused; joining, being admitted and holding with the token works; the
+/// token does not open another protected event.
+#[tokio::test]
+async fn a_protected_event_is_bought_through_the_queue() {
+    let app = app_with_caps(10, 10).await;
+    let refused = app.hold("stadium-final", &["1-1"], 60).await;
+    let body = expect_error(refused, StatusCode::FORBIDDEN, "ADMISSION_REQUIRED").await;
+    assert!(body.get("seatIds").is_none(), "nothing about seats: {body}");
+    let j = join(&app, "stadium-final").await;
+    assert!(
+        ticket(&j).starts_with("q_") && ticket(&j).len() >= 34,
+        "{j}"
+    );
+    let admitted = wait_status(&app, "stadium-final", &ticket(&j), "ADMITTED").await;
+    let token = admitted["admissionToken"].as_str().unwrap();
+    let r = app.hold_admitted("stadium-final", &["1-1"], token).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let hold: Value = r.json().await.unwrap();
+    let order = app
+        .order_ok(hold["holdId"].as_str().unwrap(), "queue-buy-1")
+        .await;
+    assert_eq!(app.wait_terminal(&order).await["status"], "CONFIRMED");
+    // A token is for one event only.
+    let other = json!({"eventId": "other-final", "title": "Other", "startsAt": "2030-01-01T20:00:00Z",
+        "rows": 2, "cols": 2, "waitingRoom": {}});
+    assert_eq!(app.create_event(other).await.status(), StatusCode::CREATED);
+    let r = app.hold_admitted("other-final", &["1-1"], token).await;
+    expect_error(r, StatusCode::FORBIDDEN, "ADMISSION_INVALID").await;
+    let r = app
+        .hold_admitted("stadium-final", &["1-2"], "v1.00.00")
+        .await;
+    expect_error(r, StatusCode::FORBIDDEN, "ADMISSION_INVALID").await;
+    // Unprotected events need no token.
+    assert_eq!(
+        app.hold("jazz-night", &["1-1"], 60).await.status(),
+        StatusCode::CREATED
+    );
+    app.stop().await;
+}
+
+/// Early arrivals wait in the pre-queue without a position; at the on-sale
+/// time they are in one drawn order, and later arrivals queue behind them.
+/// The caps hold: with `admit_per_s = 2` the clock's second admits two.
+#[tokio::test]
+async fn early_arrivals_are_drawn_at_the_on_sale_time_and_later_ones_queue_behind() {
+    let app = app_with_caps(100, 2).await;
+    let on_sale = T0_MS + 60_000;
+    let body = json!({"eventId": "drop", "title": "Drop", "startsAt": "2030-01-01T20:00:00Z",
+        "rows": 5, "cols": 5, "waitingRoom": {"onSaleAtMs": on_sale}});
+    assert_eq!(app.create_event(body).await.status(), StatusCode::CREATED);
+    let mut early_tickets = Vec::new();
+    for _ in 0..4 {
+        let j = join(&app, "drop").await;
+        assert_eq!(j["place"]["prequeue"], true);
+        assert_eq!(
+            j["place"]["position"],
+            Value::Null,
+            "no order before the draw"
+        );
+        early_tickets.push(ticket(&j));
+    }
+    app.clock.set_ms(on_sale);
+    let late = ticket(&join(&app, "drop").await);
+    let mut positions: Vec<u64> = Vec::new();
+    for t in &early_tickets {
+        let p = place(&app, "drop", t).await;
+        positions.push(p["position"].as_u64().unwrap_or(0));
+    }
+    positions.sort_unstable();
+    assert_eq!(
+        positions,
+        vec![1, 2, 3, 4],
+        "the early ones hold the first places"
+    );
+    let late_place = place(&app, "drop", &late).await;
+    assert_eq!(late_place["position"], 5);
+    assert!(late_place["estimatedWaitMs"].as_u64().unwrap() > 0);
+    // The clock stands still inside one second: two admissions, no more.
+    let room_url = format!("{}/internal/queue/drop", app.embedded().internal_url());
+    let deadline = tokio::time::Instant::now() + WAIT_LIMIT;
+    let room = loop {
+        let room: Value = app
+            .http
+            .get(&room_url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if room["admittedTotal"] == 2 || tokio::time::Instant::now() > deadline {
+            break room;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    assert_eq!(
+        (room["admittedTotal"].as_u64(), room["waiting"].as_u64()),
+        (Some(2), Some(3)),
+        "{room}"
+    );
+    // Caps change at run time.
+    let caps = app
+        .http
+        .put(&room_url)
+        .json(&json!({"activeMax": 100, "admitPerS": 50}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(caps.status(), StatusCode::OK);
+    app.clock.advance_ms(1_000);
+    wait_status(&app, "drop", &late, "ADMITTED").await;
+    app.stop().await;
+}
+
+/// Events without a room (unknown ones included: the queue service does not
+/// read the catalog) and foreign or made-up tickets get the standard errors
+/// and say nothing about anyone's place.
+#[tokio::test]
+async fn queue_refusals_reveal_nothing() {
+    let app = app_with_caps(10, 10).await;
+    let r = app.post("/api/queue/jazz-night", json!({})).await;
+    expect_error(r, StatusCode::CONFLICT, "QUEUE_NOT_ENABLED").await;
+    let r = app.post("/api/queue/no-such-event", json!({})).await;
+    expect_error(r, StatusCode::CONFLICT, "QUEUE_NOT_ENABLED").await;
+    let j = join(&app, "stadium-final").await;
+    for path in [
+        format!("/api/queue/stadium-final/q_{}", "0".repeat(32)),
+        format!("/api/queue/jazz-night/{}", ticket(&j)),
+        "/api/queue/stadium-final/%00%ff".to_owned(),
+        format!("/api/queue/stadium-final/{}", "x".repeat(500)),
+    ] {
+        let r = app.get(&path).await;
+        let body = expect_error(r, StatusCode::NOT_FOUND, "QUEUE_TICKET_NOT_FOUND").await;
+        assert!(body.get("visitorId").is_none(), "{path}: {body}");
+    }
+    app.stop().await;
+}
+
+/// The position stream sends the place now, then its admission (with the
+/// token), and ends there: a page shows the move without polling.
+#[tokio::test]
+async fn the_position_stream_shows_the_admission_and_ends() {
+    let app = spawn_app_with(|s| {
+        s.queue.admit_interval_ms = 10;
+        s.queue.stream_interval_ms = 10;
+        s.queue.active_max = 0;
+    })
+    .await;
+    let j = join(&app, "stadium-final").await;
+    let url = app.url(&format!("/api/queue/stadium-final/{}/stream", ticket(&j)));
+    let resp = app.http.get(url).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let room_url = format!(
+        "{}/internal/queue/stadium-final",
+        app.embedded().internal_url()
+    );
+    let caps = json!({"activeMax": 5, "admitPerS": 5});
+    let body = tokio::time::timeout(WAIT_LIMIT, async {
+        let first = resp;
+        // The caps open after the stream has started.
+        let put = app.http.put(&room_url).json(&caps).send().await.unwrap();
+        assert_eq!(put.status(), StatusCode::OK);
+        first.text().await.unwrap()
+    })
+    .await
+    .expect("the stream ends after the admission");
+    let places: Vec<Value> = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    assert!(places.len() >= 2, "{body}");
+    assert_eq!(places[0]["status"], "WAITING");
+    assert_eq!(places[0]["position"], 1);
+    let last = places.last().unwrap();
+    assert_eq!(last["status"], "ADMITTED", "{body}");
+    assert!(
+        last["admissionToken"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("v1."))
+    );
+    app.stop().await;
+}

@@ -1,0 +1,352 @@
+//! Conformance suite for the `QueueStore` port (the waiting room).
+
+use std::future::Future;
+use std::sync::Arc;
+use ticketing_domain::ports::{QueueError, QueueStore};
+use ticketing_domain::queue::{PlaceState, RoomConfig};
+use ticketing_domain::{EventId, QueueTicket, VisitorId};
+
+/// On-sale time of every room here.
+pub const ON_SALE_MS: u64 = 1_000_000;
+
+fn room() -> RoomConfig {
+    RoomConfig {
+        opens_at_ms: ON_SALE_MS - 60_000,
+        on_sale_at_ms: ON_SALE_MS,
+        active_max: 100,
+        admit_per_s: 100,
+        idle_ms: 60_000,
+        abandon_ms: 600_000,
+        token_ttl_ms: 600_000,
+    }
+}
+
+fn t(i: usize) -> QueueTicket {
+    QueueTicket(format!("q_{i:04}"))
+}
+
+fn v(i: usize) -> VisitorId {
+    VisitorId(format!("v_{i:04}"))
+}
+
+async fn opened<F, Fut>(make: F, config: RoomConfig) -> (Arc<dyn QueueStore>, EventId)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn QueueStore>>,
+{
+    let store = make().await;
+    let event = EventId::from("big-show");
+    store.open_room(&event, &config).await.unwrap();
+    (store, event)
+}
+
+async fn state(s: &dyn QueueStore, e: &EventId, i: usize, now: u64) -> PlaceState {
+    s.place(e, &t(i), now).await.unwrap().unwrap().state
+}
+
+/// Rooms are created, read, listed and re-capped; unknown rooms say so.
+pub async fn rooms_are_opened_read_and_capped<F, Fut>(make: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn QueueStore>>,
+{
+    let (s, e) = opened(make, room()).await;
+    let other = EventId::from("small-show");
+    assert_eq!(s.room(&other).await.unwrap(), None);
+    assert_eq!(s.room(&e).await.unwrap(), Some(room()));
+    assert_eq!(s.rooms().await.unwrap(), vec![e.clone()]);
+    let capped = s.set_caps(&e, 7, 3).await.unwrap();
+    assert_eq!((capped.active_max, capped.admit_per_s), (7, 3));
+    assert_eq!(s.room(&e).await.unwrap(), Some(capped));
+    assert_eq!(s.set_caps(&other, 1, 1).await, Err(QueueError::UnknownRoom));
+    let join = s.join(&other, &t(1), &v(1), 5, ON_SALE_MS).await;
+    assert_eq!(join, Err(QueueError::UnknownRoom));
+    assert_eq!(
+        s.place(&e, &t(99), ON_SALE_MS).await.unwrap(),
+        None,
+        "unknown ticket"
+    );
+}
+
+/// Joining before the room opens is refused; a ticket or visitor is taken once.
+pub async fn joins_are_refused_before_opening_and_twice<F, Fut>(make: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn QueueStore>>,
+{
+    let (s, e) = opened(make, room()).await;
+    let early = s.join(&e, &t(1), &v(1), 5, ON_SALE_MS - 60_001).await;
+    assert_eq!(early, Err(QueueError::NotOpen));
+    s.join(&e, &t(1), &v(1), 5, ON_SALE_MS - 60_000)
+        .await
+        .unwrap();
+    let again = s.join(&e, &t(1), &v(2), 5, ON_SALE_MS).await;
+    assert_eq!(again, Err(QueueError::DuplicateTicket));
+    let same_visitor = s.join(&e, &t(2), &v(1), 5, ON_SALE_MS).await;
+    assert_eq!(same_visitor, Err(QueueError::DuplicateTicket));
+}
+
+/// Early visitors are in the order of their drawn keys — hidden until the
+/// on-sale time, stable after — and ahead of everyone who came later, who
+/// queue in arrival order.
+pub async fn the_prequeue_is_drawn_once_and_ahead_of_later_arrivals<F, Fut>(make: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn QueueStore>>,
+{
+    let (s, e) = opened(make, room()).await;
+    let keys = [50u64, 10, 40, 20, 30];
+    for (i, key) in keys.iter().enumerate() {
+        s.join(&e, &t(i), &v(i), *key, ON_SALE_MS - 1_000 + i as u64)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        state(s.as_ref(), &e, 0, ON_SALE_MS - 1).await,
+        PlaceState::Prequeue
+    );
+    s.join(&e, &t(5), &v(5), 0, ON_SALE_MS).await.unwrap();
+    s.join(&e, &t(6), &v(6), 1, ON_SALE_MS + 1).await.unwrap();
+    let expected = [4u64, 0, 3, 1, 2, 5, 6];
+    for round in 0..3 {
+        for (i, ahead) in expected.iter().enumerate() {
+            assert_eq!(
+                state(s.as_ref(), &e, i, ON_SALE_MS + 10 + round).await,
+                PlaceState::Waiting { ahead: *ahead },
+                "visitor {i}, read {round}"
+            );
+        }
+    }
+    let report = s.admit(&e, ON_SALE_MS + 100).await.unwrap();
+    let order: Vec<QueueTicket> = report.admitted.iter().map(|(t, _)| t.clone()).collect();
+    assert_eq!(
+        order,
+        [1, 3, 4, 2, 0, 5, 6].map(t).to_vec(),
+        "admitted in queue order"
+    );
+}
+
+/// One step admits at most `active_max − active` and at most `admit_per_s`
+/// in one second; nothing before the on-sale time.
+pub async fn admission_keeps_both_caps<F, Fut>(make: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn QueueStore>>,
+{
+    let config = RoomConfig {
+        active_max: 3,
+        admit_per_s: 2,
+        ..room()
+    };
+    let (s, e) = opened(make, config).await;
+    for i in 0..10 {
+        s.join(&e, &t(i), &v(i), 0, ON_SALE_MS + i as u64)
+            .await
+            .unwrap();
+    }
+    assert!(
+        s.admit(&e, ON_SALE_MS - 1)
+            .await
+            .unwrap()
+            .admitted
+            .is_empty()
+    );
+    let at = ON_SALE_MS + 1_000;
+    let first = s.admit(&e, at).await.unwrap();
+    assert_eq!(first.admitted.len(), 2, "rate cap");
+    assert_eq!((first.waiting, first.active), (8, 2));
+    assert!(
+        s.admit(&e, at + 999).await.unwrap().admitted.is_empty(),
+        "same second"
+    );
+    assert_eq!(
+        s.admit(&e, at + 1_000).await.unwrap().admitted.len(),
+        1,
+        "active cap"
+    );
+    assert!(
+        s.admit(&e, at + 2_000).await.unwrap().admitted.is_empty(),
+        "full"
+    );
+    s.leave(&e, &v(0)).await.unwrap();
+    assert_eq!(
+        state(s.as_ref(), &e, 0, at + 2_001).await,
+        PlaceState::Expired
+    );
+    let next = s.admit(&e, at + 3_000).await.unwrap();
+    assert_eq!(
+        next.admitted,
+        vec![(t(3), v(3))],
+        "the slot went to the next in line"
+    );
+    let stats = s.stats(&e, at + 4_000).await.unwrap();
+    assert_eq!(
+        (stats.waiting, stats.active, stats.admitted_total),
+        (6, 3, 4)
+    );
+    assert_eq!(stats.admitted_in_window, 4);
+    match state(s.as_ref(), &e, 3, at + 3_001).await {
+        PlaceState::Admitted {
+            admitted_at_ms,
+            token_expires_at_ms,
+            slot_until_ms,
+        } => {
+            assert_eq!(admitted_at_ms, at + 3_000);
+            assert_eq!(token_expires_at_ms, at + 3_000 + 600_000);
+            assert_eq!(slot_until_ms, at + 3_000 + 60_000, "idle time first");
+        }
+        other => panic!("admitted expected, got {other:?}"),
+    }
+}
+
+/// A slot frees after `idle_ms` without a touch, at the token's expiry at
+/// the latest; a touch restarts the idle time.
+pub async fn slots_free_when_idle_or_expired<F, Fut>(make: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn QueueStore>>,
+{
+    let config = RoomConfig {
+        idle_ms: 1_000,
+        token_ttl_ms: 2_500,
+        ..room()
+    };
+    let (s, e) = opened(make, config).await;
+    for i in 0..2 {
+        s.join(&e, &t(i), &v(i), 0, ON_SALE_MS).await.unwrap();
+    }
+    let at = ON_SALE_MS + 10;
+    assert_eq!(s.admit(&e, at).await.unwrap().admitted.len(), 2);
+    // Visitor 0 keeps shopping; visitor 1 goes quiet.
+    for step in 1..=4u64 {
+        assert!(
+            s.touch(&e, &v(0), at + step * 500).await.unwrap(),
+            "step {step}"
+        );
+    }
+    let swept = s.admit(&e, at + 1_000).await.unwrap();
+    assert_eq!(
+        (swept.expired, swept.active),
+        (1, 1),
+        "the quiet one's slot freed"
+    );
+    assert_eq!(
+        state(s.as_ref(), &e, 1, at + 1_001).await,
+        PlaceState::Expired
+    );
+    assert!(!s.touch(&e, &v(1), at + 1_001).await.unwrap());
+    assert!(s.touch(&e, &v(0), at + 2_400).await.unwrap());
+    assert!(
+        !s.touch(&e, &v(0), at + 2_500).await.unwrap(),
+        "the token ran out"
+    );
+    assert_eq!(
+        state(s.as_ref(), &e, 0, at + 2_500).await,
+        PlaceState::Expired
+    );
+    assert_eq!(s.admit(&e, at + 2_600).await.unwrap().active, 0);
+}
+
+/// A waiting visitor who stops asking for `abandon_ms` loses the place;
+/// one who keeps asking keeps it.
+pub async fn abandoned_places_are_dropped<F, Fut>(make: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn QueueStore>>,
+{
+    let config = RoomConfig {
+        abandon_ms: 1_000,
+        admit_per_s: 0,
+        ..room()
+    };
+    let (s, e) = opened(make, config).await;
+    for i in 0..3 {
+        s.join(&e, &t(i), &v(i), i as u64, ON_SALE_MS - 100)
+            .await
+            .unwrap();
+    }
+    for step in 1..=4u64 {
+        s.place(&e, &t(2), ON_SALE_MS + step * 400).await.unwrap();
+    }
+    let swept = s.admit(&e, ON_SALE_MS + 1_600).await.unwrap();
+    assert_eq!((swept.abandoned, swept.waiting), (2, 1));
+    assert_eq!(
+        state(s.as_ref(), &e, 0, ON_SALE_MS + 1_700).await,
+        PlaceState::Expired
+    );
+    assert_eq!(
+        state(s.as_ref(), &e, 2, ON_SALE_MS + 1_700).await,
+        PlaceState::Waiting { ahead: 0 },
+        "the one who kept asking moved to the front"
+    );
+}
+
+/// Concurrent admission steps (several queue processes) never admit more
+/// than the caps allow, and never one visitor twice.
+pub async fn concurrent_admission_keeps_the_caps<F, Fut>(make: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn QueueStore>>,
+{
+    let config = RoomConfig {
+        active_max: 30,
+        admit_per_s: 25,
+        ..room()
+    };
+    let (s, e) = opened(make, config).await;
+    for i in 0..200 {
+        s.join(&e, &t(i), &v(i), 0, ON_SALE_MS).await.unwrap();
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for k in 0..16u64 {
+        let (s, e) = (s.clone(), e.clone());
+        tasks.spawn(async move { s.admit(&e, ON_SALE_MS + 1_000 + k).await.unwrap() });
+    }
+    let mut admitted = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        admitted.extend(r.unwrap().admitted);
+    }
+    assert_eq!(admitted.len(), 25, "one second's rate, not 16 steps' worth");
+    admitted.sort();
+    admitted.dedup();
+    assert_eq!(admitted.len(), 25, "nobody admitted twice");
+}
+
+/// `queue_store_suite!(make)` runs every case.
+#[macro_export]
+macro_rules! queue_store_suite {
+    ($make:expr) => {
+        mod queue_store_conformance {
+            use super::*;
+            #[tokio::test]
+            async fn rooms_are_opened_read_and_capped() {
+                $crate::queue_store::rooms_are_opened_read_and_capped($make).await
+            }
+            #[tokio::test]
+            async fn joins_are_refused_before_opening_and_twice() {
+                $crate::queue_store::joins_are_refused_before_opening_and_twice($make).await
+            }
+            #[tokio::test]
+            async fn the_prequeue_is_drawn_once_and_ahead_of_later_arrivals() {
+                $crate::queue_store::the_prequeue_is_drawn_once_and_ahead_of_later_arrivals($make)
+                    .await
+            }
+            #[tokio::test]
+            async fn admission_keeps_both_caps() {
+                $crate::queue_store::admission_keeps_both_caps($make).await
+            }
+            #[tokio::test]
+            async fn slots_free_when_idle_or_expired() {
+                $crate::queue_store::slots_free_when_idle_or_expired($make).await
+            }
+            #[tokio::test]
+            async fn abandoned_places_are_dropped() {
+                $crate::queue_store::abandoned_places_are_dropped($make).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn concurrent_admission_keeps_the_caps() {
+                $crate::queue_store::concurrent_admission_keeps_the_caps($make).await
+            }
+        }
+    };
+}

@@ -1,0 +1,122 @@
+//! The waiting-room store port: every event's queue, active set and
+//! admission counters. Each method is one atomic step of the store (one
+//! Lua script on Redis; one lock on the in-memory model): counters are
+//! read and written inside it, so concurrent callers — several queue
+//! processes admitting, thousands of visitors joining — cannot over-admit.
+//! The rules it applies are `crate::queue`'s.
+
+use crate::queue::{PlaceState, RoomConfig};
+use crate::{EventId, QueueTicket, UnixMs, VisitorId};
+use async_trait::async_trait;
+
+/// Errors of the waiting-room store.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QueueError {
+    /// The event has no waiting room.
+    #[error("no waiting room for this event")]
+    UnknownRoom,
+    /// The room does not take visitors yet (before `opens_at_ms`).
+    #[error("the waiting room is not open yet")]
+    NotOpen,
+    /// The ticket is already in use (a random-source collision).
+    #[error("duplicate ticket")]
+    DuplicateTicket,
+    /// The store could not be reached; the outcome is unknown. Retryable.
+    #[error("queue store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// A visitor's place, as `place` answers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    pub visitor_id: VisitorId,
+    pub state: PlaceState,
+}
+
+/// What one admission step did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AdmitReport {
+    /// Admitted in this step, in queue order.
+    pub admitted: Vec<(QueueTicket, VisitorId)>,
+    /// Active slots freed because they expired (idle or token).
+    pub expired: u64,
+    /// Waiting places dropped because their visitor stopped asking.
+    pub abandoned: u64,
+    /// Still waiting after the step.
+    pub waiting: u64,
+    /// Active after the step.
+    pub active: u64,
+}
+
+/// A room's figures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomStats {
+    pub room: RoomConfig,
+    pub waiting: u64,
+    pub active: u64,
+    pub admitted_total: u64,
+    /// Admissions over the last `queue::RATE_WINDOW_S` whole seconds.
+    pub admitted_in_window: u64,
+}
+
+#[async_trait]
+pub trait QueueStore: Send + Sync + std::fmt::Debug {
+    /// Creates the room, or replaces its settings (places are kept).
+    async fn open_room(&self, event_id: &EventId, room: &RoomConfig) -> Result<(), QueueError>;
+
+    /// The room's settings, `None` for an event without one.
+    async fn room(&self, event_id: &EventId) -> Result<Option<RoomConfig>, QueueError>;
+
+    /// Changes the caps at run time; answers the new settings.
+    async fn set_caps(
+        &self,
+        event_id: &EventId,
+        active_max: u32,
+        admit_per_s: u32,
+    ) -> Result<RoomConfig, QueueError>;
+
+    /// Takes a place for `visitor_id` under `ticket`: a pre-queue place with
+    /// `shuffle_key`'s random order before the on-sale time, the back of the
+    /// FIFO queue after it (`crate::queue::place_score`).
+    async fn join(
+        &self,
+        event_id: &EventId,
+        ticket: &QueueTicket,
+        visitor_id: &VisitorId,
+        shuffle_key: u64,
+        now_ms: UnixMs,
+    ) -> Result<(), QueueError>;
+
+    /// The place of `ticket` (`None`: no such ticket in this room); a
+    /// waiting visitor's ask counts as a sign of life (see `abandon_ms`).
+    async fn place(
+        &self,
+        event_id: &EventId,
+        ticket: &QueueTicket,
+        now_ms: UnixMs,
+    ) -> Result<Option<Place>, QueueError>;
+
+    /// One admission step: frees expired slots, drops abandoned places, then
+    /// admits from the front within both caps. Nothing before the on-sale
+    /// time.
+    async fn admit(&self, event_id: &EventId, now_ms: UnixMs) -> Result<AdmitReport, QueueError>;
+
+    /// An admitted shopper's request: true (and the idle time restarts,
+    /// never past the token's expiry) while the slot is held; false once it
+    /// freed.
+    async fn touch(
+        &self,
+        event_id: &EventId,
+        visitor_id: &VisitorId,
+        now_ms: UnixMs,
+    ) -> Result<bool, QueueError>;
+
+    /// The shopper is done (bought, or gave up): the slot frees now.
+    async fn leave(&self, event_id: &EventId, visitor_id: &VisitorId) -> Result<(), QueueError>;
+
+    /// The room's figures.
+    async fn stats(&self, event_id: &EventId, now_ms: UnixMs) -> Result<RoomStats, QueueError>;
+
+    /// Every event with a room, in id order.
+    async fn rooms(&self) -> Result<Vec<EventId>, QueueError>;
+}

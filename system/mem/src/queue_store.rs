@@ -1,0 +1,444 @@
+//! In-memory waiting-room store: the reference model of `QueueStore`.
+//!
+//! Positions are exact and cheap at any queue length: once the on-sale time
+//! has passed (the first call after it "seals" the pre-queue in its drawn
+//! order), every place has an index in queue order and a Fenwick tree
+//! counts who is still waiting before it. The Redis adapter gets the same
+//! numbers from a sorted set's rank.
+
+use async_trait::async_trait;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use ticketing_domain::ports::{AdmitReport, Place, QueueError, QueueStore, RoomStats};
+use ticketing_domain::queue::{self, PlaceState, RATE_WINDOW_S, RoomConfig};
+use ticketing_domain::{EventId, QueueTicket, UnixMs, VisitorId};
+
+/// Counts present places before an index (a Fenwick tree that grows).
+#[derive(Debug, Default)]
+struct Counts {
+    tree: Vec<i64>,
+}
+
+impl Counts {
+    fn add(&mut self, index: usize, delta: i64) {
+        if index >= self.tree.len() {
+            let old: Vec<i64> = (0..self.tree.len()).map(|i| self.at(i)).collect();
+            let size = (index + 1).next_power_of_two().max(64);
+            self.tree = vec![0; size];
+            for (i, v) in old.into_iter().enumerate() {
+                if v != 0 {
+                    self.add(i, v);
+                }
+            }
+        }
+        let mut i = index + 1;
+        while i <= self.tree.len() {
+            self.tree[i - 1] += delta;
+            i += i & i.wrapping_neg();
+        }
+    }
+
+    /// Sum over indexes `< index`.
+    fn before(&self, index: usize) -> u64 {
+        let mut i = index.min(self.tree.len());
+        let mut sum = 0;
+        while i > 0 {
+            sum += self.tree[i - 1];
+            i -= i & i.wrapping_neg();
+        }
+        u64::try_from(sum).unwrap_or(0)
+    }
+
+    fn at(&self, index: usize) -> i64 {
+        self.before(index + 1) as i64 - self.before(index) as i64
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Rec {
+    Waiting {
+        score: u64,
+        index: Option<usize>,
+    },
+    Admitted {
+        admitted_at_ms: UnixMs,
+        token_expires_at_ms: UnixMs,
+    },
+    Expired,
+}
+
+#[derive(Debug)]
+struct Room {
+    config: RoomConfig,
+    seq: u64,
+    sealed: bool,
+    /// Pre-queue places before the seal, in drawn order.
+    prequeue: BTreeMap<(u64, QueueTicket), ()>,
+    /// Places in queue order once sealed (`None`: gone).
+    line: Vec<Option<QueueTicket>>,
+    front: usize,
+    counts: Counts,
+    waiting: u64,
+    tickets: BTreeMap<QueueTicket, (VisitorId, Rec)>,
+    by_visitor: BTreeMap<VisitorId, QueueTicket>,
+    seen: BTreeMap<(UnixMs, QueueTicket), ()>,
+    last_seen: BTreeMap<QueueTicket, UnixMs>,
+    active: BTreeMap<VisitorId, UnixMs>,
+    active_until: BTreeMap<(UnixMs, VisitorId), ()>,
+    admitted_total: u64,
+    /// Admissions per wall-clock second: (second, count), by second % window.
+    ring: [(u64, u64); RATE_WINDOW_S as usize],
+}
+
+impl Room {
+    fn new(config: RoomConfig) -> Self {
+        Self {
+            config,
+            seq: 0,
+            sealed: false,
+            prequeue: BTreeMap::new(),
+            line: Vec::new(),
+            front: 0,
+            counts: Counts::default(),
+            waiting: 0,
+            tickets: BTreeMap::new(),
+            by_visitor: BTreeMap::new(),
+            seen: BTreeMap::new(),
+            last_seen: BTreeMap::new(),
+            active: BTreeMap::new(),
+            active_until: BTreeMap::new(),
+            admitted_total: 0,
+            ring: [(u64::MAX, 0); RATE_WINDOW_S as usize],
+        }
+    }
+
+    /// From the on-sale time on, the pre-queue's drawn order is the line's start.
+    fn seal(&mut self, now_ms: UnixMs) {
+        if self.sealed || now_ms < self.config.on_sale_at_ms {
+            return;
+        }
+        self.sealed = true;
+        for ((_, ticket), ()) in std::mem::take(&mut self.prequeue) {
+            self.append(ticket);
+        }
+    }
+
+    fn append(&mut self, ticket: QueueTicket) {
+        let index = self.line.len();
+        self.line.push(Some(ticket.clone()));
+        self.counts.add(index, 1);
+        if let Some((_, Rec::Waiting { index: at, .. })) = self.tickets.get_mut(&ticket) {
+            *at = Some(index);
+        }
+    }
+
+    fn see(&mut self, ticket: &QueueTicket, now_ms: UnixMs) {
+        if let Some(old) = self.last_seen.insert(ticket.clone(), now_ms) {
+            self.seen.remove(&(old, ticket.clone()));
+        }
+        self.seen.insert((now_ms, ticket.clone()), ());
+    }
+
+    /// Takes a waiting place out of the line (admitted or abandoned).
+    fn unqueue(&mut self, ticket: &QueueTicket) {
+        if let Some((_, Rec::Waiting { score, index })) = self.tickets.get(ticket).cloned() {
+            match index {
+                Some(i) => {
+                    self.line[i] = None;
+                    self.counts.add(i, -1);
+                }
+                None => {
+                    self.prequeue.remove(&(score, ticket.clone()));
+                }
+            }
+            self.waiting -= 1;
+        }
+        if let Some(t) = self.last_seen.remove(ticket) {
+            self.seen.remove(&(t, ticket.clone()));
+        }
+    }
+
+    fn set_active(&mut self, visitor: &VisitorId, until_ms: UnixMs) {
+        if let Some(old) = self.active.insert(visitor.clone(), until_ms) {
+            self.active_until.remove(&(old, visitor.clone()));
+        }
+        self.active_until.insert((until_ms, visitor.clone()), ());
+    }
+
+    fn free(&mut self, visitor: &VisitorId) {
+        if let Some(until) = self.active.remove(visitor) {
+            self.active_until.remove(&(until, visitor.clone()));
+        }
+        if let Some(t) = self.by_visitor.get(visitor).cloned()
+            && let Some((_, rec)) = self.tickets.get_mut(&t)
+            && matches!(rec, Rec::Admitted { .. })
+        {
+            *rec = Rec::Expired;
+        }
+    }
+
+    fn this_second(&self, sec: u64) -> u64 {
+        let (s, n) = self.ring[(sec % RATE_WINDOW_S) as usize];
+        if s == sec { n } else { 0 }
+    }
+
+    fn in_window(&self, sec: u64) -> u64 {
+        self.ring
+            .iter()
+            .filter(|(s, _)| *s < sec && sec - *s <= RATE_WINDOW_S)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    fn count(&mut self, sec: u64, n: u64) {
+        let slot = &mut self.ring[(sec % RATE_WINDOW_S) as usize];
+        if slot.0 != sec {
+            *slot = (sec, 0);
+        }
+        slot.1 += n;
+        self.admitted_total += n;
+    }
+}
+
+/// The in-memory [`QueueStore`].
+#[derive(Debug, Default)]
+pub struct MemQueueStore {
+    rooms: Mutex<BTreeMap<EventId, Room>>,
+}
+
+impl MemQueueStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn with<T>(
+        &self,
+        event_id: &EventId,
+        now_ms: Option<UnixMs>,
+        f: impl FnOnce(&mut Room) -> Result<T, QueueError>,
+    ) -> Result<T, QueueError> {
+        let mut rooms = crate::lock(&self.rooms);
+        let room = rooms.get_mut(event_id).ok_or(QueueError::UnknownRoom)?;
+        if let Some(now) = now_ms {
+            room.seal(now);
+        }
+        f(room)
+    }
+}
+
+#[async_trait]
+impl QueueStore for MemQueueStore {
+    async fn open_room(&self, event_id: &EventId, room: &RoomConfig) -> Result<(), QueueError> {
+        let mut rooms = crate::lock(&self.rooms);
+        match rooms.get_mut(event_id) {
+            Some(r) => r.config = room.clone(),
+            None => {
+                rooms.insert(event_id.clone(), Room::new(room.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    async fn room(&self, event_id: &EventId) -> Result<Option<RoomConfig>, QueueError> {
+        Ok(crate::lock(&self.rooms)
+            .get(event_id)
+            .map(|r| r.config.clone()))
+    }
+
+    async fn set_caps(
+        &self,
+        event_id: &EventId,
+        active_max: u32,
+        admit_per_s: u32,
+    ) -> Result<RoomConfig, QueueError> {
+        self.with(event_id, None, |r| {
+            r.config.active_max = active_max;
+            r.config.admit_per_s = admit_per_s;
+            Ok(r.config.clone())
+        })
+    }
+
+    async fn join(
+        &self,
+        event_id: &EventId,
+        ticket: &QueueTicket,
+        visitor_id: &VisitorId,
+        shuffle_key: u64,
+        now_ms: UnixMs,
+    ) -> Result<(), QueueError> {
+        self.with(event_id, Some(now_ms), |r| {
+            if now_ms < r.config.opens_at_ms {
+                return Err(QueueError::NotOpen);
+            }
+            if r.tickets.contains_key(ticket) || r.by_visitor.contains_key(visitor_id) {
+                return Err(QueueError::DuplicateTicket);
+            }
+            r.seq += 1;
+            let score = queue::place_score(&r.config, now_ms, shuffle_key, r.seq);
+            r.tickets.insert(
+                ticket.clone(),
+                (visitor_id.clone(), Rec::Waiting { score, index: None }),
+            );
+            r.by_visitor.insert(visitor_id.clone(), ticket.clone());
+            r.waiting += 1;
+            if r.sealed {
+                r.append(ticket.clone());
+            } else {
+                r.prequeue.insert((score, ticket.clone()), ());
+            }
+            r.see(ticket, now_ms);
+            Ok(())
+        })
+    }
+
+    async fn place(
+        &self,
+        event_id: &EventId,
+        ticket: &QueueTicket,
+        now_ms: UnixMs,
+    ) -> Result<Option<Place>, QueueError> {
+        self.with(event_id, Some(now_ms), |r| {
+            let Some((visitor_id, rec)) = r.tickets.get(ticket).cloned() else {
+                return Ok(None);
+            };
+            let state = match rec {
+                Rec::Waiting { index: None, .. } => PlaceState::Prequeue,
+                Rec::Waiting { index: Some(i), .. } => PlaceState::Waiting {
+                    ahead: r.counts.before(i),
+                },
+                Rec::Admitted {
+                    admitted_at_ms,
+                    token_expires_at_ms,
+                } => match r.active.get(&visitor_id) {
+                    Some(&until) if until > now_ms => PlaceState::Admitted {
+                        admitted_at_ms,
+                        token_expires_at_ms,
+                        slot_until_ms: until,
+                    },
+                    _ => PlaceState::Expired,
+                },
+                Rec::Expired => PlaceState::Expired,
+            };
+            if matches!(state, PlaceState::Prequeue | PlaceState::Waiting { .. }) {
+                r.see(ticket, now_ms);
+            }
+            Ok(Some(Place { visitor_id, state }))
+        })
+    }
+
+    async fn admit(&self, event_id: &EventId, now_ms: UnixMs) -> Result<AdmitReport, QueueError> {
+        self.with(event_id, Some(now_ms), |r| {
+            let mut report = AdmitReport::default();
+            if now_ms < r.config.on_sale_at_ms {
+                report.waiting = r.waiting;
+                report.active = r.active.len() as u64;
+                return Ok(report);
+            }
+            let due: Vec<VisitorId> = r
+                .active_until
+                .range(..(now_ms + 1, VisitorId::from("")))
+                .map(|((_, v), ())| v.clone())
+                .collect();
+            for v in &due {
+                r.free(v);
+            }
+            report.expired = due.len() as u64;
+            let cutoff = now_ms.saturating_sub(r.config.abandon_ms);
+            let gone: Vec<QueueTicket> = r
+                .seen
+                .range(..(cutoff + 1, QueueTicket::from("")))
+                .map(|((_, t), ())| t.clone())
+                .collect();
+            for t in &gone {
+                r.unqueue(t);
+                if let Some((_, rec)) = r.tickets.get_mut(t) {
+                    *rec = Rec::Expired;
+                }
+            }
+            report.abandoned = gone.len() as u64;
+            let sec = now_ms / 1000;
+            let budget = queue::admission_budget(
+                &r.config,
+                r.active.len() as u64,
+                r.this_second(sec),
+                r.waiting,
+            );
+            while (report.admitted.len() as u64) < budget && r.front < r.line.len() {
+                let Some(ticket) = r.line[r.front].clone() else {
+                    r.front += 1;
+                    continue;
+                };
+                r.unqueue(&ticket);
+                let token_expires_at_ms = now_ms + r.config.token_ttl_ms;
+                let until = queue::slot_until(&r.config, now_ms, token_expires_at_ms);
+                let Some((visitor, rec)) = r.tickets.get_mut(&ticket) else {
+                    continue;
+                };
+                *rec = Rec::Admitted {
+                    admitted_at_ms: now_ms,
+                    token_expires_at_ms,
+                };
+                let visitor = visitor.clone();
+                r.set_active(&visitor, until);
+                report.admitted.push((ticket, visitor));
+            }
+            r.count(sec, report.admitted.len() as u64);
+            report.waiting = r.waiting;
+            report.active = r.active.len() as u64;
+            Ok(report)
+        })
+    }
+
+    async fn touch(
+        &self,
+        event_id: &EventId,
+        visitor_id: &VisitorId,
+        now_ms: UnixMs,
+    ) -> Result<bool, QueueError> {
+        self.with(event_id, Some(now_ms), |r| {
+            let Some(&until) = r.active.get(visitor_id) else {
+                return Ok(false);
+            };
+            if until <= now_ms {
+                return Ok(false);
+            }
+            let token_expires_at_ms =
+                match r.by_visitor.get(visitor_id).and_then(|t| r.tickets.get(t)) {
+                    Some((
+                        _,
+                        Rec::Admitted {
+                            token_expires_at_ms,
+                            ..
+                        },
+                    )) => *token_expires_at_ms,
+                    _ => return Ok(false),
+                };
+            let next = queue::slot_until(&r.config, now_ms, token_expires_at_ms);
+            r.set_active(visitor_id, next);
+            Ok(true)
+        })
+    }
+
+    async fn leave(&self, event_id: &EventId, visitor_id: &VisitorId) -> Result<(), QueueError> {
+        self.with(event_id, None, |r| {
+            r.free(visitor_id);
+            Ok(())
+        })
+    }
+
+    async fn stats(&self, event_id: &EventId, now_ms: UnixMs) -> Result<RoomStats, QueueError> {
+        self.with(event_id, Some(now_ms), |r| {
+            Ok(RoomStats {
+                room: r.config.clone(),
+                waiting: r.waiting,
+                active: r.active.len() as u64,
+                admitted_total: r.admitted_total,
+                admitted_in_window: r.in_window(now_ms / 1000),
+            })
+        })
+    }
+
+    async fn rooms(&self) -> Result<Vec<EventId>, QueueError> {
+        Ok(crate::lock(&self.rooms).keys().cloned().collect())
+    }
+}

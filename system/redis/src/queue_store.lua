@@ -1,0 +1,212 @@
+-- The waiting-room store, one script: every operation on one event's room
+-- runs here, atomically (the counters are read and written in one step).
+--
+-- Keys (all share the hash tag {q:<event>}; the adapter passes them in
+-- this order):
+--   1 room  HASH  opens onsale amax arate idle abandon ttl (settings),
+--                 seq (joins so far), total (admitted so far),
+--                 r0..r9 "<second>:<count>" admissions per second (ring)
+--   2 wait  ZSET  waiting ticket -> score (ticketing_domain::queue::place_score)
+--   3 seen  ZSET  waiting ticket -> last time its visitor asked
+--   4 tk    HASH  ticket -> "W|<visitor>" | "A|<visitor>|<admitted>|<token expiry>" | "X|<visitor>"
+--   5 act   ZSET  active visitor -> slot held until
+--   6 vt    HASH  visitor -> ticket
+-- ARGV: 1 op, 2 now_ms, 3.. op arguments. Answers are JSON:
+-- {"ok": ...} or {"err": "<Code>"}. Integers travel as "%d" text.
+
+local K_ROOM, K_WAIT, K_SEEN, K_TK, K_ACT, K_VT = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local OP = ARGV[1]
+local NOW = tonumber(ARGV[2])
+local FIFO_BASE = 4503599627370496 -- 2^52
+local WINDOW = 10
+
+local function fmt(n) return string.format('%d', n) end
+local function ok(v) return cjson.encode({ok = v}) end
+local function err(code) return cjson.encode({err = code}) end
+
+local SETTINGS = {'opens', 'onsale', 'amax', 'arate', 'idle', 'abandon', 'ttl'}
+
+local function config()
+  local v = redis.call('HMGET', K_ROOM, unpack(SETTINGS))
+  if not v[1] then return nil end
+  local c = {}
+  for i, k in ipairs(SETTINGS) do c[k] = tonumber(v[i]) end
+  return c
+end
+
+local function config_out(c)
+  local t = {}
+  for _, k in ipairs(SETTINGS) do t[k] = fmt(c[k]) end
+  return t
+end
+
+local function split(rec)
+  local parts = {}
+  for p in string.gmatch(rec, '[^|]+') do parts[#parts + 1] = p end
+  return parts
+end
+
+-- Admissions in second `sec` (slot) and in the whole seconds before it.
+local function ring_get(sec)
+  local this, window = 0, 0
+  for i = 0, WINDOW - 1 do
+    local raw = redis.call('HGET', K_ROOM, 'r' .. i)
+    if raw then
+      local s, n = string.match(raw, '^(%d+):(%d+)$')
+      s, n = tonumber(s), tonumber(n)
+      if s == sec then this = n end
+      if s < sec and sec - s <= WINDOW then window = window + n end
+    end
+  end
+  return this, window
+end
+
+local function ring_add(sec, n)
+  local field = 'r' .. (sec % WINDOW)
+  local raw = redis.call('HGET', K_ROOM, field)
+  local count = 0
+  if raw then
+    local s, c = string.match(raw, '^(%d+):(%d+)$')
+    if tonumber(s) == sec then count = tonumber(c) end
+  end
+  redis.call('HSET', K_ROOM, field, fmt(sec) .. ':' .. fmt(count + n))
+  redis.call('HINCRBY', K_ROOM, 'total', n)
+end
+
+-- Frees visitor v's slot; an admitted ticket becomes expired.
+local function free(v)
+  redis.call('ZREM', K_ACT, v)
+  local t = redis.call('HGET', K_VT, v)
+  if not t then return end
+  local rec = redis.call('HGET', K_TK, t)
+  if rec and string.sub(rec, 1, 1) == 'A' then
+    redis.call('HSET', K_TK, t, 'X|' .. v)
+  end
+end
+
+local function token_expiry(v)
+  local t = redis.call('HGET', K_VT, v)
+  if not t then return nil end
+  local rec = redis.call('HGET', K_TK, t)
+  if not rec or string.sub(rec, 1, 1) ~= 'A' then return nil end
+  return tonumber(split(rec)[4])
+end
+
+if OP == 'open' then
+  for i, k in ipairs(SETTINGS) do redis.call('HSET', K_ROOM, k, ARGV[2 + i]) end
+  return ok(true)
+end
+
+local c = config()
+if not c then return err('UnknownRoom') end
+
+if OP == 'get' then return ok(config_out(c)) end
+
+if OP == 'caps' then
+  redis.call('HSET', K_ROOM, 'amax', ARGV[3], 'arate', ARGV[4])
+  return ok(config_out(config()))
+end
+
+if OP == 'join' then
+  local t, v, key = ARGV[3], ARGV[4], tonumber(ARGV[5])
+  if NOW < c.opens then return err('NotOpen') end
+  if redis.call('HEXISTS', K_TK, t) == 1 or redis.call('HEXISTS', K_VT, v) == 1 then
+    return err('DuplicateTicket')
+  end
+  local seq = redis.call('HINCRBY', K_ROOM, 'seq', 1)
+  local score = key
+  if NOW >= c.onsale then score = FIFO_BASE + seq end
+  redis.call('ZADD', K_WAIT, score, t)
+  redis.call('HSET', K_TK, t, 'W|' .. v)
+  redis.call('HSET', K_VT, v, t)
+  redis.call('ZADD', K_SEEN, NOW, t)
+  return ok(true)
+end
+
+if OP == 'place' then
+  local t = ARGV[3]
+  local rec = redis.call('HGET', K_TK, t)
+  if not rec then return ok(false) end
+  local p = split(rec)
+  local out = {v = p[2], s = p[1]}
+  if p[1] == 'W' then
+    redis.call('ZADD', K_SEEN, NOW, t)
+    if NOW < c.onsale then
+      out.s = 'P'
+    else
+      out.ahead = fmt(redis.call('ZRANK', K_WAIT, t))
+    end
+  elseif p[1] == 'A' then
+    local untl = tonumber(redis.call('ZSCORE', K_ACT, p[2]))
+    if untl and untl > NOW then
+      out.adm, out.exp, out['until'] = p[3], p[4], fmt(untl)
+    else
+      out.s = 'X'
+    end
+  end
+  return ok(out)
+end
+
+if OP == 'admit' then
+  local out = {admitted = '', expired = '0', abandoned = '0'}
+  if NOW >= c.onsale then
+    local due = redis.call('ZRANGEBYSCORE', K_ACT, '-inf', NOW)
+    for _, v in ipairs(due) do free(v) end
+    local cutoff = math.max(NOW - c.abandon, 0)
+    local gone = redis.call('ZRANGEBYSCORE', K_SEEN, '-inf', cutoff)
+    for _, t in ipairs(gone) do
+      redis.call('ZREM', K_WAIT, t)
+      redis.call('ZREM', K_SEEN, t)
+      local p = split(redis.call('HGET', K_TK, t))
+      redis.call('HSET', K_TK, t, 'X|' .. p[2])
+    end
+    local sec = math.floor(NOW / 1000)
+    local this = ring_get(sec)
+    local budget = math.min(c.amax - redis.call('ZCARD', K_ACT), c.arate - this,
+      redis.call('ZCARD', K_WAIT))
+    local admitted = {}
+    if budget > 0 then
+      local popped = redis.call('ZPOPMIN', K_WAIT, budget)
+      for i = 1, #popped, 2 do
+        local t = popped[i]
+        local v = split(redis.call('HGET', K_TK, t))[2]
+        local exp = NOW + c.ttl
+        redis.call('HSET', K_TK, t, 'A|' .. v .. '|' .. fmt(NOW) .. '|' .. fmt(exp))
+        redis.call('ZADD', K_ACT, math.min(NOW + c.idle, exp), v)
+        redis.call('ZREM', K_SEEN, t)
+        admitted[#admitted + 1] = t .. '|' .. v
+      end
+    end
+    ring_add(sec, #admitted)
+    out.admitted = table.concat(admitted, ';')
+    out.expired, out.abandoned = fmt(#due), fmt(#gone)
+  end
+  out.waiting = fmt(redis.call('ZCARD', K_WAIT))
+  out.active = fmt(redis.call('ZCARD', K_ACT))
+  return ok(out)
+end
+
+if OP == 'touch' then
+  local v = ARGV[3]
+  local untl = tonumber(redis.call('ZSCORE', K_ACT, v))
+  if not untl or untl <= NOW then return ok(false) end
+  local exp = token_expiry(v)
+  if not exp then return ok(false) end
+  redis.call('ZADD', K_ACT, math.min(NOW + c.idle, exp), v)
+  return ok(true)
+end
+
+if OP == 'leave' then
+  free(ARGV[3])
+  return ok(true)
+end
+
+if OP == 'stats' then
+  local _, window = ring_get(math.floor(NOW / 1000))
+  return ok({room = config_out(c), waiting = fmt(redis.call('ZCARD', K_WAIT)),
+    active = fmt(redis.call('ZCARD', K_ACT)),
+    total = fmt(tonumber(redis.call('HGET', K_ROOM, 'total') or '0')),
+    window = fmt(window)})
+end
+
+return err('UnknownOp')
