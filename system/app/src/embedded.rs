@@ -278,6 +278,7 @@ impl Embedded {
         };
         let queue_state = QueueState {
             ctx: queue_ctx,
+            seats: h.seats.clone(),
             rooms,
             key,
             settings: settings.queue.clone(),

@@ -6,7 +6,7 @@
 //! | reservation | `RedisSeatStore`, `KafkaEventBus` | confirm/release commands, expiry sweeper |
 //! | order | `PgOrderRepository`, `KafkaEventBus`, HTTP clients | saga orchestrator, watchdog, outbox relay |
 //! | payment | `PgPaymentRepository` | — |
-//! | queue | `RedisQueueStore` | admitter |
+//! | queue | `RedisQueueStore`, `RedisSeatStore` (reads: does the event exist) | admitter |
 //!
 //! Catalog and reservation also reach the waiting rooms (`RedisQueueStore`):
 //! catalog opens a room when an event is created with `waitingRoom`,
@@ -205,6 +205,7 @@ async fn start(
             let state = QueueState {
                 key: admission_key(settings, kind)?,
                 rooms: queue_store(settings).await?,
+                seats: seat_store(settings).await?,
                 ctx,
                 settings: settings.queue.clone(),
             };

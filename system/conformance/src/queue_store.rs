@@ -4,7 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 use ticketing_domain::ports::{QueueError, QueueStore};
 use ticketing_domain::queue::{PlaceState, RoomConfig};
-use ticketing_domain::{EventId, QueueTicket, VisitorId};
+use ticketing_domain::{EventId, HoldId, QueueTicket, VisitorId};
 
 /// On-sale time of every room here.
 pub const ON_SALE_MS: u64 = 1_000_000;
@@ -247,6 +247,56 @@ where
     assert_eq!(s.admit(&e, at + 2_600).await.unwrap().active, 0);
 }
 
+/// Buying a hold made under an admission frees that shopper's slot at
+/// once; a hold no admission made, or one bound after the slot freed,
+/// frees nothing.
+pub async fn buying_frees_the_slot<F, Fut>(make: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn QueueStore>>,
+{
+    let (s, e) = opened(
+        make,
+        RoomConfig {
+            active_max: 2,
+            ..room()
+        },
+    )
+    .await;
+    for i in 0..3 {
+        s.join(&e, &t(i), &v(i), 0, ON_SALE_MS).await.unwrap();
+    }
+    let at = ON_SALE_MS + 10;
+    assert_eq!(s.admit(&e, at).await.unwrap().active, 2);
+    let (h0, h1, stray) = (
+        HoldId::from("h_0"),
+        HoldId::from("h_1"),
+        HoldId::from("h_x"),
+    );
+    s.bind_hold(&e, &v(0), &h0).await.unwrap();
+    s.bind_hold(&e, &v(1), &h1).await.unwrap();
+    s.bind_hold(&e, &v(2), &stray).await.unwrap(); // still waiting: no slot
+    s.bought(&e, &stray).await.unwrap();
+    s.bought(&e, &HoldId::from("h_unknown")).await.unwrap();
+    assert_eq!(
+        s.admit(&e, at + 1_000).await.unwrap().active,
+        2,
+        "nothing freed"
+    );
+    s.bought(&e, &h0).await.unwrap();
+    assert_eq!(
+        state(s.as_ref(), &e, 0, at + 1_001).await,
+        PlaceState::Expired
+    );
+    assert!(!s.touch(&e, &v(0), at + 1_001).await.unwrap());
+    let next = s.admit(&e, at + 2_000).await.unwrap();
+    assert_eq!(next.admitted, vec![(t(2), v(2))], "the freed slot went on");
+    // The bought hold's record went with the slot: buying it again frees
+    // nobody else.
+    s.bought(&e, &h0).await.unwrap();
+    assert_eq!(s.admit(&e, at + 3_000).await.unwrap().active, 2);
+}
+
 /// A waiting visitor who stops asking for `abandon_ms` loses the place;
 /// one who keeps asking keeps it.
 pub async fn abandoned_places_are_dropped<F, Fut>(make: F)
@@ -338,6 +388,10 @@ macro_rules! queue_store_suite {
             #[tokio::test]
             async fn slots_free_when_idle_or_expired() {
                 $crate::queue_store::slots_free_when_idle_or_expired($make).await
+            }
+            #[tokio::test]
+            async fn buying_frees_the_slot() {
+                $crate::queue_store::buying_frees_the_slot($make).await
             }
             #[tokio::test]
             async fn abandoned_places_are_dropped() {

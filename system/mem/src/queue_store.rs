@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use ticketing_domain::ports::{AdmitReport, Place, QueueError, QueueStore, RoomStats};
 use ticketing_domain::queue::{self, PlaceState, RATE_WINDOW_S, RoomConfig};
-use ticketing_domain::{EventId, QueueTicket, UnixMs, VisitorId};
+use ticketing_domain::{EventId, HoldId, QueueTicket, UnixMs, VisitorId};
 
 /// Counts present places before an index (a Fenwick tree that grows).
 #[derive(Debug, Default)]
@@ -85,6 +85,9 @@ struct Room {
     last_seen: BTreeMap<QueueTicket, UnixMs>,
     active: BTreeMap<VisitorId, UnixMs>,
     active_until: BTreeMap<(UnixMs, VisitorId), ()>,
+    /// Holds made under an admission, and each visitor's (see `bind_hold`).
+    hold_visitor: BTreeMap<HoldId, VisitorId>,
+    visitor_holds: BTreeMap<VisitorId, Vec<HoldId>>,
     admitted_total: u64,
     /// Admissions per wall-clock second: (second, count), by second % window.
     ring: [(u64, u64); RATE_WINDOW_S as usize],
@@ -107,6 +110,8 @@ impl Room {
             last_seen: BTreeMap::new(),
             active: BTreeMap::new(),
             active_until: BTreeMap::new(),
+            hold_visitor: BTreeMap::new(),
+            visitor_holds: BTreeMap::new(),
             admitted_total: 0,
             ring: [(u64::MAX, 0); RATE_WINDOW_S as usize],
         }
@@ -168,6 +173,9 @@ impl Room {
     fn free(&mut self, visitor: &VisitorId) {
         if let Some(until) = self.active.remove(visitor) {
             self.active_until.remove(&(until, visitor.clone()));
+        }
+        for h in self.visitor_holds.remove(visitor).unwrap_or_default() {
+            self.hold_visitor.remove(&h);
         }
         if let Some(t) = self.by_visitor.get(visitor).cloned()
             && let Some((_, rec)) = self.tickets.get_mut(&t)
@@ -422,6 +430,33 @@ impl QueueStore for MemQueueStore {
     async fn leave(&self, event_id: &EventId, visitor_id: &VisitorId) -> Result<(), QueueError> {
         self.with(event_id, None, |r| {
             r.free(visitor_id);
+            Ok(())
+        })
+    }
+
+    async fn bind_hold(
+        &self,
+        event_id: &EventId,
+        visitor_id: &VisitorId,
+        hold_id: &HoldId,
+    ) -> Result<(), QueueError> {
+        self.with(event_id, None, |r| {
+            if r.active.contains_key(visitor_id) {
+                r.hold_visitor.insert(hold_id.clone(), visitor_id.clone());
+                r.visitor_holds
+                    .entry(visitor_id.clone())
+                    .or_default()
+                    .push(hold_id.clone());
+            }
+            Ok(())
+        })
+    }
+
+    async fn bought(&self, event_id: &EventId, hold_id: &HoldId) -> Result<(), QueueError> {
+        self.with(event_id, None, |r| {
+            if let Some(v) = r.hold_visitor.get(hold_id).cloned() {
+                r.free(&v);
+            }
             Ok(())
         })
     }

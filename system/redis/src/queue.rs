@@ -1,5 +1,5 @@
 //! [`RedisQueueStore`]: the production [`QueueStore`] on Redis. Every
-//! operation on a room is one call of `queue_store.lua` on the room's six
+//! operation on a room is one call of `queue_store.lua` on the room's eight
 //! keys, hash-tagged `{q:<event>}` (one Cluster slot per room). The set of
 //! rooms (`queue_rooms`, for the admission worker) lives outside the slot
 //! and is written by the adapter after the room's settings.
@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 use ticketing_domain::ports::{AdmitReport, Place, QueueError, QueueStore, RoomStats};
 use ticketing_domain::queue::{FIFO_BASE, PlaceState, RoomConfig};
-use ticketing_domain::{EventId, QueueTicket, UnixMs, VisitorId};
+use ticketing_domain::{EventId, HoldId, QueueTicket, UnixMs, VisitorId};
 
 /// The waiting-room script.
 pub const QUEUE_SCRIPT: &str = include_str!("queue_store.lua");
@@ -109,10 +109,10 @@ impl RedisQueueStore {
         format!("{}queue_rooms", self.config.key_prefix)
     }
 
-    /// The script's six keys for one room, in KEYS order.
-    pub fn room_keys(&self, event_id: &EventId) -> [String; 6] {
+    /// The script's eight keys for one room, in KEYS order.
+    pub fn room_keys(&self, event_id: &EventId) -> [String; 8] {
         let base = format!("{}{{q:{}}}", self.config.key_prefix, event_id.as_str());
-        ["room", "wait", "seen", "tk", "act", "vt"].map(|k| format!("{base}:{k}"))
+        ["room", "wait", "seen", "tk", "act", "vt", "hv", "vh"].map(|k| format!("{base}:{k}"))
     }
 
     async fn run<T: DeserializeOwned>(
@@ -275,6 +275,24 @@ impl QueueStore for RedisQueueStore {
     async fn leave(&self, event_id: &EventId, visitor_id: &VisitorId) -> Result<(), QueueError> {
         let _: bool = self
             .run(event_id, "leave", 0, &[visitor_id.to_string()])
+            .await?;
+        Ok(())
+    }
+
+    async fn bind_hold(
+        &self,
+        event_id: &EventId,
+        visitor_id: &VisitorId,
+        hold_id: &HoldId,
+    ) -> Result<(), QueueError> {
+        let args = [visitor_id.to_string(), hold_id.to_string()];
+        let _: bool = self.run(event_id, "bind", 0, &args).await?;
+        Ok(())
+    }
+
+    async fn bought(&self, event_id: &EventId, hold_id: &HoldId) -> Result<(), QueueError> {
+        let _: bool = self
+            .run(event_id, "bought", 0, &[hold_id.to_string()])
             .await?;
         Ok(())
     }

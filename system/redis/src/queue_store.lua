@@ -11,10 +11,13 @@
 --   4 tk    HASH  ticket -> "W|<visitor>" | "A|<visitor>|<admitted>|<token expiry>" | "X|<visitor>"
 --   5 act   ZSET  active visitor -> slot held until
 --   6 vt    HASH  visitor -> ticket
+--   7 hv    HASH  hold made under an admission -> visitor
+--   8 vh    HASH  visitor -> its bound holds, space-separated
 -- ARGV: 1 op, 2 now_ms, 3.. op arguments. Answers are JSON:
 -- {"ok": ...} or {"err": "<Code>"}. Integers travel as "%d" text.
 
 local K_ROOM, K_WAIT, K_SEEN, K_TK, K_ACT, K_VT = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local K_HV, K_VH = KEYS[7], KEYS[8]
 local OP = ARGV[1]
 local NOW = tonumber(ARGV[2])
 local FIFO_BASE = 4503599627370496 -- 2^52
@@ -76,6 +79,11 @@ end
 -- Frees visitor v's slot; an admitted ticket becomes expired.
 local function free(v)
   redis.call('ZREM', K_ACT, v)
+  local bound = redis.call('HGET', K_VH, v)
+  if bound then
+    for h in string.gmatch(bound, '%S+') do redis.call('HDEL', K_HV, h) end
+    redis.call('HDEL', K_VH, v)
+  end
   local t = redis.call('HGET', K_VT, v)
   if not t then return end
   local rec = redis.call('HGET', K_TK, t)
@@ -198,6 +206,23 @@ end
 
 if OP == 'leave' then
   free(ARGV[3])
+  return ok(true)
+end
+
+if OP == 'bind' then
+  local v, h = ARGV[3], ARGV[4]
+  if redis.call('ZSCORE', K_ACT, v) then
+    redis.call('HSET', K_HV, h, v)
+    local bound = redis.call('HGET', K_VH, v)
+    if bound then bound = bound .. ' ' .. h else bound = h end
+    redis.call('HSET', K_VH, v, bound)
+  end
+  return ok(true)
+end
+
+if OP == 'bought' then
+  local v = redis.call('HGET', K_HV, ARGV[3])
+  if v then free(v) end
   return ok(true)
 end
 

@@ -163,16 +163,15 @@ async fn early_arrivals_are_drawn_at_the_on_sale_time_and_later_ones_queue_behin
     app.stop().await;
 }
 
-/// Events without a room (unknown ones included: the queue service does not
-/// read the catalog) and foreign or made-up tickets get the standard errors
-/// and say nothing about anyone's place.
+/// Unknown events, events without a room and foreign or made-up tickets
+/// get the standard errors and say nothing about anyone's place.
 #[tokio::test]
 async fn queue_refusals_reveal_nothing() {
     let app = app_with_caps(10, 10).await;
     let r = app.post("/api/queue/jazz-night", json!({})).await;
     expect_error(r, StatusCode::CONFLICT, "QUEUE_NOT_ENABLED").await;
     let r = app.post("/api/queue/no-such-event", json!({})).await;
-    expect_error(r, StatusCode::CONFLICT, "QUEUE_NOT_ENABLED").await;
+    expect_error(r, StatusCode::NOT_FOUND, "EVENT_NOT_FOUND").await;
     let j = join(&app, "stadium-final").await;
     for path in [
         format!("/api/queue/stadium-final/q_{}", "0".repeat(32)),
@@ -230,5 +229,32 @@ async fn the_position_stream_shows_the_admission_and_ends() {
             .as_str()
             .is_some_and(|t| t.starts_with("v1."))
     );
+    app.stop().await;
+}
+
+/// With one slot, the second visitor is admitted as soon as the first one
+/// has bought — not after the first one's idle time (the clock stands still).
+#[tokio::test]
+async fn buying_frees_the_slot_for_the_next_visitor() {
+    let app = app_with_caps(1, 10).await;
+    let first = ticket(&join(&app, "stadium-final").await);
+    let second = ticket(&join(&app, "stadium-final").await);
+    let admitted = wait_status(&app, "stadium-final", &first, "ADMITTED").await;
+    assert_eq!(place(&app, "stadium-final", &second).await["position"], 1);
+    let token = admitted["admissionToken"].as_str().unwrap();
+    let r = app.hold_admitted("stadium-final", &["2-1"], token).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let hold: Value = r.json().await.unwrap();
+    let order = app
+        .order_ok(hold["holdId"].as_str().unwrap(), "queue-free-1")
+        .await;
+    assert_eq!(app.wait_terminal(&order).await["status"], "CONFIRMED");
+    wait_status(&app, "stadium-final", &second, "ADMITTED").await;
+    assert_eq!(
+        place(&app, "stadium-final", &first).await["status"],
+        "EXPIRED"
+    );
+    let again = app.hold_admitted("stadium-final", &["2-2"], token).await;
+    expect_error(again, StatusCode::FORBIDDEN, "ADMISSION_INVALID").await;
     app.stop().await;
 }

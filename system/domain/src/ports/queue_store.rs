@@ -6,7 +6,7 @@
 //! The rules it applies are `crate::queue`'s.
 
 use crate::queue::{PlaceState, RoomConfig};
-use crate::{EventId, QueueTicket, UnixMs, VisitorId};
+use crate::{EventId, HoldId, QueueTicket, UnixMs, VisitorId};
 use async_trait::async_trait;
 
 /// Errors of the waiting-room store.
@@ -113,6 +113,20 @@ pub trait QueueStore: Send + Sync + std::fmt::Debug {
 
     /// The shopper is done (bought, or gave up): the slot frees now.
     async fn leave(&self, event_id: &EventId, visitor_id: &VisitorId) -> Result<(), QueueError>;
+
+    /// Records that `hold_id` was made under `visitor_id`'s admission, so
+    /// that buying it frees the slot ([`QueueStore::bought`]). Nothing when
+    /// the visitor holds no slot. The record goes when the slot frees.
+    async fn bind_hold(
+        &self,
+        event_id: &EventId,
+        visitor_id: &VisitorId,
+        hold_id: &HoldId,
+    ) -> Result<(), QueueError>;
+
+    /// `hold_id` was bought: the slot of the visitor it was made under frees
+    /// now (the shopper is done). Nothing for a hold no admission made.
+    async fn bought(&self, event_id: &EventId, hold_id: &HoldId) -> Result<(), QueueError>;
 
     /// The room's figures.
     async fn stats(&self, event_id: &EventId, now_ms: UnixMs) -> Result<RoomStats, QueueError>;

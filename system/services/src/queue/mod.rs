@@ -34,7 +34,7 @@ use std::time::Duration;
 use ticketing_contract::{
     QueueCapsBody, QueueJoinView, QueuePlaceView, QueueRoomView, QueueStatus,
 };
-use ticketing_domain::ports::{Place, QueueError, QueueStore, RandomExt};
+use ticketing_domain::ports::{Place, QueueError, QueueStore, RandomExt, SeatStore};
 use ticketing_domain::queue::{self, PlaceState, RoomConfig};
 use ticketing_domain::{EventId, QueueTicket};
 use tokio_util::sync::CancellationToken;
@@ -47,6 +47,8 @@ const MAX_ID_LEN: usize = 64;
 pub struct QueueState {
     pub ctx: Ctx,
     pub rooms: Arc<dyn QueueStore>,
+    /// Read only to tell an unknown event (404) from one without a room (409).
+    pub seats: Arc<dyn SeatStore>,
     pub key: AdmissionKey,
     pub settings: QueueSettings,
 }
@@ -97,14 +99,14 @@ fn ticket_not_found() -> ApiError {
     )
 }
 
-/// The room of `event_id`: 404 for an unknown event is the catalog's word;
-/// here an event without a room is 409 `QUEUE_NOT_ENABLED`.
+/// The room of `event_id`: 404 `EVENT_NOT_FOUND` for an event the seat
+/// store does not know, 409 `QUEUE_NOT_ENABLED` for one without a room.
 async fn room_of(state: &QueueState, event_id: &EventId) -> Result<RoomConfig, ApiError> {
-    state
-        .rooms
-        .room(event_id)
-        .await?
-        .ok_or(ApiError::from(QueueError::UnknownRoom))
+    if let Some(room) = state.rooms.room(event_id).await? {
+        return Ok(room);
+    }
+    state.seats.availability(event_id).await?;
+    Err(ApiError::from(QueueError::UnknownRoom))
 }
 
 async fn join(

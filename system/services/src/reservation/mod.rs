@@ -29,11 +29,11 @@ use std::sync::Arc;
 use ticketing_contract::{ExtendBody, HoldBody, HoldView, PinBody};
 use ticketing_domain::messages::{BusMessage, Envelope, topics};
 use ticketing_domain::ports::{
-    ConfirmOutcome, EventBus, HoldRequest, OutgoingMessage, QueueStore, RandomExt, Releaser,
-    SeatStore, SeatStoreError,
+    ConfirmOutcome, EventBus, HoldRequest, OutgoingMessage, QueueError, QueueStore, RandomExt,
+    Releaser, SeatStore, SeatStoreError,
 };
 use ticketing_domain::rules::{self, HoldPolicy};
-use ticketing_domain::{EventId, HoldId, MessageId, OrderId, SeatId, TraceId};
+use ticketing_domain::{EventId, Hold, HoldId, MessageId, OrderId, SeatId, TraceId, VisitorId};
 use tokio_util::sync::CancellationToken;
 
 /// Longest id or customer id accepted in a request.
@@ -60,16 +60,17 @@ pub struct Admission {
 /// token for that event (header `X-Admission-Token`) whose visitor's slot
 /// is still held; each hold made with it counts as the shopper's activity.
 /// The refusal names no seat and no other visitor.
+/// Returns the admitted visitor (`None`: the event needs no admission).
 async fn check_admission(
     state: &ReservationState,
     event_id: &EventId,
     headers: &HeaderMap,
-) -> Result<(), ApiError> {
+) -> Result<Option<VisitorId>, ApiError> {
     let Some(adm) = &state.admission else {
-        return Ok(());
+        return Ok(None);
     };
     if adm.rooms.room(event_id).await?.is_none() {
-        return Ok(());
+        return Ok(None);
     }
     let invalid = |why: &str| ApiError::Forbidden("ADMISSION_INVALID", why.to_owned());
     let Some(token) = headers.get(ADMISSION_HEADER) else {
@@ -91,7 +92,35 @@ async fn check_admission(
             "the admission is no longer active (bought, idle or expired)",
         ));
     }
-    Ok(())
+    Ok(Some(claims.visitor_id))
+}
+
+/// Ties a hold to the admission it was made under, so that buying it frees
+/// the shopper's slot. A failure only delays that: the slot then frees
+/// when it goes idle.
+async fn bind_to_admission(state: &ReservationState, hold: &Hold, visitor: &VisitorId) {
+    let Some(adm) = &state.admission else {
+        return;
+    };
+    if let Err(e) = adm
+        .rooms
+        .bind_hold(&hold.event_id, visitor, &hold.hold_id)
+        .await
+    {
+        tracing::warn!(hold_id = %hold.hold_id, error = %e, "hold not bound to its admission");
+    }
+}
+
+/// The seats of `hold_id` were sold: free the slot of the shopper who was
+/// admitted to buy them (nothing for a hold no admission made).
+async fn free_admission(state: &ReservationState, event_id: &EventId, hold_id: &HoldId) {
+    let Some(adm) = &state.admission else {
+        return;
+    };
+    match adm.rooms.bought(event_id, hold_id).await {
+        Ok(()) | Err(QueueError::UnknownRoom) => {}
+        Err(e) => tracing::warn!(%hold_id, error = %e, "admission slot not freed on purchase"),
+    }
 }
 
 /// Public routes (`/api/reservations...`).
@@ -148,7 +177,7 @@ async fn create_hold(
     rules::validate_hold_request(&seat_ids, body.hold_seconds, &state.policy)
         .map_err(|e| ApiError::Validation(e.0))?;
     let event_id = EventId(body.event_id);
-    check_admission(&state, &event_id, &headers).await?;
+    let admitted = check_admission(&state, &event_id, &headers).await?;
     let req = HoldRequest {
         event_id,
         seat_ids,
@@ -159,6 +188,9 @@ async fn create_hold(
     let hold = match state.seats.hold(req, state.ctx.clock.now_ms()).await {
         Ok(hold) => {
             metrics::counter!(crate::metrics::HOLDS, "outcome" => "won").increment(1);
+            if let Some(visitor) = &admitted {
+                bind_to_admission(&state, &hold, visitor).await;
+            }
             hold
         }
         Err(e) => {
@@ -266,11 +298,14 @@ pub async fn handle_command(
                 .confirm(&hold_id, &order_id, traceparent.as_deref(), now)
                 .await?
             {
-                ConfirmOutcome::Confirmed { event_id, seat_ids } => BusMessage::SeatsConfirmed {
-                    order_id,
-                    event_id,
-                    seat_ids,
-                },
+                ConfirmOutcome::Confirmed { event_id, seat_ids } => {
+                    free_admission(state, &event_id, &hold_id).await;
+                    BusMessage::SeatsConfirmed {
+                        order_id,
+                        event_id,
+                        seat_ids,
+                    }
+                }
                 ConfirmOutcome::Rejected(reason) => BusMessage::SeatsRejected { order_id, reason },
             }
         }
