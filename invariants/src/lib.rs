@@ -10,6 +10,7 @@
 //! The checkers share no code with the services they check: this crate
 //! imports only `ticketing-domain`'s types and ports.
 
+pub mod queue;
 pub mod read;
 pub mod rules;
 pub mod snapshot;
@@ -20,5 +21,6 @@ mod tests;
 pub use read::{Stores, read_ports};
 pub use rules::{INVARIANTS, Verdict, Violation, check, judge, oversold_seats};
 pub use snapshot::{
-    EventFact, HoldFact, OrderFact, OutboxFact, Quiescence, Snapshot, StreamFact, Told, ToldWhat,
+    EventFact, HoldFact, OrderFact, OutboxFact, QueueFact, Quiescence, Snapshot, StreamFact, Told,
+    ToldWhat,
 };

@@ -3,7 +3,8 @@
 //! observed when it holds, and every breach (with the seat, order or
 //! message) when it does not.
 //!
-//! Layer: imports `snapshot` and `ticketing-domain`'s types.
+//! Layer: imports `snapshot`, `queue` (invariant 8's judgement) and
+//! `ticketing-domain`'s types.
 
 use crate::snapshot::{Snapshot, ToldWhat};
 use serde::{Deserialize, Serialize};
@@ -40,6 +41,10 @@ pub const INVARIANTS: &[(&str, &str)] = &[
     (
         "7-convergence",
         "the seat map equals the replay of its change log and what every stream subscriber sees",
+    ),
+    (
+        "8-waiting-room",
+        "admissions within both caps and in queue order; no hold without admission; no place lost while asked for; positions never go back",
     ),
 ];
 
@@ -90,6 +95,7 @@ pub fn judge(s: &Snapshot) -> Vec<Verdict> {
         idempotency(s),
         client_truth(s),
         convergence(s),
+        waiting_room(s),
     ]
 }
 
@@ -104,6 +110,12 @@ pub fn check(s: &Snapshot) -> Vec<Violation> {
             })
         })
         .collect()
+}
+
+/// Invariant 8 (`crate::queue`): the waiting room's caps, order and visitors.
+pub fn waiting_room(s: &Snapshot) -> Verdict {
+    let (observed, violations) = crate::queue::judge(s);
+    Verdict::new("8-waiting-room", observed, violations)
 }
 
 pub fn truth_readable(s: &Snapshot) -> Verdict {

@@ -12,6 +12,7 @@
 //! Layer: imports only `ticketing-domain`'s types.
 
 use std::collections::BTreeMap;
+use ticketing_domain::queue::QueueLogEntry;
 use ticketing_domain::{
     EventId, LedgerEntry, MessageId, OrderId, OrderStatus, SeatId, SeatStatus, Ticket,
 };
@@ -41,6 +42,23 @@ pub struct Snapshot {
     /// How long past its expiry a hold may still block seats before it
     /// counts as outliving it (the sweeper's period plus clock skew).
     pub hold_grace_ms: u64,
+    /// The waiting room of the run's protected event; `None`: no room.
+    pub queue: Option<QueueFact>,
+}
+
+/// A waiting room's log and what its visitors were told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueFact {
+    pub event_id: EventId,
+    /// The room's admission log (joins, admissions, drops, steps with caps).
+    pub log: Vec<QueueLogEntry>,
+    /// Holds on the protected event granted to clients that showed no
+    /// admission (each described).
+    pub unadmitted_holds: Vec<String>,
+    /// Visitors told their place was gone while they kept asking.
+    pub lost_places: Vec<String>,
+    /// Each visitor's positions, in the order it was told them.
+    pub positions: Vec<(String, Vec<u64>)>,
 }
 
 /// One event's seats as the seat store tells them.

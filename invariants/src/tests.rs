@@ -120,6 +120,7 @@ fn healthy() -> Snapshot {
         unreadable: Vec::new(),
         now_ms: 1_000,
         hold_grace_ms: 0,
+        queue: None,
     }
 }
 
@@ -388,4 +389,99 @@ fn a_part_a_harness_did_not_see_is_said_to_be_not_judged() {
     assert!(observed("7-convergence").starts_with("not judged"));
     assert!(observed("5-idempotency").contains("no Idempotency-Key answers recorded"));
     assert!(v.iter().all(Verdict::passed));
+}
+
+mod waiting_room {
+    use crate::rules::check;
+    use crate::snapshot::{QueueFact, Snapshot};
+    use ticketing_domain::EventId;
+    use ticketing_domain::queue::QueueLogEntry as L;
+
+    fn joined(t: &str, at_ms: u64, prequeue: bool, seq: u64) -> L {
+        L::Joined {
+            ticket: t.into(),
+            at_ms,
+            prequeue,
+            seq,
+        }
+    }
+    fn admitted(t: &str, at_ms: u64) -> L {
+        L::Admitted {
+            ticket: t.into(),
+            at_ms,
+        }
+    }
+    fn step(at_ms: u64, active: u64) -> L {
+        L::Step {
+            at_ms,
+            active,
+            active_max: 2,
+            admit_per_s: 2,
+        }
+    }
+
+    fn judged(log: Vec<L>, positions: Vec<(String, Vec<u64>)>) -> Vec<String> {
+        let s = Snapshot {
+            queue: Some(QueueFact {
+                event_id: EventId::from("e"),
+                log,
+                unadmitted_holds: Vec::new(),
+                lost_places: Vec::new(),
+                positions,
+            }),
+            ..Snapshot::default()
+        };
+        check(&s)
+            .into_iter()
+            .filter(|v| v.invariant == "8-waiting-room")
+            .map(|v| v.detail)
+            .collect()
+    }
+
+    fn fair_log() -> Vec<L> {
+        vec![
+            joined("p1", 10, true, 1),
+            joined("p2", 20, true, 2),
+            joined("f3", 1_000, false, 3),
+            admitted("p2", 1_100),
+            admitted("p1", 1_100),
+            step(1_100, 2),
+            L::Dropped {
+                ticket: "p1".into(),
+                at_ms: 1_500,
+            },
+            step(2_000, 1),
+            admitted("f3", 2_100),
+            step(2_100, 2),
+        ]
+    }
+
+    #[test]
+    fn a_fair_log_within_the_caps_passes() {
+        assert_eq!(
+            judged(fair_log(), vec![("v".into(), vec![3, 2, 2, 1])]),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn over_a_cap_out_of_order_or_a_position_going_back_fails() {
+        let mut log = fair_log();
+        log.push(joined("f4", 2_200, false, 4));
+        log.push(joined("f5", 2_300, false, 5));
+        log.push(admitted("f5", 2_400)); // f4 still waits: out of order, third in second 2
+        log.push(step(2_400, 3)); // over active_max
+        log.push(admitted("f4", 2_450)); // the third in second 2
+        let v = judged(log, vec![("v".into(), vec![3, 4])]);
+        assert!(
+            v.iter().any(|d| d.contains("f5") && d.contains("f4")),
+            "{v:?}"
+        );
+        assert!(
+            v.iter().any(|d| d.contains("3 admissions in second 2")),
+            "{v:?}"
+        );
+        assert!(v.iter().any(|d| d.contains("over active_max")), "{v:?}");
+        assert!(v.iter().any(|d| d.contains("position 4 after 3")), "{v:?}");
+    }
 }

@@ -14,7 +14,7 @@ use crate::world::{EVENT, Truth, expired_holds, sync};
 use ticketing_domain::messages::{Envelope, topics};
 use ticketing_domain::{EventId, MessageId};
 use ticketing_invariants::{
-    HoldFact, Quiescence, Snapshot, Stores, StreamFact, Told, ToldWhat, read_ports,
+    HoldFact, QueueFact, Quiescence, Snapshot, Stores, StreamFact, Told, ToldWhat, read_ports,
 };
 
 pub use ticketing_invariants::{INVARIANTS, Violation};
@@ -62,7 +62,40 @@ pub fn snapshot(t: &Truth) -> Snapshot {
         ),
     };
     s.now_ms = t.now_ms;
+    s.queue = t.queue.as_ref().map(|q| queue_fact(t, q, &event));
     s
+}
+
+/// The waiting room's log and what its visitors were told.
+fn queue_fact(t: &Truth, q: &ticketing_mem::MemQueueStore, event: &EventId) -> QueueFact {
+    let h = crate::lock(&t.history);
+    let mut fact = QueueFact {
+        event_id: event.clone(),
+        log: q.log(event),
+        unadmitted_holds: Vec::new(),
+        lost_places: Vec::new(),
+        positions: Vec::new(),
+    };
+    let mut positions: std::collections::BTreeMap<usize, Vec<u64>> = Default::default();
+    for ob in &h.observations {
+        match &ob.told {
+            UserTold::HeldWithoutAdmission { hold_id } => fact
+                .unadmitted_holds
+                .push(format!("user {} got {hold_id} at {} ms", ob.user, ob.at_ms)),
+            UserTold::QueueLost => fact
+                .lost_places
+                .push(format!("user {} at {} ms", ob.user, ob.at_ms)),
+            UserTold::QueuePosition { position } => {
+                positions.entry(ob.user).or_default().push(*position);
+            }
+            _ => {}
+        }
+    }
+    fact.positions = positions
+        .into_iter()
+        .map(|(u, p)| (format!("user {u}"), p))
+        .collect();
+    fact
 }
 
 /// Every message id the broker holds on the outbox's topics.
@@ -82,7 +115,11 @@ fn told(t: &Truth) -> Vec<Told> {
         .iter()
         .filter_map(|ob| {
             let what = match &ob.told {
-                UserTold::Held { .. } => return None,
+                UserTold::Held { .. }
+                | UserTold::HeldWithoutAdmission { .. }
+                | UserTold::QueuePosition { .. }
+                | UserTold::QueueAdmitted
+                | UserTold::QueueLost => return None,
                 UserTold::OrderAccepted { key, order_id } => ToldWhat::OrderAccepted {
                     key: key.clone(),
                     order_id: order_id.clone(),
@@ -144,6 +181,7 @@ mod tests {
             now_ms: crate::clock::EPOCH_MS,
             settled_at_ms: 0,
             quiescent: true,
+            queue: None,
         }
     }
 

@@ -46,6 +46,11 @@ struct Args {
     /// The standard scenario (200 users, 1,000 seats, 120 s) instead of the small one.
     #[arg(long)]
     standard: bool,
+    /// The waiting room's world: the rush event behind a queue, most users
+    /// arriving before the on-sale time, some scalpers (300 users for 40
+    /// seats; with --standard 2,000 users for 200 seats).
+    #[arg(long)]
+    queued: bool,
     /// Worker threads (default: all cores).
     #[arg(long)]
     jobs: Option<usize>,
@@ -83,10 +88,11 @@ fn main() -> anyhow::Result<()> {
         ),
         None => None,
     };
-    let cfg = if args.standard {
-        SimConfig::standard()
-    } else {
-        SimConfig::small()
+    let cfg = match (args.standard, args.queued) {
+        (true, false) => SimConfig::standard(),
+        (false, false) => SimConfig::small(),
+        (true, true) => SimConfig::queued_standard(),
+        (false, true) => SimConfig::queued(),
     };
     if args.worker {
         let seed = args.seed.context("--worker needs --seed")?;
@@ -373,7 +379,7 @@ fn sweep_results(
     SweepResults {
         version: RESULTS_VERSION,
         git_revision: git_revision(),
-        scenario: if args.standard { "standard" } else { "small" }.to_owned(),
+        scenario: scenario_name(args).to_owned(),
         users: cfg.users,
         seats: (cfg.rows * cfg.cols) as usize,
         plans: distinct(jobs.iter().map(|(p, _, _)| p.name.clone())),
@@ -441,6 +447,16 @@ fn git_revision() -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
+/// The world's name in the results.
+fn scenario_name(args: &Args) -> &'static str {
+    match (args.standard, args.queued) {
+        (true, false) => "standard",
+        (false, false) => "small",
+        (true, true) => "queued-standard",
+        (false, true) => "queued",
+    }
+}
+
 /// Runs one seed in a child process (`--worker`) and reads its report.
 fn run_in_process(
     plan: &str,
@@ -456,6 +472,9 @@ fn run_in_process(
     }
     if args.standard {
         cmd.arg("--standard");
+    }
+    if args.queued {
+        cmd.arg("--queued");
     }
     let out = cmd.output().context("cannot start a simulation worker")?;
     anyhow::ensure!(

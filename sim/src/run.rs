@@ -52,7 +52,14 @@ pub fn run_one(
     cfg: &world::SimConfig,
     bug: Option<zoo::Bug>,
 ) -> anyhow::Result<RunReport> {
-    let outcome = world::run(seed, plan, cfg, bug)?;
+    // The waiting room's bugs run in a queued world.
+    let world_cfg = match bug {
+        Some(b) if b.needs_waiting_room() && cfg.waiting_room.is_none() => {
+            world::SimConfig::queued()
+        }
+        _ => cfg.clone(),
+    };
+    let outcome = world::run(seed, plan, &world_cfg, bug)?;
     let violations = check::check(&outcome.truth);
     let mut trace = outcome.trace;
     trace.extend(world::digest_lines(&outcome.truth));

@@ -37,6 +37,19 @@ pub enum Told {
         status: OrderStatus,
         seats: Vec<SeatId>,
     },
+    /// A hold was granted to a user who showed no admission (a scalper
+    /// skipping the waiting room of a protected event).
+    HeldWithoutAdmission {
+        hold_id: HoldId,
+    },
+    /// The waiting room told this position (after the on-sale time).
+    QueuePosition {
+        position: u64,
+    },
+    /// The waiting room admitted this user.
+    QueueAdmitted,
+    /// The waiting room said the place is gone while the user kept asking.
+    QueueLost,
 }
 
 impl Told {
@@ -63,6 +76,12 @@ impl Told {
                 wire_name(status),
                 seat_names(seats)
             ),
+            Told::HeldWithoutAdmission { hold_id } => {
+                format!("HeldWithoutAdmission {{ hold_id: {:?} }}", hold_id.as_str())
+            }
+            Told::QueuePosition { position } => format!("QueuePosition {position}"),
+            Told::QueueAdmitted => "QueueAdmitted".to_owned(),
+            Told::QueueLost => "QueueLost".to_owned(),
         }
     }
 }
@@ -119,6 +138,21 @@ pub struct Workload {
     pub request_timeout_ms: u64,
     /// Late arrivals are spread over this window (simulated ms).
     pub arrival_window_ms: u64,
+    /// The event's waiting room (`None`: the event is not protected).
+    pub queue: Option<QueueFlow>,
+}
+
+/// How users meet a waiting room.
+#[derive(Debug, Clone)]
+pub struct QueueFlow {
+    /// The on-sale time (simulated ms).
+    pub on_sale_ms: u64,
+    /// Share of users who skip the queue and hold without a token.
+    pub scalper_rate: f64,
+    /// The room's `abandon_ms`: a place lost within this of the last
+    /// answer the user got is a lost place; after a longer silence (the
+    /// user could not reach the room) the room may drop it.
+    pub abandon_ms: u64,
 }
 
 struct User {
@@ -129,7 +163,11 @@ struct User {
     catalog: Arc<HttpClient<SimConnector>>,
     reservation: Vec<Arc<HttpClient<SimConnector>>>,
     order: Vec<Arc<HttpClient<SimConnector>>>,
+    queue: Arc<HttpClient<SimConnector>>,
 }
+
+/// Asks for a place at most this many times (a bound on the wait loop).
+const QUEUE_ASKS_MAX: u32 = 400;
 
 impl User {
     fn tell(&self, told: Told) {
@@ -255,14 +293,98 @@ impl User {
         None
     }
 
-    async fn run(self) {
-        // Half the users rush in within the first second; the rest keep
-        // arriving over the sale window, when holds expire and faults bite.
-        if self.rng.unit_f64() < 0.5 {
-            self.pause(0, 1_000).await;
-        } else {
-            self.pause(0, self.w.arrival_window_ms).await;
+    /// Joins the waiting room and asks for the place until admitted:
+    /// the admission token, or `None` (gave up, the place was lost, or the
+    /// deadline came).
+    async fn queue_up(&self) -> Option<String> {
+        let path = format!("/api/queue/{}", self.w.event_id);
+        let mut ticket = None;
+        for _ in 0..10 {
+            if let Some(r) = self.send(&self.queue, Method::POST, &path, None, &[]).await
+                && r.status == StatusCode::CREATED
+            {
+                ticket = view::<ticketing_contract::QueueJoinView>(r).map(|j| j.ticket);
+                break;
+            }
+            self.pause(200, 800).await;
         }
+        let place = format!("{path}/{}", ticket?);
+        let abandon_ms = self.w.queue.as_ref().map_or(u64::MAX, |q| q.abandon_ms);
+        let mut answered_at = SimClock::elapsed_ms();
+        for _ in 0..QUEUE_ASKS_MAX {
+            if SimClock::elapsed_ms() > self.w.deadline_ms {
+                return None;
+            }
+            self.pause(500, 1_500).await;
+            let Some(r) = self.send(&self.queue, Method::GET, &place, None, &[]).await else {
+                continue;
+            };
+            let Some(p) = view::<ticketing_contract::QueuePlaceView>(r) else {
+                continue;
+            };
+            let silence_ms = SimClock::elapsed_ms().saturating_sub(answered_at);
+            answered_at = SimClock::elapsed_ms();
+            match p.status {
+                ticketing_contract::QueueStatus::Admitted => {
+                    self.tell(Told::QueueAdmitted);
+                    return p.admission_token;
+                }
+                ticketing_contract::QueueStatus::Expired => {
+                    if silence_ms < abandon_ms {
+                        self.tell(Told::QueueLost);
+                    }
+                    return None;
+                }
+                ticketing_contract::QueueStatus::Waiting => {
+                    if let Some(position) = p.position {
+                        self.tell(Told::QueuePosition { position });
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    async fn run(self) {
+        let token = match self.w.queue.clone() {
+            None => {
+                // Half the users rush in within the first second; the rest keep
+                // arriving over the sale window, when holds expire and faults bite.
+                if self.rng.unit_f64() < 0.5 {
+                    self.pause(0, 1_000).await;
+                } else {
+                    self.pause(0, self.w.arrival_window_ms).await;
+                }
+                None
+            }
+            Some(q) => {
+                // Most arrive before the on-sale time; the rest after it.
+                if self.rng.unit_f64() < 0.8 {
+                    self.pause(0, q.on_sale_ms).await;
+                } else {
+                    self.pause(q.on_sale_ms, q.on_sale_ms + self.w.arrival_window_ms)
+                        .await;
+                }
+                if self.rng.unit_f64() < q.scalper_rate {
+                    None
+                } else {
+                    match self.queue_up().await {
+                        Some(t) => Some(t),
+                        None => return,
+                    }
+                }
+            }
+        };
+        self.shop(token).await;
+    }
+
+    /// The purchase flow (`token`: the admission to show on holds).
+    async fn shop(self, token: Option<String>) {
+        let protected = self.w.queue.is_some();
+        let admission: Vec<(&str, &str)> = token
+            .as_deref()
+            .map(|t| vec![("x-admission-token", t)])
+            .unwrap_or_default();
         for attempt in 0..self.w.max_attempts {
             if SimClock::elapsed_ms() > self.w.deadline_ms {
                 break;
@@ -275,7 +397,13 @@ impl User {
             });
             let client = self.pick(&self.reservation);
             let Some(r) = self
-                .send(client, Method::POST, "/api/reservations", Some(hold), &[])
+                .send(
+                    client,
+                    Method::POST,
+                    "/api/reservations",
+                    Some(hold),
+                    &admission,
+                )
                 .await
             else {
                 self.pause(100, 600).await;
@@ -288,6 +416,11 @@ impl User {
             let Some(hold_id) = view::<HoldView>(r).map(|h| h.hold_id) else {
                 continue;
             };
+            if protected && token.is_none() {
+                self.tell(Told::HeldWithoutAdmission {
+                    hold_id: hold_id.clone(),
+                });
+            }
             self.tell(Told::Held {
                 hold_id: hold_id.clone(),
                 seats: seats.iter().map(|s| SeatId::from(s.as_str())).collect(),
@@ -355,6 +488,7 @@ pub async fn run_users(
     let order: Vec<_> = (1..=w.replicas)
         .map(|i| client(format!("order-{i}")))
         .collect();
+    let queue = client("queue".into());
     let mut tasks = Vec::new();
     for id in ids {
         let user = User {
@@ -365,6 +499,7 @@ pub async fn run_users(
             catalog: catalog.clone(),
             reservation: reservation.clone(),
             order: order.clone(),
+            queue: queue.clone(),
         };
         tasks.push(tokio::task::spawn_local(user.run()));
     }

@@ -10,7 +10,7 @@
 
 use crate::clock::{EPOCH_MS, SimClock};
 use crate::net::{SimConnector, SimListener};
-use crate::remote::{self, RemoteEventBus, RemoteSeatStore};
+use crate::remote::{self, RemoteEventBus, RemoteQueueStore, RemoteSeatStore};
 use crate::users::{self, History, SharedHistory, Workload};
 use crate::watchers::{self, SharedView};
 use crate::zoo::{self, Bug, KeylessPayments, ZooSeatStore};
@@ -18,23 +18,26 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 use ticketing_domain::messages::topics;
-use ticketing_domain::ports::{EventBus, OrderRepository, PaymentGateway, SeatStore};
+use ticketing_domain::ports::{EventBus, OrderRepository, PaymentGateway, QueueStore, SeatStore};
 use ticketing_domain::rules::HoldPolicy;
 use ticketing_domain::{Event, EventId};
 use ticketing_faults::{Fault, FaultPlan};
 use ticketing_mem::{
-    MemCatalogRepository, MemEventBus, MemOrderRepository, MemPaymentRepository, MemSeatStore,
+    MemCatalogRepository, MemEventBus, MemOrderRepository, MemPaymentRepository, MemQueueStore,
+    MemSeatStore,
 };
 use ticketing_runtime::ChaChaRandom;
+use ticketing_services::admission::AdmissionKey;
 use ticketing_services::catalog::{self, CatalogState, SeatFeed};
 use ticketing_services::clients::order_clients;
 use ticketing_services::config::{
-    CatalogSettings, HttpSettings, PaymentFaults, ReservationSettings, SagaSettings,
+    CatalogSettings, HttpSettings, PaymentFaults, QueueSettings, ReservationSettings, SagaSettings,
 };
 use ticketing_services::http::finish_router;
 use ticketing_services::order::{self, OrderState};
 use ticketing_services::payment::{self, PaymentState};
-use ticketing_services::reservation::{self, ReservationState};
+use ticketing_services::queue::{self as queue_service, QueueState};
+use ticketing_services::reservation::{self, Admission, ReservationState};
 use ticketing_services::started::Started;
 use ticketing_services::{Ctx, gateway};
 use tokio_util::sync::CancellationToken;
@@ -64,6 +67,19 @@ pub struct SimConfig {
     pub liveness_bound_ms: u64,
     /// SSE watchers following the seat stream.
     pub watchers: usize,
+    /// The rush event behind a waiting room (`None`: no queue host).
+    pub waiting_room: Option<WaitingRoomSim>,
+}
+
+/// The waiting room of a queued world.
+#[derive(Debug, Clone)]
+pub struct WaitingRoomSim {
+    /// The on-sale time (simulated ms): most users arrive before it.
+    pub on_sale_ms: u64,
+    pub active_max: u32,
+    pub admit_per_s: u32,
+    /// Share of users who skip the queue and hold without a token.
+    pub scalper_rate: f64,
 }
 
 impl SimConfig {
@@ -78,6 +94,41 @@ impl SimConfig {
             user_deadline_ms: 30_000,
             liveness_bound_ms: 60_000,
             watchers: 2,
+            waiting_room: None,
+        }
+    }
+
+    /// The waiting room's world: many more users than seats, most of them
+    /// arriving before the on-sale time, through the queue (the issue's
+    /// standard is 2,000 users for 200 seats; `cargo test` runs this one).
+    pub fn queued() -> Self {
+        Self {
+            users: 300,
+            rows: 4,
+            cols: 10,
+            replicas: 2,
+            user_hosts: 3,
+            user_deadline_ms: 60_000,
+            liveness_bound_ms: 60_000,
+            watchers: 1,
+            waiting_room: Some(WaitingRoomSim {
+                on_sale_ms: 5_000,
+                active_max: 20,
+                admit_per_s: 10,
+                scalper_rate: 0.05,
+            }),
+        }
+    }
+
+    /// The standard queued scenario: 2,000 users for 200 seats.
+    pub fn queued_standard() -> Self {
+        Self {
+            users: 2_000,
+            rows: 10,
+            cols: 20,
+            user_hosts: 8,
+            user_deadline_ms: 120_000,
+            ..Self::queued()
         }
     }
 
@@ -92,6 +143,7 @@ impl SimConfig {
             user_deadline_ms: 120_000,
             liveness_bound_ms: 60_000,
             watchers: 4,
+            waiting_room: None,
         }
     }
 }
@@ -107,7 +159,11 @@ pub struct SimSettings {
     pub catalog: CatalogSettings,
     pub payment: PaymentFaults,
     pub http: HttpSettings,
+    pub queue: QueueSettings,
 }
+
+/// The admission key of simulated worlds (queue and reservation share it).
+const SIM_ADMISSION_KEY: &str = "simulated-admission-key";
 
 /// The services' settings in the simulator: short windows so faults bite.
 pub fn sim_settings(bug: Option<Bug>) -> SimSettings {
@@ -130,6 +186,10 @@ pub fn sim_settings(bug: Option<Bug>) -> SimSettings {
     s.payment.latency_ms_min = 5;
     s.payment.latency_ms_max = 60;
     s.payment.timeout_delay_ms = 2_500;
+    s.queue.idle_s = 15;
+    s.queue.abandon_s = 8;
+    s.queue.token_ttl_s = 60;
+    s.queue.admit_interval_ms = 100;
     if bug == Some(Bug::CommitBeforeEffect) {
         // The seed system had no re-send of unanswered commands.
         s.saga.confirm_resend_ms = 10_000_000;
@@ -151,6 +211,8 @@ pub struct Truth {
     pub settled_at_ms: u64,
     /// Whether quiescence was reached within the liveness bound.
     pub quiescent: bool,
+    /// The waiting room's store (with its admission log), in a queued world.
+    pub queue: Option<Arc<MemQueueStore>>,
 }
 
 /// What happened during a run, besides the truth.
@@ -187,6 +249,8 @@ struct Shared {
     payments: Arc<MemPaymentRepository>,
     catalog: Arc<MemCatalogRepository>,
     faults: Arc<Mutex<PaymentFaults>>,
+    /// The waiting rooms (with their admission log), when the world has one.
+    queue: Option<Arc<MemQueueStore>>,
 }
 
 impl Shared {
@@ -201,6 +265,22 @@ impl Shared {
 
     fn remote_seats(&self) -> Arc<dyn SeatStore> {
         Arc::new(RemoteSeatStore::new("redis", Duration::from_millis(1_000)))
+    }
+
+    fn remote_queue(&self) -> Arc<dyn QueueStore> {
+        Arc::new(RemoteQueueStore::new("redis", Duration::from_millis(1_000)))
+    }
+
+    /// Reservation's admission check, in a world with a waiting room.
+    fn admission(&self) -> Option<Admission> {
+        self.queue.as_ref()?;
+        if self.bug == Some(Bug::HoldWithoutAdmission) {
+            return None;
+        }
+        Some(Admission {
+            rooms: self.remote_queue(),
+            key: AdmissionKey::new(SIM_ADMISSION_KEY),
+        })
     }
 
     fn remote_bus(&self) -> Arc<dyn EventBus> {
@@ -257,7 +337,7 @@ async fn reservation_host(sh: Arc<Shared>, name: String, inc: u32) -> turmoil::R
         ctx: ctx.clone(),
         seats: sh.remote_seats(),
         policy: sh.settings.hold,
-        admission: None,
+        admission: sh.admission(),
     };
     let mut bus = sh.remote_bus();
     if sh.bug == Some(Bug::CommitBeforeEffect) {
@@ -299,6 +379,20 @@ async fn order_host(sh: Arc<Shared>, name: String, replica: usize, inc: u32) -> 
         started.replace_worker(order::saga::OUTBOX_RELAY, relay)?;
     }
     let router = sh.finish(started.public.clone(), &ctx);
+    run_service(started, router, &sh.settings.http).await
+}
+
+async fn queue_host(sh: Arc<Shared>, inc: u32) -> turmoil::Result {
+    let ctx = sh.ctx("queue", inc);
+    let state = QueueState {
+        ctx: ctx.clone(),
+        rooms: sh.remote_queue(),
+        seats: sh.remote_seats(),
+        key: AdmissionKey::new(SIM_ADMISSION_KEY),
+        settings: sh.settings.queue.clone(),
+    };
+    let started = queue_service::start(state, CancellationToken::new());
+    let router = sh.finish(started.all_routes(), &ctx);
     run_service(started, router, &sh.settings.http).await
 }
 
@@ -369,6 +463,10 @@ fn shared(seed: u64, cfg: &SimConfig, bug: Option<Bug>) -> anyhow::Result<Arc<Sh
         payments: Arc::new(MemPaymentRepository::new()),
         catalog: Arc::new(MemCatalogRepository::new()),
         faults: Arc::new(Mutex::new(settings.payment.clone())),
+        queue: cfg
+            .waiting_room
+            .as_ref()
+            .map(|_| Arc::new(MemQueueStore::with_log())),
     });
     let event = Event {
         event_id: EventId::from(EVENT),
@@ -382,6 +480,11 @@ fn shared(seed: u64, cfg: &SimConfig, bug: Option<Bug>) -> anyhow::Result<Arc<Sh
         sh.seat_store.as_ref(),
         event,
     ))?;
+    if let (Some(q), Some(w)) = (&sh.queue, &cfg.waiting_room) {
+        let mut room = sh.settings.queue.room(EPOCH_MS + w.on_sale_ms);
+        (room.active_max, room.admit_per_s) = (w.active_max, w.admit_per_s);
+        sync(q.open_room(&EventId::from(EVENT), &room))?;
+    }
     Ok(sh)
 }
 
@@ -408,7 +511,25 @@ fn add_services(sim: &mut turmoil::Sim<'_>, sh: &Arc<Shared>, cfg: &SimConfig) -
         "payment".into(),
     ];
     let store = sh.seat_store.clone();
-    sim.host("redis", move || remote::serve_seat_store(store.clone()));
+    match sh.queue.clone() {
+        None => sim.host("redis", move || remote::serve_seat_store(store.clone())),
+        Some(q) => {
+            let q: Arc<dyn QueueStore> = q;
+            sim.host("redis", move || {
+                let (store, q) = (store.clone(), q.clone());
+                async move {
+                    tokio::try_join!(
+                        remote::serve_seat_store(store),
+                        remote::serve_queue_store(q)
+                    )?;
+                    Ok(())
+                }
+            });
+            let (s, n) = (sh.clone(), Arc::new(AtomicU32::new(0)));
+            sim.host("queue", move || queue_host(s.clone(), next(&n)));
+            hosts.push("queue".into());
+        }
+    }
     let (bus, ids) = (sh.bus.clone(), sh.member_ids.clone());
     sim.host("kafka", move || {
         remote::serve_event_bus(bus.clone(), ids.clone())
@@ -471,6 +592,11 @@ fn add_users(
         late_cancel_rate: 0.5,
         request_timeout_ms: 2_000,
         arrival_window_ms: cfg.user_deadline_ms * 2 / 3,
+        queue: cfg.waiting_room.as_ref().map(|w| users::QueueFlow {
+            on_sale_ms: w.on_sale_ms,
+            scalper_rate: w.scalper_rate,
+            abandon_ms: sim_settings(None).queue.abandon_s * 1000,
+        }),
     };
     let mut user_hosts = Vec::new();
     for k in 0..cfg.user_hosts {
@@ -580,6 +706,7 @@ pub fn run(
             now_ms,
             settled_at_ms,
             quiescent,
+            queue: sh.queue.clone(),
         },
         trace,
     })

@@ -35,6 +35,8 @@ pub enum Bug {
     PaymentRetryWithoutKey,
     /// Releasing a hold frees its seats without checking who holds them now.
     ReleaseWithoutOwnerCheck,
+    /// Reservation does not check the admission token (a queued world).
+    HoldWithoutAdmission,
 }
 
 pub const ALL: &[Bug] = &[
@@ -43,6 +45,7 @@ pub const ALL: &[Bug] = &[
     Bug::CommitBeforeEffect,
     Bug::PaymentRetryWithoutKey,
     Bug::ReleaseWithoutOwnerCheck,
+    Bug::HoldWithoutAdmission,
 ];
 
 impl Bug {
@@ -53,6 +56,7 @@ impl Bug {
             Bug::CommitBeforeEffect => "commit-before-effect",
             Bug::PaymentRetryWithoutKey => "payment-retry-without-key",
             Bug::ReleaseWithoutOwnerCheck => "release-without-owner-check",
+            Bug::HoldWithoutAdmission => "hold-without-admission",
         }
     }
 
@@ -75,6 +79,9 @@ impl Bug {
             Bug::ReleaseWithoutOwnerCheck => {
                 "release frees the seats without checking who holds them now"
             }
+            Bug::HoldWithoutAdmission => {
+                "reservation grants holds on a protected event without checking the admission token"
+            }
         }
     }
 
@@ -86,7 +93,13 @@ impl Bug {
             Bug::CommitBeforeEffect => ("redis-restart", 5),
             Bug::PaymentRetryWithoutKey => ("payment-timeouts", 5),
             Bug::ReleaseWithoutOwnerCheck => ("none", 5),
+            Bug::HoldWithoutAdmission => ("none", 3),
         }
+    }
+
+    /// Whether the bug lives in the waiting room (it runs in a queued world).
+    pub fn needs_waiting_room(self) -> bool {
+        matches!(self, Bug::HoldWithoutAdmission)
     }
 }
 

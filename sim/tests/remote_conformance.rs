@@ -1,5 +1,5 @@
 //! The simulator's own plumbing held to the ports' contracts: the seat
-//! store and event bus conformance suites (the ones Redis, Kafka and the
+//! store, waiting-room and event bus conformance suites (the ones Redis, Kafka and the
 //! in-memory model pass) run against `RemoteSeatStore` and `RemoteEventBus`
 //! talking over turmoil's network to the `redis` and `kafka` hosts the
 //! simulation runs. A bug in the framing, the dispatch or the broker-side
@@ -13,15 +13,22 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 use ticketing_conformance::seat_store::HISTORY_LIMIT;
-use ticketing_domain::ports::{EventBus, SeatStore};
-use ticketing_mem::{MemEventBus, MemSeatStore};
-use ticketing_sim::remote::{RemoteEventBus, RemoteSeatStore, serve_event_bus, serve_seat_store};
+use ticketing_domain::ports::{EventBus, QueueStore, SeatStore};
+use ticketing_mem::{MemEventBus, MemQueueStore, MemSeatStore};
+use ticketing_sim::remote::{
+    RemoteEventBus, RemoteQueueStore, RemoteSeatStore, serve_event_bus, serve_queue_store,
+    serve_seat_store,
+};
 
 /// Per call, as the services' adapters are configured in the simulator.
 const CALL_TIMEOUT: Duration = Duration::from_secs(2);
 
 async fn remote_store() -> Arc<dyn SeatStore> {
     Arc::new(RemoteSeatStore::new("redis", CALL_TIMEOUT))
+}
+
+async fn remote_queue() -> Arc<dyn QueueStore> {
+    Arc::new(RemoteQueueStore::new("redis", CALL_TIMEOUT))
 }
 
 async fn remote_bus() -> Arc<dyn EventBus> {
@@ -35,7 +42,14 @@ where
 {
     let mut sim = ticketing_sim::world::builder(1);
     let store: Arc<dyn SeatStore> = Arc::new(MemSeatStore::new(HISTORY_LIMIT, 3_600_000));
-    sim.host("redis", move || serve_seat_store(store.clone()));
+    let queue: Arc<dyn QueueStore> = Arc::new(MemQueueStore::new());
+    sim.host("redis", move || {
+        let (store, queue) = (store.clone(), queue.clone());
+        async move {
+            tokio::try_join!(serve_seat_store(store), serve_queue_store(queue))?;
+            Ok(())
+        }
+    });
     let (bus, ids) = (MemEventBus::new(4), Arc::new(AtomicU64::new(0)));
     sim.host("kafka", move || serve_event_bus(bus.clone(), ids.clone()));
     sim.client("client", async move {
@@ -70,6 +84,18 @@ remote_cases!(seat_store, remote_store:
     pin_is_exclusive_and_extends,
     extension_is_capped,
     changes_are_gap_free_and_bounded,
+);
+
+remote_cases!(queue_store, remote_queue:
+    rooms_are_opened_read_and_capped,
+    joins_are_refused_before_opening_and_twice,
+    the_prequeue_is_drawn_once_and_ahead_of_later_arrivals,
+    admission_keeps_both_caps,
+    slots_free_when_idle_or_expired,
+    buying_frees_the_slot,
+    abandoned_places_are_dropped,
+    an_outage_is_not_abandonment,
+    concurrent_admission_keeps_the_caps,
 );
 
 remote_cases!(event_bus, remote_bus:

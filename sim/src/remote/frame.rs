@@ -12,6 +12,8 @@ use turmoil::net::{TcpListener, TcpStream};
 
 pub const REDIS_PORT: u16 = 6379;
 pub const KAFKA_PORT: u16 = 9092;
+/// The waiting rooms, on the `redis` host beside the seat store.
+pub const QUEUE_PORT: u16 = 6380;
 /// Largest frame accepted (a seat map of a big event fits easily).
 const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
 

@@ -15,12 +15,14 @@
 
 //!
 //! Layer: `frame` (the wire: frames, one call, the accept loop) at the
-//! bottom; `seat_store` and `bus` each import only `frame`.
+//! bottom; `seat_store`, `queue_store` and `bus` each import only `frame`.
 
 mod bus;
 mod frame;
+mod queue_store;
 mod seat_store;
 
 pub use bus::{RemoteConsumer, RemoteEventBus, serve_event_bus};
-pub use frame::{KAFKA_PORT, REDIS_PORT};
+pub use frame::{KAFKA_PORT, QUEUE_PORT, REDIS_PORT};
+pub use queue_store::{RemoteQueueStore, serve_queue_store};
 pub use seat_store::{RemoteSeatStore, serve_seat_store};

@@ -331,6 +331,61 @@ where
     );
 }
 
+/// A long gap between admission steps (nobody could reach the room) is
+/// not abandonment: the waiting keep their places for a grace of
+/// `abandon_ms`, the active keep their slots (moved later by the gap);
+/// after the grace, whoever still does not ask is dropped.
+pub async fn an_outage_is_not_abandonment<F, Fut>(make: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn QueueStore>>,
+{
+    let config = RoomConfig {
+        active_max: 1,
+        abandon_ms: 4_000,
+        idle_ms: 3_000,
+        ..room()
+    };
+    let (s, e) = opened(make, config).await;
+    for i in 0..3 {
+        s.join(&e, &t(i), &v(i), i as u64, ON_SALE_MS)
+            .await
+            .unwrap();
+    }
+    let at = ON_SALE_MS + 100;
+    assert_eq!(s.admit(&e, at).await.unwrap().admitted, vec![(t(0), v(0))]);
+    // The room is unreachable for 10 s; then a step runs.
+    let back = at + 10_000;
+    let step = s.admit(&e, back).await.unwrap();
+    assert_eq!(
+        (step.abandoned, step.expired, step.waiting),
+        (0, 0, 2),
+        "{step:?}"
+    );
+    assert!(
+        s.touch(&e, &v(0), back + 1).await.unwrap(),
+        "the slot survived"
+    );
+    // Steps run again every second. Visitor 1 asks, visitor 2 never does:
+    // after the grace only 2 goes.
+    for k in 1..=3u64 {
+        assert!(s.touch(&e, &v(0), back + k * 1_000 - 1).await.unwrap());
+        s.place(&e, &t(1), back + k * 1_000 - 1).await.unwrap();
+        assert_eq!(
+            s.admit(&e, back + k * 1_000).await.unwrap().abandoned,
+            0,
+            "grace {k}"
+        );
+    }
+    s.place(&e, &t(1), back + 3_999).await.unwrap();
+    let later = s.admit(&e, back + 4_000).await.unwrap();
+    assert_eq!((later.abandoned, later.waiting), (1, 1), "{later:?}");
+    assert_eq!(
+        state(s.as_ref(), &e, 2, back + 4_200).await,
+        PlaceState::Expired
+    );
+}
+
 /// Concurrent admission steps (several queue processes) never admit more
 /// than the caps allow, and never one visitor twice.
 pub async fn concurrent_admission_keeps_the_caps<F, Fut>(make: F)
@@ -396,6 +451,10 @@ macro_rules! queue_store_suite {
             #[tokio::test]
             async fn abandoned_places_are_dropped() {
                 $crate::queue_store::abandoned_places_are_dropped($make).await
+            }
+            #[tokio::test]
+            async fn an_outage_is_not_abandonment() {
+                $crate::queue_store::an_outage_is_not_abandonment($make).await
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn concurrent_admission_keeps_the_caps() {

@@ -12,6 +12,10 @@
 //!   visitors and at most `admit_per_s` in one wall-clock second (both per
 //!   event, changeable at run time); both are counted inside the store's
 //!   atomic step, never read and then written by a caller.
+//! - **Outages are not abandonment.** A visitor who stops asking for
+//!   `abandon_ms` loses the place — but not when nobody could reach the
+//!   room: see [`outage_gap_ms`] (found by the simulator: a Redis restart
+//!   dropped every waiting visitor as abandoned).
 //! - **Wait.** Announced from the admissions measured over the last
 //!   [`RATE_WINDOW_S`] whole seconds (the configured rate until there are
 //!   any), so the estimate tells what the room really does.
@@ -76,6 +80,17 @@ pub fn slot_until(room: &RoomConfig, now_ms: UnixMs, token_expires_at_ms: UnixMs
     (now_ms + room.idle_ms).min(token_expires_at_ms)
 }
 
+/// A gap between two admission steps longer than this means nobody could
+/// reach the room meanwhile (its store was down, or every queue process
+/// was): visitors who kept asking could not be heard. The step after such
+/// a gap starts a grace of `abandon_ms` in which no place is dropped, and
+/// moves every active slot's end later by the gap (never past its token).
+/// Half the abandon time: a visitor asking at shorter intervals is never
+/// dropped for an outage shorter than this either.
+pub fn outage_gap_ms(room: &RoomConfig) -> u64 {
+    room.abandon_ms / 2
+}
+
 /// The admission rate to announce: `measured` admissions over the window
 /// of [`RATE_WINDOW_S`] seconds, or the configured rate while nobody has
 /// been admitted in it.
@@ -111,6 +126,32 @@ pub enum PlaceState {
     },
     /// The place is gone: abandoned, the slot expired, or the shopper left.
     Expired,
+}
+
+/// One entry of a room's admission log: what the simulator's checkers
+/// hold the caps and the order against (the in-memory store keeps it when
+/// asked to; production stores keep none).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum QueueLogEntry {
+    /// A place taken: `prequeue` before the on-sale time, else FIFO
+    /// position `seq` (the room's join counter).
+    Joined {
+        ticket: String,
+        at_ms: UnixMs,
+        prequeue: bool,
+        seq: u64,
+    },
+    /// Admitted from the queue.
+    Admitted { ticket: String, at_ms: UnixMs },
+    /// Dropped from the queue (abandoned).
+    Dropped { ticket: String, at_ms: UnixMs },
+    /// An admission step ended with `active` shoppers; the caps it ran with.
+    Step {
+        at_ms: UnixMs,
+        active: u64,
+        active_max: u32,
+        admit_per_s: u32,
+    },
 }
 
 #[cfg(test)]

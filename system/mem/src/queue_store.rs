@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use ticketing_domain::ports::{AdmitReport, Place, QueueError, QueueStore, RoomStats};
-use ticketing_domain::queue::{self, PlaceState, RATE_WINDOW_S, RoomConfig};
+use ticketing_domain::queue::{self, PlaceState, QueueLogEntry, RATE_WINDOW_S, RoomConfig};
 use ticketing_domain::{EventId, HoldId, QueueTicket, UnixMs, VisitorId};
 
 /// Counts present places before an index (a Fenwick tree that grows).
@@ -91,6 +91,12 @@ struct Room {
     admitted_total: u64,
     /// Admissions per wall-clock second: (second, count), by second % window.
     ring: [(u64, u64); RATE_WINDOW_S as usize],
+    /// The admission log, when the store keeps one.
+    log: Option<Vec<QueueLogEntry>>,
+    /// When the last admission step ran (0: none yet).
+    last_step_ms: UnixMs,
+    /// No place is dropped before this (after an outage).
+    grace_until_ms: UnixMs,
 }
 
 impl Room {
@@ -114,6 +120,42 @@ impl Room {
             visitor_holds: BTreeMap::new(),
             admitted_total: 0,
             ring: [(u64::MAX, 0); RATE_WINDOW_S as usize],
+            log: None,
+            last_step_ms: 0,
+            grace_until_ms: 0,
+        }
+    }
+
+    /// After a gap between steps longer than the outage gap: a grace for
+    /// the waiting, and the active slots' ends moved later by the gap.
+    fn after_outage(&mut self, now_ms: UnixMs) {
+        let gap = now_ms.saturating_sub(self.last_step_ms);
+        let outage = self.last_step_ms > 0 && gap > queue::outage_gap_ms(&self.config);
+        self.last_step_ms = now_ms;
+        if !outage {
+            return;
+        }
+        self.grace_until_ms = now_ms + self.config.abandon_ms;
+        let slots: Vec<(VisitorId, UnixMs)> =
+            self.active.iter().map(|(v, u)| (v.clone(), *u)).collect();
+        for (v, until) in slots {
+            let token = match self.by_visitor.get(&v).and_then(|t| self.tickets.get(t)) {
+                Some((
+                    _,
+                    Rec::Admitted {
+                        token_expires_at_ms,
+                        ..
+                    },
+                )) => *token_expires_at_ms,
+                _ => until,
+            };
+            self.set_active(&v, (until + gap).min(token));
+        }
+    }
+
+    fn record(&mut self, entry: impl FnOnce() -> QueueLogEntry) {
+        if let Some(log) = self.log.as_mut() {
+            log.push(entry());
         }
     }
 
@@ -212,11 +254,29 @@ impl Room {
 #[derive(Debug, Default)]
 pub struct MemQueueStore {
     rooms: Mutex<BTreeMap<EventId, Room>>,
+    /// Keep every room's admission log (the simulator's checkers read it).
+    keep_log: bool,
 }
 
 impl MemQueueStore {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A store that keeps each room's admission log ([`MemQueueStore::log`]).
+    pub fn with_log() -> Self {
+        Self {
+            keep_log: true,
+            ..Self::default()
+        }
+    }
+
+    /// The admission log of `event_id`'s room (empty without one).
+    pub fn log(&self, event_id: &EventId) -> Vec<QueueLogEntry> {
+        crate::lock(&self.rooms)
+            .get(event_id)
+            .and_then(|r| r.log.clone())
+            .unwrap_or_default()
     }
 
     fn with<T>(
@@ -241,7 +301,9 @@ impl QueueStore for MemQueueStore {
         match rooms.get_mut(event_id) {
             Some(r) => r.config = room.clone(),
             None => {
-                rooms.insert(event_id.clone(), Room::new(room.clone()));
+                let mut r = Room::new(room.clone());
+                r.log = self.keep_log.then(Vec::new);
+                rooms.insert(event_id.clone(), r);
             }
         }
         Ok(())
@@ -295,6 +357,14 @@ impl QueueStore for MemQueueStore {
                 r.prequeue.insert((score, ticket.clone()), ());
             }
             r.see(ticket, now_ms);
+            let prequeue = !r.sealed;
+            let seq = r.seq;
+            r.record(|| QueueLogEntry::Joined {
+                ticket: ticket.to_string(),
+                at_ms: now_ms,
+                prequeue,
+                seq,
+            });
             Ok(())
         })
     }
@@ -342,6 +412,7 @@ impl QueueStore for MemQueueStore {
                 report.active = r.active.len() as u64;
                 return Ok(report);
             }
+            r.after_outage(now_ms);
             let due: Vec<VisitorId> = r
                 .active_until
                 .range(..(now_ms + 1, VisitorId::from("")))
@@ -352,16 +423,23 @@ impl QueueStore for MemQueueStore {
             }
             report.expired = due.len() as u64;
             let cutoff = now_ms.saturating_sub(r.config.abandon_ms);
-            let gone: Vec<QueueTicket> = r
-                .seen
-                .range(..(cutoff + 1, QueueTicket::from("")))
-                .map(|((_, t), ())| t.clone())
-                .collect();
+            let gone: Vec<QueueTicket> = if now_ms < r.grace_until_ms {
+                Vec::new()
+            } else {
+                r.seen
+                    .range(..(cutoff + 1, QueueTicket::from("")))
+                    .map(|((_, t), ())| t.clone())
+                    .collect()
+            };
             for t in &gone {
                 r.unqueue(t);
                 if let Some((_, rec)) = r.tickets.get_mut(t) {
                     *rec = Rec::Expired;
                 }
+                r.record(|| QueueLogEntry::Dropped {
+                    ticket: t.to_string(),
+                    at_ms: now_ms,
+                });
             }
             report.abandoned = gone.len() as u64;
             let sec = now_ms / 1000;
@@ -388,9 +466,20 @@ impl QueueStore for MemQueueStore {
                 };
                 let visitor = visitor.clone();
                 r.set_active(&visitor, until);
+                r.record(|| QueueLogEntry::Admitted {
+                    ticket: ticket.to_string(),
+                    at_ms: now_ms,
+                });
                 report.admitted.push((ticket, visitor));
             }
             r.count(sec, report.admitted.len() as u64);
+            let (active, c) = (r.active.len() as u64, r.config.clone());
+            r.record(|| QueueLogEntry::Step {
+                at_ms: now_ms,
+                active,
+                active_max: c.active_max,
+                admit_per_s: c.admit_per_s,
+            });
             report.waiting = r.waiting;
             report.active = r.active.len() as u64;
             Ok(report)

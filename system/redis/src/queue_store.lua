@@ -5,6 +5,7 @@
 -- this order):
 --   1 room  HASH  opens onsale amax arate idle abandon ttl (settings),
 --                 seq (joins so far), total (admitted so far),
+--                 laststep (last admission step), grace (no drop before),
 --                 r0..r9 "<second>:<count>" admissions per second (ring)
 --   2 wait  ZSET  waiting ticket -> score (ticketing_domain::queue::place_score)
 --   3 seen  ZSET  waiting ticket -> last time its visitor asked
@@ -155,13 +156,34 @@ if OP == 'place' then
   return ok(out)
 end
 
+-- After a gap between steps longer than abandon/2 nobody could reach the
+-- room: a grace of `abandon` for the waiting, active slots' ends moved
+-- later by the gap (never past the token) — ticketing_domain::queue::outage_gap_ms.
+local function after_outage()
+  local last = tonumber(redis.call('HGET', K_ROOM, 'laststep') or '0')
+  redis.call('HSET', K_ROOM, 'laststep', fmt(NOW))
+  local gap = NOW - last
+  if last == 0 or gap <= math.floor(c.abandon / 2) then return end
+  redis.call('HSET', K_ROOM, 'grace', fmt(NOW + c.abandon))
+  local slots = redis.call('ZRANGE', K_ACT, 0, -1, 'WITHSCORES')
+  for i = 1, #slots, 2 do
+    local v, untl = slots[i], tonumber(slots[i + 1])
+    local exp = token_expiry(v) or untl
+    redis.call('ZADD', K_ACT, math.min(untl + gap, exp), v)
+  end
+end
+
 if OP == 'admit' then
   local out = {admitted = '', expired = '0', abandoned = '0'}
   if NOW >= c.onsale then
+    after_outage()
     local due = redis.call('ZRANGEBYSCORE', K_ACT, '-inf', NOW)
     for _, v in ipairs(due) do free(v) end
     local cutoff = math.max(NOW - c.abandon, 0)
-    local gone = redis.call('ZRANGEBYSCORE', K_SEEN, '-inf', cutoff)
+    local gone = {}
+    if NOW >= tonumber(redis.call('HGET', K_ROOM, 'grace') or '0') then
+      gone = redis.call('ZRANGEBYSCORE', K_SEEN, '-inf', cutoff)
+    end
     for _, t in ipairs(gone) do
       redis.call('ZREM', K_WAIT, t)
       redis.call('ZREM', K_SEEN, t)

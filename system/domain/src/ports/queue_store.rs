@@ -8,9 +8,10 @@
 use crate::queue::{PlaceState, RoomConfig};
 use crate::{EventId, HoldId, QueueTicket, UnixMs, VisitorId};
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 
 /// Errors of the waiting-room store.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum QueueError {
     /// The event has no waiting room.
     #[error("no waiting room for this event")]
@@ -27,14 +28,14 @@ pub enum QueueError {
 }
 
 /// A visitor's place, as `place` answers it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Place {
     pub visitor_id: VisitorId,
     pub state: PlaceState,
 }
 
 /// What one admission step did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AdmitReport {
     /// Admitted in this step, in queue order.
     pub admitted: Vec<(QueueTicket, VisitorId)>,
@@ -49,7 +50,7 @@ pub struct AdmitReport {
 }
 
 /// A room's figures.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomStats {
     pub room: RoomConfig,
     pub waiting: u64,

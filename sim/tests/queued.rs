@@ -1,0 +1,78 @@
+//! The waiting room's world (`--queued`): the rush event behind a queue,
+//! most of 300 users arriving before the on-sale time, 5 % scalpers who
+//! skip it. Every plan passes on a fixed seed, the run really went through
+//! the queue (admissions, positions told, scalpers refused), it replays
+//! exactly, and the zoo's queue bug is caught.
+
+// Test code: a failed expectation must panic the test.
+#![allow(clippy::unwrap_used)]
+
+use ticketing_domain::queue::QueueLogEntry;
+use ticketing_faults::FaultPlan;
+use ticketing_sim::world::{self, SimConfig};
+use ticketing_sim::{check, run_one, zoo};
+
+#[test]
+fn the_queued_world_admits_in_order_within_the_caps_under_every_plan() {
+    let cfg = SimConfig::queued();
+    for name in ticketing_faults::plan_names() {
+        let plan = FaultPlan::named(name, 1).unwrap();
+        let report = run_one(&plan, 1, &cfg, None).unwrap();
+        assert!(report.passed, "{name}: {:?}", report.violations);
+        assert_eq!(report.sold_seats, 40, "{name}: sold out through the queue");
+    }
+}
+
+#[test]
+fn the_queue_is_really_used_and_the_run_replays() {
+    let cfg = SimConfig::queued();
+    let plan = FaultPlan::named("redis-restart", 2).unwrap();
+    let outcome = world::run(2, &plan, &cfg, None).unwrap();
+    let snap = check::snapshot(&outcome.truth);
+    let q = snap.queue.as_ref().expect("a queued world has a room");
+    let count = |f: fn(&QueueLogEntry) -> bool| q.log.iter().filter(|e| f(e)).count();
+    let joined = count(|e| matches!(e, QueueLogEntry::Joined { .. }));
+    let early = count(|e| matches!(e, QueueLogEntry::Joined { prequeue: true, .. }));
+    let admitted = count(|e| matches!(e, QueueLogEntry::Admitted { .. }));
+    assert!(joined > 250, "most users joined: {joined}");
+    assert!(
+        early > joined / 2 && early < joined,
+        "pre-queue and FIFO: {early} of {joined}"
+    );
+    assert!(
+        admitted >= 40,
+        "at least one admission per seat: {admitted}"
+    );
+    assert!(
+        q.positions.len() > 100,
+        "positions were told: {}",
+        q.positions.len()
+    );
+    assert!(q.unadmitted_holds.is_empty() && q.lost_places.is_empty());
+    let verdict = ticketing_invariants::judge(&snap)
+        .into_iter()
+        .find(|v| v.invariant == "8-waiting-room")
+        .unwrap();
+    assert!(
+        verdict.passed() && verdict.observed.contains("admitted"),
+        "{verdict:?}"
+    );
+    let again = run_one(&plan, 2, &cfg, None).unwrap();
+    let first = run_one(&plan, 2, &cfg, None).unwrap();
+    assert_eq!(first.trace_hash, again.trace_hash, "same seed, same run");
+}
+
+#[test]
+fn holds_without_admission_are_caught() {
+    let bug = zoo::Bug::HoldWithoutAdmission;
+    let (plan, seeds) = bug.caught_by();
+    let caught = (1..=seeds).any(|seed| {
+        let plan = FaultPlan::named(plan, seed).unwrap();
+        let report = run_one(&plan, seed, &SimConfig::small(), Some(bug)).unwrap();
+        report
+            .violations
+            .iter()
+            .any(|v| v.invariant == "8-waiting-room" && v.detail.contains("without an admission"))
+    });
+    assert!(caught, "the bug survived {seeds} seeds");
+}
