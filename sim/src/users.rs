@@ -163,7 +163,7 @@ struct User {
     catalog: Arc<HttpClient<SimConnector>>,
     reservation: Vec<Arc<HttpClient<SimConnector>>>,
     order: Vec<Arc<HttpClient<SimConnector>>>,
-    queue: Arc<HttpClient<SimConnector>>,
+    queue: Vec<Arc<HttpClient<SimConnector>>>,
 }
 
 /// Asks for a place at most this many times (a bound on the wait loop).
@@ -300,7 +300,9 @@ impl User {
         let path = format!("/api/queue/{}", self.w.event_id);
         let mut ticket = None;
         for _ in 0..10 {
-            if let Some(r) = self.send(&self.queue, Method::POST, &path, None, &[]).await
+            if let Some(r) = self
+                .send(self.pick(&self.queue), Method::POST, &path, None, &[])
+                .await
                 && r.status == StatusCode::CREATED
             {
                 ticket = view::<ticketing_contract::QueueJoinView>(r).map(|j| j.ticket);
@@ -316,7 +318,10 @@ impl User {
                 return None;
             }
             self.pause(500, 1_500).await;
-            let Some(r) = self.send(&self.queue, Method::GET, &place, None, &[]).await else {
+            let Some(r) = self
+                .send(self.pick(&self.queue), Method::GET, &place, None, &[])
+                .await
+            else {
                 continue;
             };
             let Some(p) = view::<ticketing_contract::QueuePlaceView>(r) else {
@@ -488,7 +493,9 @@ pub async fn run_users(
     let order: Vec<_> = (1..=w.replicas)
         .map(|i| client(format!("order-{i}")))
         .collect();
-    let queue = client("queue".into());
+    let queue: Vec<_> = (1..=w.replicas)
+        .map(|i| client(format!("queue-{i}")))
+        .collect();
     let mut tasks = Vec::new();
     for id in ids {
         let user = User {

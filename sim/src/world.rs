@@ -13,7 +13,7 @@ use crate::net::{SimConnector, SimListener};
 use crate::remote::{self, RemoteEventBus, RemoteQueueStore, RemoteSeatStore};
 use crate::users::{self, History, SharedHistory, Workload};
 use crate::watchers::{self, SharedView};
-use crate::zoo::{self, Bug, KeylessPayments, ZooSeatStore};
+use crate::zoo::{self, Bug, KeylessPayments, ZooQueueStore, ZooSeatStore};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
@@ -251,6 +251,8 @@ struct Shared {
     faults: Arc<Mutex<PaymentFaults>>,
     /// The waiting rooms (with their admission log), when the world has one.
     queue: Option<Arc<MemQueueStore>>,
+    /// What the `redis` host serves for them: the model, or the zoo's wrapper.
+    queue_served: Option<Arc<dyn QueueStore>>,
 }
 
 impl Shared {
@@ -382,8 +384,8 @@ async fn order_host(sh: Arc<Shared>, name: String, replica: usize, inc: u32) -> 
     run_service(started, router, &sh.settings.http).await
 }
 
-async fn queue_host(sh: Arc<Shared>, inc: u32) -> turmoil::Result {
-    let ctx = sh.ctx("queue", inc);
+async fn queue_host(sh: Arc<Shared>, name: String, inc: u32) -> turmoil::Result {
+    let ctx = sh.ctx(&name, inc);
     let state = QueueState {
         ctx: ctx.clone(),
         rooms: sh.remote_queue(),
@@ -451,6 +453,18 @@ fn shared(seed: u64, cfg: &SimConfig, bug: Option<Bug>) -> anyhow::Result<Arc<Sh
         }
         _ => mem_seats.clone(),
     };
+    let queue = cfg
+        .waiting_room
+        .as_ref()
+        .map(|_| Arc::new(MemQueueStore::with_log()));
+    let queue_served = queue.clone().map(|q| -> Arc<dyn QueueStore> {
+        match bug {
+            Some(b @ (Bug::AdmissionReadThenWrite | Bug::PrequeueRedrawnOnRead)) => {
+                Arc::new(ZooQueueStore::new(q, b))
+            }
+            _ => q,
+        }
+    });
     let sh = Arc::new(Shared {
         seed,
         settings: settings.clone(),
@@ -463,10 +477,8 @@ fn shared(seed: u64, cfg: &SimConfig, bug: Option<Bug>) -> anyhow::Result<Arc<Sh
         payments: Arc::new(MemPaymentRepository::new()),
         catalog: Arc::new(MemCatalogRepository::new()),
         faults: Arc::new(Mutex::new(settings.payment.clone())),
-        queue: cfg
-            .waiting_room
-            .as_ref()
-            .map(|_| Arc::new(MemQueueStore::with_log())),
+        queue,
+        queue_served,
     });
     let event = Event {
         event_id: EventId::from(EVENT),
@@ -511,10 +523,9 @@ fn add_services(sim: &mut turmoil::Sim<'_>, sh: &Arc<Shared>, cfg: &SimConfig) -
         "payment".into(),
     ];
     let store = sh.seat_store.clone();
-    match sh.queue.clone() {
+    match sh.queue_served.clone() {
         None => sim.host("redis", move || remote::serve_seat_store(store.clone())),
         Some(q) => {
-            let q: Arc<dyn QueueStore> = q;
             sim.host("redis", move || {
                 let (store, q) = (store.clone(), q.clone());
                 async move {
@@ -525,9 +536,14 @@ fn add_services(sim: &mut turmoil::Sim<'_>, sh: &Arc<Shared>, cfg: &SimConfig) -
                     Ok(())
                 }
             });
-            let (s, n) = (sh.clone(), Arc::new(AtomicU32::new(0)));
-            sim.host("queue", move || queue_host(s.clone(), next(&n)));
-            hosts.push("queue".into());
+            for r in 1..=cfg.replicas {
+                let name = format!("queue-{r}");
+                let (s, n, nm) = (sh.clone(), Arc::new(AtomicU32::new(0)), name.clone());
+                sim.host(name.as_str(), move || {
+                    queue_host(s.clone(), nm.clone(), next(&n))
+                });
+                hosts.push(name);
+            }
         }
     }
     let (bus, ids) = (sh.bus.clone(), sh.member_ids.clone());

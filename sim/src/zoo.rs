@@ -8,11 +8,14 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use ticketing_domain::ports::{
-    BusError, ChangesSince, ConfirmOutcome, Consumer, Delivery, EventBus, GatewayError,
-    HoldRequest, OutgoingMessage, PaymentGateway, Releaser, SeatStore, SeatStoreError,
+    AdmitReport, BusError, ChangesSince, ConfirmOutcome, Consumer, Delivery, EventBus,
+    GatewayError, HoldRequest, OutgoingMessage, PaymentGateway, Place, QueueError, QueueStore,
+    Releaser, RoomStats, SeatStore, SeatStoreError,
 };
+use ticketing_domain::queue::{PlaceState, RoomConfig};
 use ticketing_domain::{
-    Cents, EventId, Hold, HoldId, OrderId, PaymentStatus, SeatId, SeatMap, TraceId, UnixMs,
+    Cents, EventId, Hold, HoldId, OrderId, PaymentStatus, QueueTicket, SeatId, SeatMap, TraceId,
+    UnixMs, VisitorId,
 };
 use ticketing_mem::MemSeatStore;
 use ticketing_services::order::OrderState;
@@ -37,6 +40,11 @@ pub enum Bug {
     ReleaseWithoutOwnerCheck,
     /// Reservation does not check the admission token (a queued world).
     HoldWithoutAdmission,
+    /// The admission step reads the caps' budget, then admits it in a
+    /// second step: concurrent queue processes over-admit.
+    AdmissionReadThenWrite,
+    /// Positions are answered from an order drawn again on every read.
+    PrequeueRedrawnOnRead,
 }
 
 pub const ALL: &[Bug] = &[
@@ -46,6 +54,8 @@ pub const ALL: &[Bug] = &[
     Bug::PaymentRetryWithoutKey,
     Bug::ReleaseWithoutOwnerCheck,
     Bug::HoldWithoutAdmission,
+    Bug::AdmissionReadThenWrite,
+    Bug::PrequeueRedrawnOnRead,
 ];
 
 impl Bug {
@@ -57,6 +67,8 @@ impl Bug {
             Bug::PaymentRetryWithoutKey => "payment-retry-without-key",
             Bug::ReleaseWithoutOwnerCheck => "release-without-owner-check",
             Bug::HoldWithoutAdmission => "hold-without-admission",
+            Bug::AdmissionReadThenWrite => "admission-read-then-write",
+            Bug::PrequeueRedrawnOnRead => "prequeue-redrawn-on-read",
         }
     }
 
@@ -82,6 +94,12 @@ impl Bug {
             Bug::HoldWithoutAdmission => {
                 "reservation grants holds on a protected event without checking the admission token"
             }
+            Bug::AdmissionReadThenWrite => {
+                "the admission counter is read and written in two steps (over-admission under concurrency)"
+            }
+            Bug::PrequeueRedrawnOnRead => {
+                "the queue's order is drawn again on every read (positions jump)"
+            }
         }
     }
 
@@ -94,12 +112,17 @@ impl Bug {
             Bug::PaymentRetryWithoutKey => ("payment-timeouts", 5),
             Bug::ReleaseWithoutOwnerCheck => ("none", 5),
             Bug::HoldWithoutAdmission => ("none", 3),
+            Bug::AdmissionReadThenWrite => ("none", 3),
+            Bug::PrequeueRedrawnOnRead => ("none", 3),
         }
     }
 
     /// Whether the bug lives in the waiting room (it runs in a queued world).
     pub fn needs_waiting_room(self) -> bool {
-        matches!(self, Bug::HoldWithoutAdmission)
+        matches!(
+            self,
+            Bug::HoldWithoutAdmission | Bug::AdmissionReadThenWrite | Bug::PrequeueRedrawnOnRead
+        )
     }
 }
 
@@ -365,5 +388,97 @@ impl Consumer for CommitOnPoll {
 
     fn known_lag(&self) -> Option<u64> {
         self.inner.known_lag()
+    }
+}
+
+/// A waiting-room store with the queue's bugs, wrapping the in-memory model.
+#[derive(Debug)]
+pub struct ZooQueueStore {
+    inner: Arc<ticketing_mem::MemQueueStore>,
+    bug: Bug,
+}
+
+impl ZooQueueStore {
+    pub fn new(inner: Arc<ticketing_mem::MemQueueStore>, bug: Bug) -> Self {
+        Self { inner, bug }
+    }
+}
+
+/// A position that jumps with every read (a pre-queue re-drawn per read).
+fn redrawn(ticket: &QueueTicket, now_ms: u64, ahead: u64) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ now_ms;
+    for b in ticket.as_str().bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h % (2 * ahead + 10)
+}
+
+#[async_trait]
+impl QueueStore for ZooQueueStore {
+    async fn open_room(&self, e: &EventId, room: &RoomConfig) -> Result<(), QueueError> {
+        self.inner.open_room(e, room).await
+    }
+    async fn room(&self, e: &EventId) -> Result<Option<RoomConfig>, QueueError> {
+        self.inner.room(e).await
+    }
+    async fn set_caps(&self, e: &EventId, a: u32, r: u32) -> Result<RoomConfig, QueueError> {
+        self.inner.set_caps(e, a, r).await
+    }
+    async fn join(
+        &self,
+        e: &EventId,
+        t: &QueueTicket,
+        v: &VisitorId,
+        key: u64,
+        now: u64,
+    ) -> Result<(), QueueError> {
+        self.inner.join(e, t, v, key, now).await
+    }
+    async fn place(
+        &self,
+        e: &EventId,
+        t: &QueueTicket,
+        now: u64,
+    ) -> Result<Option<Place>, QueueError> {
+        let place = self.inner.place(e, t, now).await?;
+        if self.bug != Bug::PrequeueRedrawnOnRead {
+            return Ok(place);
+        }
+        Ok(place.map(|mut p| {
+            if let PlaceState::Waiting { ahead } = p.state {
+                p.state = PlaceState::Waiting {
+                    ahead: redrawn(t, now, ahead),
+                };
+            }
+            p
+        }))
+    }
+    async fn admit(&self, e: &EventId, now: u64) -> Result<AdmitReport, QueueError> {
+        if self.bug != Bug::AdmissionReadThenWrite {
+            return self.inner.admit(e, now).await;
+        }
+        // Read the budget, let another step run, then admit what was read.
+        let budget = self.inner.budget_now(e, now);
+        tokio::time::sleep(Duration::from_millis(3)).await;
+        Ok(self.inner.admit_stale(e, now, budget))
+    }
+    async fn touch(&self, e: &EventId, v: &VisitorId, now: u64) -> Result<bool, QueueError> {
+        self.inner.touch(e, v, now).await
+    }
+    async fn leave(&self, e: &EventId, v: &VisitorId) -> Result<(), QueueError> {
+        self.inner.leave(e, v).await
+    }
+    async fn bind_hold(&self, e: &EventId, v: &VisitorId, h: &HoldId) -> Result<(), QueueError> {
+        self.inner.bind_hold(e, v, h).await
+    }
+    async fn bought(&self, e: &EventId, h: &HoldId) -> Result<(), QueueError> {
+        self.inner.bought(e, h).await
+    }
+    async fn stats(&self, e: &EventId, now: u64) -> Result<RoomStats, QueueError> {
+        self.inner.stats(e, now).await
+    }
+    async fn rooms(&self) -> Result<Vec<EventId>, QueueError> {
+        self.inner.rooms().await
     }
 }

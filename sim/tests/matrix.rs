@@ -110,6 +110,16 @@ fn every_bug_in_the_zoo_is_caught() {
             .find(|r| r.bug.as_deref() == Some(bug.name()) && r.seed == seed)
             .unwrap();
         assert!(!run.violations.is_empty());
+        if bug.needs_waiting_room() {
+            assert!(
+                run.violations
+                    .iter()
+                    .any(|v| v.invariant == "8-waiting-room"),
+                "{}: {:?}",
+                bug.name(),
+                run.violations
+            );
+        }
         assert!(!run.trace_excerpt.is_empty());
         let trace = std::fs::read_to_string(run.trace_path.as_ref().unwrap()).unwrap();
         assert!(trace.contains("VIOLATION"));

@@ -291,7 +291,7 @@ fn the_filled_gateway_template_passes_nginx_t_with_the_compose_names() {
         .is_ok_and(|s| s.success());
     if !isolated {
         // No mount namespace here: resolve the names by rewriting them.
-        for name in ["catalog", "reservation", "order", "payment"] {
+        for name in ["catalog", "reservation", "order", "payment", "queue"] {
             conf = conf.replace(&format!("server {name}:"), "server 127.0.0.1:");
         }
     }
@@ -313,7 +313,7 @@ fn the_filled_gateway_template_passes_nginx_t_with_the_compose_names() {
     let out = if isolated {
         std::fs::write(
             d.join("hosts"),
-            "127.0.0.1 localhost catalog reservation order payment gateway\n",
+            "127.0.0.1 localhost catalog reservation order payment queue gateway\n",
         )
         .unwrap();
         Command::new("unshare")
@@ -427,6 +427,8 @@ fn prometheus_scrapes_every_service_and_the_dashboard_queries_recorded_metrics()
                     "_threads",
                     "_tasks",
                     "_connections",
+                    "_visitors",
+                    "_shoppers",
                 ]
                 .iter()
                 .any(|s| metric.ends_with(s));

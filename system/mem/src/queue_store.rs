@@ -250,6 +250,102 @@ impl Room {
     }
 }
 
+impl Room {
+    /// One admission step (see `QueueStore::admit`); `budget`: admit this
+    /// many at most instead of what the caps allow (the bug zoo's stale read).
+    fn step(&mut self, now_ms: UnixMs, budget: Option<u64>) -> AdmitReport {
+        let mut report = AdmitReport::default();
+        if now_ms >= self.config.on_sale_at_ms {
+            self.after_outage(now_ms);
+            (report.expired, report.abandoned) = self.sweep(now_ms);
+            let n = budget.unwrap_or_else(|| self.budget(now_ms));
+            report.admitted = self.admit_front(now_ms, n);
+            self.count(now_ms / 1000, report.admitted.len() as u64);
+            let (active, c) = (self.active.len() as u64, self.config.clone());
+            self.record(|| QueueLogEntry::Step {
+                at_ms: now_ms,
+                active,
+                active_max: c.active_max,
+                admit_per_s: c.admit_per_s,
+            });
+        }
+        report.waiting = self.waiting;
+        report.active = self.active.len() as u64;
+        report
+    }
+
+    /// What the caps let in now.
+    fn budget(&self, now_ms: UnixMs) -> u64 {
+        queue::admission_budget(
+            &self.config,
+            self.active.len() as u64,
+            self.this_second(now_ms / 1000),
+            self.waiting,
+        )
+    }
+
+    /// Frees expired slots and drops abandoned places: (expired, abandoned).
+    fn sweep(&mut self, now_ms: UnixMs) -> (u64, u64) {
+        let due: Vec<VisitorId> = self
+            .active_until
+            .range(..(now_ms + 1, VisitorId::from("")))
+            .map(|((_, v), ())| v.clone())
+            .collect();
+        for v in &due {
+            self.free(v);
+        }
+        let cutoff = now_ms.saturating_sub(self.config.abandon_ms);
+        let gone: Vec<QueueTicket> = if now_ms < self.grace_until_ms {
+            Vec::new()
+        } else {
+            self.seen
+                .range(..(cutoff + 1, QueueTicket::from("")))
+                .map(|((_, t), ())| t.clone())
+                .collect()
+        };
+        for t in &gone {
+            self.unqueue(t);
+            if let Some((_, rec)) = self.tickets.get_mut(t) {
+                *rec = Rec::Expired;
+            }
+            self.record(|| QueueLogEntry::Dropped {
+                ticket: t.to_string(),
+                at_ms: now_ms,
+            });
+        }
+        (due.len() as u64, gone.len() as u64)
+    }
+
+    /// Admits up to `n` from the front of the line.
+    fn admit_front(&mut self, now_ms: UnixMs, n: u64) -> Vec<(QueueTicket, VisitorId)> {
+        let mut admitted = Vec::new();
+        while (admitted.len() as u64) < n && self.front < self.line.len() {
+            let Some(ticket) = self.line[self.front].clone() else {
+                self.front += 1;
+                continue;
+            };
+            self.unqueue(&ticket);
+            let token_expires_at_ms = now_ms + self.config.token_ttl_ms;
+            let until = queue::slot_until(&self.config, now_ms, token_expires_at_ms);
+            let Some((visitor, rec)) = self.tickets.get_mut(&ticket) else {
+                continue;
+            };
+            *rec = Rec::Admitted {
+                admitted_at_ms: now_ms,
+                token_expires_at_ms,
+            };
+            let visitor = visitor.clone();
+            self.set_active(&visitor, until);
+            self.record(|| QueueLogEntry::Admitted {
+                ticket: ticket.to_string(),
+                at_ms: now_ms,
+            });
+            admitted.push((ticket, visitor));
+        }
+        admitted
+    }
+}
+
 /// The in-memory [`QueueStore`].
 #[derive(Debug, Default)]
 pub struct MemQueueStore {
@@ -268,6 +364,27 @@ impl MemQueueStore {
         Self {
             keep_log: true,
             ..Self::default()
+        }
+    }
+
+    /// What the caps would let in now (the bug zoo reads it, then admits
+    /// with [`MemQueueStore::admit_stale`]: a read-then-write).
+    pub fn budget_now(&self, event_id: &EventId, now_ms: UnixMs) -> u64 {
+        crate::lock(&self.rooms)
+            .get(event_id)
+            .map_or(0, |r| r.budget(now_ms))
+    }
+
+    /// An admission step that admits `budget` (read earlier) instead of
+    /// what the caps allow now. Only the bug zoo calls this.
+    pub fn admit_stale(&self, event_id: &EventId, now_ms: UnixMs, budget: u64) -> AdmitReport {
+        let mut rooms = crate::lock(&self.rooms);
+        match rooms.get_mut(event_id) {
+            Some(r) => {
+                r.seal(now_ms);
+                r.step(now_ms, Some(budget))
+            }
+            None => AdmitReport::default(),
         }
     }
 
@@ -405,85 +522,7 @@ impl QueueStore for MemQueueStore {
     }
 
     async fn admit(&self, event_id: &EventId, now_ms: UnixMs) -> Result<AdmitReport, QueueError> {
-        self.with(event_id, Some(now_ms), |r| {
-            let mut report = AdmitReport::default();
-            if now_ms < r.config.on_sale_at_ms {
-                report.waiting = r.waiting;
-                report.active = r.active.len() as u64;
-                return Ok(report);
-            }
-            r.after_outage(now_ms);
-            let due: Vec<VisitorId> = r
-                .active_until
-                .range(..(now_ms + 1, VisitorId::from("")))
-                .map(|((_, v), ())| v.clone())
-                .collect();
-            for v in &due {
-                r.free(v);
-            }
-            report.expired = due.len() as u64;
-            let cutoff = now_ms.saturating_sub(r.config.abandon_ms);
-            let gone: Vec<QueueTicket> = if now_ms < r.grace_until_ms {
-                Vec::new()
-            } else {
-                r.seen
-                    .range(..(cutoff + 1, QueueTicket::from("")))
-                    .map(|((_, t), ())| t.clone())
-                    .collect()
-            };
-            for t in &gone {
-                r.unqueue(t);
-                if let Some((_, rec)) = r.tickets.get_mut(t) {
-                    *rec = Rec::Expired;
-                }
-                r.record(|| QueueLogEntry::Dropped {
-                    ticket: t.to_string(),
-                    at_ms: now_ms,
-                });
-            }
-            report.abandoned = gone.len() as u64;
-            let sec = now_ms / 1000;
-            let budget = queue::admission_budget(
-                &r.config,
-                r.active.len() as u64,
-                r.this_second(sec),
-                r.waiting,
-            );
-            while (report.admitted.len() as u64) < budget && r.front < r.line.len() {
-                let Some(ticket) = r.line[r.front].clone() else {
-                    r.front += 1;
-                    continue;
-                };
-                r.unqueue(&ticket);
-                let token_expires_at_ms = now_ms + r.config.token_ttl_ms;
-                let until = queue::slot_until(&r.config, now_ms, token_expires_at_ms);
-                let Some((visitor, rec)) = r.tickets.get_mut(&ticket) else {
-                    continue;
-                };
-                *rec = Rec::Admitted {
-                    admitted_at_ms: now_ms,
-                    token_expires_at_ms,
-                };
-                let visitor = visitor.clone();
-                r.set_active(&visitor, until);
-                r.record(|| QueueLogEntry::Admitted {
-                    ticket: ticket.to_string(),
-                    at_ms: now_ms,
-                });
-                report.admitted.push((ticket, visitor));
-            }
-            r.count(sec, report.admitted.len() as u64);
-            let (active, c) = (r.active.len() as u64, r.config.clone());
-            r.record(|| QueueLogEntry::Step {
-                at_ms: now_ms,
-                active,
-                active_max: c.active_max,
-                admit_per_s: c.admit_per_s,
-            });
-            report.waiting = r.waiting;
-            report.active = r.active.len() as u64;
-            Ok(report)
-        })
+        self.with(event_id, Some(now_ms), |r| Ok(r.step(now_ms, None)))
     }
 
     async fn touch(

@@ -53,8 +53,8 @@ pub const SSE_CUT: &str = "sse_slow_subscribers_cut_total";
 pub const PAYMENTS: &str = "payments_total";
 pub const QUEUE_JOINS: &str = "queue_joins_total";
 pub const QUEUE_ADMITTED: &str = "queue_admitted_total";
-pub const QUEUE_WAITING: &str = "queue_waiting";
-pub const QUEUE_ACTIVE: &str = "queue_active";
+pub const QUEUE_WAITING: &str = "queue_waiting_visitors";
+pub const QUEUE_ACTIVE: &str = "queue_active_shoppers";
 pub const HTTP_OPEN_CONNECTIONS: &str = "http_open_connections";
 pub const RUNTIME_ALIVE_TASKS: &str = "runtime_alive_tasks";
 /// Written by `metrics-process` under the standard Prometheus names.
