@@ -1,6 +1,6 @@
 //! # ticketing-sim
 //!
-//! The deterministic simulator. The four services' own code runs on
+//! The deterministic simulator. The services' own code runs on
 //! turmoil hosts ([`world`]), reaching a `redis` host and a `kafka` host over
 //! the simulated network ([`remote`]) through the seams in [`net`]; users
 //! are turmoil clients ([`users`]); a fault plan from `ticketing-faults`

@@ -110,7 +110,7 @@ async fn bind(host: &str, port: u16, backlog: u32, what: &str) -> anyhow::Result
         .with_context(|| format!("cannot listen for {what} on {host}:{port} (is the port in use?)"))
 }
 
-/// The four services started on the in-memory adapters (not yet serving).
+/// The five services started on the in-memory adapters (not yet serving).
 struct Services {
     catalog: Started,
     reservation: Started,

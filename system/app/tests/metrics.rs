@@ -316,3 +316,34 @@ async fn the_process_runtime_and_open_connections_are_read_at_each_scrape() {
     .await;
     app.stop().await;
 }
+
+/// A visitor admitted from the waiting room adds a join, an admission and
+/// one wait observation.
+#[tokio::test]
+async fn an_admission_counts_its_join_and_its_wait() {
+    let _serial = serial().await;
+    let app = spawn_app_with(|s| s.queue.admit_interval_ms = 10).await;
+    let before = scrape(&app).await;
+    let r = app
+        .post("/api/queue/stadium-final", serde_json::json!({}))
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let waits_before = sample(&before, "queue_wait_seconds_count", &[]);
+    scrape_until(&app, |text| {
+        let waits = sample(text, "queue_wait_seconds_count", &[]) - waits_before;
+        (waits == 1.0)
+            .then_some(())
+            .ok_or(format!("{waits} waits recorded"))
+    })
+    .await;
+    let after = scrape(&app).await;
+    let delta = |name: &str, labels: &[(&str, &str)]| {
+        sample(&after, name, labels) - sample(&before, name, labels)
+    };
+    assert_eq!(delta("queue_joins_total", &[]), 1.0);
+    assert_eq!(
+        delta("queue_admitted_total", &[("event", "stadium-final")]),
+        1.0
+    );
+    app.stop().await;
+}

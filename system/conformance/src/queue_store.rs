@@ -179,6 +179,9 @@ where
         vec![(t(3), v(3))],
         "the slot went to the next in line"
     );
+    // Join to admission: visitor i joined at ON_SALE_MS + i.
+    assert_eq!(first.waited_ms, vec![at - ON_SALE_MS, at - ON_SALE_MS - 1]);
+    assert_eq!(next.waited_ms, vec![at + 3_000 - (ON_SALE_MS + 3)]);
     let stats = s.stats(&e, at + 4_000).await.unwrap();
     assert_eq!(
         (stats.waiting, stats.active, stats.admitted_total),

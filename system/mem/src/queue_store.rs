@@ -59,6 +59,7 @@ enum Rec {
     Waiting {
         score: u64,
         index: Option<usize>,
+        joined_at_ms: UnixMs,
     },
     Admitted {
         admitted_at_ms: UnixMs,
@@ -188,7 +189,7 @@ impl Room {
 
     /// Takes a waiting place out of the line (admitted or abandoned).
     fn unqueue(&mut self, ticket: &QueueTicket) {
-        if let Some((_, Rec::Waiting { score, index })) = self.tickets.get(ticket).cloned() {
+        if let Some((_, Rec::Waiting { score, index, .. })) = self.tickets.get(ticket).cloned() {
             match index {
                 Some(i) => {
                     self.line[i] = None;
@@ -259,7 +260,7 @@ impl Room {
             self.after_outage(now_ms);
             (report.expired, report.abandoned) = self.sweep(now_ms);
             let n = budget.unwrap_or_else(|| self.budget(now_ms));
-            report.admitted = self.admit_front(now_ms, n);
+            (report.admitted, report.waited_ms) = self.admit_front(now_ms, n).into_iter().unzip();
             self.count(now_ms / 1000, report.admitted.len() as u64);
             let (active, c) = (self.active.len() as u64, self.config.clone());
             self.record(|| QueueLogEntry::Step {
@@ -316,13 +317,17 @@ impl Room {
         (due.len() as u64, gone.len() as u64)
     }
 
-    /// Admits up to `n` from the front of the line.
-    fn admit_front(&mut self, now_ms: UnixMs, n: u64) -> Vec<(QueueTicket, VisitorId)> {
+    /// Admits up to `n` from the front of the line: each with how long it waited.
+    fn admit_front(&mut self, now_ms: UnixMs, n: u64) -> Vec<((QueueTicket, VisitorId), u64)> {
         let mut admitted = Vec::new();
         while (admitted.len() as u64) < n && self.front < self.line.len() {
             let Some(ticket) = self.line[self.front].clone() else {
                 self.front += 1;
                 continue;
+            };
+            let joined_at_ms = match self.tickets.get(&ticket) {
+                Some((_, Rec::Waiting { joined_at_ms, .. })) => *joined_at_ms,
+                _ => now_ms,
             };
             self.unqueue(&ticket);
             let token_expires_at_ms = now_ms + self.config.token_ttl_ms;
@@ -340,7 +345,7 @@ impl Room {
                 ticket: ticket.to_string(),
                 at_ms: now_ms,
             });
-            admitted.push((ticket, visitor));
+            admitted.push(((ticket, visitor), now_ms.saturating_sub(joined_at_ms)));
         }
         admitted
     }
@@ -464,7 +469,14 @@ impl QueueStore for MemQueueStore {
             let score = queue::place_score(&r.config, now_ms, shuffle_key, r.seq);
             r.tickets.insert(
                 ticket.clone(),
-                (visitor_id.clone(), Rec::Waiting { score, index: None }),
+                (
+                    visitor_id.clone(),
+                    Rec::Waiting {
+                        score,
+                        index: None,
+                        joined_at_ms: now_ms,
+                    },
+                ),
             );
             r.by_visitor.insert(visitor_id.clone(), ticket.clone());
             r.waiting += 1;

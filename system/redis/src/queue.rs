@@ -166,11 +166,16 @@ fn place_of(m: &BTreeMap<String, String>) -> Place {
     }
 }
 
-fn admitted_of(list: &str) -> Vec<(QueueTicket, VisitorId)> {
+/// `ticket|visitor|waited_ms;…` as (ticket, visitor) pairs and waits.
+fn admitted_of(list: &str) -> (Vec<(QueueTicket, VisitorId)>, Vec<u64>) {
     list.split(';')
-        .filter_map(|pair| pair.split_once('|'))
-        .map(|(t, v)| (QueueTicket::from(t), VisitorId::from(v)))
-        .collect()
+        .filter_map(|entry| {
+            let mut parts = entry.split('|');
+            let (t, v) = (parts.next()?, parts.next()?);
+            let waited = parts.next().and_then(|w| w.parse().ok()).unwrap_or(0);
+            Some(((QueueTicket::from(t), VisitorId::from(v)), waited))
+        })
+        .unzip()
 }
 
 #[async_trait]
@@ -253,8 +258,10 @@ impl QueueStore for RedisQueueStore {
 
     async fn admit(&self, event_id: &EventId, now_ms: UnixMs) -> Result<AdmitReport, QueueError> {
         let m: BTreeMap<String, String> = self.run(event_id, "admit", now_ms, &[]).await?;
+        let (admitted, waited_ms) = admitted_of(m.get("admitted").map_or("", String::as_str));
         Ok(AdmitReport {
-            admitted: admitted_of(m.get("admitted").map_or("", String::as_str)),
+            admitted,
+            waited_ms,
             expired: n(&m, "expired"),
             abandoned: n(&m, "abandoned"),
             waiting: n(&m, "waiting"),

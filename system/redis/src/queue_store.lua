@@ -9,7 +9,7 @@
 --                 r0..r9 "<second>:<count>" admissions per second (ring)
 --   2 wait  ZSET  waiting ticket -> score (ticketing_domain::queue::place_score)
 --   3 seen  ZSET  waiting ticket -> last time its visitor asked
---   4 tk    HASH  ticket -> "W|<visitor>" | "A|<visitor>|<admitted>|<token expiry>" | "X|<visitor>"
+--   4 tk    HASH  ticket -> "W|<visitor>|<joined>" | "A|<visitor>|<admitted>|<token expiry>" | "X|<visitor>"
 --   5 act   ZSET  active visitor -> slot held until
 --   6 vt    HASH  visitor -> ticket
 --   7 hv    HASH  hold made under an admission -> visitor
@@ -126,7 +126,7 @@ if OP == 'join' then
   local score = key
   if NOW >= c.onsale then score = FIFO_BASE + seq end
   redis.call('ZADD', K_WAIT, score, t)
-  redis.call('HSET', K_TK, t, 'W|' .. v)
+  redis.call('HSET', K_TK, t, 'W|' .. v .. '|' .. fmt(NOW))
   redis.call('HSET', K_VT, v, t)
   redis.call('ZADD', K_SEEN, NOW, t)
   return ok(true)
@@ -199,12 +199,13 @@ if OP == 'admit' then
       local popped = redis.call('ZPOPMIN', K_WAIT, budget)
       for i = 1, #popped, 2 do
         local t = popped[i]
-        local v = split(redis.call('HGET', K_TK, t))[2]
+        local rec = split(redis.call('HGET', K_TK, t))
+        local v, joined = rec[2], tonumber(rec[3] or NOW)
         local exp = NOW + c.ttl
         redis.call('HSET', K_TK, t, 'A|' .. v .. '|' .. fmt(NOW) .. '|' .. fmt(exp))
         redis.call('ZADD', K_ACT, math.min(NOW + c.idle, exp), v)
         redis.call('ZREM', K_SEEN, t)
-        admitted[#admitted + 1] = t .. '|' .. v
+        admitted[#admitted + 1] = t .. '|' .. v .. '|' .. fmt(NOW - joined)
       end
     end
     ring_add(sec, #admitted)

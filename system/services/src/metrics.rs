@@ -55,6 +55,8 @@ pub const QUEUE_JOINS: &str = "queue_joins_total";
 pub const QUEUE_ADMITTED: &str = "queue_admitted_total";
 pub const QUEUE_WAITING: &str = "queue_waiting_visitors";
 pub const QUEUE_ACTIVE: &str = "queue_active_shoppers";
+/// Join to admission, per admitted visitor (histogram, seconds).
+pub const QUEUE_WAIT: &str = "queue_wait_seconds";
 pub const HTTP_OPEN_CONNECTIONS: &str = "http_open_connections";
 pub const RUNTIME_ALIVE_TASKS: &str = "runtime_alive_tasks";
 /// Written by `metrics-process` under the standard Prometheus names.
@@ -80,6 +82,7 @@ pub const ALL: &[&str] = &[
     QUEUE_ADMITTED,
     QUEUE_WAITING,
     QUEUE_ACTIVE,
+    QUEUE_WAIT,
     HTTP_OPEN_CONNECTIONS,
     RUNTIME_ALIVE_TASKS,
     PROCESS_RSS,
@@ -91,6 +94,11 @@ pub const ALL: &[&str] = &[
 /// proxy timeout.
 const LATENCY_BUCKETS_S: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// Waiting-room wait buckets (seconds): a second to half an hour.
+const QUEUE_WAIT_BUCKETS_S: &[f64] = &[
+    1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0,
 ];
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -107,6 +115,7 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
     }
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Full(HTTP_DURATION.into()), LATENCY_BUCKETS_S)?
+        .set_buckets_for_metric(Matcher::Full(QUEUE_WAIT.into()), QUEUE_WAIT_BUCKETS_S)?
         .install_recorder()?;
     Ok(HANDLE.get_or_init(|| handle).clone())
 }

@@ -39,6 +39,8 @@ pub struct Place {
 pub struct AdmitReport {
     /// Admitted in this step, in queue order.
     pub admitted: Vec<(QueueTicket, VisitorId)>,
+    /// How long each of `admitted` waited, join to admission (same order).
+    pub waited_ms: Vec<u64>,
     /// Active slots freed because they expired (idle or token).
     pub expired: u64,
     /// Waiting places dropped because their visitor stopped asking.

@@ -366,6 +366,9 @@ async fn admit_once(state: &QueueState, event_id: &EventId) {
             metrics::gauge!(crate::metrics::QUEUE_WAITING, "event" => event.clone())
                 .set(r.waiting as f64);
             metrics::gauge!(crate::metrics::QUEUE_ACTIVE, "event" => event).set(r.active as f64);
+            for w in &r.waited_ms {
+                metrics::histogram!(crate::metrics::QUEUE_WAIT).record(*w as f64 / 1000.0);
+            }
             if !r.admitted.is_empty() || r.expired > 0 || r.abandoned > 0 {
                 tracing::debug!(%event_id, admitted = r.admitted.len(), expired = r.expired, abandoned = r.abandoned, waiting = r.waiting, active = r.active, "admission step");
             }
