@@ -233,23 +233,30 @@ fn clamp(n: u64) -> String {
     n.min(LUA_INT_MAX).to_string()
 }
 
+/// A multiplexed, reconnecting connection to `config.url`, every call and
+/// reconnect bounded by `call_timeout_ms`; fails unless the server answers
+/// within that time. Both stores of this crate connect through it.
+pub(crate) async fn connection(config: &RedisSeatStoreConfig) -> Result<ConnectionManager, String> {
+    let timeout = Duration::from_millis(config.call_timeout_ms);
+    let client = redis::Client::open(config.url.as_str()).map_err(|e| e.to_string())?;
+    let manager_config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(timeout))
+        .set_response_timeout(Some(timeout))
+        .set_number_of_retries(2)
+        .set_max_delay(Duration::from_millis(500));
+    tokio::time::timeout(
+        timeout,
+        ConnectionManager::new_with_config(client, manager_config),
+    )
+    .await
+    .map_err(|_| format!("no answer from {} within {timeout:?}", config.url))?
+    .map_err(|e| e.to_string())
+}
+
 impl RedisSeatStore {
     /// Connects (multiplexed, reconnecting) and checks the server answers.
     pub async fn connect(config: RedisSeatStoreConfig) -> Result<Self, SeatStoreError> {
-        let timeout = Duration::from_millis(config.call_timeout_ms);
-        let client = redis::Client::open(config.url.as_str()).map_err(unavailable)?;
-        let manager_config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_millis(500));
-        let conn = tokio::time::timeout(
-            timeout,
-            ConnectionManager::new_with_config(client, manager_config),
-        )
-        .await
-        .map_err(|_| unavailable(format!("no answer from {} within {timeout:?}", config.url)))?
-        .map_err(unavailable)?;
+        let conn = connection(&config).await.map_err(unavailable)?;
         Ok(Self {
             conn,
             script: redis::Script::new(SCRIPT),

@@ -6,7 +6,7 @@
 
 use crate::RedisSeatStoreConfig;
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
@@ -80,20 +80,7 @@ impl std::fmt::Debug for RedisQueueStore {
 impl RedisQueueStore {
     /// Connects (multiplexed, reconnecting) with the `redis` settings.
     pub async fn connect(config: RedisSeatStoreConfig) -> Result<Self, QueueError> {
-        let timeout = Duration::from_millis(config.call_timeout_ms);
-        let client = redis::Client::open(config.url.as_str()).map_err(unavailable)?;
-        let manager_config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_millis(500));
-        let conn = tokio::time::timeout(
-            timeout,
-            ConnectionManager::new_with_config(client, manager_config),
-        )
-        .await
-        .map_err(|_| unavailable(format!("no answer from {} within {timeout:?}", config.url)))?
-        .map_err(unavailable)?;
+        let conn = crate::connection(&config).await.map_err(unavailable)?;
         Ok(Self {
             conn,
             script: redis::Script::new(QUEUE_SCRIPT),
