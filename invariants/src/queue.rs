@@ -125,7 +125,7 @@ fn order(fates: &BTreeMap<&str, Fate>, out: &mut Vec<String>) {
 pub fn judge(s: &Snapshot) -> (String, Vec<String>) {
     let Some(q) = &s.queue else {
         return (
-            "not judged: no waiting room in this run".to_owned(),
+            "not judged: no waiting-room admission log in this run".to_owned(),
             Vec::new(),
         );
     };

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 use std::time::Duration;
-use ticketing_contract::{AuditView, SeatMapView};
+use ticketing_contract::{AuditView, QueueRoomView, SeatMapView};
 use ticketing_domain::LedgerEntry;
 
 /// Wall-clock milliseconds (the harness is not simulated: it may read the OS clock).
@@ -143,6 +143,7 @@ impl Api {
         title: &str,
         rows: u32,
         cols: u32,
+        waiting_room: Option<ticketing_contract::WaitingRoomBody>,
     ) -> anyhow::Result<Created> {
         let url = format!("{}/internal/events", self.internal_url);
         let resp = self
@@ -154,7 +155,7 @@ impl Api {
                 starts_at: "2030-01-01T20:00:00Z".to_owned(),
                 rows,
                 cols,
-                waiting_room: None,
+                waiting_room,
             })
             .send()
             .await
@@ -167,6 +168,40 @@ impl Api {
                 anyhow::bail!("cannot create event {event_id}: POST {url} answered {s} {body}")
             }
         }
+    }
+
+    /// Sets a waiting room's caps (internal route).
+    pub async fn set_queue_caps(
+        &self,
+        event_id: &str,
+        active_max: u32,
+        admit_per_s: u32,
+    ) -> anyhow::Result<QueueRoomView> {
+        let url = format!("{}/internal/queue/{event_id}", self.internal_url);
+        let resp = self
+            .internal
+            .put(&url)
+            .json(&ticketing_contract::QueueCapsBody {
+                active_max,
+                admit_per_s,
+            })
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("PUT {url}: {e}"))?;
+        if !resp.status().is_success() {
+            let s = resp.status();
+            let body = resp.text().await.unwrap_or_default();
+            anyhow::bail!("PUT {url}: {s} {body}");
+        }
+        resp.json()
+            .await
+            .map_err(|e| anyhow::anyhow!("PUT {url}: {e}"))
+    }
+
+    /// A waiting room's state (internal route).
+    pub async fn queue_room(&self, event_id: &str) -> anyhow::Result<QueueRoomView> {
+        self.get_json(format!("{}/internal/queue/{event_id}", self.internal_url))
+            .await
     }
 
     /// Replaces the mock payment gateway's fault settings (internal route).

@@ -117,6 +117,65 @@ fn open_checks(o: &crate::open::OpenFigures, slo: &crate::slo::OpenSlo) -> Vec<C
     ]
 }
 
+/// The waiting room's rules, on what its visitors saw: the shop phase
+/// (every request but the room's own) within the latency limit, no one
+/// admitted before someone surely ahead of them, no second over the
+/// admission cap, no place lost while its visitor kept polling, every
+/// visitor admitted or told the event sold out before the run ended.
+fn waiting_checks(w: &crate::summary::WaitingFigures, p95_ms_max: f64) -> Vec<Check> {
+    let basis_note = format!(
+        "{:.1} ms over {} requests (arrivals peak at {:.1}x the admission rate)",
+        w.shop.p95_ms, w.shop.count, w.arrivals_per_admission
+    );
+    vec![
+        check(
+            "shop-phase p95",
+            "waiting room",
+            basis_note,
+            format!("< {p95_ms_max} ms"),
+            w.shop.count > 0 && w.shop.p95_ms < p95_ms_max,
+        ),
+        check(
+            "admitted out of order",
+            "waiting room",
+            format!(
+                "{} of {} admitted (Kendall tau {})",
+                w.out_of_order,
+                w.admitted,
+                w.kendall_tau_fifo
+                    .or(w.kendall_tau)
+                    .map_or("-".into(), |t| format!("{t:.3}"))
+            ),
+            "= 0".into(),
+            w.out_of_order == 0,
+        ),
+        check(
+            "admissions per second",
+            "waiting room",
+            format!("at most {} in one second", w.admitted_per_s_max),
+            format!("<= {} (the cap)", w.admit_per_s),
+            w.admitted_per_s_max <= u64::from(w.admit_per_s),
+        ),
+        check(
+            "places lost while polling",
+            "waiting room",
+            w.lost.to_string(),
+            "= 0".into(),
+            w.lost == 0,
+        ),
+        check(
+            "every visitor admitted or told sold out",
+            "waiting room",
+            format!(
+                "{} admitted, {} told sold out, {} unresolved of {} joined ({} joins refused)",
+                w.admitted, w.told_sold_out, w.unresolved, w.joined, w.join_failed
+            ),
+            "0 unresolved, 0 refused".into(),
+            w.joined > 0 && w.unresolved == 0 && w.join_failed == 0,
+        ),
+    ]
+}
+
 /// Judges a summary. Every limit becomes a row; the verdict passes only if
 /// every row does (goose's rows included, the audit's included).
 pub fn judge(summary: &Summary, slo: &Slo) -> Verdict {
@@ -281,6 +340,10 @@ pub fn judge(summary: &Summary, slo: &Slo) -> Verdict {
         ));
     }
 
+    if let Some(w) = &summary.waiting {
+        checks.extend(waiting_checks(w, slo.latency.p95_ms_max));
+    }
+
     if let Some(o) = &summary.open {
         checks.extend(open_checks(o, &slo.open));
     }
@@ -309,6 +372,45 @@ pub fn judge(summary: &Summary, slo: &Slo) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_waiting_room_rule_fails_on_its_own_breach() {
+        let fair = crate::summary::WaitingFigures {
+            admit_per_s: 100,
+            joined: 10,
+            admitted: 10,
+            admitted_per_s_max: 100,
+            shop: crate::record::Percentiles {
+                count: 50,
+                p95_ms: 20.0,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let failed = |w: &crate::summary::WaitingFigures| -> Vec<String> {
+            waiting_checks(w, 300.0)
+                .into_iter()
+                .filter(|c| !c.passed)
+                .map(|c| c.rule)
+                .collect()
+        };
+        assert!(failed(&fair).is_empty(), "{:?}", failed(&fair));
+        type Breach = fn(&mut crate::summary::WaitingFigures);
+        let breaches: [(&str, Breach); 5] = [
+            ("shop-phase p95", |w| w.shop.p95_ms = 300.0),
+            ("admitted out of order", |w| w.out_of_order = 1),
+            ("admissions per second", |w| w.admitted_per_s_max = 101),
+            ("places lost while polling", |w| w.lost = 1),
+            ("every visitor admitted or told sold out", |w| {
+                w.unresolved = 1
+            }),
+        ];
+        for (rule, breach) in breaches {
+            let mut w = fair.clone();
+            breach(&mut w);
+            assert_eq!(failed(&w), vec![rule.to_owned()]);
+        }
+    }
 
     fn at(at_s: u64, rss_mib: u64, open_fds: u64, tasks: u64) -> ResourceSample {
         ResourceSample {

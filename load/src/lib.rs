@@ -21,6 +21,7 @@
 
 pub mod audit;
 pub mod client;
+pub mod fairness;
 pub mod gate;
 pub mod live;
 pub mod open;

@@ -262,7 +262,8 @@ mod tests {
         let mut t = vec![
             Second {
                 requests: 10,
-                errors: 0
+                errors: 0,
+                p95_ms: None
             };
             30
         ];

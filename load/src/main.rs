@@ -206,11 +206,54 @@ struct RunArgs {
     #[arg(long, default_value_t = ticketing_load::open::LATE_MS_DEFAULT)]
     late_ms: u64,
 
+    /// Onsale: the event has a waiting room. Arrivals join the queue, poll
+    /// their place, and shop once admitted (with the admission token).
+    #[arg(long)]
+    waiting_room: bool,
+    /// Waiting room: admissions per second [default: 500].
+    #[arg(long, requires = "waiting_room", value_parser = clap::value_parser!(u32).range(1..))]
+    admit_per_s: Option<u32>,
+    /// Waiting room: shoppers active at once [default: 1500].
+    #[arg(long, requires = "waiting_room", value_parser = clap::value_parser!(u32).range(1..))]
+    active_max: Option<u32>,
+    /// Waiting room: the arrivals start this long before the on-sale time
+    /// (those before it join the pre-queue, shuffled at the on-sale) [default: 1s].
+    #[arg(long, requires = "waiting_room", value_parser = humantime::parse_duration)]
+    prequeue: Option<Duration>,
+    /// Waiting room: the longest a visitor goes between two polls (keep it
+    /// well inside the room's queue.abandon_s) [default: 10s].
+    #[arg(long, requires = "waiting_room", value_parser = humantime::parse_duration)]
+    queue_poll_max: Option<Duration>,
+
     /// No progress lines.
     #[arg(long)]
     quiet: bool,
     #[command(flatten)]
     slo: SloArgs,
+}
+
+/// The waiting room the arguments ask for (onsale only).
+fn waiting_options(a: &RunArgs) -> anyhow::Result<Option<ticketing_load::run::WaitingOptions>> {
+    if !a.waiting_room {
+        return Ok(None);
+    }
+    if a.scenario != ticketing_load::scenarios::ScenarioName::Onsale {
+        anyhow::bail!("--waiting-room is for --scenario onsale");
+    }
+    let d = ticketing_load::run::WaitingOptions::default();
+    let poll_max = a.queue_poll_max.unwrap_or(d.poll_max);
+    if poll_max < Duration::from_millis(ticketing_load::scenarios::waiting::POLL_MS_MIN) {
+        anyhow::bail!(
+            "--queue-poll-max must be at least {} ms",
+            ticketing_load::scenarios::waiting::POLL_MS_MIN
+        );
+    }
+    Ok(Some(ticketing_load::run::WaitingOptions {
+        admit_per_s: a.admit_per_s.unwrap_or(d.admit_per_s),
+        active_max: a.active_max.unwrap_or(d.active_max),
+        prequeue: a.prequeue.unwrap_or(d.prequeue),
+        poll_max,
+    }))
 }
 
 /// The open model the arguments ask for (`None`: closed).
@@ -412,6 +455,7 @@ async fn run(a: RunArgs) -> anyhow::Result<bool> {
     opts.progress = (!a.quiet).then_some(Duration::from_secs(5));
     opts.sample_every = a.sample_every.filter(|d| !d.is_zero());
     opts.open = open_options(&a, seed)?;
+    opts.waiting = waiting_options(&a)?;
     if let Some(o) = &opts.open {
         raise_fd_limit(o.max_users);
     }

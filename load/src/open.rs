@@ -16,8 +16,17 @@
 //! - An iteration no user could start within `late` of its time is
 //!   **dropped** (k6's `dropped_iterations`), counted per second.
 //!
+//! - A run may let iterations **resume** later ([`OpenRun::with_resumes`]):
+//!   an iteration leaves a person's next step for a time ([`OpenRun::resume_at`],
+//!   e.g. a waiting-room visitor's next poll) and ends, freeing its user; a
+//!   free user takes whichever comes first, the next arrival or a due
+//!   resume. People who wait do not hold a user each (a browser tab that
+//!   polls holds no connection in between), so 50,000 waiting visitors fit
+//!   a pool of 2,000.
+//!
 //! Everything is bounded: a schedule holds at most [`ITERATIONS_MAX`]
-//! iterations, the timeline one bucket per second of it.
+//! iterations, the timeline one bucket per second of it, the resumes at
+//! most [`RESUMES_MAX`] at once.
 //!
 //! Layer: imports `record` only; `scenarios` and `run` drive it.
 
@@ -296,6 +305,15 @@ pub struct OpenFigures {
     /// The most iterations running at once.
     pub active_max: u64,
     pub timeline: Vec<OpenSecond>,
+    /// Resumes run (steps an iteration left for later), and those refused
+    /// at the bound.
+    #[serde(default)]
+    pub resumed: u64,
+    #[serde(default)]
+    pub resumes_refused: u64,
+    /// When each resume was due to when it started.
+    #[serde(default)]
+    pub resume_lag: Percentiles,
 }
 
 impl Default for ArrivalPlan {
@@ -312,8 +330,59 @@ impl Default for ArrivalPlan {
 pub enum Next {
     /// Run iteration `index` at `at` (sleep until then first).
     Run { index: u64, at: Instant },
-    /// The schedule is used up: the user stops.
+    /// Resume the step left under `key` at `at` (sleep until then first).
+    Resume { key: u64, at: Instant },
+    /// Nothing is due yet: wait ([`OpenRun::wait`]) until `until` at most,
+    /// then ask again.
+    Wait { until: Instant },
+    /// The schedule is used up (and no resume is left): the user stops.
     Done,
+}
+
+/// The most resumes waiting at once (a bound on the heap; one per waiting
+/// person).
+pub const RESUMES_MAX: usize = 5_000_000;
+/// A free user claims work due within this long; later work stays
+/// unclaimed (so a resume left meanwhile for an earlier time is not stuck
+/// behind a user sleeping on a later one).
+pub const CLAIM_HORIZON: Duration = Duration::from_millis(20);
+/// How long a user with nothing due waits before asking again (unless a
+/// new resume wakes it first).
+pub const IDLE_WAIT: Duration = Duration::from_millis(100);
+
+/// Steps left for later, earliest first.
+#[derive(Debug, Default)]
+struct Resumes {
+    heap: Mutex<std::collections::BinaryHeap<std::cmp::Reverse<(Instant, u64, u64)>>>,
+    /// Pushes so far: ties at one instant resume in the order they were left.
+    seq: AtomicU64,
+    wake: tokio::sync::Notify,
+    resumed: AtomicU64,
+    refused: AtomicU64,
+}
+
+impl Resumes {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<
+        '_,
+        std::collections::BinaryHeap<std::cmp::Reverse<(Instant, u64, u64)>>,
+    > {
+        self.heap.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn peek(&self) -> Option<Instant> {
+        self.lock().peek().map(|r| r.0.0)
+    }
+
+    /// The earliest resume if it is due by `by`.
+    fn pop_due(&self, by: Instant) -> Option<(Instant, u64)> {
+        let mut heap = self.lock();
+        if heap.peek().is_some_and(|r| r.0.0 <= by) {
+            return heap.pop().map(|r| (r.0.0, r.0.2));
+        }
+        None
+    }
 }
 
 /// How long the schedule waits for every user to be up before it starts
@@ -338,6 +407,8 @@ pub struct OpenRun {
     /// Per goose user: lag to charge to its next request, in µs.
     lags_us: Vec<AtomicU64>,
     inner: Mutex<Measured>,
+    /// Steps left for later (`None`: a run of plain iterations).
+    resumes: Option<Resumes>,
 }
 
 #[derive(Debug)]
@@ -345,6 +416,7 @@ struct Measured {
     timeline: Vec<OpenSecond>,
     iteration: Histogram<u64>,
     start_lag: Histogram<u64>,
+    resume_lag: Histogram<u64>,
     active_max: u64,
 }
 
@@ -376,9 +448,47 @@ impl OpenRun {
                 timeline,
                 iteration: new_histogram(),
                 start_lag: new_histogram(),
+                resume_lag: new_histogram(),
                 active_max: 0,
             }),
             schedule,
+            resumes: None,
+        }
+    }
+
+    /// Lets iterations leave steps for later ([`OpenRun::resume_at`]).
+    pub fn with_resumes(mut self) -> OpenRun {
+        self.resumes = Some(Resumes::default());
+        self
+    }
+
+    /// Leaves the step `key` for `at`: a free user resumes it then. False
+    /// (and nothing left) in a run without resumes or with [`RESUMES_MAX`]
+    /// waiting already.
+    pub fn resume_at(&self, at: Instant, key: u64) -> bool {
+        let Some(r) = &self.resumes else {
+            return false;
+        };
+        {
+            let mut heap = r.lock();
+            if heap.len() >= RESUMES_MAX {
+                r.refused.fetch_add(1, Ordering::Relaxed);
+                return false;
+            }
+            let seq = r.seq.fetch_add(1, Ordering::Relaxed);
+            heap.push(std::cmp::Reverse((at, seq, key)));
+        }
+        r.wake.notify_one();
+        true
+    }
+
+    /// Waits until `until`, or until a resume is left.
+    pub async fn wait(&self, until: Instant) {
+        match &self.resumes {
+            Some(r) => {
+                let _ = tokio::time::timeout_at(until, r.wake.notified()).await;
+            }
+            None => tokio::time::sleep_until(until).await,
         }
     }
 
@@ -428,9 +538,53 @@ impl OpenRun {
         at.saturating_duration_since(self.origin()).as_secs() as usize
     }
 
-    /// The next iteration for a free user; iterations whose time passed by
-    /// more than `late` are dropped on the way (bounded by the schedule).
+    /// The next work for a free user: the next arrival or, in a run with
+    /// resumes, whichever of it and the earliest resume comes first.
     pub fn next(&self) -> Next {
+        let Some(r) = &self.resumes else {
+            return self.next_arrival();
+        };
+        let now = Instant::now();
+        let arrival = self
+            .schedule
+            .at_us
+            .get(self.next.load(Ordering::Relaxed))
+            .map(|t| self.origin() + Duration::from_micros(*t));
+        let resume = r.peek();
+        let earliest = match (arrival, resume) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => match a.or(b) {
+                Some(t) => t,
+                // Nothing left; a running iteration may still leave a resume.
+                None if self.active() == 0 => return Next::Done,
+                None => {
+                    return Next::Wait {
+                        until: now + IDLE_WAIT,
+                    };
+                }
+            },
+        };
+        let by = now + CLAIM_HORIZON;
+        if earliest > by {
+            return Next::Wait {
+                until: (earliest - CLAIM_HORIZON).min(now + IDLE_WAIT),
+            };
+        }
+        if resume.is_some_and(|b| arrival.is_none_or(|a| b <= a))
+            && let Some((at, key)) = r.pop_due(by)
+        {
+            return Next::Resume { key, at };
+        }
+        match self.next_arrival() {
+            // Another user took the last arrival meanwhile: ask again.
+            Next::Done => Next::Wait { until: now },
+            n => n,
+        }
+    }
+
+    /// The next arrival; those whose time passed by more than `late` are
+    /// dropped on the way (bounded by the schedule).
+    fn next_arrival(&self) -> Next {
         loop {
             let i = self.next.fetch_add(1, Ordering::Relaxed);
             let Some(t) = self.schedule.at_us.get(i) else {
@@ -467,6 +621,30 @@ impl OpenRun {
         if let Some(sec) = m.timeline.get_mut(s) {
             sec.started += 1;
             sec.active_max = sec.active_max.max(active);
+        }
+    }
+
+    /// A resume left for `at` starts now, run by goose user `user` (its
+    /// first request is charged the lag, as an iteration's is).
+    pub fn begin_resume(&self, user: usize, at: Instant) {
+        let lag_us = Instant::now().saturating_duration_since(at).as_micros() as u64;
+        if let Some(slot) = self.lags_us.get(user) {
+            slot.store(lag_us, Ordering::Relaxed);
+        }
+        if let Some(r) = &self.resumes {
+            r.resumed.fetch_add(1, Ordering::Relaxed);
+        }
+        let active = self.active.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut m = self.lock();
+        m.resume_lag.saturating_record(lag_us.max(1));
+        m.active_max = m.active_max.max(active);
+    }
+
+    /// The resume user `user` ran ended.
+    pub fn finish_resume(&self, user: usize) {
+        self.active.fetch_sub(1, Ordering::Relaxed);
+        if let Some(slot) = self.lags_us.get(user) {
+            slot.store(0, Ordering::Relaxed);
         }
     }
 
@@ -520,6 +698,15 @@ impl OpenRun {
             start_lag: Percentiles::of(&m.start_lag),
             active_max: m.active_max,
             timeline: m.timeline.clone(),
+            resumed: self
+                .resumes
+                .as_ref()
+                .map_or(0, |r| r.resumed.load(Ordering::Relaxed)),
+            resumes_refused: self
+                .resumes
+                .as_ref()
+                .map_or(0, |r| r.refused.load(Ordering::Relaxed)),
+            resume_lag: Percentiles::of(&m.resume_lag),
         }
     }
 }
@@ -659,6 +846,90 @@ mod tests {
         for _ in 5..10 {
             assert!(matches!(run.next(), Next::Run { .. }));
         }
+        assert_eq!(run.next(), Next::Done);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_resume_left_for_later_is_taken_before_a_later_arrival() {
+        // Arrivals at 0, 100, ..., 900 ms.
+        let s = Schedule::build(&ArrivalPlan::constant(10.0, Duration::from_secs(1))).unwrap();
+        let origin = Instant::now();
+        let run = OpenRun::new(s, Duration::from_millis(100), 4).with_resumes();
+        run.start(origin);
+        assert_eq!(
+            run.next(),
+            Next::Run {
+                index: 0,
+                at: origin
+            }
+        );
+        run.begin(0, origin);
+        // Iteration 0 leaves its next step for 150 ms and ends.
+        let at = origin + Duration::from_millis(150);
+        assert!(run.resume_at(at, 7));
+        run.finish(0, origin);
+        // At 95 ms: arrival 1 (100 ms) is the earliest and within the horizon.
+        tokio::time::advance(Duration::from_millis(95)).await;
+        let Next::Run { index: 1, .. } = run.next() else {
+            panic!("arrival 1 first")
+        };
+        // At 140 ms: the resume (150 ms) comes before arrival 2 (200 ms).
+        tokio::time::advance(Duration::from_millis(45)).await;
+        assert_eq!(run.next(), Next::Resume { key: 7, at });
+        // Nothing due within the horizon now: wait, not claim arrival 2.
+        let Next::Wait { until } = run.next() else {
+            panic!("nothing due yet")
+        };
+        assert_eq!(
+            until,
+            origin + Duration::from_millis(180),
+            "20 ms before arrival 2"
+        );
+        tokio::time::advance(Duration::from_millis(10)).await;
+        run.begin_resume(1, at);
+        assert_eq!(run.take_lag_us(1), 0, "started on time");
+        run.finish_resume(1);
+        let f = run.figures();
+        assert_eq!((f.resumed, f.started, f.completed), (1, 1, 1));
+        // Without resumes a run never waits: it claims the next arrival.
+        let s = Schedule::build(&ArrivalPlan::constant(10.0, Duration::from_secs(1))).unwrap();
+        let plain = OpenRun::new(s, Duration::from_millis(100), 1);
+        plain.start(Instant::now());
+        let _ = plain.next();
+        assert!(matches!(plain.next(), Next::Run { index: 1, .. }));
+        assert!(
+            !plain.resume_at(Instant::now(), 1),
+            "no resumes in a plain run"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_run_with_resumes_ends_only_when_nothing_is_left_or_running() {
+        let s = Schedule::build(&ArrivalPlan::constant(1.0, Duration::from_secs(1))).unwrap();
+        let origin = Instant::now();
+        let run = OpenRun::new(s, Duration::from_millis(100), 1).with_resumes();
+        run.start(origin);
+        assert!(matches!(run.next(), Next::Run { index: 0, .. }));
+        run.begin(0, origin);
+        // The only arrival runs: the schedule is used up but it may leave a resume.
+        assert!(matches!(run.next(), Next::Wait { .. }));
+        run.resume_at(origin + Duration::from_secs(2), 1);
+        run.finish(0, origin);
+        assert!(matches!(run.next(), Next::Wait { .. }), "a resume is left");
+        let waited = Instant::now();
+        run.wait(waited + Duration::from_secs(10)).await;
+        assert_eq!(
+            Instant::now(),
+            waited,
+            "the push woke a user (kept for the next waiter)"
+        );
+        run.wait(waited + Duration::from_secs(10)).await;
+        assert_eq!(
+            Instant::now(),
+            waited + Duration::from_secs(10),
+            "no push: the full wait"
+        );
+        assert!(matches!(run.next(), Next::Resume { key: 1, .. }));
         assert_eq!(run.next(), Next::Done);
     }
 }

@@ -88,11 +88,15 @@ impl Endpoint {
     }
 }
 
-/// Requests and errors in one second of the run.
+/// Requests and errors in one second of the run, and the raw p95 of the
+/// second's requests other than the waiting room's own (the site's
+/// latency as shoppers saw it then; `None` in a second without any).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Second {
     pub requests: u64,
     pub errors: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p95_ms: Option<f64>,
 }
 
 /// The run's recorder, shared by every goose user (cheap to lock: one
@@ -111,6 +115,19 @@ struct Inner {
     /// [from, to) in ms since the start.
     window_ms: Option<(u64, u64)>,
     timeline: Vec<Second>,
+    /// Per second: the latencies behind `Second::p95_ms` (2 significant
+    /// digits: a few KiB per second of the run).
+    latency_seconds: Vec<Option<Histogram<u64>>>,
+}
+
+/// The waiting room's routes (`/api/queue/...`): a request named with
+/// one is the room's own, anything else is the site behind it (the shop
+/// phase, which the waiting room's figures judge apart).
+pub const WAITING_ROOM_ROUTE: &str = "/api/queue/";
+
+/// Whether the request named `name` is the waiting room's own.
+pub fn is_waiting_room(name: &str) -> bool {
+    name.contains(WAITING_ROOM_ROUTE)
 }
 
 /// Key for the code table: the status and, for error bodies, their `code`.
@@ -143,6 +160,7 @@ impl Recorder {
                 in_window: BTreeMap::new(),
                 window_ms: None,
                 timeline: Vec::new(),
+                latency_seconds: Vec::new(),
             }),
         }
     }
@@ -219,6 +237,17 @@ impl Recorder {
             if outcome == Outcome::Error {
                 inner.timeline[second].errors += 1;
             }
+            if !is_waiting_room(endpoint) {
+                if inner.latency_seconds.len() <= second {
+                    inner.latency_seconds.resize(second + 1, None);
+                }
+                inner.latency_seconds[second]
+                    .get_or_insert_with(|| {
+                        Histogram::new_with_bounds(1, LATENCY_US_MAX, 2)
+                            .expect("static histogram bounds are valid")
+                    })
+                    .saturating_record(value);
+            }
         }
     }
 
@@ -234,7 +263,13 @@ impl Recorder {
     /// A snapshot of every endpoint's figures, and the timeline.
     pub fn snapshot(&self) -> (BTreeMap<String, EndpointFigures>, Vec<Second>) {
         let inner = self.lock();
-        (figures(&inner.endpoints), inner.timeline.clone())
+        let mut timeline = inner.timeline.clone();
+        for (sec, h) in timeline.iter_mut().zip(&inner.latency_seconds) {
+            sec.p95_ms = h
+                .as_ref()
+                .map(|h| h.value_at_quantile(0.95) as f64 / 1000.0);
+        }
+        (figures(&inner.endpoints), timeline)
     }
 
     /// The fault window's figures, per endpoint.

@@ -18,6 +18,7 @@ use crate::scenarios::onsale::OnsaleCtx;
 use crate::scenarios::purchase::PurchaseCtx;
 use crate::scenarios::rush::RushCtx;
 use crate::scenarios::sse::SseCtx;
+use crate::scenarios::waiting::WaitingCtx;
 use crate::scenarios::{RunCtx, ScenarioName};
 use crate::slo::{self, Slo};
 use crate::summary::{
@@ -83,7 +84,39 @@ pub struct RunOptions {
     pub sample_every: Option<Duration>,
     /// The open model (None: goose's closed model, `users` users).
     pub open: Option<OpenOptions>,
+    /// The onsale behind a waiting room (None: no room).
+    pub waiting: Option<WaitingOptions>,
 }
+
+/// The onsale's waiting room: the room's caps for the run, how long before
+/// the on-sale time the arrivals start (they join the pre-queue), and the
+/// longest a waiting visitor goes between polls.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WaitingOptions {
+    pub admit_per_s: u32,
+    pub active_max: u32,
+    pub prequeue: Duration,
+    pub poll_max: Duration,
+}
+
+impl Default for WaitingOptions {
+    fn default() -> Self {
+        WaitingOptions {
+            admit_per_s: 500,
+            active_max: 1_500,
+            prequeue: Duration::from_secs(1),
+            poll_max: Duration::from_secs(10),
+        }
+    }
+}
+
+/// With a waiting room the schedule starts at a planned time (the on-sale
+/// time is set from it when the event is made): this long after the ramp,
+/// for the rest of the setup and the users' launch.
+pub const PLANNED_START_MARGIN: Duration = Duration::from_secs(3);
+/// The longest a run waits for its waiting room to drain after the last
+/// arrival (arrivals / admissions per second, at most this).
+pub const QUEUE_DRAIN_MAX: Duration = Duration::from_secs(600);
 
 /// An open-model run: iterations arrive by `plan`, `max_users` goose users
 /// take them, one not started within `late` of its time is dropped.
@@ -126,6 +159,7 @@ impl RunOptions {
             shared: false,
             sample_every: None,
             open: None,
+            waiting: None,
         }
         .for_onsale()
     }
@@ -180,7 +214,7 @@ async fn create(
     cols: u32,
 ) -> anyhow::Result<Vec<String>> {
     let created = api
-        .create_event(&id, &format!("Load run {id}"), rows, cols)
+        .create_event(&id, &format!("Load run {id}"), rows, cols, None)
         .await?;
     // Only a process alone on its events knows every hold made on them.
     let alone = created == Created::New && !shared;
@@ -238,6 +272,10 @@ fn fault_plan(target: &Target, opts: &RunOptions) -> anyhow::Result<(Option<Faul
 /// scenario's context over them.
 struct Events {
     onsale: Option<OnsaleCtx>,
+    waiting: Option<WaitingCtx>,
+    /// The open schedule's planned time 0 (a waiting room's on-sale time
+    /// was set from it).
+    planned_start: Option<Instant>,
     rush: Option<RushCtx>,
     purchase: Option<PurchaseCtx>,
     sse: Option<SseCtx>,
@@ -260,8 +298,43 @@ impl Events {
             self.truth,
         );
         ctx.onsale = self.onsale;
+        ctx.waiting = self.waiting;
         ctx
     }
+}
+
+/// The onsale's event behind a waiting room: made with the on-sale time
+/// `prequeue` after the schedule's planned start, its caps set; returns
+/// the room's context and the planned start.
+async fn create_waiting(
+    api: &Api,
+    truth: &mut ClientTruth,
+    opts: &RunOptions,
+    w: &WaitingOptions,
+    id: &str,
+) -> anyhow::Result<(WaitingCtx, Instant)> {
+    let to_start = opts.ramp + PLANNED_START_MARGIN;
+    let planned_start = Instant::now() + to_start;
+    let on_sale_at_ms = crate::client::wall_ms() + (to_start + w.prequeue).as_millis() as u64;
+    let (rows, cols) = grid_for(opts.seats);
+    let room = ticketing_contract::WaitingRoomBody {
+        on_sale_at_ms: Some(on_sale_at_ms),
+    };
+    let created = api
+        .create_event(id, &format!("Load run {id}"), rows, cols, Some(room))
+        .await?;
+    let alone = created == Created::New && !opts.shared;
+    truth
+        .events
+        .push((id.to_owned(), u64::from(rows) * u64::from(cols), alone));
+    let view = api.set_queue_caps(id, w.active_max, w.admit_per_s).await?;
+    let ctx = WaitingCtx::new(
+        id.to_owned(),
+        (view.admit_per_s, view.active_max),
+        view.on_sale_at_ms,
+        w.poll_max,
+    );
+    Ok((ctx, planned_start))
 }
 
 async fn create_events(api: &Api, opts: &RunOptions, run_time: Duration) -> anyhow::Result<Events> {
@@ -304,11 +377,17 @@ async fn create_events(api: &Api, opts: &RunOptions, run_time: Duration) -> anyh
             opts.sse_session_ms,
         ));
     }
-    let mut onsale = None;
+    let (mut onsale, mut waiting, mut planned_start) = (None, None, None);
     if opts.scenario == ScenarioName::Onsale {
         let id = format!("{run_id}-onsale");
-        let (rows, cols) = grid_for(opts.seats);
-        create(api, &mut truth, shared, id.clone(), rows, cols).await?;
+        if let Some(w) = &opts.waiting {
+            let (ctx, start) = create_waiting(api, &mut truth, opts, w, &id).await?;
+            waiting = Some(ctx);
+            planned_start = Some(start);
+        } else {
+            let (rows, cols) = grid_for(opts.seats);
+            create(api, &mut truth, shared, id.clone(), rows, cols).await?;
+        }
         // The page's static layout: fetched once, as a browser keeps it.
         let layout = api.layout(&id).await?;
         let seats = layout
@@ -337,6 +416,8 @@ async fn create_events(api: &Api, opts: &RunOptions, run_time: Duration) -> anyh
     };
     Ok(Events {
         onsale,
+        waiting,
+        planned_start,
         rush,
         purchase,
         sse,
@@ -470,7 +551,7 @@ pub async fn run(target: &Target, opts: &RunOptions) -> anyhow::Result<Summary> 
     let (payment_before, payment) = set_payment(&api, opts).await?;
 
     let started = Instant::now();
-    let (open, deadline) = open_run(opts, started, run_time)?;
+    let (open, deadline) = open_run(opts, started, run_time, ev.planned_start)?;
     let mut ctx = ev.into_ctx(started, opts.seed, deadline);
     ctx.shared.open = open;
     let ctx = Arc::new(ctx);
@@ -492,10 +573,14 @@ pub async fn run(target: &Target, opts: &RunOptions) -> anyhow::Result<Summary> 
         Some(every) => Some(resources::Sampler::start(&api, every, started).await),
         None => None,
     };
+    let room_sampler = ctx
+        .waiting
+        .as_ref()
+        .map(|_| tokio::spawn(sample_room(ctx.clone(), api.clone(), started)));
     eprintln!("load: {}", start_line(opts, run_time, &api.public_url));
     let goose_thresholds = execute(attack).await;
-    if let Some(p) = progress {
-        p.abort();
+    for task in [progress, room_sampler].into_iter().flatten() {
+        task.abort();
     }
     let load_ms = started.elapsed().as_millis() as u64;
     let mut sampled = match sampler {
@@ -542,19 +627,51 @@ pub async fn run(target: &Target, opts: &RunOptions) -> anyhow::Result<Summary> 
 /// The open run (its schedule starts once every user is up) and the run's
 /// deadline: the closed model's after ramp + run time, the open model's a
 /// drain after the last arrival of a schedule started as late as it may.
+///
+/// A run behind a waiting room starts its schedule at `planned_start`,
+/// lets iterations resume (the visitors' polls), and gives the room time
+/// to drain after the last arrival.
 fn open_run(
     opts: &RunOptions,
     started: Instant,
     run_time: Duration,
+    planned_start: Option<Instant>,
 ) -> anyhow::Result<(Option<Arc<OpenRun>>, Instant)> {
     let Some(o) = &opts.open else {
         return Ok((None, started + opts.ramp + run_time));
     };
     let schedule = Schedule::build(&o.plan).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let run = OpenRun::new(schedule, o.late, o.max_users);
+    let arrivals = schedule.at_us.len() as f64;
+    let mut run = OpenRun::new(schedule, o.late, o.max_users);
     let latest_start = started + opts.ramp + crate::open::LAUNCH_TIMEOUT;
-    let deadline = latest_start + run.duration() + OPEN_DRAIN;
+    let mut deadline = latest_start + run.duration() + OPEN_DRAIN;
+    if let (Some(at), Some(w)) = (planned_start, &opts.waiting) {
+        run = run.with_resumes();
+        run.start(at);
+        let drain = Duration::from_secs_f64(arrivals / f64::from(w.admit_per_s.max(1)));
+        deadline = at + run.duration() + OPEN_DRAIN + drain.min(QUEUE_DRAIN_MAX);
+    }
     Ok((Some(Arc::new(run)), deadline))
+}
+
+/// Reads the waiting room once a second into its context (until aborted).
+async fn sample_room(ctx: Arc<RunCtx>, api: Api, started: Instant) {
+    let Some(w) = &ctx.waiting else {
+        return;
+    };
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Ok(v) = api.queue_room(&w.event_id).await {
+            w.sample(crate::summary::RoomSample {
+                at_ms: started.elapsed().as_millis() as u64,
+                waiting: v.waiting,
+                active: v.active,
+                admitted_total: v.admitted_total,
+            });
+        }
+    }
 }
 
 /// Runs goose to the end; its threshold verdicts (failed thresholds are a
@@ -635,6 +752,7 @@ fn summarize(
     goose_thresholds: Vec<GooseThreshold>,
 ) -> anyhow::Result<Summary> {
     let (endpoints, timeline) = ctx.rec.snapshot();
+    let waiting = waiting_figures(ctx, &endpoints, opts.slo.latency.basis)?;
     Ok(Summary {
         version: SUMMARY_VERSION,
         environment: Environment {
@@ -668,6 +786,7 @@ fn summarize(
         }),
         sse: ctx.sse.as_ref().map(sse_figures),
         onsale: ctx.onsale.as_ref().map(|o| o.figures()),
+        waiting,
         open: ctx.open.as_ref().map(|o| o.figures()),
         audit,
         faults,
@@ -676,6 +795,33 @@ fn summarize(
         verdict: None,
         slo: opts.slo.clone(),
     })
+}
+
+/// The waiting room's figures: the shop phase is every request but the
+/// room's own, merged, on the gate's basis.
+fn waiting_figures(
+    ctx: &RunCtx,
+    endpoints: &std::collections::BTreeMap<String, crate::record::EndpointFigures>,
+    basis: crate::record::Basis,
+) -> anyhow::Result<Option<crate::summary::WaitingFigures>> {
+    let Some(w) = &ctx.waiting else {
+        return Ok(None);
+    };
+    let shop = sum_endpoints(
+        endpoints
+            .iter()
+            .filter(|(name, _)| !crate::record::is_waiting_room(name))
+            .map(|(_, e)| e),
+    )?;
+    let peak = ctx.open.as_ref().map_or(0, |o| {
+        o.figures()
+            .timeline
+            .iter()
+            .map(|s| s.target)
+            .max()
+            .unwrap_or(0)
+    });
+    Ok(Some(w.figures(peak, *shop.on(basis))))
 }
 
 /// Judges the summary, writes `summary.json` and `verdict.txt`, prints the verdict.
@@ -777,6 +923,14 @@ fn progress_line(ctx: &RunCtx) -> String {
             f.arrivals, f.seats_sold, f.seats
         ));
     }
+    if let Some(w) = &ctx.waiting
+        && let Some(last) = w.last_sample()
+    {
+        line.push_str(&format!(
+            "  queue {} waiting, {} active, {} admitted",
+            last.waiting, last.active, last.admitted_total
+        ));
+    }
     if let Some(r) = &ctx.rush {
         line.push_str(&format!(
             "  rush {} won / {} seats, {} done of {} users",
@@ -797,6 +951,33 @@ fn progress_line(ctx: &RunCtx) -> String {
         ));
     }
     line
+}
+
+/// The waiting room's figures as one line.
+fn waiting_line(w: &crate::summary::WaitingFigures) -> String {
+    let tau = |t: Option<f64>| t.map_or("-".into(), |t| format!("{t:.3}"));
+    format!(
+        "waiting room: {} joined ({} pre-queue, {} refused), {} admitted, {} told sold out, {} lost, {} unresolved; {} polls; wait p50 {:.0} ms p95 {:.0} ms max {:.0} ms; admitted at most {}/s (cap {}/s, peak arrivals {:.1}x it); {} admitted out of order; Kendall tau {} (FIFO {}); shop phase p95 {:.1} ms over {} requests\n",
+        w.joined,
+        w.prequeue,
+        w.join_failed,
+        w.admitted,
+        w.told_sold_out,
+        w.lost,
+        w.unresolved,
+        w.polls,
+        w.wait.p50_ms,
+        w.wait.p95_ms,
+        w.wait.max_ms,
+        w.admitted_per_s_max,
+        w.admit_per_s,
+        w.arrivals_per_admission,
+        w.out_of_order,
+        tau(w.kendall_tau),
+        tau(w.kendall_tau_fifo),
+        w.shop.p95_ms,
+        w.shop.count
+    )
 }
 
 /// Per-endpoint figures and scenario counts as text.
@@ -859,6 +1040,9 @@ pub fn figures_table(s: &Summary) -> String {
             o.iteration.p95_ms,
             o.iteration.p99_ms
         ));
+    }
+    if let Some(w) = &s.waiting {
+        out.push_str(&waiting_line(w));
     }
     if let Some(o) = &s.onsale {
         out.push_str(&format!(

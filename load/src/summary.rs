@@ -30,6 +30,9 @@ pub struct Summary {
     /// The onsale scenario's people and seats.
     #[serde(default)]
     pub onsale: Option<OnsaleFigures>,
+    /// The onsale's waiting room, when it had one.
+    #[serde(default)]
+    pub waiting: Option<WaitingFigures>,
     /// The open model's schedule, drops and timeline (closed runs: none).
     #[serde(default)]
     pub open: Option<crate::open::OpenFigures>,
@@ -111,6 +114,59 @@ pub struct OnsaleFigures {
     pub sell_out_ms: Option<u64>,
     /// Arrival to CONFIRMED, per buyer.
     pub time_to_confirm: Percentiles,
+}
+
+/// The onsale's waiting room (`--waiting-room`): what its visitors saw.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WaitingFigures {
+    pub event_id: String,
+    /// The room's caps for the run, and its on-sale time (Unix ms).
+    pub admit_per_s: u32,
+    pub active_max: u32,
+    pub on_sale_at_ms: u64,
+    /// Joins answered 201, and those in the pre-queue; joins refused or failed.
+    pub joined: u64,
+    pub prequeue: u64,
+    pub join_failed: u64,
+    /// Visitors admitted (polled ADMITTED), told the event sold out while
+    /// waiting, whose place was lost (EXPIRED or gone while they kept
+    /// polling), and still waiting when the run's deadline came.
+    pub admitted: u64,
+    pub told_sold_out: u64,
+    pub lost: u64,
+    pub unresolved: u64,
+    /// Position polls sent.
+    pub polls: u64,
+    /// Join sent to the poll that saw ADMITTED (what the visitor waited).
+    pub wait: Percentiles,
+    /// Admissions per second of the queue's clock (from `admittedAtMs`),
+    /// from the first admission's second; the most in any one second.
+    pub admitted_per_s: Vec<u64>,
+    pub admitted_per_s_max: u64,
+    /// The Unix second `admitted_per_s[0]` counts.
+    pub admitted_from_s: u64,
+    /// Visitors admitted before someone surely ahead of them (0 = fair).
+    pub out_of_order: u64,
+    /// Kendall's tau-b, join order vs admission order: every admitted
+    /// visitor, and the FIFO ones only (1 = exactly in join order).
+    pub kendall_tau: Option<f64>,
+    pub kendall_tau_fifo: Option<f64>,
+    /// The busiest second's arrivals per configured admission per second.
+    pub arrivals_per_admission: f64,
+    /// Requests other than the waiting room's own (the shop phase): all together.
+    pub shop: Percentiles,
+    /// The room as its internal route reported it, once a second.
+    pub samples: Vec<RoomSample>,
+}
+
+/// One reading of `GET /internal/queue/{id}` during the run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct RoomSample {
+    /// Since the start of the load.
+    pub at_ms: u64,
+    pub waiting: u64,
+    pub active: u64,
+    pub admitted_total: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -258,6 +314,11 @@ pub fn merge(parts: &[Summary], slo: &Slo) -> anyhow::Result<Summary> {
         for (i, s) in p.timeline.iter().enumerate() {
             timeline[i].requests += s.requests;
             timeline[i].errors += s.errors;
+            // Percentiles do not add up: the worst process's second stands.
+            timeline[i].p95_ms = match (timeline[i].p95_ms, s.p95_ms) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
         }
     }
     let overall = sum_endpoints(endpoints.values())?;
@@ -291,6 +352,7 @@ pub fn merge(parts: &[Summary], slo: &Slo) -> anyhow::Result<Summary> {
         purchase,
         sse,
         onsale: merge_onsale(parts),
+        waiting: merge_waiting(parts),
         open: merge_open(parts),
         audit,
         faults: first.faults.clone(),
@@ -302,6 +364,64 @@ pub fn merge(parts: &[Summary], slo: &Slo) -> anyhow::Result<Summary> {
         slo: slo.clone(),
     };
     Ok(out)
+}
+
+/// Several processes' visitors of one room: counts add up, admissions
+/// per second add up second by second (on the queue's clock), the worst
+/// wait and shop phase stand for all; fairness is judged per process (a
+/// process only knows its own visitors' join times), so the out-of-order
+/// counts add up and tau is the lowest part's.
+fn merge_waiting(parts: &[Summary]) -> Option<WaitingFigures> {
+    let all: Vec<&WaitingFigures> = parts.iter().filter_map(|p| p.waiting.as_ref()).collect();
+    let mut out = (*all.first()?).clone();
+    if all.len() == 1 {
+        return Some(out);
+    }
+    let sum = |f: fn(&WaitingFigures) -> u64| all.iter().map(|w| f(w)).sum::<u64>();
+    out.joined = sum(|w| w.joined);
+    out.prequeue = sum(|w| w.prequeue);
+    out.join_failed = sum(|w| w.join_failed);
+    out.admitted = sum(|w| w.admitted);
+    out.told_sold_out = sum(|w| w.told_sold_out);
+    out.lost = sum(|w| w.lost);
+    out.unresolved = sum(|w| w.unresolved);
+    out.polls = sum(|w| w.polls);
+    out.out_of_order = sum(|w| w.out_of_order);
+    let worst = |f: fn(&WaitingFigures) -> Percentiles| {
+        all.iter()
+            .map(|w| f(w))
+            .max_by(|a, b| a.p95_ms.total_cmp(&b.p95_ms))
+            .unwrap_or_default()
+    };
+    out.wait = worst(|w| w.wait);
+    out.shop = worst(|w| w.shop);
+    let low = |f: fn(&WaitingFigures) -> Option<f64>| {
+        all.iter()
+            .filter_map(|w| f(w))
+            .min_by(|a, b| a.total_cmp(b))
+    };
+    out.kendall_tau = low(|w| w.kendall_tau);
+    out.kendall_tau_fifo = low(|w| w.kendall_tau_fifo);
+    let from = all
+        .iter()
+        .filter(|w| !w.admitted_per_s.is_empty())
+        .map(|w| w.admitted_from_s)
+        .min()
+        .unwrap_or(0);
+    let mut per_s: Vec<u64> = Vec::new();
+    for w in &all {
+        for (i, n) in w.admitted_per_s.iter().enumerate() {
+            let s = (w.admitted_from_s - from) as usize + i;
+            if per_s.len() <= s {
+                per_s.resize(s + 1, 0);
+            }
+            per_s[s] += n;
+        }
+    }
+    out.admitted_from_s = from;
+    out.admitted_per_s_max = per_s.iter().copied().max().unwrap_or(0);
+    out.admitted_per_s = per_s;
+    Some(out)
 }
 
 fn merge_rush(parts: &[Summary]) -> Option<RushFigures> {

@@ -509,3 +509,71 @@ async fn an_onsale_sells_every_seat_once_to_more_people_than_seats() {
             .contains_key("GET /api/events/{id}/seats/status")
     );
 }
+
+/// The onsale through the waiting room: everyone joins the queue (some
+/// before the on-sale time), polls, and shops once admitted with the
+/// token. Admissions keep to the cap and to the queue's order, no place is
+/// lost, every visitor is admitted or told it sold out, no hold is refused
+/// for want of an admission, and every seat sells once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_onsale_through_the_waiting_room_admits_in_order_within_the_caps() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = Target::embedded(23).await.unwrap();
+    let mut o = opts(ScenarioName::Onsale, dir.path(), 23);
+    o.seats = 600;
+    o.open = Some(ticketing_load::run::OpenOptions {
+        plan: ticketing_load::open::ArrivalPlan::Poisson {
+            count: 3000,
+            window_ms: 3000,
+            seed: 23,
+        },
+        max_users: 300,
+        late: Duration::from_millis(1000),
+    });
+    o.waiting = Some(ticketing_load::run::WaitingOptions {
+        admit_per_s: 100,
+        active_max: 400,
+        prequeue: Duration::from_millis(200),
+        poll_max: Duration::from_secs(2),
+    });
+    o.slo = Slo::default().with(&Overrides {
+        p95_ms: Some(60_000.0),
+        ..Overrides::default()
+    });
+    let s = run(&target, &o).await.unwrap();
+    target.stop(None).await.unwrap();
+    let w = s.waiting.as_ref().expect("waiting-room figures");
+    assert_eq!(
+        (w.joined, w.join_failed, w.lost, w.unresolved),
+        (3000, 0, 0, 0),
+        "{w:?}"
+    );
+    assert_eq!(w.admitted + w.told_sold_out, w.joined, "{w:?}");
+    assert!(
+        w.prequeue > 0 && w.prequeue < w.admitted,
+        "some early, some FIFO admitted: {w:?}"
+    );
+    assert_eq!(w.out_of_order, 0, "{w:?}");
+    assert!(w.admitted_per_s_max <= 100, "{:?}", w.admitted_per_s);
+    let tau = w.kendall_tau_fifo.expect("FIFO visitors were admitted");
+    // Not 1: each second's admissions come in one step or a few (ties in
+    // the admission order count as neither), and overlapping joins may
+    // be placed either way. Random order would be ~0, reversed < 0.
+    assert!(tau > 0.3, "FIFO admitted in join order: tau {tau}");
+    assert!(w.arrivals_per_admission > 5.0, "{w:?}");
+    assert!(!w.samples.is_empty() && s.timeline.iter().any(|t| t.p95_ms.is_some()));
+    let holds = &s.endpoints["POST /api/reservations"];
+    assert!(
+        holds.codes.keys().all(|c| !c.starts_with("403")),
+        "no hold refused for want of an admission: {:?}",
+        holds.codes
+    );
+    let f = s.onsale.as_ref().unwrap();
+    assert_eq!(f.seats_sold, 600, "{f:?}");
+    let audit = s.audit.as_ref().unwrap();
+    assert_eq!((audit.oversold, audit.sold_seats), (0, 600));
+    let failed = failed_checks(&s);
+    assert!(failed.is_empty(), "{failed:?}");
+    let rows = s.verdict.as_ref().unwrap().checks.iter();
+    assert_eq!(rows.filter(|c| c.scope == "waiting room").count(), 5);
+}

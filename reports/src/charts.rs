@@ -11,6 +11,7 @@ use plotters::prelude::*;
 use ticketing_load::record::Second;
 use ticketing_load::resources::{ResourceReport, ResourceSample};
 use ticketing_load::slo::SoakSlo;
+use ticketing_load::summary::RoomSample;
 
 /// Chart size in SVG user units.
 pub const W: u32 = 760;
@@ -281,6 +282,65 @@ pub fn arrivals(o: &ticketing_load::open::OpenFigures) -> anyhow::Result<String>
     .draw()
 }
 
+/// The waiting room over the run, from its once-a-second readings:
+/// visitors waiting, shoppers active and admissions per second; and beside
+/// it the shop phase's p95 per second (every request but the room's own),
+/// both on seconds since the start of load.
+pub fn waiting_room(
+    w: &ticketing_load::summary::WaitingFigures,
+    timeline: &[Second],
+) -> anyhow::Result<(String, String)> {
+    let at = |ms: u64| ms as f64 / 1000.0;
+    let line = |label: &str, f: &dyn Fn(&RoomSample) -> u64| Series {
+        label: label.into(),
+        points: w
+            .samples
+            .iter()
+            .map(|s| (at(s.at_ms), f(s) as f64))
+            .collect(),
+    };
+    let admitted = Series {
+        label: "admitted/s".into(),
+        points: w
+            .samples
+            .windows(2)
+            .map(|p| {
+                let secs = (at(p[1].at_ms) - at(p[0].at_ms)).max(0.001);
+                let n = p[1].admitted_total.saturating_sub(p[0].admitted_total);
+                (at(p[1].at_ms), n as f64 / secs)
+            })
+            .collect(),
+    };
+    let room = [
+        line("waiting", &|s| s.waiting),
+        line("active shoppers", &|s| s.active),
+        admitted,
+    ];
+    let room = LineChart::new(
+        "Waiting room: queue length, active shoppers, admissions",
+        "seconds since the start of load",
+        "visitors / per second",
+        &room,
+    )
+    .draw()?;
+    let shop = [Series {
+        label: "shop-phase p95 (ms)".into(),
+        points: timeline
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| Some((i as f64, s.p95_ms?)))
+            .collect(),
+    }];
+    let shop = LineChart::new(
+        "Shop phase: p95 per second (the room's own requests left out)",
+        "seconds since the start of load",
+        "ms",
+        &shop,
+    )
+    .draw()?;
+    Ok((room, shop))
+}
+
 /// A soak's samples over time: resident memory (the warm-up shaded, the
 /// bound drawn from the first sample after it), and the counts that must
 /// come back (open fds, live tasks, open connections, OS threads).
@@ -493,10 +553,12 @@ mod tests {
                 Second {
                     requests: 10,
                     errors: 0,
+                    p95_ms: None,
                 },
                 Second {
                     requests: 30,
                     errors: 5,
+                    p95_ms: None,
                 },
             ],
             Some((500, 1500)),

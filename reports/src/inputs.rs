@@ -18,6 +18,8 @@ pub struct Inputs {
     pub soak: Option<LoadRun>,
     /// The onsale: a flash sale on the open model.
     pub onsale: Option<LoadRun>,
+    /// The onsale through the waiting room (`--waiting-room`).
+    pub queued_onsale: Option<LoadRun>,
     pub sims: Vec<SimRun>,
     /// Inputs that were named but could not be read: (what, why).
     pub problems: Vec<(String, String)>,
@@ -82,6 +84,13 @@ impl Inputs {
     pub fn add_onsale(&mut self, path: &Path) {
         if let Some(run) = self.read_run("onsale run", path) {
             self.onsale = Some(run);
+        }
+    }
+
+    /// Reads the onsale through the waiting room (as [`add_load`](Self::add_load)).
+    pub fn add_queued_onsale(&mut self, path: &Path) {
+        if let Some(run) = self.read_run("queued onsale run", path) {
+            self.queued_onsale = Some(run);
         }
     }
 

@@ -28,6 +28,9 @@ struct Args {
     /// The onsale's `ticketing-load` run folder (`--scenario onsale`).
     #[arg(long)]
     onsale: Option<PathBuf>,
+    /// The onsale through the waiting room (`--scenario onsale --waiting-room`).
+    #[arg(long)]
+    queued_onsale: Option<PathBuf>,
     /// A `ticketing-sim --json` file (repeat: the sweep and the zoo).
     #[arg(long)]
     sim: Vec<PathBuf>,
@@ -64,6 +67,9 @@ fn run(args: &Args) -> anyhow::Result<bool> {
     }
     if let Some(onsale) = &args.onsale {
         inputs.add_onsale(onsale);
+    }
+    if let Some(q) = &args.queued_onsale {
+        inputs.add_queued_onsale(q);
     }
     if let Some(soak) = &args.soak {
         inputs.add_soak(soak);

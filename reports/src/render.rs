@@ -64,6 +64,7 @@ pub fn render(inputs: &Inputs, opts: &Options) -> anyhow::Result<Rendered> {
         "load": inputs.load.as_ref().map(|l| load_view(l, &opts.out_dir)).transpose()?,
         "soak": inputs.soak.as_ref().map(soak_view).transpose()?,
         "onsale": inputs.onsale.as_ref().map(onsale_view).transpose()?,
+        "queued_onsale": inputs.queued_onsale.as_ref().map(onsale_view).transpose()?,
         "sim": sim_view(inputs),
         "trend": trend_view(&opts.history, &entry, opts.trend_runs, inputs.load.as_ref().map(|l| &l.summary.slo))?,
         "environment": environment_view(inputs),
@@ -262,10 +263,31 @@ fn onsale_view(l: &LoadRun) -> anyhow::Result<Value> {
             .map_or_else(|| "not sold out".to_owned(), |m| format!("{:.2} s", m as f64 / 1000.0)),
         "time_to_confirm": s.onsale.as_ref().map(|o| percentiles(&o.time_to_confirm)),
         "open": s.open.as_ref().map(open_view).transpose()?,
+        "waiting": s.waiting.as_ref().map(|w| waiting_view(w, &s.timeline)).transpose()?,
         "endpoints": s.endpoints.iter().map(|(n, e)| endpoint_row(n, e, judged_min)).collect::<Vec<_>>(),
         "overall": endpoint_row("every request", &s.overall, 0),
         "basis": s.slo.latency.basis.to_string(),
         "checks": s.verdict.as_ref().map(|v| v.checks.clone()).unwrap_or_default(),
+    }))
+}
+
+/// The waiting room: its figures, and its charts (the room over time
+/// beside the shop phase's latency per second).
+fn waiting_view(
+    w: &ticketing_load::summary::WaitingFigures,
+    timeline: &[ticketing_load::record::Second],
+) -> anyhow::Result<Value> {
+    let (room, shop) = charts::waiting_room(w, timeline)?;
+    let tau = |t: Option<f64>| t.map_or_else(|| "-".to_owned(), |t| format!("{t:.3}"));
+    Ok(json!({
+        "figures": w,
+        "wait": percentiles(&w.wait),
+        "shop": percentiles(&w.shop),
+        "tau": tau(w.kendall_tau),
+        "tau_fifo": tau(w.kendall_tau_fifo),
+        "ratio": format!("{:.1}", w.arrivals_per_admission),
+        "room_chart": room,
+        "shop_chart": shop,
     }))
 }
 
@@ -297,13 +319,41 @@ fn sim_view(inputs: &Inputs) -> Option<Value> {
     if inputs.sims.is_empty() {
         return None;
     }
-    let runs: Vec<_> = inputs.sweep_runs().collect();
+    // Each sweep run with its row: the plan, and the world when the
+    // sweeps ran more than one (e.g. `small` and `queued`).
+    let worlds: Vec<&str> = inputs
+        .sims
+        .iter()
+        .filter(|s| s.results.runs.iter().any(|r| r.bug.is_none()))
+        .map(|s| s.results.scenario.as_str())
+        .collect();
+    let labelled: Vec<(String, &ticketing_sim::results::RunResult)> = inputs
+        .sims
+        .iter()
+        .flat_map(|s| {
+            let world = s.results.scenario.as_str();
+            let many = worlds.iter().any(|w| *w != world);
+            s.results
+                .runs
+                .iter()
+                .filter(|r| r.bug.is_none())
+                .map(move |r| {
+                    let label = if many {
+                        format!("{} · {world}", r.plan)
+                    } else {
+                        r.plan.clone()
+                    };
+                    (label, r)
+                })
+        })
+        .collect();
+    let runs: Vec<&ticketing_sim::results::RunResult> = labelled.iter().map(|(_, r)| *r).collect();
     // The plan × seed matrix, plans in the order the sweep ran them.
     let mut plans: Vec<&str> = Vec::new();
     let mut seeds: Vec<u64> = Vec::new();
-    for r in &runs {
-        if !plans.contains(&r.plan.as_str()) {
-            plans.push(&r.plan);
+    for (label, r) in &labelled {
+        if !plans.contains(&label.as_str()) {
+            plans.push(label);
         }
         if !seeds.contains(&r.seed) {
             seeds.push(r.seed);
@@ -315,8 +365,8 @@ fn sim_view(inputs: &Inputs) -> Option<Value> {
         .map(|p| {
             let cells: Vec<Value> = seeds
                 .iter()
-                .map(|s| match runs.iter().find(|r| r.plan == *p && r.seed == *s) {
-                    Some(r) => json!({
+                .map(|s| match labelled.iter().find(|(l, r)| l == p && r.seed == *s) {
+                    Some((_, r)) => json!({
                         "ran": true, "passed": r.passed,
                         "title": format!("{} seed {}: {:.1} simulated s, {} orders, {} confirmed, {} sold, {} violations",
                             r.plan, r.seed, r.sim_ms as f64 / 1000.0, r.orders, r.confirmed, r.sold_seats, r.violations.len()),
@@ -324,16 +374,16 @@ fn sim_view(inputs: &Inputs) -> Option<Value> {
                     None => json!({"ran": false, "passed": false, "title": "not run"}),
                 })
                 .collect();
-            let passed = runs.iter().filter(|r| r.plan == *p && r.passed).count();
-            let total = runs.iter().filter(|r| r.plan == *p).count();
+            let passed = labelled.iter().filter(|(l, r)| l == p && r.passed).count();
+            let total = labelled.iter().filter(|(l, _)| l == p).count();
             json!({"plan": p, "cells": cells, "passed": passed, "total": total})
         })
         .collect();
-    let run_rows: Vec<Value> = runs
+    let run_rows: Vec<Value> = labelled
         .iter()
-        .map(|r| {
+        .map(|(label, r)| {
             json!({
-                "plan": r.plan, "seed": r.seed, "passed": r.passed,
+                "plan": label, "seed": r.seed, "passed": r.passed,
                 "sim_s": format!("{:.1}", r.sim_ms as f64 / 1000.0),
                 "orders": r.orders, "confirmed": r.confirmed, "sold": r.sold_seats,
                 "violations": r.violations.len(), "hash": r.trace_hash,

@@ -159,6 +159,21 @@ pub fn banner(inputs: &Inputs) -> Banner {
             &onsale.summary,
         ));
     }
+    if let Some(q) = &inputs.queued_onsale {
+        let missing = "the run had no waiting room (no --scenario onsale --waiting-room)";
+        let summary = &q.summary;
+        let rows_of = if summary.waiting.is_some() {
+            focused_rows(
+                "queued onsale",
+                &["onsale", "open", "waiting room"],
+                missing,
+                summary,
+            )
+        } else {
+            focused_rows("queued onsale", &["waiting room"], missing, summary)
+        };
+        rows.extend(rows_of);
+    }
     if let Some(soak) = &inputs.soak {
         let missing = "the run sampled nothing (no --sample-every)";
         rows.extend(focused_rows("soak", &["soak"], missing, &soak.summary));
@@ -169,7 +184,7 @@ pub fn banner(inputs: &Inputs) -> Banner {
         let violations: usize = sweep.iter().map(|r| r.violations.len()).sum();
         rows.push(row(
             "simulation",
-            "every plan × seed holds the seven invariants",
+            "every plan × seed (every world) holds every invariant",
             format!(
                 "{passed} of {} runs passed, {violations} violations",
                 sweep.len()

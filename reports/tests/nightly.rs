@@ -84,6 +84,21 @@ fn a_passing_night_writes_its_report_latest_and_history_and_exits_0() {
             "3s",
             "--onsale-users",
             "100",
+            // Through the waiting room: 600 people over 2 s, ten times the
+            // 30 admissions a second, for 100 seats.
+            "--queued-arrivals",
+            "600",
+            "--queued-seats",
+            "100",
+            "--queued-window",
+            "2s",
+            "--queued-admit-per-s",
+            "30",
+            "--queued-poll-max",
+            "2s",
+            // The queued world's sweep on its widest plan only.
+            "--queued-sim-plan",
+            "chaos",
         ],
     );
     assert_eq!(out.status.code(), Some(0));
@@ -105,8 +120,19 @@ fn a_passing_night_writes_its_report_latest_and_history_and_exits_0() {
         page.contains("step onsale exits 0"),
         "the onsale's step row"
     );
+    // The queued world's sweep beside the small one, a row each.
+    assert!(page.contains("· queued"), "the queued world's rows");
+    assert!(page.contains("step sim-queued exits 0"));
+    // The onsale through the waiting room: its figures, charts and rows.
+    assert!(page.contains("<section id=\"queued-onsale\">"));
+    assert!(page.contains(r#"data-chart="waiting-room"><svg"#));
+    assert!(page.contains(r#"data-chart="shop-phase"><svg"#));
+    assert!(page.contains("admitted out of order"));
+    assert!(page.contains("step queued-onsale exits 0"));
     for f in [
         "sim.json",
+        "sim-queued.json",
+        "queued-onsale/summary.json",
         "load/summary.json",
         "load/goose-report.html",
         "soak/load/summary.json",
@@ -133,6 +159,7 @@ fn a_failing_gate_still_writes_the_report_then_exits_1() {
             "--no-sim",
             "--no-soak",
             "--no-onsale",
+            "--no-queued-onsale",
             "--users",
             "10",
             "--run-time",

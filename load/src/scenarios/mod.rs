@@ -21,6 +21,7 @@ pub mod purchase;
 pub mod rush;
 pub mod shared;
 pub mod sse;
+pub mod waiting;
 
 use crate::client::Api;
 use goose::prelude::*;
@@ -79,6 +80,8 @@ pub struct RunCtx {
     pub sse: Option<sse::SseCtx>,
     pub holds: Option<holds::HoldsCtx>,
     pub onsale: Option<onsale::OnsaleCtx>,
+    /// The onsale's waiting room (`--waiting-room`).
+    pub waiting: Option<waiting::WaitingCtx>,
 }
 
 impl std::ops::Deref for RunCtx {
@@ -117,6 +120,7 @@ impl RunCtx {
             sse,
             holds,
             onsale: None,
+            waiting: None,
         }
     }
 }
@@ -230,14 +234,30 @@ fn open_scenario(ctx: &Arc<RunCtx>, name: ScenarioName) -> anyhow::Result<Scenar
             };
             let me = user.weighted_users_index;
             open.arrive().await;
-            while let crate::open::Next::Run { index, at } = open.next() {
-                tokio::time::sleep_until(at).await;
-                open.begin(me, at);
-                let which = pick(name, &ctx, index);
-                if let Err(e) = iteration(&ctx, which, index, user).await {
-                    tracing::debug!("open iteration {index} ({which}): {e:?}");
+            // Bounded: the schedule is finite, every resume is one step of
+            // a person, and waits end by time.
+            loop {
+                match open.next() {
+                    crate::open::Next::Run { index, at } => {
+                        tokio::time::sleep_until(at).await;
+                        open.begin(me, at);
+                        let which = pick(name, &ctx, index);
+                        if let Err(e) = iteration(&ctx, which, index, user).await {
+                            tracing::debug!("open iteration {index} ({which}): {e:?}");
+                        }
+                        open.finish(me, at);
+                    }
+                    crate::open::Next::Resume { key, at } => {
+                        tokio::time::sleep_until(at).await;
+                        open.begin_resume(me, at);
+                        if let Err(e) = resume(&ctx, key, user).await {
+                            tracing::debug!("open resume {key}: {e:?}");
+                        }
+                        open.finish_resume(me);
+                    }
+                    crate::open::Next::Wait { until } => open.wait(until).await,
+                    crate::open::Next::Done => break,
                 }
-                open.finish(me, at);
             }
             Ok(())
         })
@@ -321,11 +341,37 @@ async fn iteration(
         }
         ScenarioName::Onsale => {
             person::<()>(ctx, user, index);
-            match &ctx.onsale {
-                Some(o) => onsale::person(s, o, user).await,
-                None => Ok(()),
+            match (&ctx.onsale, &ctx.waiting) {
+                (Some(o), Some(w)) => {
+                    o.arrive();
+                    waiting::join(s, w, user, index).await
+                }
+                (Some(o), None) => onsale::person(s, o, user).await,
+                _ => Ok(()),
             }
         }
         ScenarioName::Mix => Ok(()),
     }
+}
+
+/// A step an iteration left for later: a waiting visitor's poll, and,
+/// once admitted, the person's shopping (with the admission token).
+async fn resume(ctx: &RunCtx, key: u64, user: &mut GooseUser) -> TransactionResult {
+    let (Some(o), Some(w)) = (&ctx.onsale, &ctx.waiting) else {
+        return Ok(());
+    };
+    let s = &ctx.shared;
+    if let waiting::Polled::Admitted {
+        arrival,
+        joined,
+        token,
+    } = waiting::poll(s, w, user, key).await?
+    {
+        person::<()>(ctx, user, arrival);
+        onsale::shop(s, o, user, joined, Some(&token)).await?;
+        if o.saw_sold_out() {
+            w.mark_sold_out();
+        }
+    }
+    Ok(())
 }

@@ -171,7 +171,16 @@ async fn hold(
     ctx: &Shared,
     o: &OnsaleCtx,
     user: &mut GooseUser,
+    admission: Option<&str>,
 ) -> Result<Option<(String, Vec<String>)>, Box<TransactionError>> {
+    let token_header;
+    let headers: &[(&str, &str)] = match admission {
+        Some(t) => {
+            token_header = [("X-Admission-Token", t)];
+            &token_header
+        }
+        None => &[],
+    };
     let want = state::<()>(user).rng.random_range(1..=4usize);
     let mut status: Option<Vec<SeatStatus>> = None;
     let mut conflicts = 0u32;
@@ -199,6 +208,7 @@ async fn hold(
         });
         let mut req = Req::post("POST /api/reservations", "/api/reservations", &body);
         req.expected = &[409];
+        req.headers = headers;
         let a = call(user, ctx, req).await?;
         if let Some(h) = a.view::<HoldView>().filter(|_| a.is(201)) {
             let expires = a.expires_at_ms();
@@ -221,12 +231,42 @@ async fn hold(
 
 /// One person, arrival to a terminal order (or giving up).
 pub async fn person(ctx: &Shared, o: &OnsaleCtx, user: &mut GooseUser) -> TransactionResult {
-    let arrived = Instant::now();
-    o.first_arrival
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get_or_insert(arrived);
-    o.count(|c| c.arrivals += 1);
+    let arrived = o.arrive();
+    shop(ctx, o, user, arrived, None).await
+}
+
+impl OnsaleCtx {
+    /// A person arrived (now): counted, and the first arrival kept.
+    pub fn arrive(&self) -> Instant {
+        let arrived = Instant::now();
+        self.first_arrival
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert(arrived);
+        self.count(|c| c.arrivals += 1);
+        arrived
+    }
+
+    /// Someone found nothing left (the waiting room then tells those
+    /// still waiting).
+    pub fn saw_sold_out(&self) -> bool {
+        self.counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .saw_sold_out
+            > 0
+    }
+}
+
+/// A person who arrived at `arrived` shops: reads the event, holds (with
+/// the waiting room's `admission` token, if any), orders, polls to the end.
+pub async fn shop(
+    ctx: &Shared,
+    o: &OnsaleCtx,
+    user: &mut GooseUser,
+    arrived: Instant,
+    admission: Option<&str>,
+) -> TransactionResult {
     let path = format!("/api/events/{}", o.event_id);
     let ev = call(user, ctx, Req::get("GET /api/events/{id}", &path)).await?;
     if ev
@@ -236,7 +276,7 @@ pub async fn person(ctx: &Shared, o: &OnsaleCtx, user: &mut GooseUser) -> Transa
         o.count(|c| c.saw_sold_out += 1);
         return Ok(());
     }
-    let Some((hold_id, seats)) = hold(ctx, o, user).await? else {
+    let Some((hold_id, seats)) = hold(ctx, o, user, admission).await? else {
         return Ok(());
     };
     let key = token(&mut state::<()>(user).rng);

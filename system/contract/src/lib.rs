@@ -281,6 +281,10 @@ pub struct QueuePlaceView {
     pub admission_token: Option<String>,
     /// Admitted: the token's expiry (Unix ms).
     pub token_expires_at_ms: Option<u64>,
+    /// Admitted: when the queue admitted this visitor (Unix ms, the queue's
+    /// clock) — what a client checks the admission order against.
+    #[serde(default)]
+    pub admitted_at_ms: Option<u64>,
 }
 
 /// A place's status.

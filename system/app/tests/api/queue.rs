@@ -64,6 +64,24 @@ async fn a_protected_event_is_bought_through_the_queue() {
     );
     let admitted = wait_status(&app, "stadium-final", &ticket(&j), "ADMITTED").await;
     let token = admitted["admissionToken"].as_str().unwrap();
+    // The admission time is on the queue's clock, after the join, before now.
+    let at = admitted["admittedAtMs"]
+        .as_u64()
+        .expect("admittedAtMs when ADMITTED");
+    assert!(
+        at >= j["place"]["onSaleAtMs"].as_u64().unwrap(),
+        "{admitted}"
+    );
+    let ttl_ms = ticketing_services::config::QueueSettings::default().token_ttl_s * 1000;
+    assert_eq!(
+        admitted["tokenExpiresAtMs"].as_u64(),
+        Some(at + ttl_ms),
+        "the token runs from the admission: {admitted}"
+    );
+    assert!(
+        j["place"]["admittedAtMs"].is_null(),
+        "not while waiting: {j}"
+    );
     let r = app.hold_admitted("stadium-final", &["1-1"], token).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let hold: Value = r.json().await.unwrap();

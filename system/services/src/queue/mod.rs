@@ -272,6 +272,7 @@ async fn place_view(
         on_sale_at_ms: room.on_sale_at_ms,
         admission_token: None,
         token_expires_at_ms: None,
+        admitted_at_ms: None,
     };
     match &place.state {
         PlaceState::Prequeue => view.prequeue = true,
@@ -283,10 +284,12 @@ async fn place_view(
             view.estimated_wait_ms = queue::estimated_wait_ms(*ahead, rate);
         }
         PlaceState::Admitted {
+            admitted_at_ms,
             token_expires_at_ms,
             ..
         } => {
             view.status = QueueStatus::Admitted;
+            view.admitted_at_ms = Some(*admitted_at_ms);
             let claims = AdmissionClaims {
                 event_id: event_id.clone(),
                 visitor_id: place.visitor_id.clone(),
