@@ -80,6 +80,10 @@ pub struct FaultPlan {
     /// When every fault is lifted (partitions healed, hosts restarted,
     /// latency and loss cleared, payment faults off).
     pub heal_at_ms: u64,
+    /// The plan aims at the waiting room (its hosts are the queue's): it
+    /// runs only in a world that has one ([`plan_names_for`]).
+    #[serde(default)]
+    pub waiting_room: bool,
     #[serde(default)]
     pub steps: Vec<Step>,
 }
@@ -115,6 +119,7 @@ const BUILTIN: &[(&str, &str)] = &[
         "payment-timeouts",
         include_str!("../plans/payment-timeouts.toml"),
     ),
+    ("queue-outage", include_str!("../plans/queue-outage.toml")),
 ];
 
 /// Every plan name, `chaos` last.
@@ -122,6 +127,15 @@ pub fn plan_names() -> Vec<&'static str> {
     let mut names: Vec<&str> = BUILTIN.iter().map(|(n, _)| *n).collect();
     names.push("chaos");
     names
+}
+
+/// The plans a world runs: every plan with a waiting room, else those
+/// that do not aim at one (`chaos` last either way).
+pub fn plan_names_for(waiting_room: bool) -> Vec<&'static str> {
+    plan_names()
+        .into_iter()
+        .filter(|n| waiting_room || FaultPlan::named(n, 1).is_ok_and(|p| !p.waiting_room))
+        .collect()
 }
 
 impl FaultPlan {
@@ -281,6 +295,7 @@ pub fn chaos(seed: u64) -> FaultPlan {
         name: "chaos".into(),
         description: format!("random nemesis from seed {seed}"),
         heal_at_ms,
+        waiting_room: false,
         steps,
     }
 }
@@ -296,6 +311,14 @@ mod tests {
             assert_eq!(plan.name, name);
             assert!(plan.validate().is_ok());
         }
+    }
+
+    #[test]
+    fn a_world_without_a_waiting_room_skips_the_plans_aimed_at_one() {
+        let without = plan_names_for(false);
+        assert!(!without.contains(&"queue-outage") && without.contains(&"redis-restart"));
+        assert_eq!(*without.last().unwrap(), "chaos");
+        assert_eq!(plan_names_for(true), plan_names());
     }
 
     #[test]

@@ -141,6 +141,11 @@ pub fn judge(s: &Snapshot) -> (String, Vec<String>) {
             "a place was lost while its visitor kept asking: {l}"
         ));
     }
+    if let Some(left) = &q.undrained {
+        out.push(format!(
+            "the room did not drain once its visitors fell silent (stalled slots): {left}"
+        ));
+    }
     for (who, seen) in &q.positions {
         if let Some(w) = seen.windows(2).find(|w| w[1] > w[0]) {
             out.push(format!("{who} was told position {} after {}", w[1], w[0]));

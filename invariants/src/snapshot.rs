@@ -59,6 +59,9 @@ pub struct QueueFact {
     pub lost_places: Vec<String>,
     /// Each visitor's positions, in the order it was told them.
     pub positions: Vec<(String, Vec<u64>)>,
+    /// What the room still held after its clients had been silent for its
+    /// abandon and idle times together (`None`: it drained, or this was not checked).
+    pub undrained: Option<String>,
 }
 
 /// One event's seats as the seat store tells them.

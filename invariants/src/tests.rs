@@ -421,6 +421,14 @@ mod waiting_room {
     }
 
     fn judged(log: Vec<L>, positions: Vec<(String, Vec<u64>)>) -> Vec<String> {
+        judged_with(log, positions, None)
+    }
+
+    fn judged_with(
+        log: Vec<L>,
+        positions: Vec<(String, Vec<u64>)>,
+        undrained: Option<String>,
+    ) -> Vec<String> {
         let s = Snapshot {
             queue: Some(QueueFact {
                 event_id: EventId::from("e"),
@@ -428,6 +436,7 @@ mod waiting_room {
                 unadmitted_holds: Vec::new(),
                 lost_places: Vec::new(),
                 positions,
+                undrained,
             }),
             ..Snapshot::default()
         };
@@ -483,5 +492,16 @@ mod waiting_room {
         );
         assert!(v.iter().any(|d| d.contains("over active_max")), "{v:?}");
         assert!(v.iter().any(|d| d.contains("position 4 after 3")), "{v:?}");
+    }
+
+    #[test]
+    fn a_room_that_does_not_drain_after_its_visitors_fell_silent_fails() {
+        let left = "3 waiting and 2 active 17000 ms after the users were done".to_owned();
+        let v = judged_with(fair_log(), Vec::new(), Some(left));
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(
+            v[0].contains("did not drain") && v[0].contains("3 waiting"),
+            "{v:?}"
+        );
     }
 }

@@ -99,7 +99,7 @@ fn a_passing_night_says_pass_with_its_numbers_and_every_chart() {
     assert!(html.contains("POST /api/reservations"));
     assert!(html.contains("corrected (coordinated omission)"));
     // The plan × seed matrix has every plan of the sweep.
-    for plan in ticketing_faults::plan_names() {
+    for plan in ticketing_faults::plan_names_for(false) {
         assert!(
             html.contains(&format!("<td>{plan}</td>")),
             "matrix row {plan}"

@@ -75,6 +75,7 @@ fn queue_fact(t: &Truth, q: &ticketing_mem::MemQueueStore, event: &EventId) -> Q
         unadmitted_holds: Vec::new(),
         lost_places: Vec::new(),
         positions: Vec::new(),
+        undrained: t.queue_residue.clone(),
     };
     let mut positions: std::collections::BTreeMap<usize, Vec<u64>> = Default::default();
     for ob in &h.observations {
@@ -182,6 +183,7 @@ mod tests {
             settled_at_ms: 0,
             quiescent: true,
             queue: None,
+            queue_residue: None,
         }
     }
 

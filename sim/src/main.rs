@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
-use ticketing_faults::{FaultPlan, plan_names};
+use ticketing_faults::{FaultPlan, plan_names_for};
 use ticketing_sim::results::{RESULTS_VERSION, RunResult, SweepResults, ZooRow};
 use ticketing_sim::world::SimConfig;
 use ticketing_sim::zoo::{self, Bug};
@@ -138,7 +138,10 @@ fn main() -> anyhow::Result<()> {
 /// and seeds. Also how many plans and seeds that is.
 fn jobs(args: &Args, bug: Option<Bug>, zoo_mode: bool) -> anyhow::Result<(Vec<Job>, usize, usize)> {
     let plans: Vec<String> = if args.plan == "all" {
-        plan_names().into_iter().map(str::to_owned).collect()
+        plan_names_for(args.queued)
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
     } else {
         vec![args.plan.clone()]
     };

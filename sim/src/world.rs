@@ -213,6 +213,9 @@ pub struct Truth {
     pub quiescent: bool,
     /// The waiting room's store (with its admission log), in a queued world.
     pub queue: Option<Arc<MemQueueStore>>,
+    /// The room still held visitors or shoppers this long after its
+    /// clients fell silent (`None`: it drained, or there is no room).
+    pub queue_residue: Option<String>,
 }
 
 /// What happened during a run, besides the truth.
@@ -459,9 +462,11 @@ fn shared(seed: u64, cfg: &SimConfig, bug: Option<Bug>) -> anyhow::Result<Arc<Sh
         .map(|_| Arc::new(MemQueueStore::with_log()));
     let queue_served = queue.clone().map(|q| -> Arc<dyn QueueStore> {
         match bug {
-            Some(b @ (Bug::AdmissionReadThenWrite | Bug::PrequeueRedrawnOnRead)) => {
-                Arc::new(ZooQueueStore::new(q, b))
-            }
+            Some(
+                b @ (Bug::AdmissionReadThenWrite
+                | Bug::PrequeueRedrawnOnRead
+                | Bug::AbandonedNeverRemoved),
+            ) => Arc::new(ZooQueueStore::new(q, b)),
             _ => q,
         }
     });
@@ -710,6 +715,11 @@ pub fn run(
     let quiescent = settle(&mut sim, &sh, &views, cfg, settled_at_ms)?;
     let now_ms = EPOCH_MS + sim.elapsed().as_millis() as u64;
     trace.push(format!("{} quiescent={quiescent}", now_ms - EPOCH_MS));
+    let queue_residue = match &sh.queue {
+        Some(q) => drain_room(&mut sim, q, settled_at_ms, &mut trace)?,
+        None => None,
+    };
+    let now_ms = EPOCH_MS + sim.elapsed().as_millis() as u64;
     drop(sim);
     Ok(Outcome {
         truth: Truth {
@@ -723,9 +733,56 @@ pub fn run(
             settled_at_ms,
             quiescent,
             queue: sh.queue.clone(),
+            queue_residue,
         },
         trace,
     })
+}
+
+/// Beyond the room's idle and abandon times, how long its admitter gets to
+/// free the last slot and drop the last place (several admission steps).
+const ROOM_DRAIN_MARGIN_MS: u64 = 2_000;
+
+/// Runs until the waiting room is empty — no one waiting, no one active —
+/// which it must be once its clients have been silent for the abandon and
+/// idle times together (users are done by `settled_at_ms`). `None` when it
+/// drained in time; else what was left.
+fn drain_room(
+    sim: &mut turmoil::Sim<'_>,
+    q: &MemQueueStore,
+    settled_at_ms: u64,
+    trace: &mut Vec<String>,
+) -> anyhow::Result<Option<String>> {
+    let s = sim_settings(None).queue;
+    // A silent visitor keeps its place for abandon_s and may be admitted
+    // meanwhile; its slot then idles out after idle_s.
+    let bound_ms = settled_at_ms + (s.idle_s + s.abandon_s) * 1000 + ROOM_DRAIN_MARGIN_MS;
+    let event = EventId::from(EVENT);
+    loop {
+        let at_ms = sim.elapsed().as_millis() as u64;
+        let stats = sync(q.stats(&event, EPOCH_MS + at_ms))
+            .map_err(|e| anyhow::anyhow!("room stats: {e}"))?;
+        if stats.waiting == 0 && stats.active == 0 {
+            trace.push(format!("{at_ms} waiting room drained"));
+            return Ok(None);
+        }
+        if at_ms >= bound_ms {
+            let left = format!(
+                "{} waiting and {} active {} ms after the users were done (idle_s {}, abandon_s {})",
+                stats.waiting,
+                stats.active,
+                at_ms - settled_at_ms,
+                s.idle_s,
+                s.abandon_s
+            );
+            trace.push(format!("{at_ms} waiting room not drained: {left}"));
+            return Ok(Some(left));
+        }
+        for _ in 0..100 {
+            sim.step()
+                .map_err(|e| anyhow::anyhow!("simulation failed: {e}"))?;
+        }
+    }
 }
 
 fn apply(

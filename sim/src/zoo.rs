@@ -45,6 +45,9 @@ pub enum Bug {
     AdmissionReadThenWrite,
     /// Positions are answered from an order drawn again on every read.
     PrequeueRedrawnOnRead,
+    /// The admission step never frees an idle shopper's slot nor drops a
+    /// visitor who stopped asking: slots fill with ghosts, the caps stall.
+    AbandonedNeverRemoved,
 }
 
 pub const ALL: &[Bug] = &[
@@ -56,6 +59,7 @@ pub const ALL: &[Bug] = &[
     Bug::HoldWithoutAdmission,
     Bug::AdmissionReadThenWrite,
     Bug::PrequeueRedrawnOnRead,
+    Bug::AbandonedNeverRemoved,
 ];
 
 impl Bug {
@@ -69,6 +73,7 @@ impl Bug {
             Bug::HoldWithoutAdmission => "hold-without-admission",
             Bug::AdmissionReadThenWrite => "admission-read-then-write",
             Bug::PrequeueRedrawnOnRead => "prequeue-redrawn-on-read",
+            Bug::AbandonedNeverRemoved => "abandoned-never-removed",
         }
     }
 
@@ -100,6 +105,9 @@ impl Bug {
             Bug::PrequeueRedrawnOnRead => {
                 "the queue's order is drawn again on every read (positions jump)"
             }
+            Bug::AbandonedNeverRemoved => {
+                "idle slots are never freed and silent visitors never dropped (the caps stall)"
+            }
         }
     }
 
@@ -114,6 +122,7 @@ impl Bug {
             Bug::HoldWithoutAdmission => ("none", 3),
             Bug::AdmissionReadThenWrite => ("none", 3),
             Bug::PrequeueRedrawnOnRead => ("none", 3),
+            Bug::AbandonedNeverRemoved => ("none", 3),
         }
     }
 
@@ -121,7 +130,10 @@ impl Bug {
     pub fn needs_waiting_room(self) -> bool {
         matches!(
             self,
-            Bug::HoldWithoutAdmission | Bug::AdmissionReadThenWrite | Bug::PrequeueRedrawnOnRead
+            Bug::HoldWithoutAdmission
+                | Bug::AdmissionReadThenWrite
+                | Bug::PrequeueRedrawnOnRead
+                | Bug::AbandonedNeverRemoved
         )
     }
 }
@@ -455,6 +467,9 @@ impl QueueStore for ZooQueueStore {
         }))
     }
     async fn admit(&self, e: &EventId, now: u64) -> Result<AdmitReport, QueueError> {
+        if self.bug == Bug::AbandonedNeverRemoved {
+            return Ok(self.inner.admit_unswept(e, now));
+        }
         if self.bug != Bug::AdmissionReadThenWrite {
             return self.inner.admit(e, now).await;
         }

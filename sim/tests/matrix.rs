@@ -47,7 +47,10 @@ fn every_plan_passes_on_fixed_seeds_and_replays_exactly() {
     );
     let doc = SweepResults::read(&json).unwrap();
     assert!(doc.passed());
-    assert_eq!(doc.runs.len(), ticketing_faults::plan_names().len() * 2);
+    assert_eq!(
+        doc.runs.len(),
+        ticketing_faults::plan_names_for(false).len() * 2
+    );
     assert_eq!(doc.run_count, doc.runs.len() * 2, "each seed ran twice");
     for r in &doc.runs {
         assert!(r.passed, "{} seed {}: {:?}", r.plan, r.seed, r.violations);

@@ -61,3 +61,40 @@ fn the_queue_is_really_used_and_the_run_replays() {
     let first = run_one(&plan, 2, &cfg, None).unwrap();
     assert_eq!(first.trace_hash, again.trace_hash, "same seed, same run");
 }
+
+/// The queue-outage plan really cuts the waiting room: while both queue
+/// processes are cut from Redis (25–31 s) no admission step runs, and
+/// still nobody's place is lost, nobody is admitted over the caps, and the
+/// sale sells out through the queue.
+#[test]
+fn the_queue_outage_stops_admission_and_loses_no_place() {
+    let cfg = SimConfig::queued();
+    let plan = FaultPlan::named("queue-outage", 1).unwrap();
+    assert!(plan.waiting_room);
+    let outcome = world::run(1, &plan, &cfg, None).unwrap();
+    let snap = check::snapshot(&outcome.truth);
+    let q = snap.queue.as_ref().expect("a queued world has a room");
+    let epoch = ticketing_sim::clock::EPOCH_MS;
+    let steps_at = |from_ms: u64, to_ms: u64| {
+        q.log
+            .iter()
+            .filter(|e| {
+                matches!(e, QueueLogEntry::Step { at_ms, .. }
+                if (epoch + from_ms..epoch + to_ms).contains(at_ms))
+            })
+            .count()
+    };
+    assert_eq!(
+        steps_at(25_500, 31_000),
+        0,
+        "no admission step while cut off"
+    );
+    assert!(steps_at(20_000, 25_000) > 10, "steps ran before the cut");
+    assert!(steps_at(31_500, 40_000) > 10, "and again after the heal");
+    assert!(q.lost_places.is_empty() && q.undrained.is_none(), "{q:?}");
+    let violations = ticketing_invariants::judge(&snap)
+        .into_iter()
+        .filter(|v| !v.passed())
+        .collect::<Vec<_>>();
+    assert!(violations.is_empty(), "{violations:?}");
+}

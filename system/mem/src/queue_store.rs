@@ -254,11 +254,15 @@ impl Room {
 impl Room {
     /// One admission step (see `QueueStore::admit`); `budget`: admit this
     /// many at most instead of what the caps allow (the bug zoo's stale read).
-    fn step(&mut self, now_ms: UnixMs, budget: Option<u64>) -> AdmitReport {
+    /// `sweep: false` skips freeing slots and dropping places (the bug
+    /// zoo's "abandoned never removed").
+    fn step(&mut self, now_ms: UnixMs, budget: Option<u64>, sweep: bool) -> AdmitReport {
         let mut report = AdmitReport::default();
         if now_ms >= self.config.on_sale_at_ms {
             self.after_outage(now_ms);
-            (report.expired, report.abandoned) = self.sweep(now_ms);
+            if sweep {
+                (report.expired, report.abandoned) = self.sweep(now_ms);
+            }
             let n = budget.unwrap_or_else(|| self.budget(now_ms));
             (report.admitted, report.waited_ms) = self.admit_front(now_ms, n).into_iter().unzip();
             self.count(now_ms / 1000, report.admitted.len() as u64);
@@ -387,7 +391,20 @@ impl MemQueueStore {
         match rooms.get_mut(event_id) {
             Some(r) => {
                 r.seal(now_ms);
-                r.step(now_ms, Some(budget))
+                r.step(now_ms, Some(budget), true)
+            }
+            None => AdmitReport::default(),
+        }
+    }
+
+    /// An admission step that never frees an idle or expired slot and
+    /// never drops an abandoned place. Only the bug zoo calls this.
+    pub fn admit_unswept(&self, event_id: &EventId, now_ms: UnixMs) -> AdmitReport {
+        let mut rooms = crate::lock(&self.rooms);
+        match rooms.get_mut(event_id) {
+            Some(r) => {
+                r.seal(now_ms);
+                r.step(now_ms, None, false)
             }
             None => AdmitReport::default(),
         }
@@ -534,7 +551,7 @@ impl QueueStore for MemQueueStore {
     }
 
     async fn admit(&self, event_id: &EventId, now_ms: UnixMs) -> Result<AdmitReport, QueueError> {
-        self.with(event_id, Some(now_ms), |r| Ok(r.step(now_ms, None)))
+        self.with(event_id, Some(now_ms), |r| Ok(r.step(now_ms, None, true)))
     }
 
     async fn touch(
