@@ -409,6 +409,8 @@ pub struct OpenRun {
     inner: Mutex<Measured>,
     /// Steps left for later (`None`: a run of plain iterations).
     resumes: Option<Resumes>,
+    /// The schedule starts no earlier than this (once every user is up).
+    not_before: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -453,7 +455,21 @@ impl OpenRun {
             }),
             schedule,
             resumes: None,
+            not_before: None,
         }
+    }
+
+    /// The schedule starts when every user is up, but not before `at`
+    /// (a waiting room's on-sale time was set from it).
+    pub fn not_before(mut self, at: Instant) -> OpenRun {
+        self.not_before = Some(at);
+        self
+    }
+
+    /// When the schedule starts if it starts now.
+    fn start_time(&self) -> Instant {
+        let now = Instant::now();
+        self.not_before.map_or(now, |at| at.max(now))
     }
 
     /// Lets iterations leave steps for later ([`OpenRun::resume_at`]).
@@ -492,6 +508,11 @@ impl OpenRun {
         }
     }
 
+    /// When the schedule started (`None` before it did).
+    pub fn started_at(&self) -> Option<Instant> {
+        self.origin.get().copied()
+    }
+
     /// Starts the schedule at `at` (once; later calls change nothing).
     pub fn start(&self, at: Instant) {
         if self.origin.set(at).is_ok() {
@@ -506,7 +527,7 @@ impl OpenRun {
         tokio::pin!(notified);
         notified.as_mut().enable();
         if self.arrived.fetch_add(1, Ordering::Relaxed) + 1 >= self.max_users {
-            self.start(Instant::now());
+            self.start(self.start_time());
         }
         if self.origin.get().is_some() {
             return;
@@ -515,7 +536,7 @@ impl OpenRun {
             .await
             .is_err()
         {
-            self.start(Instant::now());
+            self.start(self.start_time());
         }
     }
 

@@ -113,7 +113,7 @@ impl Default for WaitingOptions {
 /// With a waiting room the schedule starts at a planned time (the on-sale
 /// time is set from it when the event is made): this long after the ramp,
 /// for the rest of the setup and the users' launch.
-pub const PLANNED_START_MARGIN: Duration = Duration::from_secs(3);
+pub const PLANNED_START_MARGIN: Duration = Duration::from_secs(5);
 /// The longest a run waits for its waiting room to drain after the last
 /// arrival (arrivals / admissions per second, at most this).
 pub const QUEUE_DRAIN_MAX: Duration = Duration::from_secs(600);
@@ -331,7 +331,7 @@ async fn create_waiting(
     let ctx = WaitingCtx::new(
         id.to_owned(),
         (view.admit_per_s, view.active_max),
-        view.on_sale_at_ms,
+        (view.on_sale_at_ms, planned_start, w.prequeue),
         w.poll_max,
     );
     Ok((ctx, planned_start))
@@ -646,10 +646,12 @@ fn open_run(
     let latest_start = started + opts.ramp + crate::open::LAUNCH_TIMEOUT;
     let mut deadline = latest_start + run.duration() + OPEN_DRAIN;
     if let (Some(at), Some(w)) = (planned_start, &opts.waiting) {
-        run = run.with_resumes();
-        run.start(at);
+        // Not before the planned start (the on-sale time is set from it),
+        // and not before every user is up: a slow setup shortens the
+        // pre-queue instead of dropping the first arrivals.
+        run = run.with_resumes().not_before(at);
         let drain = Duration::from_secs_f64(arrivals / f64::from(w.admit_per_s.max(1)));
-        deadline = at + run.duration() + OPEN_DRAIN + drain.min(QUEUE_DRAIN_MAX);
+        deadline = at.max(latest_start) + run.duration() + OPEN_DRAIN + drain.min(QUEUE_DRAIN_MAX);
     }
     Ok((Some(Arc::new(run)), deadline))
 }
@@ -821,7 +823,8 @@ fn waiting_figures(
             .max()
             .unwrap_or(0)
     });
-    Ok(Some(w.figures(peak, *shop.on(basis))))
+    let started = ctx.open.as_ref().and_then(|o| o.started_at());
+    Ok(Some(w.figures(peak, started, *shop.on(basis))))
 }
 
 /// Judges the summary, writes `summary.json` and `verdict.txt`, prints the verdict.
@@ -957,9 +960,11 @@ fn progress_line(ctx: &RunCtx) -> String {
 fn waiting_line(w: &crate::summary::WaitingFigures) -> String {
     let tau = |t: Option<f64>| t.map_or("-".into(), |t| format!("{t:.3}"));
     format!(
-        "waiting room: {} joined ({} pre-queue, {} refused), {} admitted, {} told sold out, {} lost, {} unresolved; {} polls; wait p50 {:.0} ms p95 {:.0} ms max {:.0} ms; admitted at most {}/s (cap {}/s, peak arrivals {:.1}x it); {} admitted out of order; Kendall tau {} (FIFO {}); shop phase p95 {:.1} ms over {} requests\n",
+        "waiting room: {} joined ({} pre-queue over {} ms of the planned {} ms, {} refused), {} admitted, {} told sold out, {} lost, {} unresolved; {} polls; wait p50 {:.0} ms p95 {:.0} ms max {:.0} ms; admitted at most {}/s (cap {}/s, peak arrivals {:.1}x it); {} admitted out of order; Kendall tau {} (FIFO {}); shop phase p95 {:.1} ms over {} requests\n",
         w.joined,
         w.prequeue,
+        w.prequeue_ms,
+        w.prequeue_planned_ms,
         w.join_failed,
         w.admitted,
         w.told_sold_out,

@@ -124,6 +124,10 @@ pub struct WaitingFigures {
     pub admit_per_s: u32,
     pub active_max: u32,
     pub on_sale_at_ms: u64,
+    /// How long the arrivals ran before the on-sale time: planned, and as
+    /// it came (shorter when the users were up later than planned).
+    pub prequeue_planned_ms: u64,
+    pub prequeue_ms: u64,
     /// Joins answered 201, and those in the pre-queue; joins refused or failed.
     pub joined: u64,
     pub prequeue: u64,

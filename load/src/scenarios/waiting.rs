@@ -66,6 +66,10 @@ pub struct WaitingCtx {
     pub active_max: u32,
     pub on_sale_at_ms: u64,
     pub poll_max: Duration,
+    /// When the arrivals were planned to start, and how long before the
+    /// on-sale time that was.
+    pub planned_start: Instant,
+    pub prequeue: Duration,
     /// The harness's clock origin for join times.
     origin: Instant,
     visitors: Mutex<Vec<Visitor>>,
@@ -96,7 +100,7 @@ impl WaitingCtx {
     pub fn new(
         event_id: String,
         (admit_per_s, active_max): (u32, u32),
-        on_sale_at_ms: u64,
+        (on_sale_at_ms, planned_start, prequeue): (u64, Instant, Duration),
         poll_max: Duration,
     ) -> Self {
         WaitingCtx {
@@ -105,6 +109,8 @@ impl WaitingCtx {
             active_max,
             on_sale_at_ms,
             poll_max,
+            planned_start,
+            prequeue,
             origin: Instant::now(),
             visitors: Mutex::new(Vec::new()),
             join_failed: Mutex::new(0),
@@ -294,9 +300,18 @@ async fn sold_out_now(
 }
 
 impl WaitingCtx {
-    /// The figures so far; `arrivals_peak_per_s` from the open schedule,
-    /// `shop` the shop phase's merged percentiles (the run computes them).
-    pub fn figures(&self, arrivals_peak_per_s: u64, shop: Percentiles) -> WaitingFigures {
+    /// The figures so far; `arrivals_peak_per_s` and `started` (when the
+    /// arrivals began) from the open schedule, `shop` the shop phase's
+    /// merged percentiles (the run computes them).
+    pub fn figures(
+        &self,
+        arrivals_peak_per_s: u64,
+        started: Option<Instant>,
+        shop: Percentiles,
+    ) -> WaitingFigures {
+        let late = started.map_or(Duration::ZERO, |s| {
+            s.saturating_duration_since(self.planned_start)
+        });
         let v = self.visitors().clone();
         let count = |f: Fate| v.iter().filter(|x| x.fate == f).count() as u64;
         let joined: Vec<Joined> = v
@@ -317,6 +332,8 @@ impl WaitingCtx {
             admit_per_s: self.admit_per_s,
             active_max: self.active_max,
             on_sale_at_ms: self.on_sale_at_ms,
+            prequeue_planned_ms: self.prequeue.as_millis() as u64,
+            prequeue_ms: self.prequeue.saturating_sub(late).as_millis() as u64,
             joined: v.len() as u64,
             prequeue: v.iter().filter(|x| x.prequeue).count() as u64,
             join_failed: *self.join_failed.lock().unwrap_or_else(|e| e.into_inner()),
