@@ -17,6 +17,11 @@ struct Fate {
     /// Admitted or dropped, and when.
     left_at_ms: Option<u64>,
     admitted_at_ms: Option<u64>,
+    /// Admissions of this place (more than one is a double admission) and
+    /// whether one came after the place was dropped.
+    admissions: u32,
+    admitted_after_drop: bool,
+    dropped: bool,
 }
 
 fn fates(log: &[QueueLogEntry]) -> BTreeMap<&str, Fate> {
@@ -34,15 +39,15 @@ fn fates(log: &[QueueLogEntry]) -> BTreeMap<&str, Fate> {
             }
             QueueLogEntry::Admitted { ticket, at_ms } => {
                 let f = fates.entry(ticket).or_default();
-                f.admitted_at_ms = Some(*at_ms);
+                f.admitted_at_ms.get_or_insert(*at_ms);
                 f.left_at_ms.get_or_insert(*at_ms);
+                f.admissions += 1;
+                f.admitted_after_drop |= f.dropped;
             }
             QueueLogEntry::Dropped { ticket, at_ms } => {
-                fates
-                    .entry(ticket)
-                    .or_default()
-                    .left_at_ms
-                    .get_or_insert(*at_ms);
+                let f = fates.entry(ticket).or_default();
+                f.left_at_ms.get_or_insert(*at_ms);
+                f.dropped = true;
             }
             QueueLogEntry::Step { .. } => {}
         }
@@ -133,6 +138,14 @@ pub fn judge(s: &Snapshot) -> (String, Vec<String>) {
     caps(&q.log, &mut out);
     let fates = fates(&q.log);
     order(&fates, &mut out);
+    for (ticket, f) in &fates {
+        if f.admissions > 1 {
+            out.push(format!("{ticket} was admitted {} times", f.admissions));
+        }
+        if f.admitted_after_drop {
+            out.push(format!("{ticket} was admitted after its place was dropped"));
+        }
+    }
     for h in &q.unadmitted_holds {
         out.push(format!("a hold without an admission was granted: {h}"));
     }

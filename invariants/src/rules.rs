@@ -44,7 +44,7 @@ pub const INVARIANTS: &[(&str, &str)] = &[
     ),
     (
         "8-waiting-room",
-        "admissions within both caps and in queue order; no hold without admission; no place lost while asked for; positions never go back; the room drains once its visitors fall silent",
+        "admissions within both caps and in queue order, none twice; no hold without admission; no place lost while asked for; positions never go back; the room drains once its visitors fall silent",
     ),
 ];
 

@@ -504,4 +504,26 @@ mod waiting_room {
             "{v:?}"
         );
     }
+
+    #[test]
+    fn a_place_admitted_twice_or_after_its_drop_fails() {
+        let mut log = fair_log();
+        // p2 admitted again; p1 (dropped at 1.5 s) admitted after its drop.
+        log.push(admitted("p2", 2_200));
+        log.push(admitted("p1", 2_300));
+        let v = judged(log, Vec::new());
+        assert!(
+            v.iter().any(|d| d.contains("p2 was admitted 2 times")),
+            "{v:?}"
+        );
+        assert!(
+            v.iter().any(|d| d.contains("p1 was admitted 2 times")),
+            "{v:?}"
+        );
+        assert!(
+            v.iter()
+                .any(|d| d.contains("p1 was admitted after its place was dropped")),
+            "{v:?}"
+        );
+    }
 }
