@@ -178,21 +178,11 @@ impl Api {
         admit_per_s: u32,
     ) -> anyhow::Result<QueueRoomView> {
         let url = format!("{}/internal/queue/{event_id}", self.internal_url);
-        let resp = self
-            .internal
-            .put(&url)
-            .json(&ticketing_contract::QueueCapsBody {
-                active_max,
-                admit_per_s,
-            })
-            .send()
-            .await
-            .map_err(|e| anyhow::anyhow!("PUT {url}: {e}"))?;
-        if !resp.status().is_success() {
-            let s = resp.status();
-            let body = resp.text().await.unwrap_or_default();
-            anyhow::bail!("PUT {url}: {s} {body}");
-        }
+        let body = ticketing_contract::QueueCapsBody {
+            active_max,
+            admit_per_s,
+        };
+        let resp = self.put_internal(&url, &body).await?;
         resp.json()
             .await
             .map_err(|e| anyhow::anyhow!("PUT {url}: {e}"))
@@ -207,10 +197,20 @@ impl Api {
     /// Replaces the mock payment gateway's fault settings (internal route).
     pub async fn set_payment_faults(&self, faults: &Value) -> anyhow::Result<()> {
         let url = format!("{}/internal/payment-faults", self.internal_url);
+        self.put_internal(&url, faults).await.map(|_| ())
+    }
+
+    /// `PUT url` on the internal listener with a JSON body; the answer
+    /// when it is a success, else an error naming the status and body.
+    async fn put_internal(
+        &self,
+        url: &str,
+        body: &impl serde::Serialize,
+    ) -> anyhow::Result<reqwest::Response> {
         let resp = self
             .internal
-            .put(&url)
-            .json(faults)
+            .put(url)
+            .json(body)
             .send()
             .await
             .map_err(|e| anyhow::anyhow!("PUT {url}: {e}"))?;
@@ -219,7 +219,7 @@ impl Api {
             let body = resp.text().await.unwrap_or_default();
             anyhow::bail!("PUT {url}: {s} {body}");
         }
-        Ok(())
+        Ok(resp)
     }
 
     /// The mock payment gateway's current fault settings (internal route).
