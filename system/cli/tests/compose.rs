@@ -166,6 +166,42 @@ fn the_gateway_gets_exactly_the_templates_placeholders() {
     );
 }
 
+/// The gateway's own nginx.conf replaces the image's: it still takes the
+/// filled template (conf.d), and it has room for a stampede's connections
+/// (two per proxied request) within the container's descriptor limit.
+#[test]
+fn the_gateway_has_connections_for_a_stampede() {
+    let gateway = service(&load_compose(), "gateway");
+    assert_eq!(
+        gateway["volumes"][1].as_str(),
+        Some("./nginx/nginx.conf:/etc/nginx/nginx.conf:ro")
+    );
+    let text = std::fs::read_to_string(compose_dir().join("nginx/nginx.conf")).unwrap();
+    // The directives, without the comments (which name them too).
+    let conf: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let number_after = |key: &str| -> u64 {
+        let rest = &conf[conf.find(key).unwrap_or_else(|| panic!("{key} set")) + key.len()..];
+        rest.trim_start()
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{key} is a number"))
+    };
+    let connections = number_after("worker_connections");
+    assert!(connections >= 8_192, "{connections}");
+    assert!(conf.contains("include /etc/nginx/conf.d/*.conf;"));
+    let nofile = gateway["ulimits"]["nofile"]["soft"].as_i64().unwrap() as u64;
+    assert!(number_after("worker_rlimit_nofile") <= nofile);
+    assert!(
+        nofile >= 2 * connections,
+        "{nofile} descriptors for {connections} connections"
+    );
+}
+
 #[test]
 fn dependencies_exist_every_service_is_checked_and_only_the_gateway_is_published() {
     let doc = load_compose();
