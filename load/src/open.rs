@@ -350,10 +350,13 @@ pub const CLAIM_HORIZON: Duration = Duration::from_millis(20);
 /// new resume wakes it first).
 pub const IDLE_WAIT: Duration = Duration::from_millis(100);
 
+/// Resumes by (due, push order, key), earliest first.
+type ResumeHeap = std::collections::BinaryHeap<std::cmp::Reverse<(Instant, u64, u64)>>;
+
 /// Steps left for later, earliest first.
 #[derive(Debug, Default)]
 struct Resumes {
-    heap: Mutex<std::collections::BinaryHeap<std::cmp::Reverse<(Instant, u64, u64)>>>,
+    heap: Mutex<ResumeHeap>,
     /// Pushes so far: ties at one instant resume in the order they were left.
     seq: AtomicU64,
     wake: tokio::sync::Notify,
@@ -362,12 +365,7 @@ struct Resumes {
 }
 
 impl Resumes {
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<
-        '_,
-        std::collections::BinaryHeap<std::cmp::Reverse<(Instant, u64, u64)>>,
-    > {
+    fn lock(&self) -> std::sync::MutexGuard<'_, ResumeHeap> {
         self.heap.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -629,12 +627,8 @@ impl OpenRun {
     /// An iteration scheduled `at` starts now, run by goose user `user`.
     pub fn begin(&self, user: usize, at: Instant) {
         let now = Instant::now();
-        let lag_us = now.saturating_duration_since(at).as_micros() as u64;
-        if let Some(slot) = self.lags_us.get(user) {
-            slot.store(lag_us, Ordering::Relaxed);
-        }
+        let (lag_us, active) = self.busy(user, at, now);
         self.started.fetch_add(1, Ordering::Relaxed);
-        let active = self.active.fetch_add(1, Ordering::Relaxed) + 1;
         let s = self.second_of(now);
         let mut m = self.lock();
         m.start_lag.saturating_record(lag_us.max(1));
@@ -648,17 +642,23 @@ impl OpenRun {
     /// A resume left for `at` starts now, run by goose user `user` (its
     /// first request is charged the lag, as an iteration's is).
     pub fn begin_resume(&self, user: usize, at: Instant) {
-        let lag_us = Instant::now().saturating_duration_since(at).as_micros() as u64;
-        if let Some(slot) = self.lags_us.get(user) {
-            slot.store(lag_us, Ordering::Relaxed);
-        }
+        let (lag_us, active) = self.busy(user, at, Instant::now());
         if let Some(r) = &self.resumes {
             r.resumed.fetch_add(1, Ordering::Relaxed);
         }
-        let active = self.active.fetch_add(1, Ordering::Relaxed) + 1;
         let mut m = self.lock();
         m.resume_lag.saturating_record(lag_us.max(1));
         m.active_max = m.active_max.max(active);
+    }
+
+    /// User `user` starts work due `at`: its lag (charged to its next
+    /// request) and how many are busy now, this one included.
+    fn busy(&self, user: usize, at: Instant, now: Instant) -> (u64, u64) {
+        let lag_us = now.saturating_duration_since(at).as_micros() as u64;
+        if let Some(slot) = self.lags_us.get(user) {
+            slot.store(lag_us, Ordering::Relaxed);
+        }
+        (lag_us, self.active.fetch_add(1, Ordering::Relaxed) + 1)
     }
 
     /// The resume user `user` ran ended.

@@ -21,7 +21,7 @@ use goose::prelude::*;
 use hdrhistogram::Histogram;
 use rand::Rng;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use ticketing_contract::{EventView, QueueJoinView, QueuePlaceView, QueueStatus};
 use tokio::time::Instant;
@@ -73,8 +73,8 @@ pub struct WaitingCtx {
     /// The harness's clock origin for join times.
     origin: Instant,
     visitors: Mutex<Vec<Visitor>>,
-    join_failed: Mutex<u64>,
-    polls: Mutex<u64>,
+    join_failed: AtomicU64,
+    polls: AtomicU64,
     wait: Mutex<Histogram<u64>>,
     sold_out: AtomicBool,
     samples: Mutex<Vec<RoomSample>>,
@@ -113,8 +113,8 @@ impl WaitingCtx {
             prequeue,
             origin: Instant::now(),
             visitors: Mutex::new(Vec::new()),
-            join_failed: Mutex::new(0),
-            polls: Mutex::new(0),
+            join_failed: AtomicU64::new(0),
+            polls: AtomicU64::new(0),
             wait: Mutex::new(new_histogram()),
             sold_out: AtomicBool::new(false),
             samples: Mutex::new(Vec::new()),
@@ -184,7 +184,7 @@ pub async fn join(
     let sent = Instant::now();
     let a = call(user, ctx, Req::post(JOIN, &path, &body)).await?;
     let Some(j) = a.view::<QueueJoinView>().filter(|_| a.is(201)) else {
-        *w.join_failed.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        w.join_failed.fetch_add(1, Ordering::Relaxed);
         return Ok(());
     };
     let key = {
@@ -237,7 +237,7 @@ pub async fn poll(
     let mut req = Req::get(POLL, &path);
     req.expected = &[404];
     let a = call(user, ctx, req).await?;
-    *w.polls.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+    w.polls.fetch_add(1, Ordering::Relaxed);
     if let Some(x) = w.visitors().get_mut(key as usize) {
         x.polls += 1;
     }
@@ -336,12 +336,12 @@ impl WaitingCtx {
             prequeue_ms: self.prequeue.saturating_sub(late).as_millis() as u64,
             joined: v.len() as u64,
             prequeue: v.iter().filter(|x| x.prequeue).count() as u64,
-            join_failed: *self.join_failed.lock().unwrap_or_else(|e| e.into_inner()),
+            join_failed: self.join_failed.load(Ordering::Relaxed),
             admitted: count(Fate::Admitted),
             told_sold_out: count(Fate::ToldSoldOut),
             lost: count(Fate::Lost),
             unresolved: count(Fate::Unresolved) + count(Fate::Waiting),
-            polls: *self.polls.lock().unwrap_or_else(|e| e.into_inner()),
+            polls: self.polls.load(Ordering::Relaxed),
             wait: Percentiles::of(&self.wait.lock().unwrap_or_else(|e| e.into_inner())),
             admitted_per_s_max: per_s.iter().copied().max().unwrap_or(0),
             admitted_from_s: from_s,
