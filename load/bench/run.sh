@@ -7,6 +7,12 @@
 #   load/bench/run.sh ceiling    the harness vs wrk on the same pages of `ticketing serve --embedded`
 #   load/bench/run.sh seatmap    wrk on a 10,000-seat map: /health, full map, compact status; cache on vs off
 #   load/bench/run.sh sse        10,000 seat streams on one event: change -> delivery, memory per stream
+#   load/bench/run.sh onsale-ceiling [embedded|stack]
+#                                onsale at rising constant arrival rates, then wrk on a
+#                                10,000-seat map of the same target: the highest rate that
+#                                passes the gate and the bare read's rate, side by side
+#   load/bench/run.sh purchase   placed -> CONFIRMED on the local real stack (16 buyers),
+#                                with each order's steps read back from the databases
 #
 # Everything listens on loopback; every run is bounded by --run-time.
 # Results: target/bench/<what>/...; the lines worth quoting are printed.
@@ -112,5 +118,44 @@ case "${1:-}" in
     for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
     internal=$(sed -n 's/.*internal routes.* on \(http:[^ ]*\).*/\1/p' "$OUT/serve-sse.log")
     BENCH_URL="http://127.0.0.1:$port" BENCH_INTERNAL_URL="$internal" "$ROOT/target/release/examples/bench_sse" ;;
-  *) echo "usage: load/bench/run.sh embedded|stack|holds|ceiling|seatmap|sse" >&2; exit 2 ;;
+  onsale-ceiling)
+    command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)" >&2; exit 1; }
+    target="${2:-embedded}"
+    case "$target" in
+      embedded)
+        port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+        "$BIN" serve --embedded --port "$port" >"$OUT/serve-onsale.log" 2>&1 &
+        pid=$!
+        trap 'kill $pid 2>/dev/null || true' EXIT
+        for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
+        host="http://127.0.0.1:$port"
+        internal=$(sed -n 's/.*internal routes.* on \(http:[^ ]*\).*/\1/p' "$OUT/serve-onsale.log")
+        rates="${RATES:-600 800 1000 1200 1400}" ;;
+      stack)
+        stack_up
+        host="$TICKETING_STACK_URL"; internal="$TICKETING_STACK_INTERNAL_URL"
+        rates="${RATES:-100 200 300 400 500}" ;;
+      *) echo "usage: load/bench/run.sh onsale-ceiling [embedded|stack]" >&2; exit 2 ;;
+    esac
+    # 10 s of arrivals at each rate, four people per seat.
+    for rate in $rates; do
+      arrivals=$((rate * 10)); seats=$((arrivals / 4))
+      echo "onsale on $target at $rate arrivals/s ($arrivals for $seats seats over 10 s):"
+      "$LOAD" --host "$host" --internal-url "$internal" --run-id "onsale-$target-$rate-$$" \
+        --scenario onsale --arrivals "$arrivals" --seats "$seats" --arrival-window 10s --quiet \
+        --out "$OUT/onsale-$target-$rate" | grep -E "^open:|^onsale:|SLO gate" || true
+    done
+    # The bare read of the same target: a 10,000-seat map, cached (idle event).
+    curl -fs -X POST "$internal/internal/events" -H 'content-type: application/json' \
+      -H "x-service-token: ${TICKETING_SERVICE_TOKEN:-}" \
+      -d '{"eventId":"bench-seatmap-'$$'","title":"Seat map bench","startsAt":"2027-01-01T20:00:00Z","rows":100,"cols":100}' >/dev/null
+    for path in /health "/api/events/bench-seatmap-$$/seats"; do
+      printf 'wrk -t2 -c32 -d5s %-40s ' "$path"
+      wrk -t2 -c32 -d5s --latency "$host$path" | awk '/Requests\/sec/ {r=$2} / 99%/ {p=$2} END {print r " req/s, p99 " p}'
+    done ;;
+  purchase)
+    cargo build --release --locked --quiet -p ticketing-cli --example bench_stack
+    stack_up
+    BENCH_ONLY=purchases BENCH_POLL_MS="${BENCH_POLL_MS:-20}" "$ROOT/target/release/examples/bench_stack" ;;
+  *) echo "usage: load/bench/run.sh embedded|stack|holds|ceiling|seatmap|sse|onsale-ceiling|purchase" >&2; exit 2 ;;
 esac

@@ -376,6 +376,7 @@ async fn order_host(sh: Arc<Shared>, name: String, replica: usize, inc: u32) -> 
         payment,
         saga: sh.settings.saga.clone(),
         outbox_ready: Default::default(),
+        placed: Default::default(),
     };
     let (bus, shutdown) = (sh.remote_bus(), CancellationToken::new());
     let mut started = order::start(state.clone(), bus.clone(), shutdown.clone());

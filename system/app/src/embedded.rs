@@ -298,6 +298,7 @@ impl Embedded {
             payment: payment_client,
             saga: settings.saga.clone(),
             outbox_ready: Default::default(),
+            placed: Default::default(),
         };
         let payment_state = PaymentState {
             ctx: payment_ctx,

@@ -198,6 +198,7 @@ async fn start(
                 payment,
                 saga: settings.saga.clone(),
                 outbox_ready: Default::default(),
+                placed: Default::default(),
             };
             order::start(state, bus, shutdown.clone())
         }

@@ -14,12 +14,16 @@
 //!    `redis-benchmark` (same concurrency, same number of holds) — the
 //!    ratio says what HTTP, nginx, the service and the client cost on top;
 //! 3. end-to-end purchase latency (order placed → CONFIRMED seen), with
-//!    the stack's default payment latency of zero.
+//!    the stack's default payment latency of zero; then where each of
+//!    those orders' time went, read back from the databases: created →
+//!    AUTHORIZE ledger entry → CAPTURE ledger entry → CONFIRMED written
+//!    (the services' own clocks, no client polling in it).
 //!
 //! Environment: `TICKETING_STACK_DIR` (default `target/stack`),
 //! `BENCH_CONCURRENCY` (32), `BENCH_HOLDS` (20000), `BENCH_PURCHASES` (300),
 //! `BENCH_POLL_MS` (2: how often a buyer asks for its order; 16 buyers at
-//! 2 ms are ~8,000 reads/s of the stack's two cores on their own).
+//! 2 ms are ~8,000 reads/s of the stack's two cores on their own),
+//! `BENCH_ONLY=purchases` (3 alone; `load/bench/run.sh purchase`).
 
 #![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
@@ -101,6 +105,18 @@ async fn main() {
         .build()
         .unwrap();
 
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("purchases") {
+        purchase_bench(
+            &env,
+            &store,
+            &http,
+            &run.to_string(),
+            concurrency.min(16),
+            purchases,
+        )
+        .await;
+        return;
+    }
     // 1. Holds through the gateway.
     let http_event = format!("bench-http-{run}");
     make_event(&store, &http_event).await;
@@ -231,10 +247,32 @@ async fn main() {
     );
 
     // 3. Purchases end to end.
+    purchase_bench(
+        &env,
+        &store,
+        &http,
+        &run.to_string(),
+        concurrency.min(16),
+        purchases,
+    )
+    .await;
+}
+
+/// Purchases by `buyers` concurrent buyers (hold one seat, order it, poll
+/// until CONFIRMED), timed at the client, then the same orders' steps read
+/// back from the databases (the order service's and the gateway's clocks).
+async fn purchase_bench(
+    env: &BTreeMap<String, String>,
+    store: &RedisSeatStore,
+    http: &reqwest::Client,
+    run: &str,
+    buyers: usize,
+    purchases: usize,
+) {
+    let url = env["TICKETING_STACK_URL"].clone();
     let buy_event = format!("bench-buy-{run}");
-    make_event(&store, &buy_event).await;
+    make_event(store, &buy_event).await;
     let mut tasks = tokio::task::JoinSet::new();
-    let buyers = concurrency.min(16);
     let poll_ms = env_num("BENCH_POLL_MS", 2) as u64;
     for worker in 0..buyers {
         let (http, url, event) = (http.clone(), url.clone(), buy_event.clone());
@@ -242,44 +280,8 @@ async fn main() {
         tasks.spawn(async move {
             let mut lat = Vec::new();
             for i in 0..share {
-                let s = seat(worker * 10_000 + i);
-                let hold: Value = http
-                    .post(format!("{url}/api/reservations"))
-                    .json(&json!({"eventId": event, "seatIds": [s], "holdSeconds": 600}))
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
-                let t = Instant::now();
-                let order: Value = http
-                    .post(format!("{url}/api/orders"))
-                    .header("idempotency-key", format!("bench-{event}-{worker}-{i}"))
-                    .json(&json!({"holdId": hold["holdId"]}))
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
-                let id = order["orderId"].as_str().unwrap().to_owned();
-                loop {
-                    let o: Value = http
-                        .get(format!("{url}/api/orders/{id}"))
-                        .send()
-                        .await
-                        .unwrap()
-                        .json()
-                        .await
-                        .unwrap();
-                    if o["status"] != "PENDING" {
-                        assert_eq!(o["status"], "CONFIRMED", "{o}");
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(poll_ms)).await;
-                }
-                lat.push(t.elapsed().as_micros() as u64);
+                let seat = seat(worker * 10_000 + i);
+                lat.push(buy(&http, &url, &event, seat, &format!("{worker}-{i}"), poll_ms).await);
             }
             lat
         });
@@ -294,4 +296,131 @@ async fn main() {
         "purchases (order placed -> CONFIRMED seen, polling every {poll_ms} ms), {n} orders, {buyers} buyers, payment latency 0:"
     );
     println!("  p50 {p50:.1} ms   p95 {p95:.1} ms   p99 {p99:.1} ms   max {max:.1} ms");
+    steps_from_databases(&env["TICKETING_STACK_PG_URL"], &buy_event);
+}
+
+/// One purchase; the time from sending the order to seeing it CONFIRMED.
+async fn buy(
+    http: &reqwest::Client,
+    url: &str,
+    event: &str,
+    seat: SeatId,
+    tag: &str,
+    poll_ms: u64,
+) -> u64 {
+    let hold: Value = http
+        .post(format!("{url}/api/reservations"))
+        .json(&json!({"eventId": event, "seatIds": [seat], "holdSeconds": 600}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let t = Instant::now();
+    let order: Value = http
+        .post(format!("{url}/api/orders"))
+        .header("idempotency-key", format!("bench-{event}-{tag}"))
+        .json(&json!({"holdId": hold["holdId"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = order["orderId"].as_str().unwrap().to_owned();
+    loop {
+        let o: Value = http
+            .get(format!("{url}/api/orders/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if o["status"] != "PENDING" {
+            assert_eq!(o["status"], "CONFIRMED", "{o}");
+            return t.elapsed().as_micros() as u64;
+        }
+        tokio::time::sleep(Duration::from_millis(poll_ms)).await;
+    }
+}
+
+/// Rows of `sql` in database `db` of the stack's PostgreSQL, `|`-separated.
+fn psql_rows(pg: &str, db: &str, sql: &str) -> Vec<Vec<String>> {
+    let out = Command::new("psql")
+        .args([&format!("{pg}/{db}"), "-AtX", "-c", sql])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "psql: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split('|').map(str::to_owned).collect())
+        .collect()
+}
+
+/// Where each order's time went, from what the services wrote down: the
+/// order's creation and last update (order service) and the gateway's
+/// AUTHORIZE and CAPTURE ledger entries (payment service), all on this
+/// machine's clock.
+fn steps_from_databases(pg: &str, event: &str) {
+    let orders = psql_rows(
+        pg,
+        "ticketing_orders",
+        &format!(
+            "SELECT order_id, created_at_ms, updated_at_ms FROM orders WHERE event_id = '{event}'"
+        ),
+    );
+    let ledger = psql_rows(
+        pg,
+        "ticketing_payments",
+        "SELECT order_id, kind, at_ms FROM ledger",
+    );
+    let mut at: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for row in &ledger {
+        at.insert((row[0].clone(), row[1].clone()), row[2].parse().unwrap());
+    }
+    let mut steps: [Vec<u64>; 4] = Default::default();
+    for row in &orders {
+        let (created, updated): (u64, u64) = (row[1].parse().unwrap(), row[2].parse().unwrap());
+        let auth = at.get(&(row[0].clone(), "AUTHORIZE".into()));
+        let capture = at.get(&(row[0].clone(), "CAPTURE".into()));
+        let (Some(&auth), Some(&capture)) = (auth, capture) else {
+            continue;
+        };
+        for (k, d) in [
+            auth - created,
+            capture - auth,
+            updated - capture,
+            updated - created,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            steps[k].push(d * 1000);
+        }
+    }
+    println!(
+        "  the same orders' steps from the databases ({} orders):",
+        steps[3].len()
+    );
+    let names = [
+        "placed -> authorized",
+        "authorized -> captured",
+        "captured -> CONFIRMED written",
+        "placed -> CONFIRMED written",
+    ];
+    for (name, d) in names.iter().zip(steps) {
+        if d.is_empty() {
+            continue;
+        }
+        let [p50, p95, p99, max] = percentiles(d);
+        println!(
+            "    {name:<30} p50 {p50:.0} ms   p95 {p95:.0} ms   p99 {p99:.0} ms   max {max:.0} ms"
+        );
+    }
 }

@@ -136,6 +136,9 @@ impl KafkaEventBus {
         let timeout_ms = config.call_timeout_ms.to_string();
         let producer: FutureProducer = ClientConfig::new()
             .set("bootstrap.servers", &config.brokers)
+            // Small requests go out at once: with Nagle on, a produce or a
+            // commit can wait for the broker's delayed ACK of the last one.
+            .set("socket.nagle.disable", "true")
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("partitioner", "murmur2_random")
@@ -241,6 +244,7 @@ impl EventBus for KafkaEventBus {
         self.ensure_topic(&topic).await?;
         let consumer: StreamConsumer<Assignments> = ClientConfig::new()
             .set("bootstrap.servers", &self.config.brokers)
+            .set("socket.nagle.disable", "true") // as the producer's
             .set("group.id", self.name(group))
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")

@@ -43,6 +43,9 @@ pub const HTTP_DURATION: &str = "http_request_duration_seconds";
 pub const HTTP_CONNECTIONS_REFUSED: &str = "http_connections_refused_total";
 pub const HOLDS: &str = "holds_total";
 pub const ORDERS_FINISHED: &str = "orders_finished_total";
+/// Orders the kicker drove straight after placing (`result`: `driven`,
+/// `failed`, or `queue_full` when it was left to the bus).
+pub const ORDERS_KICKED: &str = "orders_kicked_total";
 pub const OUTBOX_PUBLISHED: &str = "outbox_published_total";
 pub const OUTBOX_PUBLISH_FAILURES: &str = "outbox_publish_failures_total";
 pub const OUTBOX_CARRIED: &str = "outbox_carried_rows";
@@ -70,6 +73,7 @@ pub const ALL: &[&str] = &[
     HTTP_DURATION,
     HOLDS,
     ORDERS_FINISHED,
+    ORDERS_KICKED,
     OUTBOX_PUBLISHED,
     OUTBOX_PUBLISH_FAILURES,
     OUTBOX_CARRIED,

@@ -185,6 +185,33 @@ async fn unreachable_gateway_past_the_deadline_voids_and_fails() {
     app.stop().await;
 }
 
+/// The kicker drives an order placed by this process at once: with the
+/// broker away (no `OrderPlaced` can arrive) and the clock stopped (the
+/// watchdog's grace never ends), only it can have made the payment call.
+#[tokio::test]
+async fn an_order_is_authorized_at_once_without_waiting_for_its_message() {
+    let app = spawn_app_with(|_| {}).await;
+    let bus = app.embedded().handles.bus.clone();
+    bus.set_down(true);
+    let hold = app.hold_ok("spring-gala", &["10-9"]).await;
+    let order = app.order_ok(&hold, "kick-1").await;
+    let deadline = tokio::time::Instant::now() + WAIT_LIMIT;
+    while app.ledger_kinds(&order).await.is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the placed order was not driven before its message came"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(app.ledger_kinds(&order).await, ["AUTHORIZE"]);
+    // Its message still goes out once the broker is back, and finds the
+    // order driven already: one authorization, one capture.
+    bus.set_down(false);
+    assert_eq!(app.wait_terminal(&order).await["status"], "CONFIRMED");
+    assert_eq!(app.ledger_kinds(&order).await, ["AUTHORIZE", "CAPTURE"]);
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn a_broker_outage_delays_but_loses_nothing() {
     let app = spawn_live_app_with(|_| {}).await;

@@ -10,7 +10,10 @@
 //! written in one transaction; the outbox relay publishes to the bus and
 //! marks rows sent only after the broker acknowledged them. The orchestrator
 //! ([`saga`]) consumes the saga topic and drives each order through
-//! `ticketing_domain::saga`.
+//! `ticketing_domain::saga`; the kicker starts an order placed by this
+//! process at once, without waiting for its `OrderPlaced` to come back
+//! through the broker (the message still drives it wherever the kicker
+//! did not).
 //!
 //! Layer: a service; imports the shared types, `http`, `started` and its
 //! children (`state`, `saga`); never another service or the gateway.
@@ -18,8 +21,8 @@
 pub mod saga;
 mod state;
 
-pub use state::OrderState;
 use state::outbox_message;
+pub use state::{OrderState, PLACED_QUEUE_MAX, Placed};
 
 use crate::error::{ApiError, ErrorPayload};
 use crate::http::extract::ApiJson;
@@ -64,6 +67,7 @@ fn order_view(o: OrderRecord) -> OrderView {
 pub fn start(state: OrderState, bus: Arc<dyn EventBus>, shutdown: CancellationToken) -> Started {
     let orchestrator = saga::run_orchestrator(state.clone(), bus.clone(), shutdown.clone());
     let watchdog = saga::run_watchdog(state.clone(), shutdown.clone());
+    let kicker = saga::run_kicker(state.clone(), shutdown.clone());
     let relay = saga::run_outbox_relay(state.clone(), bus, shutdown);
     Started {
         service: "order",
@@ -72,6 +76,7 @@ pub fn start(state: OrderState, bus: Arc<dyn EventBus>, shutdown: CancellationTo
         workers: vec![
             NamedWorker::new(saga::ORCHESTRATOR, orchestrator),
             NamedWorker::new(saga::WATCHDOG, watchdog),
+            NamedWorker::new(saga::KICKER, kicker),
             NamedWorker::new(saga::OUTBOX_RELAY, relay),
         ],
     }
@@ -245,6 +250,9 @@ async fn place_order(
         .place_order(record, vec![placed], &key, response.clone())
         .await?;
     state.outbox_ready.notify_one();
+    if !state.placed.offer(order_id.clone()) {
+        metrics::counter!(crate::metrics::ORDERS_KICKED, "result" => "queue_full").increment(1);
+    }
     tracing::info!(%order_id, %hold_id, trace_id = %trace, "order placed");
     Ok(stored_response(&response, replayed))
 }

@@ -358,6 +358,58 @@ pub async fn run_orchestrator(
     .await;
 }
 
+/// The kicker's name.
+pub const KICKER: &str = "saga-kicker";
+/// The name of a kick's span: a child of the request that placed the order.
+pub const KICK_SPAN: &str = "kick order-saga";
+/// Orders the kicker drives at once.
+const KICKS_IN_FLIGHT: usize = 32;
+
+/// Drives the orders this process placed (`OrderState::placed`) as soon as
+/// they are committed, up to [`KICKS_IN_FLIGHT`] at once, on this task (no
+/// spawn: the simulator schedules it like every worker). It saves an
+/// order the relay → broker → orchestrator round trip before its first
+/// payment call; it decides nothing the orchestrator would not (the same
+/// `drive`), and an order it never reached is driven by its `OrderPlaced`.
+pub async fn run_kicker(state: OrderState, shutdown: CancellationToken) {
+    use futures::StreamExt;
+    let Some(rx) = state.placed.take_receiver() else {
+        tracing::warn!("the kicker's queue has a kicker already: not started twice");
+        return;
+    };
+    let orders = tokio_stream::wrappers::ReceiverStream::new(rx);
+    let mut kicks = orders
+        .map(|kick| {
+            let state = state.clone();
+            let order_id = kick.order_id;
+            let span = tracing::info_span!(
+                parent: &kick.cause,
+                "kick",
+                order_id = %order_id,
+                otel.kind = "internal",
+                otel.name = KICK_SPAN,
+            );
+            async move {
+                let result = match state.drive(&order_id).instrument(span).await {
+                    Ok(()) => "driven",
+                    Err(e) => {
+                        // The bus and the watchdog drive it again.
+                        tracing::debug!(%order_id, error = %e, "kick failed");
+                        "failed"
+                    }
+                };
+                metrics::counter!(crate::metrics::ORDERS_KICKED, "result" => result).increment(1);
+            }
+        })
+        .buffer_unordered(KICKS_IN_FLIGHT);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            next = kicks.next() => if next.is_none() { break },
+        }
+    }
+}
+
 /// Drives sagas whose retry time has come, until shutdown.
 pub async fn run_watchdog(state: OrderState, shutdown: CancellationToken) {
     while worker::pause(state.saga.watchdog_interval_ms, &shutdown).await {

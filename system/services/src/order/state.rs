@@ -7,11 +7,11 @@
 use crate::Ctx;
 use crate::config::SagaSettings;
 use std::sync::Arc;
-use ticketing_domain::TraceId;
 use ticketing_domain::messages::{BusMessage, Envelope};
 use ticketing_domain::ports::{
     OrderRepository, OutboxMessage, PaymentGateway, RandomExt, ReservationClient,
 };
+use ticketing_domain::{OrderId, TraceId};
 
 #[derive(Debug, Clone)]
 pub struct OrderState {
@@ -24,6 +24,56 @@ pub struct OrderState {
     /// at once instead of at its next tick (other replicas' rows wait for
     /// the tick).
     pub outbox_ready: Arc<tokio::sync::Notify>,
+    /// Orders placed by this process, for the saga's kicker to drive at
+    /// once (see [`Placed`]).
+    pub placed: Placed,
+}
+
+/// Orders waiting for the kicker (`order::saga::run_kicker`), at most
+/// this many; past it a placed order waits for its `OrderPlaced` message.
+pub const PLACED_QUEUE_MAX: usize = 1_024;
+
+/// The order ids `POST /api/orders` just committed, queued in memory for
+/// this process's kicker. Only a shortcut: the same transaction wrote the
+/// `OrderPlaced` outbox row, whose delivery drives the order wherever the
+/// shortcut did not (queue full, process crashed, kicker not running) —
+/// `drive` is idempotent, so an order driven by both is driven once.
+#[derive(Debug, Clone)]
+pub struct Placed {
+    tx: tokio::sync::mpsc::Sender<Kick>,
+    rx: Arc<std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<Kick>>>>,
+}
+
+/// One placed order for the kicker, with the request's span (the kick's
+/// parent: the order's trace stays one tree).
+#[derive(Debug)]
+pub(crate) struct Kick {
+    pub order_id: OrderId,
+    pub cause: tracing::Span,
+}
+
+impl Default for Placed {
+    fn default() -> Self {
+        let (tx, rx) = tokio::sync::mpsc::channel(PLACED_QUEUE_MAX);
+        Self {
+            tx,
+            rx: Arc::new(std::sync::Mutex::new(Some(rx))),
+        }
+    }
+}
+
+impl Placed {
+    /// Queues `order_id` for the kicker; false when the queue is full or
+    /// no kicker runs (the bus drives it then).
+    pub fn offer(&self, order_id: OrderId) -> bool {
+        let cause = tracing::Span::current();
+        self.tx.try_send(Kick { order_id, cause }).is_ok()
+    }
+
+    /// The queue's receiving end, once (the kicker that `start` builds).
+    pub(crate) fn take_receiver(&self) -> Option<tokio::sync::mpsc::Receiver<Kick>> {
+        self.rx.lock().ok().and_then(|mut rx| rx.take())
+    }
 }
 
 /// An outbox row carrying `body`, keyed by its order id.
@@ -45,5 +95,27 @@ pub(crate) fn outbox_message(
         key: env.body.order_id().to_string(),
         payload: env.to_bytes(),
         headers,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_placed_queue_is_bounded_and_has_one_receiver() {
+        let placed = Placed::default();
+        let rx = placed.take_receiver();
+        assert!(rx.is_some());
+        assert!(
+            placed.take_receiver().is_none(),
+            "a second kicker got the queue"
+        );
+        for i in 0..PLACED_QUEUE_MAX {
+            assert!(placed.offer(OrderId(format!("o{i}"))), "offer {i} refused");
+        }
+        assert!(!placed.offer(OrderId("one-too-many".into())));
+        drop(rx);
+        assert!(!placed.offer(OrderId("no kicker".into())));
     }
 }
