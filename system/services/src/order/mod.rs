@@ -250,7 +250,7 @@ async fn place_order(
         .place_order(record, vec![placed], &key, response.clone())
         .await?;
     state.outbox_ready.notify_one();
-    if !state.placed.offer(order_id.clone()) {
+    if !state.placed.offer(order_id.clone(), trace.clone()) {
         metrics::counter!(crate::metrics::ORDERS_KICKED, "result" => "queue_full").increment(1);
     }
     tracing::info!(%order_id, %hold_id, trace_id = %trace, "order placed");

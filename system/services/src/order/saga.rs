@@ -315,7 +315,14 @@ impl OrderState {
     /// Handles one message from the saga topic.
     pub async fn handle_message(&self, env: Envelope) -> Result<(), RepoError> {
         match env.body {
-            BusMessage::OrderPlaced { order_id } => self.drive(&order_id).await,
+            BusMessage::OrderPlaced { order_id } => {
+                if self.placed.is_kicking(&order_id) {
+                    // This process's kicker has it: two drivers of one step
+                    // would make its payment call twice.
+                    return Ok(());
+                }
+                self.drive(&order_id).await
+            }
             BusMessage::SeatsConfirmed { order_id, .. } => {
                 self.feed(&order_id, SagaInput::SeatsConfirmed, Some(env.message_id))
                     .await?;
@@ -360,7 +367,8 @@ pub async fn run_orchestrator(
 
 /// The kicker's name.
 pub const KICKER: &str = "saga-kicker";
-/// The name of a kick's span: a child of the request that placed the order.
+/// The name of a kick's span: a root of its own in the order's trace (as
+/// the watchdog's), so nothing waits for the request's span to end.
 pub const KICK_SPAN: &str = "kick order-saga";
 /// Orders the kicker drives at once.
 const KICKS_IN_FLIGHT: usize = 32;
@@ -383,12 +391,13 @@ pub async fn run_kicker(state: OrderState, shutdown: CancellationToken) {
             let state = state.clone();
             let order_id = kick.order_id;
             let span = tracing::info_span!(
-                parent: &kick.cause,
+                parent: None,
                 "kick",
                 order_id = %order_id,
                 otel.kind = "internal",
                 otel.name = KICK_SPAN,
             );
+            crate::telemetry::start_root(&span, &kick.trace);
             async move {
                 let result = match state.drive(&order_id).instrument(span).await {
                     Ok(()) => "driven",
@@ -398,6 +407,7 @@ pub async fn run_kicker(state: OrderState, shutdown: CancellationToken) {
                         "failed"
                     }
                 };
+                state.placed.done(&order_id);
                 metrics::counter!(crate::metrics::ORDERS_KICKED, "result" => result).increment(1);
             }
         })

@@ -36,20 +36,28 @@ pub const PLACED_QUEUE_MAX: usize = 1_024;
 /// The order ids `POST /api/orders` just committed, queued in memory for
 /// this process's kicker. Only a shortcut: the same transaction wrote the
 /// `OrderPlaced` outbox row, whose delivery drives the order wherever the
-/// shortcut did not (queue full, process crashed, kicker not running) —
-/// `drive` is idempotent, so an order driven by both is driven once.
+/// shortcut did not (queue full, process crashed, kicker not running), and
+/// the order's first retry time (`saga.place_grace_ms`) lets the watchdog
+/// drive it where neither did (a kick that failed after its message was
+/// left to it). `drive` is idempotent, so an order driven twice is driven
+/// once.
 #[derive(Debug, Clone)]
 pub struct Placed {
     tx: tokio::sync::mpsc::Sender<Kick>,
     rx: Arc<std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<Kick>>>>,
+    /// Orders offered and not yet done by the kicker (at most the queue
+    /// plus what it drives at once): their `OrderPlaced`, arriving here,
+    /// is left to the kicker instead of racing it for the same payment call.
+    kicking: Arc<std::sync::Mutex<std::collections::BTreeSet<OrderId>>>,
 }
 
-/// One placed order for the kicker, with the request's span (the kick's
-/// parent: the order's trace stays one tree).
+/// One placed order for the kicker, with the order's trace (its kick is a
+/// root span in it, as the watchdog's retries are: holding the request's
+/// span here would keep the request's span open until the kick ended).
 #[derive(Debug)]
 pub(crate) struct Kick {
     pub order_id: OrderId,
-    pub cause: tracing::Span,
+    pub trace: TraceId,
 }
 
 impl Default for Placed {
@@ -58,6 +66,7 @@ impl Default for Placed {
         Self {
             tx,
             rx: Arc::new(std::sync::Mutex::new(Some(rx))),
+            kicking: Arc::default(),
         }
     }
 }
@@ -65,9 +74,38 @@ impl Default for Placed {
 impl Placed {
     /// Queues `order_id` for the kicker; false when the queue is full or
     /// no kicker runs (the bus drives it then).
-    pub fn offer(&self, order_id: OrderId) -> bool {
-        let cause = tracing::Span::current();
-        self.tx.try_send(Kick { order_id, cause }).is_ok()
+    pub fn offer(&self, order_id: OrderId, trace: TraceId) -> bool {
+        self.mark(&order_id, true);
+        let kick = Kick {
+            order_id: order_id.clone(),
+            trace,
+        };
+        let queued = self.tx.try_send(kick).is_ok();
+        if !queued {
+            self.mark(&order_id, false);
+        }
+        queued
+    }
+
+    /// Whether the kicker has `order_id` (queued or being driven).
+    pub fn is_kicking(&self, order_id: &OrderId) -> bool {
+        self.kicking.lock().is_ok_and(|k| k.contains(order_id))
+    }
+
+    /// The kicker is done with `order_id` (driven, or failed: the
+    /// watchdog retries it then).
+    pub(crate) fn done(&self, order_id: &OrderId) {
+        self.mark(order_id, false);
+    }
+
+    fn mark(&self, order_id: &OrderId, kicking: bool) {
+        if let Ok(mut k) = self.kicking.lock() {
+            if kicking {
+                k.insert(order_id.clone());
+            } else {
+                k.remove(order_id);
+            }
+        }
     }
 
     /// The queue's receiving end, once (the kicker that `start` builds).
@@ -102,6 +140,10 @@ pub(crate) fn outbox_message(
 mod tests {
     use super::*;
 
+    fn trace() -> TraceId {
+        TraceId("4bf92f3577b34da6a3ce929d0e0e4736".into())
+    }
+
     #[test]
     fn the_placed_queue_is_bounded_and_has_one_receiver() {
         let placed = Placed::default();
@@ -112,10 +154,18 @@ mod tests {
             "a second kicker got the queue"
         );
         for i in 0..PLACED_QUEUE_MAX {
-            assert!(placed.offer(OrderId(format!("o{i}"))), "offer {i} refused");
+            assert!(
+                placed.offer(OrderId(format!("o{i}")), trace()),
+                "offer {i} refused"
+            );
         }
-        assert!(!placed.offer(OrderId("one-too-many".into())));
+        assert!(!placed.offer(OrderId("one-too-many".into()), trace()));
+        assert!(placed.is_kicking(&OrderId("o0".into())));
+        assert!(!placed.is_kicking(&OrderId("one-too-many".into())));
+        placed.done(&OrderId("o0".into()));
+        assert!(!placed.is_kicking(&OrderId("o0".into())));
         drop(rx);
-        assert!(!placed.offer(OrderId("no kicker".into())));
+        assert!(!placed.offer(OrderId("no kicker".into()), trace()));
+        assert!(!placed.is_kicking(&OrderId("no kicker".into())));
     }
 }
