@@ -6,6 +6,7 @@ use serde_json::Value;
 use std::time::Duration;
 use ticketing_contract::{AuditView, QueueRoomView, SeatMapView};
 use ticketing_domain::LedgerEntry;
+use ticketing_services::customer::{CustomerKey, authorization};
 
 /// Wall-clock milliseconds (the harness is not simulated: it may read the OS clock).
 pub fn wall_ms() -> u64 {
@@ -26,6 +27,11 @@ pub struct Api {
     internal: reqwest::Client,
 }
 
+/// The customer the harness's own public calls are made as.
+pub const HARNESS_CUSTOMER: &str = "load-harness";
+/// Lifetime of the tokens the harness mints (longer than any run).
+pub const TOKEN_TTL_MS: u64 = 24 * 3_600_000;
+
 /// Did `create_event` make the event or find it there already?
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Created {
@@ -35,11 +41,14 @@ pub enum Created {
 
 impl Api {
     /// `service_token`: the targets' `internal.token` (required by a
-    /// target whose services run on their own).
+    /// target whose services run on their own); `customers`: the key the
+    /// harness's own public calls (the SSE writer's holds) are signed with,
+    /// as customer [`HARNESS_CUSTOMER`].
     pub fn new(
         public_url: &str,
         internal_url: &str,
         service_token: Option<&str>,
+        customers: Option<&CustomerKey>,
     ) -> anyhow::Result<Api> {
         let builder = || {
             reqwest::Client::builder()
@@ -53,10 +62,13 @@ impl Api {
             v.set_sensitive(true);
             headers.insert(ticketing_services::config::SERVICE_TOKEN_HEADER, v);
         }
+        let public = customers.map_or_else(Default::default, |key| {
+            authorization(key, HARNESS_CUSTOMER, wall_ms(), TOKEN_TTL_MS)
+        });
         Ok(Api {
             public_url: public_url.trim_end_matches('/').to_owned(),
             internal_url: internal_url.trim_end_matches('/').to_owned(),
-            http: builder().build()?,
+            http: builder().default_headers(public).build()?,
             internal: builder().default_headers(headers).build()?,
         })
     }

@@ -111,6 +111,12 @@ struct RunArgs {
     /// without it); from the environment rather than the command line.
     #[arg(long, env = "TICKETING_SERVICE_TOKEN", hide_env_values = true)]
     service_token: Option<String>,
+    /// The services' `auth.jwt_secret`: the load's customers get tokens
+    /// signed with it (else the load is anonymous, which only a target
+    /// with `auth.anonymous = true` accepts). The embedded target and
+    /// `--stack` know their own.
+    #[arg(long, env = "TICKETING_AUTH__JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<String>,
 
     /// Which scenario: rush, purchase, browse, sse, mix (browse 5, purchase 3,
     /// rush 1, sse 1), holds (a hold/release loop for benchmarks), or onsale
@@ -475,7 +481,12 @@ async fn run(a: RunArgs) -> anyhow::Result<bool> {
     let target = if a.stack {
         Target::stack(&a.stack_script, &a.stack_dir, a.keep_stack).await?
     } else if let (Some(host), Some(internal)) = (&a.host, &a.internal_url) {
-        Target::host(host, internal, a.service_token.as_deref())
+        Target::host(
+            host,
+            internal,
+            a.service_token.as_deref(),
+            a.jwt_secret.as_deref(),
+        )
     } else {
         Target::embedded(seed).await?
     };

@@ -540,10 +540,12 @@ fn spawn_progress(ctx: &Arc<RunCtx>, every: Duration) -> tokio::task::JoinHandle
 pub async fn run(target: &Target, opts: &RunOptions) -> anyhow::Result<Summary> {
     std::fs::create_dir_all(&opts.out)
         .map_err(|e| anyhow::anyhow!("cannot create run folder {}: {e}", opts.out.display()))?;
+    let customers = target.customer_key()?;
     let api = Api::new(
         &target.public_url(),
         &target.internal_url(),
         target.service_token(),
+        customers.as_ref(),
     )?;
     api.wait_healthy(Duration::from_secs(60)).await?;
     let (plan, run_time) = fault_plan(target, opts)?;
@@ -554,6 +556,7 @@ pub async fn run(target: &Target, opts: &RunOptions) -> anyhow::Result<Summary> 
     let (open, deadline) = open_run(opts, started, run_time, ev.planned_start)?;
     let mut ctx = ev.into_ctx(started, opts.seed, deadline);
     ctx.shared.open = open;
+    ctx.shared.customers = customers;
     let ctx = Arc::new(ctx);
     if let Some((from, to)) = plan.as_ref().map(live::window_ms) {
         ctx.rec.set_window(from, to);

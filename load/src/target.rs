@@ -13,6 +13,7 @@ use std::sync::Arc;
 use ticketing_app::embedded::Embedded;
 use ticketing_app::settings::Settings;
 use ticketing_app::{Seeding, WallClock};
+use ticketing_services::customer::CustomerKey;
 
 /// A started target; [`Target::stop`] tears down what the run started.
 #[derive(Debug)]
@@ -20,6 +21,7 @@ pub enum Target {
     Embedded {
         app: Box<Embedded>,
         service_token: Option<String>,
+        jwt_secret: Option<String>,
     },
     Stack {
         script: PathBuf,
@@ -27,12 +29,14 @@ pub enum Target {
         public_url: String,
         internal_url: String,
         service_token: Option<String>,
+        jwt_secret: Option<String>,
         keep: bool,
     },
     Host {
         public_url: String,
         internal_url: String,
         service_token: Option<String>,
+        jwt_secret: Option<String>,
     },
 }
 
@@ -50,6 +54,13 @@ impl Target {
         Ok(Target::Embedded {
             app: Box::new(app),
             service_token: settings.internal.token.clone(),
+            jwt_secret: Some(
+                settings
+                    .auth
+                    .jwt_secret
+                    .clone()
+                    .unwrap_or_else(|| ticketing_app::embedded::DEMO_JWT_SECRET.to_owned()),
+            ),
         })
     }
 
@@ -87,18 +98,39 @@ impl Target {
             public_url: get("TICKETING_STACK_URL")?,
             internal_url: get("TICKETING_STACK_INTERNAL_URL")?,
             service_token: Some(get("TICKETING_STACK_SERVICE_TOKEN")?),
+            jwt_secret: Some(get("TICKETING_STACK_JWT_SECRET")?),
             keep,
         })
     }
 
     /// A running system at these URLs; `service_token` is its services'
-    /// `internal.token` (their internal routes refuse calls without it).
-    pub fn host(public_url: &str, internal_url: &str, service_token: Option<&str>) -> Target {
+    /// `internal.token` (their internal routes refuse calls without it),
+    /// `jwt_secret` their `auth.jwt_secret` (the load's customers' tokens
+    /// are signed with it; without it the load is anonymous).
+    pub fn host(
+        public_url: &str,
+        internal_url: &str,
+        service_token: Option<&str>,
+        jwt_secret: Option<&str>,
+    ) -> Target {
         Target::Host {
             public_url: public_url.trim_end_matches('/').into(),
             internal_url: internal_url.trim_end_matches('/').into(),
             service_token: service_token.map(str::to_owned),
+            jwt_secret: jwt_secret.map(str::to_owned),
         }
+    }
+
+    /// The key the load signs its customers' tokens with (`None`: anonymous).
+    pub fn customer_key(&self) -> anyhow::Result<Option<CustomerKey>> {
+        let secret = match self {
+            Target::Embedded { jwt_secret, .. }
+            | Target::Stack { jwt_secret, .. }
+            | Target::Host { jwt_secret, .. } => jwt_secret.as_deref(),
+        };
+        secret
+            .map(|s| CustomerKey::hs256(s).context("the target's auth.jwt_secret"))
+            .transpose()
     }
 
     /// The credential for the target's internal routes.

@@ -359,6 +359,7 @@ fn payment_stall(target: &Target) -> tokio::task::JoinHandle<()> {
         &target.public_url(),
         &target.internal_url(),
         target.service_token(),
+        target.customer_key().unwrap().as_ref(),
     )
     .unwrap();
     tokio::spawn(async move {

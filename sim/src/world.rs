@@ -33,6 +33,7 @@ use ticketing_services::clients::order_clients;
 use ticketing_services::config::{
     CatalogSettings, HttpSettings, PaymentFaults, QueueSettings, ReservationSettings, SagaSettings,
 };
+use ticketing_services::customer::CustomerAuth;
 use ticketing_services::http::finish_router;
 use ticketing_services::order::{self, OrderState};
 use ticketing_services::payment::{self, PaymentState};
@@ -342,6 +343,7 @@ async fn reservation_host(sh: Arc<Shared>, name: String, inc: u32) -> turmoil::R
         ctx: ctx.clone(),
         seats: sh.remote_seats(),
         policy: sh.settings.hold,
+        auth: CustomerAuth::anonymous_only(),
         admission: sh.admission(),
     };
     let mut bus = sh.remote_bus();
@@ -375,6 +377,7 @@ async fn order_host(sh: Arc<Shared>, name: String, replica: usize, inc: u32) -> 
         reservation,
         payment,
         saga: sh.settings.saga.clone(),
+        auth: CustomerAuth::anonymous_only(),
         outbox_ready: Default::default(),
         placed: Default::default(),
     };

@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use ticketing_contract::{HoldView, OrderBody, OrderView, PlacedView, SeatMapView};
 use ticketing_domain::{OrderStatus, SeatStatus};
+use ticketing_services::customer::{CustomerKey, mint};
 use tokio::time::Instant;
 
 /// The run's state every scenario reads: recorder, deadline, and the
@@ -32,6 +33,8 @@ pub struct Shared {
     pub truth: Mutex<ClientTruth>,
     /// The open model's schedule and counts (`None`: the closed model).
     pub open: Option<std::sync::Arc<crate::open::OpenRun>>,
+    /// Signs each user's customer token (`None`: anonymous requests).
+    pub customers: Option<CustomerKey>,
     next_user: AtomicU64,
 }
 
@@ -44,6 +47,7 @@ impl Shared {
             request_timeout: Duration::from_secs(10),
             truth: Mutex::new(truth),
             open: None,
+            customers: None,
             next_user: AtomicU64::new(0),
         }
     }
@@ -169,6 +173,9 @@ pub async fn call(
     for (k, v) in req.headers {
         builder = builder.header(*k, *v);
     }
+    if let Some(key) = &ctx.customers {
+        builder = builder.bearer_auth(customer_token(key, ctx.seed, user));
+    }
     let request = GooseRequest::builder()
         .method(req.method)
         .path(req.path)
@@ -235,6 +242,19 @@ pub async fn call(
     ctx.rec
         .record(req.name, latency_us, cadence_us, outcome, label);
     Ok(Answer { status, json })
+}
+
+/// The token of the customer a goose user is: one customer per user (of
+/// this run's seed), so a user's holds and orders are its own.
+fn customer_token(key: &CustomerKey, seed: u64, user: &GooseUser) -> String {
+    let customer = format!("load-{seed:x}-{}", user.weighted_users_index);
+    mint(
+        key,
+        &customer,
+        crate::client::wall_ms(),
+        crate::client::TOKEN_TTL_MS,
+    )
+    .token
 }
 
 /// The ids of a seat map's AVAILABLE seats (empty if the body is not one).

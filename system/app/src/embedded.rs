@@ -29,6 +29,7 @@ use ticketing_services::admission::AdmissionKey;
 use ticketing_services::catalog::{self, CatalogState, SeatFeed};
 use ticketing_services::clients::order_clients;
 use ticketing_services::config::PaymentFaults;
+use ticketing_services::customer::{CustomerAuth, CustomerKey};
 use ticketing_services::http::auth::require_service_token;
 use ticketing_services::http::finish_router;
 use ticketing_services::order::{self, OrderState};
@@ -87,6 +88,38 @@ pub fn admission_key(settings: &Settings) -> AdmissionKey {
             AdmissionKey::new(DEMO_ADMISSION_KEY)
         }
     }
+}
+
+/// The embedded demo's customer-token secret when `auth.jwt_secret` is unset.
+pub const DEMO_JWT_SECRET: &str = "embedded-demo-customer-token-secret-not-for-production";
+
+/// The customer-token key: the configured secret, or the demo's (with a
+/// warning).
+pub fn customer_key(settings: &Settings) -> anyhow::Result<CustomerKey> {
+    match settings
+        .auth
+        .jwt_secret
+        .as_deref()
+        .filter(|s| !s.is_empty())
+    {
+        Some(s) => Ok(CustomerKey::hs256(s)?),
+        None => {
+            tracing::warn!(
+                "auth.jwt_secret is unset: the embedded demo signs customer tokens with a fixed, public key"
+            );
+            Ok(CustomerKey::hs256(DEMO_JWT_SECRET)?)
+        }
+    }
+}
+
+/// Customer tokens in the embedded demo: anonymous calls are allowed
+/// unless `auth.anonymous = false`.
+pub fn customer_auth(settings: &Settings) -> anyhow::Result<CustomerAuth> {
+    let key = customer_key(settings)?;
+    Ok(CustomerAuth::new(
+        Some(key),
+        settings.auth.anonymous.unwrap_or(true),
+    ))
 }
 
 /// A running embedded system.
@@ -192,6 +225,7 @@ impl Embedded {
         ];
         let s = app.start_services(
             settings,
+            customer_auth(settings)?,
             [
                 catalog_ctx,
                 reservation_ctx.clone(),
@@ -244,7 +278,7 @@ impl Embedded {
 
     /// Each service's `start` on the in-memory adapters; order reaches
     /// reservation and payment over HTTP on their loopback listeners.
-    fn start_services(&self, settings: &Settings, ctxs: [Ctx; 5]) -> Services {
+    fn start_services(&self, settings: &Settings, auth: CustomerAuth, ctxs: [Ctx; 5]) -> Services {
         let [
             catalog_ctx,
             reservation_ctx,
@@ -271,6 +305,7 @@ impl Embedded {
             ctx: reservation_ctx,
             seats,
             policy: settings.hold,
+            auth: auth.clone(),
             admission: Some(Admission {
                 rooms: rooms.clone(),
                 key: key.clone(),
@@ -297,6 +332,7 @@ impl Embedded {
             reservation: reservation_client,
             payment: payment_client,
             saga: settings.saga.clone(),
+            auth,
             outbox_ready: Default::default(),
             placed: Default::default(),
         };

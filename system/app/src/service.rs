@@ -38,6 +38,7 @@ use ticketing_redis::{RedisQueueStore, RedisSeatStore, RedisSeatStoreConfig};
 use ticketing_services::admission::AdmissionKey;
 use ticketing_services::catalog::{self, CatalogState, SeatFeed};
 use ticketing_services::clients::order_clients;
+use ticketing_services::customer::{CustomerAuth, CustomerKey};
 use ticketing_services::http::auth::require_service_token;
 use ticketing_services::http::finish_router;
 use ticketing_services::order::{self, OrderState};
@@ -114,6 +115,30 @@ fn admission_key(settings: &Settings, kind: ServiceKind) -> anyhow::Result<Admis
     }
 }
 
+/// The customer-token verifier; production has no default key, and
+/// anonymous calls only where `auth.anonymous = true` says so.
+fn customer_auth(settings: &Settings, kind: ServiceKind) -> anyhow::Result<CustomerAuth> {
+    let Some(secret) = settings
+        .auth
+        .jwt_secret
+        .as_deref()
+        .filter(|s| !s.is_empty())
+    else {
+        anyhow::bail!(
+            "auth.jwt_secret is required to serve {} on its own: it signs and checks customer \
+             tokens (set TICKETING_AUTH__JWT_SECRET to a shared secret of at least {} bytes, \
+             the same for every service)",
+            kind.name(),
+            ticketing_services::customer::SECRET_MIN_BYTES
+        );
+    };
+    let key = CustomerKey::hs256(secret)?;
+    Ok(CustomerAuth::new(
+        Some(key),
+        settings.auth.anonymous.unwrap_or(false),
+    ))
+}
+
 async fn event_bus(settings: &Settings) -> anyhow::Result<Arc<KafkaEventBus>> {
     let k = &settings.kafka;
     let bus = KafkaEventBus::new(k.clone())?;
@@ -172,6 +197,7 @@ async fn start(
                 ctx,
                 seats,
                 policy: settings.hold,
+                auth: customer_auth(settings, kind)?,
                 admission: Some(Admission {
                     rooms: queue_store(settings).await?,
                     key: admission_key(settings, kind)?,
@@ -197,6 +223,7 @@ async fn start(
                 reservation,
                 payment,
                 saga: settings.saga.clone(),
+                auth: customer_auth(settings, kind)?,
                 outbox_ready: Default::default(),
                 placed: Default::default(),
             };

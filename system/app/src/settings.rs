@@ -17,8 +17,8 @@ use ticketing_kafka::KafkaConfig;
 use ticketing_postgres::PgConfig;
 use ticketing_redis::RedisSeatStoreConfig;
 use ticketing_services::config::{
-    CatalogSettings, ClientSettings, DemoSettings, HttpSettings, InternalSettings, LogSettings,
-    PaymentFaults, QueueSettings, ReservationSettings, SagaSettings, TraceSettings,
+    AuthSettings, CatalogSettings, ClientSettings, DemoSettings, HttpSettings, InternalSettings,
+    LogSettings, PaymentFaults, QueueSettings, ReservationSettings, SagaSettings, TraceSettings,
 };
 
 /// Everything the services read at start.
@@ -48,6 +48,8 @@ pub struct Settings {
     pub kafka: KafkaConfig,
     /// Where the order service reaches the internal APIs.
     pub clients: ClientSettings,
+    /// Customer tokens: key, lifetime, anonymous access (reservation, order, users).
+    pub auth: AuthSettings,
     /// The service credential on internal routes (required by `serve --service`).
     pub internal: InternalSettings,
     /// How the binary writes its logs (read once, at start).

@@ -34,6 +34,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use ticketing_domain::ports::SeatStore;
 use ticketing_domain::{EventId, SeatId};
 use ticketing_redis::{RedisSeatStore, RedisSeatStoreConfig, SCRIPT};
+use ticketing_services::customer::{CustomerKey, authorization};
 use ticketing_testkit::Lcg;
 
 const SEATS: usize = 200_000;
@@ -99,7 +100,14 @@ async fn main() {
         ..RedisSeatStoreConfig::default()
     };
     let store = RedisSeatStore::connect(config).await.unwrap();
+    // Every request as one customer of the stack (its services verify tokens).
+    let key = CustomerKey::hs256(&env["TICKETING_STACK_JWT_SECRET"]).unwrap();
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
     let http = reqwest::Client::builder()
+        .default_headers(authorization(&key, "bench", now_ms, 24 * 3_600_000))
         .pool_max_idle_per_host(concurrency)
         .timeout(Duration::from_secs(10))
         .build()

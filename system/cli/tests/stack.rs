@@ -45,6 +45,7 @@ use ticketing_invariants::{Quiescence, Stores, read_ports};
 use ticketing_kafka::{KafkaConfig, KafkaEventBus};
 use ticketing_postgres::{PgConfig, PgOrderRepository, PgPaymentRepository, connect};
 use ticketing_redis::{RedisSeatStore, RedisSeatStoreConfig};
+use ticketing_services::customer::{CustomerKey, authorization};
 use ticketing_testkit::Lcg;
 use ticketing_testkit::prometheus_sample;
 use tokio::time::Instant;
@@ -431,7 +432,16 @@ fn rush_purchases_broker_outage_and_duplicates_on_the_real_stack() {
         .unwrap();
     rt.block_on(async {
         let url = stack.url().to_owned();
+        // Every request as one customer: the services verify tokens. A
+        // client outside the system: its token's time is the wall clock.
+        let key = CustomerKey::hs256(stack.get("TICKETING_STACK_JWT_SECRET")).unwrap();
+        #[allow(clippy::disallowed_methods)]
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
         let http = reqwest::Client::builder()
+            .default_headers(authorization(&key, "stack-e2e", now_ms, 3_600_000))
             .timeout(Duration::from_secs(20))
             .build()
             .unwrap();

@@ -24,3 +24,4 @@ pub mod order_repo;
 pub mod payment_repo;
 pub mod queue_store;
 pub mod seat_store;
+pub mod user_repo;

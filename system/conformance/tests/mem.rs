@@ -7,10 +7,11 @@ use std::sync::Arc;
 use ticketing_conformance::seat_store::HISTORY_LIMIT;
 use ticketing_domain::ports::{
     CatalogRepository, EventBus, OrderRepository, PaymentRepository, QueueStore, SeatStore,
+    UserRepository,
 };
 use ticketing_mem::{
     MemCatalogRepository, MemEventBus, MemOrderRepository, MemPaymentRepository, MemQueueStore,
-    MemSeatStore,
+    MemSeatStore, MemUserRepository,
 };
 
 ticketing_conformance::seat_store_suite!(|| async {
@@ -30,4 +31,7 @@ ticketing_conformance::catalog_repo_suite!(|| async {
 });
 ticketing_conformance::queue_store_suite!(|| async {
     Arc::new(MemQueueStore::new()) as Arc<dyn QueueStore>
+});
+ticketing_conformance::user_repo_suite!(|| async {
+    Arc::new(MemUserRepository::new()) as Arc<dyn UserRepository>
 });

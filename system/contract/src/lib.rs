@@ -341,6 +341,10 @@ pub struct ExtendBody {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PinBody {
     pub order_id: String,
+    /// The ordering customer (the token's); only the hold's owner may pin
+    /// it. Absent: an anonymous order, which may pin only an anonymous hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<String>,
 }
 
 /// `POST /api/orders` (with an `Idempotency-Key` header).

@@ -1,5 +1,6 @@
 //! Business rules that do not need storage: request validation, hold
-//! lifetimes and the extension cap, and request hashing for idempotency.
+//! lifetimes and the extension cap, request hashing for idempotency, and
+//! the shape of accounts (email key, password bounds).
 //!
 //! Keeping these pure means the in-memory model, the Redis adapter and the
 //! HTTP layer all apply the same numbers.
@@ -165,5 +166,78 @@ mod tests {
         let c: serde_json::Value = serde_json::from_str(r#"{"a":2,"b":[1,2]}"#).unwrap();
         assert_eq!(request_hash(&a), request_hash(&b));
         assert_ne!(request_hash(&a), request_hash(&c));
+    }
+}
+
+/// Longest email accepted (RFC 5321's path limit).
+pub const EMAIL_MAX_CHARS: usize = 254;
+/// Shortest password accepted (OWASP ASVS 2.1.1).
+pub const PASSWORD_MIN_CHARS: usize = 8;
+/// Longest password accepted (ASVS 2.1.2 asks for at least 64; the bound
+/// keeps one hash's work fixed).
+pub const PASSWORD_MAX_BYTES: usize = 256;
+
+/// The key an email is matched by: trimmed and lowercased (so `Ann@X.org`
+/// and `ann@x.org` are one account). Any script is allowed; the shape must
+/// be `local@domain` (one `@`), both non-empty, without spaces or control
+/// characters.
+pub fn email_key(email: &str) -> Result<String, Invalid> {
+    let e = email.trim();
+    let bad = || Invalid("email must look like name@example.org (at most 254 characters)".into());
+    if e.is_empty() || e.chars().count() > EMAIL_MAX_CHARS {
+        return Err(bad());
+    }
+    if e.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad());
+    }
+    match e.rsplit_once('@') {
+        Some((local, domain))
+            if !local.is_empty() && !domain.is_empty() && !local.contains('@') =>
+        {
+            Ok(e.to_lowercase())
+        }
+        _ => Err(bad()),
+    }
+}
+
+/// A new password's shape: 8 characters to 256 bytes.
+pub fn validate_password(password: &str) -> Result<(), Invalid> {
+    if password.chars().count() < PASSWORD_MIN_CHARS || password.len() > PASSWORD_MAX_BYTES {
+        return Err(Invalid(format!(
+            "password must be at least {PASSWORD_MIN_CHARS} characters and at most \
+             {PASSWORD_MAX_BYTES} bytes"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod account_tests {
+    use super::*;
+
+    #[test]
+    fn emails_match_case_blind_in_any_script_and_nonsense_is_refused() {
+        assert_eq!(email_key("  Ann@Example.ORG ").unwrap(), "ann@example.org");
+        assert_eq!(email_key("Jürgen@bücher.de").unwrap(), "jürgen@bücher.de");
+        for bad in [
+            "",
+            "ann",
+            "@x.org",
+            "ann@",
+            "a b@x.org",
+            "a@b@c",
+            "a\u{0}@x.org",
+        ] {
+            assert!(email_key(bad).is_err(), "{bad:?}");
+        }
+        assert!(email_key(&format!("{}@x.org", "a".repeat(250))).is_err());
+    }
+
+    #[test]
+    fn passwords_are_bounded_both_ways() {
+        assert!(validate_password("1234567").is_err());
+        assert!(validate_password("12345678").is_ok());
+        assert!(validate_password(&"ü".repeat(128)).is_ok());
+        assert!(validate_password(&"x".repeat(257)).is_err());
     }
 }

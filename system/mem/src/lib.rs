@@ -18,6 +18,7 @@ mod order_repo;
 mod payment_repo;
 mod queue_store;
 mod seat_store;
+mod user_repo;
 
 pub use catalog_repo::MemCatalogRepository;
 pub use clock::ManualClock;
@@ -26,6 +27,7 @@ pub use order_repo::MemOrderRepository;
 pub use payment_repo::MemPaymentRepository;
 pub use queue_store::MemQueueStore;
 pub use seat_store::MemSeatStore;
+pub use user_repo::MemUserRepository;
 
 use std::sync::{Mutex, MutexGuard};
 

@@ -7,6 +7,7 @@
 //!   tickets (`PRIMARY KEY (event_id, seat_id)`) and the outbox.
 //! - [`PgPaymentRepository`]: payments and the append-only ledger.
 //! - [`PgCatalogRepository`]: events and seat layouts.
+//! - [`PgUserRepository`]: customer accounts (unique email key).
 //!
 //! Every port method is **one transaction**, exactly as in the in-memory
 //! model. Schema changes are the migrations in `migrations/`, embedded with
@@ -23,10 +24,12 @@
 mod catalog;
 mod orders;
 mod payments;
+mod users;
 
 pub use catalog::PgCatalogRepository;
 pub use orders::PgOrderRepository;
 pub use payments::PgPaymentRepository;
+pub use users::PgUserRepository;
 
 use serde::{Deserialize, Serialize};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};

@@ -8,9 +8,12 @@
 #![allow(clippy::unwrap_used)]
 
 use std::sync::{Arc, OnceLock};
-use ticketing_domain::ports::{CatalogRepository, OrderRepository, PaymentRepository};
+use ticketing_domain::ports::{
+    CatalogRepository, OrderRepository, PaymentRepository, UserRepository,
+};
 use ticketing_postgres::{
-    Db, PgCatalogRepository, PgConfig, PgOrderRepository, PgPaymentRepository, connect,
+    Db, PgCatalogRepository, PgConfig, PgOrderRepository, PgPaymentRepository, PgUserRepository,
+    connect,
 };
 use ticketing_testkit::TestPostgres;
 
@@ -42,4 +45,7 @@ ticketing_conformance::payment_repo_suite!(|| async {
 });
 ticketing_conformance::catalog_repo_suite!(|| async {
     Arc::new(PgCatalogRepository::new(fresh_db().await)) as Arc<dyn CatalogRepository>
+});
+ticketing_conformance::user_repo_suite!(|| async {
+    Arc::new(PgUserRepository::new(fresh_db().await)) as Arc<dyn UserRepository>
 });

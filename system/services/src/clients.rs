@@ -308,6 +308,7 @@ where
         &self,
         hold_id: &HoldId,
         order_id: &OrderId,
+        customer: Option<&str>,
         trace: Option<&TraceId>,
     ) -> Result<Hold, PinError> {
         // Hold ids are hex; anything else cannot name a hold and must not
@@ -327,6 +328,7 @@ where
                 &path,
                 Some(&body(&PinBody {
                     order_id: order_id.to_string(),
+                    customer_id: customer.map(str::to_owned),
                 })),
                 &[],
                 trace,
@@ -345,7 +347,7 @@ where
                     created_at_ms: 0,
                     expires_at_ms: view.expires_at_ms,
                     pinned_order: Some(order_id.clone()),
-                    customer_id: None,
+                    customer_id: customer.map(str::to_owned),
                 })
             }
             StatusCode::NOT_FOUND => Err(PinError::NotFound),

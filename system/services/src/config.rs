@@ -1,6 +1,7 @@
 //! The services' own configuration sections: each service gets the ones it
 //! reads (reservation: `hold`, `reservation`; order: `saga`, `clients`;
-//! catalog: `catalog`; payment: `payment`; every router: `http`; the demo
+//! catalog: `catalog`; payment: `payment`; users: `users`; reservation and
+//! order: `auth`; every router: `http`; the demo
 //! data: `demo`; the binary's logs and spans: `log`, `trace`). The whole
 //! settings tree, with the adapters' sections, the listeners and the layered
 //! loading, is the composition root's (`ticketing_app::settings`).
@@ -378,6 +379,32 @@ impl QueueSettings {
             idle_ms: self.idle_s * 1000,
             abandon_ms: self.abandon_s * 1000,
             token_ttl_ms: self.token_ttl_s * 1000,
+        }
+    }
+}
+
+/// Customer tokens (`auth` section): the key that signs and checks them,
+/// their lifetime, and whether anonymous (contract v1) calls are allowed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// The HS256 secret (at least 32 bytes), the same for every service.
+    /// Required by `ticketing serve --service`; the embedded demo uses a
+    /// fixed, public one and says so in a warning.
+    pub jwt_secret: Option<String>,
+    /// Hold and order routes without a token: `None` takes the mode's
+    /// default (the embedded demo: on; `serve --service`: off).
+    pub anonymous: Option<bool>,
+    /// How long a token from `POST /api/sessions` is valid.
+    pub token_ttl_s: u64,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            jwt_secret: None,
+            anonymous: None,
+            token_ttl_s: 3_600,
         }
     }
 }

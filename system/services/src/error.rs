@@ -71,6 +71,9 @@ pub enum ApiError {
     NotFound(&'static str, String),
     #[error("{1}")]
     Forbidden(&'static str, String),
+    /// No valid customer token (missing, malformed, expired, other key).
+    #[error("{0}")]
+    Unauthenticated(String),
     /// A dependency is down; the client may retry.
     #[error("service unavailable: {0}")]
     Unavailable(String),
@@ -92,6 +95,7 @@ impl ApiError {
             }
             HoldExpired => StatusCode::GONE,
             Forbidden(..) => StatusCode::FORBIDDEN,
+            Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             IdempotencyKeyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
             Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -115,6 +119,7 @@ impl ApiError {
             IdempotencyKeyRequired => ("IDEMPOTENCY_KEY_REQUIRED", None),
             IdempotencyKeyMismatch => ("IDEMPOTENCY_KEY_MISMATCH", None),
             Conflict(code, _) | NotFound(code, _) | Forbidden(code, _) => (*code, None),
+            Unauthenticated(_) => ("UNAUTHENTICATED", None),
             Unavailable(_) => ("SERVICE_UNAVAILABLE", None),
             Unexpected(_) => ("INTERNAL", None),
         };
@@ -138,6 +143,13 @@ impl IntoResponse for ApiError {
             tracing::error!(error = ?self, "request failed");
         }
         let mut resp = status.into_response();
+        if matches!(self, ApiError::Unauthenticated(_)) {
+            // RFC 6750 §3: say which scheme the route takes.
+            resp.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer realm=\"ticketing\""),
+            );
+        }
         resp.extensions_mut().insert(self.payload());
         resp
     }

@@ -21,6 +21,7 @@
 //!
 //! Layers, bottom up (no module imports one above it; `ci/module-cycles`
 //! checks): this root (`Ctx`, `lock`), `config`, `error`, `admission`,
+//! `customer`,
 //! `metrics` → `telemetry`, `http`, `worker`, `started` → `clients`
 //! → the five services → `gateway`, `demo`.
 
@@ -28,6 +29,7 @@ pub mod admission;
 pub mod catalog;
 pub mod clients;
 pub mod config;
+pub mod customer;
 pub mod demo;
 pub mod error;
 pub mod gateway;

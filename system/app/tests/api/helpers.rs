@@ -109,6 +109,14 @@ impl TestApp {
             .unwrap()
     }
 
+    /// A customer token signed with the embedded demo's key, valid for an
+    /// hour of the test's clock.
+    pub fn token(&self, customer: &str) -> String {
+        let key = ticketing_app::embedded::customer_key(&test_settings()).unwrap();
+        let now = ticketing_domain::ports::Clock::now_ms(self.clock.as_ref());
+        ticketing_services::customer::mint(&key, customer, now, 3_600_000).token
+    }
+
     pub async fn hold(&self, event: &str, seats: &[&str], hold_seconds: u64) -> Response {
         self.post(
             "/api/reservations",

@@ -10,6 +10,7 @@ mod helpers;
 
 mod catalog;
 mod consumer;
+mod customers;
 mod edge;
 mod errors;
 mod internal;

@@ -15,6 +15,7 @@
 //! | order repository | [`OrderRepository`] | `ticketing_mem::MemOrderRepository` |
 //! | payment repository | [`PaymentRepository`] | `ticketing_mem::MemPaymentRepository` |
 //! | waiting room | [`QueueStore`] | `ticketing_mem::MemQueueStore` |
+//! | customer accounts | [`UserRepository`] | `ticketing_mem::MemUserRepository` |
 //! | payment gateway client | [`PaymentGateway`] | HTTP adapter in `ticketing-services` |
 //! | reservation client | [`ReservationClient`] | HTTP adapter in `ticketing-services` |
 
@@ -28,6 +29,7 @@ mod queue_store;
 mod random;
 mod reservation_client;
 mod seat_store;
+mod user_repo;
 
 pub use catalog_repo::*;
 pub use clock::*;
@@ -39,6 +41,7 @@ pub use queue_store::*;
 pub use random::*;
 pub use reservation_client::*;
 pub use seat_store::*;
+pub use user_repo::*;
 
 /// Errors shared by repositories.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -18,11 +18,13 @@ pub enum PinError {
 #[async_trait]
 pub trait ReservationClient: Send + Sync + std::fmt::Debug {
     /// Pins the hold to the order for the checkout window and returns it.
-    /// Idempotent for the same order.
+    /// Idempotent for the same order. `customer` is the ordering customer:
+    /// a hold someone else owns is `NotFound`.
     async fn pin(
         &self,
         hold_id: &HoldId,
         order_id: &OrderId,
+        customer: Option<&str>,
         trace: Option<&TraceId>,
     ) -> Result<Hold, PinError>;
 }

@@ -24,6 +24,7 @@ mod state;
 use state::outbox_message;
 pub use state::{OrderState, PLACED_QUEUE_MAX, Placed};
 
+use crate::customer::Caller;
 use crate::error::{ApiError, ErrorPayload};
 use crate::http::extract::ApiJson;
 use crate::http::trace::KeepBody;
@@ -160,13 +161,23 @@ fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
     Ok(s.to_owned())
 }
 
+/// Idempotency keys are the customer's own: the same key from another
+/// customer is another request (never a replay of someone else's order).
+fn scoped_key(caller: &Caller, key: String) -> String {
+    match caller.customer() {
+        Some(c) => format!("{c}/{key}"),
+        None => key,
+    }
+}
+
 async fn place_order(
     State(state): State<OrderState>,
     Extension(trace): Extension<TraceId>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<OrderBody>,
 ) -> Result<Response, ApiError> {
-    let key = idempotency_key(&headers)?;
+    let caller = state.auth.caller(&headers, state.ctx.clock.now_ms())?;
+    let key = scoped_key(&caller, idempotency_key(&headers)?);
     if body.hold_id.is_empty() || body.hold_id.len() > 64 {
         return Err(ApiError::Validation(
             "holdId must be 1 to 64 characters".into(),
@@ -192,7 +203,7 @@ async fn place_order(
     let hold_id = HoldId(body.hold_id);
     let hold = match state
         .reservation
-        .pin(&hold_id, &order_id, Some(&trace))
+        .pin(&hold_id, &order_id, caller.customer(), Some(&trace))
         .await
     {
         Ok(h) => h,
@@ -217,10 +228,7 @@ async fn place_order(
         event_id: hold.event_id,
         seat_ids: hold.seat_ids,
         amount_cents: hold.amount_cents,
-        customer_id: headers
-            .get("x-customer-id")
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.chars().take(64).collect()),
+        customer_id: caller.customer().map(str::to_owned),
         saga: saga_sm::start().next,
         created_at_ms: now,
         updated_at_ms: now,
@@ -259,12 +267,15 @@ async fn place_order(
 
 async fn get_order(
     State(state): State<OrderState>,
+    headers: HeaderMap,
     Path(order_id): Path<String>,
 ) -> Result<Json<OrderView>, ApiError> {
+    let caller = state.auth.caller(&headers, state.ctx.clock.now_ms())?;
     let order = state
         .repo
         .get_order(&OrderId(order_id))
         .await?
+        .filter(|o| caller.may_see(o.customer_id.as_deref()))
         .ok_or(ApiError::OrderNotFound)?;
     Ok(Json(order_view(order)))
 }

@@ -20,6 +20,8 @@ pub struct OrderState {
     pub reservation: Arc<dyn ReservationClient>,
     pub payment: Arc<dyn PaymentGateway>,
     pub saga: SagaSettings,
+    /// Verifies customer tokens on the public routes.
+    pub auth: crate::customer::CustomerAuth,
     /// Woken when this process wrote outbox rows: the relay publishes them
     /// at once instead of at its next tick (other replicas' rows wait for
     /// the tick).

@@ -1,8 +1,11 @@
 //! Reservation: seat holds.
 //!
-//! Public routes hold, read, extend and release holds; the hold id is the
-//! holder's capability (128 random bits, returned only to the holder), so a
-//! guessed or unknown id gets a plain 404 that says nothing about any seat.
+//! Public routes hold, read, extend and release holds. A hold made with a
+//! customer token belongs to that customer: anyone else gets the same 404
+//! as for an id that never existed (`customer::Caller::may_see`). The hold
+//! id stays unguessable (128 random bits, returned only to the holder); an
+//! anonymous hold (where `auth.anonymous` allows one) has only its id as
+//! the capability, as in contract v1.
 //! The internal route pins a hold to an order at checkout. A bus worker
 //! executes the saga's `ConfirmSeats` (the fenced confirm) and `ReleaseHold`
 //! commands and replies on the saga topic; a sweeper expires due holds so
@@ -17,6 +20,7 @@
 use crate::Ctx;
 use crate::admission::{self, ADMISSION_HEADER, AdmissionKey};
 use crate::config::ReservationSettings;
+use crate::customer::{Caller, CustomerAuth};
 use crate::error::ApiError;
 use crate::http::extract::ApiJson;
 use crate::started::{NamedWorker, Started};
@@ -44,6 +48,8 @@ pub struct ReservationState {
     pub ctx: Ctx,
     pub seats: Arc<dyn SeatStore>,
     pub policy: HoldPolicy,
+    /// Verifies customer tokens on the public routes.
+    pub auth: CustomerAuth,
     /// Where protected events' rooms are and the token key; `None`: this
     /// deployment has no waiting room (every event is open).
     pub admission: Option<Admission>,
@@ -151,17 +157,26 @@ fn check_len(what: &str, s: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn customer_id(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    match headers.get("x-customer-id") {
-        None => Ok(None),
-        Some(v) => {
-            let s = v
-                .to_str()
-                .map_err(|_| ApiError::Validation("X-Customer-Id must be ASCII".into()))?;
-            check_len("X-Customer-Id", s)?;
-            Ok(Some(s.to_owned()))
-        }
+fn caller(state: &ReservationState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    state.auth.caller(headers, state.ctx.clock.now_ms())
+}
+
+/// The hold, if `caller` may see it; otherwise the same 404 as for an
+/// unknown id. The owner never changes, so the check holds for the step
+/// that follows it.
+async fn owned_hold(
+    state: &ReservationState,
+    caller: &Caller,
+    hold_id: &HoldId,
+) -> Result<Hold, ApiError> {
+    let hold = state
+        .seats
+        .get_hold(hold_id, state.ctx.clock.now_ms())
+        .await?;
+    if !caller.may_see(hold.customer_id.as_deref()) {
+        return Err(ApiError::HoldNotFound);
     }
+    Ok(hold)
 }
 
 async fn create_hold(
@@ -169,6 +184,7 @@ async fn create_hold(
     headers: HeaderMap,
     ApiJson(body): ApiJson<HoldBody>,
 ) -> Result<(StatusCode, Json<HoldView>), ApiError> {
+    let caller = caller(&state, &headers)?;
     check_len("eventId", &body.event_id)?;
     for s in &body.seat_ids {
         check_len("seatId", s)?;
@@ -183,7 +199,7 @@ async fn create_hold(
         seat_ids,
         hold_id: state.ctx.rng.hold_id(),
         ttl_ms: body.hold_seconds * 1000,
-        customer_id: customer_id(&headers)?,
+        customer_id: caller.customer().map(str::to_owned),
     };
     let hold = match state.seats.hold(req, state.ctx.clock.now_ms()).await {
         Ok(hold) => {
@@ -207,23 +223,25 @@ async fn create_hold(
 
 async fn get_hold(
     State(state): State<ReservationState>,
+    headers: HeaderMap,
     Path(hold_id): Path<String>,
 ) -> Result<Json<HoldView>, ApiError> {
-    let hold = state
-        .seats
-        .get_hold(&HoldId(hold_id), state.ctx.clock.now_ms())
-        .await?;
+    let caller = caller(&state, &headers)?;
+    let hold = owned_hold(&state, &caller, &HoldId(hold_id)).await?;
     Ok(Json(hold.into()))
 }
 
 async fn extend_hold(
     State(state): State<ReservationState>,
+    headers: HeaderMap,
     Path(hold_id): Path<String>,
     ApiJson(body): ApiJson<ExtendBody>,
 ) -> Result<Json<HoldView>, ApiError> {
+    let caller = caller(&state, &headers)?;
     rules::validate_hold_seconds(body.hold_seconds, &state.policy)
         .map_err(|e| ApiError::Validation(e.0))?;
     let (hold_id, hold_ms) = (HoldId(hold_id), body.hold_seconds * 1000);
+    owned_hold(&state, &caller, &hold_id).await?;
     let max_lifetime_ms = state.policy.max_lifetime_seconds * 1000;
     let now = state.ctx.clock.now_ms();
     match state
@@ -252,11 +270,15 @@ async fn extend_hold(
 
 async fn release_hold(
     State(state): State<ReservationState>,
+    headers: HeaderMap,
     Path(hold_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    let caller = caller(&state, &headers)?;
+    let hold_id = HoldId(hold_id);
+    owned_hold(&state, &caller, &hold_id).await?;
     state
         .seats
-        .release(&HoldId(hold_id), Releaser::Holder, state.ctx.clock.now_ms())
+        .release(&hold_id, Releaser::Holder, state.ctx.clock.now_ms())
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -267,10 +289,18 @@ async fn pin_hold(
     ApiJson(body): ApiJson<PinBody>,
 ) -> Result<Json<HoldView>, ApiError> {
     check_len("orderId", &body.order_id)?;
+    let hold_id = HoldId(hold_id);
+    // The order service says whose order it is: only the hold's owner may
+    // order it (an anonymous hold: whoever has its id).
+    let caller = match body.customer_id {
+        Some(c) => Caller::Customer(c),
+        None => Caller::Anonymous,
+    };
+    owned_hold(&state, &caller, &hold_id).await?;
     let hold = state
         .seats
         .pin(
-            &HoldId(hold_id),
+            &hold_id,
             &OrderId(body.order_id),
             state.policy.checkout_seconds * 1000,
             state.ctx.clock.now_ms(),
