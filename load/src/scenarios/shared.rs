@@ -35,6 +35,8 @@ pub struct Shared {
     pub open: Option<std::sync::Arc<crate::open::OpenRun>>,
     /// Signs each user's customer token (`None`: anonymous requests).
     pub customers: Option<CustomerKey>,
+    /// Each user's token, minted on its first request.
+    tokens: Mutex<std::collections::BTreeMap<usize, String>>,
     next_user: AtomicU64,
 }
 
@@ -48,6 +50,7 @@ impl Shared {
             truth: Mutex::new(truth),
             open: None,
             customers: None,
+            tokens: Mutex::default(),
             next_user: AtomicU64::new(0),
         }
     }
@@ -174,7 +177,7 @@ pub async fn call(
         builder = builder.header(*k, *v);
     }
     if let Some(key) = &ctx.customers {
-        builder = builder.bearer_auth(customer_token(key, ctx.seed, user));
+        builder = builder.bearer_auth(customer_token(ctx, key, user));
     }
     let request = GooseRequest::builder()
         .method(req.method)
@@ -245,16 +248,24 @@ pub async fn call(
 }
 
 /// The token of the customer a goose user is: one customer per user (of
-/// this run's seed), so a user's holds and orders are its own.
-fn customer_token(key: &CustomerKey, seed: u64, user: &GooseUser) -> String {
-    let customer = format!("load-{seed:x}-{}", user.weighted_users_index);
-    mint(
-        key,
-        &customer,
-        crate::client::wall_ms(),
-        crate::client::TOKEN_TTL_MS,
-    )
-    .token
+/// this run's seed), so a user's holds and orders are its own. Minted once
+/// per user (signing on every request cost a debug build real CPU).
+fn customer_token(ctx: &Shared, key: &CustomerKey, user: &GooseUser) -> String {
+    let index = user.weighted_users_index;
+    let mut tokens = ctx.tokens.lock().unwrap_or_else(|e| e.into_inner());
+    tokens
+        .entry(index)
+        .or_insert_with(|| {
+            let customer = format!("load-{:x}-{index}", ctx.seed);
+            mint(
+                key,
+                &customer,
+                crate::client::wall_ms(),
+                crate::client::TOKEN_TTL_MS,
+            )
+            .token
+        })
+        .clone()
 }
 
 /// The ids of a seat map's AVAILABLE seats (empty if the body is not one).

@@ -164,6 +164,20 @@ fn caller(state: &ReservationState, headers: &HeaderMap) -> Result<Caller, ApiEr
 /// The hold, if `caller` may see it; otherwise the same 404 as for an
 /// unknown id. The owner never changes, so the check holds for the step
 /// that follows it.
+/// Refuses a step on a hold someone else owns (404, as for an unknown id).
+/// A hold that cannot be read (gone, unknown) is left to the store's own
+/// atomic step to answer: the ownership read never stands in for it.
+async fn may_act(
+    state: &ReservationState,
+    caller: &Caller,
+    hold_id: &HoldId,
+) -> Result<(), ApiError> {
+    match owned_hold(state, caller, hold_id).await {
+        Ok(_) | Err(ApiError::HoldExpired) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 async fn owned_hold(
     state: &ReservationState,
     caller: &Caller,
@@ -241,7 +255,7 @@ async fn extend_hold(
     rules::validate_hold_seconds(body.hold_seconds, &state.policy)
         .map_err(|e| ApiError::Validation(e.0))?;
     let (hold_id, hold_ms) = (HoldId(hold_id), body.hold_seconds * 1000);
-    owned_hold(&state, &caller, &hold_id).await?;
+    may_act(&state, &caller, &hold_id).await?;
     let max_lifetime_ms = state.policy.max_lifetime_seconds * 1000;
     let now = state.ctx.clock.now_ms();
     match state
@@ -275,7 +289,7 @@ async fn release_hold(
 ) -> Result<StatusCode, ApiError> {
     let caller = caller(&state, &headers)?;
     let hold_id = HoldId(hold_id);
-    owned_hold(&state, &caller, &hold_id).await?;
+    may_act(&state, &caller, &hold_id).await?;
     state
         .seats
         .release(&hold_id, Releaser::Holder, state.ctx.clock.now_ms())
@@ -296,7 +310,7 @@ async fn pin_hold(
         Some(c) => Caller::Customer(c),
         None => Caller::Anonymous,
     };
-    owned_hold(&state, &caller, &hold_id).await?;
+    may_act(&state, &caller, &hold_id).await?;
     let hold = state
         .seats
         .pin(
