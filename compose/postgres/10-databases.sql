@@ -2,3 +2,4 @@
 CREATE DATABASE ticketing_orders;
 CREATE DATABASE ticketing_payments;
 CREATE DATABASE ticketing_catalog;
+CREATE DATABASE ticketing_users;

@@ -344,6 +344,7 @@ async fn reservation_host(sh: Arc<Shared>, name: String, inc: u32) -> turmoil::R
         seats: sh.remote_seats(),
         policy: sh.settings.hold,
         auth: CustomerAuth::anonymous_only(),
+        limits: Default::default(),
         admission: sh.admission(),
     };
     let mut bus = sh.remote_bus();

@@ -285,6 +285,7 @@ fn pick(name: ScenarioName, ctx: &RunCtx, index: u64) -> ScenarioName {
 
 /// Installs a new person's state (`T` of its scenario) on the goose user.
 fn person<T: Clone + Send + Sync + 'static>(ctx: &RunCtx, user: &mut GooseUser, index: u64) {
+    shared::new_customer(ctx, user);
     user.set_session_data(UserState::<T> {
         number: index,
         rng: ctx.iteration_rng(index),

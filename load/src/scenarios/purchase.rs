@@ -83,6 +83,9 @@ pub async fn purchase(ctx: &Shared, p: &PurchaseCtx, user: &mut GooseUser) -> Tr
     open.shuffle(&mut state::<()>(user).rng);
     let event = open[0].clone();
     p.count(|c| c.started += 1);
+    // Each purchase is a new customer's (one customer may buy only
+    // `limits.seats_per_event` seats of an event).
+    super::shared::new_customer(ctx, user);
 
     // Seat map, then hold 1–4 seats (a 409 means someone was faster: pick again).
     let seats_path = format!("/api/events/{event}/seats");

@@ -35,8 +35,9 @@ pub struct Shared {
     pub open: Option<std::sync::Arc<crate::open::OpenRun>>,
     /// Signs each user's customer token (`None`: anonymous requests).
     pub customers: Option<CustomerKey>,
-    /// Each user's token, minted on its first request.
-    tokens: Mutex<std::collections::BTreeMap<usize, String>>,
+    /// Which customer each goose user is now, and its token (minted on
+    /// the customer's first request).
+    tokens: Mutex<std::collections::BTreeMap<usize, Person>>,
     next_user: AtomicU64,
 }
 
@@ -247,16 +248,35 @@ pub async fn call(
     Ok(Answer { status, json })
 }
 
-/// The token of the customer a goose user is: one customer per user (of
-/// this run's seed), so a user's holds and orders are its own. Minted once
-/// per user (signing on every request cost a debug build real CPU).
+/// The customer a goose user is now: its `generation`-th (of this run's
+/// seed and the user's index), and that customer's token once minted.
+#[derive(Debug, Default)]
+struct Person {
+    generation: u64,
+    token: Option<String>,
+}
+
+/// The goose user becomes a new customer: the next purchase, or the open
+/// model's next arrival, is someone else's (the per-customer limits count
+/// every seat a customer ever bought on an event).
+pub fn new_customer(ctx: &Shared, user: &GooseUser) {
+    let mut tokens = ctx.tokens.lock().unwrap_or_else(|e| e.into_inner());
+    let p = tokens.entry(user.weighted_users_index).or_default();
+    p.generation += 1;
+    p.token = None;
+}
+
+/// The token of the customer a goose user is now, so its holds and orders
+/// are its own. Minted once per customer (signing on every request cost a
+/// debug build real CPU).
 fn customer_token(ctx: &Shared, key: &CustomerKey, user: &GooseUser) -> String {
     let index = user.weighted_users_index;
     let mut tokens = ctx.tokens.lock().unwrap_or_else(|e| e.into_inner());
-    tokens
-        .entry(index)
-        .or_insert_with(|| {
-            let customer = format!("load-{:x}-{index}", ctx.seed);
+    let p = tokens.entry(index).or_default();
+    let generation = p.generation;
+    p.token
+        .get_or_insert_with(|| {
+            let customer = format!("load-{:x}-{index}-{generation}", ctx.seed);
             mint(
                 key,
                 &customer,

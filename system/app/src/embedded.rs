@@ -1,4 +1,4 @@
-//! The embedded mode: all five services in one process on the in-memory
+//! The embedded mode: all six services in one process on the in-memory
 //! adapters, behind one loopback port that routes like the gateway.
 //!
 //! Reservation and payment also listen on their own loopback ports (port 0)
@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use ticketing_domain::ports::{Clock, EventBus, QueueStore, SeatStore};
 use ticketing_mem::{
     MemCatalogRepository, MemEventBus, MemOrderRepository, MemPaymentRepository, MemQueueStore,
-    MemSeatStore,
+    MemSeatStore, MemUserRepository,
 };
 use ticketing_services::admission::AdmissionKey;
 use ticketing_services::catalog::{self, CatalogState, SeatFeed};
@@ -37,6 +37,7 @@ use ticketing_services::payment::{self, PaymentState};
 use ticketing_services::queue::{self as queue_service, QueueState};
 use ticketing_services::reservation::{self, Admission, ReservationState};
 use ticketing_services::started::Started;
+use ticketing_services::users::{self, UsersState};
 use ticketing_services::{Ctx, demo, gateway};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -53,6 +54,7 @@ pub struct EmbeddedHandles {
     pub feed: Arc<SeatFeed>,
     pub payment_faults: Arc<Mutex<PaymentFaults>>,
     pub queue: Arc<MemQueueStore>,
+    pub users: Arc<MemUserRepository>,
 }
 
 /// The in-memory adapters of one embedded system.
@@ -71,6 +73,7 @@ fn handles(settings: &Settings) -> EmbeddedHandles {
         )),
         payment_faults: Arc::new(Mutex::new(settings.payment.clone())),
         queue: Arc::new(MemQueueStore::new()),
+        users: Arc::new(MemUserRepository::new()),
     }
 }
 
@@ -114,12 +117,36 @@ pub fn customer_key(settings: &Settings) -> anyhow::Result<CustomerKey> {
 
 /// Customer tokens in the embedded demo: anonymous calls are allowed
 /// unless `auth.anonymous = false`.
-pub fn customer_auth(settings: &Settings) -> anyhow::Result<CustomerAuth> {
-    let key = customer_key(settings)?;
-    Ok(CustomerAuth::new(
-        Some(key),
-        settings.auth.anonymous.unwrap_or(true),
-    ))
+pub fn customer_auth(settings: &Settings, key: CustomerKey) -> CustomerAuth {
+    CustomerAuth::new(Some(key), settings.auth.anonymous.unwrap_or(true))
+}
+
+/// The users service on the in-memory accounts, with the demo's accounts
+/// when the demo data is on. Clients reach the embedded gateway directly,
+/// so `X-Forwarded-For` is theirs and not trusted unless configured.
+async fn embedded_users(
+    settings: &Settings,
+    ctx: Ctx,
+    repo: Arc<MemUserRepository>,
+    key: CustomerKey,
+) -> anyhow::Result<UsersState> {
+    let state = UsersState::new(
+        ctx,
+        repo,
+        key,
+        settings.auth.token_ttl_s,
+        &settings.users,
+        settings.http.trust_forwarded_for.unwrap_or(false),
+    )?;
+    if settings.demo.enabled {
+        for (email, password) in demo::ACCOUNTS {
+            state
+                .sign_up(email, password)
+                .await
+                .map_err(|e| anyhow::anyhow!("demo account {email}: {e}"))?;
+        }
+    }
+    Ok(state)
 }
 
 /// A running embedded system.
@@ -131,6 +158,8 @@ pub struct Embedded {
     /// Every internal route (holds, payments, payment faults, audits); always loopback.
     pub internal_addr: SocketAddr,
     pub handles: EmbeddedHandles,
+    /// The users service's state (tests sign up and count hashes through it).
+    pub users: Option<UsersState>,
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
     /// The listeners' limits (timeouts, connection cap).
@@ -143,13 +172,15 @@ async fn bind(host: &str, port: u16, backlog: u32, what: &str) -> anyhow::Result
         .with_context(|| format!("cannot listen for {what} on {host}:{port} (is the port in use?)"))
 }
 
-/// The five services started on the in-memory adapters (not yet serving).
+/// The six services started on the in-memory adapters (not yet serving).
 struct Services {
     catalog: Started,
     reservation: Started,
     order: Started,
     payment: Started,
     queue: Started,
+    users: Started,
+    users_state: UsersState,
 }
 
 impl Embedded {
@@ -204,6 +235,7 @@ impl Embedded {
             payment_addr,
             internal_addr: internal_listener.local_addr()?,
             handles,
+            users: None,
             shutdown: CancellationToken::new(),
             tasks: JoinSet::new(),
             http: settings.http.clone(),
@@ -215,6 +247,7 @@ impl Embedded {
             payment_ctx,
             gateway_ctx,
             queue_ctx,
+            users_ctx,
         ] = [
             ctx_for(),
             ctx_for(),
@@ -222,24 +255,30 @@ impl Embedded {
             ctx_for(),
             ctx_for(),
             ctx_for(),
+            ctx_for(),
         ];
-        let s = app.start_services(
-            settings,
-            customer_auth(settings)?,
-            [
-                catalog_ctx,
-                reservation_ctx.clone(),
-                order_ctx,
-                payment_ctx.clone(),
-                queue_ctx,
-            ],
-        );
+        let s = app
+            .start_services(
+                settings,
+                customer_key(settings)?,
+                [
+                    catalog_ctx,
+                    reservation_ctx.clone(),
+                    order_ctx,
+                    payment_ctx.clone(),
+                    queue_ctx,
+                    users_ctx,
+                ],
+            )
+            .await?;
+        app.users = Some(s.users_state.clone());
         // Prometheus metrics of the whole process, on the internal listener.
         let metrics = ticketing_services::metrics::install()?;
         let finish = |r, ctx: &Ctx| finish_router(r, ctx, &settings.http, gateway::owner);
         // Internal routes check the service credential when one is set.
         let guard = |r| require_service_token(r, &settings.internal);
-        let public = gateway::public_router(&[&s.catalog, &s.reservation, &s.order, &s.queue]);
+        let public =
+            gateway::public_router(&[&s.catalog, &s.reservation, &s.order, &s.queue, &s.users]);
         let internal = [&s.reservation, &s.catalog, &s.payment, &s.order, &s.queue]
             .iter()
             .fold(axum::Router::new(), |r, s| {
@@ -268,7 +307,14 @@ impl Embedded {
             internal_listener,
             finish(internal, &gateway_ctx),
         );
-        for started in [s.reservation, s.order, s.catalog, s.payment, s.queue] {
+        for started in [
+            s.reservation,
+            s.order,
+            s.catalog,
+            s.payment,
+            s.queue,
+            s.users,
+        ] {
             for w in started.workers {
                 app.tasks.spawn(w.task);
             }
@@ -278,14 +324,22 @@ impl Embedded {
 
     /// Each service's `start` on the in-memory adapters; order reaches
     /// reservation and payment over HTTP on their loopback listeners.
-    fn start_services(&self, settings: &Settings, auth: CustomerAuth, ctxs: [Ctx; 5]) -> Services {
+    async fn start_services(
+        &self,
+        settings: &Settings,
+        key: CustomerKey,
+        ctxs: [Ctx; 6],
+    ) -> anyhow::Result<Services> {
         let [
             catalog_ctx,
             reservation_ctx,
             order_ctx,
             payment_ctx,
             queue_ctx,
+            users_ctx,
         ] = ctxs;
+        let auth = customer_auth(settings, key.clone());
+        let users = embedded_users(settings, users_ctx, self.handles.users.clone(), key).await?;
         let key = admission_key(settings);
         let rooms: Arc<dyn QueueStore> = self.handles.queue.clone();
         let h = &self.handles;
@@ -306,6 +360,7 @@ impl Embedded {
             seats,
             policy: settings.hold,
             auth: auth.clone(),
+            limits: settings.limits.customer(),
             admission: Some(Admission {
                 rooms: rooms.clone(),
                 key: key.clone(),
@@ -341,7 +396,7 @@ impl Embedded {
             repo: h.payments.clone(),
             faults: h.payment_faults.clone(),
         };
-        Services {
+        Ok(Services {
             catalog: catalog::start(catalog_state, &settings.catalog),
             reservation: reservation::start(
                 reservation_state,
@@ -352,7 +407,9 @@ impl Embedded {
             order: order::start(order_state, bus, shutdown.clone()),
             payment: payment::start(payment_state),
             queue: queue_service::start(queue_state, shutdown.clone()),
-        }
+            users: users::start(users.clone()),
+            users_state: users,
+        })
     }
 
     /// Serves `router` on `listener` until shutdown.

@@ -7,11 +7,15 @@
 //! | order | `PgOrderRepository`, `KafkaEventBus`, HTTP clients | saga orchestrator, watchdog, outbox relay |
 //! | payment | `PgPaymentRepository` | — |
 //! | queue | `RedisQueueStore`, `RedisSeatStore` (reads: does the event exist) | admitter |
+//! | users | `PgUserRepository` | — |
 //!
 //! Catalog and reservation also reach the waiting rooms (`RedisQueueStore`):
 //! catalog opens a room when an event is created with `waitingRoom`,
 //! reservation checks admission tokens against it. Queue and reservation
-//! require `queue.admission_key`.
+//! require `queue.admission_key`; reservation, order and users require
+//! `auth.jwt_secret` (users signs customer tokens, the others check them).
+//! Behind the gateway, a client's address is the last `X-Forwarded-For`
+//! entry unless `http.trust_forwarded_for = false`.
 //!
 //! [`Service::build`] is what `ticketing serve --service NAME` and the tests
 //! call (zero-to-production's `Application::build`): it connects, migrates,
@@ -33,7 +37,9 @@ use ticketing_domain::EventId;
 use ticketing_domain::messages::topics;
 use ticketing_domain::ports::{Clock, EventBus, QueueStore, SeatStore};
 use ticketing_kafka::KafkaEventBus;
-use ticketing_postgres::{PgCatalogRepository, PgOrderRepository, PgPaymentRepository, connect};
+use ticketing_postgres::{
+    PgCatalogRepository, PgOrderRepository, PgPaymentRepository, PgUserRepository, connect,
+};
 use ticketing_redis::{RedisQueueStore, RedisSeatStore, RedisSeatStoreConfig};
 use ticketing_services::admission::AdmissionKey;
 use ticketing_services::catalog::{self, CatalogState, SeatFeed};
@@ -46,6 +52,7 @@ use ticketing_services::payment::{self, PaymentState};
 use ticketing_services::queue::{self as queue_service, QueueState};
 use ticketing_services::reservation::{self, Admission, ReservationState};
 use ticketing_services::started::Started;
+use ticketing_services::users::{self, UsersState};
 use ticketing_services::{Ctx, demo, gateway};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -58,6 +65,7 @@ pub enum ServiceKind {
     Order,
     Payment,
     Queue,
+    Users,
 }
 
 impl ServiceKind {
@@ -68,6 +76,7 @@ impl ServiceKind {
             ServiceKind::Order => "order",
             ServiceKind::Payment => "payment",
             ServiceKind::Queue => "queue",
+            ServiceKind::Users => "users",
         }
     }
 }
@@ -118,6 +127,14 @@ fn admission_key(settings: &Settings, kind: ServiceKind) -> anyhow::Result<Admis
 /// The customer-token verifier; production has no default key, and
 /// anonymous calls only where `auth.anonymous = true` says so.
 fn customer_auth(settings: &Settings, kind: ServiceKind) -> anyhow::Result<CustomerAuth> {
+    Ok(CustomerAuth::new(
+        Some(customer_key(settings, kind)?),
+        settings.auth.anonymous.unwrap_or(false),
+    ))
+}
+
+/// The customer-token key; production has no default.
+fn customer_key(settings: &Settings, kind: ServiceKind) -> anyhow::Result<CustomerKey> {
     let Some(secret) = settings
         .auth
         .jwt_secret
@@ -132,11 +149,7 @@ fn customer_auth(settings: &Settings, kind: ServiceKind) -> anyhow::Result<Custo
             ticketing_services::customer::SECRET_MIN_BYTES
         );
     };
-    let key = CustomerKey::hs256(secret)?;
-    Ok(CustomerAuth::new(
-        Some(key),
-        settings.auth.anonymous.unwrap_or(false),
-    ))
+    Ok(CustomerKey::hs256(secret)?)
 }
 
 async fn event_bus(settings: &Settings) -> anyhow::Result<Arc<KafkaEventBus>> {
@@ -198,6 +211,7 @@ async fn start(
                 seats,
                 policy: settings.hold,
                 auth: customer_auth(settings, kind)?,
+                limits: settings.limits.customer(),
                 admission: Some(Admission {
                     rooms: queue_store(settings).await?,
                     key: admission_key(settings, kind)?,
@@ -239,6 +253,14 @@ async fn start(
             };
             queue_service::start(state, shutdown.clone())
         }
+        ServiceKind::Users => users::start(UsersState::new(
+            ctx,
+            Arc::new(PgUserRepository::new(database(settings).await?)),
+            customer_key(settings, kind)?,
+            settings.auth.token_ttl_s,
+            &settings.users,
+            settings.http.trust_forwarded_for.unwrap_or(true),
+        )?),
         ServiceKind::Payment => payment::start(PaymentState {
             ctx,
             repo: Arc::new(PgPaymentRepository::new(database(settings).await?)),

@@ -18,7 +18,8 @@ use ticketing_postgres::PgConfig;
 use ticketing_redis::RedisSeatStoreConfig;
 use ticketing_services::config::{
     AuthSettings, CatalogSettings, ClientSettings, DemoSettings, HttpSettings, InternalSettings,
-    LogSettings, PaymentFaults, QueueSettings, ReservationSettings, SagaSettings, TraceSettings,
+    LimitsSettings, LogSettings, PaymentFaults, QueueSettings, ReservationSettings, SagaSettings,
+    TraceSettings, UsersSettings,
 };
 
 /// Everything the services read at start.
@@ -50,6 +51,10 @@ pub struct Settings {
     pub clients: ClientSettings,
     /// Customer tokens: key, lifetime, anonymous access (reservation, order, users).
     pub auth: AuthSettings,
+    /// Per-customer limits on one event (reservation, in the seat store's step).
+    pub limits: LimitsSettings,
+    /// Customer accounts: password hashing, login and sign-up limits (users).
+    pub users: UsersSettings,
     /// The service credential on internal routes (required by `serve --service`).
     pub internal: InternalSettings,
     /// How the binary writes its logs (read once, at start).

@@ -34,7 +34,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use ticketing_domain::ports::SeatStore;
 use ticketing_domain::{EventId, SeatId};
 use ticketing_redis::{RedisSeatStore, RedisSeatStoreConfig, SCRIPT};
-use ticketing_services::customer::{CustomerKey, authorization};
+use ticketing_services::customer::{CustomerKey, mint};
 use ticketing_testkit::Lcg;
 
 const SEATS: usize = 200_000;
@@ -100,14 +100,10 @@ async fn main() {
         ..RedisSeatStoreConfig::default()
     };
     let store = RedisSeatStore::connect(config).await.unwrap();
-    // Every request as one customer of the stack (its services verify tokens).
+    // Every hold and purchase by a customer of its own (the stack's
+    // services verify tokens and allow a customer `limits.*` per event).
     let key = CustomerKey::hs256(&env["TICKETING_STACK_JWT_SECRET"]).unwrap();
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
     let http = reqwest::Client::builder()
-        .default_headers(authorization(&key, "bench", now_ms, 24 * 3_600_000))
         .pool_max_idle_per_host(concurrency)
         .timeout(Duration::from_secs(10))
         .build()
@@ -118,6 +114,7 @@ async fn main() {
             &env,
             &store,
             &http,
+            &key,
             &run.to_string(),
             concurrency.min(16),
             purchases,
@@ -133,14 +130,21 @@ async fn main() {
     for worker in 0..concurrency {
         let (http, url, event) = (http.clone(), url.clone(), http_event.clone());
         let share = holds / concurrency + usize::from(worker < holds % concurrency);
+        let key = key.clone();
         tasks.spawn(async move {
             let mut rng = Lcg(worker as u64 * 7919 + 1);
             let mut lat = Vec::with_capacity(share);
             let mut codes: BTreeMap<u16, usize> = BTreeMap::new();
-            for _ in 0..share {
+            for n in 0..share {
                 let body = json!({"eventId": event, "seatIds": [seat(rng.below(SEATS))], "holdSeconds": 600});
+                let token = customer_token(&key, &format!("bench-hold-{worker}-{n}"));
                 let t = Instant::now();
-                let resp = http.post(format!("{url}/api/reservations")).json(&body).send().await;
+                let resp = http
+                    .post(format!("{url}/api/reservations"))
+                    .bearer_auth(token)
+                    .json(&body)
+                    .send()
+                    .await;
                 let code = resp.map(|r| r.status().as_u16()).unwrap_or(0);
                 lat.push(t.elapsed().as_micros() as u64);
                 *codes.entry(code).or_default() += 1;
@@ -202,7 +206,7 @@ async fn main() {
         "--csv".into(),
         "EVALSHA".into(),
         sha,
-        "8".into(),
+        "9".into(),
     ];
     args.extend(keys);
     args.extend([
@@ -213,6 +217,8 @@ async fn main() {
         "600000".into(),
         "[\"__rand_int__\"]".into(),
         "null".into(),
+        "0".into(),
+        "0".into(),
     ]);
     let out = Command::new("redis-benchmark")
         .args(&args)
@@ -259,6 +265,7 @@ async fn main() {
         &env,
         &store,
         &http,
+        &key,
         &run.to_string(),
         concurrency.min(16),
         purchases,
@@ -273,6 +280,7 @@ async fn purchase_bench(
     env: &BTreeMap<String, String>,
     store: &RedisSeatStore,
     http: &reqwest::Client,
+    key: &CustomerKey,
     run: &str,
     buyers: usize,
     purchases: usize,
@@ -285,11 +293,14 @@ async fn purchase_bench(
     for worker in 0..buyers {
         let (http, url, event) = (http.clone(), url.clone(), buy_event.clone());
         let share = purchases / buyers + usize::from(worker < purchases % buyers);
+        let key = key.clone();
         tasks.spawn(async move {
             let mut lat = Vec::new();
             for i in 0..share {
                 let seat = seat(worker * 10_000 + i);
-                lat.push(buy(&http, &url, &event, seat, &format!("{worker}-{i}"), poll_ms).await);
+                let tag = format!("{worker}-{i}");
+                let token = customer_token(&key, &format!("bench-buy-{tag}"));
+                lat.push(buy(&http, &token, &url, &event, seat, &tag, poll_ms).await);
             }
             lat
         });
@@ -307,9 +318,19 @@ async fn purchase_bench(
     steps_from_databases(&env["TICKETING_STACK_PG_URL"], &buy_event);
 }
 
+/// A token for `customer`, valid for a day of the wall clock.
+fn customer_token(key: &CustomerKey, customer: &str) -> String {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    mint(key, customer, now_ms, 24 * 3_600_000).token
+}
+
 /// One purchase; the time from sending the order to seeing it CONFIRMED.
 async fn buy(
     http: &reqwest::Client,
+    token: &str,
     url: &str,
     event: &str,
     seat: SeatId,
@@ -318,6 +339,7 @@ async fn buy(
 ) -> u64 {
     let hold: Value = http
         .post(format!("{url}/api/reservations"))
+        .bearer_auth(token)
         .json(&json!({"eventId": event, "seatIds": [seat], "holdSeconds": 600}))
         .send()
         .await
@@ -328,6 +350,7 @@ async fn buy(
     let t = Instant::now();
     let order: Value = http
         .post(format!("{url}/api/orders"))
+        .bearer_auth(token)
         .header("idempotency-key", format!("bench-{event}-{tag}"))
         .json(&json!({"holdId": hold["holdId"]}))
         .send()
@@ -340,6 +363,7 @@ async fn buy(
     loop {
         let o: Value = http
             .get(format!("{url}/api/orders/{id}"))
+            .bearer_auth(token)
             .send()
             .await
             .unwrap()

@@ -1,12 +1,15 @@
 //! `ticketing`: a thin command line over `ticketing-app`, the composition root.
 //!
-//! - `ticketing serve --embedded [--port P] [--config FILE]` runs all four
+//! - `ticketing serve --embedded [--port P] [--config FILE]` runs all six
 //!   services in one process on in-memory adapters behind one loopback port.
 //! - `ticketing serve --service NAME [--port P] [--config FILE]` runs one
 //!   service on Redis, Kafka and PostgreSQL (see `ticketing_app::service`).
+//! - `ticketing token --customer NAME [--embedded]` prints a customer's
+//!   bearer token signed with `auth.jwt_secret` (or, with `--embedded`, the
+//!   embedded demo's public key), for curl and load tools.
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::sync::Arc;
 use ticketing_app::embedded::Embedded;
@@ -28,27 +31,48 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the system.
-    Serve {
-        /// All five services in this process, on in-memory adapters.
-        #[arg(long, conflicts_with = "service", required_unless_present = "service")]
-        embedded: bool,
-        /// One service on the production adapters (Redis, Kafka, PostgreSQL).
-        #[arg(long, value_enum)]
-        service: Option<ServiceKind>,
-        /// Listening port: the gateway's with `--embedded` (`gateway.port`),
-        /// the service's with `--service` (`service.port`); 0 picks a free one.
-        #[arg(long)]
-        port: Option<u16>,
-        /// Listening address (`gateway.host` / `service.host`).
-        #[arg(long)]
-        host: Option<String>,
-        /// A TOML file layered over the defaults (then `TICKETING_*` env wins).
-        #[arg(long)]
-        config: Option<PathBuf>,
-        /// Fix the random seed (reproducible ids and payment faults).
-        #[arg(long)]
-        seed: Option<u64>,
-    },
+    Serve(ServeArgs),
+    /// Print a customer's bearer token (`Authorization: Bearer <token>`).
+    Token(TokenArgs),
+}
+
+#[derive(Debug, Args)]
+struct TokenArgs {
+    /// The customer id the token names (its `sub`), e.g. `ann`.
+    #[arg(long)]
+    customer: String,
+    /// Lifetime in seconds [auth.token_ttl_s].
+    #[arg(long)]
+    ttl_s: Option<u64>,
+    /// Sign with the embedded demo's public key when `auth.jwt_secret` is unset.
+    #[arg(long)]
+    embedded: bool,
+    /// A TOML file layered over the defaults (then `TICKETING_*` env wins).
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// All six services in this process, on in-memory adapters.
+    #[arg(long, conflicts_with = "service", required_unless_present = "service")]
+    embedded: bool,
+    /// One service on the production adapters (Redis, Kafka, PostgreSQL).
+    #[arg(long, value_enum)]
+    service: Option<ServiceKind>,
+    /// Listening port: the gateway's with `--embedded` (`gateway.port`),
+    /// the service's with `--service` (`service.port`); 0 picks a free one.
+    #[arg(long)]
+    port: Option<u16>,
+    /// Listening address (`gateway.host` / `service.host`).
+    #[arg(long)]
+    host: Option<String>,
+    /// A TOML file layered over the defaults (then `TICKETING_*` env wins).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Fix the random seed (reproducible ids and payment faults).
+    #[arg(long)]
+    seed: Option<u64>,
 }
 
 /// Raises the soft open-file limit to the hard one (where the OS allows),
@@ -113,72 +137,109 @@ async fn run(
     telemetry: &mut Option<ticketing_services::telemetry::Telemetry>,
 ) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve {
-            embedded,
-            service,
-            port,
-            host,
-            config,
-            seed,
-        } => {
-            let mut settings = Settings::load(config.as_deref())?;
-            let service_name = match service {
-                Some(kind) => format!("ticketing-{}", kind.name()),
-                None => "ticketing".to_owned(),
-            };
-            *telemetry = Some(ticketing_services::telemetry::init(
-                "info",
-                settings.log.format,
-                &settings.trace,
-                &service_name,
-            )?);
-            raise_fd_limit(&settings.http);
-            let listen = if embedded {
-                &mut settings.gateway
-            } else {
-                &mut settings.service
-            };
-            if let Some(p) = port {
-                listen.port = p;
-            }
-            if let Some(h) = host {
-                listen.host = h;
-            }
-            let seeding = match seed.or(settings.rng_seed) {
-                Some(s) => Seeding::Fixed(s),
-                None => {
-                    let mut key = [0u8; 32];
-                    // The one read of OS entropy: it keys ChaCha20 for every service.
-                    #[allow(clippy::disallowed_methods)]
-                    getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("OS entropy: {e}"))?;
-                    Seeding::Key(key)
-                }
-            };
-            let stop = stop_signal()?;
-            let clock = Arc::new(WallClock::new(wall_clock_ms()));
-            if let Some(kind) = service {
-                let app = Service::build(kind, &settings, clock, seeding).await?;
-                tracing::info!(service = kind.name(), url = %app.url(), "service listening; Ctrl-C or SIGTERM stops it");
-                println!("ticketing: {} listening on {}", kind.name(), app.url());
-                app.run_until(stop).await;
-                tracing::info!(service = kind.name(), "stopped cleanly");
-                return Ok(());
-            }
-            let app = Embedded::build(&settings, clock, seeding).await?;
-            tracing::info!(url = %app.url(), "embedded ticketing system listening; Ctrl-C stops it");
-            // One write, and no panic if whoever started us stopped reading.
-            let _ = std::io::Write::write_all(
-                &mut std::io::stdout(),
-                format!(
-                    "ticketing: listening on {}\nticketing: internal routes (audits, payment faults) on {}\n",
-                    app.url(),
-                    app.internal_url()
-                )
-                .as_bytes(),
-            );
-            app.run_until(stop).await;
-            tracing::info!("stopped cleanly");
-            Ok(())
-        }
+        Command::Token(args) => token(args),
+        Command::Serve(args) => serve(args, telemetry).await,
     }
+}
+
+/// `ticketing token`: one line on stdout, the token itself.
+fn token(args: TokenArgs) -> anyhow::Result<()> {
+    let settings = Settings::load(args.config.as_deref())?;
+    let customer = args.customer.trim();
+    let max = ticketing_services::customer::CUSTOMER_MAX_BYTES;
+    anyhow::ensure!(
+        !customer.is_empty() && customer.len() <= max,
+        "--customer must be 1 to {max} bytes"
+    );
+    let configured = settings
+        .auth
+        .jwt_secret
+        .as_deref()
+        .is_some_and(|s| !s.is_empty());
+    anyhow::ensure!(
+        configured || args.embedded,
+        "auth.jwt_secret is unset: set TICKETING_AUTH__JWT_SECRET to the system's secret (the \
+         local stack's is TICKETING_STACK_JWT_SECRET in its stack.env), or pass --embedded for \
+         the embedded demo's public key"
+    );
+    if !configured {
+        eprintln!("ticketing: signed with the embedded demo's public key (not for production)");
+    }
+    let key = ticketing_app::embedded::customer_key(&settings)?;
+    let ttl_ms = args.ttl_s.unwrap_or(settings.auth.token_ttl_s).max(1) * 1000;
+    let minted = ticketing_services::customer::mint(&key, customer, wall_clock_ms(), ttl_ms);
+    println!("{}", minted.token);
+    Ok(())
+}
+
+async fn serve(
+    args: ServeArgs,
+    telemetry: &mut Option<ticketing_services::telemetry::Telemetry>,
+) -> anyhow::Result<()> {
+    let ServeArgs {
+        embedded,
+        service,
+        port,
+        host,
+        config,
+        seed,
+    } = args;
+    let mut settings = Settings::load(config.as_deref())?;
+    let service_name = match service {
+        Some(kind) => format!("ticketing-{}", kind.name()),
+        None => "ticketing".to_owned(),
+    };
+    *telemetry = Some(ticketing_services::telemetry::init(
+        "info",
+        settings.log.format,
+        &settings.trace,
+        &service_name,
+    )?);
+    raise_fd_limit(&settings.http);
+    let listen = if embedded {
+        &mut settings.gateway
+    } else {
+        &mut settings.service
+    };
+    if let Some(p) = port {
+        listen.port = p;
+    }
+    if let Some(h) = host {
+        listen.host = h;
+    }
+    let seeding = match seed.or(settings.rng_seed) {
+        Some(s) => Seeding::Fixed(s),
+        None => {
+            let mut key = [0u8; 32];
+            // The one read of OS entropy: it keys ChaCha20 for every service.
+            #[allow(clippy::disallowed_methods)]
+            getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("OS entropy: {e}"))?;
+            Seeding::Key(key)
+        }
+    };
+    let stop = stop_signal()?;
+    let clock = Arc::new(WallClock::new(wall_clock_ms()));
+    if let Some(kind) = service {
+        let app = Service::build(kind, &settings, clock, seeding).await?;
+        tracing::info!(service = kind.name(), url = %app.url(), "service listening; Ctrl-C or SIGTERM stops it");
+        println!("ticketing: {} listening on {}", kind.name(), app.url());
+        app.run_until(stop).await;
+        tracing::info!(service = kind.name(), "stopped cleanly");
+        return Ok(());
+    }
+    let app = Embedded::build(&settings, clock, seeding).await?;
+    tracing::info!(url = %app.url(), "embedded ticketing system listening; Ctrl-C stops it");
+    // One write, and no panic if whoever started us stopped reading.
+    let _ = std::io::Write::write_all(
+        &mut std::io::stdout(),
+        format!(
+            "ticketing: listening on {}\nticketing: internal routes (audits, payment faults) on {}\n",
+            app.url(),
+            app.internal_url()
+        )
+        .as_bytes(),
+    );
+    app.run_until(stop).await;
+    tracing::info!("stopped cleanly");
+    Ok(())
 }

@@ -182,13 +182,14 @@ async fn order_status(http: &reqwest::Client, url: &str, order_id: &str) -> Valu
     get_json(http, format!("{url}/api/orders/{order_id}")).await
 }
 
-/// Polls until every order is terminal; returns their final bodies.
-async fn wait_terminal(http: &reqwest::Client, url: &str, orders: &[String]) -> Vec<Value> {
+/// Polls until every order is terminal (each read by its buyer: an order
+/// is its customer's); returns their final bodies.
+async fn wait_terminal(url: &str, orders: &[(reqwest::Client, String)]) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         let mut bodies = Vec::new();
-        for id in orders {
-            bodies.push(order_status(http, url, id).await);
+        for (buyer, id) in orders {
+            bodies.push(order_status(buyer, url, id).await);
         }
         let pending = bodies.iter().filter(|b| b["status"] == "PENDING").count();
         if pending == 0 {
@@ -422,6 +423,75 @@ async fn queue_through_the_gateway(http: &reqwest::Client, url: &str) {
     println!("queue: joined stadium-final, admitted, held with the token");
 }
 
+/// Accounts through nginx on PostgreSQL: sign up, log in, hold with the
+/// login's token (no other credential), see the hold; a wrong password
+/// and an unknown email get the same 401; no token at all is refused.
+async fn users_through_the_gateway(url: &str) {
+    let anon = reqwest::Client::new();
+    let creds = json!({"email": "stack-buyer@example.org", "password": "stack buyer password"});
+    let r = anon
+        .post(format!("{url}/api/users"))
+        .json(&creds)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201, "{:?}", r.text().await);
+    let r = anon
+        .post(format!("{url}/api/sessions"))
+        .json(&creds)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let session: Value = r.json().await.unwrap();
+    let token = session["accessToken"].as_str().unwrap();
+    let hold = json!({"eventId": "jazz-night", "seatIds": ["5-5"], "holdSeconds": 60});
+    let r = anon
+        .post(format!("{url}/api/reservations"))
+        .json(&hold)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        401,
+        "production refuses anonymous holds"
+    );
+    let r = anon
+        .post(format!("{url}/api/reservations"))
+        .bearer_auth(token)
+        .json(&hold)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let held: Value = r.json().await.unwrap();
+    let id = held["holdId"].as_str().unwrap();
+    let r = anon
+        .get(format!("{url}/api/reservations/{id}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let mut answers = Vec::new();
+    for email in ["stack-buyer@example.org", "nobody@example.org"] {
+        let wrong = json!({"email": email, "password": "not the password"});
+        let r = anon
+            .post(format!("{url}/api/sessions"))
+            .json(&wrong)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 401);
+        let mut body: Value = r.json().await.unwrap();
+        body.as_object_mut().unwrap().remove("traceId");
+        answers.push(body);
+    }
+    assert_eq!(answers[0], answers[1]);
+    println!("users: signed up, logged in, held with the login's token through nginx");
+}
+
 #[test]
 fn rush_purchases_broker_outage_and_duplicates_on_the_real_stack() {
     let stack = Stack::up();
@@ -432,25 +502,35 @@ fn rush_purchases_broker_outage_and_duplicates_on_the_real_stack() {
         .unwrap();
     rt.block_on(async {
         let url = stack.url().to_owned();
-        // Every request as one customer: the services verify tokens. A
-        // client outside the system: its token's time is the wall clock.
+        // Every request as a customer: the services verify tokens, and one
+        // customer may hold only `limits.*` of an event, so each rush user
+        // is its own. A client outside the system: its token's time is the
+        // wall clock.
         let key = CustomerKey::hs256(stack.get("TICKETING_STACK_JWT_SECRET")).unwrap();
-        #[allow(clippy::disallowed_methods)]
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as u64;
-        let http = reqwest::Client::builder()
-            .default_headers(authorization(&key, "stack-e2e", now_ms, 3_600_000))
-            .timeout(Duration::from_secs(20))
-            .build()
-            .unwrap();
+        let customer = |name: &str| {
+            #[allow(clippy::disallowed_methods)]
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as u64;
+            reqwest::Client::builder()
+                .default_headers(authorization(&key, name, now_ms, 3_600_000))
+                .timeout(Duration::from_secs(20))
+                .build()
+                .unwrap()
+        };
+        let http = customer("stack-e2e");
 
         // 1. The rush.
         let started = Instant::now();
         let mut users = tokio::task::JoinSet::new();
         for user in 0..USERS {
-            users.spawn(rush_user(http.clone(), url.clone(), user));
+            let me = customer(&format!("stack-e2e-rush-{user}"));
+            let url = url.clone();
+            users.spawn(async move {
+                let won = rush_user(me.clone(), url, user).await;
+                won.map(|hold| (hold, me))
+            });
         }
         let mut holds = Vec::new();
         while let Some(r) = users.join_next().await {
@@ -464,13 +544,13 @@ fn rush_purchases_broker_outage_and_duplicates_on_the_real_stack() {
         assert_eq!(holds.len(), SEATS, "exactly one winner per seat");
         let ev = get_json(&http, format!("{url}/api/events/{EVENT}")).await;
         assert_eq!(ev["availableCount"], 0, "sold out (all held)");
-        holds.sort();
+        holds.sort_by(|a, b| a.0.cmp(&b.0));
 
-        // 2. Purchases across a broker outage.
+        // 2. Purchases across a broker outage, each by its hold's customer.
         stack.signal_broker("-STOP");
         let mut orders = Vec::new();
-        for (i, hold) in holds.iter().take(BUYERS).enumerate() {
-            let resp = http
+        for (i, (hold, buyer)) in holds.iter().take(BUYERS).enumerate() {
+            let resp = buyer
                 .post(format!("{url}/api/orders"))
                 .header("idempotency-key", format!("e2e-{i}"))
                 .json(&json!({"holdId": hold}))
@@ -483,20 +563,20 @@ fn rush_purchases_broker_outage_and_duplicates_on_the_real_stack() {
                 "order {i} accepted during the outage"
             );
             let body: Value = resp.json().await.unwrap();
-            orders.push(body["orderId"].as_str().unwrap().to_owned());
+            orders.push((buyer.clone(), body["orderId"].as_str().unwrap().to_owned()));
         }
         tokio::time::sleep(Duration::from_secs(4)).await;
         let still_pending = {
             let mut n = 0;
-            for id in &orders {
-                n += usize::from(order_status(&http, &url, id).await["status"] == "PENDING");
+            for (buyer, id) in &orders {
+                n += usize::from(order_status(buyer, &url, id).await["status"] == "PENDING");
             }
             n
         };
         stack.signal_broker("-CONT");
         println!("outage: {still_pending} of {BUYERS} orders PENDING while the broker was frozen");
         let outage_over = Instant::now();
-        let bodies = wait_terminal(&http, &url, &orders).await;
+        let bodies = wait_terminal(&url, &orders).await;
         println!(
             "outage: all orders terminal {:?} after thaw",
             outage_over.elapsed()
@@ -524,7 +604,7 @@ fn rush_purchases_broker_outage_and_duplicates_on_the_real_stack() {
             ],
         )
         .await;
-        let bodies = wait_terminal(&http, &url, &orders).await;
+        let bodies = wait_terminal(&url, &orders).await;
         for b in &bodies {
             assert_eq!(b["status"], "CONFIRMED", "{b}");
         }
@@ -587,6 +667,9 @@ fn rush_purchases_broker_outage_and_duplicates_on_the_real_stack() {
 
         // 4c. The waiting room through nginx: stadium-final needs admission.
         queue_through_the_gateway(&http, &url).await;
+
+        // 4d. Customer accounts through nginx.
+        users_through_the_gateway(&url).await;
 
         // 5. The live seat stream through nginx.
         sse_through_the_gateway(&http, &url).await;

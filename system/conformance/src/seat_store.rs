@@ -8,7 +8,8 @@
 use std::future::Future;
 use std::sync::Arc;
 use ticketing_domain::ports::{
-    ChangesSince, ConfirmOutcome, HoldRequest, Releaser, SeatStore, SeatStoreError,
+    ChangesSince, ConfirmOutcome, CustomerLimits, HoldRequest, LimitKind, Releaser, SeatStore,
+    SeatStoreError,
 };
 use ticketing_domain::saga::FailureReason;
 use ticketing_domain::{EventId, HoldId, OrderId, SeatId, SeatStatus};
@@ -39,7 +40,21 @@ fn req(n: u32, seats: &[&str], ttl_ms: u64) -> HoldRequest {
         hold_id: h(n),
         ttl_ms,
         customer_id: None,
+        limits: CustomerLimits::default(),
     }
+}
+
+/// `req` as `customer`'s, under `limits`.
+fn creq(n: u32, seats: &[&str], customer: &str, limits: CustomerLimits) -> HoldRequest {
+    HoldRequest {
+        customer_id: Some(customer.to_owned()),
+        limits,
+        ..req(n, seats, 60_000)
+    }
+}
+
+fn limit(kind: LimitKind, count: u32, limit: u32) -> SeatStoreError {
+    SeatStoreError::CustomerLimit { kind, count, limit }
 }
 
 /// A store with one event of 2 rows x 4 seats (`1-1` .. `2-4`), 1000 cents each.
@@ -391,6 +406,96 @@ where
     );
 }
 
+/// 50 concurrent one-seat holds of one customer under a 3-seat limit:
+/// exactly 3 are granted, every other one is refused by the limit (never a
+/// read-then-write race), and nothing else is held.
+pub async fn customer_seat_limit_holds_under_concurrency<F, Fut>(make: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn SeatStore>>,
+{
+    let store = setup(&make).await;
+    let limits = CustomerLimits {
+        seats_per_event: 3,
+        active_holds: 0,
+    };
+    let seats = ["1-1", "1-2", "1-3", "1-4", "2-1", "2-2", "2-3", "2-4"];
+    let mut tasks = Vec::new();
+    for n in 0..50u32 {
+        let store = store.clone();
+        let r = creq(n, &[seats[n as usize % 8]], "scalper", limits);
+        tasks.push(tokio::spawn(async move { store.hold(r, 0).await }));
+    }
+    let (mut won, mut limited) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => won += 1,
+            Err(e) if e == limit(LimitKind::SeatsPerEvent, 3, 3) => limited += 1,
+            // Two requests for one seat: the second may see it held first.
+            Err(SeatStoreError::SeatsUnavailable(_)) => {}
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    assert_eq!(won, 3);
+    assert!(limited >= 50 - 8 - 3, "{limited} refused by the limit");
+    let held = store.seat_map(&ev()).await.unwrap().seats;
+    let held = held
+        .iter()
+        .filter(|(_, st)| *st == SeatStatus::Held)
+        .count();
+    assert_eq!(held, 3);
+}
+
+/// What the limits count: live holds' seats (a refused multi-seat hold
+/// names the count), live holds, sold seats for good; a released or
+/// expired hold gives its share back; other customers and anonymous
+/// holds are not counted.
+pub async fn customer_limits_count_live_holds_and_sold_seats<F, Fut>(make: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn SeatStore>>,
+{
+    let store = setup(&make).await;
+    let lim = CustomerLimits {
+        seats_per_event: 4,
+        active_holds: 2,
+    };
+    store
+        .hold(creq(1, &["1-1", "1-2"], "ann", lim), 0)
+        .await
+        .unwrap();
+    let e = store
+        .hold(creq(2, &["1-3", "1-4", "2-1"], "ann", lim), 0)
+        .await;
+    assert_eq!(e.unwrap_err(), limit(LimitKind::SeatsPerEvent, 2, 4));
+    store.hold(creq(3, &["1-3"], "ann", lim), 0).await.unwrap();
+    let e = store.hold(creq(4, &["1-4"], "ann", lim), 0).await;
+    assert_eq!(e.unwrap_err(), limit(LimitKind::ActiveHolds, 2, 2));
+    // Someone else, and an anonymous hold, have their own room.
+    store.hold(creq(5, &["1-4"], "bob", lim), 0).await.unwrap();
+    store.hold(req(6, &["2-4"], 60_000), 0).await.unwrap();
+    // Released: its seat and its hold are free again.
+    store.release(&h(3), Releaser::Holder, 1).await.unwrap();
+    store.hold(creq(7, &["2-1"], "ann", lim), 1).await.unwrap();
+    // Sold: the seats stay counted once the hold is consumed.
+    store.pin(&h(1), &o(1), 60_000, 2).await.unwrap();
+    let sold = store.confirm(&h(1), &o(1), None, 2).await.unwrap();
+    assert!(matches!(sold, ConfirmOutcome::Confirmed { .. }), "{sold:?}");
+    store.hold(creq(8, &["2-2"], "ann", lim), 3).await.unwrap();
+    let e = store.hold(creq(9, &["2-3"], "ann", lim), 3).await;
+    assert_eq!(e.unwrap_err(), limit(LimitKind::SeatsPerEvent, 4, 4));
+    // Expired (ttl 60 s): 2-1 and 2-2 come back, the two sold seats do not.
+    let later = 60_010;
+    let e = store
+        .hold(creq(10, &["2-3", "1-3", "2-1"], "ann", lim), later)
+        .await;
+    assert_eq!(e.unwrap_err(), limit(LimitKind::SeatsPerEvent, 2, 4));
+    store
+        .hold(creq(11, &["2-3", "2-1"], "ann", lim), later)
+        .await
+        .unwrap();
+}
+
 /// Stamps out one test per case for a factory expression.
 #[macro_export]
 macro_rules! seat_store_suite {
@@ -424,6 +529,14 @@ macro_rules! seat_store_suite {
             #[tokio::test]
             async fn changes_are_gap_free_and_bounded() {
                 $crate::seat_store::changes_are_gap_free_and_bounded($make).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn customer_seat_limit_holds_under_concurrency() {
+                $crate::seat_store::customer_seat_limit_holds_under_concurrency($make).await
+            }
+            #[tokio::test]
+            async fn customer_limits_count_live_holds_and_sold_seats() {
+                $crate::seat_store::customer_limits_count_live_holds_and_sold_seats($make).await
             }
         }
     };

@@ -1,6 +1,6 @@
 //! # ticketing-contract
 //!
-//! The requests and answers of contract v1 (public `/api/...` and internal
+//! The requests and answers of the contract (v1, and v2's customers: public `/api/...` and internal
 //! `/internal/...`) as Rust types, declared once. The services serialize
 //! them; the load harness, tests and tools deserialize the same types, so a
 //! field renamed on one side breaks the other's build, not a run. Statuses
@@ -352,6 +352,56 @@ pub struct PinBody {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct OrderBody {
     pub hold_id: String,
+}
+
+/// `POST /api/users` (sign-up) and `POST /api/sessions` (login): an email
+/// and a password. `Debug` never prints the password.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CredentialsBody {
+    pub email: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for CredentialsBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CredentialsBody")
+            .field("email", &self.email)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// `POST /api/users` → 201: the new account (never its password hash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountView {
+    /// The customer id every token for this account names (`sub`).
+    pub customer_id: String,
+    pub email: String,
+}
+
+/// `POST /api/sessions` → 201: a bearer token for the hold and order routes.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionView {
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    pub customer_id: String,
+    /// RFC 3339 UTC, and the same as Unix milliseconds.
+    pub expires_at: String,
+    pub expires_at_ms: UnixMs,
+}
+
+impl std::fmt::Debug for SessionView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionView")
+            .field("access_token", &"<redacted>")
+            .field("customer_id", &self.customer_id)
+            .field("expires_at_ms", &self.expires_at_ms)
+            .finish()
+    }
 }
 
 /// `POST /internal/payments/{order_id}/authorize`.

@@ -10,7 +10,8 @@ use async_trait::async_trait;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Mutex;
 use ticketing_domain::ports::{
-    ChangesSince, ConfirmOutcome, HoldRequest, Releaser, SeatStore, SeatStoreError,
+    ChangesSince, ConfirmOutcome, CustomerLimits, HoldRequest, LimitKind, Releaser, SeatStore,
+    SeatStoreError,
 };
 use ticketing_domain::saga::FailureReason;
 use ticketing_domain::{
@@ -59,6 +60,33 @@ struct Inner {
     expiries: BTreeSet<(UnixMs, HoldId)>,
     tombstones: BTreeMap<HoldId, (UnixMs, Gone)>,
     tombstone_order: BTreeSet<(UnixMs, HoldId)>,
+    /// Per (event, customer): what the per-customer limits count.
+    customers: BTreeMap<(EventId, String), Tally>,
+}
+
+/// A customer's seats (live holds and sold) and live holds on one event.
+#[derive(Debug, Default, Clone, Copy)]
+struct Tally {
+    seats: u32,
+    holds: u32,
+}
+
+/// The first limit `want` more seats in one more hold would break.
+fn over_limit(t: Tally, want: u32, limits: CustomerLimits) -> Option<SeatStoreError> {
+    let over = |kind, count: u32, add: u32, limit: u32| {
+        (limit > 0 && count + add > limit).then_some(SeatStoreError::CustomerLimit {
+            kind,
+            count,
+            limit,
+        })
+    };
+    over(
+        LimitKind::SeatsPerEvent,
+        t.seats,
+        want,
+        limits.seats_per_event,
+    )
+    .or_else(|| over(LimitKind::ActiveHolds, t.holds, 1, limits.active_holds))
 }
 
 /// The in-memory [`SeatStore`].
@@ -179,7 +207,17 @@ impl Inner {
             return;
         };
         self.expiries.remove(&(hold.expires_at_ms, hold_id.clone()));
-        if !matches!(gone, Gone::Confirmed { .. }) {
+        let confirmed = matches!(gone, Gone::Confirmed { .. });
+        if let Some(c) = &hold.customer_id {
+            let key = (hold.event_id.clone(), c.clone());
+            if let Some(t) = self.customers.get_mut(&key) {
+                t.holds = t.holds.saturating_sub(1);
+                if !confirmed {
+                    t.seats = t.seats.saturating_sub(hold.seat_ids.len() as u32);
+                }
+            }
+        }
+        if !confirmed {
             for seat in &hold.seat_ids {
                 self.set_slot(&hold.event_id, seat, Slot::Available, limit);
             }
@@ -285,6 +323,13 @@ impl SeatStore for MemSeatStore {
         if inner.holds.contains_key(&req.hold_id) || inner.tombstones.contains_key(&req.hold_id) {
             return Err(SeatStoreError::DuplicateHoldId);
         }
+        if let Some(c) = &req.customer_id {
+            let key = (req.event_id.clone(), c.clone());
+            let tally = inner.customers.get(&key).copied().unwrap_or_default();
+            if let Some(e) = over_limit(tally, req.seat_ids.len() as u32, req.limits) {
+                return Err(e);
+            }
+        }
         let ev = &inner.events[&req.event_id];
         let taken: Vec<SeatId> = req
             .seat_ids
@@ -312,6 +357,14 @@ impl SeatStore for MemSeatStore {
         inner
             .expiries
             .insert((hold.expires_at_ms, hold.hold_id.clone()));
+        if let Some(c) = &hold.customer_id {
+            let t = inner
+                .customers
+                .entry((hold.event_id.clone(), c.clone()))
+                .or_default();
+            t.seats += hold.seat_ids.len() as u32;
+            t.holds += 1;
+        }
         inner.holds.insert(hold.hold_id.clone(), hold.clone());
         Ok(hold)
     }

@@ -299,6 +299,7 @@ async fn run(store: &MemSeatStore, op: &Op, now_ms: u64, holds_made: usize, ev: 
                     hold_id: hold_id(holds_made),
                     ttl_ms: *ttl_ms,
                     customer_id: None,
+                    limits: Default::default(),
                 },
                 now_ms,
             )

@@ -34,7 +34,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use ticketing_domain::ports::{
-    ChangesSince, ConfirmOutcome, HoldRequest, Releaser, SeatStore, SeatStoreError,
+    ChangesSince, ConfirmOutcome, HoldRequest, LimitKind, Releaser, SeatStore, SeatStoreError,
 };
 use ticketing_domain::saga::FailureReason;
 use ticketing_domain::{
@@ -111,6 +111,28 @@ struct Reply<T> {
     err: Option<String>,
     #[serde(default, deserialize_with = "list")]
     seats: Vec<String>,
+    /// `CustomerLimit`: which limit, the customer's count and the bound.
+    kind: Option<String>,
+    count: Option<String>,
+    limit: Option<String>,
+}
+
+/// The script's `CustomerLimit` answer as the domain's error.
+fn customer_limit(
+    kind: &Option<String>,
+    count: &Option<String>,
+    limit: &Option<String>,
+) -> SeatStoreError {
+    let num = |v: &Option<String>| v.as_deref().and_then(|n| n.parse().ok()).unwrap_or(0);
+    let kind = match kind.as_deref() {
+        Some("ActiveHolds") => LimitKind::ActiveHolds,
+        _ => LimitKind::SeatsPerEvent,
+    };
+    SeatStoreError::CustomerLimit {
+        kind,
+        count: num(count),
+        limit: num(limit),
+    }
 }
 
 /// cjson encodes an empty Lua table as `{}`: accept it as an empty list.
@@ -276,11 +298,11 @@ impl RedisSeatStore {
         format!("{}{{hold:{}}}", self.config.key_prefix, hold_id.as_str())
     }
 
-    /// The script's eight keys for one event, in KEYS order.
-    pub fn event_keys(&self, event_id: &EventId) -> [String; 8] {
+    /// The script's nine keys for one event, in KEYS order.
+    pub fn event_keys(&self, event_id: &EventId) -> [String; 9] {
         let base = format!("{}{{ev:{}}}", self.config.key_prefix, event_id.as_str());
         [
-            "meta", "state", "price", "hist", "exp", "holds", "tombs", "tombz",
+            "meta", "state", "price", "hist", "exp", "holds", "tombs", "tombz", "cust",
         ]
         .map(|k| format!("{base}:{k}"))
     }
@@ -337,6 +359,9 @@ impl RedisSeatStore {
             (_, Some("HoldPinned")) => Err(SeatStoreError::HoldPinned),
             (_, Some("ExtensionLimit")) => Err(SeatStoreError::ExtensionLimit),
             (_, Some("DuplicateHoldId")) => Err(SeatStoreError::DuplicateHoldId),
+            (_, Some("CustomerLimit")) => {
+                Err(customer_limit(&reply.kind, &reply.count, &reply.limit))
+            }
             (_, other) => Err(unavailable(format!("unexpected script answer: {other:?}"))),
         }
     }
@@ -410,6 +435,8 @@ impl SeatStore for RedisSeatStore {
             clamp(req.ttl_ms),
             seats,
             customer,
+            req.limits.seats_per_event.to_string(),
+            req.limits.active_holds.to_string(),
         ];
         let hold: HoldJson = Self::ok(self.run(&req.event_id, "hold", now_ms, &args).await?)?;
         let hold = hold.into_hold(&req.event_id);

@@ -12,6 +12,9 @@
 --   6 holds  HASH  active hold -> JSON {seats, amount, created, expires, pinned?, customer?}
 --   7 tombs  HASH  gone hold -> JSON {k = expired|released|confirmed, order?, seats?}
 --   8 tombz  ZSET  gone hold -> when it went (to forget tombstones)
+--   9 cust   HASH  "s:<customer>" -> seats the customer has on the event
+--                 (live holds and sold), "h:<customer>" -> live holds: what
+--                 the per-customer limits count, kept by 'hold' and end_hold
 -- ARGV: 1 op, 2 now_ms, 3 history limit, 4.. op arguments.
 -- Numbers inside JSON are strings: Lua numbers are doubles and cjson prints
 -- 14 significant digits, so integers travel as "%d" text.
@@ -19,6 +22,7 @@
 
 local K_META, K_STATE, K_PRICE, K_HIST = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local K_EXP, K_HOLDS, K_TOMBS, K_TOMBZ = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local K_CUST = KEYS[9]
 local OP = ARGV[1]
 local NOW = tonumber(ARGV[2])
 local LIMIT = tonumber(ARGV[3])
@@ -65,6 +69,12 @@ local function end_hold(hid, gone)
   if not h then return nil end
   redis.call('HDEL', K_HOLDS, hid)
   redis.call('ZREM', K_EXP, hid)
+  if h.customer then
+    redis.call('HINCRBY', K_CUST, 'h:' .. h.customer, -1)
+    if gone.k ~= 'confirmed' then
+      redis.call('HINCRBY', K_CUST, 's:' .. h.customer, -#h.seats)
+    end
+  end
   if gone.k ~= 'confirmed' then
     for _, s in ipairs(h.seats) do set_seat(s, 'A', 'A') end
   end
@@ -93,6 +103,21 @@ local function active(hid)
   return nil, 'HoldNotFound'
 end
 
+-- The first per-customer limit one more hold of n seats would break (nil
+-- if none): ARGV 8 seats per event, 9 live holds; 0 is no limit.
+local function over_limit(customer, n)
+  local seats = tonumber(redis.call('HGET', K_CUST, 's:' .. customer) or '0')
+  local holds = tonumber(redis.call('HGET', K_CUST, 'h:' .. customer) or '0')
+  local max_seats, max_holds = tonumber(ARGV[8] or '0'), tonumber(ARGV[9] or '0')
+  if max_seats > 0 and seats + n > max_seats then
+    return {kind = 'SeatsPerEvent', count = fmt(seats), limit = fmt(max_seats)}
+  end
+  if max_holds > 0 and holds + 1 > max_holds then
+    return {kind = 'ActiveHolds', count = fmt(holds), limit = fmt(max_holds)}
+  end
+  return nil
+end
+
 local function with_id(hid, h)
   h.hold_id = hid
   return h
@@ -118,7 +143,8 @@ elseif OP == 'activate' then
   return ok('created')
 
 elseif OP == 'hold' then
-  -- ARGV 4 hold id, 5 ttl_ms, 6 JSON seats, 7 JSON customer (or null).
+  -- ARGV 4 hold id, 5 ttl_ms, 6 JSON seats, 7 JSON customer (or null),
+  -- 8 seats per event, 9 live holds (a customer's limits; 0: none).
   local hid, ttl = ARGV[4], tonumber(ARGV[5])
   local seats = cjson.decode(ARGV[6])
   if not exists() then return err('UnknownEvent') end
@@ -130,6 +156,12 @@ elseif OP == 'hold' then
   expire_due(nil)
   if redis.call('HEXISTS', K_HOLDS, hid) == 1 or redis.call('HEXISTS', K_TOMBS, hid) == 1 then
     return err('DuplicateHoldId')
+  end
+  local customer = cjson.decode(ARGV[7])
+  if customer == cjson.null then customer = nil end
+  if customer then
+    local over = over_limit(customer, #seats)
+    if over then return err('CustomerLimit', over) end
   end
   local taken = {}
   for _, s in ipairs(seats) do
@@ -143,8 +175,11 @@ elseif OP == 'hold' then
   end
   local h = {seats = seats, amount = fmt(amount), created = ARGV[2],
              expires = fmt(NOW + ttl)}
-  local customer = cjson.decode(ARGV[7])
-  if customer ~= cjson.null then h.customer = customer end
+  if customer then
+    h.customer = customer
+    redis.call('HINCRBY', K_CUST, 's:' .. customer, #seats)
+    redis.call('HINCRBY', K_CUST, 'h:' .. customer, 1)
+  end
   put_hold(hid, h)
   return ok(with_id(hid, h))
 

@@ -26,6 +26,7 @@ fn hold(n: u32, seats: &[&str]) -> HoldRequest {
         hold_id: HoldId(format!("h_{n:032x}")),
         ttl_ms: 60_000,
         customer_id: None,
+        limits: Default::default(),
     }
 }
 

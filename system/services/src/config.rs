@@ -287,6 +287,12 @@ pub struct HttpSettings {
     /// one accept loop takes them: with std's 128 the rest wait for SYN
     /// retries (1 s, then 3 s).
     pub accept_backlog: u32,
+    /// Take the client's address from the last `X-Forwarded-For` entry
+    /// (the one the gateway appended) instead of the connection's peer.
+    /// `None` takes the mode's default: on for `serve --service` (always
+    /// behind the gateway), off for the embedded system (clients connect
+    /// directly, so the header is theirs to forge).
+    pub trust_forwarded_for: Option<bool>,
 }
 
 impl Default for HttpSettings {
@@ -300,6 +306,7 @@ impl Default for HttpSettings {
             max_headers: 64,
             max_header_bytes: 32 * 1024,
             accept_backlog: 4096,
+            trust_forwarded_for: None,
         }
     }
 }
@@ -379,6 +386,91 @@ impl QueueSettings {
             idle_ms: self.idle_s * 1000,
             abandon_ms: self.abandon_s * 1000,
             token_ttl_ms: self.token_ttl_s * 1000,
+        }
+    }
+}
+
+/// A rate: `per_minute` requests on average, `burst` at once (a GCRA
+/// bucket; `per_minute = 0` turns the limit off).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateSettings {
+    pub per_minute: u32,
+    pub burst: u32,
+}
+
+impl RateSettings {
+    pub const fn new(per_minute: u32, burst: u32) -> RateSettings {
+        RateSettings { per_minute, burst }
+    }
+}
+
+/// Customer accounts (`users` section): how passwords are hashed and how
+/// often one account or one client address may try to log in or sign up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UsersSettings {
+    /// argon2id memory in KiB (OWASP: 19,456 KiB, 2 iterations, 1 lane).
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+    /// Hashes computed at once (each holds a runtime worker while it runs).
+    pub hash_concurrency_max: usize,
+    /// Requests waiting for a hash slot; one more is 503 `SERVICE_UNAVAILABLE`.
+    pub hash_waiting_max: usize,
+    /// Login attempts per account (by email, known or not).
+    pub login_per_account: RateSettings,
+    /// Login attempts per client address.
+    pub login_per_address: RateSettings,
+    /// Sign-ups per client address.
+    pub signup_per_address: RateSettings,
+    /// Keys each limiter remembers; when full, keys whose bucket has
+    /// refilled are forgotten, and if none has, new keys are refused.
+    pub limiter_keys_max: usize,
+}
+
+impl Default for UsersSettings {
+    fn default() -> Self {
+        Self {
+            argon2_memory_kib: 19_456,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            hash_concurrency_max: 2,
+            hash_waiting_max: 256,
+            login_per_account: RateSettings::new(10, 5),
+            login_per_address: RateSettings::new(60, 20),
+            signup_per_address: RateSettings::new(20, 10),
+            limiter_keys_max: 100_000,
+        }
+    }
+}
+
+/// Per-customer limits (`limits` section), enforced inside the seat
+/// store's atomic hold step; 0 turns one off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsSettings {
+    /// Seats per customer per event, over live holds (checkout included)
+    /// and sold seats.
+    pub seats_per_event: u32,
+    /// Live holds per customer per event.
+    pub active_holds: u32,
+}
+
+impl Default for LimitsSettings {
+    fn default() -> Self {
+        Self {
+            seats_per_event: 8,
+            active_holds: 2,
+        }
+    }
+}
+
+impl LimitsSettings {
+    pub fn customer(&self) -> ticketing_domain::ports::CustomerLimits {
+        ticketing_domain::ports::CustomerLimits {
+            seats_per_event: self.seats_per_event,
+            active_holds: self.active_holds,
         }
     }
 }

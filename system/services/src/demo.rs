@@ -1,5 +1,6 @@
 //! Demo data: three 10x10 events like the seed system, plus one large event
-//! (`stadium-final`, 100x100 = 10,000 seats by default) for load runs.
+//! (`stadium-final`, 100x100 = 10,000 seats by default) for load runs, and
+//! the embedded demo's two customer accounts.
 //!
 //! Layer: top; imports `config` (the catalog installs the events it lists).
 
@@ -31,3 +32,12 @@ pub fn demo_events(settings: &DemoSettings) -> Vec<Event> {
 
 /// Demo events behind a waiting room (on sale from the moment they are installed).
 pub const PROTECTED: &[&str] = &["stadium-final"];
+
+/// The embedded demo's customer accounts (email, password): public on
+/// purpose, for the README's tour and the web pages. Installed only by the
+/// embedded system, never by `serve --service` (no usable default
+/// credential in production).
+pub const ACCOUNTS: &[(&str, &str)] = &[
+    ("ann@example.org", "ann-demo-password"),
+    ("bob@example.org", "bob-demo-password"),
+];

@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use ticketing_domain::SeatId;
-use ticketing_domain::ports::{QueueError, RepoError, SeatStoreError};
+use ticketing_domain::ports::{LimitKind, QueueError, RepoError, SeatStoreError};
 
 /// Code, message and optional extra fields of an error body.
 #[derive(Debug, Clone)]
@@ -56,6 +56,13 @@ pub enum ApiError {
     HoldExpired,
     #[error("hold is pinned to an order")]
     HoldPinned,
+    /// A per-customer limit on the event (`limits.*`).
+    #[error("this customer already has {count} {kind} (at most {limit})")]
+    CustomerLimit {
+        kind: LimitKind,
+        count: u32,
+        limit: u32,
+    },
     /// Extending would not move the expiry later; says which rule refused.
     #[error("{0}")]
     ExtensionLimit(String),
@@ -74,6 +81,12 @@ pub enum ApiError {
     /// No valid customer token (missing, malformed, expired, other key).
     #[error("{0}")]
     Unauthenticated(String),
+    /// Login with a wrong password or an unknown email: one answer for both.
+    #[error("email or password is wrong")]
+    InvalidCredentials,
+    /// A rate limit refused the request; `Retry-After` says when to come back.
+    #[error("too many requests; retry after {retry_after_ms} ms")]
+    RateLimited { retry_after_ms: u64 },
     /// A dependency is down; the client may retry.
     #[error("service unavailable: {0}")]
     Unavailable(String),
@@ -90,12 +103,15 @@ impl ApiError {
             EventNotFound | SeatsNotFound(_) | HoldNotFound | OrderNotFound | NotFound(..) => {
                 StatusCode::NOT_FOUND
             }
-            SeatsUnavailable(_) | HoldPinned | ExtensionLimit(_) | Conflict(..) => {
-                StatusCode::CONFLICT
-            }
+            SeatsUnavailable(_)
+            | HoldPinned
+            | CustomerLimit { .. }
+            | ExtensionLimit(_)
+            | Conflict(..) => StatusCode::CONFLICT,
             HoldExpired => StatusCode::GONE,
             Forbidden(..) => StatusCode::FORBIDDEN,
-            Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            Unauthenticated(_) | InvalidCredentials => StatusCode::UNAUTHORIZED,
+            RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             IdempotencyKeyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
             Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -114,12 +130,31 @@ impl ApiError {
             HoldNotFound => ("HOLD_NOT_FOUND", None),
             HoldExpired => ("HOLD_EXPIRED", None),
             HoldPinned => ("HOLD_PINNED", None),
+            CustomerLimit { kind, count, limit } => (
+                "CUSTOMER_LIMIT",
+                Some((
+                    "customerLimit",
+                    serde_json::json!({
+                        "kind": match kind {
+                            LimitKind::SeatsPerEvent => "SEATS_PER_EVENT",
+                            LimitKind::ActiveHolds => "ACTIVE_HOLDS",
+                        },
+                        "count": count,
+                        "limit": limit,
+                    }),
+                )),
+            ),
             ExtensionLimit(_) => ("HOLD_EXTENSION_LIMIT", None),
             OrderNotFound => ("ORDER_NOT_FOUND", None),
             IdempotencyKeyRequired => ("IDEMPOTENCY_KEY_REQUIRED", None),
             IdempotencyKeyMismatch => ("IDEMPOTENCY_KEY_MISMATCH", None),
             Conflict(code, _) | NotFound(code, _) | Forbidden(code, _) => (*code, None),
             Unauthenticated(_) => ("UNAUTHENTICATED", None),
+            InvalidCredentials => ("INVALID_CREDENTIALS", None),
+            RateLimited { retry_after_ms } => (
+                "RATE_LIMITED",
+                Some(("retryAfterMs", serde_json::json!(retry_after_ms))),
+            ),
             Unavailable(_) => ("SERVICE_UNAVAILABLE", None),
             Unexpected(_) => ("INTERNAL", None),
         };
@@ -143,12 +178,23 @@ impl IntoResponse for ApiError {
             tracing::error!(error = ?self, "request failed");
         }
         let mut resp = status.into_response();
-        if matches!(self, ApiError::Unauthenticated(_)) {
+        let headers = resp.headers_mut();
+        match &self {
             // RFC 6750 §3: say which scheme the route takes.
-            resp.headers_mut().insert(
-                axum::http::header::WWW_AUTHENTICATE,
-                axum::http::HeaderValue::from_static("Bearer realm=\"ticketing\""),
-            );
+            ApiError::Unauthenticated(_) | ApiError::InvalidCredentials => {
+                headers.insert(
+                    axum::http::header::WWW_AUTHENTICATE,
+                    axum::http::HeaderValue::from_static("Bearer realm=\"ticketing\""),
+                );
+            }
+            // RFC 9110 §10.2.3: whole seconds, rounded up.
+            ApiError::RateLimited { retry_after_ms } => {
+                headers.insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from(retry_after_ms.div_ceil(1000).max(1)),
+                );
+            }
+            _ => {}
         }
         resp.extensions_mut().insert(self.payload());
         resp
@@ -164,6 +210,9 @@ impl From<SeatStoreError> for ApiError {
             SeatStoreError::HoldNotFound => ApiError::HoldNotFound,
             SeatStoreError::HoldGone => ApiError::HoldExpired,
             SeatStoreError::HoldPinned => ApiError::HoldPinned,
+            SeatStoreError::CustomerLimit { kind, count, limit } => {
+                ApiError::CustomerLimit { kind, count, limit }
+            }
             SeatStoreError::ExtensionLimit => {
                 ApiError::ExtensionLimit("the hold's expiry cannot move later".into())
             }
@@ -198,6 +247,7 @@ pub fn code_for_status(status: StatusCode) -> &'static str {
         StatusCode::UNPROCESSABLE_ENTITY => "VALIDATION_FAILED",
         StatusCode::REQUEST_TIMEOUT => "REQUEST_TIMEOUT",
         StatusCode::SERVICE_UNAVAILABLE => "SERVICE_UNAVAILABLE",
+        StatusCode::TOO_MANY_REQUESTS => "RATE_LIMITED",
         s if s.is_client_error() => "BAD_REQUEST",
         _ => "INTERNAL",
     }

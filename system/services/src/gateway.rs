@@ -16,6 +16,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("/api/reservations", "reservation"),
     ("/api/orders", "order"),
     ("/api/queue", "queue"),
+    ("/api/users", "users"),
+    ("/api/sessions", "users"),
 ];
 
 /// Internal path prefixes (never routed by the gateway) and their owners.
@@ -62,6 +64,8 @@ mod tests {
         assert_eq!(owner("/internal/payments/o-1/capture"), "payment");
         assert_eq!(owner("/internal/holds/h/pin"), "reservation");
         assert_eq!(owner("/api/queue/stadium-final/q_1"), "queue");
+        assert_eq!(owner("/api/users"), "users");
+        assert_eq!(owner("/api/sessions"), "users");
         assert_eq!(owner("/internal/queue/stadium-final"), "queue");
         assert_eq!(owner("/api/ordersx"), "other");
         assert_eq!(owner("/health"), "other");

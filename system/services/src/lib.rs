@@ -1,6 +1,6 @@
 //! # ticketing-services
 //!
-//! The five services of the ticketing system. Each has one `start` function
+//! The six services of the ticketing system. Each has one `start` function
 //! that returns its routers and named background workers ([`started`]):
 //!
 //! - [`catalog`]: events, seat map, SSE seat stream; event registration.
@@ -9,7 +9,9 @@
 //! - [`payment`]: the mock payment gateway (internal).
 //! - [`queue`]: the waiting room in front of protected events; [`admission`]
 //!   is its token, which reservation checks.
-//! - [`gateway`]: the public routing table of contract v1.
+//! - [`users`]: customer accounts and logins; [`customer`] is the bearer
+//!   token every service verifies, [`rate_limit`] the limits per key.
+//! - [`gateway`]: the public routing table.
 //!
 //! Services are written against the ports of `ticketing-domain`; besides
 //! the domain, this crate links only web, serialization and telemetry
@@ -21,9 +23,9 @@
 //!
 //! Layers, bottom up (no module imports one above it; `ci/module-cycles`
 //! checks): this root (`Ctx`, `lock`), `config`, `error`, `admission`,
-//! `customer`,
+//! `customer`, `rate_limit`,
 //! `metrics` → `telemetry`, `http`, `worker`, `started` → `clients`
-//! → the five services → `gateway`, `demo`.
+//! → the six services → `gateway`, `demo`.
 
 pub mod admission;
 pub mod catalog;
@@ -38,9 +40,11 @@ pub mod metrics;
 pub mod order;
 pub mod payment;
 pub mod queue;
+pub mod rate_limit;
 pub mod reservation;
 pub mod started;
 pub mod telemetry;
+pub mod users;
 pub mod worker;
 
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -60,6 +60,12 @@ pub const QUEUE_WAITING: &str = "queue_waiting_visitors";
 pub const QUEUE_ACTIVE: &str = "queue_active_shoppers";
 /// Join to admission, per admitted visitor (histogram, seconds).
 pub const QUEUE_WAIT: &str = "queue_wait_seconds";
+/// Logins by outcome (`ok`, `invalid`, `limited`).
+pub const LOGINS: &str = "logins_total";
+/// Requests refused by a rate limit, by limit (`login_account`, …).
+pub const RATE_LIMITED: &str = "rate_limited_total";
+/// Keys refused because a limiter's table was full of limited keys.
+pub const RATE_LIMIT_TABLE_FULL: &str = "rate_limit_table_full_total";
 pub const HTTP_OPEN_CONNECTIONS: &str = "http_open_connections";
 pub const RUNTIME_ALIVE_TASKS: &str = "runtime_alive_tasks";
 /// Written by `metrics-process` under the standard Prometheus names.
@@ -87,6 +93,9 @@ pub const ALL: &[&str] = &[
     QUEUE_WAITING,
     QUEUE_ACTIVE,
     QUEUE_WAIT,
+    LOGINS,
+    RATE_LIMITED,
+    RATE_LIMIT_TABLE_FULL,
     HTTP_OPEN_CONNECTIONS,
     RUNTIME_ALIVE_TASKS,
     PROCESS_RSS,

@@ -232,3 +232,81 @@ async fn the_demo_takes_anonymous_holds_but_never_a_bad_token_and_keeps_customer
     expect_error(r, StatusCode::NOT_FOUND, "HOLD_NOT_FOUND").await;
     app.stop().await;
 }
+
+/// 50 one-seat holds of one customer at once: exactly `limits.seats_per_event`
+/// are granted (the limit is inside the seat store's atomic step), the rest
+/// are 409 `CUSTOMER_LIMIT` with the count; another customer is unaffected.
+#[tokio::test]
+async fn one_customer_gets_exactly_the_seat_limit_under_50_concurrent_holds() {
+    let app = spawn_app_with(|s| s.limits.active_holds = 0).await;
+    let token = app.token("scalper");
+    let mut tasks = Vec::new();
+    for n in 0..50 {
+        let (http, url, token) = (
+            app.http.clone(),
+            app.url("/api/reservations"),
+            token.clone(),
+        );
+        let seat = format!("{}-{}", n / 10 + 1, n % 10 + 1);
+        tasks.push(tokio::spawn(async move {
+            http.post(url)
+                .bearer_auth(token)
+                .json(&json!({ "eventId": "spring-gala", "seatIds": [seat], "holdSeconds": 60 }))
+                .send()
+                .await
+                .unwrap()
+        }));
+    }
+    let mut granted = 0;
+    for t in tasks {
+        let r = t.await.unwrap();
+        if r.status() == StatusCode::CREATED {
+            granted += 1;
+            continue;
+        }
+        let body = expect_error(r, StatusCode::CONFLICT, "CUSTOMER_LIMIT").await;
+        assert_eq!(
+            body["customerLimit"],
+            json!({ "kind": "SEATS_PER_EVENT", "count": 8, "limit": 8 }),
+            "{body}"
+        );
+    }
+    assert_eq!(granted, 8);
+    let other = app.token("someone-else");
+    hold_as(&app, &other, "10-10").await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_customer_has_at_most_two_live_holds_and_a_released_one_frees_its_place() {
+    let app = spawn_app().await;
+    let token = app.token("ann");
+    let first = hold_as(&app, &token, "9-1").await;
+    hold_as(&app, &token, "9-2").await;
+    let body = json!({ "eventId": "spring-gala", "seatIds": ["9-3"], "holdSeconds": 60 });
+    let auth = bearer(&token);
+    let r = send(
+        &app,
+        Method::POST,
+        "/api/reservations",
+        Some(body.clone()),
+        Some(&auth),
+    )
+    .await;
+    let e = expect_error(r, StatusCode::CONFLICT, "CUSTOMER_LIMIT").await;
+    assert_eq!(e["customerLimit"]["kind"], "ACTIVE_HOLDS", "{e}");
+    assert_eq!(e["customerLimit"]["count"], 2, "{e}");
+    let path = format!("/api/reservations/{first}");
+    let r = send(&app, Method::DELETE, &path, None, Some(&auth)).await;
+    assert!(r.status().is_success(), "{}", r.status());
+    let r = send(
+        &app,
+        Method::POST,
+        "/api/reservations",
+        Some(body),
+        Some(&auth),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    app.stop().await;
+}

@@ -22,3 +22,4 @@ mod reservations;
 mod saga;
 mod sse;
 mod traces;
+mod users;

@@ -27,12 +27,49 @@ pub enum SeatStoreError {
     /// The hold is at its lifetime cap; extending would not move expiry.
     #[error("hold is at its lifetime cap")]
     ExtensionLimit,
+    /// The customer would go over a limit of [`CustomerLimits`] on this
+    /// event: `count` is what they have now, `limit` the bound. Nothing
+    /// was held.
+    #[error("customer limit: {count} of at most {limit} {kind}")]
+    CustomerLimit {
+        kind: LimitKind,
+        count: u32,
+        limit: u32,
+    },
     /// The hold id is already in use (ids are random; a collision is a bug).
     #[error("duplicate hold id")]
     DuplicateHoldId,
     /// The store did not answer or failed; the outcome is unknown. Retryable.
     #[error("seat store unavailable: {0}")]
     Unavailable(String),
+}
+
+/// Which per-customer limit refused a hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LimitKind {
+    /// Seats on one event: in live holds (pinned or not) and sold.
+    SeatsPerEvent,
+    /// Live holds on one event.
+    ActiveHolds,
+}
+
+impl std::fmt::Display for LimitKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LimitKind::SeatsPerEvent => "seats on this event",
+            LimitKind::ActiveHolds => "live holds on this event",
+        })
+    }
+}
+
+/// Per-customer bounds on one event, checked inside the hold's atomic
+/// step (never read first and written after). 0 means no bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CustomerLimits {
+    /// Seats per customer per event, over live holds and sold seats.
+    pub seats_per_event: u32,
+    /// Live (unexpired, unreleased, unconfirmed) holds per customer per event.
+    pub active_holds: u32,
 }
 
 /// A request to hold seats.
@@ -43,6 +80,9 @@ pub struct HoldRequest {
     pub hold_id: HoldId,
     pub ttl_ms: u64,
     pub customer_id: Option<String>,
+    /// Applied only to a customer's hold (`customer_id` set).
+    #[serde(default)]
+    pub limits: CustomerLimits,
 }
 
 /// Who releases a hold.
@@ -93,8 +133,11 @@ pub trait SeatStore: Send + Sync + std::fmt::Debug {
     ) -> Result<(), SeatStoreError>;
 
     /// Holds all requested seats or none. Errors: `UnknownEvent`,
-    /// `UnknownSeats` (checked first), `SeatsUnavailable` listing every seat
-    /// that is held or sold. On success each seat gets one change (HELD).
+    /// `UnknownSeats` (checked first), `CustomerLimit` (a customer's hold
+    /// over `req.limits`, counting that customer's live holds and sold
+    /// seats on the event; checked before availability), `SeatsUnavailable`
+    /// listing every seat that is held or sold. On success each seat gets
+    /// one change (HELD).
     async fn hold(&self, req: HoldRequest, now_ms: UnixMs) -> Result<Hold, SeatStoreError>;
 
     /// Reads an active hold. `HoldGone` if it expired/was released/confirmed

@@ -10,6 +10,7 @@
 pub mod auth;
 pub mod client;
 pub mod extract;
+pub mod peer;
 mod serve;
 pub mod trace;
 

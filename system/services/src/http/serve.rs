@@ -7,7 +7,7 @@
 //! listener the configured accept backlog. Shutdown stops accepting,
 //! asks every connection to finish gracefully and waits for them.
 //!
-//! Layer: plumbing; imports `config` and `metrics`.
+//! Layer: plumbing; imports `config`, `metrics` and `http::peer`.
 
 use crate::config::HttpSettings;
 use axum::Router;
@@ -48,8 +48,7 @@ pub async fn serve<L>(
     limits: &HttpSettings,
 ) -> std::io::Result<()>
 where
-    L: Listener,
-    L::Addr: std::fmt::Debug,
+    L: Listener<Addr = std::net::SocketAddr>,
 {
     let hyper_limits = HyperLimits::above(limits);
     let open = Arc::new(Semaphore::new(limits.max_connections.max(1)));
@@ -57,7 +56,7 @@ where
     let mut conns = JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let (io, _addr) = tokio::select! {
+        let (io, addr) = tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => accepted,
         };
@@ -69,7 +68,14 @@ where
             continue;
         };
         let held = (permit, crate::metrics::ConnectionGuard::open());
-        let conn = one(io, router.clone(), hyper_limits, stop_rx.clone(), held);
+        let conn = one(
+            io,
+            addr,
+            router.clone(),
+            hyper_limits,
+            stop_rx.clone(),
+            held,
+        );
         conns.spawn(conn);
     }
     let _ = stop_tx.send(true);
@@ -106,6 +112,7 @@ impl HyperLimits {
 /// One connection, until the client or the timeouts end it, or shutdown.
 async fn one<I>(
     io: I,
+    peer: std::net::SocketAddr,
     router: Router,
     limits: HyperLimits,
     mut stop: watch::Receiver<bool>,
@@ -126,6 +133,11 @@ async fn one<I>(
         .http2()
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(limits.max_buf_size).unwrap_or(u32::MAX));
+    // Every request learns its connection's peer (limits per client address).
+    let router = tower::util::MapRequest::new(router, move |mut req: axum::extract::Request<_>| {
+        req.extensions_mut().insert(super::peer::PeerAddr(peer));
+        req
+    });
     let conn = builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(router));
     let mut conn = std::pin::pin!(conn);
     tokio::select! {

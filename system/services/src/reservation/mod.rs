@@ -33,8 +33,8 @@ use std::sync::Arc;
 use ticketing_contract::{ExtendBody, HoldBody, HoldView, PinBody};
 use ticketing_domain::messages::{BusMessage, Envelope, topics};
 use ticketing_domain::ports::{
-    ConfirmOutcome, EventBus, HoldRequest, OutgoingMessage, QueueError, QueueStore, RandomExt,
-    Releaser, SeatStore, SeatStoreError,
+    ConfirmOutcome, CustomerLimits, EventBus, HoldRequest, OutgoingMessage, QueueError, QueueStore,
+    RandomExt, Releaser, SeatStore, SeatStoreError,
 };
 use ticketing_domain::rules::{self, HoldPolicy};
 use ticketing_domain::{EventId, Hold, HoldId, MessageId, OrderId, SeatId, TraceId, VisitorId};
@@ -50,6 +50,8 @@ pub struct ReservationState {
     pub policy: HoldPolicy,
     /// Verifies customer tokens on the public routes.
     pub auth: CustomerAuth,
+    /// Per-customer bounds the seat store enforces in the hold's step.
+    pub limits: CustomerLimits,
     /// Where protected events' rooms are and the token key; `None`: this
     /// deployment has no waiting room (every event is open).
     pub admission: Option<Admission>,
@@ -214,6 +216,7 @@ async fn create_hold(
         hold_id: state.ctx.rng.hold_id(),
         ttl_ms: body.hold_seconds * 1000,
         customer_id: caller.customer().map(str::to_owned),
+        limits: state.limits,
     };
     let hold = match state.seats.hold(req, state.ctx.clock.now_ms()).await {
         Ok(hold) => {
@@ -225,8 +228,14 @@ async fn create_hold(
         }
         Err(e) => {
             let e = ApiError::from(e);
-            if matches!(e, ApiError::SeatsUnavailable(_)) {
-                metrics::counter!(crate::metrics::HOLDS, "outcome" => "lost").increment(1);
+            match e {
+                ApiError::SeatsUnavailable(_) => {
+                    metrics::counter!(crate::metrics::HOLDS, "outcome" => "lost").increment(1);
+                }
+                ApiError::CustomerLimit { .. } => {
+                    metrics::counter!(crate::metrics::HOLDS, "outcome" => "limited").increment(1);
+                }
+                _ => {}
             }
             return Err(e);
         }
