@@ -192,7 +192,7 @@ impl SeatStore for ZooSeatStore {
             && by == Releaser::Holder
             && matches!(
                 r,
-                Err(SeatStoreError::HoldGone | SeatStoreError::HoldPinned)
+                Err(SeatStoreError::HoldGone { .. } | SeatStoreError::HoldPinned)
             )
             && let Some((event, seats)) = self.remembered(h)
         {

@@ -327,7 +327,14 @@ fn the_filled_gateway_template_passes_nginx_t_with_the_compose_names() {
         .is_ok_and(|s| s.success());
     if !isolated {
         // No mount namespace here: resolve the names by rewriting them.
-        for name in ["catalog", "reservation", "order", "payment", "queue"] {
+        for name in [
+            "catalog",
+            "reservation",
+            "order",
+            "payment",
+            "queue",
+            "users",
+        ] {
             conf = conf.replace(&format!("server {name}:"), "server 127.0.0.1:");
         }
     }
@@ -349,7 +356,7 @@ fn the_filled_gateway_template_passes_nginx_t_with_the_compose_names() {
     let out = if isolated {
         std::fs::write(
             d.join("hosts"),
-            "127.0.0.1 localhost catalog reservation order payment queue gateway\n",
+            "127.0.0.1 localhost catalog reservation order payment queue users gateway\n",
         )
         .unwrap();
         Command::new("unshare")

@@ -8,8 +8,8 @@
 use std::future::Future;
 use std::sync::Arc;
 use ticketing_domain::ports::{
-    ChangesSince, ConfirmOutcome, CustomerLimits, HoldRequest, LimitKind, Releaser, SeatStore,
-    SeatStoreError,
+    ChangesSince, ConfirmOutcome, CustomerLimits, GoneReason, HoldRequest, LimitKind, Releaser,
+    SeatStore, SeatStoreError,
 };
 use ticketing_domain::saga::FailureReason;
 use ticketing_domain::{EventId, HoldId, OrderId, SeatId, SeatStatus};
@@ -50,6 +50,13 @@ fn creq(n: u32, seats: &[&str], customer: &str, limits: CustomerLimits) -> HoldR
         customer_id: Some(customer.to_owned()),
         limits,
         ..req(n, seats, 60_000)
+    }
+}
+
+fn gone(reason: GoneReason, customer: Option<&str>) -> SeatStoreError {
+    SeatStoreError::HoldGone {
+        reason,
+        customer_id: customer.map(str::to_owned),
     }
 }
 
@@ -169,7 +176,7 @@ where
     assert!(store.get_hold(&h(1), 1_099).await.is_ok());
     assert_eq!(
         store.get_hold(&h(1), 1_100).await.unwrap_err(),
-        SeatStoreError::HoldGone
+        gone(GoneReason::Expired, None)
     );
     // A new hold at expiry time succeeds without any sweep.
     store.hold(req(2, &["1-2"], 100), 1_100).await.unwrap();
@@ -316,7 +323,7 @@ where
         .unwrap();
     assert_eq!(
         store.pin(&h(1), &o(1), 1_000, 62).await.unwrap_err(),
-        SeatStoreError::HoldGone
+        gone(GoneReason::Released, None)
     );
 }
 
@@ -350,7 +357,7 @@ where
     );
     assert_eq!(
         store.extend(&h(1), 200, 250, 250).await.unwrap_err(),
-        SeatStoreError::HoldGone
+        gone(GoneReason::Expired, None)
     );
 }
 
@@ -481,6 +488,11 @@ where
     store.pin(&h(1), &o(1), 60_000, 2).await.unwrap();
     let sold = store.confirm(&h(1), &o(1), None, 2).await.unwrap();
     assert!(matches!(sold, ConfirmOutcome::Confirmed { .. }), "{sold:?}");
+    // A gone hold says why and whose it was.
+    let e = store.get_hold(&h(1), 2).await.unwrap_err();
+    assert_eq!(e, gone(GoneReason::Ordered(o(1)), Some("ann")));
+    let e = store.get_hold(&h(3), 2).await.unwrap_err();
+    assert_eq!(e, gone(GoneReason::Released, Some("ann")));
     store.hold(creq(8, &["2-2"], "ann", lim), 3).await.unwrap();
     let e = store.hold(creq(9, &["2-3"], "ann", lim), 3).await;
     assert_eq!(e.unwrap_err(), limit(LimitKind::SeatsPerEvent, 4, 4));

@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Mutex;
 use ticketing_domain::ports::{
-    ChangesSince, ConfirmOutcome, CustomerLimits, HoldRequest, LimitKind, Releaser, SeatStore,
-    SeatStoreError,
+    ChangesSince, ConfirmOutcome, CustomerLimits, GoneReason, HoldRequest, LimitKind, Releaser,
+    SeatStore, SeatStoreError,
 };
 use ticketing_domain::saga::FailureReason;
 use ticketing_domain::{
@@ -60,6 +60,8 @@ struct Inner {
     expiries: BTreeSet<(UnixMs, HoldId)>,
     tombstones: BTreeMap<HoldId, (UnixMs, Gone)>,
     tombstone_order: BTreeSet<(UnixMs, HoldId)>,
+    /// Whose each remembered gone hold was (customers' holds only).
+    tombstone_customers: BTreeMap<HoldId, String>,
     /// Per (event, customer): what the per-customer limits count.
     customers: BTreeMap<(EventId, String), Tally>,
 }
@@ -222,6 +224,9 @@ impl Inner {
                 self.set_slot(&hold.event_id, seat, Slot::Available, limit);
             }
         }
+        if let Some(c) = hold.customer_id {
+            self.tombstone_customers.insert(hold_id.clone(), c);
+        }
         self.tombstones.insert(hold_id.clone(), (now_ms, gone));
         self.tombstone_order.insert((now_ms, hold_id.clone()));
     }
@@ -250,6 +255,7 @@ impl Inner {
         for key in old {
             self.tombstone_order.remove(&key);
             self.tombstones.remove(&key.1);
+            self.tombstone_customers.remove(&key.1);
         }
     }
 
@@ -257,8 +263,17 @@ impl Inner {
     fn active(&self, hold_id: &HoldId) -> Result<&Hold, SeatStoreError> {
         match self.holds.get(hold_id) {
             Some(h) => Ok(h),
-            None if self.tombstones.contains_key(hold_id) => Err(SeatStoreError::HoldGone),
-            None => Err(SeatStoreError::HoldNotFound),
+            None => match self.tombstones.get(hold_id) {
+                Some((_, gone)) => Err(SeatStoreError::HoldGone {
+                    reason: match gone {
+                        Gone::Expired => GoneReason::Expired,
+                        Gone::Released => GoneReason::Released,
+                        Gone::Confirmed { order_id, .. } => GoneReason::Ordered(order_id.clone()),
+                    },
+                    customer_id: self.tombstone_customers.get(hold_id).cloned(),
+                }),
+                None => Err(SeatStoreError::HoldNotFound),
+            },
         }
     }
 
@@ -373,7 +388,10 @@ impl SeatStore for MemSeatStore {
         let inner = crate::lock(&self.inner);
         let hold = inner.active(hold_id)?;
         if hold.expires_at_ms <= now_ms {
-            return Err(SeatStoreError::HoldGone);
+            return Err(SeatStoreError::HoldGone {
+                reason: GoneReason::Expired,
+                customer_id: hold.customer_id.clone(),
+            });
         }
         Ok(hold.clone())
     }

@@ -283,6 +283,8 @@ fn err_name(e: SeatStoreError) -> Res {
                 .map(|id| id.0[2..].parse::<usize>().unwrap())
                 .collect(),
         ),
+        // The model keeps no reasons: a gone hold is a gone hold.
+        SeatStoreError::HoldGone { .. } => Res::Err("HoldGone".into()),
         other => Res::Err(format!("{other:?}")),
     }
 }

@@ -34,7 +34,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use ticketing_domain::ports::{
-    ChangesSince, ConfirmOutcome, HoldRequest, LimitKind, Releaser, SeatStore, SeatStoreError,
+    ChangesSince, ConfirmOutcome, GoneReason, HoldRequest, LimitKind, Releaser, SeatStore,
+    SeatStoreError,
 };
 use ticketing_domain::saga::FailureReason;
 use ticketing_domain::{
@@ -115,6 +116,10 @@ struct Reply<T> {
     kind: Option<String>,
     count: Option<String>,
     limit: Option<String>,
+    /// `HoldGone`: why (`expired`, `released`, `confirmed`), the order, whose.
+    gone: Option<String>,
+    order: Option<String>,
+    customer: Option<String>,
 }
 
 /// The script's `CustomerLimit` answer as the domain's error.
@@ -355,7 +360,14 @@ impl RedisSeatStore {
                 reply.seats.into_iter().map(SeatId).collect(),
             )),
             (_, Some("HoldNotFound")) => Err(SeatStoreError::HoldNotFound),
-            (_, Some("HoldGone")) => Err(SeatStoreError::HoldGone),
+            (_, Some("HoldGone")) => Err(SeatStoreError::HoldGone {
+                reason: match (reply.gone.as_deref(), reply.order) {
+                    (Some("confirmed"), Some(order)) => GoneReason::Ordered(OrderId(order)),
+                    (Some("released"), _) => GoneReason::Released,
+                    _ => GoneReason::Expired,
+                },
+                customer_id: reply.customer,
+            }),
             (_, Some("HoldPinned")) => Err(SeatStoreError::HoldPinned),
             (_, Some("ExtensionLimit")) => Err(SeatStoreError::ExtensionLimit),
             (_, Some("DuplicateHoldId")) => Err(SeatStoreError::DuplicateHoldId),

@@ -10,7 +10,7 @@
 --                 confirm writes "S@<traceparent>" for S
 --   5 exp    ZSET  active hold -> expires_at_ms
 --   6 holds  HASH  active hold -> JSON {seats, amount, created, expires, pinned?, customer?}
---   7 tombs  HASH  gone hold -> JSON {k = expired|released|confirmed, order?, seats?}
+--   7 tombs  HASH  gone hold -> JSON {k = expired|released|confirmed, order?, seats?, customer?}
 --   8 tombz  ZSET  gone hold -> when it went (to forget tombstones)
 --   9 cust   HASH  "s:<customer>" -> seats the customer has on the event
 --                 (live holds and sold), "h:<customer>" -> live holds: what
@@ -78,6 +78,7 @@ local function end_hold(hid, gone)
   if gone.k ~= 'confirmed' then
     for _, s in ipairs(h.seats) do set_seat(s, 'A', 'A') end
   end
+  gone.customer = h.customer
   redis.call('HSET', K_TOMBS, hid, cjson.encode(gone))
   redis.call('ZADD', K_TOMBZ, ARGV[2], hid)
   return h
@@ -95,11 +96,16 @@ local function expire_due(max)
   return #due
 end
 
--- The active hold, or the error saying why there is none.
+-- The active hold, or the error saying why there is none (a gone hold's
+-- answer names why and whose it was).
 local function active(hid)
   local h = get_hold(hid)
   if h then return h, nil end
-  if redis.call('HEXISTS', K_TOMBS, hid) == 1 then return nil, 'HoldGone' end
+  local raw = redis.call('HGET', K_TOMBS, hid)
+  if raw then
+    local t = cjson.decode(raw)
+    return nil, 'HoldGone', {gone = t.k, order = t.order, customer = t.customer}
+  end
   return nil, 'HoldNotFound'
 end
 
@@ -185,17 +191,19 @@ elseif OP == 'hold' then
 
 elseif OP == 'get' then
   local hid = ARGV[4]
-  local h, why = active(hid)
-  if not h then return err(why) end
-  if tonumber(h.expires) <= NOW then return err('HoldGone') end
+  local h, why, gone = active(hid)
+  if not h then return err(why, gone) end
+  if tonumber(h.expires) <= NOW then
+    return err('HoldGone', {gone = 'expired', customer = h.customer})
+  end
   return ok(with_id(hid, h))
 
 elseif OP == 'extend' then
   -- ARGV 4 hold id, 5 hold_ms, 6 max_lifetime_ms.
   local hid = ARGV[4]
   expire_due(nil)
-  local h, why = active(hid)
-  if not h then return err(why) end
+  local h, why, gone = active(hid)
+  if not h then return err(why, gone) end
   if h.pinned then return err('HoldPinned') end
   local cap = tonumber(h.created) + tonumber(ARGV[6])
   local wanted = math.min(NOW + tonumber(ARGV[5]), cap)
@@ -209,8 +217,8 @@ elseif OP == 'release' then
   local hid, order = ARGV[4], ARGV[5]
   expire_due(nil)
   if order == '' then
-    local h, why = active(hid)
-    if not h then return err(why) end
+    local h, why, gone = active(hid)
+    if not h then return err(why, gone) end
     if h.pinned then return err('HoldPinned') end
   else
     local h = get_hold(hid)
@@ -223,8 +231,8 @@ elseif OP == 'pin' then
   -- ARGV 4 hold id, 5 order id, 6 checkout_ms.
   local hid, order = ARGV[4], ARGV[5]
   expire_due(nil)
-  local h, why = active(hid)
-  if not h then return err(why) end
+  local h, why, gone = active(hid)
+  if not h then return err(why, gone) end
   if h.pinned then
     if h.pinned ~= order then return err('HoldPinned') end
     return ok(with_id(hid, h))

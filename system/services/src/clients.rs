@@ -351,9 +351,19 @@ where
                 })
             }
             StatusCode::NOT_FOUND => Err(PinError::NotFound),
-            StatusCode::GONE => Err(PinError::Gone),
+            StatusCode::GONE => Err(PinError::Gone(gone_reason(&resp.body))),
             StatusCode::CONFLICT => Err(PinError::PinnedToOther),
             s => Err(PinError::Unavailable(format!("status {s}"))),
         }
+    }
+}
+
+/// Why reservation said a hold is gone (its 410 body's code).
+fn gone_reason(body: &serde_json::Value) -> ticketing_domain::ports::GoneReason {
+    use ticketing_domain::ports::GoneReason;
+    match (body["code"].as_str(), body["orderId"].as_str()) {
+        (Some("HOLD_ORDERED"), Some(order)) => GoneReason::Ordered(OrderId::from(order)),
+        (Some("HOLD_RELEASED"), _) => GoneReason::Released,
+        _ => GoneReason::Expired,
     }
 }

@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use ticketing_domain::SeatId;
-use ticketing_domain::ports::{LimitKind, QueueError, RepoError, SeatStoreError};
+use ticketing_domain::ports::{GoneReason, LimitKind, QueueError, RepoError, SeatStoreError};
 
 /// Code, message and optional extra fields of an error body.
 #[derive(Debug, Clone)]
@@ -52,8 +52,9 @@ pub enum ApiError {
     SeatsUnavailable(Vec<SeatId>),
     #[error("hold not found")]
     HoldNotFound,
-    #[error("hold expired or released")]
-    HoldExpired,
+    /// A gone hold, told to its owner (anyone else gets `HoldNotFound`).
+    #[error("{}", gone_message(.0))]
+    HoldGone(GoneReason),
     #[error("hold is pinned to an order")]
     HoldPinned,
     /// A per-customer limit on the event (`limits.*`).
@@ -94,6 +95,14 @@ pub enum ApiError {
     Unexpected(#[from] anyhow::Error),
 }
 
+fn gone_message(reason: &GoneReason) -> &'static str {
+    match reason {
+        GoneReason::Expired => "the hold has expired",
+        GoneReason::Released => "the hold was released",
+        GoneReason::Ordered(_) => "the hold was ordered: its seats are the order's",
+    }
+}
+
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         use ApiError::*;
@@ -108,7 +117,7 @@ impl ApiError {
             | CustomerLimit { .. }
             | ExtensionLimit(_)
             | Conflict(..) => StatusCode::CONFLICT,
-            HoldExpired => StatusCode::GONE,
+            HoldGone(_) => StatusCode::GONE,
             Forbidden(..) => StatusCode::FORBIDDEN,
             Unauthenticated(_) | InvalidCredentials => StatusCode::UNAUTHORIZED,
             RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -128,7 +137,11 @@ impl ApiError {
             SeatsNotFound(s) => ("SEAT_NOT_FOUND", seats(s)),
             SeatsUnavailable(s) => ("SEATS_UNAVAILABLE", seats(s)),
             HoldNotFound => ("HOLD_NOT_FOUND", None),
-            HoldExpired => ("HOLD_EXPIRED", None),
+            HoldGone(GoneReason::Expired) => ("HOLD_EXPIRED", None),
+            HoldGone(GoneReason::Released) => ("HOLD_RELEASED", None),
+            HoldGone(GoneReason::Ordered(order)) => {
+                ("HOLD_ORDERED", Some(("orderId", serde_json::json!(order))))
+            }
             HoldPinned => ("HOLD_PINNED", None),
             CustomerLimit { kind, count, limit } => (
                 "CUSTOMER_LIMIT",
@@ -208,7 +221,7 @@ impl From<SeatStoreError> for ApiError {
             SeatStoreError::UnknownSeats(s) => ApiError::SeatsNotFound(s),
             SeatStoreError::SeatsUnavailable(s) => ApiError::SeatsUnavailable(s),
             SeatStoreError::HoldNotFound => ApiError::HoldNotFound,
-            SeatStoreError::HoldGone => ApiError::HoldExpired,
+            SeatStoreError::HoldGone { reason, .. } => ApiError::HoldGone(reason),
             SeatStoreError::HoldPinned => ApiError::HoldPinned,
             SeatStoreError::CustomerLimit { kind, count, limit } => {
                 ApiError::CustomerLimit { kind, count, limit }

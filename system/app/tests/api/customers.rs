@@ -310,3 +310,42 @@ async fn a_customer_has_at_most_two_live_holds_and_a_released_one_frees_its_plac
     assert_eq!(r.status(), StatusCode::CREATED);
     app.stop().await;
 }
+
+/// A gone hold says why — released, or ordered with the order's id — to its
+/// owner only; anyone else gets the 404 of an unknown id.
+#[tokio::test]
+async fn a_gone_hold_tells_its_owner_why_and_nobody_else_anything() {
+    let app = spawn_app().await;
+    let (ann, bob) = (bearer(&app.token("ann")), bearer(&app.token("bob")));
+    let released = hold_as(&app, &app.token("ann"), "8-1").await;
+    let path = format!("/api/reservations/{released}");
+    let r = send(&app, Method::DELETE, &path, None, Some(&ann)).await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = send(&app, Method::GET, &path, None, Some(&ann)).await;
+    expect_error(r, StatusCode::GONE, "HOLD_RELEASED").await;
+    for who in [Some(bob.as_str()), None] {
+        let r = send(&app, Method::GET, &path, None, who).await;
+        expect_error(r, StatusCode::NOT_FOUND, "HOLD_NOT_FOUND").await;
+    }
+
+    let ordered = hold_as(&app, &app.token("ann"), "8-2").await;
+    let r = order_as(&app, &app.token("ann"), &ordered, "gone-1").await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let order: Value = r.json().await.unwrap();
+    let order_id = order["orderId"].as_str().unwrap().to_owned();
+    let path = format!("/api/reservations/{ordered}");
+    let deadline = tokio::time::Instant::now() + crate::helpers::WAIT_LIMIT;
+    let body = loop {
+        let r = send(&app, Method::GET, &path, None, Some(&ann)).await;
+        if r.status() == StatusCode::GONE {
+            break expect_error(r, StatusCode::GONE, "HOLD_ORDERED").await;
+        }
+        assert_eq!(r.status(), StatusCode::OK, "in checkout until confirmed");
+        assert!(tokio::time::Instant::now() < deadline, "never confirmed");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    assert_eq!(body["orderId"], order_id.as_str(), "{body}");
+    let r = send(&app, Method::GET, &path, None, Some(&bob)).await;
+    expect_error(r, StatusCode::NOT_FOUND, "HOLD_NOT_FOUND").await;
+    app.stop().await;
+}

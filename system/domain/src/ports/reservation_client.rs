@@ -5,8 +5,9 @@ use async_trait::async_trait;
 pub enum PinError {
     #[error("hold not found")]
     NotFound,
-    #[error("hold expired or released")]
-    Gone,
+    /// The hold is gone, and why (only its owner's order is told).
+    #[error("hold is gone ({0:?})")]
+    Gone(super::GoneReason),
     #[error("hold is pinned to another order")]
     PinnedToOther,
     /// No answer or 5xx: retryable, outcome unknown (pin is idempotent).

@@ -18,9 +18,14 @@ pub enum SeatStoreError {
     /// No such hold, and none remembered: the id is unknown (or long gone).
     #[error("hold not found")]
     HoldNotFound,
-    /// The hold existed but expired, was released or was confirmed.
-    #[error("hold expired or released")]
-    HoldGone,
+    /// The hold existed but expired, was released or was confirmed
+    /// (`reason`); `customer_id` is whose it was (only its owner may be
+    /// told more than "not found").
+    #[error("hold is gone ({reason:?})")]
+    HoldGone {
+        reason: GoneReason,
+        customer_id: Option<String>,
+    },
     /// The hold is pinned to an order (checkout in progress, or another order).
     #[error("hold is pinned to an order")]
     HoldPinned,
@@ -42,6 +47,15 @@ pub enum SeatStoreError {
     /// The store did not answer or failed; the outcome is unknown. Retryable.
     #[error("seat store unavailable: {0}")]
     Unavailable(String),
+}
+
+/// Why a hold is gone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GoneReason {
+    Expired,
+    Released,
+    /// Confirmed: its seats are this order's.
+    Ordered(OrderId),
 }
 
 /// Which per-customer limit refused a hold.

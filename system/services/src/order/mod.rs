@@ -214,7 +214,7 @@ async fn place_order(
         Err(e) => {
             let err = match e {
                 PinError::NotFound => ApiError::HoldNotFound,
-                PinError::Gone => ApiError::HoldExpired,
+                PinError::Gone(reason) => ApiError::HoldGone(reason),
                 _ => ApiError::HoldPinned,
             };
             let stored = error_response(&err, &trace);

@@ -175,8 +175,19 @@ async fn may_act(
     hold_id: &HoldId,
 ) -> Result<(), ApiError> {
     match owned_hold(state, caller, hold_id).await {
-        Ok(_) | Err(ApiError::HoldExpired) => Ok(()),
+        Ok(_) | Err(ApiError::HoldGone(_)) => Ok(()),
         Err(e) => Err(e),
+    }
+}
+
+/// The store's refusal as `caller` may hear it: a gone hold's reason only
+/// for its owner (anyone else: the 404 of an unknown id).
+fn seen_by(caller: &Caller, e: SeatStoreError) -> ApiError {
+    match e {
+        SeatStoreError::HoldGone { customer_id, .. } if !caller.may_see(customer_id.as_deref()) => {
+            ApiError::HoldNotFound
+        }
+        e => e.into(),
     }
 }
 
@@ -188,7 +199,8 @@ async fn owned_hold(
     let hold = state
         .seats
         .get_hold(hold_id, state.ctx.clock.now_ms())
-        .await?;
+        .await
+        .map_err(|e| seen_by(caller, e))?;
     if !caller.may_see(hold.customer_id.as_deref()) {
         return Err(ApiError::HoldNotFound);
     }
@@ -287,7 +299,7 @@ async fn extend_hold(
             };
             Err(ApiError::ExtensionLimit(why))
         }
-        Err(e) => Err(e.into()),
+        Err(e) => Err(seen_by(&caller, e)),
     }
 }
 
@@ -302,7 +314,8 @@ async fn release_hold(
     state
         .seats
         .release(&hold_id, Releaser::Holder, state.ctx.clock.now_ms())
-        .await?;
+        .await
+        .map_err(|e| seen_by(&caller, e))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -328,7 +341,8 @@ async fn pin_hold(
             state.policy.checkout_seconds * 1000,
             state.ctx.clock.now_ms(),
         )
-        .await?;
+        .await
+        .map_err(|e| seen_by(&caller, e))?;
     Ok(Json(hold.into()))
 }
 
@@ -368,7 +382,7 @@ pub async fn handle_command(
                 .release(&hold_id, Releaser::Order(order_id), now)
                 .await
             {
-                Ok(()) | Err(SeatStoreError::HoldGone | SeatStoreError::HoldNotFound) => {
+                Ok(()) | Err(SeatStoreError::HoldGone { .. } | SeatStoreError::HoldNotFound) => {
                     return Ok(());
                 }
                 Err(e) => return Err(e.into()),
