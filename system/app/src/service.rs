@@ -253,14 +253,18 @@ async fn start(
             };
             queue_service::start(state, shutdown.clone())
         }
-        ServiceKind::Users => users::start(UsersState::new(
-            ctx,
-            Arc::new(PgUserRepository::new(database(settings).await?)),
-            customer_key(settings, kind)?,
-            settings.auth.token_ttl_s,
-            &settings.users,
-            settings.http.trust_forwarded_for.unwrap_or(true),
-        )?),
+        ServiceKind::Users => {
+            // The key first: a missing secret is said before any connection.
+            let key = customer_key(settings, kind)?;
+            users::start(UsersState::new(
+                ctx,
+                Arc::new(PgUserRepository::new(database(settings).await?)),
+                key,
+                settings.auth.token_ttl_s,
+                &settings.users,
+                settings.http.trust_forwarded_for.unwrap_or(true),
+            )?)
+        }
         ServiceKind::Payment => payment::start(PaymentState {
             ctx,
             repo: Arc::new(PgPaymentRepository::new(database(settings).await?)),

@@ -108,6 +108,66 @@ fn a_service_on_its_own_refuses_to_start_without_a_service_token() {
 }
 
 #[test]
+fn the_users_service_refuses_to_start_without_a_customer_token_secret() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ticketing"))
+        .args(["serve", "--service", "users"])
+        .env("TICKETING_INTERNAL__TOKEN", "a-service-token-for-this-test")
+        .env_remove("TICKETING_AUTH__JWT_SECRET")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("auth.jwt_secret is required"), "{err}");
+}
+
+#[test]
+fn token_prints_a_customers_token_signed_with_the_configured_secret() {
+    let secret = "a-secret-for-this-test-of-32-bytes-or-more";
+    let out = Command::new(env!("CARGO_BIN_EXE_ticketing"))
+        .args(["token", "--customer", "ann", "--ttl-s", "600"])
+        .env("TICKETING_AUTH__JWT_SECRET", secret)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap();
+    let key = ticketing_services::customer::CustomerKey::hs256(secret).unwrap();
+    #[allow(clippy::disallowed_methods)]
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let who = ticketing_services::customer::verify(&key, token.trim(), now_ms);
+    assert_eq!(who.as_deref(), Ok("ann"));
+    let later = ticketing_services::customer::verify(&key, token.trim(), now_ms + 601_000);
+    assert!(later.is_err(), "--ttl-s 600");
+    // No secret: refused unless the embedded demo's key is asked for.
+    let out = Command::new(env!("CARGO_BIN_EXE_ticketing"))
+        .args(["token", "--customer", "ann"])
+        .env_remove("TICKETING_AUTH__JWT_SECRET")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--embedded"), "{err}");
+    let out = Command::new(env!("CARGO_BIN_EXE_ticketing"))
+        .args(["token", "--customer", "ann", "--embedded"])
+        .env_remove("TICKETING_AUTH__JWT_SECRET")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let demo =
+        ticketing_services::customer::CustomerKey::hs256(ticketing_app::embedded::DEMO_JWT_SECRET)
+            .unwrap();
+    let token = String::from_utf8(out.stdout).unwrap();
+    let who = ticketing_services::customer::verify(&demo, token.trim(), now_ms);
+    assert_eq!(who.as_deref(), Ok("ann"));
+}
+
+#[test]
 fn a_busy_port_is_a_clear_error() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
