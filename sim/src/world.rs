@@ -38,6 +38,7 @@ use ticketing_services::http::finish_router;
 use ticketing_services::order::{self, OrderState};
 use ticketing_services::payment::{self, PaymentState};
 use ticketing_services::queue::{self as queue_service, QueueState};
+use ticketing_services::rate_limit::RequestLimits;
 use ticketing_services::reservation::{self, Admission, ReservationState};
 use ticketing_services::started::Started;
 use ticketing_services::{Ctx, gateway};
@@ -344,6 +345,7 @@ async fn reservation_host(sh: Arc<Shared>, name: String, inc: u32) -> turmoil::R
         seats: sh.remote_seats(),
         policy: sh.settings.hold,
         auth: CustomerAuth::anonymous_only(),
+        rates: RequestLimits::none(),
         limits: Default::default(),
         admission: sh.admission(),
     };
@@ -379,6 +381,7 @@ async fn order_host(sh: Arc<Shared>, name: String, replica: usize, inc: u32) -> 
         payment,
         saga: sh.settings.saga.clone(),
         auth: CustomerAuth::anonymous_only(),
+        rates: RequestLimits::none(),
         outbox_ready: Default::default(),
         placed: Default::default(),
     };

@@ -35,6 +35,7 @@ use ticketing_services::http::finish_router;
 use ticketing_services::order::{self, OrderState};
 use ticketing_services::payment::{self, PaymentState};
 use ticketing_services::queue::{self as queue_service, QueueState};
+use ticketing_services::rate_limit::RequestLimits;
 use ticketing_services::reservation::{self, Admission, ReservationState};
 use ticketing_services::started::Started;
 use ticketing_services::users::{self, UsersState};
@@ -360,6 +361,10 @@ impl Embedded {
             seats,
             policy: settings.hold,
             auth: auth.clone(),
+            rates: RequestLimits::new(
+                &settings.limits,
+                settings.http.trust_forwarded_for.unwrap_or(false),
+            ),
             limits: settings.limits.customer(),
             admission: Some(Admission {
                 rooms: rooms.clone(),
@@ -388,6 +393,10 @@ impl Embedded {
             payment: payment_client,
             saga: settings.saga.clone(),
             auth,
+            rates: RequestLimits::new(
+                &settings.limits,
+                settings.http.trust_forwarded_for.unwrap_or(false),
+            ),
             outbox_ready: Default::default(),
             placed: Default::default(),
         };

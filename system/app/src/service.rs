@@ -50,6 +50,7 @@ use ticketing_services::http::finish_router;
 use ticketing_services::order::{self, OrderState};
 use ticketing_services::payment::{self, PaymentState};
 use ticketing_services::queue::{self as queue_service, QueueState};
+use ticketing_services::rate_limit::RequestLimits;
 use ticketing_services::reservation::{self, Admission, ReservationState};
 use ticketing_services::started::Started;
 use ticketing_services::users::{self, UsersState};
@@ -211,6 +212,10 @@ async fn start(
                 seats,
                 policy: settings.hold,
                 auth: customer_auth(settings, kind)?,
+                rates: RequestLimits::new(
+                    &settings.limits,
+                    settings.http.trust_forwarded_for.unwrap_or(true),
+                ),
                 limits: settings.limits.customer(),
                 admission: Some(Admission {
                     rooms: queue_store(settings).await?,
@@ -238,6 +243,10 @@ async fn start(
                 payment,
                 saga: settings.saga.clone(),
                 auth: customer_auth(settings, kind)?,
+                rates: RequestLimits::new(
+                    &settings.limits,
+                    settings.http.trust_forwarded_for.unwrap_or(true),
+                ),
                 outbox_ready: Default::default(),
                 placed: Default::default(),
             };

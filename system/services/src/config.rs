@@ -455,6 +455,19 @@ pub struct LimitsSettings {
     pub seats_per_event: u32,
     /// Live holds per customer per event.
     pub active_holds: u32,
+    /// Request rates per customer (by token) and per client address on
+    /// `POST /api/reservations`, `…/extend` and `POST /api/orders`; 429
+    /// `RATE_LIMITED` over them. Per address is off by default: every
+    /// client of the embedded system, and every customer behind one NAT,
+    /// shares an address.
+    pub hold_per_customer: RateSettings,
+    pub hold_per_address: RateSettings,
+    pub extend_per_customer: RateSettings,
+    pub extend_per_address: RateSettings,
+    pub order_per_customer: RateSettings,
+    pub order_per_address: RateSettings,
+    /// Keys each rate limit remembers (see `users.limiter_keys_max`).
+    pub limiter_keys_max: usize,
 }
 
 impl Default for LimitsSettings {
@@ -462,6 +475,13 @@ impl Default for LimitsSettings {
         Self {
             seats_per_event: 8,
             active_holds: 2,
+            hold_per_customer: RateSettings::new(120, 60),
+            hold_per_address: RateSettings::new(0, 1),
+            extend_per_customer: RateSettings::new(30, 10),
+            extend_per_address: RateSettings::new(0, 1),
+            order_per_customer: RateSettings::new(60, 20),
+            order_per_address: RateSettings::new(0, 1),
+            limiter_keys_max: 100_000,
         }
     }
 }

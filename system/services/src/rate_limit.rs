@@ -11,11 +11,16 @@
 //! the same as absent) are forgotten; if every key is still limited, a new
 //! key is refused too (fail closed, counted) rather than growing the table.
 //!
-//! Layer: shared types; imports `config` and the domain.
+//! [`RequestLimits`] puts two of them (per customer, per client address)
+//! in front of each limited route of reservation and order.
+//!
+//! Layer: shared types; imports `config`, `error` and the domain.
 
-use crate::config::RateSettings;
+use crate::config::{LimitsSettings, RateSettings};
+use crate::error::ApiError;
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use ticketing_domain::UnixMs;
 
 /// A refusal: try again after this many milliseconds (at least 1).
@@ -83,6 +88,104 @@ impl RateLimiter {
     }
 }
 
+/// The limits of one kind of request: per customer and per client address.
+#[derive(Debug)]
+pub struct RequestLimit {
+    kind: &'static str,
+    by_customer: RateLimiter,
+    by_address: RateLimiter,
+}
+
+impl RequestLimit {
+    fn new(kind: &'static str, customer: RateSettings, address: RateSettings, keys: usize) -> Self {
+        RequestLimit {
+            kind,
+            by_customer: RateLimiter::new(customer, keys),
+            by_address: RateLimiter::new(address, keys),
+        }
+    }
+
+    /// Counts one request of `customer` (if any) from `ip` (if known), or
+    /// refuses it with 429 `RATE_LIMITED`.
+    pub fn check(
+        &self,
+        customer: Option<&str>,
+        ip: Option<IpAddr>,
+        now_ms: UnixMs,
+    ) -> Result<(), ApiError> {
+        let refused = |l: Limited, by: &'static str| {
+            metrics::counter!(crate::metrics::RATE_LIMITED, "limit" => by).increment(1);
+            ApiError::RateLimited {
+                retry_after_ms: l.retry_after_ms,
+            }
+        };
+        if let Some(ip) = ip {
+            self.by_address
+                .check(&ip.to_string(), now_ms)
+                .map_err(|l| refused(l, address_name(self.kind)))?;
+        }
+        if let Some(c) = customer {
+            self.by_customer
+                .check(c, now_ms)
+                .map_err(|l| refused(l, customer_name(self.kind)))?;
+        }
+        Ok(())
+    }
+}
+
+fn address_name(kind: &str) -> &'static str {
+    match kind {
+        "hold" => "hold_address",
+        "extend" => "extend_address",
+        _ => "order_address",
+    }
+}
+
+fn customer_name(kind: &str) -> &'static str {
+    match kind {
+        "hold" => "hold_customer",
+        "extend" => "extend_customer",
+        _ => "order_customer",
+    }
+}
+
+/// The rate limits of the hold, extend and order routes (`limits.*`), and
+/// whether a client's address is the gateway's `X-Forwarded-For` entry.
+#[derive(Debug, Clone)]
+pub struct RequestLimits {
+    pub hold: Arc<RequestLimit>,
+    pub extend: Arc<RequestLimit>,
+    pub order: Arc<RequestLimit>,
+    pub trust_forwarded_for: bool,
+}
+
+impl RequestLimits {
+    pub fn new(l: &LimitsSettings, trust_forwarded_for: bool) -> RequestLimits {
+        let keys = l.limiter_keys_max;
+        let limit = |kind, c, a| Arc::new(RequestLimit::new(kind, c, a, keys));
+        RequestLimits {
+            hold: limit("hold", l.hold_per_customer, l.hold_per_address),
+            extend: limit("extend", l.extend_per_customer, l.extend_per_address),
+            order: limit("order", l.order_per_customer, l.order_per_address),
+            trust_forwarded_for,
+        }
+    }
+
+    /// No limits (the simulator's anonymous users, tests).
+    pub fn none() -> RequestLimits {
+        let off = RateSettings::new(0, 1);
+        RequestLimits::new(
+            &LimitsSettings {
+                hold_per_customer: off,
+                extend_per_customer: off,
+                order_per_customer: off,
+                ..LimitsSettings::default()
+            },
+            false,
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,6 +218,40 @@ mod tests {
             assert_eq!(l.check("a", 10_000), Ok(()));
         }
         assert!(l.check("a", 10_000).is_err());
+    }
+
+    #[test]
+    fn a_route_limits_each_customer_and_each_address_on_its_own() {
+        let settings = LimitsSettings {
+            hold_per_customer: RateSettings::new(60, 2),
+            hold_per_address: RateSettings::new(60, 3),
+            ..LimitsSettings::default()
+        };
+        let limits = RequestLimits::new(&settings, false);
+        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        let hold = &limits.hold;
+        assert!(hold.check(Some("ann"), Some(a), 0).is_ok());
+        assert!(hold.check(Some("ann"), Some(b), 0).is_ok());
+        // Ann's burst of 2 is spent, whatever address she comes from.
+        let e = hold.check(Some("ann"), Some(b), 0).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                ApiError::RateLimited {
+                    retry_after_ms: 1_000
+                }
+            ),
+            "{e:?}"
+        );
+        // Address a: 1 so far (+ nothing for the refused one, which b took).
+        assert!(hold.check(Some("bob"), Some(a), 0).is_ok());
+        assert!(hold.check(None, Some(a), 0).is_ok());
+        assert!(
+            hold.check(Some("carol"), Some(a), 0).is_err(),
+            "a's burst of 3"
+        );
+        // Other routes have their own buckets.
+        assert!(limits.order.check(Some("ann"), Some(a), 0).is_ok());
     }
 
     #[test]

@@ -349,3 +349,57 @@ async fn a_gone_hold_tells_its_owner_why_and_nobody_else_anything() {
     expect_error(r, StatusCode::NOT_FOUND, "HOLD_NOT_FOUND").await;
     app.stop().await;
 }
+
+/// Holds and orders are rate-limited per customer (on by default) and per
+/// client address (when configured): 429 `RATE_LIMITED` with `Retry-After`,
+/// the standard body, and the count back once the time has passed.
+#[tokio::test]
+async fn holds_are_rate_limited_per_customer_and_per_address() {
+    use ticketing_services::config::RateSettings;
+    let app = spawn_app_with(|s| {
+        s.limits.active_holds = 0;
+        s.limits.hold_per_customer = RateSettings::new(60, 3);
+        s.limits.hold_per_address = RateSettings::new(60, 5);
+    })
+    .await;
+    let ann = app.token("ann");
+    for seat in ["6-1", "6-2", "6-3"] {
+        hold_as(&app, &ann, seat).await;
+    }
+    let body = json!({ "eventId": "spring-gala", "seatIds": ["6-4"], "holdSeconds": 60 });
+    let auth = bearer(&ann);
+    let r = send(
+        &app,
+        Method::POST,
+        "/api/reservations",
+        Some(body.clone()),
+        Some(&auth),
+    )
+    .await;
+    assert_eq!(r.headers()["retry-after"], "1");
+    let e = expect_error(r, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED").await;
+    assert_eq!(e["retryAfterMs"], 1_000, "{e}");
+    // Bob is another customer, from the same address: 5 per burst there.
+    let bob = app.token("bob");
+    hold_as(&app, &bob, "6-5").await;
+    let r = send(
+        &app,
+        Method::POST,
+        "/api/reservations",
+        Some(body.clone()),
+        Some(&bearer(&bob)),
+    )
+    .await;
+    expect_error(r, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED").await;
+    app.clock.advance_ms(1_000);
+    let r = send(
+        &app,
+        Method::POST,
+        "/api/reservations",
+        Some(body),
+        Some(&auth),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED, "a second later");
+    app.stop().await;
+}

@@ -173,10 +173,17 @@ fn scoped_key(caller: &Caller, key: String) -> String {
 async fn place_order(
     State(state): State<OrderState>,
     Extension(trace): Extension<TraceId>,
+    peer: Option<Extension<crate::http::peer::PeerAddr>>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<OrderBody>,
 ) -> Result<Response, ApiError> {
     let caller = state.auth.caller(&headers, state.ctx.clock.now_ms())?;
+    let trust = state.rates.trust_forwarded_for;
+    let ip = crate::http::peer::client_ip(&headers, peer.map(|p| p.0), trust);
+    state
+        .rates
+        .order
+        .check(caller.customer(), ip, state.ctx.clock.now_ms())?;
     let key = scoped_key(&caller, idempotency_key(&headers)?);
     if body.hold_id.is_empty() || body.hold_id.len() > 64 {
         return Err(ApiError::Validation(

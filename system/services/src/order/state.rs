@@ -22,6 +22,8 @@ pub struct OrderState {
     pub saga: SagaSettings,
     /// Verifies customer tokens on the public routes.
     pub auth: crate::customer::CustomerAuth,
+    /// Request rates on placing orders, per customer and client address.
+    pub rates: crate::rate_limit::RequestLimits,
     /// Woken when this process wrote outbox rows: the relay publishes them
     /// at once instead of at its next tick (other replicas' rows wait for
     /// the tick).

@@ -23,8 +23,11 @@ use crate::config::ReservationSettings;
 use crate::customer::{Caller, CustomerAuth};
 use crate::error::ApiError;
 use crate::http::extract::ApiJson;
+use crate::http::peer::{PeerAddr, client_ip};
+use crate::rate_limit::{RequestLimit, RequestLimits};
 use crate::started::{NamedWorker, Started};
 use crate::worker;
+use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
@@ -52,6 +55,8 @@ pub struct ReservationState {
     pub auth: CustomerAuth,
     /// Per-customer bounds the seat store enforces in the hold's step.
     pub limits: CustomerLimits,
+    /// Request rates on hold and extend, per customer and client address.
+    pub rates: RequestLimits,
     /// Where protected events' rooms are and the token key; `None`: this
     /// deployment has no waiting room (every event is open).
     pub admission: Option<Admission>,
@@ -207,12 +212,26 @@ async fn owned_hold(
     Ok(hold)
 }
 
+/// Counts the request against `limit` (429 over it).
+fn rate(
+    state: &ReservationState,
+    limit: &RequestLimit,
+    caller: &Caller,
+    headers: &HeaderMap,
+    peer: Option<Extension<PeerAddr>>,
+) -> Result<(), ApiError> {
+    let ip = client_ip(headers, peer.map(|p| p.0), state.rates.trust_forwarded_for);
+    limit.check(caller.customer(), ip, state.ctx.clock.now_ms())
+}
+
 async fn create_hold(
     State(state): State<ReservationState>,
+    peer: Option<Extension<PeerAddr>>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<HoldBody>,
 ) -> Result<(StatusCode, Json<HoldView>), ApiError> {
     let caller = caller(&state, &headers)?;
+    rate(&state, &state.rates.hold, &caller, &headers, peer)?;
     check_len("eventId", &body.event_id)?;
     for s in &body.seat_ids {
         check_len("seatId", s)?;
@@ -268,11 +287,13 @@ async fn get_hold(
 
 async fn extend_hold(
     State(state): State<ReservationState>,
+    peer: Option<Extension<PeerAddr>>,
     headers: HeaderMap,
     Path(hold_id): Path<String>,
     ApiJson(body): ApiJson<ExtendBody>,
 ) -> Result<Json<HoldView>, ApiError> {
     let caller = caller(&state, &headers)?;
+    rate(&state, &state.rates.extend, &caller, &headers, peer)?;
     rules::validate_hold_seconds(body.hold_seconds, &state.policy)
         .map_err(|e| ApiError::Validation(e.0))?;
     let (hold_id, hold_ms) = (HoldId(hold_id), body.hold_seconds * 1000);
