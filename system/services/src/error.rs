@@ -91,6 +91,10 @@ pub enum ApiError {
     /// A dependency is down; the client may retry.
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// A refusal made before the handler (the JSON extractor's), kept as it
+    /// was: its status, code and message.
+    #[error("{2}")]
+    Rejected(StatusCode, &'static str, String),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -123,6 +127,7 @@ impl ApiError {
             RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             IdempotencyKeyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
             Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Rejected(status, ..) => *status,
             Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -169,6 +174,7 @@ impl ApiError {
                 Some(("retryAfterMs", serde_json::json!(retry_after_ms))),
             ),
             Unavailable(_) => ("SERVICE_UNAVAILABLE", None),
+            Rejected(_, code, _) => (*code, None),
             Unexpected(_) => ("INTERNAL", None),
         };
         let message = match self {

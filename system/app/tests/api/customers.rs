@@ -403,3 +403,38 @@ async fn holds_are_rate_limited_per_customer_and_per_address() {
     assert_eq!(r.status(), StatusCode::CREATED, "a second later");
     app.stop().await;
 }
+
+/// Credentials are checked before the body: without a valid token a
+/// malformed or unreadable body is still 401, never a 4xx that shows the
+/// route parsed it. With a token, the body's own refusal stands.
+#[tokio::test]
+async fn credentials_are_checked_before_the_body() {
+    let app = strict_app().await;
+    for path in [
+        "/api/reservations",
+        "/api/reservations/h_0/extend",
+        "/api/orders",
+    ] {
+        let r = app
+            .http
+            .post(app.url(path))
+            .header("content-type", "application/json")
+            .header("idempotency-key", "k-1")
+            .body("{not json")
+            .send()
+            .await
+            .unwrap();
+        expect_unauthenticated(r).await;
+    }
+    let r = app
+        .http
+        .post(app.url("/api/reservations"))
+        .bearer_auth(app.token("ann"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    app.stop().await;
+}

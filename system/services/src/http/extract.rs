@@ -33,9 +33,11 @@ impl IntoResponse for JsonError {
     }
 }
 
+/// For handlers that take `Result<ApiJson<T>, JsonError>` so that they
+/// check credentials before the body: the refusal stays what it was.
 impl From<JsonError> for ApiError {
     fn from(e: JsonError) -> Self {
-        ApiError::Validation(e.message)
+        ApiError::Rejected(e.status, e.code, e.message)
     }
 }
 

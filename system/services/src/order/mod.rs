@@ -175,8 +175,9 @@ async fn place_order(
     Extension(trace): Extension<TraceId>,
     peer: Option<Extension<crate::http::peer::PeerAddr>>,
     headers: HeaderMap,
-    ApiJson(body): ApiJson<OrderBody>,
+    body: Result<ApiJson<OrderBody>, crate::http::extract::JsonError>,
 ) -> Result<Response, ApiError> {
+    // Credentials before the body: a bad token is 401 whatever was sent.
     let caller = state.auth.caller(&headers, state.ctx.clock.now_ms())?;
     let trust = state.rates.trust_forwarded_for;
     let ip = crate::http::peer::client_ip(&headers, peer.map(|p| p.0), trust);
@@ -184,6 +185,7 @@ async fn place_order(
         .rates
         .order
         .check(caller.customer(), ip, state.ctx.clock.now_ms())?;
+    let ApiJson(body) = body?;
     let key = scoped_key(&caller, idempotency_key(&headers)?);
     if body.hold_id.is_empty() || body.hold_id.len() > 64 {
         return Err(ApiError::Validation(

@@ -22,7 +22,7 @@ use crate::admission::{self, ADMISSION_HEADER, AdmissionKey};
 use crate::config::ReservationSettings;
 use crate::customer::{Caller, CustomerAuth};
 use crate::error::ApiError;
-use crate::http::extract::ApiJson;
+use crate::http::extract::{ApiJson, JsonError};
 use crate::http::peer::{PeerAddr, client_ip};
 use crate::rate_limit::{RequestLimit, RequestLimits};
 use crate::started::{NamedWorker, Started};
@@ -228,10 +228,12 @@ async fn create_hold(
     State(state): State<ReservationState>,
     peer: Option<Extension<PeerAddr>>,
     headers: HeaderMap,
-    ApiJson(body): ApiJson<HoldBody>,
+    body: Result<ApiJson<HoldBody>, JsonError>,
 ) -> Result<(StatusCode, Json<HoldView>), ApiError> {
+    // Credentials before the body: a bad token is 401 whatever was sent.
     let caller = caller(&state, &headers)?;
     rate(&state, &state.rates.hold, &caller, &headers, peer)?;
+    let ApiJson(body) = body?;
     check_len("eventId", &body.event_id)?;
     for s in &body.seat_ids {
         check_len("seatId", s)?;
@@ -290,10 +292,11 @@ async fn extend_hold(
     peer: Option<Extension<PeerAddr>>,
     headers: HeaderMap,
     Path(hold_id): Path<String>,
-    ApiJson(body): ApiJson<ExtendBody>,
+    body: Result<ApiJson<ExtendBody>, JsonError>,
 ) -> Result<Json<HoldView>, ApiError> {
     let caller = caller(&state, &headers)?;
     rate(&state, &state.rates.extend, &caller, &headers, peer)?;
+    let ApiJson(body) = body?;
     rules::validate_hold_seconds(body.hold_seconds, &state.policy)
         .map_err(|e| ApiError::Validation(e.0))?;
     let (hold_id, hold_ms) = (HoldId(hold_id), body.hold_seconds * 1000);
