@@ -29,6 +29,17 @@ pub struct Limited {
     pub retry_after_ms: u64,
 }
 
+impl Limited {
+    /// The refusal as the client hears it (429 `RATE_LIMITED`), counted
+    /// under `limit` in `rate_limited_total`.
+    pub fn refused(self, limit: &'static str) -> ApiError {
+        metrics::counter!(crate::metrics::RATE_LIMITED, "limit" => limit).increment(1);
+        ApiError::RateLimited {
+            retry_after_ms: self.retry_after_ms,
+        }
+    }
+}
+
 /// One limit over many keys.
 #[derive(Debug)]
 pub struct RateLimiter {
@@ -91,17 +102,18 @@ impl RateLimiter {
 /// The limits of one kind of request: per customer and per client address.
 #[derive(Debug)]
 pub struct RequestLimit {
-    kind: &'static str,
+    /// The `limit` labels of its refusals (`hold_customer`, `hold_address`, …).
+    names: [&'static str; 2],
     by_customer: RateLimiter,
     by_address: RateLimiter,
 }
 
 impl RequestLimit {
-    fn new(kind: &'static str, customer: RateSettings, address: RateSettings, keys: usize) -> Self {
+    fn new(names: [&'static str; 2], rates: [RateSettings; 2], keys: usize) -> Self {
         RequestLimit {
-            kind,
-            by_customer: RateLimiter::new(customer, keys),
-            by_address: RateLimiter::new(address, keys),
+            names,
+            by_customer: RateLimiter::new(rates[0], keys),
+            by_address: RateLimiter::new(rates[1], keys),
         }
     }
 
@@ -113,39 +125,18 @@ impl RequestLimit {
         ip: Option<IpAddr>,
         now_ms: UnixMs,
     ) -> Result<(), ApiError> {
-        let refused = |l: Limited, by: &'static str| {
-            metrics::counter!(crate::metrics::RATE_LIMITED, "limit" => by).increment(1);
-            ApiError::RateLimited {
-                retry_after_ms: l.retry_after_ms,
-            }
-        };
+        let [customer_name, address_name] = self.names;
         if let Some(ip) = ip {
             self.by_address
                 .check(&ip.to_string(), now_ms)
-                .map_err(|l| refused(l, address_name(self.kind)))?;
+                .map_err(|l| l.refused(address_name))?;
         }
         if let Some(c) = customer {
             self.by_customer
                 .check(c, now_ms)
-                .map_err(|l| refused(l, customer_name(self.kind)))?;
+                .map_err(|l| l.refused(customer_name))?;
         }
         Ok(())
-    }
-}
-
-fn address_name(kind: &str) -> &'static str {
-    match kind {
-        "hold" => "hold_address",
-        "extend" => "extend_address",
-        _ => "order_address",
-    }
-}
-
-fn customer_name(kind: &str) -> &'static str {
-    match kind {
-        "hold" => "hold_customer",
-        "extend" => "extend_customer",
-        _ => "order_customer",
     }
 }
 
@@ -162,11 +153,20 @@ pub struct RequestLimits {
 impl RequestLimits {
     pub fn new(l: &LimitsSettings, trust_forwarded_for: bool) -> RequestLimits {
         let keys = l.limiter_keys_max;
-        let limit = |kind, c, a| Arc::new(RequestLimit::new(kind, c, a, keys));
+        let limit = |names, rates| Arc::new(RequestLimit::new(names, rates, keys));
         RequestLimits {
-            hold: limit("hold", l.hold_per_customer, l.hold_per_address),
-            extend: limit("extend", l.extend_per_customer, l.extend_per_address),
-            order: limit("order", l.order_per_customer, l.order_per_address),
+            hold: limit(
+                ["hold_customer", "hold_address"],
+                [l.hold_per_customer, l.hold_per_address],
+            ),
+            extend: limit(
+                ["extend_customer", "extend_address"],
+                [l.extend_per_customer, l.extend_per_address],
+            ),
+            order: limit(
+                ["order_customer", "order_address"],
+                [l.order_per_customer, l.order_per_address],
+            ),
             trust_forwarded_for,
         }
     }

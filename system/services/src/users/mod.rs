@@ -155,12 +155,9 @@ impl UsersState {
     }
 
     fn limit(&self, limiter: &RateLimiter, name: &'static str, key: &str) -> Result<(), ApiError> {
-        limiter.check(key, self.ctx.clock.now_ms()).map_err(|l| {
-            metrics::counter!(crate::metrics::RATE_LIMITED, "limit" => name).increment(1);
-            ApiError::RateLimited {
-                retry_after_ms: l.retry_after_ms,
-            }
-        })
+        limiter
+            .check(key, self.ctx.clock.now_ms())
+            .map_err(|l| l.refused(name))
     }
 
     /// The per-address limit, where the client's address is known.
