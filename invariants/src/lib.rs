@@ -10,6 +10,7 @@
 //! The checkers share no code with the services they check: this crate
 //! imports only `ticketing-domain`'s types and ports.
 
+pub mod customers;
 pub mod queue;
 pub mod read;
 pub mod rules;
@@ -18,6 +19,7 @@ pub mod snapshot;
 #[cfg(test)]
 mod tests;
 
+pub use customers::{BoughtSeats, CustomerFact, GrantedHold, Holding, LimitsFact};
 pub use read::{Stores, read_ports};
 pub use rules::{INVARIANTS, Verdict, Violation, check, judge, oversold_seats};
 pub use snapshot::{

@@ -3,7 +3,7 @@
 //! observed when it holds, and every breach (with the seat, order or
 //! message) when it does not.
 //!
-//! Layer: imports `snapshot`, `queue` (invariant 8's judgement) and
+//! Layer: imports `snapshot`, `queue` and `customers` (invariants 8 and 9's judgements) and
 //! `ticketing-domain`'s types.
 
 use crate::snapshot::{Snapshot, ToldWhat};
@@ -45,6 +45,10 @@ pub const INVARIANTS: &[(&str, &str)] = &[
     (
         "8-waiting-room",
         "admissions within both caps and in queue order, none twice; no hold without admission; no place lost while asked for; positions never go back; the room drains once its visitors fall silent",
+    ),
+    (
+        "9-customer-limits",
+        "no customer ever has more seats (held and sold) or live holds on one event than its limits, in the store's truth or in what clients were told",
     ),
 ];
 
@@ -96,6 +100,7 @@ pub fn judge(s: &Snapshot) -> Vec<Verdict> {
         client_truth(s),
         convergence(s),
         waiting_room(s),
+        customer_limits(s),
     ]
 }
 
@@ -110,6 +115,12 @@ pub fn check(s: &Snapshot) -> Vec<Violation> {
             })
         })
         .collect()
+}
+
+/// Invariant 9 (`crate::customers`): the per-customer limits.
+pub fn customer_limits(s: &Snapshot) -> Verdict {
+    let (observed, violations) = crate::customers::judge(s.customers.as_ref());
+    Verdict::new("9-customer-limits", observed, violations)
 }
 
 /// Invariant 8 (`crate::queue`): the waiting room's caps, order and visitors.

@@ -44,6 +44,9 @@ pub struct Snapshot {
     pub hold_grace_ms: u64,
     /// The waiting room of the run's protected event; `None`: no room.
     pub queue: Option<QueueFact>,
+    /// The per-customer limits and what the store and clients said of
+    /// them; `None`: the run had no customers with limits.
+    pub customers: Option<crate::customers::CustomerFact>,
 }
 
 /// A waiting room's log and what its visitors were told.

@@ -121,6 +121,7 @@ fn healthy() -> Snapshot {
         now_ms: 1_000,
         hold_grace_ms: 0,
         queue: None,
+        customers: None,
     }
 }
 
@@ -526,4 +527,148 @@ mod waiting_room {
             "{v:?}"
         );
     }
+}
+
+mod customer_limits {
+    use super::*;
+    use crate::customers::{BoughtSeats, CustomerFact, GrantedHold, Holding, LimitsFact};
+
+    const LIMITS: LimitsFact = LimitsFact {
+        seats_per_event: 4,
+        active_holds: 2,
+    };
+
+    fn granted(id: &str, customer: &str, seats: &[&str], from: u64, until: u64) -> GrantedHold {
+        GrantedHold {
+            client: format!("user-{id}"),
+            customer: customer.into(),
+            hold_id: id.into(),
+            event_id: "e".into(),
+            seat_ids: seats.iter().map(|s| SeatId::from(*s)).collect(),
+            granted_at_ms: from,
+            live_until_ms: until,
+        }
+    }
+
+    fn with(granted: Vec<GrantedHold>, bought: Vec<BoughtSeats>) -> Snapshot {
+        let mut s = healthy();
+        s.customers = Some(CustomerFact {
+            limits: LIMITS,
+            store_breaches: Vec::new(),
+            store_samples: 10,
+            granted: Some(granted),
+            bought: Some(bought),
+        });
+        s
+    }
+
+    #[test]
+    fn holds_within_the_limits_or_one_after_another_pass() {
+        // Four seats at once, then four more after the first hold ended.
+        let s = with(
+            vec![
+                granted("h1", "c", &["1-1", "1-2"], 0, 100),
+                granted("h2", "c", &["1-3", "1-4"], 10, 100),
+                granted("h3", "c", &["2-1", "2-2", "2-3"], 100, 200),
+                granted("h4", "d", &["3-1", "3-2", "3-3", "3-4"], 10, 100),
+            ],
+            Vec::new(),
+        );
+        assert_eq!(check(&s), Vec::new());
+    }
+
+    #[test]
+    fn overlapping_grants_over_the_seat_limit_fail_with_the_holds() {
+        let s = with(
+            vec![
+                granted("h1", "c", &["1-1", "1-2", "1-3"], 0, 100),
+                granted("h2", "c", &["1-4", "1-5"], 50, 150),
+            ],
+            Vec::new(),
+        );
+        only(&s, "9-customer-limits");
+        let d = &check(&s)[0].detail;
+        assert!(
+            d.contains("at 50") && d.contains("5 seats (limit 4)") && d.contains("h1 by user-h1"),
+            "{d}"
+        );
+    }
+
+    #[test]
+    fn a_third_live_hold_fails_even_within_the_seats() {
+        let s = with(
+            vec![
+                granted("h1", "c", &["1-1"], 0, 100),
+                granted("h2", "c", &["1-2"], 0, 100),
+                granted("h3", "c", &["1-3"], 20, 100),
+            ],
+            Vec::new(),
+        );
+        only(&s, "9-customer-limits");
+        assert!(check(&s)[0].detail.contains("3 live holds (limit 2)"));
+    }
+
+    #[test]
+    fn bought_seats_count_from_when_they_were_told() {
+        let bought = BoughtSeats {
+            client: "user-b".into(),
+            customer: "c".into(),
+            event_id: "e".into(),
+            seat_ids: vec!["5-1".into(), "5-2".into(), "5-3".into()],
+            told_at_ms: 100,
+        };
+        // Before the purchase was told, two held seats are fine.
+        let early = with(
+            vec![granted("h1", "c", &["1-1", "1-2"], 0, 90)],
+            vec![bought.clone()],
+        );
+        assert_eq!(check(&early), Vec::new());
+        let late = with(
+            vec![granted("h1", "c", &["1-1", "1-2"], 150, 300)],
+            vec![bought],
+        );
+        only(&late, "9-customer-limits");
+    }
+
+    #[test]
+    fn the_store_reading_counts_distinct_seats_and_live_holds() {
+        let h = |customer: &str, seats: &[&str], is_hold| Holding {
+            customer: customer.into(),
+            event_id: "e".into(),
+            seat_ids: seats.iter().map(|s| SeatId::from(*s)).collect(),
+            is_hold,
+        };
+        let fine = [
+            h("c", &["1-1", "1-2"], true),
+            h("c", &["1-3", "1-4"], false),
+            h("d", &["2-1"], true),
+        ];
+        assert_eq!(store_breaches(7, &fine, LIMITS), Vec::<String>::new());
+        let over = [
+            h("c", &["1-1", "1-2", "1-3"], true),
+            h("c", &["1-4", "1-5"], false),
+        ];
+        let b = store_breaches(7, &over, LIMITS);
+        assert_eq!(b.len(), 1);
+        assert!(
+            b[0].contains("at 7") && b[0].contains("customer c 5 seats"),
+            "{b:?}"
+        );
+        // A store breach is a violation of invariant 9.
+        let mut s = with(Vec::new(), Vec::new());
+        s.customers.as_mut().unwrap().store_breaches = b;
+        only(&s, "9-customer-limits");
+    }
+
+    #[test]
+    fn a_run_without_customers_is_not_judged() {
+        let v = judge(&healthy());
+        let nine = v
+            .iter()
+            .find(|v| v.invariant == "9-customer-limits")
+            .unwrap();
+        assert!(nine.passed() && nine.observed.starts_with("not judged"));
+    }
+
+    use crate::customers::store_breaches;
 }

@@ -11,10 +11,12 @@
 
 use crate::users::Told as UserTold;
 use crate::world::{EVENT, Truth, expired_holds, sync};
+use std::collections::BTreeMap;
 use ticketing_domain::messages::{Envelope, topics};
 use ticketing_domain::{EventId, MessageId};
 use ticketing_invariants::{
-    HoldFact, QueueFact, Quiescence, Snapshot, Stores, StreamFact, Told, ToldWhat, read_ports,
+    BoughtSeats, CustomerFact, GrantedHold, HoldFact, QueueFact, Quiescence, Snapshot, Stores,
+    StreamFact, Told, ToldWhat, read_ports,
 };
 
 pub use ticketing_invariants::{INVARIANTS, Violation};
@@ -63,7 +65,80 @@ pub fn snapshot(t: &Truth) -> Snapshot {
     };
     s.now_ms = t.now_ms;
     s.queue = t.queue.as_ref().map(|q| queue_fact(t, q, &event));
+    s.customers = Some(customer_fact(t, &event));
     s
+}
+
+/// The limits, the store's sampled truth and what each customer's clients
+/// were told: holds over their certainly-live intervals, purchases from
+/// the answer on (`ticketing_invariants::customers` judges).
+fn customer_fact(t: &Truth, event: &EventId) -> CustomerFact {
+    let h = crate::lock(&t.history);
+    let mut customer: BTreeMap<usize, String> = BTreeMap::new();
+    let mut granted: BTreeMap<(usize, String), GrantedHold> = BTreeMap::new();
+    let mut bought = Vec::new();
+    for ob in &h.observations {
+        let at_ms = crate::clock::EPOCH_MS + ob.at_ms;
+        let Some(who) = customer.get(&ob.user).cloned() else {
+            if let UserTold::LoggedIn { customer: c } = &ob.told {
+                customer.insert(ob.user, c.clone());
+            }
+            continue;
+        };
+        let key = |hold: &ticketing_domain::HoldId| (ob.user, hold.to_string());
+        match &ob.told {
+            UserTold::Held {
+                hold_id,
+                seats,
+                expires_at_ms,
+            } => {
+                granted.insert(
+                    key(hold_id),
+                    GrantedHold {
+                        client: format!("user {}", ob.user),
+                        customer: who,
+                        hold_id: hold_id.to_string(),
+                        event_id: event.clone(),
+                        seat_ids: seats.clone(),
+                        granted_at_ms: at_ms,
+                        live_until_ms: *expires_at_ms,
+                    },
+                );
+            }
+            UserTold::Extended {
+                hold_id,
+                expires_at_ms,
+            } => {
+                if let Some(g) = granted.get_mut(&key(hold_id)) {
+                    g.live_until_ms = g.live_until_ms.max(*expires_at_ms);
+                }
+            }
+            UserTold::LetGo { hold_id } => {
+                if let Some(g) = granted.get_mut(&key(hold_id)) {
+                    g.live_until_ms = g.live_until_ms.min(at_ms);
+                }
+            }
+            UserTold::OrderFinal {
+                status: ticketing_domain::OrderStatus::Confirmed,
+                seats,
+                ..
+            } => bought.push(BoughtSeats {
+                client: format!("user {}", ob.user),
+                customer: who,
+                event_id: event.clone(),
+                seat_ids: seats.clone(),
+                told_at_ms: at_ms,
+            }),
+            _ => {}
+        }
+    }
+    CustomerFact {
+        limits: t.limits,
+        store_breaches: t.limit_samples.breaches.clone(),
+        store_samples: t.limit_samples.samples,
+        granted: Some(granted.into_values().collect()),
+        bought: Some(bought),
+    }
 }
 
 /// The waiting room's log and what its visitors were told.
@@ -77,7 +152,7 @@ fn queue_fact(t: &Truth, q: &ticketing_mem::MemQueueStore, event: &EventId) -> Q
         positions: Vec::new(),
         undrained: t.queue_residue.clone(),
     };
-    let mut positions: std::collections::BTreeMap<usize, Vec<u64>> = Default::default();
+    let mut positions: BTreeMap<usize, Vec<u64>> = Default::default();
     for ob in &h.observations {
         match &ob.told {
             UserTold::HeldWithoutAdmission { hold_id } => fact
@@ -117,6 +192,10 @@ fn told(t: &Truth) -> Vec<Told> {
         .filter_map(|ob| {
             let what = match &ob.told {
                 UserTold::Held { .. }
+                | UserTold::LoggedIn { .. }
+                | UserTold::Extended { .. }
+                | UserTold::LetGo { .. }
+                | UserTold::Refused { .. }
                 | UserTold::HeldWithoutAdmission { .. }
                 | UserTold::QueuePosition { .. }
                 | UserTold::QueueAdmitted
@@ -184,6 +263,8 @@ mod tests {
             quiescent: true,
             queue: None,
             queue_residue: None,
+            limits: Default::default(),
+            limit_samples: Default::default(),
         }
     }
 

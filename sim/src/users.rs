@@ -5,6 +5,12 @@
 //! an order with the same key after a timeout, and sometimes abandoning its
 //! hold (some of those press "cancel" long after the hold expired).
 //!
+//! Every user first signs up and logs in at the users service (`accounts`)
+//! and shows its token on every hold and order call. Scalpers share an
+//! account between several processes on different hosts: each opens holds
+//! two at a time, extends every live hold to the cap, and buys now and
+//! then; the per-customer limits and rate limits are what stop them.
+//!
 //! Every answer that matters is written to the shared [`History`]: the
 //! checkers hold the system to what users were told.
 
@@ -15,7 +21,10 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use ticketing_contract::{HoldBody, HoldView, OrderBody, OrderView, PlacedView, SeatMapView};
+use ticketing_contract::{
+    CredentialsBody, ExtendBody, HoldBody, HoldView, OrderBody, OrderView, PlacedView, SeatMapView,
+    SessionView,
+};
 use ticketing_domain::ports::{RandomExt, RandomSource};
 use ticketing_domain::{HoldId, OrderId, OrderStatus, SeatId, SeatStatus};
 use ticketing_runtime::ChaChaRandom;
@@ -24,9 +33,31 @@ use ticketing_services::http::client::{HttpClient, JsonResponse, body};
 /// What one user was told (the checkers' view of "client truth").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Told {
+    /// Logged in as this customer (every later answer is this customer's).
+    LoggedIn {
+        customer: String,
+    },
     Held {
         hold_id: HoldId,
         seats: Vec<SeatId>,
+        /// The hold's expiry as granted (store clock, Unix ms).
+        expires_at_ms: u64,
+    },
+    /// An extension was granted: the hold's new expiry.
+    Extended {
+        hold_id: HoldId,
+        expires_at_ms: u64,
+    },
+    /// The user asked to release the hold, or to order it (from here on
+    /// the hold may be gone or pinned: it is no longer certainly live).
+    LetGo {
+        hold_id: HoldId,
+    },
+    /// A hold or order call refused with this status and code (429s and
+    /// the customer limits: who was stopped).
+    Refused {
+        status: u16,
+        code: String,
     },
     OrderAccepted {
         key: String,
@@ -57,11 +88,22 @@ impl Told {
     /// (the line the trace hashes were first recorded with).
     pub fn trace_line(&self) -> String {
         match self {
-            Told::Held { hold_id, seats } => format!(
-                "Held {{ hold_id: {:?}, seats: {:?} }}",
+            Told::LoggedIn { customer } => format!("LoggedIn {customer}"),
+            Told::Held {
+                hold_id,
+                seats,
+                expires_at_ms,
+            } => format!(
+                "Held {{ hold_id: {:?}, seats: {:?}, expires_at_ms: {expires_at_ms} }}",
                 hold_id.as_str(),
                 seat_names(seats)
             ),
+            Told::Extended {
+                hold_id,
+                expires_at_ms,
+            } => format!("Extended {} {expires_at_ms}", hold_id.as_str()),
+            Told::LetGo { hold_id } => format!("LetGo {}", hold_id.as_str()),
+            Told::Refused { status, code } => format!("Refused {status} {code}"),
             Told::OrderAccepted { key, order_id } => format!(
                 "OrderAccepted {{ key: {key:?}, order_id: {:?} }}",
                 order_id.as_str()
@@ -140,7 +182,32 @@ pub struct Workload {
     pub arrival_window_ms: u64,
     /// The event's waiting room (`None`: the event is not protected).
     pub queue: Option<QueueFlow>,
+    /// The scalpers: the last `accounts * processes` user ids.
+    pub scalpers: Option<Scalpers>,
+    pub users: usize,
 }
+
+/// Scalper accounts, each run by `processes` users on different hosts.
+#[derive(Debug, Clone, Copy)]
+pub struct Scalpers {
+    pub accounts: usize,
+    pub processes: usize,
+}
+
+impl Workload {
+    /// The scalper account user `id` runs, if it is a scalper.
+    pub fn scalper_account(&self, id: usize) -> Option<usize> {
+        let s = self.scalpers?;
+        let first = self.users.checked_sub(s.accounts * s.processes)?;
+        // Consecutive ids land on different hosts (ids go round the hosts).
+        (id >= first).then(|| (id - first) / s.processes.max(1))
+    }
+}
+
+/// Rounds a scalper process makes (each: two holds at once, extend all).
+const SCALPER_ROUNDS_MAX: u32 = 40;
+/// Tries at signing up and at logging in (each, a bound on its loop).
+const LOGIN_TRIES_MAX: u32 = 12;
 
 /// How users meet a waiting room.
 #[derive(Debug, Clone)]
@@ -164,6 +231,9 @@ struct User {
     reservation: Vec<Arc<HttpClient<SimConnector>>>,
     order: Vec<Arc<HttpClient<SimConnector>>>,
     queue: Vec<Arc<HttpClient<SimConnector>>>,
+    accounts: Arc<HttpClient<SimConnector>>,
+    /// `Bearer <token>` once logged in.
+    bearer: Option<String>,
 }
 
 /// Asks for a place at most this many times (a bound on the wait loop).
@@ -193,18 +263,88 @@ impl User {
         body: Option<Value>,
         headers: &[(&str, &str)],
     ) -> Option<JsonResponse> {
-        client
-            .send_json(method, path, body.as_ref(), headers, None)
+        let mut all: Vec<(&str, &str)> = headers.to_vec();
+        if let Some(b) = &self.bearer {
+            all.push(("authorization", b.as_str()));
+        }
+        let r = client
+            .send_json(method, path, body.as_ref(), &all, None)
             .await
-            .ok()
+            .ok()?;
+        if r.status == StatusCode::TOO_MANY_REQUESTS || r.error_code() == "CUSTOMER_LIMIT" {
+            self.tell(Told::Refused {
+                status: r.status.as_u16(),
+                code: r.error_code().to_owned(),
+            });
+        }
+        Some(r)
     }
 
-    /// Seats to try: from the seat map when it answers, else at random.
-    async fn choose_seats(&self) -> Vec<String> {
-        let want = self.rng.range_u64(1, 2) as usize;
+    /// Waits as long as a 429 asked (bounded), or a short while.
+    async fn back_off(&self, r: &JsonResponse) {
+        let asked_ms = r.body.get("retryAfterMs").and_then(Value::as_u64);
+        let wait_ms = asked_ms.unwrap_or(300).clamp(50, 10_000);
+        self.pause(wait_ms, wait_ms + 200).await;
+    }
+
+    /// Signs up (an existing account is fine: scalper processes share one)
+    /// and logs in; the token, or `None` when the service did not let it.
+    async fn log_in(&self, email: &str, password: &str) -> Option<String> {
+        let creds = body(&CredentialsBody {
+            email: email.to_owned(),
+            password: password.to_owned(),
+        });
+        for _ in 0..LOGIN_TRIES_MAX {
+            match self
+                .send(
+                    &self.accounts,
+                    Method::POST,
+                    "/api/users",
+                    Some(creds.clone()),
+                    &[],
+                )
+                .await
+            {
+                Some(r) if r.status == StatusCode::CREATED || r.status == StatusCode::CONFLICT => {
+                    break;
+                }
+                Some(r) if r.status == StatusCode::TOO_MANY_REQUESTS => self.back_off(&r).await,
+                _ => self.pause(200, 800).await,
+            }
+        }
+        for _ in 0..LOGIN_TRIES_MAX {
+            match self
+                .send(
+                    &self.accounts,
+                    Method::POST,
+                    "/api/sessions",
+                    Some(creds.clone()),
+                    &[],
+                )
+                .await
+            {
+                Some(r) if r.status == StatusCode::CREATED => {
+                    let s = view::<SessionView>(r)?;
+                    self.tell(Told::LoggedIn {
+                        customer: s.customer_id,
+                    });
+                    return Some(format!("Bearer {}", s.access_token));
+                }
+                Some(r) if r.status == StatusCode::TOO_MANY_REQUESTS => self.back_off(&r).await,
+                _ => self.pause(200, 800).await,
+            }
+        }
+        None
+    }
+
+    /// `lo..=hi` seats to try: from the seat map when it answers, else at random.
+    /// `lo..=hi` seats: free ones from the seat map read with probability
+    /// `read_map_p`, otherwise (or when the read fails) guessed.
+    async fn choose_seats(&self, lo: u64, hi: u64, read_map_p: f64) -> Vec<String> {
+        let want = self.rng.range_u64(lo, hi) as usize;
         let path = format!("/api/events/{}/seats", self.w.event_id);
         let mut free: Vec<String> = Vec::new();
-        if self.rng.unit_f64() < 0.5
+        if self.rng.unit_f64() < read_map_p
             && let Some(r) = self
                 .send(&self.catalog, Method::GET, &path, None, &[])
                 .await
@@ -242,6 +382,9 @@ impl User {
 
     /// Places an order, repeating the same key after timeouts and 5xx.
     async fn place(&self, hold_id: &HoldId, key: &str) -> Option<OrderId> {
+        self.tell(Told::LetGo {
+            hold_id: hold_id.clone(),
+        });
         for _ in 0..6 {
             let client = self.pick(&self.order);
             let r = self
@@ -350,7 +493,24 @@ impl User {
         None
     }
 
-    async fn run(self) {
+    async fn run(mut self) {
+        let (email, password) = match self.w.scalper_account(self.id) {
+            Some(a) => (
+                format!("scalper-{a}@sim.example"),
+                format!("scalper-password-{a}"),
+            ),
+            None => (
+                format!("user-{}@sim.example", self.id),
+                format!("user-password-{}", self.id),
+            ),
+        };
+        let Some(bearer) = self.log_in(&email, &password).await else {
+            return;
+        };
+        self.bearer = Some(bearer);
+        if self.w.scalper_account(self.id).is_some() {
+            return self.scalp().await;
+        }
         let token = match self.w.queue.clone() {
             None => {
                 // Half the users rush in within the first second; the rest keep
@@ -394,7 +554,7 @@ impl User {
             if SimClock::elapsed_ms() > self.w.deadline_ms {
                 break;
             }
-            let seats = self.choose_seats().await;
+            let seats = self.choose_seats(1, 2, 0.5).await;
             let hold = body(&HoldBody {
                 event_id: self.w.event_id.clone(),
                 seat_ids: seats.clone(),
@@ -418,9 +578,10 @@ impl User {
                 self.pause(50, 400).await;
                 continue;
             }
-            let Some(hold_id) = view::<HoldView>(r).map(|h| h.hold_id) else {
+            let Some(granted) = view::<HoldView>(r) else {
                 continue;
             };
+            let hold_id = granted.hold_id;
             if protected && token.is_none() {
                 self.tell(Told::HeldWithoutAdmission {
                     hold_id: hold_id.clone(),
@@ -428,7 +589,8 @@ impl User {
             }
             self.tell(Told::Held {
                 hold_id: hold_id.clone(),
-                seats: seats.iter().map(|s| SeatId::from(s.as_str())).collect(),
+                seats: granted.seat_ids,
+                expires_at_ms: granted.expires_at_ms,
             });
 
             if self.rng.unit_f64() < self.w.abandon_rate {
@@ -440,6 +602,9 @@ impl User {
                     )
                     .await;
                     let path = format!("/api/reservations/{hold_id}");
+                    self.tell(Told::LetGo {
+                        hold_id: hold_id.clone(),
+                    });
                     let _ = self
                         .send(
                             self.pick(&self.reservation),
@@ -467,6 +632,90 @@ impl User {
     }
 }
 
+impl User {
+    /// A scalper process: rounds of two holds at once, every live hold
+    /// extended to the cap, a purchase now and then; bounded in rounds and
+    /// by the deadline.
+    async fn scalp(self) {
+        self.pause(0, 1_000).await;
+        let mut live: Vec<HoldId> = Vec::new();
+        for round in 0..SCALPER_ROUNDS_MAX {
+            if SimClock::elapsed_ms() > self.w.deadline_ms {
+                break;
+            }
+            let (a, b) = tokio::join!(self.grab(), self.grab());
+            live.extend(a.into_iter().chain(b));
+            let mut kept = Vec::new();
+            for h in live {
+                if self.extend(&h).await {
+                    kept.push(h);
+                }
+            }
+            live = kept;
+            if !live.is_empty() && self.rng.unit_f64() < 0.15 {
+                let h = live.remove(0);
+                let key = format!("scalper-{}-round-{round}", self.id);
+                if let Some(order_id) = self.place(&h, &key).await {
+                    self.follow(&order_id).await;
+                }
+            }
+            self.pause(200, 600).await;
+        }
+    }
+
+    /// One scalper hold of 2–3 seats; its id when granted.
+    async fn grab(&self) -> Option<HoldId> {
+        // Scalpers always read the map: they aim at seats that are free.
+        let seats = self.choose_seats(2, 3, 1.0).await;
+        let hold = body(&HoldBody {
+            event_id: self.w.event_id.clone(),
+            seat_ids: seats,
+            hold_seconds: self.w.hold_seconds,
+        });
+        let client = self.pick(&self.reservation);
+        let r = self
+            .send(client, Method::POST, "/api/reservations", Some(hold), &[])
+            .await?;
+        if r.status != StatusCode::CREATED {
+            return None;
+        }
+        let h = view::<HoldView>(r)?;
+        self.tell(Told::Held {
+            hold_id: h.hold_id.clone(),
+            seats: h.seat_ids,
+            expires_at_ms: h.expires_at_ms,
+        });
+        Some(h.hold_id)
+    }
+
+    /// Extends a hold; whether it is still worth extending (granted, or
+    /// refused only for the rate or an unanswered call).
+    async fn extend(&self, hold_id: &HoldId) -> bool {
+        let path = format!("/api/reservations/{hold_id}/extend");
+        let ext = body(&ExtendBody {
+            hold_seconds: self.w.hold_seconds,
+        });
+        let client = self.pick(&self.reservation);
+        let Some(r) = self.send(client, Method::POST, &path, Some(ext), &[]).await else {
+            return true;
+        };
+        if r.status == StatusCode::TOO_MANY_REQUESTS {
+            return true;
+        }
+        if r.status != StatusCode::OK {
+            return false;
+        }
+        let Some(h) = view::<HoldView>(r) else {
+            return false;
+        };
+        self.tell(Told::Extended {
+            hold_id: h.hold_id,
+            expires_at_ms: h.expires_at_ms,
+        });
+        true
+    }
+}
+
 /// The software of one users host: runs `ids` users to completion.
 pub async fn run_users(
     ids: Vec<usize>,
@@ -487,6 +736,7 @@ pub async fn run_users(
         ))
     };
     let catalog = client("catalog".into());
+    let accounts = client("accounts".into());
     let reservation: Vec<_> = (1..=w.replicas)
         .map(|i| client(format!("reservation-{i}")))
         .collect();
@@ -507,6 +757,8 @@ pub async fn run_users(
             reservation: reservation.clone(),
             order: order.clone(),
             queue: queue.clone(),
+            accounts: accounts.clone(),
+            bearer: None,
         };
         tasks.push(tokio::task::spawn_local(user.run()));
     }

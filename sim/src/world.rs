@@ -3,7 +3,8 @@
 //! simulated times, then healing and a run to quiescence.
 //!
 //! Host layout: `redis`, `kafka`, `catalog`, `reservation-1..N`,
-//! `order-1..N`, `payment`, and `users-1..K`. Service databases (orders,
+//! `order-1..N`, `payment`, `accounts` (the users service: `users` names
+//! the clients in fault plans) and `users-1..K`. Service databases (orders,
 //! payments, catalog) live outside the hosts, so they survive a crash of
 //! their service host the way a disk does; the order database is shared by
 //! the order replicas, as one PostgreSQL would be.
@@ -24,16 +25,17 @@ use ticketing_domain::{Event, EventId};
 use ticketing_faults::{Fault, FaultPlan};
 use ticketing_mem::{
     MemCatalogRepository, MemEventBus, MemOrderRepository, MemPaymentRepository, MemQueueStore,
-    MemSeatStore,
+    MemSeatStore, MemUserRepository,
 };
 use ticketing_runtime::ChaChaRandom;
 use ticketing_services::admission::AdmissionKey;
 use ticketing_services::catalog::{self, CatalogState, SeatFeed};
 use ticketing_services::clients::order_clients;
 use ticketing_services::config::{
-    CatalogSettings, HttpSettings, PaymentFaults, QueueSettings, ReservationSettings, SagaSettings,
+    CatalogSettings, HttpSettings, LimitsSettings, PaymentFaults, QueueSettings,
+    ReservationSettings, SagaSettings, UsersSettings,
 };
-use ticketing_services::customer::CustomerAuth;
+use ticketing_services::customer::{CustomerAuth, CustomerKey};
 use ticketing_services::http::finish_router;
 use ticketing_services::order::{self, OrderState};
 use ticketing_services::payment::{self, PaymentState};
@@ -41,6 +43,7 @@ use ticketing_services::queue::{self as queue_service, QueueState};
 use ticketing_services::rate_limit::RequestLimits;
 use ticketing_services::reservation::{self, Admission, ReservationState};
 use ticketing_services::started::Started;
+use ticketing_services::users::{self as users_service, UsersState};
 use ticketing_services::{Ctx, gateway};
 use tokio_util::sync::CancellationToken;
 
@@ -71,6 +74,17 @@ pub struct SimConfig {
     pub watchers: usize,
     /// The rush event behind a waiting room (`None`: no queue host).
     pub waiting_room: Option<WaitingRoomSim>,
+    /// Scalpers among the users (`None`: every user is an honest buyer).
+    pub scalpers: Option<ScalperSim>,
+}
+
+/// Scalpers: accounts each run by several processes on different user
+/// hosts, holding as much as they can, extending every hold to the cap.
+/// They are the last `accounts * processes` users.
+#[derive(Debug, Clone, Copy)]
+pub struct ScalperSim {
+    pub accounts: usize,
+    pub processes: usize,
 }
 
 /// The waiting room of a queued world.
@@ -97,6 +111,10 @@ impl SimConfig {
             liveness_bound_ms: 60_000,
             watchers: 2,
             waiting_room: None,
+            scalpers: Some(ScalperSim {
+                accounts: 2,
+                processes: 3,
+            }),
         }
     }
 
@@ -119,6 +137,7 @@ impl SimConfig {
                 admit_per_s: 10,
                 scalper_rate: 0.05,
             }),
+            scalpers: None,
         }
     }
 
@@ -146,6 +165,10 @@ impl SimConfig {
             liveness_bound_ms: 60_000,
             watchers: 4,
             waiting_room: None,
+            scalpers: Some(ScalperSim {
+                accounts: 4,
+                processes: 4,
+            }),
         }
     }
 }
@@ -162,10 +185,26 @@ pub struct SimSettings {
     pub payment: PaymentFaults,
     pub http: HttpSettings,
     pub queue: QueueSettings,
+    pub limits: LimitsSettings,
+    pub users: UsersSettings,
 }
 
 /// The admission key of simulated worlds (queue and reservation share it).
 const SIM_ADMISSION_KEY: &str = "simulated-admission-key";
+/// The customer-token secret of simulated worlds (accounts signs, every
+/// hold and order route verifies).
+const SIM_TOKEN_SECRET: &str = "simulated-customer-token-secret-0123456789";
+/// How long a simulated login's token is valid (longer than any run).
+const SIM_TOKEN_TTL_S: u64 = 7_200;
+
+fn customer_key() -> CustomerKey {
+    CustomerKey::hs256(SIM_TOKEN_SECRET).unwrap_or_else(|e| unreachable!("{e}"))
+}
+
+/// Production's verifier: a token on every hold and order route.
+fn customer_auth() -> CustomerAuth {
+    CustomerAuth::new(Some(customer_key()), false)
+}
 
 /// The services' settings in the simulator: short windows so faults bite.
 pub fn sim_settings(bug: Option<Bug>) -> SimSettings {
@@ -192,6 +231,14 @@ pub fn sim_settings(bug: Option<Bug>) -> SimSettings {
     s.queue.abandon_s = 8;
     s.queue.token_ttl_s = 60;
     s.queue.admit_interval_ms = 100;
+    // Limits small enough for a 50-seat world's scalpers to reach.
+    s.limits.seats_per_event = 4;
+    s.limits.active_holds = 2;
+    // Cheap hashes (the simulator is not measuring argon2), and logins
+    // limited per account only: every user of a host shares its address.
+    (s.users.argon2_memory_kib, s.users.argon2_iterations) = (64, 1);
+    s.users.login_per_address = ticketing_services::config::RateSettings::new(0, 1);
+    s.users.signup_per_address = ticketing_services::config::RateSettings::new(0, 1);
     if bug == Some(Bug::CommitBeforeEffect) {
         // The seed system had no re-send of unanswered commands.
         s.saga.confirm_resend_ms = 10_000_000;
@@ -218,6 +265,84 @@ pub struct Truth {
     /// The room still held visitors or shoppers this long after its
     /// clients fell silent (`None`: it drained, or there is no room).
     pub queue_residue: Option<String>,
+    /// The customer limits, and what sampling the store during the run
+    /// found over them.
+    pub limits: ticketing_invariants::LimitsFact,
+    pub limit_samples: LimitSamples,
+}
+
+/// The store's truth about the customer limits, sampled while a run goes on.
+#[derive(Debug, Default, Clone)]
+pub struct LimitSamples {
+    pub samples: u64,
+    /// Breaches found (the first few: one is enough to fail).
+    pub breaches: Vec<String>,
+}
+
+/// Breaches kept per run (a broken limit breaks it many times over).
+const LIMIT_BREACHES_KEPT: usize = 8;
+/// Steps between two samples of the store's customer counts (200 ms).
+const LIMIT_SAMPLE_STEPS: usize = 100;
+
+impl LimitSamples {
+    /// Reads every customer's live holds and sold seats and keeps what is
+    /// over the limits (`ticketing_invariants::customers` judges).
+    fn sample(&mut self, sh: &Shared, at_ms: u64) {
+        self.samples += 1;
+        let found = ticketing_invariants::customers::store_breaches(
+            at_ms,
+            &holdings(&sh.mem_seats, &sh.orders),
+            limits_fact(&sh.settings.limits),
+        );
+        let room = LIMIT_BREACHES_KEPT.saturating_sub(self.breaches.len());
+        self.breaches.extend(found.into_iter().take(room));
+    }
+}
+
+fn limits_fact(l: &LimitsSettings) -> ticketing_invariants::LimitsFact {
+    ticketing_invariants::LimitsFact {
+        seats_per_event: l.seats_per_event,
+        active_holds: l.active_holds,
+    }
+}
+
+/// Every customer's live holds and sold seats, from the store (a sold
+/// seat's customer is its order's). A failed read leaves the order's
+/// seats out: the end-of-run snapshot reports unreadable truth.
+pub fn holdings(
+    seats: &MemSeatStore,
+    orders: &MemOrderRepository,
+) -> Vec<ticketing_invariants::Holding> {
+    use ticketing_invariants::Holding;
+    let mut out: Vec<Holding> = seats
+        .active_holds()
+        .into_iter()
+        .filter_map(|h| {
+            Some(Holding {
+                customer: h.customer_id?,
+                event_id: h.event_id,
+                seat_ids: h.seat_ids,
+                is_hold: true,
+            })
+        })
+        .collect();
+    let event = EventId::from(EVENT);
+    let customers: std::collections::BTreeMap<_, _> = sync(orders.orders())
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|o| Some((o.order_id, o.customer_id?)))
+        .collect();
+    for (seat, order) in sync(seats.sold_seats(&event)).unwrap_or_default() {
+        if let Some(c) = customers.get(&order) {
+            out.push(Holding {
+                customer: c.clone(),
+                event_id: event.clone(),
+                seat_ids: vec![seat],
+                is_hold: false,
+            });
+        }
+    }
+    out
 }
 
 /// What happened during a run, besides the truth.
@@ -253,6 +378,8 @@ struct Shared {
     orders: Arc<MemOrderRepository>,
     payments: Arc<MemPaymentRepository>,
     catalog: Arc<MemCatalogRepository>,
+    /// The users service's accounts (outside its host, like a database).
+    accounts: Arc<MemUserRepository>,
     faults: Arc<Mutex<PaymentFaults>>,
     /// The waiting rooms (with their admission log), when the world has one.
     queue: Option<Arc<MemQueueStore>>,
@@ -344,9 +471,9 @@ async fn reservation_host(sh: Arc<Shared>, name: String, inc: u32) -> turmoil::R
         ctx: ctx.clone(),
         seats: sh.remote_seats(),
         policy: sh.settings.hold,
-        auth: CustomerAuth::anonymous_only(),
-        rates: RequestLimits::none(),
-        limits: Default::default(),
+        auth: customer_auth(),
+        rates: RequestLimits::new(&sh.settings.limits, false),
+        limits: sh.settings.limits.customer(),
         admission: sh.admission(),
     };
     let mut bus = sh.remote_bus();
@@ -380,8 +507,8 @@ async fn order_host(sh: Arc<Shared>, name: String, replica: usize, inc: u32) -> 
         reservation,
         payment,
         saga: sh.settings.saga.clone(),
-        auth: CustomerAuth::anonymous_only(),
-        rates: RequestLimits::none(),
+        auth: customer_auth(),
+        rates: RequestLimits::new(&sh.settings.limits, false),
         outbox_ready: Default::default(),
         placed: Default::default(),
     };
@@ -406,6 +533,21 @@ async fn queue_host(sh: Arc<Shared>, name: String, inc: u32) -> turmoil::Result 
     };
     let started = queue_service::start(state, CancellationToken::new());
     let router = sh.finish(started.all_routes(), &ctx);
+    run_service(started, router, &sh.settings.http).await
+}
+
+async fn accounts_host(sh: Arc<Shared>, inc: u32) -> turmoil::Result {
+    let ctx = sh.ctx("accounts", inc);
+    let state = UsersState::new(
+        ctx.clone(),
+        sh.accounts.clone(),
+        customer_key(),
+        SIM_TOKEN_TTL_S,
+        &sh.settings.users,
+        false,
+    )?;
+    let started = users_service::start(state);
+    let router = sh.finish(started.public.clone(), &ctx);
     run_service(started, router, &sh.settings.http).await
 }
 
@@ -459,9 +601,10 @@ fn shared(seed: u64, cfg: &SimConfig, bug: Option<Bug>) -> anyhow::Result<Arc<Sh
     let settings = sim_settings(bug);
     let mem_seats = Arc::new(MemSeatStore::new(4_096, 3_600_000));
     let seat_store: Arc<dyn SeatStore> = match bug {
-        Some(b @ (Bug::UnfencedConfirm | Bug::ReleaseWithoutOwnerCheck)) => {
-            Arc::new(ZooSeatStore::new(mem_seats.clone(), b))
-        }
+        Some(
+            b
+            @ (Bug::UnfencedConfirm | Bug::ReleaseWithoutOwnerCheck | Bug::LimitCheckedBeforeHold),
+        ) => Arc::new(ZooSeatStore::new(mem_seats.clone(), b)),
         _ => mem_seats.clone(),
     };
     let queue = cfg
@@ -489,6 +632,7 @@ fn shared(seed: u64, cfg: &SimConfig, bug: Option<Bug>) -> anyhow::Result<Arc<Sh
         orders: Arc::new(MemOrderRepository::with_outbox_audit()),
         payments: Arc::new(MemPaymentRepository::new()),
         catalog: Arc::new(MemCatalogRepository::new()),
+        accounts: Arc::new(MemUserRepository::new()),
         faults: Arc::new(Mutex::new(settings.payment.clone())),
         queue,
         queue_served,
@@ -534,6 +678,7 @@ fn add_services(sim: &mut turmoil::Sim<'_>, sh: &Arc<Shared>, cfg: &SimConfig) -
         "kafka".into(),
         "catalog".into(),
         "payment".into(),
+        "accounts".into(),
     ];
     let store = sh.seat_store.clone();
     match sh.queue_served.clone() {
@@ -567,6 +712,8 @@ fn add_services(sim: &mut turmoil::Sim<'_>, sh: &Arc<Shared>, cfg: &SimConfig) -
     sim.host("catalog", move || catalog_host(s.clone(), next(&n)));
     let (s, n) = (sh.clone(), Arc::new(AtomicU32::new(0)));
     sim.host("payment", move || payment_host(s.clone(), next(&n)));
+    let (s, n) = (sh.clone(), Arc::new(AtomicU32::new(0)));
+    sim.host("accounts", move || accounts_host(s.clone(), next(&n)));
     for r in 1..=cfg.replicas {
         let name = format!("reservation-{r}");
         let (s, n, nm) = (sh.clone(), Arc::new(AtomicU32::new(0)), name.clone());
@@ -626,6 +773,11 @@ fn add_users(
             scalper_rate: w.scalper_rate,
             abandon_ms: sim_settings(None).queue.abandon_s * 1000,
         }),
+        scalpers: cfg.scalpers.map(|s| users::Scalpers {
+            accounts: s.accounts,
+            processes: s.processes,
+        }),
+        users: cfg.users,
     };
     let mut user_hosts = Vec::new();
     for k in 0..cfg.user_hosts {
@@ -647,6 +799,7 @@ fn drive(
     cfg: &SimConfig,
     (all_hosts, user_hosts): (&[String], &[String]),
     trace: &mut Vec<String>,
+    limits: &mut LimitSamples,
 ) -> anyhow::Result<u64> {
     let defaults = sh.settings.payment.clone();
     let mut crashed: Vec<String> = Vec::new();
@@ -654,8 +807,11 @@ fn drive(
     let mut healed = false;
     let mut users_done = false;
     let step_limit = (cfg.user_deadline_ms + 300_000) as usize;
-    for _ in 0..step_limit {
+    for step in 0..step_limit {
         let now = sim.elapsed().as_millis() as u64;
+        if step % LIMIT_SAMPLE_STEPS == 0 {
+            limits.sample(sh, EPOCH_MS + now);
+        }
         while let Some(step) = steps.next_if(|s| s.at_ms <= now) {
             trace.push(format!("{now} fault {:?}", step.fault));
             apply(sim, &step.fault, user_hosts, &mut crashed, &sh.faults);
@@ -718,7 +874,16 @@ pub fn run(
     all_hosts.extend(user_hosts.iter().cloned());
 
     let hosts = (all_hosts.as_slice(), user_hosts.as_slice());
-    let settled_at_ms = drive(&mut sim, &sh, plan, cfg, hosts, &mut trace)?;
+    let mut limit_samples = LimitSamples::default();
+    let settled_at_ms = drive(
+        &mut sim,
+        &sh,
+        plan,
+        cfg,
+        hosts,
+        &mut trace,
+        &mut limit_samples,
+    )?;
     trace.push(format!("{settled_at_ms} users done, faults healed"));
     let quiescent = settle(&mut sim, &sh, &views, cfg, settled_at_ms)?;
     let now_ms = EPOCH_MS + sim.elapsed().as_millis() as u64;
@@ -728,6 +893,7 @@ pub fn run(
         None => None,
     };
     let now_ms = EPOCH_MS + sim.elapsed().as_millis() as u64;
+    limit_samples.sample(&sh, now_ms);
     drop(sim);
     Ok(Outcome {
         truth: Truth {
@@ -742,6 +908,8 @@ pub fn run(
             quiescent,
             queue: sh.queue.clone(),
             queue_residue,
+            limits: limits_fact(&sh.settings.limits),
+            limit_samples,
         },
         trace,
     })

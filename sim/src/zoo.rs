@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use ticketing_domain::ports::{
-    AdmitReport, BusError, ChangesSince, ConfirmOutcome, Consumer, Delivery, EventBus,
-    GatewayError, HoldRequest, OutgoingMessage, PaymentGateway, Place, QueueError, QueueStore,
-    Releaser, RoomStats, SeatStore, SeatStoreError,
+    AdmitReport, BusError, ChangesSince, ConfirmOutcome, Consumer, CustomerLimits, Delivery,
+    EventBus, GatewayError, HoldRequest, LimitKind, OutgoingMessage, PaymentGateway, Place,
+    QueueError, QueueStore, Releaser, RoomStats, SeatStore, SeatStoreError,
 };
 use ticketing_domain::queue::{PlaceState, RoomConfig};
 use ticketing_domain::{
@@ -38,6 +38,10 @@ pub enum Bug {
     PaymentRetryWithoutKey,
     /// Releasing a hold frees its seats without checking who holds them now.
     ReleaseWithoutOwnerCheck,
+    /// The per-customer limits are checked by reading the customer's count
+    /// first and holding in a second step (a service-side read-then-write):
+    /// one customer's concurrent holds all pass the check.
+    LimitCheckedBeforeHold,
     /// Reservation does not check the admission token (a queued world).
     HoldWithoutAdmission,
     /// The admission step reads the caps' budget, then admits it in a
@@ -56,6 +60,7 @@ pub const ALL: &[Bug] = &[
     Bug::CommitBeforeEffect,
     Bug::PaymentRetryWithoutKey,
     Bug::ReleaseWithoutOwnerCheck,
+    Bug::LimitCheckedBeforeHold,
     Bug::HoldWithoutAdmission,
     Bug::AdmissionReadThenWrite,
     Bug::PrequeueRedrawnOnRead,
@@ -70,6 +75,7 @@ impl Bug {
             Bug::CommitBeforeEffect => "commit-before-effect",
             Bug::PaymentRetryWithoutKey => "payment-retry-without-key",
             Bug::ReleaseWithoutOwnerCheck => "release-without-owner-check",
+            Bug::LimitCheckedBeforeHold => "limit-checked-before-hold",
             Bug::HoldWithoutAdmission => "hold-without-admission",
             Bug::AdmissionReadThenWrite => "admission-read-then-write",
             Bug::PrequeueRedrawnOnRead => "prequeue-redrawn-on-read",
@@ -96,6 +102,9 @@ impl Bug {
             Bug::ReleaseWithoutOwnerCheck => {
                 "release frees the seats without checking who holds them now"
             }
+            Bug::LimitCheckedBeforeHold => {
+                "the customer limits are read, then the hold written, in two steps (concurrent holds of one customer all pass)"
+            }
             Bug::HoldWithoutAdmission => {
                 "reservation grants holds on a protected event without checking the admission token"
             }
@@ -119,6 +128,7 @@ impl Bug {
             Bug::CommitBeforeEffect => ("redis-restart", 5),
             Bug::PaymentRetryWithoutKey => ("payment-timeouts", 5),
             Bug::ReleaseWithoutOwnerCheck => ("none", 5),
+            Bug::LimitCheckedBeforeHold => ("none", 3),
             Bug::HoldWithoutAdmission => ("none", 3),
             Bug::AdmissionReadThenWrite => ("none", 3),
             Bug::PrequeueRedrawnOnRead => ("none", 3),
@@ -137,6 +147,11 @@ impl Bug {
         )
     }
 }
+
+/// The broken admission step's gap between reading the budget and writing
+/// the admissions: a read, a round trip to another store and the write, as a
+/// service doing it in two steps over the network would take.
+const ADMIT_GAP_MS: u64 = 10;
 
 /// A seat store with the store-side bugs, wrapping the in-memory model.
 #[derive(Debug)]
@@ -166,7 +181,28 @@ impl SeatStore for ZooSeatStore {
     async fn create_event(&self, e: &EventId, s: &[(SeatId, Cents)]) -> Result<(), SeatStoreError> {
         self.inner.create_event(e, s).await
     }
-    async fn hold(&self, req: HoldRequest, now: UnixMs) -> Result<Hold, SeatStoreError> {
+    async fn hold(&self, mut req: HoldRequest, now: UnixMs) -> Result<Hold, SeatStoreError> {
+        if self.bug == Bug::LimitCheckedBeforeHold
+            && let Some(customer) = req.customer_id.clone()
+        {
+            // BUG: check the count, let another request run, then hold
+            // with the limits lifted (the check was "already done").
+            let (seats, holds) = self.inner.customer_tally(&req.event_id, &customer);
+            let l = req.limits;
+            let want = req.seat_ids.len() as u32;
+            if l.seats_per_event > 0 && seats + want > l.seats_per_event {
+                return Err(limit_error(
+                    LimitKind::SeatsPerEvent,
+                    seats,
+                    l.seats_per_event,
+                ));
+            }
+            if l.active_holds > 0 && holds >= l.active_holds {
+                return Err(limit_error(LimitKind::ActiveHolds, holds, l.active_holds));
+            }
+            tokio::time::sleep(Duration::from_millis(3)).await;
+            req.limits = CustomerLimits::default();
+        }
         let hold = self.inner.hold(req, now).await?;
         crate::lock(&self.seen).insert(
             hold.hold_id.clone(),
@@ -250,6 +286,10 @@ impl SeatStore for ZooSeatStore {
     async fn sold_seats(&self, e: &EventId) -> Result<Vec<(SeatId, OrderId)>, SeatStoreError> {
         self.inner.sold_seats(e).await
     }
+}
+
+fn limit_error(kind: LimitKind, count: u32, limit: u32) -> SeatStoreError {
+    SeatStoreError::CustomerLimit { kind, count, limit }
 }
 
 /// A gateway client that uses a fresh key for every attempt.
@@ -475,7 +515,7 @@ impl QueueStore for ZooQueueStore {
         }
         // Read the budget, let another step run, then admit what was read.
         let budget = self.inner.budget_now(e, now);
-        tokio::time::sleep(Duration::from_millis(3)).await;
+        tokio::time::sleep(Duration::from_millis(ADMIT_GAP_MS)).await;
         Ok(self.inner.admit_stale(e, now, budget))
     }
     async fn touch(&self, e: &EventId, v: &VisitorId, now: u64) -> Result<bool, QueueError> {

@@ -123,6 +123,15 @@ fn every_bug_in_the_zoo_is_caught() {
                 run.violations
             );
         }
+        if *bug == zoo::Bug::LimitCheckedBeforeHold {
+            assert!(
+                run.violations
+                    .iter()
+                    .any(|v| v.invariant == "9-customer-limits"),
+                "{:?}",
+                run.violations
+            );
+        }
         assert!(!run.trace_excerpt.is_empty());
         let trace = std::fs::read_to_string(run.trace_path.as_ref().unwrap()).unwrap();
         assert!(trace.contains("VIOLATION"));

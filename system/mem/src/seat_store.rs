@@ -124,6 +124,20 @@ impl MemSeatStore {
         crate::lock(&self.inner).holds.values().cloned().collect()
     }
 
+    /// A customer's seats (live holds and sold) and live holds on one
+    /// event, as the limits count them. No service reads this (the limits
+    /// are checked inside the hold step); the simulator's bug zoo uses it to
+    /// model a service that checks before it holds.
+    pub fn customer_tally(&self, event_id: &EventId, customer: &str) -> (u32, u32) {
+        let inner = crate::lock(&self.inner);
+        let t = inner
+            .customers
+            .get(&(event_id.clone(), customer.to_owned()))
+            .copied()
+            .unwrap_or_default();
+        (t.seats, t.holds)
+    }
+
     /// Overwrites seats' status with **no checks at all** (each write is
     /// still a versioned change): `Some(order)` sells, `None` frees. No
     /// service calls this; it exists so the simulator's bug zoo can model a
