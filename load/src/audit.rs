@@ -28,6 +28,9 @@ pub struct ClientTruth {
     pub holds: Vec<(String, Vec<String>, u64)>,
     /// The rush event and how many holds this process won on it.
     pub rush: Option<(String, u64)>,
+    /// What the customers were told (runs with customer tokens; `None`:
+    /// anonymous, invariant 9 not judged).
+    pub customers: Option<crate::customers::CustomerHistory>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -226,6 +229,11 @@ pub fn snapshot(
         .collect();
     s.outbox.backlog = orders.outbox_backlog as u64;
     s.told = Some(told(truth));
+    let run_events: Vec<&str> = events.iter().copied().collect();
+    s.customers = truth
+        .customers
+        .as_ref()
+        .map(|h| h.fact(&run_events, orders, now_wall_ms, s.hold_grace_ms));
     s
 }
 
@@ -372,6 +380,7 @@ mod tests {
             confirmed: BTreeMap::from([("o1".into(), ("e".into(), vec!["1-1".into()]))]),
             holds: vec![],
             rush: None,
+            customers: None,
         }
     }
     fn healthy() -> (AuditView, Vec<LedgerEntry>, BTreeMap<String, SeatMapView>) {
@@ -383,6 +392,7 @@ mod tests {
                 ],
                 tickets: vec![ticket("1-1", "o1")],
                 outbox_backlog: 0,
+                order_customers: BTreeMap::new(),
             },
             vec![
                 entry("o1", "AUTHORIZE"),

@@ -340,6 +340,14 @@ pub fn judge(summary: &Summary, slo: &Slo) -> Verdict {
         ));
     }
 
+    if let Some((o, sc)) = summary
+        .onsale
+        .as_ref()
+        .and_then(|o| Some((o, o.scalpers.as_ref()?)))
+    {
+        checks.extend(scalper_checks(sc, o.seats, &slo.customers));
+    }
+
     if let Some(w) = &summary.waiting {
         checks.extend(waiting_checks(w, slo.latency.p95_ms_max));
     }
@@ -369,9 +377,95 @@ pub fn judge(summary: &Summary, slo: &Slo) -> Verdict {
     }
 }
 
+/// An onsale with scalpers: the limits left the sale to honest people,
+/// refused the bots, and rate-limited only them. (That no account went over
+/// the limit is invariant 9, in the audit.)
+fn scalper_checks(
+    sc: &crate::summary::ScalperFigures,
+    seats: u64,
+    slo: &crate::slo::CustomersSlo,
+) -> Vec<Check> {
+    let served = sc.honest_served_pct(seats);
+    vec![
+        check(
+            "honest demand served",
+            "customers",
+            format!(
+                "{} of {} seats ({served:.1} %: asked for {}, at most {} seats less {} accounts × {}); the bots bought {}",
+                sc.honest_seats_sold,
+                sc.honest_demand(seats),
+                sc.honest_seats_wanted,
+                seats,
+                sc.accounts,
+                sc.seats_per_account,
+                sc.seats_sold
+            ),
+            format!(">= {} %", slo.honest_served_min_pct),
+            served >= slo.honest_served_min_pct,
+        ),
+        check(
+            "429s only to abusers",
+            "customers",
+            format!(
+                "{} to honest people, {} to the bots",
+                sc.honest_rate_limited, sc.rate_limited
+            ),
+            format!("honest <= {}", slo.honest_rate_limited_max),
+            sc.honest_rate_limited <= slo.honest_rate_limited_max,
+        ),
+        check(
+            "the limits refused the bots",
+            "customers",
+            format!(
+                "{} bots: {} CUSTOMER_LIMIT, {} RATE_LIMITED",
+                sc.bots, sc.limit_refusals, sc.rate_limited
+            ),
+            "> 0".into(),
+            sc.limit_refusals + sc.rate_limited > 0,
+        ),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_scalper_rule_fails_on_its_own_breach() {
+        let fine = crate::summary::ScalperFigures {
+            bots: 10,
+            limit_refusals: 5,
+            rate_limited: 7,
+            honest_seats_wanted: 2_000,
+            honest_seats_sold: 950,
+            ..Default::default()
+        };
+        let slo = crate::slo::CustomersSlo::default();
+        let failed = |f: &crate::summary::ScalperFigures| -> Vec<String> {
+            scalper_checks(f, 1_000, &slo)
+                .into_iter()
+                .filter(|c| !c.passed)
+                .map(|c| c.rule)
+                .collect()
+        };
+        assert!(failed(&fine).is_empty(), "{:?}", failed(&fine));
+        let starved = crate::summary::ScalperFigures {
+            honest_seats_sold: 899,
+            ..fine.clone()
+        };
+        assert_eq!(failed(&starved), ["honest demand served"]);
+        let hit = crate::summary::ScalperFigures {
+            honest_rate_limited: 1,
+            ..fine.clone()
+        };
+        assert_eq!(failed(&hit), ["429s only to abusers"]);
+        let unrefused = crate::summary::ScalperFigures {
+            limit_refusals: 0,
+            rate_limited: 0,
+            ..fine
+        };
+        assert_eq!(failed(&unrefused), ["the limits refused the bots"]);
+    }
 
     #[test]
     fn each_waiting_room_rule_fails_on_its_own_breach() {

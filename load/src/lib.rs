@@ -9,7 +9,8 @@
 //! - [`scenarios`]: the goose scenarios and the request helper.
 //! - [`record`]: our own hdrhistograms (raw and coordinated-omission corrected).
 //! - [`slo`]: the SLO file and overrides; [`gate`]: the verdict on a summary.
-//! - [`audit`]: the post-run invariant checks.
+//! - [`audit`]: the post-run invariant checks; [`customers`]: what the
+//!   customers were told, for the per-customer limits (invariant 9).
 //! - [`summary`]: `summary.json` and the merge of several load processes.
 //! - [`target`]: embedded / stack / host.
 //! - [`live`]: fault plans applied to the local real stack.
@@ -21,6 +22,7 @@
 
 pub mod audit;
 pub mod client;
+pub mod customers;
 pub mod fairness;
 pub mod gate;
 pub mod live;

@@ -231,11 +231,57 @@ struct RunArgs {
     #[arg(long, requires = "waiting_room", value_parser = humantime::parse_duration)]
     queue_poll_max: Option<Duration>,
 
+    /// Onsale: the share of arrivals, in percent, that are scalper bots.
+    /// They come first (the first arrivals of the schedule), share
+    /// --scalper-accounts accounts, several bots per account at once, and
+    /// grab, extend and buy holds as fast as they are answered.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=50))]
+    scalper_share: Option<u32>,
+    /// Onsale: the accounts the scalper bots share [default: 4].
+    #[arg(long, requires = "scalper_share", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    scalper_accounts: Option<u32>,
+    /// The target's per-customer limits, SEATS/HOLDS (its
+    /// limits.seats_per_event and limits.active_holds), for the audit's
+    /// invariant 9 [default: the embedded target's own, else 8/2].
+    #[arg(long, value_parser = parse_limits)]
+    customer_limits: Option<ticketing_invariants::LimitsFact>,
+
     /// No progress lines.
     #[arg(long)]
     quiet: bool,
     #[command(flatten)]
     slo: SloArgs,
+}
+
+/// The scalper bots the arguments ask for (onsale only).
+fn scalping(a: &RunArgs) -> anyhow::Result<Option<ticketing_load::scenarios::onsale::Scalping>> {
+    let Some(share_pct) = a.scalper_share else {
+        return Ok(None);
+    };
+    if a.scenario != ticketing_load::scenarios::ScenarioName::Onsale {
+        anyhow::bail!("--scalper-share is for --scenario onsale");
+    }
+    Ok(Some(ticketing_load::scenarios::onsale::Scalping {
+        share_pct,
+        accounts: a.scalper_accounts.unwrap_or(4),
+        bots: 0,
+    }))
+}
+
+/// `SEATS/HOLDS`, e.g. `8/2` (0 turns one off).
+fn parse_limits(s: &str) -> Result<ticketing_invariants::LimitsFact, String> {
+    let (seats, holds) = s
+        .split_once('/')
+        .ok_or_else(|| format!("{s:?}: expected SEATS/HOLDS, e.g. 8/2"))?;
+    let num = |x: &str| {
+        x.trim()
+            .parse::<u32>()
+            .map_err(|e| format!("{s:?}: {x:?} is not a count ({e})"))
+    };
+    Ok(ticketing_invariants::LimitsFact {
+        seats_per_event: num(seats)?,
+        active_holds: num(holds)?,
+    })
 }
 
 /// The waiting room the arguments ask for (onsale only).
@@ -462,6 +508,8 @@ async fn run(a: RunArgs) -> anyhow::Result<bool> {
     opts.sample_every = a.sample_every.filter(|d| !d.is_zero());
     opts.open = open_options(&a, seed)?;
     opts.waiting = waiting_options(&a)?;
+    opts.scalping = scalping(&a)?;
+    opts.customer_limits = a.customer_limits;
     if let Some(o) = &opts.open {
         raise_fd_limit(o.max_users);
     }

@@ -507,6 +507,11 @@ impl OpenRun {
     }
 
     /// When the schedule started (`None` before it did).
+    /// Iterations in the schedule.
+    pub fn scheduled(&self) -> u64 {
+        self.schedule.at_us.len() as u64
+    }
+
     pub fn started_at(&self) -> Option<Instant> {
         self.origin.get().copied()
     }

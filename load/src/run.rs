@@ -86,6 +86,11 @@ pub struct RunOptions {
     pub open: Option<OpenOptions>,
     /// The onsale behind a waiting room (None: no room).
     pub waiting: Option<WaitingOptions>,
+    /// The onsale's scalper bots (None: none).
+    pub scalping: Option<crate::scenarios::onsale::Scalping>,
+    /// The target's per-customer limits (`None`: the embedded target's own,
+    /// else the defaults), for invariant 9.
+    pub customer_limits: Option<ticketing_invariants::LimitsFact>,
 }
 
 /// The onsale's waiting room: the room's caps for the run, how long before
@@ -160,6 +165,8 @@ impl RunOptions {
             sample_every: None,
             open: None,
             waiting: None,
+            scalping: None,
+            customer_limits: None,
         }
         .for_onsale()
     }
@@ -555,7 +562,21 @@ pub async fn run(target: &Target, opts: &RunOptions) -> anyhow::Result<Summary> 
     let started = Instant::now();
     let (open, deadline) = open_run(opts, started, run_time, ev.planned_start)?;
     let mut ctx = ev.into_ctx(started, opts.seed, deadline);
+    let limits = target.customer_limits(opts.customer_limits);
+    if let Some(sc) = opts.scalping {
+        let arrivals = open.as_ref().map_or(0, |r| r.scheduled());
+        ctx.onsale = ctx
+            .onsale
+            .take()
+            .map(|o| o.with_scalpers(sc.for_arrivals(arrivals), limits.seats_per_event));
+    }
     ctx.shared.open = open;
+    if customers.is_some() && !opts.shared {
+        // Processes sharing a run's events would share customer names.
+        let mut history = crate::customers::CustomerHistory::new(limits);
+        history.recording = opts.scenario == ScenarioName::Onsale;
+        ctx.shared.truth().customers = Some(history);
+    }
     ctx.shared.customers = customers;
     let ctx = Arc::new(ctx);
     if let Some((from, to)) = plan.as_ref().map(live::window_ms) {
@@ -790,7 +811,7 @@ fn summarize(
             f
         }),
         sse: ctx.sse.as_ref().map(sse_figures),
-        onsale: ctx.onsale.as_ref().map(|o| o.figures()),
+        onsale: ctx.onsale.as_ref().map(|o| o.figures(&ctx.shared)),
         waiting,
         open: ctx.open.as_ref().map(|o| o.figures()),
         audit,
@@ -923,7 +944,7 @@ fn progress_line(ctx: &RunCtx) -> String {
         ));
     }
     if let Some(o) = &ctx.onsale {
-        let f = o.figures();
+        let f = o.figures(&ctx.shared);
         line.push_str(&format!(
             "  onsale {} arrived, {} seats sold of {}",
             f.arrivals, f.seats_sold, f.seats
@@ -1069,6 +1090,9 @@ pub fn figures_table(s: &Summary) -> String {
             o.time_to_confirm.p50_ms,
             o.time_to_confirm.p95_ms
         ));
+        if let Some(sc) = &o.scalpers {
+            out.push_str(&scalpers_line(sc, o.seats));
+        }
     }
     if let Some(p) = &s.purchase {
         out.push_str(&format!(
@@ -1141,4 +1165,25 @@ pub fn figures_table(s: &Summary) -> String {
         ));
     }
     out
+}
+
+/// The onsale's scalpers beside the honest people, one line.
+fn scalpers_line(sc: &crate::summary::ScalperFigures, seats: u64) -> String {
+    format!(
+        "scalpers: {} bots ({} % of arrivals) on {} accounts won {} holds and bought {} seats; \
+         refused {} times by the limit (409 CUSTOMER_LIMIT) and {} times by the rates (429); \
+         honest people asked for {} seats and bought {} of the {} the limits leave them ({:.1} % served), {} of them got a 429\n",
+        sc.bots,
+        sc.share_pct,
+        sc.accounts,
+        sc.holds,
+        sc.seats_sold,
+        sc.limit_refusals,
+        sc.rate_limited,
+        sc.honest_seats_wanted,
+        sc.honest_seats_sold,
+        sc.honest_demand(seats),
+        sc.honest_served_pct(seats),
+        sc.honest_rate_limited
+    )
 }

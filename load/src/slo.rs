@@ -31,6 +31,7 @@ pub struct Slo {
     pub faults: FaultSlo,
     pub soak: SoakSlo,
     pub open: OpenSlo,
+    pub customers: CustomersSlo,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -92,6 +93,26 @@ impl Default for OpenSlo {
         Self {
             dropped_iterations_max: 0,
             achieved_rate_min_pct: 99.0,
+        }
+    }
+}
+
+/// Judged when the onsale ran with scalpers (`--scalper-share`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CustomersSlo {
+    /// Seats honest people bought, in percent of what they asked for (at
+    /// most the event's seats less the bots' accounts × the seat limit).
+    pub honest_served_min_pct: f64,
+    /// 429 answers to honest people (the limits are for the abusers).
+    pub honest_rate_limited_max: u64,
+}
+
+impl Default for CustomersSlo {
+    fn default() -> Self {
+        Self {
+            honest_served_min_pct: 90.0,
+            honest_rate_limited_max: 0,
         }
     }
 }

@@ -114,6 +114,52 @@ pub struct OnsaleFigures {
     pub sell_out_ms: Option<u64>,
     /// Arrival to CONFIRMED, per buyer.
     pub time_to_confirm: Percentiles,
+    /// The scalpers and what honest people got beside them (`--scalper-share`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scalpers: Option<ScalperFigures>,
+}
+
+/// The onsale's scalpers: bots (arrivals acting for a few shared accounts,
+/// several at once) that grab holds as fast as they can, extend them and
+/// buy; and the honest people's side.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ScalperFigures {
+    /// Arrivals that were scalper bots, in percent, and the accounts they share.
+    pub share_pct: u32,
+    pub accounts: u64,
+    pub bots: u64,
+    /// The per-customer seat limit the run was judged against (0: none).
+    pub seats_per_account: u64,
+    /// Holds the bots won, seats they bought, and their refusals: 409
+    /// `CUSTOMER_LIMIT` and 429 `RATE_LIMITED`.
+    pub holds: u64,
+    pub seats_sold: u64,
+    pub limit_refusals: u64,
+    pub rate_limited: u64,
+    /// Honest people: seats they asked for (1–4 each), bought, and 429s.
+    pub honest_seats_wanted: u64,
+    pub honest_seats_sold: u64,
+    pub honest_rate_limited: u64,
+}
+
+impl ScalperFigures {
+    /// The honest demand the limits promise to serve: the seats honest
+    /// people asked for, at most what the bots' accounts cannot take
+    /// (`seats` less accounts × the limit).
+    pub fn honest_demand(&self, seats: u64) -> u64 {
+        let bots_max = self.accounts.saturating_mul(self.seats_per_account);
+        self.honest_seats_wanted.min(seats.saturating_sub(bots_max))
+    }
+
+    /// Seats honest people bought per seat of [`Self::honest_demand`], in percent.
+    pub fn honest_served_pct(&self, seats: u64) -> f64 {
+        let demand = self.honest_demand(seats);
+        if demand == 0 {
+            return 100.0;
+        }
+        100.0 * self.honest_seats_sold as f64 / demand as f64
+    }
 }
 
 /// The onsale's waiting room (`--waiting-room`): what its visitors saw.
@@ -560,5 +606,25 @@ fn merge_onsale(parts: &[Summary]) -> Option<OnsaleFigures> {
             .map(|o| o.time_to_confirm)
             .max_by(|a, b| a.p95_ms.total_cmp(&b.p95_ms))
             .unwrap_or_default(),
+        scalpers: merge_scalpers(&all),
+    })
+}
+
+fn merge_scalpers(all: &[&OnsaleFigures]) -> Option<ScalperFigures> {
+    let parts: Vec<&ScalperFigures> = all.iter().filter_map(|o| o.scalpers.as_ref()).collect();
+    let first = *parts.first()?;
+    let sum = |f: fn(&ScalperFigures) -> u64| parts.iter().map(|p| f(p)).sum();
+    Some(ScalperFigures {
+        share_pct: first.share_pct,
+        accounts: first.accounts,
+        seats_per_account: first.seats_per_account,
+        bots: sum(|p| p.bots),
+        holds: sum(|p| p.holds),
+        seats_sold: sum(|p| p.seats_sold),
+        limit_refusals: sum(|p| p.limit_refusals),
+        rate_limited: sum(|p| p.rate_limited),
+        honest_seats_wanted: sum(|p| p.honest_seats_wanted),
+        honest_seats_sold: sum(|p| p.honest_seats_sold),
+        honest_rate_limited: sum(|p| p.honest_rate_limited),
     })
 }

@@ -22,6 +22,7 @@ pub enum Target {
         app: Box<Embedded>,
         service_token: Option<String>,
         jwt_secret: Option<String>,
+        limits: ticketing_invariants::LimitsFact,
     },
     Stack {
         script: PathBuf,
@@ -45,7 +46,17 @@ impl Target {
     /// demo data (the run creates its own events). Payment latency follows
     /// the run's options (applied through the internal route like any target).
     pub async fn embedded(seed: u64) -> anyhow::Result<Target> {
+        Target::embedded_with(seed, |_| {}).await
+    }
+
+    /// [`Target::embedded`] with its settings changed by `change` first
+    /// (tests break a rule of the system this way and watch the gate fail).
+    pub async fn embedded_with(
+        seed: u64,
+        change: impl FnOnce(&mut Settings),
+    ) -> anyhow::Result<Target> {
         let mut settings = Settings::load(None)?;
+        change(&mut settings);
         settings.gateway.host = "127.0.0.1".into();
         settings.gateway.port = 0;
         settings.demo.enabled = false;
@@ -53,6 +64,7 @@ impl Target {
         let app = Embedded::build(&settings, clock, Seeding::Fixed(seed)).await?;
         Ok(Target::Embedded {
             app: Box::new(app),
+            limits: limits_fact(&settings.limits),
             service_token: settings.internal.token.clone(),
             jwt_secret: Some(
                 settings
@@ -131,6 +143,19 @@ impl Target {
         secret
             .map(|s| CustomerKey::hs256(s).context("the target's auth.jwt_secret"))
             .transpose()
+    }
+
+    /// The target's per-customer limits: `given`, else the embedded
+    /// target's own, else the services' defaults.
+    pub fn customer_limits(
+        &self,
+        given: Option<ticketing_invariants::LimitsFact>,
+    ) -> ticketing_invariants::LimitsFact {
+        match (given, self) {
+            (Some(l), _) => l,
+            (None, Target::Embedded { limits, .. }) => *limits,
+            (None, _) => limits_fact(&ticketing_services::config::LimitsSettings::default()),
+        }
     }
 
     /// The credential for the target's internal routes.
@@ -243,4 +268,11 @@ fn read_env(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
         .collect())
+}
+
+fn limits_fact(l: &ticketing_services::config::LimitsSettings) -> ticketing_invariants::LimitsFact {
+    ticketing_invariants::LimitsFact {
+        seats_per_event: l.seats_per_event,
+        active_holds: l.active_holds,
+    }
 }

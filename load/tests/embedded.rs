@@ -515,6 +515,96 @@ async fn an_onsale_sells_every_seat_once_to_more_people_than_seats() {
     );
 }
 
+/// One onsale with scalper bots (5 % of 600 arrivals, on 3 accounts)
+/// against `target`, judged against limits of 8 seats / 2 holds.
+async fn scalped_onsale(target: &Target, dir: &Path, seed: u64) -> Summary {
+    let mut o = opts(ScenarioName::Onsale, dir, seed);
+    o.seats = 200;
+    o.open = Some(ticketing_load::run::OpenOptions {
+        plan: ticketing_load::open::ArrivalPlan::Poisson {
+            count: 600,
+            window_ms: 2000,
+            seed,
+        },
+        max_users: 600,
+        late: Duration::from_millis(3000),
+    });
+    o.scalping = Some(ticketing_load::scenarios::onsale::Scalping {
+        share_pct: 5,
+        accounts: 3,
+        bots: 0,
+    });
+    o.customer_limits = Some(ticketing_invariants::LimitsFact {
+        seats_per_event: 8,
+        active_holds: 2,
+    });
+    o.slo = Slo::default().with(&Overrides {
+        p95_ms: Some(60_000.0),
+        ..Overrides::default()
+    });
+    run(target, &o).await.unwrap()
+}
+
+fn check<'a>(s: &'a Summary, rule: &str) -> &'a ticketing_load::slo::Check {
+    let v = s.verdict.as_ref().unwrap();
+    v.checks
+        .iter()
+        .find(|c| c.rule.starts_with(rule))
+        .unwrap_or_else(|| panic!("no {rule} row in {:?}", failed_checks(s)))
+}
+
+/// Scalper bots share three accounts and hammer holds: the limits keep
+/// each account to 8 seats, honest people buy the rest, and only the bots
+/// are rate-limited. With the limits lifted in the target, the bots buy
+/// more and the audit's invariant 9 fails the run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scalpers_are_held_to_the_limits_and_the_audit_fails_without_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = Target::embedded(29).await.unwrap();
+    let s = scalped_onsale(&target, &dir.path().join("limited"), 29).await;
+    target.stop(None).await.unwrap();
+    let f = s.onsale.as_ref().unwrap();
+    let sc = f.scalpers.as_ref().expect("scalper figures");
+    assert_eq!((sc.bots, sc.accounts), (30, 3), "{sc:?}");
+    assert!(sc.seats_sold <= 3 * 8, "{sc:?}");
+    assert!(sc.limit_refusals + sc.rate_limited > 0, "{sc:?}");
+    assert_eq!(sc.honest_rate_limited, 0, "{sc:?}");
+    let ended = f.buyers + f.saw_sold_out + f.gave_up + f.refused + f.not_confirmed + f.unresolved;
+    assert_eq!(
+        ended + sc.bots,
+        f.arrivals,
+        "every arrival ends one way: {f:?}"
+    );
+    for rule in [
+        "9-customer-limits",
+        "honest demand served",
+        "429s only to abusers",
+        "the limits refused the bots",
+    ] {
+        assert!(check(&s, rule).passed, "{:?}", check(&s, rule));
+    }
+    assert!(
+        check(&s, "9-customer-limits")
+            .observed
+            .contains("purchases told")
+    );
+
+    let lifted = Target::embedded_with(29, |settings| {
+        settings.limits.seats_per_event = 0;
+        settings.limits.active_holds = 0;
+    })
+    .await
+    .unwrap();
+    let s = scalped_onsale(&lifted, &dir.path().join("lifted"), 29).await;
+    lifted.stop(None).await.unwrap();
+    let sc = s.onsale.as_ref().unwrap().scalpers.clone().unwrap();
+    assert!(sc.seats_sold > 3 * 8, "the bots were not limited: {sc:?}");
+    let row = check(&s, "9-customer-limits");
+    assert!(!row.passed, "{row:?}");
+    assert!(row.observed.contains("seats (limit 8)"), "{row:?}");
+    assert!(!s.verdict.as_ref().unwrap().passed);
+}
+
 /// The onsale through the waiting room: everyone joins the queue (some
 /// before the on-sale time), polls, and shops once admitted with the
 /// token. Admissions keep to the cap and to the queue's order, no place is

@@ -120,6 +120,9 @@ fn a_passing_night_writes_its_report_latest_and_history_and_exits_0() {
         page.contains("step onsale exits 0"),
         "the onsale's step row"
     );
+    // Its scalper bots (the nightly's default 2 %) and their gate rows.
+    assert!(page.contains(r#"<p id="onsale-scalpers">"#));
+    assert!(page.contains("429s only to abusers"));
     // The queued world's sweep beside the small one, a row each.
     assert!(page.contains("· queued"), "the queued world's rows");
     assert!(page.contains("step sim-queued exits 0"));

@@ -19,6 +19,7 @@ pub mod holds;
 pub mod onsale;
 pub mod purchase;
 pub mod rush;
+pub mod scalpers;
 pub mod shared;
 pub mod sse;
 pub mod waiting;

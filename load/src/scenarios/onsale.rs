@@ -8,10 +8,14 @@
 //! is terminal. A taken seat (409) is retried up to a bound, re-reading the
 //! statuses; a person gives up when nothing is left.
 //!
+//! With `--scalper-share`, that share of the arrivals are scalper bots
+//! ([`super::scalpers`]): they act for a few shared accounts, several at
+//! once, and grab, extend and buy holds as fast as they are answered.
+//!
 //! Every loop is bounded by [`ATTEMPTS_MAX`] and the run's deadline.
 
 use super::shared::{Req, Shared, body, call, place_order, poll_order, state, token};
-use crate::summary::OnsaleFigures;
+use crate::summary::{OnsaleFigures, ScalperFigures};
 use goose::prelude::*;
 use hdrhistogram::Histogram;
 use rand::Rng;
@@ -46,6 +50,34 @@ pub struct OnsaleCtx {
     time_to_confirm: Mutex<Histogram<u64>>,
     first_arrival: Mutex<Option<Instant>>,
     last_sale: Mutex<Option<Instant>>,
+    /// The scalpers' share of the arrivals (`None`: none).
+    pub scalping: Option<Scalping>,
+}
+
+/// `--scalper-share` and `--scalper-accounts`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scalping {
+    /// Arrivals in every hundred that are bots (1–50).
+    pub share_pct: u32,
+    /// Accounts the bots share (bot `k` acts for account `k % accounts`).
+    pub accounts: u32,
+    /// How many arrivals are bots (set from the schedule's length).
+    pub bots: u64,
+}
+
+impl Scalping {
+    /// With the bots' count for a schedule of `arrivals`.
+    pub fn for_arrivals(mut self, arrivals: u64) -> Scalping {
+        self.bots = (arrivals * u64::from(self.share_pct)).div_ceil(100);
+        self
+    }
+
+    /// The account arrival `index` acts for, if it is a bot. Bots come
+    /// first, as they do at a real on-sale (they wait for the second it
+    /// opens): the first [`Scalping::bots`] arrivals of the schedule.
+    pub fn account_of(&self, index: u64) -> Option<u32> {
+        (index < self.bots).then(|| (index % u64::from(self.accounts.max(1))) as u32)
+    }
 }
 
 impl OnsaleCtx {
@@ -74,21 +106,58 @@ impl OnsaleCtx {
             time_to_confirm: Mutex::new(crate::record::new_histogram()),
             first_arrival: Mutex::new(None),
             last_sale: Mutex::new(None),
+            scalping: None,
         }
     }
 
-    fn count(&self, f: impl FnOnce(&mut OnsaleFigures)) {
+    /// With scalpers (their count set by [`Scalping::for_arrivals`]), and
+    /// their figures from zero.
+    /// `seats_per_account`: the target's per-customer limit (0: none).
+    pub fn with_scalpers(mut self, scalping: Scalping, seats_per_account: u32) -> Self {
+        self.count(|c| {
+            c.scalpers = Some(ScalperFigures {
+                share_pct: scalping.share_pct,
+                accounts: u64::from(scalping.accounts),
+                seats_per_account: u64::from(seats_per_account),
+                ..ScalperFigures::default()
+            })
+        });
+        self.scalping = Some(scalping);
+        self
+    }
+
+    /// Counts into the scalper figures (a no-op without scalpers).
+    pub fn count_scalpers(&self, f: impl FnOnce(&mut ScalperFigures)) {
+        self.count(|c| {
+            if let Some(sc) = c.scalpers.as_mut() {
+                f(sc);
+            }
+        });
+    }
+
+    /// A sale (of `seats` seats) was CONFIRMED now.
+    pub fn sold(&self, seats: u64) {
+        *self.last_sale.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        self.count(|c| c.seats_sold += seats);
+    }
+
+    pub(super) fn count(&self, f: impl FnOnce(&mut OnsaleFigures)) {
         f(&mut self.counts.lock().unwrap_or_else(|e| e.into_inner()));
     }
 
     /// The figures so far (sell-out time: first arrival to the sale that
-    /// sold the last seat).
-    pub fn figures(&self) -> OnsaleFigures {
+    /// sold the last seat), with the run's 429 counts by kind of customer.
+    pub fn figures(&self, shared: &Shared) -> OnsaleFigures {
+        use std::sync::atomic::Ordering::Relaxed;
         let mut f = self
             .counts
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
+        if let Some(sc) = f.scalpers.as_mut() {
+            sc.rate_limited = shared.rate_limited_shared.load(Relaxed);
+            sc.honest_rate_limited = shared.rate_limited_honest.load(Relaxed);
+        }
         f.time_to_confirm = crate::record::Percentiles::of(
             &self
                 .time_to_confirm
@@ -105,7 +174,7 @@ impl OnsaleCtx {
 
     /// Up to `n` available seats side by side in one row, around a seat
     /// drawn from the best available ones (positions in layout order).
-    fn pick(&self, status: &[SeatStatus], n: usize, rng: &mut impl Rng) -> Vec<usize> {
+    pub(super) fn pick(&self, status: &[SeatStatus], n: usize, rng: &mut impl Rng) -> Vec<usize> {
         let available = status
             .iter()
             .filter(|s| **s == SeatStatus::Available)
@@ -149,7 +218,7 @@ impl OnsaleCtx {
 }
 
 /// The statuses now (`None`: the read failed, recorded).
-async fn statuses(
+pub(super) async fn statuses(
     ctx: &Shared,
     o: &OnsaleCtx,
     user: &mut GooseUser,
@@ -166,6 +235,11 @@ async fn statuses(
         .filter(|s| s.len() == o.seat_ids.len()))
 }
 
+/// The waiting room's admission token as a hold request's header, if any.
+pub(super) fn admission_header(token: Option<&str>) -> impl Iterator<Item = (&'static str, &str)> {
+    token.map(|t| ("X-Admission-Token", t)).into_iter()
+}
+
 /// Holds seats: a hold id and its seats, or `None` when the person gives up.
 async fn hold(
     ctx: &Shared,
@@ -173,15 +247,10 @@ async fn hold(
     user: &mut GooseUser,
     admission: Option<&str>,
 ) -> Result<Option<(String, Vec<String>)>, Box<TransactionError>> {
-    let token_header;
-    let headers: &[(&str, &str)] = match admission {
-        Some(t) => {
-            token_header = [("X-Admission-Token", t)];
-            &token_header
-        }
-        None => &[],
-    };
+    let token_header: Vec<(&str, &str)> = admission_header(admission).collect();
+    let headers = token_header.as_slice();
     let want = state::<()>(user).rng.random_range(1..=4usize);
+    o.count_scalpers(|sc| sc.honest_seats_wanted += want as u64);
     let mut status: Option<Vec<SeatStatus>> = None;
     let mut conflicts = 0u32;
     for _ in 0..ATTEMPTS_MAX {
@@ -211,10 +280,7 @@ async fn hold(
         req.headers = headers;
         let a = call(user, ctx, req).await?;
         if let Some(h) = a.view::<HoldView>().filter(|_| a.is(201)) {
-            let expires = a.expires_at_ms();
-            ctx.truth()
-                .holds
-                .push((o.event_id.clone(), seats.clone(), expires));
+            won(ctx, o, user, &h, &seats);
             return Ok(Some((h.hold_id.to_string(), seats)));
         }
         if a.is(409) {
@@ -227,6 +293,39 @@ async fn hold(
     }
     o.count(|c| c.gave_up += 1);
     Ok(None)
+}
+
+/// A hold the user won: in the client truth (the audit's lingering-hold
+/// check) and, with customers, in their history (invariant 9).
+pub(super) fn won(ctx: &Shared, o: &OnsaleCtx, user: &GooseUser, h: &HoldView, seats: &[String]) {
+    let expires = h.expires_at_ms;
+    ctx.truth()
+        .holds
+        .push((o.event_id.clone(), seats.to_vec(), expires));
+    if let Some(customer) = ctx.customer_of(user) {
+        let client = format!("goose user {}", user.weighted_users_index);
+        let now = crate::client::wall_ms();
+        let id = h.hold_id.to_string();
+        ctx.history(|hi| hi.granted(&client, &customer, &id, &o.event_id, seats, expires, now));
+    }
+}
+
+/// The user's customer was told it bought `seats` (CONFIRMED).
+pub(super) fn bought(
+    ctx: &Shared,
+    o: &OnsaleCtx,
+    user: &GooseUser,
+    order_id: &str,
+    seats: &[String],
+) {
+    ctx.truth()
+        .confirmed
+        .insert(order_id.to_owned(), (o.event_id.clone(), seats.to_vec()));
+    if let Some(customer) = ctx.customer_of(user) {
+        let client = format!("goose user {}", user.weighted_users_index);
+        let now = crate::client::wall_ms();
+        ctx.history(|hi| hi.bought(&client, &customer, &o.event_id, seats, now));
+    }
 }
 
 /// One person, arrival to a terminal order (or giving up).
@@ -260,6 +359,7 @@ impl OnsaleCtx {
 
 /// A person who arrived at `arrived` shops: reads the event, holds (with
 /// the waiting room's `admission` token, if any), orders, polls to the end.
+/// A scalper bot's arrival scalps instead.
 pub async fn shop(
     ctx: &Shared,
     o: &OnsaleCtx,
@@ -267,6 +367,11 @@ pub async fn shop(
     arrived: Instant,
     admission: Option<&str>,
 ) -> TransactionResult {
+    // The arrival's number (the user state's) says whether it is a bot.
+    let index = state::<()>(user).number;
+    if let Some(account) = o.scalping.and_then(|sc| sc.account_of(index)) {
+        return super::scalpers::scalp(ctx, o, user, account, admission).await;
+    }
     let path = format!("/api/events/{}", o.event_id);
     let ev = call(user, ctx, Req::get("GET /api/events/{id}", &path)).await?;
     if ev
@@ -281,6 +386,7 @@ pub async fn shop(
     };
     let key = token(&mut state::<()>(user).rng);
     let placed = Instant::now();
+    ctx.history(|h| h.ended(&hold_id, crate::client::wall_ms()));
     let Some(order_id) = place_order(user, ctx, &hold_id, &key).await? else {
         o.count(|c| c.refused += 1);
         return Ok(());
@@ -295,15 +401,11 @@ pub async fn shop(
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .record(now.saturating_duration_since(arrived).as_micros().max(1) as u64);
-            *o.last_sale.lock().unwrap_or_else(|e| e.into_inner()) = Some(now);
             let n = seats.len() as u64;
-            o.count(|c| {
-                c.buyers += 1;
-                c.seats_sold += n;
-            });
-            ctx.truth()
-                .confirmed
-                .insert(order_id, (o.event_id.clone(), seats));
+            o.sold(n);
+            o.count(|c| c.buyers += 1);
+            o.count_scalpers(|sc| sc.honest_seats_sold += n);
+            bought(ctx, o, user, &order_id, &seats);
         }
         Some(_) => o.count(|c| c.not_confirmed += 1),
         None => o.count(|c| c.unresolved += 1),

@@ -39,6 +39,9 @@ pub struct Shared {
     /// the customer's first request).
     tokens: Mutex<std::collections::BTreeMap<usize, Person>>,
     next_user: AtomicU64,
+    /// 429 answers to honest customers and to shared (scalper) accounts.
+    pub rate_limited_honest: AtomicU64,
+    pub rate_limited_shared: AtomicU64,
 }
 
 impl Shared {
@@ -53,6 +56,8 @@ impl Shared {
             customers: None,
             tokens: Mutex::default(),
             next_user: AtomicU64::new(0),
+            rate_limited_honest: AtomicU64::new(0),
+            rate_limited_shared: AtomicU64::new(0),
         }
     }
 
@@ -187,6 +192,14 @@ pub async fn call(
         .set_request_builder(builder)
         .build();
     let mut goose = user.request(request).await?;
+    if goose.request.status_code == 429 {
+        let counter = if ctx.shared_account(user) {
+            &ctx.rate_limited_shared
+        } else {
+            &ctx.rate_limited_honest
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
     // Open model: the first request of an iteration is charged the wait for
     // a free user since its scheduled start (no correction applies after).
     let (lag_us, cadence_us) = match &ctx.open {
@@ -249,10 +262,12 @@ pub async fn call(
 }
 
 /// The customer a goose user is now: its `generation`-th (of this run's
-/// seed and the user's index), and that customer's token once minted.
+/// seed and the user's index), or a shared `account` (a scalper's, run by
+/// several users at once), and that customer's token once minted.
 #[derive(Debug, Default)]
 struct Person {
     generation: u64,
+    account: Option<String>,
     token: Option<String>,
 }
 
@@ -263,29 +278,70 @@ pub fn new_customer(ctx: &Shared, user: &GooseUser) {
     let mut tokens = ctx.tokens.lock().unwrap_or_else(|e| e.into_inner());
     let p = tokens.entry(user.weighted_users_index).or_default();
     p.generation += 1;
+    p.account = None;
     p.token = None;
 }
 
+/// The goose user acts for shared account `account` until its next
+/// [`new_customer`] (several users may act for one account at once).
+pub fn act_for(ctx: &Shared, user: &GooseUser, account: String) {
+    let mut tokens = ctx.tokens.lock().unwrap_or_else(|e| e.into_inner());
+    let p = tokens.entry(user.weighted_users_index).or_default();
+    p.account = Some(account);
+    p.token = None;
+}
+
+impl Shared {
+    /// The customer the goose user acts for (`None`: anonymous requests).
+    pub fn customer_of(&self, user: &GooseUser) -> Option<String> {
+        self.customers.as_ref()?;
+        let index = user.weighted_users_index;
+        let mut tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+        let p = tokens.entry(index).or_default();
+        Some(customer_name(self.seed, index, p))
+    }
+
+    /// Whether the goose user acts for a shared account now.
+    fn shared_account(&self, user: &GooseUser) -> bool {
+        let tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+        tokens
+            .get(&user.weighted_users_index)
+            .is_some_and(|p| p.account.is_some())
+    }
+
+    /// Records what the customer history keeps, when the run keeps one.
+    pub fn history(&self, f: impl FnOnce(&mut crate::customers::CustomerHistory)) {
+        if let Some(h) = self.truth().customers.as_mut() {
+            f(h);
+        }
+    }
+}
+
+fn customer_name(seed: u64, index: usize, p: &Person) -> String {
+    match &p.account {
+        Some(a) => a.clone(),
+        None => format!("load-{seed:x}-{index}-{}", p.generation),
+    }
+}
+
 /// The token of the customer a goose user is now, so its holds and orders
-/// are its own. Minted once per customer (signing on every request cost a
-/// debug build real CPU).
+/// are its own. Minted once per customer and user (signing on every
+/// request cost a debug build real CPU).
 fn customer_token(ctx: &Shared, key: &CustomerKey, user: &GooseUser) -> String {
     let index = user.weighted_users_index;
     let mut tokens = ctx.tokens.lock().unwrap_or_else(|e| e.into_inner());
     let p = tokens.entry(index).or_default();
-    let generation = p.generation;
-    p.token
-        .get_or_insert_with(|| {
-            let customer = format!("load-{:x}-{index}-{generation}", ctx.seed);
-            mint(
-                key,
-                &customer,
-                crate::client::wall_ms(),
-                crate::client::TOKEN_TTL_MS,
-            )
-            .token
-        })
-        .clone()
+    if p.token.is_none() {
+        let customer = customer_name(ctx.seed, index, p);
+        let minted = mint(
+            key,
+            &customer,
+            crate::client::wall_ms(),
+            crate::client::TOKEN_TTL_MS,
+        );
+        p.token = Some(minted.token);
+    }
+    p.token.clone().unwrap_or_default()
 }
 
 /// The ids of a seat map's AVAILABLE seats (empty if the body is not one).

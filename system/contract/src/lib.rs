@@ -209,6 +209,10 @@ pub struct AuditView {
     pub orders: Vec<OrderView>,
     pub tickets: Vec<TicketView>,
     pub outbox_backlog: usize,
+    /// Each order's customer (the token's subject), for invariant 9; orders
+    /// placed anonymously are absent.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub order_customers: std::collections::BTreeMap<OrderId, String>,
 }
 
 /// `GET /internal/payments/{order_id}` and the payment operations' answers.

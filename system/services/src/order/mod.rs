@@ -106,7 +106,12 @@ async fn audit_orders(State(state): State<OrderState>) -> Result<Json<AuditView>
     let orders = state.repo.orders().await?;
     let tickets = state.repo.tickets().await?;
     let outbox_backlog = state.repo.outbox_backlog().await?;
+    let order_customers = orders
+        .iter()
+        .filter_map(|o| Some((o.order_id.clone(), o.customer_id.clone()?)))
+        .collect();
     Ok(Json(AuditView {
+        order_customers,
         orders: orders.into_iter().map(order_view).collect(),
         tickets: tickets
             .into_iter()
