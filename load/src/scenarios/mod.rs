@@ -201,7 +201,7 @@ pub fn scenarios(ctx: &Arc<RunCtx>, name: ScenarioName) -> anyhow::Result<Vec<Sc
             ),
             ScenarioName::Onsale => (
                 on_start::<()>(ctx.clone(), n),
-                tx!(ctx, "person", onsale, onsale::person),
+                tx!(ctx, "person", onsale, onsale_person),
             ),
             ScenarioName::Mix => anyhow::bail!("mix is not a scenario of its own"),
         };
@@ -348,11 +348,25 @@ async fn iteration(
                     o.arrive();
                     waiting::join(s, w, user, index).await
                 }
-                (Some(o), None) => onsale::person(s, o, user).await,
+                (Some(o), None) => onsale_person(s, o, user).await,
                 _ => Ok(()),
             }
         }
         ScenarioName::Mix => Ok(()),
+    }
+}
+
+/// One onsale arrival without a waiting room: a person, from arrival to a
+/// terminal order (or giving up), or a scalper bot.
+async fn onsale_person(
+    ctx: &Shared,
+    o: &onsale::OnsaleCtx,
+    user: &mut GooseUser,
+) -> TransactionResult {
+    let arrived = o.arrive();
+    match o.bot_account(user) {
+        Some(account) => scalpers::scalp(ctx, o, user, account, None).await,
+        None => onsale::shop(ctx, o, user, arrived, None).await,
     }
 }
 
@@ -370,7 +384,10 @@ async fn resume(ctx: &RunCtx, key: u64, user: &mut GooseUser) -> TransactionResu
     } = waiting::poll(s, w, user, key).await?
     {
         person::<()>(ctx, user, arrival);
-        onsale::shop(s, o, user, joined, Some(&token)).await?;
+        match o.bot_account(user) {
+            Some(account) => scalpers::scalp(s, o, user, account, Some(&token)).await?,
+            None => onsale::shop(s, o, user, joined, Some(&token)).await?,
+        }
         if o.saw_sold_out() {
             w.mark_sold_out();
         }

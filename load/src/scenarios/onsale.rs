@@ -9,8 +9,8 @@
 //! statuses; a person gives up when nothing is left.
 //!
 //! With `--scalper-share`, that share of the arrivals are scalper bots
-//! ([`super::scalpers`]): they act for a few shared accounts, several at
-//! once, and grab, extend and buy holds as fast as they are answered.
+//! (`scalpers`, which builds on this module; `mod.rs` sends each arrival
+//! to one or the other).
 //!
 //! Every loop is bounded by [`ATTEMPTS_MAX`] and the run's deadline.
 
@@ -328,10 +328,13 @@ pub(super) fn bought(
     }
 }
 
-/// One person, arrival to a terminal order (or giving up).
-pub async fn person(ctx: &Shared, o: &OnsaleCtx, user: &mut GooseUser) -> TransactionResult {
-    let arrived = o.arrive();
-    shop(ctx, o, user, arrived, None).await
+impl OnsaleCtx {
+    /// The shared account the user's arrival acts for, if it is a scalper
+    /// bot (the arrival's number is the user state's).
+    pub fn bot_account(&self, user: &mut GooseUser) -> Option<u32> {
+        let index = state::<()>(user).number;
+        self.scalping.and_then(|sc| sc.account_of(index))
+    }
 }
 
 impl OnsaleCtx {
@@ -359,7 +362,6 @@ impl OnsaleCtx {
 
 /// A person who arrived at `arrived` shops: reads the event, holds (with
 /// the waiting room's `admission` token, if any), orders, polls to the end.
-/// A scalper bot's arrival scalps instead.
 pub async fn shop(
     ctx: &Shared,
     o: &OnsaleCtx,
@@ -367,11 +369,6 @@ pub async fn shop(
     arrived: Instant,
     admission: Option<&str>,
 ) -> TransactionResult {
-    // The arrival's number (the user state's) says whether it is a bot.
-    let index = state::<()>(user).number;
-    if let Some(account) = o.scalping.and_then(|sc| sc.account_of(index)) {
-        return super::scalpers::scalp(ctx, o, user, account, admission).await;
-    }
     let path = format!("/api/events/{}", o.event_id);
     let ev = call(user, ctx, Req::get("GET /api/events/{id}", &path)).await?;
     if ev
