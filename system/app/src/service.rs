@@ -308,10 +308,17 @@ impl Service {
         // `/metrics` shares the service's port; the gateway never routes it.
         let metrics = ticketing_services::metrics::install()?;
         let internal = require_service_token(started.internal.clone(), &settings.internal);
-        let router = finish_router(
-            started
+        // The catalog also serves the published OpenAPI document (nginx
+        // routes `/api/openapi.json` to it, like `/api/events`).
+        let public = match kind {
+            ServiceKind::Catalog => started
                 .public
                 .clone()
+                .merge(ticketing_services::openapi::router()),
+            _ => started.public.clone(),
+        };
+        let router = finish_router(
+            public
                 .merge(internal)
                 .route("/health", get(|| async { "ok" }))
                 .merge(ticketing_services::metrics::router(metrics)),

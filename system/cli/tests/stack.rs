@@ -671,6 +671,11 @@ fn rush_purchases_broker_outage_and_duplicates_on_the_real_stack() {
         // 4d. Customer accounts through nginx.
         users_through_the_gateway(&url).await;
 
+        // 4e. The published OpenAPI document through nginx (the catalog serves it).
+        let doc = get_json(&http, format!("{url}/api/openapi.json")).await;
+        let built: Value = serde_json::from_str(&ticketing_services::openapi::json()).unwrap();
+        assert_eq!(doc, built, "nginx serves the document this build makes");
+
         // 5. The live seat stream through nginx.
         sse_through_the_gateway(&http, &url).await;
 

@@ -7,8 +7,12 @@
 //! are the domain's enums (`SeatStatus`, `OrderStatus`, …), never strings.
 //! docs/API.md describes each shape.
 //!
-//! Layer: imports only `ticketing-domain` (ids, statuses) and serde; no
-//! server or client code.
+//! The public types also derive utoipa's `ToSchema`: the published OpenAPI
+//! document (`GET /api/openapi.json`, `docs/openapi.json`) is built from
+//! them, so it cannot drift from what the services send.
+//!
+//! Layer: imports only `ticketing-domain` (ids, statuses), serde and
+//! utoipa's derive; no server or client code.
 
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, UNIX_EPOCH};
@@ -17,24 +21,47 @@ use ticketing_domain::{
     Cents, EventId, Hold, HoldId, OrderId, OrderStatus, PaymentStatus, QueueTicket, SeatId,
     SeatStatus, UnixMs, VisitorId,
 };
+use utoipa::ToSchema;
 
 /// RFC 3339 UTC text for a clock reading (no wall-clock read involved).
 pub fn rfc3339(ms: UnixMs) -> String {
     humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
 }
 
-/// Every error answer: `{"code","message","traceId"}` (plus, for some codes,
-/// one field such as `seatIds`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Every error answer: `{"code","message","traceId"}`, plus, for some codes,
+/// one of the optional fields below.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorBody {
     pub code: String,
     pub message: String,
     pub trace_id: String,
+    /// `SEATS_UNAVAILABLE`, `SEAT_NOT_FOUND`: the seats concerned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seat_ids: Option<Vec<SeatId>>,
+    /// `HOLD_ORDERED` (to the hold's owner): the order it became.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<OrderId>,
+    /// `CUSTOMER_LIMIT`: which limit, the customer's count and the limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_limit: Option<CustomerLimitView>,
+    /// `RATE_LIMITED`: when to try again (also the `Retry-After` header, in seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
+}
+
+/// `customerLimit` of a 409 `CUSTOMER_LIMIT`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomerLimitView {
+    /// `SEATS_PER_EVENT` or `ACTIVE_HOLDS`.
+    pub kind: String,
+    pub count: u32,
+    pub limit: u32,
 }
 
 /// `GET /api/events`, `GET /api/events/{id}`, `POST /internal/events`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EventView {
     pub event_id: EventId,
@@ -45,7 +72,7 @@ pub struct EventView {
 }
 
 /// One seat of a seat map.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SeatView {
     pub seat_id: SeatId,
@@ -57,14 +84,14 @@ pub struct SeatView {
 }
 
 /// `GET /api/events/{id}/seats`, and the seat stream's `snapshot` event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SeatMapView {
     pub version: u64,
     pub seats: Vec<SeatView>,
 }
 
 /// One seat of `GET /api/events/{id}/seats/layout`: what never changes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LayoutSeatView {
     pub seat_id: SeatId,
@@ -76,7 +103,7 @@ pub struct LayoutSeatView {
 
 /// `GET /api/events/{id}/seats/layout`: the event's seats in a fixed order
 /// (the order of [`SeatStatusView::status`]), cacheable for the event's life.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SeatLayoutView {
     pub event_id: EventId,
@@ -86,7 +113,7 @@ pub struct SeatLayoutView {
 /// `GET /api/events/{id}/seats/status`: every seat's status at `version`,
 /// one character per seat in the layout's order (`A` available, `H` held,
 /// `S` sold) — a few bytes per seat instead of the full map's ~70.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SeatStatusView {
     pub version: u64,
     pub status: String,
@@ -119,7 +146,7 @@ impl SeatStatusView {
 }
 
 /// The seat stream's `change` event (its SSE `id` is the version).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChangeView {
     pub version: u64,
@@ -128,7 +155,7 @@ pub struct ChangeView {
 }
 
 /// A hold's state as its holder sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum HoldStatus {
     /// Live, not pinned by an order.
@@ -139,7 +166,7 @@ pub enum HoldStatus {
 
 /// `POST /api/reservations` (201), `GET /api/reservations/{id}`, `…/extend`,
 /// and `POST /internal/holds/{id}/pin`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HoldView {
     pub hold_id: HoldId,
@@ -170,7 +197,7 @@ impl From<Hold> for HoldView {
 }
 
 /// `POST /api/orders` (202): the order id and its first status.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PlacedView {
     pub order_id: OrderId,
@@ -178,7 +205,7 @@ pub struct PlacedView {
 }
 
 /// `GET /api/orders/{id}`, and each order of the audit.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderView {
     pub order_id: OrderId,
@@ -254,7 +281,7 @@ pub struct WaitingRoomBody {
 }
 
 /// `POST /api/queue/{eventId}` (201): the visitor's place.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct QueueJoinView {
     pub event_id: EventId,
@@ -265,7 +292,7 @@ pub struct QueueJoinView {
 }
 
 /// Where a visitor is: `GET /api/queue/{eventId}/{ticket}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct QueuePlaceView {
     /// `WAITING`, `ADMITTED` or `EXPIRED`.
@@ -292,7 +319,7 @@ pub struct QueuePlaceView {
 }
 
 /// A place's status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum QueueStatus {
     Waiting,
@@ -325,7 +352,7 @@ pub struct QueueRoomView {
 }
 
 /// `POST /api/reservations`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct HoldBody {
     pub event_id: String,
@@ -334,7 +361,7 @@ pub struct HoldBody {
 }
 
 /// `POST /api/reservations/{id}/extend`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ExtendBody {
     pub hold_seconds: u64,
@@ -352,7 +379,7 @@ pub struct PinBody {
 }
 
 /// `POST /api/orders` (with an `Idempotency-Key` header).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct OrderBody {
     pub hold_id: String,
@@ -360,7 +387,7 @@ pub struct OrderBody {
 
 /// `POST /api/users` (sign-up) and `POST /api/sessions` (login): an email
 /// and a password. `Debug` never prints the password.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CredentialsBody {
     pub email: String,
@@ -377,7 +404,7 @@ impl std::fmt::Debug for CredentialsBody {
 }
 
 /// `POST /api/users` → 201: the new account (never its password hash).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AccountView {
     /// The customer id every token for this account names (`sub`).
@@ -386,7 +413,7 @@ pub struct AccountView {
 }
 
 /// `POST /api/sessions` → 201: a bearer token for the hold and order routes.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionView {
     pub access_token: String,

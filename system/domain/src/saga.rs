@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 /// Why an order did not end CONFIRMED (contract v1: `reason`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum FailureReason {
     /// The gateway declined the authorization.

@@ -3,8 +3,8 @@
 //! routers are merged into one router on one port; in a deployment nginx
 //! routes the same prefixes to the service processes.
 //!
-//! Layer: top of the crate; imports `started` only (the routers come from
-//! each service's `start`).
+//! Layer: top of the crate; imports `started` and `openapi` only (the
+//! routers come from each service's `start`).
 
 use crate::started::Started;
 use axum::Router;
@@ -18,6 +18,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("/api/queue", "queue"),
     ("/api/users", "users"),
     ("/api/sessions", "users"),
+    ("/api/openapi.json", "catalog"),
 ];
 
 /// Internal path prefixes (never routed by the gateway) and their owners.
@@ -44,17 +45,33 @@ pub fn owner(path: &str) -> &'static str {
         .map_or("other", |(_, service)| service)
 }
 
-/// One router with every service's public routes, plus `GET /health`.
+/// One router with every service's public routes, plus `GET /health` and
+/// the published OpenAPI document.
 pub fn public_router(services: &[&Started]) -> Router {
     services.iter().fold(
-        Router::new().route("/health", get(|| async { "ok" })),
+        Router::new()
+            .route("/health", get(|| async { "ok" }))
+            .merge(crate::openapi::router()),
         |router, s| router.merge(s.public.clone()),
     )
 }
 
 #[cfg(test)]
 mod tests {
-    use super::owner;
+    use super::{ROUTES, owner};
+
+    #[test]
+    fn every_public_route_is_in_the_openapi_document_and_no_internal_one() {
+        let doc = crate::openapi::document();
+        let paths: Vec<&str> = doc.paths.paths.keys().map(String::as_str).collect();
+        for (prefix, _) in ROUTES.iter().filter(|(p, _)| *p != crate::openapi::PATH) {
+            assert!(
+                paths.iter().any(|p| p.starts_with(prefix)),
+                "{prefix} is routed but not documented: {paths:?}"
+            );
+        }
+        assert!(paths.iter().all(|p| p.starts_with("/api/")), "{paths:?}");
+    }
 
     #[test]
     fn paths_are_owned_by_their_service() {

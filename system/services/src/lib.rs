@@ -11,7 +11,8 @@
 //!   is its token, which reservation checks.
 //! - [`users`]: customer accounts and logins; [`customer`] is the bearer
 //!   token every service verifies, [`rate_limit`] the limits per key.
-//! - [`gateway`]: the public routing table.
+//! - [`gateway`]: the public routing table; [`openapi`]: the published
+//!   OpenAPI document of the public routes (`GET /api/openapi.json`).
 //!
 //! Services are written against the ports of `ticketing-domain`; besides
 //! the domain, this crate links only web, serialization and telemetry
@@ -25,7 +26,7 @@
 //! checks): this root (`Ctx`, `lock`), `config`, `error`, `admission`,
 //! `customer`, `rate_limit`,
 //! `metrics` → `telemetry`, `http`, `worker`, `started` → `clients`
-//! → the six services → `gateway`, `demo`.
+//! → the six services → `gateway`, `openapi`, `demo`.
 
 pub mod admission;
 pub mod catalog;
@@ -37,6 +38,7 @@ pub mod error;
 pub mod gateway;
 pub mod http;
 pub mod metrics;
+pub mod openapi;
 pub mod order;
 pub mod payment;
 pub mod queue;

@@ -14,6 +14,7 @@ mod customers;
 mod edge;
 mod errors;
 mod internal;
+mod openapi;
 mod orders;
 mod payment;
 mod payment_client;

@@ -207,7 +207,19 @@ const LIST_CONCURRENCY: usize = 16;
 /// Every event with its availability. One seat-store read per event, so
 /// they run [`LIST_CONCURRENCY`] at a time (in order): one after another,
 /// a list of 30 events under load waited for 30 round trips to Redis.
-async fn list_events(State(state): State<CatalogState>) -> Result<Json<Vec<EventView>>, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/api/events",
+    tag = "events",
+    summary = "List the events",
+    description = "Every event with its seat counts (available, total).",
+    responses(
+        (status = 200, description = "Every event with its availability", body = Vec<ticketing_contract::EventView>),
+    ),
+)]
+pub(crate) async fn list_events(
+    State(state): State<CatalogState>,
+) -> Result<Json<Vec<EventView>>, ApiError> {
     use futures::{StreamExt, TryStreamExt};
     let events = state.repo.list_events().await?;
     let out: Vec<EventView> = futures::stream::iter(events)
@@ -218,7 +230,21 @@ async fn list_events(State(state): State<CatalogState>) -> Result<Json<Vec<Event
     Ok(Json(out))
 }
 
-async fn get_event(
+#[utoipa::path(
+    get,
+    path = "/api/events/{event_id}",
+    tag = "events",
+    summary = "Read one event",
+    description = "The event with its seat counts.",
+    params(
+        ("event_id" = String, Path, description = "The event, e.g. `spring-gala`"),
+    ),
+    responses(
+        (status = 200, description = "The event", body = ticketing_contract::EventView),
+        (status = 404, description = "EVENT_NOT_FOUND", body = ticketing_contract::ErrorBody),
+    ),
+)]
+pub(crate) async fn get_event(
     State(state): State<CatalogState>,
     Path(event_id): Path<String>,
 ) -> Result<Json<EventView>, ApiError> {
@@ -284,7 +310,21 @@ const REVALIDATE: &str = "no-cache";
 const LAYOUT_CACHE: &str = "public, max-age=3600";
 
 /// `GET /api/events/{id}/seats`: the full map (`ETag: "<version>"`).
-async fn get_seats(
+#[utoipa::path(
+    get,
+    path = "/api/events/{event_id}/seats",
+    tag = "events",
+    summary = "Read the seat map",
+    description = "Every seat with its row, column, price and status, at the map's version.",
+    params(
+        ("event_id" = String, Path, description = "The event, e.g. `spring-gala`"),
+    ),
+    responses(
+        (status = 200, description = "The seat map at `version`", body = ticketing_contract::SeatMapView),
+        (status = 404, description = "EVENT_NOT_FOUND", body = ticketing_contract::ErrorBody),
+    ),
+)]
+pub(crate) async fn get_seats(
     State(state): State<CatalogState>,
     Path(event_id): Path<String>,
     headers: HeaderMap,
@@ -298,7 +338,21 @@ async fn get_seats(
 
 /// `GET /api/events/{id}/seats/status`: one character per seat in layout
 /// order (`ETag: "<version>"`).
-async fn get_status(
+#[utoipa::path(
+    get,
+    path = "/api/events/{event_id}/seats/status",
+    tag = "events",
+    summary = "Read the seats' statuses compactly",
+    description = "One character per seat (`A`, `H`, `S`) in the layout's order, at a version.",
+    params(
+        ("event_id" = String, Path, description = "The event, e.g. `spring-gala`"),
+    ),
+    responses(
+        (status = 200, description = "Every seat's status, one character each in the layout's order", body = ticketing_contract::SeatStatusView),
+        (status = 404, description = "EVENT_NOT_FOUND", body = ticketing_contract::ErrorBody),
+    ),
+)]
+pub(crate) async fn get_status(
     State(state): State<CatalogState>,
     Path(event_id): Path<String>,
     headers: HeaderMap,
@@ -310,7 +364,21 @@ async fn get_status(
 
 /// `GET /api/events/{id}/seats/layout`: ids, rows, columns and prices in
 /// the status string's order; the same for the event's life.
-async fn get_layout(
+#[utoipa::path(
+    get,
+    path = "/api/events/{event_id}/seats/layout",
+    tag = "events",
+    summary = "Read the seat layout",
+    description = "The seats' ids, rows, columns and prices: static for an event, cacheable; pairs with the compact statuses.",
+    params(
+        ("event_id" = String, Path, description = "The event, e.g. `spring-gala`"),
+    ),
+    responses(
+        (status = 200, description = "The seats' ids, rows, columns and prices (static)", body = ticketing_contract::SeatLayoutView),
+        (status = 404, description = "EVENT_NOT_FOUND", body = ticketing_contract::ErrorBody),
+    ),
+)]
+pub(crate) async fn get_layout(
     State(state): State<CatalogState>,
     Path(event_id): Path<String>,
     headers: HeaderMap,
@@ -430,7 +498,22 @@ impl Subscriber {
     }
 }
 
-async fn stream_seats(
+#[utoipa::path(
+    get,
+    path = "/api/events/{event_id}/seats/stream",
+    tag = "events",
+    summary = "Stream seat changes",
+    description = "Server-sent events: a `snapshot` of the map, then a `change` per seat change with the version as `id:`; reconnecting with `Last-Event-ID` resumes without losing a change (or answers a fresh snapshot).",
+    params(
+        ("event_id" = String, Path, description = "The event, e.g. `spring-gala`"),
+        ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this version"),
+    ),
+    responses(
+        (status = 200, description = "Server-sent events: `snapshot` (the seat map), then `change` events (`ChangeView`, `id:` the version)", body = String, content_type = "text/event-stream"),
+        (status = 404, description = "EVENT_NOT_FOUND", body = ticketing_contract::ErrorBody),
+    ),
+)]
+pub(crate) async fn stream_seats(
     State(state): State<CatalogState>,
     Path(event_id): Path<String>,
     headers: HeaderMap,

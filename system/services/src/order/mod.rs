@@ -175,7 +175,29 @@ fn scoped_key(caller: &Caller, key: String) -> String {
     }
 }
 
-async fn place_order(
+#[utoipa::path(
+    post,
+    path = "/api/orders",
+    tag = "orders",
+    summary = "Order a hold",
+    description = "Turns a live hold into an order, exactly once per `Idempotency-Key`: a retry with the same key and body answers the same order. The order is PENDING until payment and confirmation end it.",
+    request_body = ticketing_contract::OrderBody,
+    params(
+        ("Idempotency-Key" = String, Header, description = "Required; the same key and body answer the same order"),
+    ),
+    responses(
+        (status = 202, description = "Accepted: the order is PENDING until its saga ends", body = ticketing_contract::PlacedView),
+        (status = 400, description = "IDEMPOTENCY_KEY_REQUIRED", body = ticketing_contract::ErrorBody),
+        (status = 401, description = "UNAUTHENTICATED: a bad token, or none where tokens are required", body = ticketing_contract::ErrorBody),
+        (status = 404, description = "HOLD_NOT_FOUND", body = ticketing_contract::ErrorBody),
+        (status = 409, description = "HOLD_PINNED (another order)", body = ticketing_contract::ErrorBody),
+        (status = 410, description = "HOLD_EXPIRED or HOLD_RELEASED", body = ticketing_contract::ErrorBody),
+        (status = 422, description = "VALIDATION_FAILED or IDEMPOTENCY_KEY_MISMATCH", body = ticketing_contract::ErrorBody),
+        (status = 429, description = "RATE_LIMITED, with `Retry-After`", body = ticketing_contract::ErrorBody),
+    ),
+    security((), ("bearer" = [])),
+)]
+pub(crate) async fn place_order(
     State(state): State<OrderState>,
     Extension(trace): Extension<TraceId>,
     peer: Option<Extension<crate::http::peer::PeerAddr>>,
@@ -279,7 +301,23 @@ async fn place_order(
     Ok(stored_response(&response, replayed))
 }
 
-async fn get_order(
+#[utoipa::path(
+    get,
+    path = "/api/orders/{order_id}",
+    tag = "orders",
+    summary = "Read an order",
+    description = "The order's status, for its customer only.",
+    params(
+        ("order_id" = String, Path, description = "The order id"),
+    ),
+    responses(
+        (status = 200, description = "The order: PENDING, CONFIRMED, CANCELLED or FAILED (with `reason`)", body = ticketing_contract::OrderView),
+        (status = 401, description = "UNAUTHENTICATED: a bad token, or none where tokens are required", body = ticketing_contract::ErrorBody),
+        (status = 404, description = "ORDER_NOT_FOUND (also another customer's order)", body = ticketing_contract::ErrorBody),
+    ),
+    security((), ("bearer" = [])),
+)]
+pub(crate) async fn get_order(
     State(state): State<OrderState>,
     headers: HeaderMap,
     Path(order_id): Path<String>,

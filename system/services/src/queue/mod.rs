@@ -109,7 +109,23 @@ async fn room_of(state: &QueueState, event_id: &EventId) -> Result<RoomConfig, A
     Err(ApiError::from(QueueError::UnknownRoom))
 }
 
-async fn join(
+#[utoipa::path(
+    post,
+    path = "/api/queue/{event_id}",
+    tag = "waiting room",
+    summary = "Join the waiting room",
+    description = "A place in the event's queue and the secret ticket to follow it; before the on-sale time, a place in the pre-queue (shuffled at the on-sale).",
+    params(
+        ("event_id" = String, Path, description = "The event, e.g. `spring-gala`"),
+    ),
+    responses(
+        (status = 201, description = "The visitor's ticket and place", body = ticketing_contract::QueueJoinView),
+        (status = 404, description = "EVENT_NOT_FOUND", body = ticketing_contract::ErrorBody),
+        (status = 409, description = "QUEUE_NOT_ENABLED or QUEUE_NOT_OPEN", body = ticketing_contract::ErrorBody),
+        (status = 429, description = "RATE_LIMITED, with `Retry-After`", body = ticketing_contract::ErrorBody),
+    ),
+)]
+pub(crate) async fn join(
     State(state): State<QueueState>,
     Path(event_id): Path<String>,
 ) -> Result<(StatusCode, Json<QueueJoinView>), ApiError> {
@@ -181,7 +197,22 @@ async fn view_of(
     place_view(state, event_id, &room, &place, now).await
 }
 
-async fn get_place(
+#[utoipa::path(
+    get,
+    path = "/api/queue/{event_id}/{ticket}",
+    tag = "waiting room",
+    summary = "Read a place in the queue",
+    description = "Position and estimated wait while WAITING; the admission token once ADMITTED; SOLD_OUT when nothing is left.",
+    params(
+        ("event_id" = String, Path, description = "The event, e.g. `spring-gala`"),
+        ("ticket" = String, Path, description = "The visitor's secret queue ticket"),
+    ),
+    responses(
+        (status = 200, description = "The place: WAITING (position, wait), ADMITTED (with the admission token) or SOLD_OUT", body = ticketing_contract::QueuePlaceView),
+        (status = 404, description = "EVENT_NOT_FOUND or QUEUE_TICKET_NOT_FOUND", body = ticketing_contract::ErrorBody),
+    ),
+)]
+pub(crate) async fn get_place(
     State(state): State<QueueState>,
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Json<QueuePlaceView>, ApiError> {
@@ -193,7 +224,22 @@ async fn get_place(
 /// keeps the place, like a poll). Ends after the admission (its event
 /// carries the token) or once the place expired; the client reconnects
 /// after a cut like any SSE client.
-async fn stream_place(
+#[utoipa::path(
+    get,
+    path = "/api/queue/{event_id}/{ticket}/stream",
+    tag = "waiting room",
+    summary = "Stream a place in the queue",
+    description = "Server-sent events: the place on each change, until admitted or sold out.",
+    params(
+        ("event_id" = String, Path, description = "The event, e.g. `spring-gala`"),
+        ("ticket" = String, Path, description = "The visitor's secret queue ticket"),
+    ),
+    responses(
+        (status = 200, description = "Server-sent events: the place (`QueuePlaceView`) on each change", body = String, content_type = "text/event-stream"),
+        (status = 404, description = "EVENT_NOT_FOUND or QUEUE_TICKET_NOT_FOUND", body = ticketing_contract::ErrorBody),
+    ),
+)]
+pub(crate) async fn stream_place(
     State(state): State<QueueState>,
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {

@@ -224,7 +224,28 @@ fn rate(
     limit.check(caller.customer(), ip, state.ctx.clock.now_ms())
 }
 
-async fn create_hold(
+#[utoipa::path(
+    post,
+    path = "/api/reservations",
+    tag = "holds",
+    summary = "Hold seats",
+    description = "Holds every listed seat or none, for `holdSeconds`, for the token's customer, within the per-customer limits (seats per event, live holds) checked in the same atomic step. A protected event needs the waiting room's admission token.",
+    request_body = ticketing_contract::HoldBody,
+    params(
+        ("X-Admission-Token" = Option<String>, Header, description = "The waiting room's admission token (protected events)"),
+    ),
+    responses(
+        (status = 201, description = "The hold", body = ticketing_contract::HoldView),
+        (status = 401, description = "UNAUTHENTICATED: a bad token, or none where tokens are required", body = ticketing_contract::ErrorBody),
+        (status = 403, description = "ADMISSION_REQUIRED or ADMISSION_INVALID (a protected event)", body = ticketing_contract::ErrorBody),
+        (status = 404, description = "EVENT_NOT_FOUND or SEAT_NOT_FOUND", body = ticketing_contract::ErrorBody),
+        (status = 409, description = "SEATS_UNAVAILABLE (with `seatIds`) or CUSTOMER_LIMIT", body = ticketing_contract::ErrorBody),
+        (status = 422, description = "VALIDATION_FAILED: the body or a parameter is out of range", body = ticketing_contract::ErrorBody),
+        (status = 429, description = "RATE_LIMITED, with `Retry-After`", body = ticketing_contract::ErrorBody),
+    ),
+    security((), ("bearer" = [])),
+)]
+pub(crate) async fn create_hold(
     State(state): State<ReservationState>,
     peer: Option<Extension<PeerAddr>>,
     headers: HeaderMap,
@@ -277,7 +298,24 @@ async fn create_hold(
     Ok((StatusCode::CREATED, Json(hold.into())))
 }
 
-async fn get_hold(
+#[utoipa::path(
+    get,
+    path = "/api/reservations/{hold_id}",
+    tag = "holds",
+    summary = "Read a hold",
+    description = "The hold, for its customer only (another customer gets 404). A gone hold answers 410 with why.",
+    params(
+        ("hold_id" = String, Path, description = "The hold id (the holder's capability)"),
+    ),
+    responses(
+        (status = 200, description = "The hold", body = ticketing_contract::HoldView),
+        (status = 401, description = "UNAUTHENTICATED: a bad token, or none where tokens are required", body = ticketing_contract::ErrorBody),
+        (status = 404, description = "HOLD_NOT_FOUND (also another customer's hold)", body = ticketing_contract::ErrorBody),
+        (status = 410, description = "HOLD_EXPIRED, HOLD_RELEASED or HOLD_ORDERED (with `orderId`)", body = ticketing_contract::ErrorBody),
+    ),
+    security((), ("bearer" = [])),
+)]
+pub(crate) async fn get_hold(
     State(state): State<ReservationState>,
     headers: HeaderMap,
     Path(hold_id): Path<String>,
@@ -287,7 +325,28 @@ async fn get_hold(
     Ok(Json(hold.into()))
 }
 
-async fn extend_hold(
+#[utoipa::path(
+    post,
+    path = "/api/reservations/{hold_id}/extend",
+    tag = "holds",
+    summary = "Extend a hold",
+    description = "Moves the hold's expiry to `holdSeconds` from now, up to its maximum lifetime.",
+    request_body = ticketing_contract::ExtendBody,
+    params(
+        ("hold_id" = String, Path, description = "The hold id (the holder's capability)"),
+    ),
+    responses(
+        (status = 200, description = "The hold with its new expiry", body = ticketing_contract::HoldView),
+        (status = 401, description = "UNAUTHENTICATED: a bad token, or none where tokens are required", body = ticketing_contract::ErrorBody),
+        (status = 404, description = "HOLD_NOT_FOUND", body = ticketing_contract::ErrorBody),
+        (status = 409, description = "HOLD_PINNED or HOLD_EXTENSION_LIMIT", body = ticketing_contract::ErrorBody),
+        (status = 410, description = "HOLD_EXPIRED, HOLD_RELEASED or HOLD_ORDERED", body = ticketing_contract::ErrorBody),
+        (status = 422, description = "VALIDATION_FAILED: the body or a parameter is out of range", body = ticketing_contract::ErrorBody),
+        (status = 429, description = "RATE_LIMITED, with `Retry-After`", body = ticketing_contract::ErrorBody),
+    ),
+    security((), ("bearer" = [])),
+)]
+pub(crate) async fn extend_hold(
     State(state): State<ReservationState>,
     peer: Option<Extension<PeerAddr>>,
     headers: HeaderMap,
@@ -327,7 +386,25 @@ async fn extend_hold(
     }
 }
 
-async fn release_hold(
+#[utoipa::path(
+    delete,
+    path = "/api/reservations/{hold_id}",
+    tag = "holds",
+    summary = "Release a hold",
+    description = "Frees the hold's seats at once.",
+    params(
+        ("hold_id" = String, Path, description = "The hold id (the holder's capability)"),
+    ),
+    responses(
+        (status = 204, description = "Released: the seats are available again"),
+        (status = 401, description = "UNAUTHENTICATED: a bad token, or none where tokens are required", body = ticketing_contract::ErrorBody),
+        (status = 404, description = "HOLD_NOT_FOUND", body = ticketing_contract::ErrorBody),
+        (status = 409, description = "HOLD_PINNED (an order is checking out)", body = ticketing_contract::ErrorBody),
+        (status = 410, description = "HOLD_EXPIRED, HOLD_RELEASED or HOLD_ORDERED", body = ticketing_contract::ErrorBody),
+    ),
+    security((), ("bearer" = [])),
+)]
+pub(crate) async fn release_hold(
     State(state): State<ReservationState>,
     headers: HeaderMap,
     Path(hold_id): Path<String>,

@@ -202,7 +202,22 @@ pub fn router(state: UsersState) -> Router {
         .with_state(state)
 }
 
-async fn sign_up(
+#[utoipa::path(
+    post,
+    path = "/api/users",
+    tag = "customers",
+    summary = "Create an account",
+    description = "An account for an email and password (hashed with argon2id).",
+    request_body = ticketing_contract::CredentialsBody,
+    responses(
+        (status = 201, description = "The account", body = ticketing_contract::AccountView),
+        (status = 409, description = "EMAIL_TAKEN", body = ticketing_contract::ErrorBody),
+        (status = 422, description = "VALIDATION_FAILED: the body or a parameter is out of range", body = ticketing_contract::ErrorBody),
+        (status = 429, description = "RATE_LIMITED, with `Retry-After`", body = ticketing_contract::ErrorBody),
+        (status = 503, description = "SERVICE_UNAVAILABLE: too many passwords being hashed", body = ticketing_contract::ErrorBody),
+    ),
+)]
+pub(crate) async fn sign_up(
     State(state): State<UsersState>,
     peer: Option<Extension<PeerAddr>>,
     headers: HeaderMap,
@@ -214,7 +229,22 @@ async fn sign_up(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
-async fn log_in(
+#[utoipa::path(
+    post,
+    path = "/api/sessions",
+    tag = "customers",
+    summary = "Log in",
+    description = "A bearer token for the account. A wrong password and an unknown email answer the same, in the same time; attempts are rate-limited per account and per client address.",
+    request_body = ticketing_contract::CredentialsBody,
+    responses(
+        (status = 201, description = "A bearer token", body = ticketing_contract::SessionView),
+        (status = 401, description = "INVALID_CREDENTIALS (a wrong password and an unknown email answer alike)", body = ticketing_contract::ErrorBody),
+        (status = 422, description = "VALIDATION_FAILED: the body or a parameter is out of range", body = ticketing_contract::ErrorBody),
+        (status = 429, description = "RATE_LIMITED, with `Retry-After`", body = ticketing_contract::ErrorBody),
+        (status = 503, description = "SERVICE_UNAVAILABLE: too many passwords being hashed", body = ticketing_contract::ErrorBody),
+    ),
+)]
+pub(crate) async fn log_in(
     State(state): State<UsersState>,
     peer: Option<Extension<PeerAddr>>,
     headers: HeaderMap,
