@@ -154,6 +154,18 @@ pub struct ChangeView {
     pub status: SeatStatus,
 }
 
+/// One server-sent event of a stream, as the OpenAPI document describes
+/// it: `event` names its kind, `data` is one JSON text (the seat stream:
+/// `snapshot` → [`SeatMapView`], `change` → [`ChangeView`]; the queue's:
+/// `place` → [`QueuePlaceView`]), `id` the seat map's version where it has one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SseEventView {
+    pub event: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub data: String,
+}
+
 /// A hold's state as its holder sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -354,6 +366,7 @@ pub struct QueueRoomView {
 /// `POST /api/reservations`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"eventId": "spring-gala", "seatIds": ["5-5", "5-6"], "holdSeconds": 120}))]
 pub struct HoldBody {
     pub event_id: String,
     pub seat_ids: Vec<String>,
@@ -363,6 +376,7 @@ pub struct HoldBody {
 /// `POST /api/reservations/{id}/extend`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"holdSeconds": 120}))]
 pub struct ExtendBody {
     pub hold_seconds: u64,
 }
@@ -389,6 +403,7 @@ pub struct OrderBody {
 /// and a password. `Debug` never prints the password.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"email": "ann@example.org", "password": "correct horse battery staple"}))]
 pub struct CredentialsBody {
     pub email: String,
     pub password: String,

@@ -63,7 +63,10 @@ mod tests {
     #[test]
     fn every_public_route_is_in_the_openapi_document_and_no_internal_one() {
         let doc = crate::openapi::document();
-        let paths: Vec<&str> = doc.paths.paths.keys().map(String::as_str).collect();
+        let paths: Vec<&str> = doc["paths"]
+            .as_object()
+            .map(|p| p.keys().map(String::as_str).collect())
+            .unwrap_or_default();
         for (prefix, _) in ROUTES.iter().filter(|(p, _)| *p != crate::openapi::PATH) {
             assert!(
                 paths.iter().any(|p| p.starts_with(prefix)),

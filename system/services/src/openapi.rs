@@ -78,14 +78,126 @@ impl utoipa::Modify for BearerScheme {
     }
 }
 
-/// The document.
-pub fn document() -> utoipa::openapi::OpenApi {
-    PublicApi::openapi()
+/// OpenAPI links: where an answer's ids lead (a client's next calls, and
+/// the sequences schemathesis's stateful phase follows): a hold to reading,
+/// extending, releasing and ordering it; an order to its status; a place
+/// in the queue to reading it; an account to logging in. Written into the
+/// JSON (utoipa 5.5's `Link` serializes its fields in snake case, which
+/// OpenAPI readers do not know).
+/// (path, method, status, link name, operation id, parameters, request body).
+type LinkSpec = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    Option<serde_json::Value>,
+);
+
+fn link_specs() -> Vec<LinkSpec> {
+    let hold = &[("hold_id", "$response.body#/holdId")][..];
+    vec![
+        (
+            "/api/reservations",
+            "post",
+            "201",
+            "GetHold",
+            "get_hold",
+            hold,
+            None,
+        ),
+        (
+            "/api/reservations",
+            "post",
+            "201",
+            "ExtendHold",
+            "extend_hold",
+            hold,
+            None,
+        ),
+        (
+            "/api/reservations",
+            "post",
+            "201",
+            "ReleaseHold",
+            "release_hold",
+            hold,
+            None,
+        ),
+        (
+            "/api/reservations",
+            "post",
+            "201",
+            "OrderHold",
+            "place_order",
+            &[],
+            Some(serde_json::json!({"holdId": "$response.body#/holdId"})),
+        ),
+        (
+            "/api/orders",
+            "post",
+            "202",
+            "GetOrder",
+            "get_order",
+            &[("order_id", "$response.body#/orderId")],
+            None,
+        ),
+        (
+            "/api/queue/{event_id}",
+            "post",
+            "201",
+            "GetPlace",
+            "get_place",
+            &[
+                ("event_id", "$response.body#/eventId"),
+                ("ticket", "$response.body#/ticket"),
+            ],
+            None,
+        ),
+        (
+            "/api/users",
+            "post",
+            "201",
+            "LogIn",
+            "log_in",
+            &[],
+            Some(serde_json::json!("$request.body")),
+        ),
+    ]
+}
+
+/// The document with its [`link_specs`], as JSON.
+pub fn document() -> serde_json::Value {
+    let mut doc = serde_json::to_value(PublicApi::openapi()).unwrap_or_default();
+    for (path, method, status, name, operation, params, body) in link_specs() {
+        // A JSON pointer, not indexing: indexing would add what is missing.
+        let at = format!(
+            "/paths/{}/{method}/responses/{status}",
+            path.replace('~', "~0").replace('/', "~1")
+        );
+        let Some(resp) = doc.pointer_mut(&at).filter(|r| r.is_object()) else {
+            continue;
+        };
+        let mut link = serde_json::json!({ "operationId": operation });
+        if !params.is_empty() {
+            let map: serde_json::Map<String, serde_json::Value> = params
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), serde_json::Value::from(*v)))
+                .collect();
+            link["parameters"] = map.into();
+        }
+        if let Some(b) = body {
+            link["requestBody"] = b;
+        }
+        resp["links"][name] = link;
+    }
+    doc
 }
 
 /// The document as the pretty JSON that is served and committed.
 pub fn json() -> String {
-    let mut text = document().to_pretty_json().unwrap_or_else(|e| {
+    let mut text = serde_json::to_string_pretty(&document()).unwrap_or_else(|e| {
         format!("{{\"error\": \"the OpenAPI document did not serialize: {e}\"}}")
     });
     text.push('\n');
@@ -103,6 +215,28 @@ pub fn router() -> Router {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_link_is_attached_and_names_an_operation_of_the_document() {
+        let doc = document();
+        let mut operations = Vec::new();
+        for item in doc["paths"].as_object().unwrap().values() {
+            for op in item.as_object().unwrap().values() {
+                operations.extend(op["operationId"].as_str());
+            }
+        }
+        for (path, method, status, name, operation, _, _) in link_specs() {
+            let link = &doc["paths"][path][method]["responses"][status]["links"][name];
+            assert_eq!(
+                link["operationId"], operation,
+                "{path} {method} {status} {name}"
+            );
+            assert!(
+                operations.contains(&operation),
+                "{operation} is no operation"
+            );
+        }
+    }
 
     /// `docs/openapi.json` is the document this build serves; after a
     /// contract change, `UPDATE_OPENAPI=1 cargo test -p ticketing-services

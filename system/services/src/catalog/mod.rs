@@ -237,7 +237,7 @@ pub(crate) async fn list_events(
     summary = "Read one event",
     description = "The event with its seat counts.",
     params(
-        ("event_id" = String, Path, description = "The event, e.g. `spring-gala`"),
+        ("event_id" = String, Path, description = "The event, e.g. `spring-gala`", example = "spring-gala"),
     ),
     responses(
         (status = 200, description = "The event", body = ticketing_contract::EventView),
@@ -317,7 +317,7 @@ const LAYOUT_CACHE: &str = "public, max-age=3600";
     summary = "Read the seat map",
     description = "Every seat with its row, column, price and status, at the map's version.",
     params(
-        ("event_id" = String, Path, description = "The event, e.g. `spring-gala`"),
+        ("event_id" = String, Path, description = "The event, e.g. `spring-gala`", example = "spring-gala"),
     ),
     responses(
         (status = 200, description = "The seat map at `version`", body = ticketing_contract::SeatMapView),
@@ -345,7 +345,7 @@ pub(crate) async fn get_seats(
     summary = "Read the seats' statuses compactly",
     description = "One character per seat (`A`, `H`, `S`) in the layout's order, at a version.",
     params(
-        ("event_id" = String, Path, description = "The event, e.g. `spring-gala`"),
+        ("event_id" = String, Path, description = "The event, e.g. `spring-gala`", example = "spring-gala"),
     ),
     responses(
         (status = 200, description = "Every seat's status, one character each in the layout's order", body = ticketing_contract::SeatStatusView),
@@ -371,7 +371,7 @@ pub(crate) async fn get_status(
     summary = "Read the seat layout",
     description = "The seats' ids, rows, columns and prices: static for an event, cacheable; pairs with the compact statuses.",
     params(
-        ("event_id" = String, Path, description = "The event, e.g. `spring-gala`"),
+        ("event_id" = String, Path, description = "The event, e.g. `spring-gala`", example = "spring-gala"),
     ),
     responses(
         (status = 200, description = "The seats' ids, rows, columns and prices (static)", body = ticketing_contract::SeatLayoutView),
@@ -505,11 +505,11 @@ impl Subscriber {
     summary = "Stream seat changes",
     description = "Server-sent events: a `snapshot` of the map, then a `change` per seat change with the version as `id:`; reconnecting with `Last-Event-ID` resumes without losing a change (or answers a fresh snapshot).",
     params(
-        ("event_id" = String, Path, description = "The event, e.g. `spring-gala`"),
+        ("event_id" = String, Path, description = "The event, e.g. `spring-gala`", example = "spring-gala"),
         ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this version"),
     ),
     responses(
-        (status = 200, description = "Server-sent events: `snapshot` (the seat map), then `change` events (`ChangeView`, `id:` the version)", body = String, content_type = "text/event-stream"),
+        (status = 200, description = "Server-sent events: `snapshot` (the seat map), then `change` events (`ChangeView`, `id:` the version)", body = ticketing_contract::SseEventView, content_type = "text/event-stream"),
         (status = 404, description = "EVENT_NOT_FOUND", body = ticketing_contract::ErrorBody),
     ),
 )]

@@ -186,8 +186,10 @@ fn scoped_key(caller: &Caller, key: String) -> String {
         ("Idempotency-Key" = String, Header, description = "Required; the same key and body answer the same order"),
     ),
     responses(
+        (status = 413, description = "PAYLOAD_TOO_LARGE: the body is over http.body_limit_bytes", body = ticketing_contract::ErrorBody),
+        (status = 415, description = "UNSUPPORTED_MEDIA_TYPE: the body is not sent as application/json", body = ticketing_contract::ErrorBody),
         (status = 202, description = "Accepted: the order is PENDING until its saga ends", body = ticketing_contract::PlacedView),
-        (status = 400, description = "IDEMPOTENCY_KEY_REQUIRED", body = ticketing_contract::ErrorBody),
+        (status = 400, description = "IDEMPOTENCY_KEY_REQUIRED, or MALFORMED_JSON: the body is not JSON", body = ticketing_contract::ErrorBody),
         (status = 401, description = "UNAUTHENTICATED: a bad token, or none where tokens are required", body = ticketing_contract::ErrorBody),
         (status = 404, description = "HOLD_NOT_FOUND", body = ticketing_contract::ErrorBody),
         (status = 409, description = "HOLD_PINNED (another order)", body = ticketing_contract::ErrorBody),

@@ -116,7 +116,7 @@ async fn room_of(state: &QueueState, event_id: &EventId) -> Result<RoomConfig, A
     summary = "Join the waiting room",
     description = "A place in the event's queue and the secret ticket to follow it; before the on-sale time, a place in the pre-queue (shuffled at the on-sale).",
     params(
-        ("event_id" = String, Path, description = "The event, e.g. `spring-gala`"),
+        ("event_id" = String, Path, description = "The event, e.g. `spring-gala`", example = "spring-gala"),
     ),
     responses(
         (status = 201, description = "The visitor's ticket and place", body = ticketing_contract::QueueJoinView),
@@ -204,7 +204,7 @@ async fn view_of(
     summary = "Read a place in the queue",
     description = "Position and estimated wait while WAITING; the admission token once ADMITTED; SOLD_OUT when nothing is left.",
     params(
-        ("event_id" = String, Path, description = "The event, e.g. `spring-gala`"),
+        ("event_id" = String, Path, description = "The event, e.g. `spring-gala`", example = "spring-gala"),
         ("ticket" = String, Path, description = "The visitor's secret queue ticket"),
     ),
     responses(
@@ -231,11 +231,11 @@ pub(crate) async fn get_place(
     summary = "Stream a place in the queue",
     description = "Server-sent events: the place on each change, until admitted or sold out.",
     params(
-        ("event_id" = String, Path, description = "The event, e.g. `spring-gala`"),
+        ("event_id" = String, Path, description = "The event, e.g. `spring-gala`", example = "spring-gala"),
         ("ticket" = String, Path, description = "The visitor's secret queue ticket"),
     ),
     responses(
-        (status = 200, description = "Server-sent events: the place (`QueuePlaceView`) on each change", body = String, content_type = "text/event-stream"),
+        (status = 200, description = "Server-sent events: the place (`QueuePlaceView`) on each change", body = ticketing_contract::SseEventView, content_type = "text/event-stream"),
         (status = 404, description = "EVENT_NOT_FOUND or QUEUE_TICKET_NOT_FOUND", body = ticketing_contract::ErrorBody),
     ),
 )]

@@ -235,6 +235,9 @@ fn rate(
         ("X-Admission-Token" = Option<String>, Header, description = "The waiting room's admission token (protected events)"),
     ),
     responses(
+        (status = 400, description = "MALFORMED_JSON: the body is not JSON", body = ticketing_contract::ErrorBody),
+        (status = 413, description = "PAYLOAD_TOO_LARGE: the body is over http.body_limit_bytes", body = ticketing_contract::ErrorBody),
+        (status = 415, description = "UNSUPPORTED_MEDIA_TYPE: the body is not sent as application/json", body = ticketing_contract::ErrorBody),
         (status = 201, description = "The hold", body = ticketing_contract::HoldView),
         (status = 401, description = "UNAUTHENTICATED: a bad token, or none where tokens are required", body = ticketing_contract::ErrorBody),
         (status = 403, description = "ADMISSION_REQUIRED or ADMISSION_INVALID (a protected event)", body = ticketing_contract::ErrorBody),
@@ -336,6 +339,9 @@ pub(crate) async fn get_hold(
         ("hold_id" = String, Path, description = "The hold id (the holder's capability)"),
     ),
     responses(
+        (status = 400, description = "MALFORMED_JSON: the body is not JSON", body = ticketing_contract::ErrorBody),
+        (status = 413, description = "PAYLOAD_TOO_LARGE: the body is over http.body_limit_bytes", body = ticketing_contract::ErrorBody),
+        (status = 415, description = "UNSUPPORTED_MEDIA_TYPE: the body is not sent as application/json", body = ticketing_contract::ErrorBody),
         (status = 200, description = "The hold with its new expiry", body = ticketing_contract::HoldView),
         (status = 401, description = "UNAUTHENTICATED: a bad token, or none where tokens are required", body = ticketing_contract::ErrorBody),
         (status = 404, description = "HOLD_NOT_FOUND", body = ticketing_contract::ErrorBody),

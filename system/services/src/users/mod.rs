@@ -210,6 +210,9 @@ pub fn router(state: UsersState) -> Router {
     description = "An account for an email and password (hashed with argon2id).",
     request_body = ticketing_contract::CredentialsBody,
     responses(
+        (status = 400, description = "MALFORMED_JSON: the body is not JSON", body = ticketing_contract::ErrorBody),
+        (status = 413, description = "PAYLOAD_TOO_LARGE: the body is over http.body_limit_bytes", body = ticketing_contract::ErrorBody),
+        (status = 415, description = "UNSUPPORTED_MEDIA_TYPE: the body is not sent as application/json", body = ticketing_contract::ErrorBody),
         (status = 201, description = "The account", body = ticketing_contract::AccountView),
         (status = 409, description = "EMAIL_TAKEN", body = ticketing_contract::ErrorBody),
         (status = 422, description = "VALIDATION_FAILED: the body or a parameter is out of range", body = ticketing_contract::ErrorBody),
@@ -237,6 +240,9 @@ pub(crate) async fn sign_up(
     description = "A bearer token for the account. A wrong password and an unknown email answer the same, in the same time; attempts are rate-limited per account and per client address.",
     request_body = ticketing_contract::CredentialsBody,
     responses(
+        (status = 400, description = "MALFORMED_JSON: the body is not JSON", body = ticketing_contract::ErrorBody),
+        (status = 413, description = "PAYLOAD_TOO_LARGE: the body is over http.body_limit_bytes", body = ticketing_contract::ErrorBody),
+        (status = 415, description = "UNSUPPORTED_MEDIA_TYPE: the body is not sent as application/json", body = ticketing_contract::ErrorBody),
         (status = 201, description = "A bearer token", body = ticketing_contract::SessionView),
         (status = 401, description = "INVALID_CREDENTIALS (a wrong password and an unknown email answer alike)", body = ticketing_contract::ErrorBody),
         (status = 422, description = "VALIDATION_FAILED: the body or a parameter is out of range", body = ticketing_contract::ErrorBody),
