@@ -751,6 +751,14 @@ async fn audit_after(
     if let (Some(r), Some(rush)) = (truth.rush.as_mut(), ctx.rush.as_ref()) {
         r.1 = rush.won.load(Ordering::Relaxed);
     }
+    if let Some(h) = truth.customers.as_ref().filter(|h| h.dropped > 0) {
+        eprintln!(
+            "load: the customer history kept its first {} records and left {} out: \
+             invariant 9 judges what was kept",
+            crate::customers::RECORDS_MAX,
+            h.dropped
+        );
+    }
     let quiesce = Duration::from_millis(opts.slo.audit.quiesce_timeout_ms);
     match audit::run(api, &truth, quiesce, Duration::from_secs(10)).await {
         Ok(a) => Some(a),

@@ -302,11 +302,23 @@ pub(super) fn won(ctx: &Shared, o: &OnsaleCtx, user: &GooseUser, h: &HoldView, s
     ctx.truth()
         .holds
         .push((o.event_id.clone(), seats.to_vec(), expires));
+    let id = h.hold_id.to_string();
+    tell(ctx, user, |hi, client, customer, now| {
+        hi.granted(client, customer, &id, &o.event_id, seats, expires, now)
+    });
+}
+
+/// Records in the customer history (when the run keeps one and has
+/// customers) what the user's customer was told now.
+fn tell(
+    ctx: &Shared,
+    user: &GooseUser,
+    f: impl FnOnce(&mut crate::customers::CustomerHistory, &str, &str, u64),
+) {
     if let Some(customer) = ctx.customer_of(user) {
         let client = format!("goose user {}", user.weighted_users_index);
         let now = crate::client::wall_ms();
-        let id = h.hold_id.to_string();
-        ctx.history(|hi| hi.granted(&client, &customer, &id, &o.event_id, seats, expires, now));
+        ctx.history(|hi| f(hi, &client, &customer, now));
     }
 }
 
@@ -321,11 +333,9 @@ pub(super) fn bought(
     ctx.truth()
         .confirmed
         .insert(order_id.to_owned(), (o.event_id.clone(), seats.to_vec()));
-    if let Some(customer) = ctx.customer_of(user) {
-        let client = format!("goose user {}", user.weighted_users_index);
-        let now = crate::client::wall_ms();
-        ctx.history(|hi| hi.bought(&client, &customer, &o.event_id, seats, now));
-    }
+    tell(ctx, user, |hi, client, customer, now| {
+        hi.bought(client, customer, &o.event_id, seats, now)
+    });
 }
 
 impl OnsaleCtx {
@@ -388,7 +398,7 @@ pub async fn shop(
         o.count(|c| c.refused += 1);
         return Ok(());
     };
-    let until = (placed + o.poll_timeout).min(ctx.deadline + Duration::from_secs(10));
+    let until = super::shared::poll_until(ctx, placed, o.poll_timeout);
     let status = poll_order(user, ctx, &order_id, until).await?;
     match status {
         Some(OrderStatus::Confirmed) => {

@@ -162,7 +162,7 @@ pub async fn purchase(ctx: &Shared, p: &PurchaseCtx, user: &mut GooseUser) -> Tr
     }
 
     // Poll until terminal (bounded by the poll timeout and the deadline + 10 s).
-    let poll_until = (placed + p.poll_timeout).min(ctx.deadline + Duration::from_secs(10));
+    let poll_until = super::shared::poll_until(ctx, placed, p.poll_timeout);
     let status = poll_order(user, ctx, &order_id, poll_until).await?;
     let took_us = placed.elapsed().as_micros().max(1) as u64;
     match status {

@@ -13,10 +13,12 @@
 //! Every loop is bounded by [`ROUNDS_MAX`] and the run's deadline.
 
 use super::onsale::{OnsaleCtx, admission_header, bought, statuses, won};
-use super::shared::{Req, Shared, act_for, body, call, poll_order, state, token};
+use super::shared::{
+    Req, Shared, act_for, body, call, place_order_expecting, poll_order, poll_until, state, token,
+};
 use goose::prelude::*;
 use std::time::Duration;
-use ticketing_contract::{ExtendBody, HoldBody, HoldView, OrderBody, PlacedView};
+use ticketing_contract::{ExtendBody, HoldBody, HoldView};
 use ticketing_domain::{OrderStatus, SeatStatus};
 use tokio::time::Instant;
 
@@ -119,20 +121,13 @@ async fn extend_and_buy(
         ctx.history(|hi| hi.extended(hold_id, h.expires_at_ms));
     }
     let key = token(&mut state::<()>(user).rng);
-    let order = body(&OrderBody {
-        hold_id: hold_id.to_owned(),
-    });
-    let key_header = [("Idempotency-Key", key.as_str())];
-    let mut req = Req::post("POST /api/orders", "/api/orders", &order);
-    req.expected = HOLD_USE_EXPECTED;
-    req.headers = &key_header;
     ctx.history(|hi| hi.ended(hold_id, crate::client::wall_ms()));
-    let placed = call(user, ctx, req).await?;
-    let Some(order_id) = placed.view::<PlacedView>().map(|v| v.order_id.to_string()) else {
+    let placed = place_order_expecting(user, ctx, hold_id, &key, HOLD_USE_EXPECTED).await?;
+    let Some(order_id) = placed else {
         release(ctx, user, hold_id).await?;
         return Ok(());
     };
-    let until = (Instant::now() + o.poll_timeout).min(ctx.deadline + Duration::from_secs(10));
+    let until = poll_until(ctx, Instant::now(), o.poll_timeout);
     if poll_order(user, ctx, &order_id, until).await? == Some(OrderStatus::Confirmed) {
         o.sold(seats.len() as u64);
         o.count_scalpers(|sc| sc.seats_sold += seats.len() as u64);

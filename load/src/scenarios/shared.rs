@@ -379,6 +379,18 @@ pub async fn place_order(
     hold_id: &str,
     key: &str,
 ) -> Result<Option<String>, Box<TransactionError>> {
+    place_order_expecting(user, ctx, hold_id, key, &[409, 410]).await
+}
+
+/// [`place_order`] with `expected` as the refusals that are no error (a
+/// scalper bot also expects 429).
+pub async fn place_order_expecting(
+    user: &mut GooseUser,
+    ctx: &Shared,
+    hold_id: &str,
+    key: &str,
+    expected: &[u16],
+) -> Result<Option<String>, Box<TransactionError>> {
     let body = body(&OrderBody {
         hold_id: hold_id.to_owned(),
     });
@@ -389,10 +401,16 @@ pub async fn place_order(
         path: "/api/orders",
         body: Some(&body),
         headers: &headers,
-        expected: &[409, 410],
+        expected,
     };
     let a = call(user, ctx, req).await?;
     Ok(a.view::<PlacedView>().map(|v| v.order_id.to_string()))
+}
+
+/// How long to poll an order placed at `placed`: `timeout`, and never more
+/// than 10 s past the run's deadline.
+pub fn poll_until(ctx: &Shared, placed: Instant, timeout: Duration) -> Instant {
+    (placed + timeout).min(ctx.deadline + Duration::from_secs(10))
 }
 
 /// Polls an order, backing off from [`POLL_MS`], until it is terminal or `until`.
