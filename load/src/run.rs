@@ -992,12 +992,13 @@ fn progress_line(ctx: &RunCtx) -> String {
 fn waiting_line(w: &crate::summary::WaitingFigures) -> String {
     let tau = |t: Option<f64>| t.map_or("-".into(), |t| format!("{t:.3}"));
     format!(
-        "waiting room: {} joined ({} pre-queue over {} ms of the planned {} ms, {} refused), {} admitted, {} told sold out, {} lost, {} unresolved; {} polls; wait p50 {:.0} ms p95 {:.0} ms max {:.0} ms; admitted at most {}/s (cap {}/s, peak arrivals {:.1}x it); {} admitted out of order; Kendall tau {} (FIFO {}); shop phase p95 {:.1} ms over {} requests\n",
+        "waiting room: {} joined ({} pre-queue over {} ms of the planned {} ms, {} refused, {} rejoined a customer's place), {} admitted, {} told sold out, {} lost, {} unresolved; {} polls; wait p50 {:.0} ms p95 {:.0} ms max {:.0} ms; admitted at most {}/s (cap {}/s, peak arrivals {:.1}x it); {} admitted out of order; Kendall tau {} (FIFO {}); shop phase p95 {:.1} ms over {} requests\n",
         w.joined,
         w.prequeue,
         w.prequeue_ms,
         w.prequeue_planned_ms,
         w.join_failed,
+        w.rejoined,
         w.admitted,
         w.told_sold_out,
         w.lost,

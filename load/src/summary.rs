@@ -174,10 +174,16 @@ pub struct WaitingFigures {
     /// it came (shorter when the users were up later than planned).
     pub prequeue_planned_ms: u64,
     pub prequeue_ms: u64,
-    /// Joins answered 201, and those in the pre-queue; joins refused or failed.
+    /// Joins answered 201 (new places), and those in the pre-queue; joins
+    /// refused or failed.
     pub joined: u64,
     pub prequeue: u64,
     pub join_failed: u64,
+    /// Joins answered 200: the customer already had a live place (another
+    /// bot of a scalper account), so the join shared it. The other figures
+    /// count places, not these.
+    #[serde(default)]
+    pub rejoined: u64,
     /// Visitors admitted (polled ADMITTED), told the event sold out while
     /// waiting, whose place was lost (EXPIRED or gone while they kept
     /// polling), and still waiting when the run's deadline came.

@@ -529,6 +529,7 @@ async fn queue_host(sh: Arc<Shared>, name: String, inc: u32) -> turmoil::Result 
         rooms: sh.remote_queue(),
         seats: sh.remote_seats(),
         key: AdmissionKey::new(SIM_ADMISSION_KEY),
+        auth: customer_auth(),
         settings: sh.settings.queue.clone(),
     };
     let started = queue_service::start(state, CancellationToken::new());

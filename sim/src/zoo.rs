@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use ticketing_domain::ports::{
     AdmitReport, BusError, ChangesSince, ConfirmOutcome, Consumer, CustomerLimits, Delivery,
-    EventBus, GatewayError, HoldRequest, LimitKind, OutgoingMessage, PaymentGateway, Place,
+    EventBus, GatewayError, HoldRequest, Joined, LimitKind, OutgoingMessage, PaymentGateway, Place,
     QueueError, QueueStore, Releaser, RoomStats, SeatStore, SeatStoreError,
 };
 use ticketing_domain::queue::{PlaceState, RoomConfig};
@@ -482,10 +482,11 @@ impl QueueStore for ZooQueueStore {
         e: &EventId,
         t: &QueueTicket,
         v: &VisitorId,
+        c: Option<&str>,
         key: u64,
         now: u64,
-    ) -> Result<(), QueueError> {
-        self.inner.join(e, t, v, key, now).await
+    ) -> Result<Joined, QueueError> {
+        self.inner.join(e, t, v, c, key, now).await
     }
     async fn place(
         &self,

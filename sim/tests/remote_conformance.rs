@@ -89,6 +89,7 @@ remote_cases!(seat_store, remote_store:
 remote_cases!(queue_store, remote_queue:
     rooms_are_opened_read_and_capped,
     joins_are_refused_before_opening_and_twice,
+    a_customer_holds_one_live_place,
     the_prequeue_is_drawn_once_and_ahead_of_later_arrivals,
     admission_keeps_both_caps,
     slots_free_when_idle_or_expired,

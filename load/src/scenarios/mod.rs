@@ -346,6 +346,7 @@ async fn iteration(
             match (&ctx.onsale, &ctx.waiting) {
                 (Some(o), Some(w)) => {
                     o.arrive();
+                    join_as(s, o, user, index);
                     waiting::join(s, w, user, index).await
                 }
                 (Some(o), None) => onsale_person(s, o, user).await,
@@ -370,6 +371,16 @@ async fn onsale_person(
     }
 }
 
+/// The customer arrival `index` joins the waiting room as: its bot
+/// account's, or its own (the admission token names it, so the goose user
+/// that later shops for the arrival must act for the same customer).
+fn join_as(ctx: &Shared, o: &onsale::OnsaleCtx, user: &mut GooseUser, index: u64) {
+    match o.bot_account(user) {
+        Some(account) => shared::act_for(ctx, user, scalpers::account_name(ctx.seed, account)),
+        None => shared::act_as_arrival(ctx, user, index),
+    }
+}
+
 /// A step an iteration left for later: a waiting visitor's poll, and,
 /// once admitted, the person's shopping (with the admission token).
 async fn resume(ctx: &RunCtx, key: u64, user: &mut GooseUser) -> TransactionResult {
@@ -384,6 +395,7 @@ async fn resume(ctx: &RunCtx, key: u64, user: &mut GooseUser) -> TransactionResu
     } = waiting::poll(s, w, user, key).await?
     {
         person::<()>(ctx, user, arrival);
+        join_as(s, o, user, arrival);
         match o.bot_account(user) {
             Some(account) => scalpers::scalp(s, o, user, account, Some(&token)).await?,
             None => onsale::shop(s, o, user, joined, Some(&token)).await?,

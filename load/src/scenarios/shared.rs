@@ -268,6 +268,10 @@ pub async fn call(
 struct Person {
     generation: u64,
     account: Option<String>,
+    /// The open model's arrival this user acts for (its own customer,
+    /// whichever goose user runs its steps: the queue's admission names
+    /// the customer who joined).
+    arrival: Option<u64>,
     token: Option<String>,
 }
 
@@ -279,6 +283,17 @@ pub fn new_customer(ctx: &Shared, user: &GooseUser) {
     let p = tokens.entry(user.weighted_users_index).or_default();
     p.generation += 1;
     p.account = None;
+    p.arrival = None;
+    p.token = None;
+}
+
+/// The goose user acts for the customer of open-model arrival `arrival`
+/// (one customer per arrival, not shared) until its next [`new_customer`].
+pub fn act_as_arrival(ctx: &Shared, user: &GooseUser, arrival: u64) {
+    let mut tokens = ctx.tokens.lock().unwrap_or_else(|e| e.into_inner());
+    let p = tokens.entry(user.weighted_users_index).or_default();
+    p.account = None;
+    p.arrival = Some(arrival);
     p.token = None;
 }
 
@@ -288,6 +303,7 @@ pub fn act_for(ctx: &Shared, user: &GooseUser, account: String) {
     let mut tokens = ctx.tokens.lock().unwrap_or_else(|e| e.into_inner());
     let p = tokens.entry(user.weighted_users_index).or_default();
     p.account = Some(account);
+    p.arrival = None;
     p.token = None;
 }
 
@@ -318,9 +334,10 @@ impl Shared {
 }
 
 fn customer_name(seed: u64, index: usize, p: &Person) -> String {
-    match &p.account {
-        Some(a) => a.clone(),
-        None => format!("load-{seed:x}-{index}-{}", p.generation),
+    match (&p.account, p.arrival) {
+        (Some(a), _) => a.clone(),
+        (None, Some(n)) => format!("load-{seed:x}-arrival-{n}"),
+        (None, None) => format!("load-{seed:x}-{index}-{}", p.generation),
     }
 }
 

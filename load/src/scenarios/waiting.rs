@@ -56,6 +56,9 @@ struct Visitor {
     polls: u32,
     admitted_at_ms: Option<u64>,
     fate: Fate,
+    /// The join answered 200: the customer's place from an earlier join
+    /// (a scalper account's other bot), not a place of its own.
+    rejoined: bool,
 }
 
 /// The waiting room's part of a run.
@@ -183,7 +186,7 @@ pub async fn join(
     let body = serde_json::json!({});
     let sent = Instant::now();
     let a = call(user, ctx, Req::post(JOIN, &path, &body)).await?;
-    let Some(j) = a.view::<QueueJoinView>().filter(|_| a.is(201)) else {
+    let Some(j) = a.view::<QueueJoinView>().filter(|_| a.is(201) || a.is(200)) else {
         w.join_failed.fetch_add(1, Ordering::Relaxed);
         return Ok(());
     };
@@ -198,6 +201,7 @@ pub async fn join(
             polls: 0,
             admitted_at_ms: None,
             fate: Fate::Waiting,
+            rejoined: a.is(200),
         });
         (v.len() - 1) as u64
     };
@@ -312,7 +316,10 @@ impl WaitingCtx {
         let late = started.map_or(Duration::ZERO, |s| {
             s.saturating_duration_since(self.planned_start)
         });
-        let v = self.visitors().clone();
+        let all = self.visitors().clone();
+        let rejoined = all.iter().filter(|x| x.rejoined).count() as u64;
+        // The figures are the places': a rejoin shares another's place.
+        let v: Vec<Visitor> = all.into_iter().filter(|x| !x.rejoined).collect();
         let count = |f: Fate| v.iter().filter(|x| x.fate == f).count() as u64;
         let joined: Vec<Joined> = v
             .iter()
@@ -337,6 +344,7 @@ impl WaitingCtx {
             joined: v.len() as u64,
             prequeue: v.iter().filter(|x| x.prequeue).count() as u64,
             join_failed: self.join_failed.load(Ordering::Relaxed),
+            rejoined,
             admitted: count(Fate::Admitted),
             told_sold_out: count(Fate::ToldSoldOut),
             lost: count(Fate::Lost),

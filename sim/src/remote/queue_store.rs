@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
-use ticketing_domain::ports::{AdmitReport, Place, QueueError, QueueStore, RoomStats};
+use ticketing_domain::ports::{AdmitReport, Joined, Place, QueueError, QueueStore, RoomStats};
 use ticketing_domain::queue::RoomConfig;
 use ticketing_domain::{EventId, HoldId, QueueTicket, UnixMs, VisitorId};
 
@@ -19,7 +19,7 @@ enum QueueCall {
     Open(EventId, RoomConfig),
     Room(EventId),
     Caps(EventId, u32, u32),
-    Join(EventId, QueueTicket, VisitorId, u64, UnixMs),
+    Join(EventId, QueueTicket, VisitorId, Option<String>, u64, UnixMs),
     Place(EventId, QueueTicket, UnixMs),
     Admit(EventId, UnixMs),
     Touch(EventId, VisitorId, UnixMs),
@@ -33,6 +33,7 @@ enum QueueCall {
 #[derive(Debug, Serialize, Deserialize)]
 enum QueueReply {
     Unit,
+    Joined(Joined),
     Room(Option<RoomConfig>),
     Config(RoomConfig),
     Place(Option<Place>),
@@ -49,7 +50,7 @@ async fn dispatch(q: &dyn QueueStore, c: QueueCall) -> Result<QueueReply, QueueE
         C::Open(e, room) => q.open_room(&e, &room).await.map(|_| R::Unit)?,
         C::Room(e) => R::Room(q.room(&e).await?),
         C::Caps(e, a, r) => R::Config(q.set_caps(&e, a, r).await?),
-        C::Join(e, t, v, k, now) => q.join(&e, &t, &v, k, now).await.map(|_| R::Unit)?,
+        C::Join(e, t, v, c, k, now) => R::Joined(q.join(&e, &t, &v, c.as_deref(), k, now).await?),
         C::Place(e, t, now) => R::Place(q.place(&e, &t, now).await?),
         C::Admit(e, now) => R::Admit(q.admit(&e, now).await?),
         C::Touch(e, v, now) => R::Flag(q.touch(&e, &v, now).await?),
@@ -125,11 +126,25 @@ impl QueueStore for RemoteQueueStore {
         e: &EventId,
         t: &QueueTicket,
         v: &VisitorId,
+        customer: Option<&str>,
         key: u64,
         now: UnixMs,
-    ) -> Result<(), QueueError> {
-        self.unit(QueueCall::Join(e.clone(), t.clone(), v.clone(), key, now))
-            .await
+    ) -> Result<Joined, QueueError> {
+        let c = customer.map(str::to_owned);
+        match self
+            .call(QueueCall::Join(
+                e.clone(),
+                t.clone(),
+                v.clone(),
+                c,
+                key,
+                now,
+            ))
+            .await?
+        {
+            QueueReply::Joined(j) => Ok(j),
+            r => odd(r),
+        }
     }
     async fn place(
         &self,

@@ -376,6 +376,7 @@ impl Embedded {
             seats: h.seats.clone(),
             rooms,
             key,
+            auth: auth.clone(),
             settings: settings.queue.clone(),
         };
         let (reservation_client, payment_client) = order_clients(

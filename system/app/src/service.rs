@@ -257,6 +257,7 @@ async fn start(
                 key: admission_key(settings, kind)?,
                 rooms: queue_store(settings).await?,
                 seats: seat_store(settings).await?,
+                auth: customer_auth(settings, kind)?,
                 ctx,
                 settings: settings.queue.clone(),
             };

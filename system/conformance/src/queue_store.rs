@@ -2,7 +2,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use ticketing_domain::ports::{QueueError, QueueStore};
+use ticketing_domain::ports::{Joined, QueueError, QueueStore};
 use ticketing_domain::queue::{PlaceState, RoomConfig};
 use ticketing_domain::{EventId, HoldId, QueueTicket, VisitorId};
 
@@ -59,7 +59,7 @@ where
     assert_eq!((capped.active_max, capped.admit_per_s), (7, 3));
     assert_eq!(s.room(&e).await.unwrap(), Some(capped));
     assert_eq!(s.set_caps(&other, 1, 1).await, Err(QueueError::UnknownRoom));
-    let join = s.join(&other, &t(1), &v(1), 5, ON_SALE_MS).await;
+    let join = s.join(&other, &t(1), &v(1), None, 5, ON_SALE_MS).await;
     assert_eq!(join, Err(QueueError::UnknownRoom));
     assert_eq!(
         s.place(&e, &t(99), ON_SALE_MS).await.unwrap(),
@@ -75,14 +75,14 @@ where
     Fut: Future<Output = Arc<dyn QueueStore>>,
 {
     let (s, e) = opened(make, room()).await;
-    let early = s.join(&e, &t(1), &v(1), 5, ON_SALE_MS - 60_001).await;
+    let early = s.join(&e, &t(1), &v(1), None, 5, ON_SALE_MS - 60_001).await;
     assert_eq!(early, Err(QueueError::NotOpen));
-    s.join(&e, &t(1), &v(1), 5, ON_SALE_MS - 60_000)
+    s.join(&e, &t(1), &v(1), None, 5, ON_SALE_MS - 60_000)
         .await
         .unwrap();
-    let again = s.join(&e, &t(1), &v(2), 5, ON_SALE_MS).await;
+    let again = s.join(&e, &t(1), &v(2), None, 5, ON_SALE_MS).await;
     assert_eq!(again, Err(QueueError::DuplicateTicket));
-    let same_visitor = s.join(&e, &t(2), &v(1), 5, ON_SALE_MS).await;
+    let same_visitor = s.join(&e, &t(2), &v(1), None, 5, ON_SALE_MS).await;
     assert_eq!(same_visitor, Err(QueueError::DuplicateTicket));
 }
 
@@ -97,7 +97,7 @@ where
     let (s, e) = opened(make, room()).await;
     let keys = [50u64, 10, 40, 20, 30];
     for (i, key) in keys.iter().enumerate() {
-        s.join(&e, &t(i), &v(i), *key, ON_SALE_MS - 1_000 + i as u64)
+        s.join(&e, &t(i), &v(i), None, *key, ON_SALE_MS - 1_000 + i as u64)
             .await
             .unwrap();
     }
@@ -105,8 +105,10 @@ where
         state(s.as_ref(), &e, 0, ON_SALE_MS - 1).await,
         PlaceState::Prequeue
     );
-    s.join(&e, &t(5), &v(5), 0, ON_SALE_MS).await.unwrap();
-    s.join(&e, &t(6), &v(6), 1, ON_SALE_MS + 1).await.unwrap();
+    s.join(&e, &t(5), &v(5), None, 0, ON_SALE_MS).await.unwrap();
+    s.join(&e, &t(6), &v(6), None, 1, ON_SALE_MS + 1)
+        .await
+        .unwrap();
     let expected = [4u64, 0, 3, 1, 2, 5, 6];
     for round in 0..3 {
         for (i, ahead) in expected.iter().enumerate() {
@@ -140,7 +142,7 @@ where
     };
     let (s, e) = opened(make, config).await;
     for i in 0..10 {
-        s.join(&e, &t(i), &v(i), 0, ON_SALE_MS + i as u64)
+        s.join(&e, &t(i), &v(i), None, 0, ON_SALE_MS + i as u64)
             .await
             .unwrap();
     }
@@ -216,7 +218,7 @@ where
     };
     let (s, e) = opened(make, config).await;
     for i in 0..2 {
-        s.join(&e, &t(i), &v(i), 0, ON_SALE_MS).await.unwrap();
+        s.join(&e, &t(i), &v(i), None, 0, ON_SALE_MS).await.unwrap();
     }
     let at = ON_SALE_MS + 10;
     assert_eq!(s.admit(&e, at).await.unwrap().admitted.len(), 2);
@@ -267,7 +269,7 @@ where
     )
     .await;
     for i in 0..3 {
-        s.join(&e, &t(i), &v(i), 0, ON_SALE_MS).await.unwrap();
+        s.join(&e, &t(i), &v(i), None, 0, ON_SALE_MS).await.unwrap();
     }
     let at = ON_SALE_MS + 10;
     assert_eq!(s.admit(&e, at).await.unwrap().active, 2);
@@ -314,7 +316,7 @@ where
     };
     let (s, e) = opened(make, config).await;
     for i in 0..3 {
-        s.join(&e, &t(i), &v(i), i as u64, ON_SALE_MS - 100)
+        s.join(&e, &t(i), &v(i), None, i as u64, ON_SALE_MS - 100)
             .await
             .unwrap();
     }
@@ -351,7 +353,7 @@ where
     };
     let (s, e) = opened(make, config).await;
     for i in 0..3 {
-        s.join(&e, &t(i), &v(i), i as u64, ON_SALE_MS)
+        s.join(&e, &t(i), &v(i), None, i as u64, ON_SALE_MS)
             .await
             .unwrap();
     }
@@ -403,7 +405,7 @@ where
     };
     let (s, e) = opened(make, config).await;
     for i in 0..200 {
-        s.join(&e, &t(i), &v(i), 0, ON_SALE_MS).await.unwrap();
+        s.join(&e, &t(i), &v(i), None, 0, ON_SALE_MS).await.unwrap();
     }
     let mut tasks = tokio::task::JoinSet::new();
     for k in 0..16u64 {
@@ -420,6 +422,76 @@ where
     assert_eq!(admitted.len(), 25, "nobody admitted twice");
 }
 
+fn joined(i: usize, rejoined: bool) -> Joined {
+    Joined {
+        ticket: t(i),
+        visitor_id: v(i),
+        rejoined,
+    }
+}
+
+/// A customer holds one live place: joining again answers it (waiting or
+/// admitted); once it is gone a join takes a new place at the back.
+/// Anonymous joins always take a new place; a place names its customer.
+pub async fn a_customer_holds_one_live_place<F, Fut>(make: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn QueueStore>>,
+{
+    let config = RoomConfig {
+        active_max: 1,
+        ..room()
+    };
+    let (s, e) = opened(make, config).await;
+    let early = ON_SALE_MS - 1_000;
+    let alice = Some("alice");
+    assert_eq!(
+        s.join(&e, &t(1), &v(1), alice, 1, early).await,
+        Ok(joined(1, false))
+    );
+    assert_eq!(
+        s.join(&e, &t(2), &v(2), alice, 9, early).await,
+        Ok(joined(1, true))
+    );
+    assert_eq!(
+        s.place(&e, &t(2), early).await.unwrap(),
+        None,
+        "no second place"
+    );
+    assert_eq!(
+        s.join(&e, &t(3), &v(3), Some("bob"), 2, early).await,
+        Ok(joined(3, false))
+    );
+    assert_eq!(
+        s.join(&e, &t(4), &v(4), None, 3, early).await,
+        Ok(joined(4, false))
+    );
+    assert_eq!(
+        s.join(&e, &t(5), &v(5), None, 4, early).await,
+        Ok(joined(5, false))
+    );
+    let place = s.place(&e, &t(1), early).await.unwrap().unwrap();
+    assert_eq!(place.customer_id.as_deref(), Some("alice"));
+    let anon = s.place(&e, &t(4), early).await.unwrap().unwrap();
+    assert_eq!(anon.customer_id, None);
+    let step = s.admit(&e, ON_SALE_MS).await.unwrap();
+    assert_eq!(step.admitted, vec![(t(1), v(1))]);
+    let again = s.join(&e, &t(6), &v(6), alice, 0, ON_SALE_MS + 1).await;
+    assert_eq!(again, Ok(joined(1, true)), "admitted, slot held");
+    s.leave(&e, &v(1)).await.unwrap();
+    let after = s.join(&e, &t(6), &v(6), alice, 0, ON_SALE_MS + 2).await;
+    assert_eq!(after, Ok(joined(6, false)), "the old place is gone");
+    assert_eq!(
+        state(s.as_ref(), &e, 6, ON_SALE_MS + 3).await,
+        PlaceState::Waiting { ahead: 3 },
+        "at the back, behind bob and the two anonymous places"
+    );
+    assert_eq!(
+        state(s.as_ref(), &e, 1, ON_SALE_MS + 3).await,
+        PlaceState::Expired
+    );
+}
+
 /// `queue_store_suite!(make)` runs every case.
 #[macro_export]
 macro_rules! queue_store_suite {
@@ -433,6 +505,10 @@ macro_rules! queue_store_suite {
             #[tokio::test]
             async fn joins_are_refused_before_opening_and_twice() {
                 $crate::queue_store::joins_are_refused_before_opening_and_twice($make).await
+            }
+            #[tokio::test]
+            async fn a_customer_holds_one_live_place() {
+                $crate::queue_store::a_customer_holds_one_live_place($make).await
             }
             #[tokio::test]
             async fn the_prequeue_is_drawn_once_and_ahead_of_later_arrivals() {

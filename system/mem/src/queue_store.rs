@@ -9,7 +9,7 @@
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use ticketing_domain::ports::{AdmitReport, Place, QueueError, QueueStore, RoomStats};
+use ticketing_domain::ports::{AdmitReport, Joined, Place, QueueError, QueueStore, RoomStats};
 use ticketing_domain::queue::{self, PlaceState, QueueLogEntry, RATE_WINDOW_S, RoomConfig};
 use ticketing_domain::{EventId, HoldId, QueueTicket, UnixMs, VisitorId};
 
@@ -82,6 +82,9 @@ struct Room {
     waiting: u64,
     tickets: BTreeMap<QueueTicket, (VisitorId, Rec)>,
     by_visitor: BTreeMap<VisitorId, QueueTicket>,
+    /// Each customer's latest place, and each place's customer.
+    by_customer: BTreeMap<String, QueueTicket>,
+    customer_of: BTreeMap<QueueTicket, String>,
     seen: BTreeMap<(UnixMs, QueueTicket), ()>,
     last_seen: BTreeMap<QueueTicket, UnixMs>,
     active: BTreeMap<VisitorId, UnixMs>,
@@ -113,6 +116,8 @@ impl Room {
             waiting: 0,
             tickets: BTreeMap::new(),
             by_visitor: BTreeMap::new(),
+            by_customer: BTreeMap::new(),
+            customer_of: BTreeMap::new(),
             seen: BTreeMap::new(),
             last_seen: BTreeMap::new(),
             active: BTreeMap::new(),
@@ -178,6 +183,19 @@ impl Room {
         if let Some((_, Rec::Waiting { index: at, .. })) = self.tickets.get_mut(&ticket) {
             *at = Some(index);
         }
+    }
+
+    /// `customer`'s place, while it is live: waiting (or pre-queue), or
+    /// admitted with the slot held at `now_ms`.
+    fn live_place_of(&self, customer: &str, now_ms: UnixMs) -> Option<(QueueTicket, VisitorId)> {
+        let ticket = self.by_customer.get(customer)?;
+        let (visitor, rec) = self.tickets.get(ticket)?;
+        let live = match rec {
+            Rec::Waiting { .. } => true,
+            Rec::Admitted { .. } => self.active.get(visitor).is_some_and(|&u| u > now_ms),
+            Rec::Expired => false,
+        };
+        live.then(|| (ticket.clone(), visitor.clone()))
     }
 
     fn see(&mut self, ticket: &QueueTicket, now_ms: UnixMs) {
@@ -472,15 +490,31 @@ impl QueueStore for MemQueueStore {
         event_id: &EventId,
         ticket: &QueueTicket,
         visitor_id: &VisitorId,
+        customer_id: Option<&str>,
         shuffle_key: u64,
         now_ms: UnixMs,
-    ) -> Result<(), QueueError> {
+    ) -> Result<Joined, QueueError> {
         self.with(event_id, Some(now_ms), |r| {
             if now_ms < r.config.opens_at_ms {
                 return Err(QueueError::NotOpen);
             }
+            if let Some((ticket, visitor_id)) = customer_id.and_then(|c| r.live_place_of(c, now_ms))
+            {
+                if matches!(r.tickets.get(&ticket), Some((_, Rec::Waiting { .. }))) {
+                    r.see(&ticket, now_ms);
+                }
+                return Ok(Joined {
+                    ticket,
+                    visitor_id,
+                    rejoined: true,
+                });
+            }
             if r.tickets.contains_key(ticket) || r.by_visitor.contains_key(visitor_id) {
                 return Err(QueueError::DuplicateTicket);
+            }
+            if let Some(c) = customer_id {
+                r.by_customer.insert(c.to_owned(), ticket.clone());
+                r.customer_of.insert(ticket.clone(), c.to_owned());
             }
             r.seq += 1;
             let score = queue::place_score(&r.config, now_ms, shuffle_key, r.seq);
@@ -511,7 +545,11 @@ impl QueueStore for MemQueueStore {
                 prequeue,
                 seq,
             });
-            Ok(())
+            Ok(Joined {
+                ticket: ticket.clone(),
+                visitor_id: visitor_id.clone(),
+                rejoined: false,
+            })
         })
     }
 
@@ -546,7 +584,12 @@ impl QueueStore for MemQueueStore {
             if matches!(state, PlaceState::Prequeue | PlaceState::Waiting { .. }) {
                 r.see(ticket, now_ms);
             }
-            Ok(Some(Place { visitor_id, state }))
+            let customer_id = r.customer_of.get(ticket).cloned();
+            Ok(Some(Place {
+                visitor_id,
+                customer_id,
+                state,
+            }))
         })
     }
 

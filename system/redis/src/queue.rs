@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
 use std::time::Duration;
-use ticketing_domain::ports::{AdmitReport, Place, QueueError, QueueStore, RoomStats};
+use ticketing_domain::ports::{AdmitReport, Joined, Place, QueueError, QueueStore, RoomStats};
 use ticketing_domain::queue::{FIFO_BASE, PlaceState, RoomConfig};
 use ticketing_domain::{EventId, HoldId, QueueTicket, UnixMs, VisitorId};
 
@@ -96,10 +96,13 @@ impl RedisQueueStore {
         format!("{}queue_rooms", self.config.key_prefix)
     }
 
-    /// The script's eight keys for one room, in KEYS order.
-    pub fn room_keys(&self, event_id: &EventId) -> [String; 8] {
+    /// The script's ten keys for one room, in KEYS order.
+    pub fn room_keys(&self, event_id: &EventId) -> [String; 10] {
         let base = format!("{}{{q:{}}}", self.config.key_prefix, event_id.as_str());
-        ["room", "wait", "seen", "tk", "act", "vt", "hv", "vh"].map(|k| format!("{base}:{k}"))
+        [
+            "room", "wait", "seen", "tk", "act", "vt", "hv", "vh", "ct", "tc",
+        ]
+        .map(|k| format!("{base}:{k}"))
     }
 
     async fn run<T: DeserializeOwned>(
@@ -149,6 +152,7 @@ fn place_of(m: &BTreeMap<String, String>) -> Place {
     };
     Place {
         visitor_id: VisitorId(m.get("v").cloned().unwrap_or_default()),
+        customer_id: m.get("c").cloned(),
         state,
     }
 }
@@ -216,16 +220,23 @@ impl QueueStore for RedisQueueStore {
         event_id: &EventId,
         ticket: &QueueTicket,
         visitor_id: &VisitorId,
+        customer_id: Option<&str>,
         shuffle_key: u64,
         now_ms: UnixMs,
-    ) -> Result<(), QueueError> {
+    ) -> Result<Joined, QueueError> {
         let args = [
             ticket.to_string(),
             visitor_id.to_string(),
             (shuffle_key % FIFO_BASE).to_string(),
+            customer_id.unwrap_or_default().to_owned(),
         ];
-        let _: bool = self.run(event_id, "join", now_ms, &args).await?;
-        Ok(())
+        let m: BTreeMap<String, String> = self.run(event_id, "join", now_ms, &args).await?;
+        let text = |k: &str| m.get(k).cloned().unwrap_or_default();
+        Ok(Joined {
+            ticket: QueueTicket(text("t")),
+            visitor_id: VisitorId(text("v")),
+            rejoined: text("r") == "1",
+        })
     }
 
     async fn place(

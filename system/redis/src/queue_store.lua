@@ -14,11 +14,13 @@
 --   6 vt    HASH  visitor -> ticket
 --   7 hv    HASH  hold made under an admission -> visitor
 --   8 vh    HASH  visitor -> its bound holds, space-separated
+--   9 ct    HASH  customer -> its latest ticket
+--  10 tc    HASH  ticket -> the customer who joined with it
 -- ARGV: 1 op, 2 now_ms, 3.. op arguments. Answers are JSON:
 -- {"ok": ...} or {"err": "<Code>"}. Integers travel as "%d" text.
 
 local K_ROOM, K_WAIT, K_SEEN, K_TK, K_ACT, K_VT = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local K_HV, K_VH = KEYS[7], KEYS[8]
+local K_HV, K_VH, K_CT, K_TC = KEYS[7], KEYS[8], KEYS[9], KEYS[10]
 local OP = ARGV[1]
 local NOW = tonumber(ARGV[2])
 local FIFO_BASE = 4503599627370496 -- 2^52
@@ -116,11 +118,38 @@ if OP == 'caps' then
   return ok(config_out(config()))
 end
 
+-- Customer cu's place while it is live (waiting, or admitted with the
+-- slot held): its ticket and record, or nil.
+local function live_place(cu)
+  local t = redis.call('HGET', K_CT, cu)
+  if not t then return nil end
+  local rec = redis.call('HGET', K_TK, t)
+  if not rec then return nil end
+  local p = split(rec)
+  if p[1] == 'W' then return t, p end
+  if p[1] == 'A' then
+    local untl = tonumber(redis.call('ZSCORE', K_ACT, p[2]))
+    if untl and untl > NOW then return t, p end
+  end
+  return nil
+end
+
 if OP == 'join' then
-  local t, v, key = ARGV[3], ARGV[4], tonumber(ARGV[5])
+  local t, v, key, cu = ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
   if NOW < c.opens then return err('NotOpen') end
+  if cu ~= '' then
+    local lt, lp = live_place(cu)
+    if lt then
+      if lp[1] == 'W' then redis.call('ZADD', K_SEEN, NOW, lt) end
+      return ok({t = lt, v = lp[2], r = '1'})
+    end
+  end
   if redis.call('HEXISTS', K_TK, t) == 1 or redis.call('HEXISTS', K_VT, v) == 1 then
     return err('DuplicateTicket')
+  end
+  if cu ~= '' then
+    redis.call('HSET', K_CT, cu, t)
+    redis.call('HSET', K_TC, t, cu)
   end
   local seq = redis.call('HINCRBY', K_ROOM, 'seq', 1)
   local score = key
@@ -129,7 +158,7 @@ if OP == 'join' then
   redis.call('HSET', K_TK, t, 'W|' .. v .. '|' .. fmt(NOW))
   redis.call('HSET', K_VT, v, t)
   redis.call('ZADD', K_SEEN, NOW, t)
-  return ok(true)
+  return ok({t = t, v = v, r = '0'})
 end
 
 if OP == 'place' then
@@ -138,6 +167,8 @@ if OP == 'place' then
   if not rec then return ok(false) end
   local p = split(rec)
   local out = {v = p[2], s = p[1]}
+  local cu = redis.call('HGET', K_TC, t)
+  if cu then out.c = cu end
   if p[1] == 'W' then
     redis.call('ZADD', K_SEEN, NOW, t)
     if NOW < c.onsale then

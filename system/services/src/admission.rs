@@ -1,15 +1,17 @@
 //! Waiting-room admission tokens: what the queue service hands an admitted
 //! visitor and what reservation checks before a hold on a protected event.
 //!
-//! A token is `v1.<claims>.<mac>`: the claims (event, visitor, expiry in
-//! Unix ms) as hex of `event|visitor|expires`, and HMAC-SHA-256 over
-//! `v1.<claims>` with the key from `queue.admission_key` — never a default
-//! outside the embedded demo. The token binds the admission to one visitor
-//! of one event until its expiry; reservation also asks the queue store
-//! whether that visitor's slot is still held (`QueueStore::touch`), so a
-//! token stops working as soon as the slot frees (bought, idle, expired),
-//! and a token shared with others keeps admitting only the one visitor's
-//! slot — every hold made with it counts as that visitor's activity.
+//! A token is `v2.<event>.<visitor>.<customer>.<expires>.<mac>`: the event,
+//! visitor and customer ids in hex (the customer empty for an anonymous
+//! visitor, allowed only where `auth.anonymous` is on), the expiry in Unix
+//! ms, and HMAC-SHA-256 over everything before the last dot with the key
+//! from `queue.admission_key` — never a default outside the embedded demo.
+//! The token binds the admission to one visitor of one event, for one
+//! customer, until its expiry; reservation refuses it from any other
+//! customer's bearer token and also asks the queue store whether that
+//! visitor's slot is still held (`QueueStore::touch`), so a token stops
+//! working as soon as the slot frees (bought, idle, expired). v1 tokens
+//! (no customer) are refused.
 //!
 //! Layer: shared types; imports the domain only.
 
@@ -50,6 +52,8 @@ impl AdmissionKey {
 pub struct AdmissionClaims {
     pub event_id: EventId,
     pub visitor_id: VisitorId,
+    /// The customer the visitor joined as (`None`: anonymous).
+    pub customer_id: Option<String>,
     pub expires_at_ms: UnixMs,
 }
 
@@ -64,11 +68,13 @@ pub enum AdmissionError {
 
 /// Signs `claims`.
 pub fn sign(key: &AdmissionKey, claims: &AdmissionClaims) -> String {
-    let text = format!(
-        "{}|{}|{}",
-        claims.event_id, claims.visitor_id, claims.expires_at_ms
+    let body = format!(
+        "v2.{}.{}.{}.{}",
+        hex::encode(claims.event_id.as_str()),
+        hex::encode(claims.visitor_id.as_str()),
+        hex::encode(claims.customer_id.as_deref().unwrap_or("")),
+        claims.expires_at_ms
     );
-    let body = format!("v1.{}", hex::encode(text));
     let tag = hex::encode(key.mac(&body).finalize().into_bytes());
     format!("{body}.{tag}")
 }
@@ -84,22 +90,26 @@ pub fn verify(
     key.mac(body)
         .verify_slice(&tag)
         .map_err(|_| AdmissionError::Invalid)?;
-    let claims = body.strip_prefix("v1.").ok_or(AdmissionError::Invalid)?;
-    let text = hex::decode(claims).map_err(|_| AdmissionError::Invalid)?;
-    let text = String::from_utf8(text).map_err(|_| AdmissionError::Invalid)?;
-    let mut parts = text.rsplitn(3, '|');
-    let (Some(exp), Some(visitor), Some(event)) = (parts.next(), parts.next(), parts.next()) else {
+    let fields: Vec<&str> = body.split('.').collect();
+    let ["v2", event, visitor, customer, exp] = fields[..] else {
         return Err(AdmissionError::Invalid);
     };
     let expires_at_ms: UnixMs = exp.parse().map_err(|_| AdmissionError::Invalid)?;
     if expires_at_ms <= now_ms {
         return Err(AdmissionError::Expired);
     }
+    let customer = unhex(customer)?;
     Ok(AdmissionClaims {
-        event_id: EventId::from(event),
-        visitor_id: VisitorId::from(visitor),
+        event_id: EventId::from(unhex(event)?.as_str()),
+        visitor_id: VisitorId::from(unhex(visitor)?.as_str()),
+        customer_id: (!customer.is_empty()).then_some(customer),
         expires_at_ms,
     })
+}
+
+fn unhex(field: &str) -> Result<String, AdmissionError> {
+    let bytes = hex::decode(field).map_err(|_| AdmissionError::Invalid)?;
+    String::from_utf8(bytes).map_err(|_| AdmissionError::Invalid)
 }
 
 #[cfg(test)]
@@ -110,6 +120,7 @@ mod tests {
         AdmissionClaims {
             event_id: EventId::from("stadium|final"),
             visitor_id: VisitorId::from("v_0011"),
+            customer_id: Some("ada@example.com".into()),
             expires_at_ms: 5_000,
         }
     }
@@ -120,6 +131,33 @@ mod tests {
         let token = sign(&key, &claims());
         assert_eq!(verify(&key, &token, 4_999), Ok(claims()));
         assert_eq!(verify(&key, &token, 5_000), Err(AdmissionError::Expired));
+        let anonymous = AdmissionClaims {
+            customer_id: None,
+            ..claims()
+        };
+        let token = sign(&key, &anonymous);
+        assert_eq!(verify(&key, &token, 0), Ok(anonymous));
+    }
+
+    #[test]
+    fn a_v1_token_even_correctly_signed_is_refused() {
+        let key = AdmissionKey::new("k1");
+        let body = format!("v1.{}", hex::encode("stadium|v_0011|5000"));
+        let tag = hex::encode(key.mac(&body).finalize().into_bytes());
+        let v1 = format!("{body}.{tag}");
+        assert_eq!(verify(&key, &v1, 0), Err(AdmissionError::Invalid));
+    }
+
+    #[test]
+    fn the_customer_cannot_be_swapped_under_the_signature() {
+        let key = AdmissionKey::new("k1");
+        let token = sign(&key, &claims());
+        let swapped = token.replace(
+            &hex::encode("ada@example.com"),
+            &hex::encode("eve@example.com"),
+        );
+        assert_ne!(swapped, token);
+        assert_eq!(verify(&key, &swapped, 0), Err(AdmissionError::Invalid));
     }
 
     #[test]
@@ -141,7 +179,7 @@ mod tests {
         let (_, real_tag) = token.rsplit_once('.').unwrap();
         let spliced = format!("{forged_body}.{real_tag}");
         assert_eq!(verify(&key, &spliced, 0), Err(AdmissionError::Invalid));
-        for bad in ["", "v1", "v1..", "x.y.z", "v1.zz.00"] {
+        for bad in ["", "v2", "v2..", "x.y.z", "v2.zz.00", "v2.61.62.63.1.00"] {
             assert_eq!(
                 verify(&key, bad, 0),
                 Err(AdmissionError::Invalid),

@@ -262,7 +262,7 @@ async fn the_position_stream_shows_the_admission_and_ends() {
     assert!(
         last["admissionToken"]
             .as_str()
-            .is_some_and(|t| t.starts_with("v1."))
+            .is_some_and(|t| t.starts_with("v2."))
     );
     app.stop().await;
 }
@@ -291,5 +291,74 @@ async fn buying_frees_the_slot_for_the_next_visitor() {
     );
     let again = app.hold_admitted("stadium-final", &["2-2"], token).await;
     expect_error(again, StatusCode::FORBIDDEN, "ADMISSION_INVALID").await;
+    app.stop().await;
+}
+
+/// `POST /api/queue/{event}` as customer `token`.
+async fn join_as(app: &TestApp, event: &str, token: &str) -> reqwest::Response {
+    app.http
+        .post(app.url(&format!("/api/queue/{event}")))
+        .bearer_auth(token)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A hold on a protected event with admission `admission`, as customer `token`.
+async fn hold_as(app: &TestApp, seat: &str, admission: &str, token: &str) -> reqwest::Response {
+    app.http
+        .post(app.url("/api/reservations"))
+        .bearer_auth(token)
+        .header("x-admission-token", admission)
+        .json(&json!({ "eventId": "stadium-final", "seatIds": [seat], "holdSeconds": 60 }))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Where customers are required: joining needs a bearer token; a customer
+/// holds one place (joining again answers it, 200); its admission token
+/// names it, so another customer — or an anonymous caller — cannot hold
+/// with it, while its owner can.
+#[tokio::test]
+async fn a_customer_holds_one_place_and_its_admission_is_its_own() {
+    let app = spawn_app_with(|s| {
+        s.auth.anonymous = Some(false);
+        s.queue.admit_interval_ms = 10;
+        s.queue.active_max = 10;
+        s.queue.admit_per_s = 10;
+    })
+    .await;
+    let r = app.post("/api/queue/stadium-final", json!({})).await;
+    expect_error(r, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED").await;
+    let (ada, eve) = (app.token("ada"), app.token("eve"));
+    let first = join_as(&app, "stadium-final", &ada).await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first: Value = first.json().await.unwrap();
+    let again = join_as(&app, "stadium-final", &ada).await;
+    assert_eq!(
+        again.status(),
+        StatusCode::OK,
+        "a rejoin is not a new place"
+    );
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(ticket(&again), ticket(&first));
+    assert_eq!(again["visitorId"], first["visitorId"]);
+    let other = join_as(&app, "stadium-final", &eve).await;
+    assert_eq!(other.status(), StatusCode::CREATED);
+    let other: Value = other.json().await.unwrap();
+    assert_ne!(ticket(&other), ticket(&first));
+    let admitted = wait_status(&app, "stadium-final", &ticket(&first), "ADMITTED").await;
+    let admission = admitted["admissionToken"].as_str().unwrap();
+    let stolen = hold_as(&app, "3-1", admission, &eve).await;
+    let body = expect_error(stolen, StatusCode::FORBIDDEN, "ADMISSION_INVALID").await;
+    assert!(!body.to_string().contains("ada"), "names no one: {body}");
+    let anonymous = app
+        .hold_admitted("stadium-final", &["3-1"], admission)
+        .await;
+    expect_error(anonymous, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED").await;
+    let own = hold_as(&app, "3-1", admission, &ada).await;
+    assert_eq!(own.status(), StatusCode::CREATED);
     app.stop().await;
 }

@@ -31,7 +31,18 @@ pub enum QueueError {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Place {
     pub visitor_id: VisitorId,
+    /// The customer who joined (`None`: an anonymous visitor).
+    pub customer_id: Option<String>,
     pub state: PlaceState,
+}
+
+/// The place a join holds: the new one, or — when the customer already
+/// had a live place in this room — that one (`rejoined`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Joined {
+    pub ticket: QueueTicket,
+    pub visitor_id: VisitorId,
+    pub rejoined: bool,
 }
 
 /// What one admission step did.
@@ -81,14 +92,23 @@ pub trait QueueStore: Send + Sync + std::fmt::Debug {
     /// Takes a place for `visitor_id` under `ticket`: a pre-queue place with
     /// `shuffle_key`'s random order before the on-sale time, the back of the
     /// FIFO queue after it (`crate::queue::place_score`).
+    ///
+    /// One live place per customer: when `customer_id` already holds a
+    /// place that is still live (pre-queue, waiting, or admitted with its
+    /// slot held), the join takes nothing and answers that place
+    /// (`rejoined`; a waiting visitor's join counts as a sign of life).
+    /// Once that place is gone (abandoned, expired, left, bought) the next
+    /// join takes a new one at the back. Anonymous joins (`None`) always
+    /// take a new place.
     async fn join(
         &self,
         event_id: &EventId,
         ticket: &QueueTicket,
         visitor_id: &VisitorId,
+        customer_id: Option<&str>,
         shuffle_key: u64,
         now_ms: UnixMs,
-    ) -> Result<(), QueueError>;
+    ) -> Result<Joined, QueueError>;
 
     /// The place of `ticket` (`None`: no such ticket in this room); a
     /// waiting visitor's ask counts as a sign of life (see `abandon_ms`).

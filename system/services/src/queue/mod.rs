@@ -1,29 +1,34 @@
 //! Queue: the waiting room in front of protected events.
 //!
-//! A visitor joins (`POST /api/queue/{eventId}`) and gets a ticket (128
-//! random bits, its secret handle) and a visitor id; it asks for its place
+//! A visitor joins (`POST /api/queue/{eventId}`, with its customer's bearer
+//! token unless `auth.anonymous` is on) and gets a ticket (128 random
+//! bits, its secret handle) and a visitor id. A customer holds one live
+//! place per room: joining again answers the same place (200), so a
+//! customer's many browsers or bots do not stand in line many times. It
+//! asks for its place
 //! (`GET /api/queue/{eventId}/{ticket}`): position, people ahead and an
 //! estimated wait from the measured admission rate, then — once admitted —
-//! a signed admission token (`crate::admission`) that reservation requires
-//! on every hold for the event. Arrivals before the on-sale time are drawn
+//! a signed admission token (`crate::admission`) naming the customer, which
+//! reservation requires, from that customer, on every hold for the event. Arrivals before the on-sale time are drawn
 //! into one random order at the on-sale time; later ones queue in arrival
 //! order (`ticketing_domain::queue`). The admitter worker runs one atomic
 //! admission step per room every `queue.admit_interval_ms`; several queue
 //! processes may run it at once (the caps hold inside the store's step).
 //! Internal routes read a room and change its caps at run time.
 //!
-//! Layer: a service; imports the shared types, `admission`, `http`,
+//! Layer: a service; imports the shared types, `admission`, `customer`, `http`,
 //! `worker`, `started`; never another service or the gateway.
 
 use crate::Ctx;
 use crate::admission::{self, AdmissionClaims, AdmissionKey};
 use crate::config::QueueSettings;
+use crate::customer::CustomerAuth;
 use crate::error::ApiError;
 use crate::http::extract::ApiJson;
 use crate::started::{NamedWorker, Started};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -50,6 +55,8 @@ pub struct QueueState {
     /// Read only to tell an unknown event (404) from one without a room (409).
     pub seats: Arc<dyn SeatStore>,
     pub key: AdmissionKey,
+    /// Verifies customer tokens on join: a place belongs to the customer.
+    pub auth: CustomerAuth,
     pub settings: QueueSettings,
 }
 
@@ -114,12 +121,14 @@ async fn room_of(state: &QueueState, event_id: &EventId) -> Result<RoomConfig, A
     path = "/api/queue/{event_id}",
     tag = "waiting room",
     summary = "Join the waiting room",
-    description = "A place in the event's queue and the secret ticket to follow it; before the on-sale time, a place in the pre-queue (shuffled at the on-sale).",
+    description = "A place in the event's queue and the secret ticket to follow it; before the on-sale time, a place in the pre-queue (shuffled at the on-sale). A customer holds one live place per event: joining again answers the same ticket (200).",
     params(
         ("event_id" = String, Path, description = "The event, e.g. `spring-gala`", example = "spring-gala"),
     ),
     responses(
-        (status = 201, description = "The visitor's ticket and place", body = ticketing_contract::QueueJoinView),
+        (status = 201, description = "A new place: the visitor's ticket and place", body = ticketing_contract::QueueJoinView),
+        (status = 200, description = "The customer's live place, joined before", body = ticketing_contract::QueueJoinView),
+        (status = 401, description = "UNAUTHENTICATED: no valid bearer token where one is required", body = ticketing_contract::ErrorBody),
         (status = 404, description = "EVENT_NOT_FOUND", body = ticketing_contract::ErrorBody),
         (status = 409, description = "QUEUE_NOT_ENABLED or QUEUE_NOT_OPEN", body = ticketing_contract::ErrorBody),
         (status = 429, description = "RATE_LIMITED, with `Retry-After`", body = ticketing_contract::ErrorBody),
@@ -127,35 +136,45 @@ async fn room_of(state: &QueueState, event_id: &EventId) -> Result<RoomConfig, A
 )]
 pub(crate) async fn join(
     State(state): State<QueueState>,
+    headers: HeaderMap,
     Path(event_id): Path<String>,
 ) -> Result<(StatusCode, Json<QueueJoinView>), ApiError> {
+    let now = state.ctx.clock.now_ms();
+    // Credentials first: a bad token is 401 whatever the path says.
+    let caller = state.auth.caller(&headers, now)?;
     let event_id = EventId(checked("eventId", event_id)?);
     let room = room_of(&state, &event_id).await?;
     let (ticket, visitor_id) = (state.ctx.rng.queue_ticket(), state.ctx.rng.visitor_id());
-    let now = state.ctx.clock.now_ms();
-    state
+    let joined = state
         .rooms
         .join(
             &event_id,
             &ticket,
             &visitor_id,
+            caller.customer(),
             state.ctx.rng.next_u64(),
             now,
         )
         .await?;
-    metrics::counter!(crate::metrics::QUEUE_JOINS).increment(1);
+    if !joined.rejoined {
+        metrics::counter!(crate::metrics::QUEUE_JOINS).increment(1);
+    }
     let place = state
         .rooms
-        .place(&event_id, &ticket, now)
+        .place(&event_id, &joined.ticket, now)
         .await?
         .ok_or_else(|| ApiError::Unavailable("the place just taken is not there".into()))?;
     let view = place_view(&state, &event_id, &room, &place, now).await?;
+    let status = match joined.rejoined {
+        true => StatusCode::OK,
+        false => StatusCode::CREATED,
+    };
     Ok((
-        StatusCode::CREATED,
+        status,
         Json(QueueJoinView {
             event_id,
-            ticket,
-            visitor_id,
+            ticket: joined.ticket,
+            visitor_id: joined.visitor_id,
             place: view,
         }),
     ))
@@ -339,6 +358,7 @@ async fn place_view(
             let claims = AdmissionClaims {
                 event_id: event_id.clone(),
                 visitor_id: place.visitor_id.clone(),
+                customer_id: place.customer_id.clone(),
                 expires_at_ms: *token_expires_at_ms,
             };
             view.admission_token = Some(admission::sign(&state.key, &claims));

@@ -71,12 +71,14 @@ pub struct Admission {
 
 /// A hold on an event with a waiting room must carry a valid admission
 /// token for that event (header `X-Admission-Token`) whose visitor's slot
-/// is still held; each hold made with it counts as the shopper's activity.
-/// The refusal names no seat and no other visitor.
+/// is still held, and a token issued to a customer is good only with that
+/// customer's bearer token; each hold made with it counts as the shopper's
+/// activity. The refusal names no seat, no other visitor, no other customer.
 /// Returns the admitted visitor (`None`: the event needs no admission).
 async fn check_admission(
     state: &ReservationState,
     event_id: &EventId,
+    caller: &Caller,
     headers: &HeaderMap,
 ) -> Result<Option<VisitorId>, ApiError> {
     let Some(adm) = &state.admission else {
@@ -99,6 +101,11 @@ async fn check_admission(
     let claims = admission::verify(&adm.key, token, now).map_err(|e| invalid(&e.to_string()))?;
     if &claims.event_id != event_id {
         return Err(invalid("the admission token is for another event"));
+    }
+    if let Some(owner) = claims.customer_id.as_deref()
+        && caller.customer() != Some(owner)
+    {
+        return Err(invalid("the admission token is another customer's"));
     }
     if !adm.rooms.touch(event_id, &claims.visitor_id, now).await? {
         return Err(invalid(
@@ -266,7 +273,7 @@ pub(crate) async fn create_hold(
     rules::validate_hold_request(&seat_ids, body.hold_seconds, &state.policy)
         .map_err(|e| ApiError::Validation(e.0))?;
     let event_id = EventId(body.event_id);
-    let admitted = check_admission(&state, &event_id, &headers).await?;
+    let admitted = check_admission(&state, &event_id, &caller, &headers).await?;
     let req = HoldRequest {
         event_id,
         seat_ids,
