@@ -84,6 +84,12 @@ pub struct FaultPlan {
     /// runs only in a world that has one ([`plan_names_for`]).
     #[serde(default)]
     pub waiting_room: bool,
+    /// Interesting states the plan is for (coverage probes, by name: see
+    /// `ticketing_domain::probe`): a sweep of the world the plan aims at
+    /// (the queued one when `waiting_room`) fails when none of the plan's
+    /// seeds reached one of them.
+    #[serde(default)]
+    pub reaches: Vec<String>,
     #[serde(default)]
     pub steps: Vec<Step>,
 }
@@ -296,6 +302,7 @@ pub fn chaos(seed: u64) -> FaultPlan {
         description: format!("random nemesis from seed {seed}"),
         heal_at_ms,
         waiting_room: false,
+        reaches: Vec::new(),
         steps,
     }
 }

@@ -431,6 +431,22 @@ fn sim_view(inputs: &Inputs) -> Option<Value> {
             })
         })
         .collect();
+    let coverage: Vec<Value> = inputs
+        .sims
+        .iter()
+        .flat_map(|s| {
+            s.results
+                .coverage
+                .iter()
+                .map(move |c| (&s.results.scenario, c))
+        })
+        .map(|(scenario, c)| {
+            json!({
+                "scenario": scenario, "plan": c.plan, "state": c.state, "declared": c.declared,
+                "reached_in": c.reached_in, "runs": c.runs, "hits": c.hits, "missed": c.missed(),
+            })
+        })
+        .collect();
     let files: Vec<Value> = inputs
         .sims
         .iter()
@@ -462,6 +478,7 @@ fn sim_view(inputs: &Inputs) -> Option<Value> {
         "failing": failing,
         "failing_hidden": failing_total.saturating_sub(FAILING_RUNS_SHOWN_MAX),
         "zoo": zoo,
+        "coverage": coverage,
         "files": files,
     }))
 }

@@ -10,7 +10,7 @@ use serde::Serialize;
 /// One line of the banner.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Row {
-    /// "load SLO", "invariants", "simulation", "bug zoo", "determinism", "pipeline", "input".
+    /// "load SLO", "invariants", "simulation", "bug zoo", "coverage", "determinism", "pipeline", "input".
     pub area: String,
     pub rule: String,
     pub observed: String,
@@ -206,6 +206,25 @@ pub fn banner(inputs: &Inputs) -> Banner {
                 },
                 "identical",
                 r.nondeterministic.is_empty(),
+            ));
+        }
+        let declared: Vec<_> = r.coverage.iter().filter(|c| c.declared).collect();
+        if !declared.is_empty() {
+            let missed: Vec<String> = declared
+                .iter()
+                .filter(|c| c.missed())
+                .map(|c| format!("{} in {}", c.state, c.plan))
+                .collect();
+            rows.push(row(
+                "coverage",
+                &format!("every declared state reached ({})", r.scenario),
+                if missed.is_empty() {
+                    format!("{} of {} reached", declared.len(), declared.len())
+                } else {
+                    format!("never reached: {}", missed.join(", "))
+                },
+                "all reached",
+                missed.is_empty(),
             ));
         }
         if !r.errors.is_empty() {

@@ -423,3 +423,46 @@ fn an_onsale_shows_its_arrivals_and_a_dropped_iteration_fails_the_night() {
         .collect();
     assert_eq!(failed, vec!["dropped iterations"]);
 }
+
+/// The coverage table and its verdict row: reached declared states pass,
+/// a declared state no seed reached fails the night and is named.
+#[test]
+fn a_declared_state_never_reached_fails_the_night() {
+    use ticketing_sim::coverage::CoverageRow;
+    let row = |state: &str, reached_in: u64| CoverageRow {
+        plan: "kafka-outage".into(),
+        state: state.into(),
+        declared: true,
+        reached_in,
+        runs: 2,
+        hits: reached_in * 3,
+    };
+    let night = |rows: Vec<CoverageRow>| {
+        let mut sweep = SweepResults::read(&fixture("sim.json")).unwrap();
+        sweep.coverage = rows;
+        let mut inputs = Inputs::default();
+        inputs.sims.push(SimRun {
+            path: fixture("sim.json"),
+            results: sweep,
+        });
+        render(&inputs, &options("cov", Vec::new())).unwrap()
+    };
+    let fine = night(vec![row("outbox-resent", 2)]);
+    assert!(fine.passed);
+    assert!(fine.html.contains("Coverage: the interesting states"));
+    assert!(fine.html.contains("<code>outbox-resent</code>"));
+    let missed = night(vec![row("outbox-resent", 2), row("breaker-opened", 0)]);
+    assert!(!missed.passed);
+    let failure = missed
+        .banner
+        .failures
+        .iter()
+        .find(|r| r.area == "coverage")
+        .unwrap();
+    assert!(
+        failure.observed.contains("breaker-opened in kafka-outage"),
+        "{}",
+        failure.observed
+    );
+    assert!(missed.html.contains("NEVER REACHED"));
+}

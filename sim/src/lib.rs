@@ -10,7 +10,8 @@
 //! (and the commit): [`run_one`] twice with one seed gives one trace hash.
 //!
 //! Layers, bottom up: this root (`lock` only) → `clock`, `net` → `remote`,
-//! `users`, `watchers`, `zoo` → `world` → `check` → `run` → `results`.
+//! `users`, `watchers`, `zoo` → `world` → `check` → `run` → `coverage` →
+//! `results`.
 //! No module imports one above it (`ci/module-cycles` checks).
 
 // Without tokio_unstable, tokio's own randomness (select! branch order) is
@@ -21,6 +22,7 @@ compile_error!("ticketing-sim must be built with `--cfg tokio_unstable` (see .ca
 
 pub mod check;
 pub mod clock;
+pub mod coverage;
 pub mod net;
 pub mod remote;
 pub mod results;

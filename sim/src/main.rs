@@ -9,7 +9,9 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
+use ticketing_domain::probe::Probe;
 use ticketing_faults::{FaultPlan, plan_names_for};
+use ticketing_sim::coverage::{self, CoverageRow};
 use ticketing_sim::results::{RESULTS_VERSION, RunResult, SweepResults, ZooRow};
 use ticketing_sim::world::SimConfig;
 use ticketing_sim::zoo::{self, Bug};
@@ -116,7 +118,7 @@ fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let results = run_jobs(&jobs, &args, threads);
     let wall = started.elapsed();
-    let tally = tally(results, &args);
+    let mut tally = tally(results, &args);
     print_failures(&tally.reports, &args);
     let sim_s = print_speed(&tally.reports, &args, wall);
     print_determinism(&tally.nondeterministic, &args);
@@ -125,13 +127,39 @@ fn main() -> anyhow::Result<()> {
     } else {
         Vec::new()
     };
+    let plans: Vec<FaultPlan> = jobs.iter().map(|(p, _, _)| p.clone()).collect();
+    tally.coverage = coverage::table(&tally.reports, &plans, args.queued);
+    let coverage = &tally.coverage;
+    if !coverage.is_empty() {
+        println!(
+            "\ncoverage: the interesting states each plan's runs reached\n{}",
+            coverage::render(coverage)
+        );
+    }
     if let Some(path) = &args.json {
         let doc = sweep_results(&args, &cfg, &jobs, &tally, &zoo_rows, wall, sim_s);
         std::fs::write(path, serde_json::to_vec_pretty(&doc)?)
             .with_context(|| format!("cannot write {}", path.display()))?;
         println!("results written to {}", path.display());
     }
-    verdict(&tally, zoo_mode.then_some(zoo_rows.as_slice()), bug)
+    verdict(&tally, zoo_mode.then_some(zoo_rows.as_slice()), bug)?;
+    coverage_verdict(&tally.coverage)
+}
+
+/// A declared state that no seed of its plan reached fails the sweep.
+fn coverage_verdict(rows: &[CoverageRow]) -> anyhow::Result<()> {
+    let missed: Vec<String> = rows
+        .iter()
+        .filter(|r| r.missed())
+        .map(|r| format!("{} in {}", r.state, r.plan))
+        .collect();
+    anyhow::ensure!(
+        missed.is_empty(),
+        "declared states never reached: {} (the fault did not reach the code it is for: \
+         more seeds, or a plan that gets there)",
+        missed.join(", ")
+    );
+    Ok(())
 }
 
 /// The matrix to run: every plan × seed, or each zoo bug on its own plan
@@ -162,7 +190,15 @@ fn jobs(args: &Args, bug: Option<Bug>, zoo_mode: bool) -> anyhow::Result<(Vec<Jo
     } else {
         for p in &plans {
             for &s in &seeds {
-                jobs.push((FaultPlan::named(p, s)?, s, bug));
+                let plan = FaultPlan::named(p, s)?;
+                let unknown = coverage::unknown_states(&plan);
+                anyhow::ensure!(
+                    unknown.is_empty(),
+                    "plan {p} declares states no probe marks: {} (known: {})",
+                    unknown.join(", "),
+                    Probe::ALL.map(Probe::as_str).join(", ")
+                );
+                jobs.push((plan, s, bug));
             }
         }
     }
@@ -232,6 +268,8 @@ struct Tally {
     any_violation: bool,
     nondeterministic: Vec<String>,
     errors: Vec<String>,
+    /// The coverage table (set once every run is in).
+    coverage: Vec<CoverageRow>,
 }
 
 /// Prints the table (one row per run) and sorts the results.
@@ -245,6 +283,7 @@ fn tally(results: Vec<JobResult>, args: &Args) -> Tally {
         any_violation: false,
         nondeterministic: Vec::new(),
         errors: Vec::new(),
+        coverage: Vec::new(),
     };
     for r in results {
         let (rep, second) = match r {
@@ -403,6 +442,7 @@ fn sweep_results(
             })
             .collect(),
         zoo: zoo_rows.to_vec(),
+        coverage: t.coverage.clone(),
     }
 }
 

@@ -8,6 +8,7 @@
 //! the file.
 
 use crate::check::Violation;
+use crate::coverage::CoverageRow;
 use crate::run::RunReport;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -46,6 +47,10 @@ pub struct SweepResults {
     pub runs: Vec<RunResult>,
     /// With `--bug all`: each bug, its plan and the first seed that caught it.
     pub zoo: Vec<ZooRow>,
+    /// Per plan, the interesting states its runs reached (a sweep without
+    /// a bug; see `coverage`).
+    #[serde(default)]
+    pub coverage: Vec<CoverageRow>,
 }
 
 /// One seed's outcome, without the full trace.
@@ -105,6 +110,7 @@ impl SweepResults {
                 .filter(|r| r.bug.is_none())
                 .all(|r| r.passed)
             && self.zoo.iter().all(|z| z.caught_by_seed.is_some())
+            && !self.coverage.iter().any(CoverageRow::missed)
     }
 }
 

@@ -5,6 +5,8 @@
 
 use crate::{check, clock, world, zoo};
 use serde::Serialize;
+use std::collections::BTreeMap;
+use ticketing_domain::probe;
 use ticketing_faults::FaultPlan;
 
 /// The outcome of one seed.
@@ -23,6 +25,10 @@ pub struct RunReport {
     pub repro: String,
     /// The run's trace: faults, what users were told, the final truth.
     pub trace: Vec<String>,
+    /// How often the services' code reached each coverage probe
+    /// (`ticketing_domain::probe`), by name.
+    #[serde(default)]
+    pub reached: BTreeMap<String, u64>,
 }
 
 /// FNV-1a over the trace: stable across runs and platforms.
@@ -59,7 +65,12 @@ pub fn run_one(
         }
         _ => cfg.clone(),
     };
-    let outcome = world::run(seed, plan, &world_cfg, bug)?;
+    let (outcome, hits) = probe::recording(|| world::run(seed, plan, &world_cfg, bug));
+    let outcome = outcome?;
+    let reached = hits
+        .into_iter()
+        .map(|(p, n)| (p.as_str().to_owned(), n))
+        .collect();
     let violations = check::check(&outcome.truth);
     let mut trace = outcome.trace;
     trace.extend(world::digest_lines(&outcome.truth));
@@ -88,5 +99,6 @@ pub fn run_one(
         repro: repro(&plan.name, seed, bug),
         violations,
         trace,
+        reached,
     })
 }

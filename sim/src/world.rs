@@ -20,8 +20,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 use ticketing_domain::messages::topics;
 use ticketing_domain::ports::{EventBus, OrderRepository, PaymentGateway, QueueStore, SeatStore};
+use ticketing_domain::probe::{self, Probe};
 use ticketing_domain::rules::HoldPolicy;
-use ticketing_domain::{Event, EventId};
+use ticketing_domain::{Event, EventId, SeatStatus};
 use ticketing_faults::{Fault, FaultPlan};
 use ticketing_mem::{
     MemCatalogRepository, MemEventBus, MemOrderRepository, MemPaymentRepository, MemQueueStore,
@@ -815,6 +816,7 @@ fn drive(
         }
         while let Some(step) = steps.next_if(|s| s.at_ms <= now) {
             trace.push(format!("{now} fault {:?}", step.fault));
+            probe_fault(sh, &step.fault);
             apply(sim, &step.fault, user_hosts, &mut crashed, &sh.faults);
         }
         if !healed && now >= plan.heal_at_ms {
@@ -959,6 +961,25 @@ fn drain_room(
             sim.step()
                 .map_err(|e| anyhow::anyhow!("simulation failed: {e}"))?;
         }
+    }
+}
+
+/// The interesting states a fault meets as it strikes (read from the
+/// world's truth, which only the simulator sees): Redis going down with
+/// holds live, an order replica going down with sagas between steps.
+fn probe_fault(sh: &Shared, fault: &Fault) {
+    let Fault::Crash { host } = fault else {
+        return;
+    };
+    if host == ticketing_faults::hosts::REDIS {
+        let map = sync(sh.mem_seats.seat_map(&EventId::from(EVENT)));
+        if map.is_ok_and(|m| m.seats.iter().any(|(_, s)| *s == SeatStatus::Held)) {
+            probe::reached(Probe::RedisCrashWithLiveHolds);
+        }
+    } else if host.starts_with("order")
+        && sync(sh.orders.orders()).is_ok_and(|os| os.iter().any(|o| !o.saga.is_done()))
+    {
+        probe::reached(Probe::OrderCrashMidSaga);
     }
 }
 

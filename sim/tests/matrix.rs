@@ -59,6 +59,20 @@ fn every_plan_passes_on_fixed_seeds_and_replays_exactly() {
         assert!(r.trace_excerpt.is_empty() && r.trace_path.is_none());
     }
     assert!(doc.nondeterministic.is_empty());
+    // Each plan's declared states are in the coverage table, reached (a
+    // never-reached one fails the sweep: `passed()` above).
+    for name in ticketing_faults::plan_names_for(false) {
+        let plan = ticketing_faults::FaultPlan::named(name, 1).unwrap();
+        let declared: std::collections::BTreeSet<&str> = doc
+            .coverage
+            .iter()
+            .filter(|r| r.plan == name && r.declared)
+            .map(|r| r.state.as_str())
+            .collect();
+        let want = plan.reaches.iter().map(String::as_str).collect();
+        assert_eq!(declared, want, "{name}: {:?}", doc.coverage);
+    }
+    assert!(doc.coverage.iter().any(|r| r.declared));
     // Faults must bite: under a long order↔payment partition some orders
     // are cancelled (their holds expired), unlike the fault-free baseline.
     let cancelled = |plan: &str| {

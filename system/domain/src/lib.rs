@@ -20,6 +20,7 @@
 pub mod messages;
 pub mod model;
 pub mod ports;
+pub mod probe;
 pub mod queue;
 pub mod rules;
 pub mod saga;

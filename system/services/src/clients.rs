@@ -20,6 +20,7 @@ use ticketing_contract::{AuthorizeBody, PinBody};
 use ticketing_domain::ports::{
     Clock, GatewayError, PaymentGateway, PinError, RandomExt, ReservationClient,
 };
+use ticketing_domain::probe::{self, Probe};
 use ticketing_domain::{Cents, Hold, HoldId, OrderId, PaymentStatus, TraceId, UnixMs};
 
 /// Retry and circuit-breaker settings of [`HttpPaymentGateway`].
@@ -154,11 +155,17 @@ impl<C> HttpPaymentGateway<C> {
     fn record(&self, failed: bool) {
         let mut b = crate::lock(&self.breaker);
         if !failed {
+            if b.open_until_ms.is_some() {
+                probe::reached(Probe::BreakerClosed);
+            }
             *b = Breaker::default();
             return;
         }
         b.failures = b.failures.saturating_add(1);
         if self.policy.breaker_failures > 0 && b.failures >= self.policy.breaker_failures {
+            if b.open_until_ms.is_none() {
+                probe::reached(Probe::BreakerOpened);
+            }
             b.open_until_ms = Some(self.clock.now_ms() + self.policy.breaker_open_ms);
         }
     }
@@ -167,7 +174,10 @@ impl<C> HttpPaymentGateway<C> {
 fn gateway_result(r: Result<JsonResponse, CallError>) -> Result<PaymentStatus, GatewayError> {
     let resp = match r {
         Ok(resp) => resp,
-        Err(CallError::Timeout(_)) => return Err(GatewayError::Timeout),
+        Err(CallError::Timeout(_)) => {
+            probe::reached(Probe::PaymentCallTimedOut);
+            return Err(GatewayError::Timeout);
+        }
         Err(CallError::Transport(m)) => return Err(GatewayError::Unavailable(m)),
     };
     if resp.status.is_server_error() {

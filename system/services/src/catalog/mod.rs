@@ -36,6 +36,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use ticketing_contract::{ChangeView, CreateEventBody, EventView};
 use ticketing_domain::ports::{CatalogRepository, ChangesSince, QueueStore, SeatStore};
+use ticketing_domain::probe::{self, Probe};
 use ticketing_domain::{Event, EventId, SeatChange};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -449,6 +450,7 @@ impl Subscriber {
                 }
             }
             _ => {
+                probe::reached(Probe::SseResumeSnapshot);
                 let (version, ev) = snapshot_event(&self.state, &self.event_id).await?;
                 self.cursor = version;
                 self.pending.push_back(ev);

@@ -21,6 +21,7 @@ use ticketing_domain::ports::{
     ApplyOutcome, ClaimedOutbox, EventBus, GatewayError, OrderRecord, OutgoingMessage, RepoError,
     SagaUpdate,
 };
+use ticketing_domain::probe::{self, Probe};
 use ticketing_domain::saga::{self as sm, SagaCommand, SagaInput, SagaState, Transition};
 use ticketing_domain::{MessageId, OrderId, OrderStatus, PaymentStatus, Ticket};
 use tokio_util::sync::CancellationToken;
@@ -125,6 +126,7 @@ impl OrderState {
             let Some(t) = sm::transition(order.saga, input) else {
                 // Duplicate or late: acknowledge and move on.
                 if let Some(m) = &processed {
+                    probe::reached(Probe::RedeliveryDeduplicated);
                     self.repo.mark_processed(m).await?;
                 }
                 return Ok(());
@@ -279,6 +281,7 @@ impl OrderState {
                 SagaState::Voiding { .. } => {
                     match self.payment.void(&order.order_id, trace).await {
                         Ok(PaymentStatus::Voided | PaymentStatus::Declined) => {
+                            probe::reached(Probe::PaymentVoided);
                             SagaInput::PaymentVoided
                         }
                         Ok(other) => {
@@ -461,8 +464,15 @@ pub async fn run_outbox_relay(
             _ = state.outbox_ready.notified() => {}
             _ = tokio::time::sleep(Duration::from_millis(state.saga.outbox_interval_ms)) => {}
         }
+        let retried: Vec<u64> = carried.iter().map(|r| r.seq).collect();
         let rows = claim_round(&state, std::mem::take(&mut carried)).await;
         let (sent, unsent) = publish_rows(bus.as_ref(), rows).await;
+        if !unsent.is_empty() {
+            probe::reached(Probe::OutboxPublishFailed);
+        }
+        if sent.iter().any(|s| retried.contains(s)) {
+            probe::reached(Probe::OutboxResent);
+        }
         carried = unsent;
         metrics::counter!(crate::metrics::OUTBOX_PUBLISHED).increment(sent.len() as u64);
         metrics::gauge!(crate::metrics::OUTBOX_CARRIED).set(carried.len() as f64);

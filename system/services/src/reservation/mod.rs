@@ -39,7 +39,9 @@ use ticketing_domain::ports::{
     ConfirmOutcome, CustomerLimits, EventBus, HoldRequest, OutgoingMessage, QueueError, QueueStore,
     RandomExt, Releaser, SeatStore, SeatStoreError,
 };
+use ticketing_domain::probe::{self, Probe};
 use ticketing_domain::rules::{self, HoldPolicy};
+use ticketing_domain::saga::FailureReason;
 use ticketing_domain::{EventId, Hold, HoldId, MessageId, OrderId, SeatId, TraceId, VisitorId};
 use tokio_util::sync::CancellationToken;
 
@@ -487,7 +489,12 @@ pub async fn handle_command(
                         seat_ids,
                     }
                 }
-                ConfirmOutcome::Rejected(reason) => BusMessage::SeatsRejected { order_id, reason },
+                ConfirmOutcome::Rejected(reason) => {
+                    if reason == FailureReason::HoldExpired {
+                        probe::reached(Probe::ConfirmRefusedAfterExpiry);
+                    }
+                    BusMessage::SeatsRejected { order_id, reason }
+                }
             }
         }
         BusMessage::ReleaseHold { order_id, hold_id } => {
