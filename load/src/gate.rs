@@ -417,11 +417,11 @@ fn scalper_checks(
             "the limits refused the bots",
             "customers",
             format!(
-                "{} bots: {} CUSTOMER_LIMIT, {} RATE_LIMITED",
-                sc.bots, sc.limit_refusals, sc.rate_limited
+                "{} bots: {} CUSTOMER_LIMIT, {} RATE_LIMITED, {} ADMISSION_INVALID",
+                sc.bots, sc.limit_refusals, sc.rate_limited, sc.admission_refusals
             ),
             "> 0".into(),
-            sc.limit_refusals + sc.rate_limited > 0,
+            sc.limit_refusals + sc.rate_limited + sc.admission_refusals > 0,
         ),
     ]
 }

@@ -1180,7 +1180,7 @@ pub fn figures_table(s: &Summary) -> String {
 fn scalpers_line(sc: &crate::summary::ScalperFigures, seats: u64) -> String {
     format!(
         "scalpers: {} bots ({} % of arrivals) on {} accounts won {} holds and bought {} seats; \
-         refused {} times by the limit (409 CUSTOMER_LIMIT) and {} times by the rates (429); \
+         refused {} times by the limit (409 CUSTOMER_LIMIT), {} times by the rates (429) and {} times for a spent admission (403); \
          honest people asked for {} seats and bought {} of the {} the limits leave them ({:.1} % served), {} of them got a 429\n",
         sc.bots,
         sc.share_pct,
@@ -1189,6 +1189,7 @@ fn scalpers_line(sc: &crate::summary::ScalperFigures, seats: u64) -> String {
         sc.seats_sold,
         sc.limit_refusals,
         sc.rate_limited,
+        sc.admission_refusals,
         sc.honest_seats_wanted,
         sc.honest_seats_sold,
         sc.honest_demand(seats),

@@ -137,6 +137,10 @@ pub struct ScalperFigures {
     pub seats_sold: u64,
     pub limit_refusals: u64,
     pub rate_limited: u64,
+    /// Through a waiting room: holds refused 403 `ADMISSION_INVALID`, the
+    /// account's one place in line spent (another of its bots bought, or
+    /// the slot went idle) — each such bot stops there.
+    pub admission_refusals: u64,
     /// Honest people: seats they asked for (1–4 each), bought, and 429s.
     pub honest_seats_wanted: u64,
     pub honest_seats_sold: u64,
@@ -629,6 +633,7 @@ fn merge_scalpers(all: &[&OnsaleFigures]) -> Option<ScalperFigures> {
         seats_sold: sum(|p| p.seats_sold),
         limit_refusals: sum(|p| p.limit_refusals),
         rate_limited: sum(|p| p.rate_limited),
+        admission_refusals: sum(|p| p.admission_refusals),
         honest_seats_wanted: sum(|p| p.honest_seats_wanted),
         honest_seats_sold: sum(|p| p.honest_seats_sold),
         honest_rate_limited: sum(|p| p.honest_rate_limited),

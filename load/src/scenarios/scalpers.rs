@@ -33,6 +33,8 @@ const REFUSED_PAUSE: Duration = Duration::from_millis(50);
 
 /// Refusals the bots expect: a taken seat or the limit (409), the rates (429).
 const HOLD_EXPECTED: &[u16] = &[409, 429];
+/// Through a waiting room, also 403: the account's admission is spent.
+const HOLD_ADMITTED_EXPECTED: &[u16] = &[403, 409, 429];
 /// An extend or order may also find the hold gone (410) or pinned (409).
 const HOLD_USE_EXPECTED: &[u16] = &[409, 410, 429];
 
@@ -75,7 +77,10 @@ pub async fn scalp(
             hold_seconds: o.hold_seconds,
         });
         let mut req = Req::post("POST /api/reservations", "/api/reservations", &hold);
-        req.expected = HOLD_EXPECTED;
+        req.expected = match admission.is_empty() {
+            true => HOLD_EXPECTED,
+            false => HOLD_ADMITTED_EXPECTED,
+        };
         req.headers = headers;
         let a = call(user, ctx, req).await?;
         if let Some(h) = a.view::<HoldView>().filter(|_| a.is(201)) {
@@ -87,6 +92,10 @@ pub async fn scalp(
         let code = a.json.as_ref().and_then(|j| j.get("code")?.as_str());
         if code == Some("CUSTOMER_LIMIT") {
             o.count_scalpers(|sc| sc.limit_refusals += 1);
+        } else if a.is(403) {
+            // The account's one place in line is spent: nothing more to hold with.
+            o.count_scalpers(|sc| sc.admission_refusals += 1);
+            break;
         } else if a.is(409) {
             for i in picked {
                 now[i] = SeatStatus::Held;

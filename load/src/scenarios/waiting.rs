@@ -56,9 +56,45 @@ struct Visitor {
     polls: u32,
     admitted_at_ms: Option<u64>,
     fate: Fate,
-    /// The join answered 200: the customer's place from an earlier join
-    /// (a scalper account's other bot), not a place of its own.
-    rejoined: bool,
+}
+
+impl Fate {
+    /// Which fate a place shared by several visitors has: the best any of
+    /// them met (one admitted, the others then finding the slot spent, is
+    /// an admitted place; a place is lost only if every visitor lost it).
+    fn rank(self) -> u8 {
+        match self {
+            Fate::Lost => 0,
+            Fate::Unresolved => 1,
+            Fate::Waiting => 2,
+            Fate::ToldSoldOut => 3,
+            Fate::Admitted => 4,
+        }
+    }
+}
+
+/// The places: the visitors that share a ticket (one customer's joins,
+/// the later ones answered 200) as one place, joined when the first of
+/// them joined, with the best fate any of them met.
+fn places(visitors: &[Visitor]) -> Vec<Visitor> {
+    let mut out: Vec<Visitor> = Vec::new();
+    let mut index: std::collections::BTreeMap<&str, usize> = Default::default();
+    for v in visitors {
+        let Some(&i) = index.get(v.ticket.as_str()) else {
+            index.insert(v.ticket.as_str(), out.len());
+            out.push(v.clone());
+            continue;
+        };
+        let p = &mut out[i];
+        if v.sent_us < p.sent_us {
+            (p.sent_us, p.answered_us, p.prequeue) = (v.sent_us, v.answered_us, v.prequeue);
+        }
+        p.admitted_at_ms = p.admitted_at_ms.or(v.admitted_at_ms);
+        if v.fate.rank() > p.fate.rank() {
+            p.fate = v.fate;
+        }
+    }
+    out
 }
 
 /// The waiting room's part of a run.
@@ -201,7 +237,6 @@ pub async fn join(
             polls: 0,
             admitted_at_ms: None,
             fate: Fate::Waiting,
-            rejoined: a.is(200),
         });
         (v.len() - 1) as u64
     };
@@ -317,9 +352,9 @@ impl WaitingCtx {
             s.saturating_duration_since(self.planned_start)
         });
         let all = self.visitors().clone();
-        let rejoined = all.iter().filter(|x| x.rejoined).count() as u64;
         // The figures are the places': a rejoin shares another's place.
-        let v: Vec<Visitor> = all.into_iter().filter(|x| !x.rejoined).collect();
+        let v = places(&all);
+        let rejoined = (all.len() - v.len()) as u64;
         let count = |f: Fate| v.iter().filter(|x| x.fate == f).count() as u64;
         let joined: Vec<Joined> = v
             .iter()
@@ -387,4 +422,46 @@ fn per_second(joined: &[Joined]) -> (u64, Vec<u64>) {
         out[s] += 1;
     }
     (first, out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn visitor(ticket: &str, sent_us: u64, fate: Fate, admitted_at_ms: Option<u64>) -> Visitor {
+        Visitor {
+            arrival: sent_us,
+            ticket: ticket.into(),
+            sent_us,
+            answered_us: sent_us + 1,
+            prequeue: false,
+            polls: 1,
+            admitted_at_ms,
+            fate,
+        }
+    }
+
+    #[test]
+    fn visitors_sharing_a_ticket_are_one_place_with_the_best_fate() {
+        let all = [
+            visitor("q_a", 10, Fate::Lost, None),
+            visitor("q_b", 20, Fate::Lost, None),
+            // The account's other bot, admitted on q_a: q_a was admitted.
+            visitor("q_a", 30, Fate::Admitted, Some(7)),
+            visitor("q_c", 40, Fate::ToldSoldOut, None),
+            visitor("q_c", 5, Fate::Unresolved, None),
+        ];
+        let p = places(&all);
+        assert_eq!(p.len(), 3);
+        assert_eq!(
+            (p[0].fate, p[0].admitted_at_ms, p[0].sent_us),
+            (Fate::Admitted, Some(7), 10)
+        );
+        assert_eq!(p[1].fate, Fate::Lost, "lost only when nobody else had it");
+        assert_eq!(
+            (p[2].fate, p[2].sent_us),
+            (Fate::ToldSoldOut, 5),
+            "the earliest join"
+        );
+    }
 }
