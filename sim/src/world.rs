@@ -225,6 +225,11 @@ pub fn sim_settings(bug: Option<Bug>) -> SimSettings {
     s.reservation.sweep_interval_ms = 200;
     s.catalog.feed_poll_ms = 100;
     s.catalog.sse_heartbeat_ms = 2_000;
+    // A watcher cut off for a few hundred ms of the rush misses more
+    // changes than this: its resume is answered with a snapshot (the path
+    // the 50-seat world would otherwise never take; probe
+    // `sse-resume-snapshot`).
+    s.catalog.replay_limit = 16;
     s.payment.latency_ms_min = 5;
     s.payment.latency_ms_max = 60;
     s.payment.timeout_delay_ms = 2_500;
