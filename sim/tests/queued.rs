@@ -20,6 +20,16 @@ fn the_queued_world_admits_in_order_within_the_caps_under_every_plan() {
         let report = run_one(&plan, 1, &cfg, None).unwrap();
         assert!(report.passed, "{name}: {:?}", report.violations);
         assert_eq!(report.sold_seats, 40, "{name}: sold out through the queue");
+        // The plans aimed at this world reach their declared states (seed 1).
+        if plan.waiting_room {
+            for state in &plan.reaches {
+                assert!(
+                    report.reached.contains_key(state),
+                    "{name}: {state} not reached: {:?}",
+                    report.reached
+                );
+            }
+        }
     }
 }
 

@@ -38,6 +38,10 @@ pub enum Probe {
     RedeliveryDeduplicated,
     /// An SSE reconnect from an id the feed no longer holds got a snapshot.
     SseResumeSnapshot,
+    /// A waiting room's admission step (or the admitter's listing of the
+    /// rooms) failed, its store unreachable: the
+    /// room must lose no place and admit no one twice when it comes back.
+    AdmissionStepFailed,
     /// Redis (seats and rooms) went down while holds were live (marked by
     /// the simulator, which sees the store's truth as the fault strikes).
     RedisCrashWithLiveHolds,
@@ -48,7 +52,7 @@ pub enum Probe {
 
 impl Probe {
     /// Every probe, in a fixed order.
-    pub const ALL: [Probe; 11] = [
+    pub const ALL: [Probe; 12] = [
         Probe::ConfirmRefusedAfterExpiry,
         Probe::PaymentVoided,
         Probe::PaymentCallTimedOut,
@@ -58,6 +62,7 @@ impl Probe {
         Probe::OutboxResent,
         Probe::RedeliveryDeduplicated,
         Probe::SseResumeSnapshot,
+        Probe::AdmissionStepFailed,
         Probe::RedisCrashWithLiveHolds,
         Probe::OrderCrashMidSaga,
     ];
@@ -73,6 +78,7 @@ impl Probe {
             Probe::OutboxResent => "outbox-resent",
             Probe::RedeliveryDeduplicated => "redelivery-deduplicated",
             Probe::SseResumeSnapshot => "sse-resume-snapshot",
+            Probe::AdmissionStepFailed => "admission-step-failed",
             Probe::RedisCrashWithLiveHolds => "redis-crash-with-live-holds",
             Probe::OrderCrashMidSaga => "order-crash-mid-saga",
         }

@@ -40,6 +40,7 @@ use ticketing_contract::{
     QueueCapsBody, QueueJoinView, QueuePlaceView, QueueRoomView, QueueStatus,
 };
 use ticketing_domain::ports::{Place, QueueError, QueueStore, RandomExt, SeatStore};
+use ticketing_domain::probe::{self, Probe};
 use ticketing_domain::queue::{self, PlaceState, RoomConfig};
 use ticketing_domain::{EventId, QueueTicket};
 use tokio_util::sync::CancellationToken;
@@ -415,6 +416,7 @@ pub async fn run_admitter(state: QueueState, shutdown: CancellationToken) {
         let rooms = match state.rooms.rooms().await {
             Ok(r) => r,
             Err(e) => {
+                probe::reached(Probe::AdmissionStepFailed);
                 tracing::warn!(error = %e, "admitter could not list rooms");
                 continue;
             }
@@ -442,6 +444,9 @@ async fn admit_once(state: &QueueState, event_id: &EventId) {
                 tracing::debug!(%event_id, admitted = r.admitted.len(), expired = r.expired, abandoned = r.abandoned, waiting = r.waiting, active = r.active, "admission step");
             }
         }
-        Err(e) => tracing::warn!(%event_id, error = %e, "admission step failed"),
+        Err(e) => {
+            probe::reached(Probe::AdmissionStepFailed);
+            tracing::warn!(%event_id, error = %e, "admission step failed");
+        }
     }
 }
