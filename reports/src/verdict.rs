@@ -208,18 +208,14 @@ pub fn banner(inputs: &Inputs) -> Banner {
                 r.nondeterministic.is_empty(),
             ));
         }
-        let declared: Vec<_> = r.coverage.iter().filter(|c| c.declared).collect();
-        if !declared.is_empty() {
-            let missed: Vec<String> = declared
-                .iter()
-                .filter(|c| c.missed())
-                .map(|c| format!("{} in {}", c.state, c.plan))
-                .collect();
+        let declared = r.coverage.iter().filter(|c| c.declared).count();
+        if declared > 0 {
+            let missed = ticketing_sim::coverage::missed(&r.coverage);
             rows.push(row(
                 "coverage",
                 &format!("every declared state reached ({})", r.scenario),
                 if missed.is_empty() {
-                    format!("{} of {} reached", declared.len(), declared.len())
+                    format!("{declared} of {declared} reached")
                 } else {
                     format!("never reached: {}", missed.join(", "))
                 },

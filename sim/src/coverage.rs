@@ -32,6 +32,14 @@ impl CoverageRow {
     }
 }
 
+/// The declared states no seed reached, as "state in plan".
+pub fn missed(rows: &[CoverageRow]) -> Vec<String> {
+    rows.iter()
+        .filter(|r| r.missed())
+        .map(|r| format!("{} in {}", r.state, r.plan))
+        .collect()
+}
+
 /// The names `plan` declares that are no probe's (a typo would declare a
 /// state nobody marks, and fail every sweep for the wrong reason).
 pub fn unknown_states(plan: &FaultPlan) -> Vec<String> {

@@ -148,11 +148,7 @@ fn main() -> anyhow::Result<()> {
 
 /// A declared state that no seed of its plan reached fails the sweep.
 fn coverage_verdict(rows: &[CoverageRow]) -> anyhow::Result<()> {
-    let missed: Vec<String> = rows
-        .iter()
-        .filter(|r| r.missed())
-        .map(|r| format!("{} in {}", r.state, r.plan))
-        .collect();
+    let missed = coverage::missed(rows);
     anyhow::ensure!(
         missed.is_empty(),
         "declared states never reached: {} (the fault did not reach the code it is for: \

@@ -34,7 +34,9 @@ pub enum Probe {
     OutboxPublishFailed,
     /// The relay published a row after an earlier failed try.
     OutboxResent,
-    /// A consumer saw a message it had already handled and dropped it.
+    /// The saga dropped a bus message: one the repository had already
+    /// recorded as processed, or one that no longer moves its order (a
+    /// redelivered or late step).
     RedeliveryDeduplicated,
     /// An SSE reconnect from an id the feed no longer holds got a snapshot.
     SseResumeSnapshot,

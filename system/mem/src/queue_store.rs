@@ -186,16 +186,20 @@ impl Room {
     }
 
     /// `customer`'s place, while it is live: waiting (or pre-queue), or
-    /// admitted with the slot held at `now_ms`.
-    fn live_place_of(&self, customer: &str, now_ms: UnixMs) -> Option<(QueueTicket, VisitorId)> {
+    /// admitted with the slot held at `now_ms`; and whether it is waiting.
+    fn live_place_of(
+        &self,
+        customer: &str,
+        now_ms: UnixMs,
+    ) -> Option<(QueueTicket, VisitorId, bool)> {
         let ticket = self.by_customer.get(customer)?;
         let (visitor, rec) = self.tickets.get(ticket)?;
-        let live = match rec {
-            Rec::Waiting { .. } => true,
-            Rec::Admitted { .. } => self.active.get(visitor).is_some_and(|&u| u > now_ms),
-            Rec::Expired => false,
+        let (live, waiting) = match rec {
+            Rec::Waiting { .. } => (true, true),
+            Rec::Admitted { .. } => (self.active.get(visitor).is_some_and(|&u| u > now_ms), false),
+            Rec::Expired => (false, false),
         };
-        live.then(|| (ticket.clone(), visitor.clone()))
+        live.then(|| (ticket.clone(), visitor.clone(), waiting))
     }
 
     fn see(&mut self, ticket: &QueueTicket, now_ms: UnixMs) {
@@ -498,9 +502,10 @@ impl QueueStore for MemQueueStore {
             if now_ms < r.config.opens_at_ms {
                 return Err(QueueError::NotOpen);
             }
-            if let Some((ticket, visitor_id)) = customer_id.and_then(|c| r.live_place_of(c, now_ms))
+            if let Some((ticket, visitor_id, waiting)) =
+                customer_id.and_then(|c| r.live_place_of(c, now_ms))
             {
-                if matches!(r.tickets.get(&ticket), Some((_, Rec::Waiting { .. }))) {
+                if waiting {
                     r.see(&ticket, now_ms);
                 }
                 return Ok(Joined {

@@ -100,8 +100,8 @@ pub fn verify(
     }
     let customer = unhex(customer)?;
     Ok(AdmissionClaims {
-        event_id: EventId::from(unhex(event)?.as_str()),
-        visitor_id: VisitorId::from(unhex(visitor)?.as_str()),
+        event_id: EventId(unhex(event)?),
+        visitor_id: VisitorId(unhex(visitor)?),
         customer_id: (!customer.is_empty()).then_some(customer),
         expires_at_ms,
     })

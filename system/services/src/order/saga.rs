@@ -102,6 +102,9 @@ impl OrderState {
     async fn apply(&self, update: SagaUpdate) -> Result<ApplyOutcome, RepoError> {
         let wrote = !update.outbox.is_empty();
         let outcome = self.repo.apply(update).await?;
+        if outcome == ApplyOutcome::Duplicate {
+            probe::reached(Probe::RedeliveryDeduplicated);
+        }
         if wrote {
             self.outbox_ready.notify_one();
         }

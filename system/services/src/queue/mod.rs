@@ -9,14 +9,16 @@
 //! (`GET /api/queue/{eventId}/{ticket}`): position, people ahead and an
 //! estimated wait from the measured admission rate, then — once admitted —
 //! a signed admission token (`crate::admission`) naming the customer, which
-//! reservation requires, from that customer, on every hold for the event. Arrivals before the on-sale time are drawn
-//! into one random order at the on-sale time; later ones queue in arrival
+//! reservation requires, from that customer, on every hold for the event.
+//! Arrivals before the on-sale time are drawn into one random order at the
+//! on-sale time; later ones queue in arrival
 //! order (`ticketing_domain::queue`). The admitter worker runs one atomic
 //! admission step per room every `queue.admit_interval_ms`; several queue
 //! processes may run it at once (the caps hold inside the store's step).
 //! Internal routes read a room and change its caps at run time.
 //!
-//! Layer: a service; imports the shared types, `admission`, `customer`, `http`,
+//! Layer: a service; imports the shared types, `admission`, `customer`,
+//! `http`,
 //! `worker`, `started`; never another service or the gateway.
 
 use crate::Ctx;
