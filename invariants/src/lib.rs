@@ -11,15 +11,21 @@
 //! imports only `ticketing-domain`'s types and ports.
 
 pub mod customers;
+pub mod history;
+pub mod linearize;
 pub mod queue;
 pub mod read;
 pub mod rules;
+pub mod seat_model;
 pub mod snapshot;
 
+#[cfg(test)]
+mod history_tests;
 #[cfg(test)]
 mod tests;
 
 pub use customers::{BoughtSeats, CustomerFact, GrantedHold, Holding, LimitsFact};
+pub use history::{History, HistoryReport};
 pub use read::{Stores, read_ports};
 pub use rules::{INVARIANTS, Verdict, Violation, check, judge, oversold_seats};
 pub use snapshot::{

@@ -50,6 +50,10 @@ pub const INVARIANTS: &[(&str, &str)] = &[
         "9-customer-limits",
         "no customer ever has more seats (held and sold) or live holds on one event than its limits, in the store's truth or in what clients were told",
     ),
+    (
+        "10-history",
+        "what clients saw while it happened is linearizable per seat (a sold seat never read available again), and seat-map versions never go back",
+    ),
 ];
 
 /// One broken invariant with the offending seat, order or message.
@@ -101,6 +105,7 @@ pub fn judge(s: &Snapshot) -> Vec<Verdict> {
         convergence(s),
         waiting_room(s),
         customer_limits(s),
+        history(s),
     ]
 }
 
@@ -121,6 +126,19 @@ pub fn check(s: &Snapshot) -> Vec<Violation> {
 pub fn customer_limits(s: &Snapshot) -> Verdict {
     let (observed, violations) = crate::customers::judge(s.customers.as_ref());
     Verdict::new("9-customer-limits", observed, violations)
+}
+
+/// Invariant 10 (`crate::history`): the client history, checked by the
+/// harness (the search is its cost) and reported here.
+pub fn history(s: &Snapshot) -> Verdict {
+    match &s.history {
+        None => Verdict::new(
+            "10-history",
+            "not judged: no history recorded".to_owned(),
+            Vec::new(),
+        ),
+        Some(h) => Verdict::new("10-history", h.observed(), h.violations.clone()),
+    }
 }
 
 /// Invariant 8 (`crate::queue`): the waiting room's caps, order and visitors.

@@ -47,6 +47,9 @@ pub struct Snapshot {
     /// The per-customer limits and what the store and clients said of
     /// them; `None`: the run had no customers with limits.
     pub customers: Option<crate::customers::CustomerFact>,
+    /// The client history's check (`crate::history::check`); `None`: the
+    /// harness recorded no history.
+    pub history: Option<crate::history::HistoryReport>,
 }
 
 /// A waiting room's log and what its visitors were told.

@@ -122,6 +122,7 @@ fn healthy() -> Snapshot {
         hold_grace_ms: 0,
         queue: None,
         customers: None,
+        history: None,
     }
 }
 

@@ -404,6 +404,7 @@ fn sim_view(inputs: &Inputs) -> Option<Value> {
                 "repro": r.repro,
                 "trace_path": r.trace_path,
                 "excerpt": r.trace_excerpt.join("\n"),
+                "witnesses": r.witness_paths.iter().map(|(seat, path)| json!({"seat": seat, "path": path})).collect::<Vec<_>>(),
             })
         })
         .collect();
@@ -452,7 +453,13 @@ fn sim_view(inputs: &Inputs) -> Option<Value> {
         .iter()
         .map(|s| {
             let r = &s.results;
+            let h = |f: fn(&ticketing_sim::results::RunResult) -> usize| r.runs.iter().map(f).sum::<usize>();
             json!({
+                "history": {
+                    "ops": h(|x| x.history.ops), "seats": h(|x| x.history.seats),
+                    "linearizable": h(|x| x.history.linearizable), "unknown": h(|x| x.history.unknown),
+                    "violating": h(|x| x.history.seats - x.history.linearizable - x.history.unknown),
+                },
                 "path": s.path.display().to_string(),
                 "kind": if r.zoo.is_empty() { "sweep" } else { "bug zoo" },
                 "scenario": r.scenario, "users": r.users, "seats": r.seats,

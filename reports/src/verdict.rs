@@ -10,7 +10,7 @@ use serde::Serialize;
 /// One line of the banner.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Row {
-    /// "load SLO", "invariants", "simulation", "bug zoo", "coverage", "determinism", "pipeline", "input".
+    /// "load SLO", "invariants", "simulation", "bug zoo", "coverage", "history", "determinism", "pipeline", "input".
     pub area: String,
     pub rule: String,
     pub observed: String,
@@ -206,6 +206,22 @@ pub fn banner(inputs: &Inputs) -> Banner {
                 },
                 "identical",
                 r.nondeterministic.is_empty(),
+            ));
+        }
+        let plain: Vec<_> = r.runs.iter().filter(|x| x.bug.is_none()).collect();
+        let seats: usize = plain.iter().map(|x| x.history.seats).sum();
+        if seats > 0 {
+            let good: usize = plain.iter().map(|x| x.history.linearizable).sum();
+            let unknown: usize = plain.iter().map(|x| x.history.unknown).sum();
+            let bad = seats - good - unknown;
+            rows.push(row(
+                "history",
+                &format!("client histories linearizable per seat ({})", r.scenario),
+                format!(
+                    "{good} of {seats} seats, {unknown} unknown (search bound), {bad} violating"
+                ),
+                "none violating",
+                bad == 0,
             ));
         }
         let declared = r.coverage.iter().filter(|c| c.declared).count();

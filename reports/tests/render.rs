@@ -466,3 +466,58 @@ fn a_declared_state_never_reached_fails_the_night() {
     );
     assert!(missed.html.contains("NEVER REACHED"));
 }
+
+/// The history table and its verdict row: a sweep whose seat histories
+/// are all linearizable passes; one violating seat outside the zoo fails
+/// the night, and its witness is linked.
+#[test]
+fn a_seat_history_that_is_not_linearizable_fails_the_night() {
+    let night = |violating: bool| {
+        let mut sweep = SweepResults::read(&fixture("sim.json")).unwrap();
+        for r in &mut sweep.runs {
+            r.history.ops = 1_000;
+            r.history.seats = 50;
+            r.history.linearizable = 50;
+        }
+        if violating {
+            let r = &mut sweep.runs[0];
+            r.history.linearizable = 49;
+            r.passed = false;
+            r.violations.push(ticketing_sim::check::Violation {
+                invariant: "10-history".into(),
+                detail: "seat 1-1: no order of its 12 operations explains what clients saw".into(),
+            });
+            r.witness_paths = vec![("1-1".into(), "traces/none-1.witness-1-1.jsonl".into())];
+        }
+        let mut inputs = Inputs::default();
+        inputs.sims.push(SimRun {
+            path: fixture("sim.json"),
+            results: sweep,
+        });
+        render(&inputs, &options("hist", Vec::new())).unwrap()
+    };
+    let fine = night(false);
+    assert!(fine.html.contains("History check: what clients saw"));
+    assert!(
+        !fine.banner.failures.iter().any(|r| r.area == "history"),
+        "{:?}",
+        fine.banner.failures
+    );
+    let bad = night(true);
+    assert!(!bad.passed);
+    let failure = bad
+        .banner
+        .failures
+        .iter()
+        .find(|r| r.area == "history")
+        .unwrap();
+    assert!(
+        failure.observed.contains("1 violating"),
+        "{}",
+        failure.observed
+    );
+    assert!(
+        bad.html.contains("none-1.witness-1-1.jsonl"),
+        "the witness is linked"
+    );
+}

@@ -66,6 +66,10 @@ pub fn snapshot(t: &Truth) -> Snapshot {
     s.now_ms = t.now_ms;
     s.queue = t.queue.as_ref().map(|q| queue_fact(t, q, &event));
     s.customers = Some(customer_fact(t, &event));
+    s.history = Some(ticketing_invariants::history::check(
+        &crate::lock(&t.log).history,
+        ticketing_invariants::linearize::BUDGET_DEFAULT,
+    ));
     s
 }
 
@@ -257,6 +261,7 @@ mod tests {
             payments: Arc::new(MemPaymentRepository::new()),
             bus: MemEventBus::new(1),
             history: Arc::new(Mutex::new(History::default())),
+            log: crate::record::Log::shared(),
             watchers: Vec::new(),
             now_ms: crate::clock::EPOCH_MS,
             settled_at_ms: 0,

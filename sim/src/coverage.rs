@@ -146,6 +146,9 @@ mod tests {
             repro: String::new(),
             trace: Vec::new(),
             reached: reached.iter().map(|(n, c)| ((*n).to_owned(), *c)).collect(),
+            history: Default::default(),
+            witnesses: Vec::new(),
+            ops: Default::default(),
         }
     }
 

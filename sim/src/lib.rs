@@ -9,7 +9,7 @@
 //! known bugs that the checkers must catch. A run is a function of its seed
 //! (and the commit): [`run_one`] twice with one seed gives one trace hash.
 //!
-//! Layers, bottom up: this root (`lock` only) → `clock`, `net` → `remote`,
+//! Layers, bottom up: this root (`lock` only) → `clock`, `net` → `record`, `remote`,
 //! `users`, `watchers`, `zoo` → `world` → `check` → `run` → `coverage` →
 //! `results`.
 //! No module imports one above it (`ci/module-cycles` checks).
@@ -24,6 +24,7 @@ pub mod check;
 pub mod clock;
 pub mod coverage;
 pub mod net;
+pub mod record;
 pub mod remote;
 pub mod results;
 pub mod run;

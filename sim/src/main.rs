@@ -11,8 +11,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 use ticketing_domain::probe::Probe;
 use ticketing_faults::{FaultPlan, plan_names_for};
+use ticketing_invariants::history::to_jsonl;
 use ticketing_sim::coverage::{self, CoverageRow};
-use ticketing_sim::results::{RESULTS_VERSION, RunResult, SweepResults, ZooRow};
+use ticketing_sim::results::{RESULTS_VERSION, RunResult, SweepResults, ZooRow, witness_path};
 use ticketing_sim::world::SimConfig;
 use ticketing_sim::zoo::{self, Bug};
 use ticketing_sim::{RunReport, run_one};
@@ -62,9 +63,14 @@ struct Args {
     /// replay exactly.
     #[arg(long, hide = true)]
     worker: bool,
-    /// Where failing runs' traces are written.
+    /// Where failing runs' traces (and the smallest failing sub-history of
+    /// each seat the history check faulted) are written.
     #[arg(long, default_value = "target/sim-traces")]
     trace_dir: PathBuf,
+    /// Write every run's client history here as JSON lines, one event per
+    /// line (`<plan>-<seed>[-<bug>].history.jsonl`, a Jepsen-style history).
+    #[arg(long)]
+    history_dir: Option<PathBuf>,
 }
 
 /// A job's report and, with `--check-determinism`, the second run's trace hash.
@@ -100,6 +106,13 @@ fn main() -> anyhow::Result<()> {
         let seed = args.seed.context("--worker needs --seed")?;
         let plan = FaultPlan::named(&args.plan, seed)?;
         let report = run_one(&plan, seed, &cfg, bug)?;
+        if let Some(dir) = &args.history_dir {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            let path = dir.join(file_name(&report, "history.jsonl"));
+            std::fs::write(&path, to_jsonl(&report.ops.ops, report.ops.origin_ms))
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
         println!("{}", serde_json::to_string(&report)?);
         return Ok(());
     }
@@ -121,6 +134,7 @@ fn main() -> anyhow::Result<()> {
     let mut tally = tally(results, &args);
     print_failures(&tally.reports, &args);
     let sim_s = print_speed(&tally.reports, &args, wall);
+    print_history(&tally.reports, &args);
     print_determinism(&tally.nondeterministic, &args);
     let zoo_rows = if zoo_mode {
         zoo_table(&tally.reports)
@@ -515,6 +529,9 @@ fn run_in_process(
     if args.queued {
         cmd.arg("--queued");
     }
+    if let Some(dir) = &args.history_dir {
+        cmd.arg("--history-dir").arg(dir);
+    }
     let out = cmd.output().context("cannot start a simulation worker")?;
     anyhow::ensure!(
         out.status.success(),
@@ -528,8 +545,13 @@ fn run_in_process(
 }
 
 fn trace_name(rep: &RunReport) -> String {
+    file_name(rep, "log")
+}
+
+/// `<plan>-<seed>[-<bug>].<ext>`: the run's files.
+fn file_name(rep: &RunReport, ext: &str) -> String {
     format!(
-        "{}-{}{}.log",
+        "{}-{}{}.{ext}",
         rep.plan,
         rep.seed,
         rep.bug
@@ -553,4 +575,48 @@ fn write_trace(dir: &std::path::Path, rep: &RunReport) {
         text.push_str(&format!("VIOLATION [{}] {}\n", v.invariant, v.detail));
     }
     let _ = std::fs::write(dir.join(trace_name(rep)), text);
+    let trace = dir.join(trace_name(rep)).display().to_string();
+    for w in &rep.witnesses {
+        let path = witness_path(&trace, w.seat.as_str());
+        let _ = std::fs::write(path, to_jsonl(&w.ops, w.origin_ms));
+    }
+}
+
+/// Witnesses listed per run (all are written).
+const WITNESSES_SHOWN: usize = 3;
+
+/// The history check over every run: operations, seats, what the search
+/// could not decide, what it found.
+fn print_history(reports: &[RunReport], args: &Args) {
+    let sum = |f: fn(&RunReport) -> usize| reports.iter().map(f).sum::<usize>();
+    let seats = sum(|r| r.history.seats);
+    println!(
+        "history check: {} operations in {} runs; {} of {seats} seat histories linearizable, {} unknown (search bound), {} with a violation",
+        sum(|r| r.history.ops),
+        reports.len(),
+        sum(|r| r.history.linearizable),
+        sum(|r| r.history.unknown),
+        sum(|r| r.witnesses.len()),
+    );
+    for r in reports.iter().filter(|r| !r.witnesses.is_empty()) {
+        if r.witnesses.len() > WITNESSES_SHOWN {
+            println!(
+                "  {} seed {}: {} seats with a violation, the first {WITNESSES_SHOWN}:",
+                r.plan,
+                r.seed,
+                r.witnesses.len()
+            );
+        }
+        let trace = args.trace_dir.join(trace_name(r)).display().to_string();
+        for w in r.witnesses.iter().take(WITNESSES_SHOWN) {
+            println!(
+                "  {} seed {}: seat {} — smallest failing sub-history ({} operations): {}",
+                r.plan,
+                r.seed,
+                w.seat,
+                w.ops.len(),
+                witness_path(&trace, w.seat.as_str())
+            );
+        }
+    }
 }

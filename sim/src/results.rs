@@ -9,7 +9,7 @@
 
 use crate::check::Violation;
 use crate::coverage::CoverageRow;
-use crate::run::RunReport;
+use crate::run::{HistoryFigures, RunReport};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
@@ -72,6 +72,13 @@ pub struct RunResult {
     pub trace_path: Option<String>,
     /// Failing runs only: see [`trace_excerpt`].
     pub trace_excerpt: Vec<String>,
+    /// The client history's check (invariant 10): operations and seats.
+    #[serde(default)]
+    pub history: HistoryFigures,
+    /// Where each violating seat's smallest failing sub-history was
+    /// written (JSON lines), by seat.
+    #[serde(default)]
+    pub witness_paths: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -114,9 +121,29 @@ impl SweepResults {
     }
 }
 
+/// Beside a run's trace (`<run>.log`), its seat's witness
+/// (`<run>.witness-<seat>.jsonl`).
+pub fn witness_path(trace_path: &str, seat: &str) -> String {
+    let stem = trace_path.strip_suffix(".log").unwrap_or(trace_path);
+    format!("{stem}.witness-{seat}.jsonl")
+}
+
 impl RunResult {
-    /// Keeps a report's figures; the excerpt and trace path only if it failed.
+    /// Keeps a report's figures; the excerpt, trace and witness paths only
+    /// if it failed (`trace_path` and the witnesses in one folder).
     pub fn of(rep: &RunReport, trace_path: Option<String>) -> RunResult {
+        let witness_paths = match (&trace_path, rep.passed) {
+            (Some(t), false) => rep
+                .witnesses
+                .iter()
+                .map(|w| {
+                    let seat = w.seat.to_string();
+                    let path = witness_path(t, &seat);
+                    (seat, path)
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
         let failed = !rep.passed;
         RunResult {
             plan: rep.plan.clone(),
@@ -136,6 +163,8 @@ impl RunResult {
             } else {
                 Vec::new()
             },
+            history: rep.history.clone(),
+            witness_paths,
         }
     }
 }

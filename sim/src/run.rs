@@ -8,6 +8,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use ticketing_domain::probe;
 use ticketing_faults::FaultPlan;
+use ticketing_invariants::history::{History, HistoryReport, Witness};
 
 /// The outcome of one seed.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -29,6 +30,37 @@ pub struct RunReport {
     /// (`ticketing_domain::probe`), by name.
     #[serde(default)]
     pub reached: BTreeMap<String, u64>,
+    /// The client history's check: figures and, per violating seat, its
+    /// smallest failing sub-history (invariant 10).
+    #[serde(default)]
+    pub history: HistoryFigures,
+    #[serde(default)]
+    pub witnesses: Vec<Witness>,
+    /// The whole client history (kept in the process that ran the seed;
+    /// `--history-dir` writes it there).
+    #[serde(skip)]
+    pub ops: History,
+}
+
+/// The history check's figures for one run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct HistoryFigures {
+    pub ops: usize,
+    pub seats: usize,
+    pub linearizable: usize,
+    /// Seats the search bound cut short.
+    pub unknown: usize,
+}
+
+impl HistoryFigures {
+    fn of(r: &HistoryReport) -> HistoryFigures {
+        HistoryFigures {
+            ops: r.ops,
+            seats: r.seats,
+            linearizable: r.linearizable,
+            unknown: r.unknown.len(),
+        }
+    }
 }
 
 /// FNV-1a over the trace: stable across runs and platforms.
@@ -71,7 +103,9 @@ pub fn run_one(
         .into_iter()
         .map(|(p, n)| (p.as_str().to_owned(), n))
         .collect();
-    let violations = check::check(&outcome.truth);
+    let snap = check::snapshot(&outcome.truth);
+    let violations = ticketing_invariants::check(&snap);
+    let checked = snap.history.unwrap_or_default();
     let mut trace = outcome.trace;
     trace.extend(world::digest_lines(&outcome.truth));
     let orders = world::sync(ticketing_domain::ports::OrderRepository::orders(
@@ -100,5 +134,8 @@ pub fn run_one(
         violations,
         trace,
         reached,
+        history: HistoryFigures::of(&checked),
+        witnesses: checked.witnesses,
+        ops: std::mem::take(&mut crate::lock(&outcome.truth.log).history),
     })
 }

@@ -16,6 +16,7 @@
 
 use crate::clock::SimClock;
 use crate::net::SimConnector;
+use crate::record::{Recorder, SharedLog, hold_refusal, refusal};
 use http::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -27,6 +28,7 @@ use ticketing_contract::{
 };
 use ticketing_domain::ports::{RandomExt, RandomSource};
 use ticketing_domain::{HoldId, OrderId, OrderStatus, SeatId, SeatStatus};
+use ticketing_invariants::history::{Call, Outcome};
 use ticketing_runtime::ChaChaRandom;
 use ticketing_services::http::client::{HttpClient, JsonResponse, body};
 
@@ -140,6 +142,27 @@ fn wire_name<T: serde::Serialize>(status: &T) -> String {
     }
 }
 
+/// A seat-map read as the history records it.
+fn map_outcome(m: &SeatMapView) -> Outcome {
+    Outcome::Map {
+        version: m.version,
+        seats: m
+            .seats
+            .iter()
+            .map(|s| (s.seat_id.clone(), s.status))
+            .collect(),
+    }
+}
+
+/// A granted hold as the history records it.
+fn held(h: &HoldView) -> Outcome {
+    Outcome::Held {
+        hold: h.hold_id.clone(),
+        seats: h.seat_ids.clone(),
+        expires_ms: h.expires_at_ms,
+    }
+}
+
 /// An answer's body as a contract type; `None` when it is not one.
 fn view<T: DeserializeOwned>(r: JsonResponse) -> Option<T> {
     serde_json::from_value(r.body).ok()
@@ -234,12 +257,21 @@ struct User {
     accounts: Arc<HttpClient<SimConnector>>,
     /// `Bearer <token>` once logged in.
     bearer: Option<String>,
+    /// The client history's pen (`crate::record`).
+    rec: Recorder,
 }
 
 /// Asks for a place at most this many times (a bound on the wait loop).
 const QUEUE_ASKS_MAX: u32 = 400;
 
 impl User {
+    fn hold_call(&self, seats: &[String]) -> Call {
+        Call::Hold {
+            seats: seats.iter().map(|s| SeatId::from(s.as_str())).collect(),
+            hold_ms: self.w.hold_seconds * 1000,
+        }
+    }
+
     fn tell(&self, told: Told) {
         crate::lock(&self.history).observations.push(Observation {
             at_ms: SimClock::elapsed_ms(),
@@ -344,21 +376,25 @@ impl User {
         let want = self.rng.range_u64(lo, hi) as usize;
         let path = format!("/api/events/{}/seats", self.w.event_id);
         let mut free: Vec<String> = Vec::new();
-        if self.rng.unit_f64() < read_map_p
-            && let Some(r) = self
+        if self.rng.unit_f64() < read_map_p {
+            let p = self.rec.call(Call::SeatMap);
+            match self
                 .send(&self.catalog, Method::GET, &path, None, &[])
                 .await
-            && r.status == StatusCode::OK
-        {
-            free = view::<SeatMapView>(r)
-                .map(|m| {
-                    m.seats
-                        .into_iter()
-                        .filter(|s| s.status == SeatStatus::Available)
-                        .map(|s| s.seat_id.0)
-                        .collect()
-                })
-                .unwrap_or_default();
+            {
+                Some(r) if r.status == StatusCode::OK => {
+                    if let Some(m) = view::<SeatMapView>(r) {
+                        self.rec.answer(p, map_outcome(&m));
+                        free = m
+                            .seats
+                            .into_iter()
+                            .filter(|s| s.status == SeatStatus::Available)
+                            .map(|s| s.seat_id.0)
+                            .collect();
+                    }
+                }
+                other => self.rec.answer(p, refusal(other.as_ref())),
+            }
         }
         let mut seats = Vec::new();
         for _ in 0..want {
@@ -387,6 +423,10 @@ impl User {
         });
         for _ in 0..6 {
             let client = self.pick(&self.order);
+            let p = self.rec.call(Call::Order {
+                hold: hold_id.clone(),
+                key: key.to_owned(),
+            });
             let r = self
                 .send(
                     client,
@@ -401,13 +441,22 @@ impl User {
             match r {
                 Some(r) if r.status == StatusCode::ACCEPTED => {
                     let order_id = view::<PlacedView>(r)?.order_id;
+                    self.rec.answer(
+                        p,
+                        Outcome::Placed {
+                            order: order_id.clone(),
+                        },
+                    );
                     self.tell(Told::OrderAccepted {
                         key: key.to_owned(),
                         order_id: order_id.clone(),
                     });
                     return Some(order_id);
                 }
-                Some(r) if r.status.is_client_error() => return None,
+                Some(r) if r.status.is_client_error() => {
+                    self.rec.answer(p, refusal(Some(&r)));
+                    return None;
+                }
                 _ => self.pause(200, 800).await,
             }
         }
@@ -415,16 +464,33 @@ impl User {
     }
 
     /// Polls until the order is final or the polling budget runs out.
-    async fn follow(&self, order_id: &OrderId) -> Option<OrderStatus> {
+    async fn follow(&self, order_id: &OrderId, hold_id: &HoldId) -> Option<OrderStatus> {
         let path = format!("/api/orders/{order_id}");
         for _ in 0..120 {
             self.pause(250, 500).await;
             let client = self.pick(&self.order);
-            if let Some(r) = self.send(client, Method::GET, &path, None, &[]).await
-                && r.status == StatusCode::OK
-                && let Some(o) = view::<OrderView>(r)
-                && o.status != OrderStatus::Pending
-            {
+            let p = self.rec.call(Call::OrderStatus {
+                order: order_id.clone(),
+                hold: hold_id.clone(),
+            });
+            let o = match self.send(client, Method::GET, &path, None, &[]).await {
+                Some(r) if r.status == StatusCode::OK => view::<OrderView>(r),
+                other => {
+                    self.rec.answer(p, refusal(other.as_ref()));
+                    None
+                }
+            };
+            if let Some(o) = o {
+                self.rec.answer(
+                    p,
+                    Outcome::Order {
+                        status: o.status,
+                        seats: o.seat_ids.clone(),
+                    },
+                );
+                if o.status == OrderStatus::Pending {
+                    continue;
+                }
                 self.tell(Told::OrderFinal {
                     order_id: order_id.clone(),
                     status: o.status,
@@ -556,6 +622,7 @@ impl User {
                 break;
             }
             let seats = self.choose_seats(1, 2, 0.5).await;
+            let p = self.rec.call(self.hold_call(&seats));
             let hold = body(&HoldBody {
                 event_id: self.w.event_id.clone(),
                 seat_ids: seats.clone(),
@@ -576,12 +643,14 @@ impl User {
                 continue;
             };
             if r.status != StatusCode::CREATED {
+                self.rec.answer(p, hold_refusal(Some(&r)));
                 self.pause(50, 400).await;
                 continue;
             }
             let Some(granted) = view::<HoldView>(r) else {
                 continue;
             };
+            self.rec.answer(p, held(&granted));
             let hold_id = granted.hold_id;
             if protected && token.is_none() {
                 self.tell(Told::HeldWithoutAdmission {
@@ -606,7 +675,10 @@ impl User {
                     self.tell(Told::LetGo {
                         hold_id: hold_id.clone(),
                     });
-                    let _ = self
+                    let p = self.rec.call(Call::Release {
+                        hold: hold_id.clone(),
+                    });
+                    let r = self
                         .send(
                             self.pick(&self.reservation),
                             Method::DELETE,
@@ -615,6 +687,11 @@ impl User {
                             &[],
                         )
                         .await;
+                    let outcome = match r {
+                        Some(r) if r.status.is_success() => Outcome::Released,
+                        other => refusal(other.as_ref()),
+                    };
+                    self.rec.answer(p, outcome);
                 }
                 return;
             }
@@ -623,7 +700,7 @@ impl User {
             let Some(order_id) = self.place(&hold_id, &key).await else {
                 continue;
             };
-            match self.follow(&order_id).await {
+            match self.follow(&order_id, &hold_id).await {
                 Some(OrderStatus::Confirmed) => return,
                 Some(_) => {}
                 // Still pending when patience ran out: do not buy twice.
@@ -657,7 +734,7 @@ impl User {
                 let h = live.remove(0);
                 let key = format!("scalper-{}-round-{round}", self.id);
                 if let Some(order_id) = self.place(&h, &key).await {
-                    self.follow(&order_id).await;
+                    self.follow(&order_id, &h).await;
                 }
             }
             self.pause(200, 600).await;
@@ -668,6 +745,7 @@ impl User {
     async fn grab(&self) -> Option<HoldId> {
         // Scalpers always read the map: they aim at seats that are free.
         let seats = self.choose_seats(2, 3, 1.0).await;
+        let p = self.rec.call(self.hold_call(&seats));
         let hold = body(&HoldBody {
             event_id: self.w.event_id.clone(),
             seat_ids: seats,
@@ -678,9 +756,11 @@ impl User {
             .send(client, Method::POST, "/api/reservations", Some(hold), &[])
             .await?;
         if r.status != StatusCode::CREATED {
+            self.rec.answer(p, hold_refusal(Some(&r)));
             return None;
         }
         let h = view::<HoldView>(r)?;
+        self.rec.answer(p, held(&h));
         self.tell(Told::Held {
             hold_id: h.hold_id.clone(),
             seats: h.seat_ids,
@@ -697,9 +777,15 @@ impl User {
             hold_seconds: self.w.hold_seconds,
         });
         let client = self.pick(&self.reservation);
+        let p = self.rec.call(Call::Extend {
+            hold: hold_id.clone(),
+        });
         let Some(r) = self.send(client, Method::POST, &path, Some(ext), &[]).await else {
             return true;
         };
+        if r.status != StatusCode::OK {
+            self.rec.answer(p, refusal(Some(&r)));
+        }
         if r.status == StatusCode::TOO_MANY_REQUESTS {
             return true;
         }
@@ -709,6 +795,12 @@ impl User {
         let Some(h) = view::<HoldView>(r) else {
             return false;
         };
+        self.rec.answer(
+            p,
+            Outcome::Extended {
+                expires_ms: h.expires_at_ms,
+            },
+        );
         self.tell(Told::Extended {
             hold_id: h.hold_id,
             expires_at_ms: h.expires_at_ms,
@@ -723,6 +815,7 @@ pub async fn run_users(
     w: Workload,
     seed: u64,
     history: SharedHistory,
+    log: SharedLog,
 ) -> turmoil::Result {
     let timeout = Duration::from_millis(w.request_timeout_ms);
     let trace_rng: Arc<dyn RandomSource> = Arc::new(ChaChaRandom::from_seed(
@@ -760,6 +853,7 @@ pub async fn run_users(
             queue: queue.clone(),
             accounts: accounts.clone(),
             bearer: None,
+            rec: Recorder::new(log.clone(), format!("user-{id}")),
         };
         tasks.push(tokio::task::spawn_local(user.run()));
     }

@@ -16,6 +16,8 @@ use ticketing_contract::{ChangeView, SeatMapView};
 use ticketing_domain::{SeatId, SeatStatus};
 
 use crate::net::SimConnector;
+use crate::record::Recorder;
+use ticketing_invariants::history::{Call, Outcome};
 
 /// What one watcher believes.
 #[derive(Debug, Default, Clone)]
@@ -30,15 +32,27 @@ pub struct View {
 
 pub type SharedView = Arc<Mutex<View>>;
 
-/// Applies one SSE message; returns false when the view must resync.
-/// A message that is not the contract's shape is skipped.
-fn apply(view: &SharedView, event: &str, data: &str) -> bool {
+/// Applies one SSE message (recording its delivery in the history);
+/// returns false when the view must resync. A message that is not the
+/// contract's shape is skipped.
+fn apply(view: &SharedView, event: &str, data: &str, rec: &Recorder) -> bool {
     let mut view = crate::lock(view);
+    let f = Call::Stream {
+        connection: view.reconnects,
+    };
     match event {
         "snapshot" => {
             let Ok(map) = serde_json::from_str::<SeatMapView>(data) else {
                 return true;
             };
+            let seats = map.seats.iter().map(|s| (s.seat_id.clone(), s.status));
+            rec.delivered(
+                f,
+                Outcome::Snapshot {
+                    version: map.version,
+                    seats: seats.collect(),
+                },
+            );
             view.version = map.version;
             view.seats = map
                 .seats
@@ -52,6 +66,14 @@ fn apply(view: &SharedView, event: &str, data: &str) -> bool {
             let Ok(c) = serde_json::from_str::<ChangeView>(data) else {
                 return true;
             };
+            rec.delivered(
+                f,
+                Outcome::Change {
+                    version: c.version,
+                    seat: c.seat_id.clone(),
+                    status: c.status,
+                },
+            );
             if c.version <= view.version {
                 return true;
             }
@@ -68,7 +90,12 @@ fn apply(view: &SharedView, event: &str, data: &str) -> bool {
 }
 
 /// The software of a watcher host: follows `event` forever.
-pub async fn watch(event: String, view: SharedView, idle_timeout: Duration) -> turmoil::Result {
+pub async fn watch(
+    event: String,
+    view: SharedView,
+    idle_timeout: Duration,
+    rec: Recorder,
+) -> turmoil::Result {
     let client: Client<SimConnector, Empty<Bytes>> = Client::builder(TokioExecutor::new())
         .pool_timer(TokioTimer::new())
         .build(SimConnector);
@@ -109,7 +136,7 @@ pub async fn watch(event: String, view: SharedView, idle_timeout: Duration) -> t
                             data.push_str(d.trim_start());
                         }
                     }
-                    if !apply(&view, event, &data) {
+                    if !apply(&view, event, &data, &rec) {
                         break 'stream;
                     }
                 }

@@ -11,6 +11,7 @@
 
 use crate::clock::{EPOCH_MS, SimClock};
 use crate::net::{SimConnector, SimListener};
+use crate::record::{Log, Recorder, SharedLog};
 use crate::remote::{self, RemoteEventBus, RemoteQueueStore, RemoteSeatStore};
 use crate::users::{self, History, SharedHistory, Workload};
 use crate::watchers::{self, SharedView};
@@ -260,6 +261,8 @@ pub struct Truth {
     pub payments: Arc<MemPaymentRepository>,
     pub bus: MemEventBus,
     pub history: SharedHistory,
+    /// Every client operation, call and return (`crate::record`).
+    pub log: SharedLog,
     pub watchers: Vec<SharedView>,
     pub now_ms: u64,
     /// Simulated time when users were done and faults healed.
@@ -609,8 +612,10 @@ fn shared(seed: u64, cfg: &SimConfig, bug: Option<Bug>) -> anyhow::Result<Arc<Sh
     let mem_seats = Arc::new(MemSeatStore::new(4_096, 3_600_000));
     let seat_store: Arc<dyn SeatStore> = match bug {
         Some(
-            b
-            @ (Bug::UnfencedConfirm | Bug::ReleaseWithoutOwnerCheck | Bug::LimitCheckedBeforeHold),
+            b @ (Bug::UnfencedConfirm
+            | Bug::ReleaseWithoutOwnerCheck
+            | Bug::LimitCheckedBeforeHold
+            | Bug::StaleMapVersion),
         ) => Arc::new(ZooSeatStore::new(mem_seats.clone(), b)),
         _ => mem_seats.clone(),
     };
@@ -743,13 +748,20 @@ fn add_watchers(
     sim: &mut turmoil::Sim<'_>,
     cfg: &SimConfig,
     hosts: &mut Vec<String>,
+    log: &SharedLog,
 ) -> Vec<SharedView> {
     let views: Vec<SharedView> = (0..cfg.watchers).map(|_| SharedView::default()).collect();
     for (i, view) in views.iter().enumerate() {
         let name = format!("watcher-{}", i + 1);
         let view = view.clone();
+        let rec = Recorder::new(log.clone(), name.clone());
         sim.host(name.as_str(), move || {
-            watchers::watch(EVENT.into(), view.clone(), Duration::from_millis(5_000))
+            watchers::watch(
+                EVENT.into(),
+                view.clone(),
+                Duration::from_millis(5_000),
+                rec.clone(),
+            )
         });
         hosts.push(name);
     }
@@ -762,6 +774,7 @@ fn add_users(
     cfg: &SimConfig,
     seed: u64,
     history: &SharedHistory,
+    log: &SharedLog,
 ) -> Vec<String> {
     let workload = Workload {
         event_id: EVENT.into(),
@@ -790,8 +803,8 @@ fn add_users(
     for k in 0..cfg.user_hosts {
         let name = format!("users-{}", k + 1);
         let ids: Vec<usize> = (0..cfg.users).filter(|u| u % cfg.user_hosts == k).collect();
-        let (w, h) = (workload.clone(), history.clone());
-        sim.client(name.as_str(), users::run_users(ids, w, seed, h));
+        let (w, h, l) = (workload.clone(), history.clone(), log.clone());
+        sim.client(name.as_str(), users::run_users(ids, w, seed, h, l));
         user_hosts.push(name);
     }
     user_hosts
@@ -873,11 +886,12 @@ pub fn run(
 ) -> anyhow::Result<Outcome> {
     let sh = shared(seed, cfg, bug)?;
     let history: SharedHistory = Arc::new(Mutex::new(History::default()));
+    let log: SharedLog = Log::shared();
     let mut trace: Vec<String> = Vec::new();
     let mut sim = builder(seed);
     let mut service_hosts = add_services(&mut sim, &sh, cfg);
-    let views = add_watchers(&mut sim, cfg, &mut service_hosts);
-    let user_hosts = add_users(&mut sim, cfg, seed, &history);
+    let views = add_watchers(&mut sim, cfg, &mut service_hosts, &log);
+    let user_hosts = add_users(&mut sim, cfg, seed, &history, &log);
     let mut all_hosts = service_hosts.clone();
     all_hosts.extend(user_hosts.iter().cloned());
 
@@ -910,6 +924,7 @@ pub fn run(
             payments: sh.payments.clone(),
             bus: sh.bus.clone(),
             history,
+            log,
             watchers: views,
             now_ms,
             settled_at_ms,

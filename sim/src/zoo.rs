@@ -52,6 +52,12 @@ pub enum Bug {
     /// The admission step never frees an idle shopper's slot nor drops a
     /// visitor who stopped asking: slots fill with ghosts, the caps stall.
     AbandonedNeverRemoved,
+    /// The seat store answers an event's version from a copy refreshed at
+    /// most every [`STALE_VERSION_MS`] (a lagging replica): the catalog's
+    /// cache believes itself current and serves maps older than holds and
+    /// sales clients were already told of. The end state is sound; only
+    /// the history shows it.
+    StaleMapVersion,
 }
 
 pub const ALL: &[Bug] = &[
@@ -65,6 +71,7 @@ pub const ALL: &[Bug] = &[
     Bug::AdmissionReadThenWrite,
     Bug::PrequeueRedrawnOnRead,
     Bug::AbandonedNeverRemoved,
+    Bug::StaleMapVersion,
 ];
 
 impl Bug {
@@ -80,6 +87,7 @@ impl Bug {
             Bug::AdmissionReadThenWrite => "admission-read-then-write",
             Bug::PrequeueRedrawnOnRead => "prequeue-redrawn-on-read",
             Bug::AbandonedNeverRemoved => "abandoned-never-removed",
+            Bug::StaleMapVersion => "stale-map-version",
         }
     }
 
@@ -117,6 +125,9 @@ impl Bug {
             Bug::AbandonedNeverRemoved => {
                 "idle slots are never freed and silent visitors never dropped (the caps stall)"
             }
+            Bug::StaleMapVersion => {
+                "the seat map's version is read from a copy up to 2 s old: the catalog serves maps older than what clients were told"
+            }
         }
     }
 
@@ -133,6 +144,7 @@ impl Bug {
             Bug::AdmissionReadThenWrite => ("none", 3),
             Bug::PrequeueRedrawnOnRead => ("none", 3),
             Bug::AbandonedNeverRemoved => ("none", 3),
+            Bug::StaleMapVersion => ("none", 3),
         }
     }
 
@@ -153,6 +165,12 @@ impl Bug {
 /// service doing it in two steps over the network would take.
 const ADMIT_GAP_MS: u64 = 10;
 
+/// How old the lagging copy of an event's version may be (`StaleMapVersion`).
+pub const STALE_VERSION_MS: u64 = 2_000;
+
+/// When (simulated ms) an event's version and availability were copied, and the copy.
+type LaggingCopy = (u64, (u64, usize));
+
 /// A seat store with the store-side bugs, wrapping the in-memory model.
 #[derive(Debug)]
 pub struct ZooSeatStore {
@@ -160,6 +178,9 @@ pub struct ZooSeatStore {
     bug: Bug,
     /// Every hold ever granted: the broken paths act on remembered seats.
     seen: Mutex<BTreeMap<HoldId, (EventId, Vec<SeatId>)>>,
+    /// `StaleMapVersion`: per event, the copied version and availability
+    /// and when (simulated ms) they were copied.
+    lagging: Mutex<BTreeMap<EventId, LaggingCopy>>,
 }
 
 impl ZooSeatStore {
@@ -168,6 +189,7 @@ impl ZooSeatStore {
             inner,
             bug,
             seen: Mutex::new(BTreeMap::new()),
+            lagging: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -273,7 +295,19 @@ impl SeatStore for ZooSeatStore {
         self.inner.seat_map(e).await
     }
     async fn availability(&self, e: &EventId) -> Result<(u64, usize), SeatStoreError> {
-        self.inner.availability(e).await
+        if self.bug != Bug::StaleMapVersion {
+            return self.inner.availability(e).await;
+        }
+        // BUG: answer from a copy refreshed at most every STALE_VERSION_MS.
+        let now_ms = crate::clock::SimClock::elapsed_ms();
+        if let Some((at_ms, copy)) = crate::lock(&self.lagging).get(e)
+            && now_ms < at_ms + STALE_VERSION_MS
+        {
+            return Ok(*copy);
+        }
+        let fresh = self.inner.availability(e).await?;
+        crate::lock(&self.lagging).insert(e.clone(), (now_ms, fresh));
+        Ok(fresh)
     }
     async fn changes_since(
         &self,
