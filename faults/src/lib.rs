@@ -92,6 +92,18 @@ pub struct FaultPlan {
     pub reaches: Vec<String>,
     #[serde(default)]
     pub steps: Vec<Step>,
+    /// A smaller world than the runner's own (a shrunk repro carries it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub world: Option<WorldSize>,
+}
+
+/// How big a world a plan runs in, where it differs from the runner's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorldSize {
+    pub users: Option<usize>,
+    pub rows: Option<u32>,
+    pub cols: Option<u32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +118,8 @@ pub enum PlanError {
     },
     #[error("plan {0}: {1}")]
     Invalid(String, String),
+    #[error("cannot read plan file {0}: {1}")]
+    File(String, std::io::Error),
 }
 
 /// The plans shipped in `faults/plans/`, by name.
@@ -153,6 +167,19 @@ impl FaultPlan {
         })?;
         plan.validate()?;
         Ok(plan)
+    }
+
+    /// A plan from a file (its name is the one inside).
+    pub fn from_file(path: &std::path::Path) -> Result<FaultPlan, PlanError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| PlanError::File(shown.clone(), e))?;
+        FaultPlan::from_toml(&shown, &text)
+    }
+
+    /// The plan as TOML, as `from_toml` reads it.
+    pub fn to_toml(&self) -> String {
+        // Plain data (strings, numbers, tables): it always serializes.
+        toml::to_string(self).unwrap_or_default()
     }
 
     /// A named plan; `chaos` is generated from `seed`.
@@ -304,12 +331,31 @@ pub fn chaos(seed: u64) -> FaultPlan {
         waiting_room: false,
         reaches: Vec::new(),
         steps,
+        world: None,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_plan_written_as_toml_reads_back_the_same() {
+        let mut p = chaos(7);
+        p.world = Some(WorldSize {
+            users: Some(10),
+            rows: Some(2),
+            cols: None,
+        });
+        let back = FaultPlan::from_toml("back", &p.to_toml()).unwrap();
+        assert_eq!(back, p);
+        let none = FaultPlan::named("kafka-outage", 1).unwrap();
+        assert_eq!(FaultPlan::from_toml("k", &none.to_toml()).unwrap(), none);
+        assert!(
+            !none.to_toml().contains("world"),
+            "no world table when unchanged"
+        );
+    }
 
     #[test]
     fn every_builtin_plan_parses() {

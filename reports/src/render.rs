@@ -404,6 +404,7 @@ fn sim_view(inputs: &Inputs) -> Option<Value> {
                 "repro": r.repro,
                 "trace_path": r.trace_path,
                 "excerpt": r.trace_excerpt.join("\n"),
+                "shrunk_plan": r.shrunk_plan,
                 "witnesses": r.witness_paths.iter().map(|(seat, path)| json!({"seat": seat, "path": path})).collect::<Vec<_>>(),
             })
         })

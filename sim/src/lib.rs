@@ -9,7 +9,7 @@
 //! known bugs that the checkers must catch. A run is a function of its seed
 //! (and the commit): [`run_one`] twice with one seed gives one trace hash.
 //!
-//! Layers, bottom up: this root (`lock` only) → `clock`, `net` → `record`, `remote`,
+//! Layers, bottom up: this root (`lock` only) → `clock`, `net`, `shrink` → `record`, `remote`,
 //! `users`, `watchers`, `zoo` → `world` → `check` → `run` → `coverage` →
 //! `results`.
 //! No module imports one above it (`ci/module-cycles` checks).
@@ -28,6 +28,7 @@ pub mod record;
 pub mod remote;
 pub mod results;
 pub mod run;
+pub mod shrink;
 pub mod users;
 pub mod watchers;
 pub mod world;

@@ -18,7 +18,7 @@ use ticketing_sim::world::SimConfig;
 use ticketing_sim::zoo::{self, Bug};
 use ticketing_sim::{RunReport, run_one};
 
-#[derive(Debug, Parser)]
+#[derive(Debug, Clone, Parser)]
 #[command(
     name = "ticketing-sim",
     about = "Deterministic simulation of the ticketing system under faults"
@@ -30,6 +30,22 @@ struct Args {
     /// A plan name from faults/plans, `chaos`, or `all`.
     #[arg(long, default_value = "all")]
     plan: String,
+    /// A plan from a file instead (a shrunk repro, a plan of your own):
+    /// replaces --plan.
+    #[arg(long)]
+    plan_file: Option<PathBuf>,
+    /// Shrink a failing run (one --plan or --plan-file, --seed, maybe
+    /// --bug): fewer fault steps, shorter faults, fewer users and seats,
+    /// still failing the same invariant; writes the plan file that replays it.
+    #[arg(long)]
+    shrink: bool,
+    /// The most runs --shrink makes (per failure).
+    #[arg(long, default_value_t = 60)]
+    shrink_trials: u32,
+    /// After a sweep, shrink up to this many failing runs (without a bug)
+    /// and link each shrunk plan in the results (the nightly's setting).
+    #[arg(long, default_value_t = 0)]
+    shrink_failures: usize,
     /// The first seed (alone, unless --seeds says how many).
     #[arg(long)]
     seed: Option<u64>,
@@ -102,9 +118,14 @@ fn main() -> anyhow::Result<()> {
         (true, true) => SimConfig::queued_standard(),
         (false, true) => SimConfig::queued(),
     };
+    // A plan file may size its own world (a shrunk repro does).
+    let cfg = match &args.plan_file {
+        Some(f) => cfg.sized(FaultPlan::from_file(f)?.world),
+        None => cfg,
+    };
     if args.worker {
         let seed = args.seed.context("--worker needs --seed")?;
-        let plan = FaultPlan::named(&args.plan, seed)?;
+        let plan = load_plan(&args, seed)?;
         let report = run_one(&plan, seed, &cfg, bug)?;
         if let Some(dir) = &args.history_dir {
             std::fs::create_dir_all(dir)
@@ -115,6 +136,9 @@ fn main() -> anyhow::Result<()> {
         }
         println!("{}", serde_json::to_string(&report)?);
         return Ok(());
+    }
+    if args.shrink {
+        return shrink_run(&args, bug, &cfg);
     }
     let (jobs, plans, seeds) = jobs(&args, bug, zoo_mode)?;
     let threads = args
@@ -135,6 +159,7 @@ fn main() -> anyhow::Result<()> {
     print_failures(&tally.reports, &args);
     let sim_s = print_speed(&tally.reports, &args, wall);
     print_history(&tally.reports, &args);
+    tally.shrunk = shrink_failures(&args, &jobs, &tally.reports, &cfg);
     print_determinism(&tally.nondeterministic, &args);
     let zoo_rows = if zoo_mode {
         zoo_table(&tally.reports)
@@ -175,7 +200,9 @@ fn coverage_verdict(rows: &[CoverageRow]) -> anyhow::Result<()> {
 /// The matrix to run: every plan × seed, or each zoo bug on its own plan
 /// and seeds. Also how many plans and seeds that is.
 fn jobs(args: &Args, bug: Option<Bug>, zoo_mode: bool) -> anyhow::Result<(Vec<Job>, usize, usize)> {
-    let plans: Vec<String> = if args.plan == "all" {
+    let plans: Vec<String> = if args.plan_file.is_some() {
+        vec![args.plan.clone()]
+    } else if args.plan == "all" {
         plan_names_for(args.queued)
             .into_iter()
             .map(str::to_owned)
@@ -200,7 +227,7 @@ fn jobs(args: &Args, bug: Option<Bug>, zoo_mode: bool) -> anyhow::Result<(Vec<Jo
     } else {
         for p in &plans {
             for &s in &seeds {
-                let plan = FaultPlan::named(p, s)?;
+                let plan = load_plan_named(args, p, s)?;
                 let unknown = coverage::unknown_states(&plan);
                 anyhow::ensure!(
                     unknown.is_empty(),
@@ -280,6 +307,8 @@ struct Tally {
     errors: Vec<String>,
     /// The coverage table (set once every run is in).
     coverage: Vec<CoverageRow>,
+    /// `--shrink-failures`: by (plan, seed), the shrunk plan's path.
+    shrunk: Vec<((String, u64), String)>,
 }
 
 /// Prints the table (one row per run) and sorts the results.
@@ -294,6 +323,7 @@ fn tally(results: Vec<JobResult>, args: &Args) -> Tally {
         nondeterministic: Vec::new(),
         errors: Vec::new(),
         coverage: Vec::new(),
+        shrunk: Vec::new(),
     };
     for r in results {
         let (rep, second) = match r {
@@ -448,7 +478,13 @@ fn sweep_results(
             .iter()
             .map(|r| {
                 let trace = args.trace_dir.join(trace_name(r));
-                RunResult::of(r, Some(trace.display().to_string()))
+                let mut x = RunResult::of(r, Some(trace.display().to_string()));
+                x.shrunk_plan = t
+                    .shrunk
+                    .iter()
+                    .find(|((p, s), _)| *p == r.plan && *s == r.seed)
+                    .map(|(_, path)| path.clone());
+                x
             })
             .collect(),
         zoo: zoo_rows.to_vec(),
@@ -519,7 +555,11 @@ fn run_in_process(
 ) -> anyhow::Result<RunReport> {
     let exe = std::env::current_exe().context("cannot find this executable")?;
     let mut cmd = std::process::Command::new(exe);
-    cmd.args(["--worker", "--plan", plan, "--seed", &seed.to_string()]);
+    cmd.args(["--worker", "--seed", &seed.to_string()]);
+    match &args.plan_file {
+        Some(f) => cmd.arg("--plan-file").arg(f),
+        None => cmd.args(["--plan", plan]),
+    };
     if let Some(b) = bug {
         cmd.args(["--bug", b.name()]);
     }
@@ -542,6 +582,145 @@ fn run_in_process(
             .unwrap_or("")
     );
     serde_json::from_slice(&out.stdout).context("unreadable worker report")
+}
+
+/// The plan `--plan-file` or `--plan` names, for `seed`.
+fn load_plan(args: &Args, seed: u64) -> anyhow::Result<FaultPlan> {
+    load_plan_named(args, &args.plan, seed)
+}
+
+fn load_plan_named(args: &Args, name: &str, seed: u64) -> anyhow::Result<FaultPlan> {
+    Ok(match &args.plan_file {
+        Some(f) => FaultPlan::from_file(f)?,
+        None => FaultPlan::named(name, seed)?,
+    })
+}
+
+/// `--shrink`: reduces one failing run and writes the plan that replays it.
+fn shrink_run(args: &Args, bug: Option<Bug>, cfg: &SimConfig) -> anyhow::Result<()> {
+    let seed = args.seed.context("--shrink needs --seed")?;
+    anyhow::ensure!(
+        args.plan != "all" || args.plan_file.is_some(),
+        "--shrink needs one --plan NAME or --plan-file FILE"
+    );
+    let plan = load_plan(args, seed)?;
+    let first = run_in_process(&plan.name, seed, bug, args)?;
+    anyhow::ensure!(
+        !first.violations.is_empty(),
+        "{} seed {seed} passes: nothing to shrink",
+        plan.name
+    );
+    shrink_one(args, &plan, &first, bug, cfg).map(|_| ())
+}
+
+/// Shrinks the failing run `first` of `plan`; the shrunk plan's path.
+fn shrink_one(
+    args: &Args,
+    plan: &FaultPlan,
+    first: &RunReport,
+    bug: Option<Bug>,
+    cfg: &SimConfig,
+) -> anyhow::Result<PathBuf> {
+    let seed = first.seed;
+    let target = first
+        .violations
+        .first()
+        .map(|v| v.invariant.clone())
+        .unwrap_or_default();
+    let base = match bug {
+        Some(b) if b.needs_waiting_room() && cfg.waiting_room.is_none() => SimConfig::queued(),
+        _ => cfg.clone(),
+    }
+    .sized(plan.world)
+    .size();
+    println!(
+        "shrinking {} seed {seed}: {} steps, {} users, fails {target}; at most {} runs",
+        plan.name,
+        plan.steps.len(),
+        base.users.unwrap_or(0),
+        args.shrink_trials
+    );
+    let dir = args.trace_dir.join(file_name(first, "shrink"));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut n = 0u32;
+    let shrunk = ticketing_sim::shrink::shrink(plan, base, args.shrink_trials, |cand| {
+        n += 1;
+        let path = dir.join(format!("trial-{n}.toml"));
+        std::fs::write(&path, cand.to_toml())?;
+        let mut a = args.clone();
+        a.plan_file = Some(path);
+        let r = run_in_process(&cand.name, seed, bug, &a)?;
+        let same = r.violations.iter().any(|v| v.invariant == target);
+        println!(
+            "  run {n:>3}: {} steps, heal {} ms, {} users: {}",
+            cand.steps.len(),
+            cand.heal_at_ms,
+            cand.world.and_then(|w| w.users).or(base.users).unwrap_or(0),
+            if same {
+                "fails the same way"
+            } else {
+                "does not"
+            }
+        );
+        Ok(same)
+    })?;
+    let out = args.trace_dir.join(file_name(first, "shrunk.toml"));
+    std::fs::write(&out, shrunk.plan.to_toml())
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    let size = shrunk.plan.world.unwrap_or(base);
+    println!(
+        "shrunk in {} runs: {} → {} steps, heal {} → {} ms, {} → {} users, {} → {} rows",
+        shrunk.trials,
+        plan.steps.len(),
+        shrunk.plan.steps.len(),
+        plan.heal_at_ms,
+        shrunk.plan.heal_at_ms,
+        base.users.unwrap_or(0),
+        size.users.unwrap_or(0),
+        base.rows.unwrap_or(0),
+        size.rows.unwrap_or(0)
+    );
+    for l in &shrunk.log {
+        println!("  kept: {l}");
+    }
+    let bug_arg = bug
+        .map(|b| format!(" --bug {}", b.name()))
+        .unwrap_or_default();
+    println!("plan written to {}", out.display());
+    println!(
+        "replay: cargo run --release -p ticketing-sim -- --plan-file {} --seed {seed}{bug_arg}",
+        out.display()
+    );
+    Ok(out)
+}
+
+/// `--shrink-failures N`: the first N failing runs of a sweep (not of the
+/// zoo), shrunk; by (plan, seed), where each shrunk plan was written.
+fn shrink_failures(
+    args: &Args,
+    jobs: &[Job],
+    reports: &[RunReport],
+    cfg: &SimConfig,
+) -> Vec<((String, u64), String)> {
+    let mut out = Vec::new();
+    if args.bug.as_deref() == Some("all") {
+        return out;
+    }
+    let failing = reports.iter().filter(|r| !r.passed);
+    for rep in failing.take(args.shrink_failures) {
+        let Some((plan, _, bug)) = jobs
+            .iter()
+            .find(|(p, s, _)| p.name == rep.plan && *s == rep.seed)
+        else {
+            continue;
+        };
+        println!();
+        match shrink_one(args, plan, rep, *bug, cfg) {
+            Ok(path) => out.push(((rep.plan.clone(), rep.seed), path.display().to_string())),
+            Err(e) => println!("shrinking {} seed {} failed: {e:#}", rep.plan, rep.seed),
+        }
+    }
+    out
 }
 
 fn trace_name(rep: &RunReport) -> String {

@@ -79,6 +79,10 @@ pub struct RunResult {
     /// written (JSON lines), by seat.
     #[serde(default)]
     pub witness_paths: Vec<(String, String)>,
+    /// `--shrink-failures`: the shrunk plan that replays this failure
+    /// (`--plan-file PATH --seed S`).
+    #[serde(default)]
+    pub shrunk_plan: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -165,6 +169,7 @@ impl RunResult {
             },
             history: rep.history.clone(),
             witness_paths,
+            shrunk_plan: None,
         }
     }
 }

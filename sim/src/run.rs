@@ -97,6 +97,7 @@ pub fn run_one(
         }
         _ => cfg.clone(),
     };
+    let world_cfg = world_cfg.sized(plan.world);
     let (outcome, hits) = probe::recording(|| world::run(seed, plan, &world_cfg, bug));
     let outcome = outcome?;
     let reached = hits

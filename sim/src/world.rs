@@ -80,6 +80,27 @@ pub struct SimConfig {
     pub scalpers: Option<ScalperSim>,
 }
 
+impl SimConfig {
+    /// This world with a plan's sizes where it gives them (a shrunk repro).
+    pub fn sized(mut self, size: Option<ticketing_faults::WorldSize>) -> SimConfig {
+        if let Some(w) = size {
+            self.users = w.users.unwrap_or(self.users);
+            self.rows = w.rows.unwrap_or(self.rows);
+            self.cols = w.cols.unwrap_or(self.cols);
+        }
+        self
+    }
+
+    /// Its sizes, as a plan file states them.
+    pub fn size(&self) -> ticketing_faults::WorldSize {
+        ticketing_faults::WorldSize {
+            users: Some(self.users),
+            rows: Some(self.rows),
+            cols: Some(self.cols),
+        }
+    }
+}
+
 /// Scalpers: accounts each run by several processes on different user
 /// hosts, holding as much as they can, extending every hold to the cap.
 /// They are the last `accounts * processes` users.

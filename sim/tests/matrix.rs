@@ -222,6 +222,61 @@ fn history_dir_writes_each_run_as_jepsen_style_json_lines() {
 }
 
 #[test]
+fn a_failing_run_shrinks_to_a_plan_file_that_replays_the_failure() {
+    let dir = tmp("shrink");
+    let out = sim()
+        .args(["--shrink", "--plan", "kafka-outage", "--seed", "1"])
+        .args(["--bug", "relay-marks-before-ack", "--shrink-trials", "25"])
+        .arg("--trace-dir")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("shrunk in "), "{stdout}");
+    let file = dir.join("kafka-outage-1-relay-marks-before-ack.shrunk.toml");
+    let plan = ticketing_faults::FaultPlan::from_file(&file).unwrap();
+    let original = ticketing_faults::FaultPlan::named("kafka-outage", 1).unwrap();
+    assert!(plan.steps.len() < original.steps.len(), "{plan:?}");
+    assert!(plan.heal_at_ms < original.heal_at_ms, "{plan:?}");
+    let users = plan.world.and_then(|w| w.users).unwrap();
+    assert!(users < 80, "{plan:?}");
+    // It replays: the same bug is caught by the same invariant.
+    let replay = sim()
+        .args([
+            "--seed",
+            "1",
+            "--bug",
+            "relay-marks-before-ack",
+            "--plan-file",
+        ])
+        .arg(&file)
+        .arg("--trace-dir")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&replay.stdout);
+    assert!(replay.status.success(), "{text}");
+    assert!(text.contains("bug relay-marks-before-ack caught"), "{text}");
+    assert!(text.contains("[4-liveness]"), "{text}");
+    assert!(
+        text.contains(&format!("{users} users")),
+        "the plan's own world: {text}"
+    );
+    // A run that passes has nothing to shrink.
+    let pass = sim()
+        .args(["--shrink", "--plan", "none", "--seed", "1"])
+        .output()
+        .unwrap();
+    assert!(!pass.status.success());
+    assert!(String::from_utf8_lossy(&pass.stderr).contains("nothing to shrink"));
+}
+
+#[test]
 fn list_bugs_prints_one_name_per_line() {
     let out = sim().arg("--list-bugs").output().unwrap();
     assert!(out.status.success());
