@@ -5,7 +5,7 @@
 //! order, order status, seat-map read, seat-stream delivery — as a call
 //! and, when the client learned it, a return, each stamped with its place
 //! in one total order of events (`seq`) and the time on the store's clock
-//! (`at_ms`). [`check`] then judges:
+//! (`at_ms`). `crate::seat_model::check_history` then judges:
 //!
 //! - per seat, that the operations are linearizable against a sequential
 //!   seat (`crate::seat_model`: AVAILABLE → HELD by one hold → SOLD to it,
@@ -22,10 +22,11 @@
 //! lines, one event per line in the shape of a Jepsen history (`index`,
 //! `type` invoke/ok/fail/info, `process`, `f`, `value`, `time` in ns).
 //!
-//! Layer: pure; imports `ticketing-domain`'s types, `linearize` and
-//! `seat_model`.
+//! This module holds the history's types, its export and the version
+//! checks; `seat_model` imports them and runs the whole check.
+//!
+//! Layer: pure; imports only `ticketing-domain`'s types.
 
-use crate::seat_model;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -184,15 +185,6 @@ impl HistoryReport {
     }
 }
 
-/// Judges `h`, each seat's search bounded by `budget` steps.
-pub fn check(h: &History, budget: u64) -> HistoryReport {
-    let mut report = seat_model::check_seats(h, budget);
-    report.ops = h.ops.len();
-    report.violations.extend(versions_monotonic(h));
-    report.violations.extend(versions_agree(h));
-    report
-}
-
 fn map_version(o: &Op) -> Option<u64> {
     match (&o.f, &o.outcome, o.ret) {
         (Call::SeatMap, Outcome::Map { version, .. }, Some(_)) => Some(*version),
@@ -202,7 +194,7 @@ fn map_version(o: &Op) -> Option<u64> {
 
 /// A seat-map read called after another returned never shows an older
 /// version.
-fn versions_monotonic(h: &History) -> Vec<String> {
+pub fn versions_monotonic(h: &History) -> Vec<String> {
     let mut reads: Vec<(&Op, u64)> = h
         .ops
         .iter()
@@ -244,7 +236,7 @@ type Rows<'h> = &'h [(SeatId, SeatStatus)];
 /// first full map seen per version is the reference (maps are in layout
 /// order, so an identical one compares as one slice), a stream change is
 /// looked up in it by the layout's positions.
-fn versions_agree(h: &History) -> Vec<String> {
+pub fn versions_agree(h: &History) -> Vec<String> {
     let mut first: BTreeMap<u64, (Rows<'_>, &str)> = BTreeMap::new();
     let mut changes: BTreeMap<(u64, &SeatId), (SeatStatus, &str)> = BTreeMap::new();
     let mut out = Vec::new();

@@ -2,7 +2,8 @@
 //! hand-written histories: each rule shown to pass a legal history and to
 //! fail the broken one beside it.
 
-use crate::history::{Call, History, Op, Outcome, Stamp, check, to_jsonl};
+use crate::history::{Call, History, Op, Outcome, Stamp, to_jsonl};
+use crate::seat_model::check_history as check;
 use ticketing_domain::{HoldId, OrderId, OrderStatus, SeatId, SeatStatus};
 
 /// Builds a history; each operation's call and return take the next

@@ -28,6 +28,7 @@ pub use customers::{BoughtSeats, CustomerFact, GrantedHold, Holding, LimitsFact}
 pub use history::{History, HistoryReport};
 pub use read::{Stores, read_ports};
 pub use rules::{INVARIANTS, Verdict, Violation, check, judge, oversold_seats};
+pub use seat_model::check_history;
 pub use snapshot::{
     EventFact, HoldFact, OrderFact, OutboxFact, QueueFact, Quiescence, Snapshot, StreamFact, Told,
     ToldWhat,

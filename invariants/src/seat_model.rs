@@ -371,6 +371,18 @@ fn witness_ops(h: &History, entries: &[Entry<Projected>], kept: &[usize]) -> Vec
     sources.into_iter().map(|i| h.ops[i].clone()).collect()
 }
 
+/// Judges `h` (invariant 10): every seat's operations against the seat
+/// model, each search bounded by `budget` steps, and the map versions.
+pub fn check_history(h: &History, budget: u64) -> HistoryReport {
+    let mut report = check_seats(h, budget);
+    report.ops = h.ops.len();
+    report
+        .violations
+        .extend(crate::history::versions_monotonic(h));
+    report.violations.extend(crate::history::versions_agree(h));
+    report
+}
+
 /// Every seat's operations checked against the seat model.
 pub fn check_seats(h: &History, budget: u64) -> HistoryReport {
     let p = project(h);

@@ -47,7 +47,7 @@ pub struct Snapshot {
     /// The per-customer limits and what the store and clients said of
     /// them; `None`: the run had no customers with limits.
     pub customers: Option<crate::customers::CustomerFact>,
-    /// The client history's check (`crate::history::check`); `None`: the
+    /// The client history's check (`crate::check_history`); `None`: the
     /// harness recorded no history.
     pub history: Option<crate::history::HistoryReport>,
 }

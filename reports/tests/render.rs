@@ -488,6 +488,7 @@ fn a_seat_history_that_is_not_linearizable_fails_the_night() {
                 detail: "seat 1-1: no order of its 12 operations explains what clients saw".into(),
             });
             r.witness_paths = vec![("1-1".into(), "traces/none-1.witness-1-1.jsonl".into())];
+            r.shrunk_plan = Some("traces/none-1.shrunk.toml".into());
         }
         let mut inputs = Inputs::default();
         inputs.sims.push(SimRun {
@@ -520,4 +521,9 @@ fn a_seat_history_that_is_not_linearizable_fails_the_night() {
         bad.html.contains("none-1.witness-1-1.jsonl"),
         "the witness is linked"
     );
+    assert!(
+        bad.html.contains("none-1.shrunk.toml"),
+        "the shrunk repro is linked"
+    );
+    assert!(!fine.html.contains("Shrunk repro"));
 }

@@ -66,7 +66,7 @@ pub fn snapshot(t: &Truth) -> Snapshot {
     s.now_ms = t.now_ms;
     s.queue = t.queue.as_ref().map(|q| queue_fact(t, q, &event));
     s.customers = Some(customer_fact(t, &event));
-    s.history = Some(ticketing_invariants::history::check(
+    s.history = Some(ticketing_invariants::check_history(
         &crate::lock(&t.log).history,
         ticketing_invariants::linearize::BUDGET_DEFAULT,
     ));
