@@ -187,6 +187,9 @@ impl FaultPlan {
         if name == "chaos" {
             return Ok(chaos(seed));
         }
+        if name == "swarm" {
+            return Ok(swarm(seed));
+        }
         let (_, text) = BUILTIN
             .iter()
             .find(|(n, _)| *n == name)
@@ -227,11 +230,61 @@ impl FaultPlan {
     }
 }
 
+/// The nemesis kinds `chaos` draws from, by the number it draws.
+pub const NEMESIS_KINDS: [&str; 6] = [
+    "partition",
+    "crash",
+    "latency",
+    "packet-loss",
+    "payment-faults",
+    "broker-or-redis-outage",
+];
+
 /// A random plan from a seed: a handful of nemesis actions (partitions,
 /// crashes and restarts, broker and Redis outages, latency, loss, payment
 /// faults) spread over the first 60 simulated seconds, then heal.
 pub fn chaos(seed: u64) -> FaultPlan {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x00c4_a05e);
+    let rng = ChaCha8Rng::seed_from_u64(seed ^ 0x00c4_a05e);
+    let steps = nemesis(rng, |rng| rng.random_range(0..6));
+    plan_of("chaos", format!("random nemesis from seed {seed}"), steps)
+}
+
+/// Swarm testing (Groce et al.): the seed first draws which nemesis kinds
+/// are enabled (each with probability 1/2, at least one), then a `chaos`
+/// plan of only those kinds — runs that leave some faults out reach states
+/// that an always-everything mix drowns.
+pub fn swarm(seed: u64) -> FaultPlan {
+    let mut pick = ChaCha8Rng::seed_from_u64(seed ^ 0x5a4a_4d00);
+    let mut kinds: Vec<u32> = (0..6u32).filter(|_| pick.random_bool(0.5)).collect();
+    if kinds.is_empty() {
+        kinds.push(pick.random_range(0..6));
+    }
+    let names: Vec<&str> = kinds.iter().map(|k| NEMESIS_KINDS[*k as usize]).collect();
+    let rng = ChaCha8Rng::seed_from_u64(seed ^ 0x00c4_a05e);
+    let steps = nemesis(rng, |rng| kinds[rng.random_range(0..kinds.len())]);
+    plan_of(
+        "swarm",
+        format!("swarm nemesis from seed {seed}: {}", names.join(", ")),
+        steps,
+    )
+}
+
+fn plan_of(name: &str, description: String, mut steps: Vec<Step>) -> FaultPlan {
+    steps.sort_by_key(|s| s.at_ms);
+    let heal_at_ms = steps.last().map_or(10_000, |s| s.at_ms + 2_000).max(10_000);
+    FaultPlan {
+        name: name.into(),
+        description,
+        heal_at_ms,
+        waiting_room: false,
+        reaches: Vec::new(),
+        steps,
+        world: None,
+    }
+}
+
+/// 4–8 nemesis actions; `kind` draws each one's kind (a `NEMESIS_KINDS` index).
+fn nemesis(mut rng: ChaCha8Rng, mut kind: impl FnMut(&mut ChaCha8Rng) -> u32) -> Vec<Step> {
     let targets = [
         "redis",
         "kafka",
@@ -248,7 +301,7 @@ pub fn chaos(seed: u64) -> FaultPlan {
     for _ in 0..rng.random_range(4..9) {
         t += rng.random_range(200..6_000);
         let dur = rng.random_range(1_000..8_000);
-        match rng.random_range(0..6) {
+        match kind(&mut rng) {
             0 => {
                 let (a, b) = (pick(&mut rng), pick(&mut rng));
                 if a != b {
@@ -322,17 +375,7 @@ pub fn chaos(seed: u64) -> FaultPlan {
             }
         }
     }
-    steps.sort_by_key(|s| s.at_ms);
-    let heal_at_ms = steps.last().map_or(10_000, |s| s.at_ms + 2_000).max(10_000);
-    FaultPlan {
-        name: "chaos".into(),
-        description: format!("random nemesis from seed {seed}"),
-        heal_at_ms,
-        waiting_room: false,
-        reaches: Vec::new(),
-        steps,
-        world: None,
-    }
+    steps
 }
 
 #[cfg(test)]
@@ -372,6 +415,44 @@ mod tests {
         assert!(!without.contains(&"queue-outage") && without.contains(&"redis-restart"));
         assert_eq!(*without.last().unwrap(), "chaos");
         assert_eq!(plan_names_for(true), plan_names());
+    }
+
+    #[test]
+    fn swarm_draws_its_kinds_from_the_seed_and_keeps_to_them() {
+        assert_eq!(swarm(5), swarm(5));
+        let mut narrower = 0;
+        for seed in 1..=40 {
+            let p = swarm(seed);
+            let kinds: Vec<&str> = NEMESIS_KINDS
+                .iter()
+                .copied()
+                .filter(|k| p.description.contains(k))
+                .collect();
+            assert!(!kinds.is_empty(), "{}", p.description);
+            narrower += usize::from(kinds.len() < NEMESIS_KINDS.len());
+            for s in &p.steps {
+                let k = match &s.fault {
+                    Fault::Partition { .. } | Fault::Heal { .. } => "partition",
+                    Fault::Latency { .. } => "latency",
+                    Fault::PacketLoss { .. } => "packet-loss",
+                    Fault::PaymentFaults { .. } => "payment-faults",
+                    Fault::Crash { host } | Fault::Restart { host }
+                        if host == "kafka" || host == "redis" =>
+                    {
+                        // A crash of either may come from either kind.
+                        if kinds.contains(&"crash") {
+                            "crash"
+                        } else {
+                            "broker-or-redis-outage"
+                        }
+                    }
+                    Fault::Crash { .. } | Fault::Restart { .. } => "crash",
+                    Fault::PartitionOneWay { .. } => "none",
+                };
+                assert!(kinds.contains(&k), "seed {seed}: {k} not in {kinds:?}");
+            }
+        }
+        assert!(narrower > 30, "most seeds leave some kinds out: {narrower}");
     }
 
     #[test]

@@ -15,6 +15,10 @@ use ticketing_load::summary::Summary;
 
 /// Failing simulation runs shown in full (the rest are counted).
 pub const FAILING_RUNS_SHOWN_MAX: usize = 20;
+/// Seeds up to which the plan × seed matrix is drawn.
+const MATRIX_SEEDS_MAX: usize = 60;
+/// Runs listed one by one, at most.
+const RUN_ROWS_MAX: usize = 2_000;
 /// Violations shown per failing run.
 pub const VIOLATIONS_SHOWN_MAX: usize = 10;
 
@@ -350,16 +354,20 @@ fn sim_view(inputs: &Inputs) -> Option<Value> {
     let runs: Vec<&ticketing_sim::results::RunResult> = labelled.iter().map(|(_, r)| *r).collect();
     // The plan × seed matrix, plans in the order the sweep ran them.
     let mut plans: Vec<&str> = Vec::new();
-    let mut seeds: Vec<u64> = Vec::new();
+    let mut seed_set: std::collections::BTreeSet<u64> = std::collections::BTreeSet::new();
     for (label, r) in &labelled {
         if !plans.contains(&label.as_str()) {
             plans.push(label);
         }
-        if !seeds.contains(&r.seed) {
-            seeds.push(r.seed);
-        }
+        seed_set.insert(r.seed);
     }
-    seeds.sort_unstable();
+    // A seed fleet runs thousands of seeds: no matrix then (the failure
+    // groups and the counts say it), and the run list is cut.
+    let seeds: Vec<u64> = if seed_set.len() <= MATRIX_SEEDS_MAX {
+        seed_set.iter().copied().collect()
+    } else {
+        Vec::new()
+    };
     let matrix: Vec<Value> = plans
         .iter()
         .map(|p| {
@@ -381,6 +389,7 @@ fn sim_view(inputs: &Inputs) -> Option<Value> {
         .collect();
     let run_rows: Vec<Value> = labelled
         .iter()
+        .take(RUN_ROWS_MAX)
         .map(|(label, r)| {
             json!({
                 "plan": label, "seed": r.seed, "passed": r.passed,
@@ -449,6 +458,29 @@ fn sim_view(inputs: &Inputs) -> Option<Value> {
             })
         })
         .collect();
+    let groups: Vec<Value> = inputs
+        .sims
+        .iter()
+        .flat_map(|s| {
+            s.results
+                .groups
+                .iter()
+                .map(move |g| (&s.results.scenario, g))
+        })
+        .map(|(scenario, g)| {
+            let first: Vec<String> = g
+                .runs
+                .iter()
+                .take(5)
+                .map(|(p, s)| format!("{p} {s}"))
+                .collect();
+            json!({
+                "scenario": scenario, "known": g.known, "invariant": g.invariant,
+                "signature": g.signature, "runs": g.runs.len(), "first": first.join(", "),
+                "repro": g.repro,
+            })
+        })
+        .collect();
     let files: Vec<Value> = inputs
         .sims
         .iter()
@@ -462,7 +494,11 @@ fn sim_view(inputs: &Inputs) -> Option<Value> {
                     "violating": h(|x| x.history.seats - x.history.linearizable - x.history.unknown),
                 },
                 "path": s.path.display().to_string(),
-                "kind": if r.zoo.is_empty() { "sweep" } else { "bug zoo" },
+                "kind": match (r.zoo.is_empty(), r.budget_s) {
+                    (false, _) => "bug zoo".to_owned(),
+                    (true, Some(b)) => format!("seed fleet ({b} s budget)"),
+                    (true, None) => "sweep".to_owned(),
+                },
                 "scenario": r.scenario, "users": r.users, "seats": r.seats,
                 "runs": r.run_count,
                 "wall_s": format!("{:.1}", r.wall_s),
@@ -479,7 +515,9 @@ fn sim_view(inputs: &Inputs) -> Option<Value> {
         .collect();
     Some(json!({
         "seeds": seeds,
-        "matrix": matrix,
+        "matrix": if seeds.is_empty() { Vec::new() } else { matrix },
+        "seed_count": seed_set.len(),
+        "runs_hidden": labelled.len().saturating_sub(RUN_ROWS_MAX),
         "runs": run_rows,
         "passed": runs.iter().filter(|r| r.passed).count(),
         "total": runs.len(),
@@ -487,6 +525,7 @@ fn sim_view(inputs: &Inputs) -> Option<Value> {
         "failing_hidden": failing_total.saturating_sub(FAILING_RUNS_SHOWN_MAX),
         "zoo": zoo,
         "coverage": coverage,
+        "groups": groups,
         "files": files,
     }))
 }

@@ -489,6 +489,13 @@ fn a_seat_history_that_is_not_linearizable_fails_the_night() {
             });
             r.witness_paths = vec![("1-1".into(), "traces/none-1.witness-1-1.jsonl".into())];
             r.shrunk_plan = Some("traces/none-1.shrunk.toml".into());
+            sweep.groups = vec![ticketing_sim::triage::FailureGroup {
+                invariant: "10-history".into(),
+                signature: "seat #: no order of its # operations explains what clients saw".into(),
+                runs: vec![("none".into(), 1)],
+                repro: "cargo run --release -p ticketing-sim -- --plan none --seed 1".into(),
+                known: false,
+            }];
         }
         let mut inputs = Inputs::default();
         inputs.sims.push(SimRun {
@@ -526,4 +533,6 @@ fn a_seat_history_that_is_not_linearizable_fails_the_night() {
         "the shrunk repro is linked"
     );
     assert!(!fine.html.contains("Shrunk repro"));
+    assert!(bad.html.contains("Failure groups") && bad.html.contains("NEW"));
+    assert!(!fine.html.contains("Failure groups"));
 }

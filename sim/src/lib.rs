@@ -10,8 +10,8 @@
 //! (and the commit): [`run_one`] twice with one seed gives one trace hash.
 //!
 //! Layers, bottom up: this root (`lock` only) → `clock`, `net`, `shrink` → `record`, `remote`,
-//! `users`, `watchers`, `zoo` → `world` → `check` → `run` → `coverage` →
-//! `results`.
+//! `users`, `watchers`, `zoo` → `world` → `check` → `run` → `coverage`,
+//! `triage` → `results`.
 //! No module imports one above it (`ci/module-cycles` checks).
 
 // Without tokio_unstable, tokio's own randomness (select! branch order) is
@@ -29,6 +29,7 @@ pub mod remote;
 pub mod results;
 pub mod run;
 pub mod shrink;
+pub mod triage;
 pub mod users;
 pub mod watchers;
 pub mod world;

@@ -14,6 +14,7 @@ use ticketing_faults::{FaultPlan, plan_names_for};
 use ticketing_invariants::history::to_jsonl;
 use ticketing_sim::coverage::{self, CoverageRow};
 use ticketing_sim::results::{RESULTS_VERSION, RunResult, SweepResults, ZooRow, witness_path};
+use ticketing_sim::triage;
 use ticketing_sim::world::SimConfig;
 use ticketing_sim::zoo::{self, Bug};
 use ticketing_sim::{RunReport, run_one};
@@ -46,6 +47,14 @@ struct Args {
     /// and link each shrunk plan in the results (the nightly's setting).
     #[arg(long, default_value_t = 0)]
     shrink_failures: usize,
+    /// A seed fleet: run rounds of seeds over every plan (and `swarm`)
+    /// until this many wall seconds have passed, instead of --seeds.
+    #[arg(long)]
+    budget_s: Option<u64>,
+    /// Failure signatures already known (`invariant<TAB>signature` lines):
+    /// their groups are reported as known, every other as new.
+    #[arg(long)]
+    known_failures: Option<PathBuf>,
     /// The first seed (alone, unless --seeds says how many).
     #[arg(long)]
     seed: Option<u64>,
@@ -153,13 +162,30 @@ fn main() -> anyhow::Result<()> {
         cfg.rows * cfg.cols,
     );
     let started = Instant::now();
-    let results = run_jobs(&jobs, &args, threads);
+    let (jobs, results) = match args.budget_s {
+        Some(budget_s) => run_fleet(&args, bug, threads, budget_s)?,
+        None => {
+            let results = run_jobs(&jobs, &args, threads);
+            (jobs, results)
+        }
+    };
     let wall = started.elapsed();
     let mut tally = tally(results, &args);
     print_failures(&tally.reports, &args);
     let sim_s = print_speed(&tally.reports, &args, wall);
     print_history(&tally.reports, &args);
     tally.shrunk = shrink_failures(&args, &jobs, &tally.reports, &cfg);
+    if !zoo_mode {
+        let known = match &args.known_failures {
+            Some(f) => triage::read_known(
+                &std::fs::read_to_string(f)
+                    .with_context(|| format!("cannot read {}", f.display()))?,
+            ),
+            None => Vec::new(),
+        };
+        tally.groups = triage::groups(&tally.reports, &known);
+        print_groups(&tally.groups);
+    }
     print_determinism(&tally.nondeterministic, &args);
     let zoo_rows = if zoo_mode {
         zoo_table(&tally.reports)
@@ -309,6 +335,8 @@ struct Tally {
     coverage: Vec<CoverageRow>,
     /// `--shrink-failures`: by (plan, seed), the shrunk plan's path.
     shrunk: Vec<((String, u64), String)>,
+    /// The failures by invariant and signature (not for the zoo).
+    groups: Vec<triage::FailureGroup>,
 }
 
 /// Prints the table (one row per run) and sorts the results.
@@ -324,6 +352,7 @@ fn tally(results: Vec<JobResult>, args: &Args) -> Tally {
         errors: Vec::new(),
         coverage: Vec::new(),
         shrunk: Vec::new(),
+        groups: Vec::new(),
     };
     for r in results {
         let (rep, second) = match r {
@@ -489,6 +518,79 @@ fn sweep_results(
             .collect(),
         zoo: zoo_rows.to_vec(),
         coverage: t.coverage.clone(),
+        groups: t.groups.clone(),
+        budget_s: args.budget_s,
+    }
+}
+
+/// Seeds run per round of the fleet, per worker thread.
+const FLEET_SEEDS_PER_THREAD: u64 = 1;
+/// The fleet stops here whatever the budget (a bound on its loop).
+const FLEET_SEED_MAX: u64 = 10_000_000;
+
+/// `--budget-s`: rounds of seeds over every plan (and `swarm`, in the
+/// small and standard worlds) until the budget is spent; every job run.
+fn run_fleet(
+    args: &Args,
+    bug: Option<Bug>,
+    threads: usize,
+    budget_s: u64,
+) -> anyhow::Result<(Vec<Job>, Vec<JobResult>)> {
+    let mut names: Vec<&str> = if args.plan == "all" {
+        plan_names_for(args.queued)
+    } else {
+        vec![args.plan.as_str()]
+    };
+    if args.plan == "all" && !args.queued {
+        names.push("swarm");
+    }
+    let started = Instant::now();
+    let (mut jobs, mut results) = (Vec::new(), Vec::new());
+    let mut next = args.seed.unwrap_or(1);
+    let per_round = threads as u64 * FLEET_SEEDS_PER_THREAD;
+    while started.elapsed().as_secs() < budget_s && next < FLEET_SEED_MAX {
+        let mut round: Vec<Job> = Vec::new();
+        for seed in next..next + per_round {
+            for n in &names {
+                round.push((FaultPlan::named(n, seed)?, seed, bug));
+            }
+        }
+        next += per_round;
+        results.extend(run_jobs(&round, args, threads));
+        jobs.extend(round);
+        let failed = results
+            .iter()
+            .filter(|r| matches!(r, Ok((rep, _)) if !rep.passed))
+            .count();
+        println!(
+            "fleet: {} runs (seeds {}..{}), {failed} failing, {:.0} of {budget_s} s",
+            jobs.len(),
+            args.seed.unwrap_or(1),
+            next - 1,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok((jobs, results))
+}
+
+/// The failure groups, new ones marked.
+fn print_groups(groups: &[triage::FailureGroup]) {
+    if groups.is_empty() {
+        return;
+    }
+    let new = groups.iter().filter(|g| !g.known).count();
+    println!("\nfailure groups: {} ({new} new)", groups.len());
+    for g in groups {
+        println!(
+            "  {:<5} [{}] {} — {} run(s), first {} seed {}; smallest: {}",
+            if g.known { "known" } else { "NEW" },
+            g.invariant,
+            g.signature,
+            g.runs.len(),
+            g.runs.first().map_or("", |r| r.0.as_str()),
+            g.runs.first().map_or(0, |r| r.1),
+            g.repro
+        );
     }
 }
 

@@ -10,6 +10,7 @@
 use crate::check::Violation;
 use crate::coverage::CoverageRow;
 use crate::run::{HistoryFigures, RunReport};
+use crate::triage::FailureGroup;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
@@ -51,6 +52,13 @@ pub struct SweepResults {
     /// a bug; see `coverage`).
     #[serde(default)]
     pub coverage: Vec<CoverageRow>,
+    /// The failing runs by invariant and first violation's signature
+    /// (`triage`), new and known.
+    #[serde(default)]
+    pub groups: Vec<FailureGroup>,
+    /// `--budget-s`: the fleet's wall budget (seeds run as many as fit).
+    #[serde(default)]
+    pub budget_s: Option<u64>,
 }
 
 /// One seed's outcome, without the full trace.

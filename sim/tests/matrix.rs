@@ -277,6 +277,42 @@ fn a_failing_run_shrinks_to_a_plan_file_that_replays_the_failure() {
 }
 
 #[test]
+fn a_seed_fleet_runs_rounds_of_every_plan_and_swarm_until_its_budget() {
+    let json = tmp("fleet.json");
+    let out = sim()
+        .args([
+            "--plan",
+            "all",
+            "--budget-s",
+            "1",
+            "--seed",
+            "101",
+            "--json",
+        ])
+        .arg(&json)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("fleet: "), "{stdout}");
+    let doc = SweepResults::read(&json).unwrap();
+    assert_eq!(doc.budget_s, Some(1));
+    let plans = ticketing_faults::plan_names_for(false).len() + 1;
+    assert!(
+        doc.runs.len() >= plans,
+        "at least one round: {}",
+        doc.runs.len()
+    );
+    assert_eq!(doc.runs.len() % plans, 0, "whole rounds");
+    assert!(
+        doc.runs.iter().any(|r| r.plan == "swarm"),
+        "swarm chaos in the fleet"
+    );
+    assert!(doc.runs.iter().all(|r| r.seed >= 101));
+    assert!(doc.groups.is_empty() && doc.passed(), "{:?}", doc.groups);
+}
+
+#[test]
 fn list_bugs_prints_one_name_per_line() {
     let out = sim().arg("--list-bugs").output().unwrap();
     assert!(out.status.success());
