@@ -11,6 +11,7 @@
 //! imports only `ticketing-domain`'s types and ports.
 
 pub mod customers;
+pub mod ddmin;
 pub mod history;
 pub mod linearize;
 pub mod queue;

@@ -320,36 +320,11 @@ where
         let without: Vec<usize> = with.iter().copied().filter(|i| *i != pin).collect();
         verdict(&without) == Verdict::Linearizable && verdict(&with) == Verdict::Violation
     };
-    let keep = shrink_units(others, fails_for_pin);
+    let keep = crate::ddmin::ddmin(others, fails_for_pin);
     let mut idx: Vec<usize> = keep.into_iter().flatten().chain(fixed).collect();
     idx.sort_unstable();
     idx.dedup();
     idx
-}
-
-/// Delta debugging: drops chunks of `units` (halves, quarters, … single
-/// units) while `still` holds of what is left.
-fn shrink_units(
-    mut keep: Vec<Vec<usize>>,
-    still: impl Fn(&[Vec<usize>]) -> bool,
-) -> Vec<Vec<usize>> {
-    let mut chunk = keep.len().div_ceil(2).max(1);
-    loop {
-        let mut at = 0;
-        while at < keep.len() {
-            let end = (at + chunk).min(keep.len());
-            let trial: Vec<Vec<usize>> = keep[..at].iter().chain(&keep[end..]).cloned().collect();
-            if still(&trial) {
-                keep = trial;
-            } else {
-                at = end;
-            }
-        }
-        if chunk == 1 {
-            return keep;
-        }
-        chunk = chunk.div_ceil(2);
-    }
 }
 
 #[cfg(test)]

@@ -30,9 +30,7 @@ impl Log {
             at_ms: SimClock.now_ms(),
         }
     }
-}
 
-impl Log {
     /// A log whose times are shown from the simulation's epoch.
     pub fn shared() -> SharedLog {
         let mut log = Log::default();

@@ -9,7 +9,8 @@
 //! candidate plan (the sweep does it in a worker process, as every seed)
 //! and says whether it failed the same way. Bounded by `trials_max` runs.
 //!
-//! Layer: imports the fault vocabulary only.
+//! Layer: imports the fault vocabulary and the invariants' delta
+//! debugging (`ticketing_invariants::ddmin`).
 
 use ticketing_faults::{Fault, FaultPlan, Step, WorldSize};
 
@@ -62,23 +63,20 @@ impl Shrinker<'_> {
 
     /// Delta debugging over the steps: drop halves, quarters, … one.
     fn steps(&mut self) -> anyhow::Result<()> {
-        let mut chunk = self.plan.steps.len().div_ceil(2).max(1);
-        loop {
-            let mut at = 0;
-            while at < self.plan.steps.len() {
-                let end = (at + chunk).min(self.plan.steps.len());
-                let mut kept = self.plan.steps.clone();
-                kept.drain(at..end);
-                let what = format!("dropped {} step(s) from {}", end - at, at + 1);
-                if !self.attempt(self.with_steps(kept), what)? {
-                    at = end;
-                }
+        let mut error = None;
+        let steps = self.plan.steps.clone();
+        ticketing_invariants::ddmin::ddmin(steps, |trial| {
+            if error.is_some() {
+                return false;
             }
-            if chunk == 1 {
-                return Ok(());
-            }
-            chunk = chunk.div_ceil(2);
-        }
+            let what = format!("kept {} of the steps", trial.len());
+            self.attempt(self.with_steps(trial.to_vec()), what)
+                .unwrap_or_else(|e| {
+                    error = Some(e);
+                    false
+                })
+        });
+        error.map_or(Ok(()), Err)
     }
 
     /// The heal, then each fault's end, moved as early as still fails.
