@@ -1,5 +1,5 @@
 //! What a report is made of: the load run's summary, the simulation results
-//! (a sweep and/or the bug zoo), the exit status of each pipeline step, and
+//! (a sweep and/or the bug zoo), mutation testing, the exit status of each pipeline step, and
 //! the trend history.
 //!
 //! A report is written even when an input is missing or unreadable (a
@@ -21,6 +21,8 @@ pub struct Inputs {
     /// The onsale through the waiting room (`--waiting-room`).
     pub queued_onsale: Option<LoadRun>,
     pub sims: Vec<SimRun>,
+    /// Mutation testing, one scope per `cargo mutants` run (`ci/mutants`).
+    pub mutants: Vec<crate::mutants::Scope>,
     /// Inputs that were named but could not be read: (what, why).
     pub problems: Vec<(String, String)>,
     /// Exit status of each pipeline step, as `ci/nightly` passes them.
@@ -122,6 +124,16 @@ impl Inputs {
             Err(e) => self
                 .problems
                 .push(("simulation results".into(), format!("{e:#}"))),
+        }
+    }
+
+    /// Reads one scope of mutation testing (see [`crate::mutants::read`]).
+    pub fn add_mutants(&mut self, path: &Path, equivalents: &crate::mutants::Equivalents) {
+        match crate::mutants::read(path, equivalents) {
+            Ok(scope) => self.mutants.push(scope),
+            Err(e) => self
+                .problems
+                .push(("mutation testing".into(), format!("{e:#}"))),
         }
     }
 

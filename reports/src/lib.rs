@@ -13,6 +13,7 @@
 //!
 //! - [`inputs`]: reading the run's files; a missing or unreadable input
 //!   becomes a failed row of the verdict, not a missing page.
+//! - [`mutants`]: cargo-mutants' outcomes per scope and the mutation score.
 //! - [`verdict`]: the banner's rows and the overall pass/fail.
 //! - [`history`]: the trend file (one JSON line per night).
 //! - [`charts`]: every chart, as an SVG string.
@@ -22,6 +23,7 @@ pub mod charts;
 pub mod format;
 pub mod history;
 pub mod inputs;
+pub mod mutants;
 pub mod render;
 pub mod verdict;
 

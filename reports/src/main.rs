@@ -34,6 +34,13 @@ struct Args {
     /// A `ticketing-sim --json` file (repeat: the sweep and the zoo).
     #[arg(long)]
     sim: Vec<PathBuf>,
+    /// A scope of mutation testing (repeat): cargo-mutants' outcomes.json,
+    /// its mutants.out folder, or the folder holding that (`ci/mutants`).
+    #[arg(long)]
+    mutants: Vec<PathBuf>,
+    /// Mutants judged equivalent, `mutant<TAB>why` per line: left out of the score.
+    #[arg(long)]
+    mutants_equivalent: Option<PathBuf>,
     /// The trend file: read for the trend, then this run is appended.
     #[arg(long)]
     history: Option<PathBuf>,
@@ -76,6 +83,13 @@ fn run(args: &Args) -> anyhow::Result<bool> {
     }
     for sim in &args.sim {
         inputs.add_sim(sim);
+    }
+    let equivalents = match &args.mutants_equivalent {
+        Some(path) => ticketing_reports::mutants::Equivalents::read(path)?,
+        None => Default::default(),
+    };
+    for m in &args.mutants {
+        inputs.add_mutants(m, &equivalents);
     }
     inputs.steps = args.step.clone();
     let history = match &args.history {

@@ -70,6 +70,7 @@ pub fn render(inputs: &Inputs, opts: &Options) -> anyhow::Result<Rendered> {
         "onsale": inputs.onsale.as_ref().map(onsale_view).transpose()?,
         "queued_onsale": inputs.queued_onsale.as_ref().map(onsale_view).transpose()?,
         "sim": sim_view(inputs),
+        "mutants": mutants_view(inputs, &opts.out_dir),
         "trend": trend_view(&opts.history, &entry, opts.trend_runs, inputs.load.as_ref().map(|l| &l.summary.slo))?,
         "environment": environment_view(inputs),
     });
@@ -610,6 +611,30 @@ fn trend_view(
         "charts": {"p95": p95, "errors": errors, "sim": sim},
         "rows": rows,
     }))
+}
+
+/// Mutation testing, a row per scope with its missed and equivalent mutants.
+fn mutants_view(inputs: &Inputs, out_dir: &Path) -> Vec<Value> {
+    inputs
+        .mutants
+        .iter()
+        .map(|m| {
+            json!({
+                "name": m.name,
+                "path": link(&m.path, out_dir),
+                "files": m.files,
+                "caught": m.caught + m.timeout,
+                "timeout": m.timeout,
+                "judged": m.judged(),
+                "unviable": m.unviable,
+                "score": format!("{:.1}", m.score_pct()),
+                "passed": m.passed(),
+                "baseline_failed": m.baseline_failed,
+                "missed": m.missed,
+                "equivalent": m.equivalent,
+            })
+        })
+        .collect()
 }
 
 fn environment_view(inputs: &Inputs) -> Value {

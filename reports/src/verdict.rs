@@ -10,7 +10,7 @@ use serde::Serialize;
 /// One line of the banner.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Row {
-    /// "load SLO", "invariants", "simulation", "bug zoo", "coverage", "history", "determinism", "pipeline", "input".
+    /// "load SLO", "invariants", "simulation", "bug zoo", "coverage", "history", "mutation", "determinism", "pipeline", "input".
     pub area: String,
     pub rule: String,
     pub observed: String,
@@ -266,6 +266,27 @@ pub fn banner(inputs: &Inputs) -> Banner {
             },
             "all caught",
             missed.is_empty(),
+        ));
+    }
+    for m in &inputs.mutants {
+        rows.push(row(
+            "mutation",
+            &format!("the tests catch the mutants of {}", m.name),
+            if m.baseline_failed {
+                "the tests failed on the unmutated tree: nothing judged".into()
+            } else {
+                format!(
+                    "{} of {} caught ({:.1} %), {} missed, {} equivalent, {} unviable",
+                    m.caught + m.timeout,
+                    m.judged(),
+                    m.score_pct(),
+                    m.missed.len(),
+                    m.equivalent.len(),
+                    m.unviable
+                )
+            },
+            &format!("≥ {:.0} %", crate::mutants::SCORE_MIN_PCT),
+            m.passed(),
         ));
     }
     for step in &inputs.steps {

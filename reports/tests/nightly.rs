@@ -64,6 +64,7 @@ fn a_passing_night_writes_its_report_latest_and_history_and_exits_0() {
             "--seeds",
             "1",
             "--no-zoo",
+            "--no-mutants",
             "--users",
             "20",
             "--run-time",
@@ -163,6 +164,7 @@ fn a_failing_gate_still_writes_the_report_then_exits_1() {
             "--no-soak",
             "--no-onsale",
             "--no-queued-onsale",
+            "--no-mutants",
             "--users",
             "10",
             "--run-time",
@@ -203,4 +205,27 @@ fn the_github_workflows_run_commands_that_exist() {
     assert!(script.contains("out_root=reports/out"));
     assert!(script.contains("history=\"$out_root/history.jsonl\""));
     assert!(script.contains("\"$out_root/latest\""));
+}
+
+/// `ci/mutants` refuses what it cannot run before installing or building
+/// anything; `ci/nightly` hands it the scopes and names the report's inputs.
+#[test]
+fn ci_mutants_refuses_bad_arguments_before_doing_anything() {
+    let run = |args: &[&str]| {
+        Command::new(repo().join("ci/mutants"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let unknown = run(&["--scope", "domain,everything"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("unknown scope 'everything'"));
+    assert_eq!(run(&["--jobs", "0"]).status.code(), Some(2));
+    assert_eq!(run(&["--timeout", "soon"]).status.code(), Some(2));
+    assert_eq!(run(&["--frobnicate"]).status.code(), Some(2));
+    let help = run(&["--help"]);
+    assert!(String::from_utf8_lossy(&help.stdout).contains("seat-store"));
+    let script = std::fs::read_to_string(repo().join("ci/nightly")).unwrap();
+    assert!(script.contains("ci/mutants --scope \"$mutants_scope\" --out \"$out/mutants\""));
+    assert!(script.contains("--mutants-equivalent ci/mutants-equivalent.tsv"));
 }

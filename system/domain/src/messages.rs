@@ -69,3 +69,22 @@ impl Envelope {
         serde_json::from_slice(bytes)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_envelope_survives_its_bytes() {
+        let envelope = Envelope {
+            message_id: MessageId("m-1".into()),
+            trace_id: Some(TraceId("0af7651916cd43dd8448eb211c80319c".into())),
+            body: BusMessage::OrderPlaced {
+                order_id: OrderId("o-1".into()),
+            },
+        };
+        let bytes = envelope.to_bytes();
+        assert_eq!(Envelope::from_bytes(&bytes).expect("decodes"), envelope);
+        assert!(Envelope::from_bytes(b"{}").is_err());
+    }
+}

@@ -225,3 +225,32 @@ pub struct LedgerEntry {
     pub amount_cents: Cents,
     pub at_ms: UnixMs,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_has_rows_times_columns_seats() {
+        let event = Event {
+            event_id: EventId::from("e"),
+            title: "t".into(),
+            starts_at: "2030-01-01T00:00:00Z".into(),
+            rows: 3,
+            cols: 7,
+        };
+        assert_eq!(event.seat_count(), 21);
+    }
+
+    #[test]
+    fn only_a_pending_order_is_not_terminal() {
+        assert!(!OrderStatus::Pending.is_terminal());
+        for s in [
+            OrderStatus::Confirmed,
+            OrderStatus::Cancelled,
+            OrderStatus::Failed,
+        ] {
+            assert!(s.is_terminal(), "{s:?}");
+        }
+    }
+}

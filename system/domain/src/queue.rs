@@ -189,6 +189,27 @@ mod tests {
     }
 
     #[test]
+    fn a_late_place_is_its_arrival_number_behind_the_prequeue() {
+        let r = room();
+        assert_eq!(place_score(&r, 10_000, 0, 5), FIFO_BASE + 5);
+        assert_eq!(
+            place_score(&r, 10_000, 0, u64::MAX),
+            2 * FIFO_BASE - 1,
+            "capped below 2^53: still exact in a Redis score"
+        );
+    }
+
+    #[test]
+    fn an_outage_is_a_gap_of_half_the_abandon_time() {
+        assert_eq!(outage_gap_ms(&room()), 15_000);
+        let short = RoomConfig {
+            abandon_ms: 3,
+            ..room()
+        };
+        assert_eq!(outage_gap_ms(&short), 1);
+    }
+
+    #[test]
     fn the_budget_respects_both_caps_and_the_queue() {
         let r = room();
         assert_eq!(admission_budget(&r, 0, 0, 1_000), 20, "rate cap");

@@ -160,6 +160,38 @@ mod tests {
     }
 
     #[test]
+    fn hold_seconds_take_both_bounds() {
+        let p = HoldPolicy {
+            hold_seconds_min: 5,
+            hold_seconds_max: 50,
+            ..HoldPolicy::default()
+        };
+        assert!(validate_hold_seconds(4, &p).is_err());
+        assert!(validate_hold_seconds(5, &p).is_ok());
+        assert!(validate_hold_seconds(50, &p).is_ok());
+        assert!(validate_hold_seconds(51, &p).is_err());
+    }
+
+    #[test]
+    fn an_extension_refusal_says_which_rule_refused() {
+        let cap =
+            "the hold is at its lifetime cap: no hold lasts more than 100 s after it was made";
+        // Expiry already at the cap (created 0, lifetime 100 s).
+        assert_eq!(extension_refusal(0, 100_000, 95_000, 30_000, 100_000), cap);
+        // Past the cap, the expiry before it.
+        assert_eq!(extension_refusal(0, 50_000, 100_000, 30_000, 100_000), cap);
+        assert_eq!(
+            extension_refusal(0, 80_000, 10_000, 30_000, 1_000_000),
+            "an extension must move the expiry later: 30 s from now is not after the current expiry, 70 s from now"
+        );
+        assert_eq!(
+            extension_refusal(0, 80_001, 10_000, 30_000, 1_000_000),
+            "an extension must move the expiry later: 30 s from now is not after the current expiry, 71 s from now",
+            "the remaining time is rounded up"
+        );
+    }
+
+    #[test]
     fn request_hash_ignores_key_order() {
         let a: serde_json::Value = serde_json::from_str(r#"{"a":1,"b":[1,2]}"#).unwrap();
         let b: serde_json::Value = serde_json::from_str(r#"{ "b":[1,2], "a":1 }"#).unwrap();
@@ -231,6 +263,9 @@ mod account_tests {
             assert!(email_key(bad).is_err(), "{bad:?}");
         }
         assert!(email_key(&format!("{}@x.org", "a".repeat(250))).is_err());
+        let longest = format!("{}@x.org", "a".repeat(EMAIL_MAX_CHARS - 6));
+        assert_eq!(longest.chars().count(), EMAIL_MAX_CHARS);
+        assert!(email_key(&longest).is_ok(), "254 characters are allowed");
     }
 
     #[test]

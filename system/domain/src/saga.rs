@@ -272,6 +272,46 @@ mod tests {
         assert_eq!(commands.last(), Some(&SagaCommand::ReleaseHold));
     }
 
+    #[test]
+    fn a_payment_given_up_is_voided_and_fails_as_unavailable() {
+        let t = transition(SagaState::Authorizing, SagaInput::PaymentGaveUp).expect("applies");
+        let voiding = SagaState::Voiding {
+            status: OrderStatus::Failed,
+            reason: FailureReason::PaymentUnavailable,
+        };
+        assert_eq!(t.next, voiding);
+        assert_eq!(
+            t.commands,
+            vec![SagaCommand::Void, SagaCommand::ReleaseHold]
+        );
+        assert_eq!(voiding.reason(), Some(FailureReason::PaymentUnavailable));
+        assert!(!voiding.is_done(), "voiding still has a step to run");
+        let done = transition(voiding, SagaInput::PaymentVoided)
+            .expect("applies")
+            .next;
+        assert!(done.is_done());
+        assert_eq!(done.order_status(), OrderStatus::Failed);
+    }
+
+    #[test]
+    fn a_ticket_conflict_while_capturing_voids_and_never_captures() {
+        let t = transition(SagaState::Capturing, SagaInput::TicketConflict).expect("applies");
+        assert_eq!(
+            t.next,
+            SagaState::Voiding {
+                status: OrderStatus::Cancelled,
+                reason: FailureReason::SeatConflict,
+            }
+        );
+        // The seats stay with whoever holds the ticket: no release either.
+        assert_eq!(t.commands, vec![SagaCommand::Void]);
+        assert_eq!(
+            transition(SagaState::Authorizing, SagaInput::TicketConflict),
+            None,
+            "a reply to a step not taken is ignored"
+        );
+    }
+
     proptest! {
         /// Terminal states absorb everything; capture only after confirmed seats
         /// and at most once; an authorization that does not end CONFIRMED is

@@ -91,3 +91,69 @@ pub trait Consumer: Send + std::fmt::Debug {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+
+    /// A consumer with only the required methods: it records commits.
+    #[derive(Debug, Default)]
+    struct Recording {
+        committed: Vec<u64>,
+    }
+
+    #[async_trait]
+    impl Consumer for Recording {
+        async fn poll(&mut self, _max: usize, _wait_ms: u64) -> Result<Vec<Delivery>, BusError> {
+            Ok(Vec::new())
+        }
+        async fn commit(&mut self, d: &Delivery) -> Result<(), BusError> {
+            if d.offset == 99 {
+                return Err(BusError::Unavailable("refused".into()));
+            }
+            self.committed.push(d.offset);
+            Ok(())
+        }
+        async fn rewind(&mut self) -> Result<(), BusError> {
+            Ok(())
+        }
+    }
+
+    /// These futures never wait: one poll finishes them.
+    fn now<T>(f: impl Future<Output = T>) -> T {
+        match std::pin::pin!(f).poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(v) => v,
+            Poll::Pending => panic!("the future waited"),
+        }
+    }
+
+    fn at(offset: u64) -> Delivery {
+        Delivery {
+            topic: "t".into(),
+            partition: 0,
+            offset,
+            key: "k".into(),
+            payload: Vec::new(),
+            headers: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn commit_all_by_default_commits_each_in_order_and_stops_at_a_failure() {
+        let mut c = Recording::default();
+        now(c.commit_all(&[at(3), at(1), at(7)])).expect("commits");
+        assert_eq!(c.committed, vec![3, 1, 7]);
+        let refused = now(c.commit_all(&[at(8), at(99), at(9)]));
+        assert!(refused.is_err());
+        assert_eq!(c.committed, vec![3, 1, 7, 8], "nothing after the failure");
+    }
+
+    #[test]
+    fn an_adapter_without_a_lag_figure_says_so() {
+        let mut c = Recording::default();
+        assert_eq!(now(c.lag()).expect("answers"), None);
+        assert_eq!(c.known_lag(), None);
+    }
+}

@@ -228,3 +228,17 @@ pub trait SeatStore: Send + Sync + std::fmt::Debug {
         event_id: &EventId,
     ) -> Result<Vec<(SeatId, OrderId)>, SeatStoreError>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_limit_names_itself_for_the_client() {
+        assert_eq!(LimitKind::SeatsPerEvent.to_string(), "seats on this event");
+        assert_eq!(
+            LimitKind::ActiveHolds.to_string(),
+            "live holds on this event"
+        );
+    }
+}
