@@ -41,6 +41,10 @@ pub struct SimPoint {
     pub runs: u64,
     pub passed_runs: u64,
     pub pass_rate_pct: f64,
+    /// The night's failure groups, (invariant, signature): a later night
+    /// tells a recurring group from a new one by them.
+    #[serde(default)]
+    pub groups: Vec<(String, String)>,
 }
 
 /// The history read back: its entries, oldest first, and how many lines
@@ -72,6 +76,12 @@ impl Entry {
                 runs: runs.len() as u64,
                 passed_runs,
                 pass_rate_pct: passed_runs as f64 * 100.0 / runs.len() as f64,
+                groups: inputs
+                    .sims
+                    .iter()
+                    .flat_map(|s| &s.results.groups)
+                    .map(|g| (g.invariant.clone(), g.signature.clone()))
+                    .collect(),
             }
         });
         Entry {
@@ -83,6 +93,26 @@ impl Entry {
             sim,
         }
     }
+}
+
+/// The earlier nights (oldest first) whose simulations failed with the
+/// group `(invariant, signature)`: their labels.
+pub fn nights_with_group<'a>(
+    history: &'a [Entry],
+    invariant: &str,
+    signature: &str,
+) -> Vec<&'a str> {
+    history
+        .iter()
+        .filter(|e| {
+            e.sim.as_ref().is_some_and(|s| {
+                s.groups
+                    .iter()
+                    .any(|(i, g)| i == invariant && g == signature)
+            })
+        })
+        .map(|e| e.label.as_str())
+        .collect()
 }
 
 impl History {
@@ -221,6 +251,7 @@ mod tests {
                 runs: 10,
                 passed_runs: 10,
                 pass_rate_pct: 100.0,
+                groups: Vec::new(),
             }),
         }
     }

@@ -69,7 +69,7 @@ pub fn render(inputs: &Inputs, opts: &Options) -> anyhow::Result<Rendered> {
         "soak": inputs.soak.as_ref().map(soak_view).transpose()?,
         "onsale": inputs.onsale.as_ref().map(onsale_view).transpose()?,
         "queued_onsale": inputs.queued_onsale.as_ref().map(onsale_view).transpose()?,
-        "sim": sim_view(inputs),
+        "sim": sim_view(inputs, &opts.history),
         "mutants": mutants_view(inputs, &opts.out_dir),
         "trend": trend_view(&opts.history, &entry, opts.trend_runs, inputs.load.as_ref().map(|l| &l.summary.slo))?,
         "environment": environment_view(inputs),
@@ -320,7 +320,7 @@ fn soak_view(l: &LoadRun) -> anyhow::Result<Value> {
     }))
 }
 
-fn sim_view(inputs: &Inputs) -> Option<Value> {
+fn sim_view(inputs: &Inputs, history: &[Entry]) -> Option<Value> {
     if inputs.sims.is_empty() {
         return None;
     }
@@ -475,10 +475,11 @@ fn sim_view(inputs: &Inputs) -> Option<Value> {
                 .take(5)
                 .map(|(p, s)| format!("{p} {s}"))
                 .collect();
+            let nights = history::nights_with_group(history, &g.invariant, &g.signature);
             json!({
                 "scenario": scenario, "known": g.known, "invariant": g.invariant,
                 "signature": g.signature, "runs": g.runs.len(), "first": first.join(", "),
-                "repro": g.repro,
+                "repro": g.repro, "earlier_nights": nights.len(), "first_night": nights.first(),
             })
         })
         .collect();

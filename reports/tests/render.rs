@@ -472,7 +472,7 @@ fn a_declared_state_never_reached_fails_the_night() {
 /// the night, and its witness is linked.
 #[test]
 fn a_seat_history_that_is_not_linearizable_fails_the_night() {
-    let night = |violating: bool| {
+    let night = |violating: bool, history: Vec<Entry>| {
         let mut sweep = SweepResults::read(&fixture("sim.json")).unwrap();
         for r in &mut sweep.runs {
             r.history.ops = 1_000;
@@ -502,16 +502,16 @@ fn a_seat_history_that_is_not_linearizable_fails_the_night() {
             path: fixture("sim.json"),
             results: sweep,
         });
-        render(&inputs, &options("hist", Vec::new())).unwrap()
+        render(&inputs, &options("hist", history)).unwrap()
     };
-    let fine = night(false);
+    let fine = night(false, Vec::new());
     assert!(fine.html.contains("History check: what clients saw"));
     assert!(
         !fine.banner.failures.iter().any(|r| r.area == "history"),
         "{:?}",
         fine.banner.failures
     );
-    let bad = night(true);
+    let bad = night(true, Vec::new());
     assert!(!bad.passed);
     let failure = bad
         .banner
@@ -535,6 +535,18 @@ fn a_seat_history_that_is_not_linearizable_fails_the_night() {
     assert!(!fine.html.contains("Shrunk repro"));
     assert!(bad.html.contains("Failure groups") && bad.html.contains("NEW"));
     assert!(!fine.html.contains("Failure groups"));
+    // The same group on the next night is recurring, not new: the trend
+    // history remembers each night's groups.
+    let mut last_night = bad.entry.clone();
+    last_night.label = "20261206T031700Z".into();
+    let again = night(true, vec![fine.entry.clone(), last_night]);
+    assert!(
+        again
+            .html
+            .contains("recurring: 1 earlier night, first 20261206T031700Z"),
+        "the group is known from the trend"
+    );
+    assert!(!again.html.contains(">NEW<"));
 }
 
 /// Mutation testing: a real cargo-mutants run of the domain crate (before
