@@ -229,3 +229,59 @@ fn ci_mutants_refuses_bad_arguments_before_doing_anything() {
     assert!(script.contains("ci/mutants --scope \"$mutants_scope\" --out \"$out/mutants\""));
     assert!(script.contains("--mutants-equivalent ci/mutants-equivalent.tsv"));
 }
+
+/// What `ci/mutants` asks of cargo-mutants, seen through a stand-in `cargo`
+/// on the PATH that records its arguments: each scope's files and test
+/// packages, its output folder, the saga scope's own timeout, and
+/// `--timeout` replacing it rather than adding a second one.
+#[test]
+fn ci_mutants_runs_each_scope_with_its_own_arguments() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("calls.log");
+    let fake = dir.path().join("cargo");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\n[ \"$1 $2\" = \"mutants --version\" ] && {{ echo 'cargo-mutants 27.1.0'; exit 0; }}\necho \"$*\" >> {}\nexit 2\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.path().display(),
+        std::env::var("PATH").unwrap()
+    );
+    let run = |args: &[&str]| {
+        let _ = std::fs::remove_file(&log);
+        let out = Command::new(repo().join("ci/mutants"))
+            .args(args)
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "missed mutants are the report's to judge"
+        );
+        std::fs::read_to_string(&log).unwrap()
+    };
+    let out = dir.path().join("m");
+    let out_s = out.to_str().unwrap();
+    let calls = run(&["--scope", "seat-store,saga", "--out", out_s]);
+    let lines: Vec<&str> = calls.lines().collect();
+    assert_eq!(lines.len(), 2, "{calls}");
+    assert!(lines[0].contains("--file system/mem/src/seat_store.rs"));
+    assert!(lines[0].contains("--test-package ticketing-mem,ticketing-conformance"));
+    assert!(lines[0].contains(&format!("--output {out_s}/seat-store")));
+    assert!(!lines[0].contains("--timeout"));
+    assert!(lines[1].contains("--file system/services/src/order/saga.rs"));
+    assert!(lines[1].contains("--test-package ticketing-services,ticketing-app"));
+    assert_eq!(lines[1].matches("--timeout").count(), 1);
+    assert!(lines[1].contains("--timeout 900"));
+    let calls = run(&["--scope", "saga", "--out", out_s, "--timeout", "60"]);
+    assert_eq!(calls.matches("--timeout").count(), 1, "{calls}");
+    assert!(calls.contains("--timeout 60"));
+}
