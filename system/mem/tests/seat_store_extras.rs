@@ -125,3 +125,32 @@ async fn changes_since_gives_only_later_changes_and_knows_what_it_lost() {
     };
     assert_eq!(last.len(), 1);
 }
+
+#[tokio::test]
+async fn a_confirmed_hold_confirms_again_only_for_its_own_order() {
+    use ticketing_domain::ports::ConfirmOutcome;
+    use ticketing_domain::saga::FailureReason;
+    let s = store(100, 60_000).await;
+    let (h, mine, other) = (
+        HoldId::from("h1"),
+        OrderId::from("o-1"),
+        OrderId::from("o-2"),
+    );
+    s.hold(request("h1", &["1-1"], None), 0).await.unwrap();
+    s.pin(&h, &mine, 60_000, 1).await.unwrap();
+    let sold = ConfirmOutcome::Confirmed {
+        event_id: event(),
+        seat_ids: vec![SeatId::from("1-1")],
+    };
+    assert_eq!(s.confirm(&h, &mine, None, 2).await.unwrap(), sold);
+    assert_eq!(
+        s.confirm(&h, &mine, None, 3).await.unwrap(),
+        sold,
+        "idempotent"
+    );
+    assert_eq!(
+        s.confirm(&h, &other, None, 4).await.unwrap(),
+        ConfirmOutcome::Rejected(FailureReason::HoldNotPinned),
+        "another order never gets the seat, not even as a repeat"
+    );
+}
