@@ -243,7 +243,7 @@ fn ci_mutants_runs_each_scope_with_its_own_arguments() {
     std::fs::write(
         &fake,
         format!(
-            "#!/bin/sh\n[ \"$1 $2\" = \"mutants --version\" ] && {{ echo 'cargo-mutants 27.1.0'; exit 0; }}\necho \"$*\" >> {}\nexit 2\n",
+            "#!/bin/sh\n[ \"$1 $2\" = \"mutants --version\" ] && {{ echo 'cargo-mutants 27.1.0'; exit 0; }}\n[ \"$1 $2\" = \"nextest --version\" ] && exit 0\necho \"$*\" >> {}\nexit 2\n",
             log.display()
         ),
     )
@@ -279,6 +279,10 @@ fn ci_mutants_runs_each_scope_with_its_own_arguments() {
     assert!(!lines[0].contains("--timeout"));
     assert!(lines[1].contains("--file system/services/src/order/saga.rs"));
     assert!(lines[1].contains("--test-package ticketing-services,ticketing-app"));
+    assert!(
+        lines[1].contains("--test-tool nextest"),
+        "one process per test"
+    );
     assert_eq!(lines[1].matches("--timeout").count(), 1);
     assert!(lines[1].contains("--timeout 900"));
     let calls = run(&["--scope", "saga", "--out", out_s, "--timeout", "60"]);
