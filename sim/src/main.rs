@@ -43,8 +43,9 @@ struct Args {
     /// The most runs --shrink makes (per failure).
     #[arg(long, default_value_t = 60)]
     shrink_trials: u32,
-    /// After a sweep, shrink up to this many failing runs (without a bug)
-    /// and link each shrunk plan in the results (the nightly's setting).
+    /// After a sweep, shrink up to this many failing runs (without a bug),
+    /// one per failure group, and link each shrunk plan in the results (the
+    /// nightly's setting).
     #[arg(long, default_value_t = 0)]
     shrink_failures: usize,
     /// A seed fleet: run rounds of seeds over every plan (and `swarm`)
@@ -796,8 +797,9 @@ fn shrink_one(
     Ok(out)
 }
 
-/// `--shrink-failures N`: the first N failing runs of a sweep (not of the
-/// zoo), shrunk; by (plan, seed), where each shrunk plan was written.
+/// `--shrink-failures N`: a sweep's (not the zoo's) failing runs shrunk, one
+/// per failure group (its smallest run), at most N; by (plan, seed), where
+/// each shrunk plan was written.
 fn shrink_failures(
     args: &Args,
     jobs: &[Job],
@@ -808,8 +810,7 @@ fn shrink_failures(
     if args.bug.as_deref() == Some("all") {
         return out;
     }
-    let failing = reports.iter().filter(|r| !r.passed);
-    for rep in failing.take(args.shrink_failures) {
+    for rep in triage::representatives(reports, args.shrink_failures) {
         let Some((plan, _, bug)) = jobs
             .iter()
             .find(|(p, s, _)| p.name == rep.plan && *s == rep.seed)

@@ -58,17 +58,10 @@ pub fn read_known(text: &str) -> Vec<(String, String)> {
 /// The failing runs of `reports` by (invariant, signature) of their first
 /// violation, largest group first.
 pub fn groups(reports: &[RunReport], known: &[(String, String)]) -> Vec<FailureGroup> {
-    let mut by: BTreeMap<(String, String), Vec<&RunReport>> = BTreeMap::new();
-    for r in reports.iter().filter(|r| !r.passed) {
-        if let Some(v) = r.violations.first() {
-            let key = (v.invariant.clone(), signature(&v.detail));
-            by.entry(key).or_default().push(r);
-        }
-    }
-    let mut out: Vec<FailureGroup> = by
+    let mut out: Vec<FailureGroup> = by_group(reports)
         .into_iter()
         .map(|((invariant, signature), runs)| {
-            let smallest = runs.iter().min_by_key(|r| (r.sim_ms, r.seed));
+            let smallest = smallest(&runs);
             FailureGroup {
                 known: known
                     .iter()
@@ -82,6 +75,36 @@ pub fn groups(reports: &[RunReport], known: &[(String, String)]) -> Vec<FailureG
         .collect();
     out.sort_by_key(|g| std::cmp::Reverse(g.runs.len()));
     out
+}
+
+/// What a sweep shrinks (`--shrink-failures N`): the smallest run of each
+/// failure group, largest group first, at most `n` — so one noisy group
+/// does not take every shrink and leave the other kinds unshrunk.
+pub fn representatives(reports: &[RunReport], n: usize) -> Vec<&RunReport> {
+    let mut groups: Vec<Vec<&RunReport>> = by_group(reports).into_values().collect();
+    groups.sort_by_key(|runs| std::cmp::Reverse(runs.len()));
+    groups
+        .iter()
+        .filter_map(|runs| smallest(runs))
+        .take(n)
+        .collect()
+}
+
+/// Failing runs by (invariant, signature) of their first violation.
+fn by_group(reports: &[RunReport]) -> BTreeMap<(String, String), Vec<&RunReport>> {
+    let mut by: BTreeMap<(String, String), Vec<&RunReport>> = BTreeMap::new();
+    for r in reports.iter().filter(|r| !r.passed) {
+        if let Some(v) = r.violations.first() {
+            let key = (v.invariant.clone(), signature(&v.detail));
+            by.entry(key).or_default().push(r);
+        }
+    }
+    by
+}
+
+/// The shortest simulated run, then the lowest seed.
+fn smallest<'a>(runs: &[&'a RunReport]) -> Option<&'a RunReport> {
+    runs.iter().copied().min_by_key(|r| (r.sim_ms, r.seed))
 }
 
 #[cfg(test)]
@@ -154,5 +177,12 @@ mod tests {
         assert_eq!(g[0].repro, "--plan chaos --seed 17", "the shortest run");
         assert!(!g[0].known);
         assert!(g[1].known, "{:?}", g[1].signature);
+        // One run to shrink per group (its smallest), largest group first.
+        let shrink: Vec<(&str, u64)> = representatives(&reports, 5)
+            .iter()
+            .map(|r| (r.plan.as_str(), r.seed))
+            .collect();
+        assert_eq!(shrink, vec![("chaos", 17), ("chaos", 18)]);
+        assert_eq!(representatives(&reports, 1).len(), 1);
     }
 }
