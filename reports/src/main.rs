@@ -85,7 +85,13 @@ fn run(args: &Args) -> anyhow::Result<bool> {
         inputs.add_sim(sim);
     }
     let equivalents = match &args.mutants_equivalent {
-        Some(path) => ticketing_reports::mutants::Equivalents::read(path)?,
+        Some(path) => ticketing_reports::mutants::Equivalents::read(path).unwrap_or_else(|e| {
+            // Judged without the list (a stricter score), and said on the page.
+            inputs
+                .problems
+                .push(("equivalent mutants".into(), format!("{e:#}")));
+            Default::default()
+        }),
         None => Default::default(),
     };
     for m in &args.mutants {

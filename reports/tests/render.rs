@@ -601,3 +601,37 @@ fn a_mutation_score_under_ninety_percent_fails_the_night() {
     assert!(all_explained.html.contains("60 equivalent"));
     assert!(all_explained.html.contains("— same answer"));
 }
+
+/// An unreadable list of equivalent mutants is a failed input row on a
+/// page that is still written (judged without the list), not a lost report.
+#[test]
+fn an_unreadable_equivalent_list_fails_the_night_but_the_page_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let scope = dir.path().join("domain/mutants.out");
+    std::fs::create_dir_all(&scope).unwrap();
+    std::fs::write(
+        scope.join("outcomes.json"),
+        r#"{"outcomes":[{"scenario":"Baseline","summary":"Success"},
+{"scenario":{"Mutant":{"name":"src/a.rs:1:1: replace x with y","file":"src/a.rs"}},"summary":"CaughtMutant"}]}"#,
+    )
+    .unwrap();
+    let run = |equivalents: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_ticketing-report"))
+            .arg("--out")
+            .arg(dir.path().join("out"))
+            .arg("--mutants")
+            .arg(dir.path().join("domain"))
+            .arg("--mutants-equivalent")
+            .arg(equivalents)
+            .output()
+            .unwrap()
+    };
+    let listed = dir.path().join("equivalent.tsv");
+    std::fs::write(&listed, "# none\n").unwrap();
+    assert_eq!(run(&listed).status.code(), Some(0), "1 of 1 caught");
+    let missing = run(&dir.path().join("no-such.tsv"));
+    assert_eq!(missing.status.code(), Some(1));
+    let page = std::fs::read_to_string(dir.path().join("out/index.html")).unwrap();
+    assert!(page.contains("equivalent mutants") && page.contains("no-such.tsv"));
+    assert!(page.contains("1 of 1 caught (100.0 %)"));
+}
