@@ -45,16 +45,21 @@ pub struct Scope {
 }
 
 impl Scope {
-    /// Mutants that count: caught, timed out or (not equivalent) missed.
-    pub fn judged(&self) -> usize {
-        self.caught + self.timeout + self.missed.len()
+    /// Mutants the tests noticed: caught or timed out.
+    pub fn killed(&self) -> usize {
+        self.caught + self.timeout
     }
 
-    /// Caught share in percent (100 when nothing counts).
+    /// Mutants that count: killed or (not equivalent) missed.
+    pub fn judged(&self) -> usize {
+        self.killed() + self.missed.len()
+    }
+
+    /// Killed share in percent (100 when nothing counts).
     pub fn score_pct(&self) -> f64 {
         match self.judged() {
             0 => 100.0,
-            n => (self.caught + self.timeout) as f64 * 100.0 / n as f64,
+            n => self.killed() as f64 * 100.0 / n as f64,
         }
     }
 

@@ -624,7 +624,7 @@ fn mutants_view(inputs: &Inputs, out_dir: &Path) -> Vec<Value> {
                 "name": m.name,
                 "path": link(&m.path, out_dir),
                 "files": m.files,
-                "caught": m.caught + m.timeout,
+                "caught": m.killed(),
                 "timeout": m.timeout,
                 "judged": m.judged(),
                 "unviable": m.unviable,

@@ -277,7 +277,7 @@ pub fn banner(inputs: &Inputs) -> Banner {
             } else {
                 format!(
                     "{} of {} caught ({:.1} %), {} missed, {} equivalent, {} unviable",
-                    m.caught + m.timeout,
+                    m.killed(),
                     m.judged(),
                     m.score_pct(),
                     m.missed.len(),

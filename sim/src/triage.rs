@@ -58,7 +58,7 @@ pub fn read_known(text: &str) -> Vec<(String, String)> {
 /// The failing runs of `reports` by (invariant, signature) of their first
 /// violation, largest group first.
 pub fn groups(reports: &[RunReport], known: &[(String, String)]) -> Vec<FailureGroup> {
-    let mut out: Vec<FailureGroup> = by_group(reports)
+    by_group(reports)
         .into_iter()
         .map(|((invariant, signature), runs)| {
             let smallest = smallest(&runs);
@@ -72,26 +72,26 @@ pub fn groups(reports: &[RunReport], known: &[(String, String)]) -> Vec<FailureG
                 signature,
             }
         })
-        .collect();
-    out.sort_by_key(|g| std::cmp::Reverse(g.runs.len()));
-    out
+        .collect()
 }
 
 /// What a sweep shrinks (`--shrink-failures N`): the smallest run of each
 /// failure group, largest group first, at most `n` — so one noisy group
 /// does not take every shrink and leave the other kinds unshrunk.
 pub fn representatives(reports: &[RunReport], n: usize) -> Vec<&RunReport> {
-    let mut groups: Vec<Vec<&RunReport>> = by_group(reports).into_values().collect();
-    groups.sort_by_key(|runs| std::cmp::Reverse(runs.len()));
-    groups
+    by_group(reports)
         .iter()
-        .filter_map(|runs| smallest(runs))
+        .filter_map(|(_, runs)| smallest(runs))
         .take(n)
         .collect()
 }
 
-/// Failing runs by (invariant, signature) of their first violation.
-fn by_group(reports: &[RunReport]) -> BTreeMap<(String, String), Vec<&RunReport>> {
+/// A failure group's key, (invariant, signature), and its runs.
+type Group<'a> = ((String, String), Vec<&'a RunReport>);
+
+/// Failing runs by (invariant, signature) of their first violation, largest
+/// group first (ties in key order).
+fn by_group(reports: &[RunReport]) -> Vec<Group<'_>> {
     let mut by: BTreeMap<(String, String), Vec<&RunReport>> = BTreeMap::new();
     for r in reports.iter().filter(|r| !r.passed) {
         if let Some(v) = r.violations.first() {
@@ -99,7 +99,9 @@ fn by_group(reports: &[RunReport]) -> BTreeMap<(String, String), Vec<&RunReport>
             by.entry(key).or_default().push(r);
         }
     }
-    by
+    let mut groups: Vec<Group<'_>> = by.into_iter().collect();
+    groups.sort_by_key(|(_, runs)| std::cmp::Reverse(runs.len()));
+    groups
 }
 
 /// The shortest simulated run, then the lowest seed.
