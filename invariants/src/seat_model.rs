@@ -20,7 +20,7 @@
 use crate::history::{Call, History, HistoryReport, Op, Outcome, Witness};
 use crate::linearize::{self, Entry, Model, Verdict};
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use ticketing_domain::{HoldId, OrderStatus, SeatId, SeatStatus};
 
 /// A hold, by its index in the run's table of holds.
@@ -302,7 +302,12 @@ fn project_op<'h>(o: &'h Op, holds: &mut Holds, ttl_ms: u64) -> Vec<(Cow<'h, Sea
 fn project(h: &History) -> Projection {
     let mut holds = holds_of(h);
     let ttl_ms = hold_ms_min(h);
-    let mut seats: BTreeMap<SeatId, Vec<Entry<Projected>>> = BTreeMap::new();
+    // Seats by first appearance, found through a hash index: a history of
+    // seat-map reads names every seat at every read, and a hash lookup is
+    // several times cheaper than a walk down a tree of string keys. Only
+    // looked up, never iterated: the result is ordered by seat below.
+    let mut index: HashMap<SeatId, usize> = HashMap::new();
+    let mut found: Vec<(SeatId, Vec<Entry<Projected>>)> = Vec::new();
     for (source, o) in h.ops.iter().enumerate() {
         for (seat, op) in project_op(o, &mut holds, ttl_ms) {
             let e = Entry {
@@ -314,17 +319,18 @@ fn project(h: &History) -> Projection {
                     source,
                 },
             };
-            match seats.get_mut(seat.as_ref()) {
-                Some(v) => v.push(e),
+            match index.get(seat.as_ref()) {
+                Some(&i) => found[i].1.push(e),
                 None => {
-                    seats.insert(seat.into_owned(), vec![e]);
+                    index.insert(seat.as_ref().clone(), found.len());
+                    found.push((seat.into_owned(), vec![e]));
                 }
             }
         }
     }
     Projection {
         model: SeatModel { holds: holds.info },
-        seats,
+        seats: found.into_iter().collect(),
     }
 }
 

@@ -97,23 +97,27 @@ pub fn refusal(r: Option<&JsonResponse>) -> Outcome {
     match r {
         Some(r) if r.status.is_client_error() => Outcome::Refused {
             status: r.status.as_u16(),
-            code: r.error_code().to_owned(),
+            code: r.error_code(),
         },
         _ => Outcome::Unknown,
     }
+}
+
+/// The seats a `SEATS_UNAVAILABLE` refusal names.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TakenBody {
+    seat_ids: Vec<SeatId>,
 }
 
 /// A refused hold: the taken seats when it names them.
 pub fn hold_refusal(r: Option<&JsonResponse>) -> Outcome {
     if let Some(r) = r
         && r.error_code() == "SEATS_UNAVAILABLE"
-        && let Some(ids) = r.body.get("seatIds").and_then(|v| v.as_array())
+        && let Some(taken) = r.json::<TakenBody>()
     {
         return Outcome::Taken {
-            seats: ids
-                .iter()
-                .filter_map(|v| v.as_str().map(SeatId::from))
-                .collect(),
+            seats: taken.seat_ids,
         };
     }
     refusal(r)

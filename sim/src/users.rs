@@ -16,15 +16,14 @@
 
 use crate::clock::SimClock;
 use crate::net::SimConnector;
-use crate::record::{Recorder, SharedLog, hold_refusal, refusal};
+use crate::record::{Pending, Recorder, SharedLog, hold_refusal, refusal};
 use http::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use ticketing_contract::{
-    CredentialsBody, ExtendBody, HoldBody, HoldView, OrderBody, OrderView, PlacedView, SeatMapView,
-    SessionView,
+    CredentialsBody, ExtendBody, HoldBody, HoldView, OrderBody, OrderView, PlacedView, SessionView,
 };
 use ticketing_domain::ports::{RandomExt, RandomSource};
 use ticketing_domain::{HoldId, OrderId, OrderStatus, SeatId, SeatStatus};
@@ -142,15 +141,27 @@ fn wire_name<T: serde::Serialize>(status: &T) -> String {
     }
 }
 
-/// A seat-map read as the history records it.
-fn map_outcome(m: &SeatMapView) -> Outcome {
+/// A seat map as a user reads it: each seat's id and status (the contract's
+/// `SeatMapView` without rows, columns and prices, which users never look
+/// at; the unknown fields are skipped).
+#[derive(serde::Deserialize)]
+struct MapRead {
+    version: u64,
+    seats: Vec<SeatRead>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SeatRead {
+    seat_id: SeatId,
+    status: SeatStatus,
+}
+
+/// A seat-map read as the history records it (the seats moved, not copied).
+fn map_outcome(m: MapRead) -> Outcome {
     Outcome::Map {
         version: m.version,
-        seats: m
-            .seats
-            .iter()
-            .map(|s| (s.seat_id.clone(), s.status))
-            .collect(),
+        seats: m.seats.into_iter().map(|s| (s.seat_id, s.status)).collect(),
     }
 }
 
@@ -165,7 +176,7 @@ fn held(h: &HoldView) -> Outcome {
 
 /// An answer's body as a contract type; `None` when it is not one.
 fn view<T: DeserializeOwned>(r: JsonResponse) -> Option<T> {
-    serde_json::from_value(r.body).ok()
+    r.json()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -303,18 +314,21 @@ impl User {
             .send_json(method, path, body.as_ref(), &all, None)
             .await
             .ok()?;
-        if r.status == StatusCode::TOO_MANY_REQUESTS || r.error_code() == "CUSTOMER_LIMIT" {
-            self.tell(Told::Refused {
-                status: r.status.as_u16(),
-                code: r.error_code().to_owned(),
-            });
+        if r.status.is_client_error() {
+            let code = r.error_code();
+            if r.status == StatusCode::TOO_MANY_REQUESTS || code == "CUSTOMER_LIMIT" {
+                self.tell(Told::Refused {
+                    status: r.status.as_u16(),
+                    code,
+                });
+            }
         }
         Some(r)
     }
 
     /// Waits as long as a 429 asked (bounded), or a short while.
     async fn back_off(&self, r: &JsonResponse) {
-        let asked_ms = r.body.get("retryAfterMs").and_then(Value::as_u64);
+        let asked_ms = r.value().get("retryAfterMs").and_then(Value::as_u64);
         let wait_ms = asked_ms.unwrap_or(300).clamp(50, 10_000);
         self.pause(wait_ms, wait_ms + 200).await;
     }
@@ -375,26 +389,25 @@ impl User {
     async fn choose_seats(&self, lo: u64, hi: u64, read_map_p: f64) -> Vec<String> {
         let want = self.rng.range_u64(lo, hi) as usize;
         let path = format!("/api/events/{}/seats", self.w.event_id);
-        let mut free: Vec<String> = Vec::new();
+        let mut map: Option<(Pending, MapRead)> = None;
         if self.rng.unit_f64() < read_map_p {
             let p = self.rec.call(Call::SeatMap);
             match self
                 .send(&self.catalog, Method::GET, &path, None, &[])
                 .await
             {
-                Some(r) if r.status == StatusCode::OK => {
-                    if let Some(m) = view::<SeatMapView>(r) {
-                        self.rec.answer(p, map_outcome(&m));
-                        free = m
-                            .seats
-                            .into_iter()
-                            .filter(|s| s.status == SeatStatus::Available)
-                            .map(|s| s.seat_id.0)
-                            .collect();
-                    }
-                }
+                Some(r) if r.status == StatusCode::OK => map = view::<MapRead>(r).map(|m| (p, m)),
                 other => self.rec.answer(p, refusal(other.as_ref())),
             }
+        }
+        // The free seats by position in the map: only the few picked are
+        // copied before the map moves into the history (no await between
+        // the answer and its record, so the history is as if recorded at once).
+        let mut free: Vec<usize> = Vec::new();
+        if let Some((_, m)) = &map {
+            free = (0..m.seats.len())
+                .filter(|&i| m.seats[i].status == SeatStatus::Available)
+                .collect();
         }
         let mut seats = Vec::new();
         for _ in 0..want {
@@ -403,11 +416,16 @@ impl User {
                 let col = self.rng.range_u64(1, u64::from(self.w.cols));
                 format!("{row}-{col}")
             } else {
-                free.swap_remove(self.rng.range_u64(0, free.len() as u64 - 1) as usize)
+                let at = free.swap_remove(self.rng.range_u64(0, free.len() as u64 - 1) as usize);
+                map.as_ref()
+                    .map_or_else(String::new, |(_, m)| m.seats[at].seat_id.0.clone())
             };
             if !seats.contains(&seat) {
                 seats.push(seat);
             }
+        }
+        if let Some((p, m)) = map {
+            self.rec.answer(p, map_outcome(m));
         }
         seats
     }

@@ -89,7 +89,24 @@ fn apply(view: &SharedView, event: &str, data: &str, rec: &Recorder) -> bool {
     }
 }
 
-/// The software of a watcher host: follows `event` forever.
+/// The software of the watchers' host: one task per watcher, each
+/// following `event` forever.
+pub async fn watch_all(
+    event: String,
+    followers: Vec<(SharedView, Recorder)>,
+    idle_timeout: Duration,
+) -> turmoil::Result {
+    let mut tasks = tokio::task::JoinSet::new();
+    for (view, rec) in followers {
+        tasks.spawn_local(watch(event.clone(), view, idle_timeout, rec));
+    }
+    while let Some(done) = tasks.join_next().await {
+        done??;
+    }
+    Ok(())
+}
+
+/// One watcher: follows `event` forever.
 pub async fn watch(
     event: String,
     view: SharedView,

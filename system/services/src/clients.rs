@@ -183,17 +183,17 @@ fn gateway_result(r: Result<JsonResponse, CallError>) -> Result<PaymentStatus, G
     if resp.status.is_server_error() {
         return Err(GatewayError::Unavailable(format!("status {}", resp.status)));
     }
+    let body = resp.value();
     if !resp.status.is_success() {
         return Err(GatewayError::Refused {
-            code: resp.error_code().to_owned(),
-            message: resp
-                .body
+            code: resp.error_code(),
+            message: body
                 .get("message")
                 .map(|m| m.to_string())
                 .unwrap_or_default(),
         });
     }
-    serde_json::from_value(resp.body.get("status").cloned().unwrap_or_default())
+    serde_json::from_value(body.get("status").cloned().unwrap_or_default())
         .map_err(|e| GatewayError::Unavailable(format!("bad payment response: {e}")))
 }
 
@@ -347,7 +347,7 @@ where
             .map_err(|e| PinError::Unavailable(e.to_string()))?;
         match resp.status {
             StatusCode::OK => {
-                let view: ticketing_contract::HoldView = serde_json::from_value(resp.body)
+                let view: ticketing_contract::HoldView = serde_json::from_slice(&resp.bytes)
                     .map_err(|e| PinError::Unavailable(format!("bad pin response: {e}")))?;
                 Ok(Hold {
                     hold_id: view.hold_id,
@@ -361,7 +361,7 @@ where
                 })
             }
             StatusCode::NOT_FOUND => Err(PinError::NotFound),
-            StatusCode::GONE => Err(PinError::Gone(gone_reason(&resp.body))),
+            StatusCode::GONE => Err(PinError::Gone(gone_reason(&resp.value()))),
             StatusCode::CONFLICT => Err(PinError::PinnedToOther),
             s => Err(PinError::Unavailable(format!("status {s}"))),
         }

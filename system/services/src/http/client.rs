@@ -34,17 +34,37 @@ pub enum CallError {
     Transport(String),
 }
 
-/// A JSON response: status and parsed body (`Null` when empty or not JSON).
+/// A JSON response: its status and its body's bytes, parsed on demand —
+/// into the type the caller expects ([`JsonResponse::json`]) rather than a
+/// generic [`Value`] first (a 10,000-seat map is mostly strings and enums:
+/// one typed pass instead of a tree of maps and a second pass).
 #[derive(Debug, Clone, PartialEq)]
 pub struct JsonResponse {
     pub status: StatusCode,
-    pub body: Value,
+    pub bytes: Bytes,
+}
+
+/// The one field of a standard error body most callers need.
+#[derive(serde::Deserialize)]
+struct ErrorCode {
+    #[serde(default)]
+    code: String,
 }
 
 impl JsonResponse {
-    /// The `code` field of a standard error body.
-    pub fn error_code(&self) -> &str {
-        self.body.get("code").and_then(Value::as_str).unwrap_or("")
+    /// The body as `T`; `None` when it is empty, not JSON or not a `T`.
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Option<T> {
+        serde_json::from_slice(&self.bytes).ok()
+    }
+
+    /// The body as a JSON value (`Null` when empty or not JSON).
+    pub fn value(&self) -> Value {
+        self.json().unwrap_or(Value::Null)
+    }
+
+    /// The `code` field of a standard error body (empty when there is none).
+    pub fn error_code(&self) -> String {
+        self.json::<ErrorCode>().map(|e| e.code).unwrap_or_default()
     }
 }
 
@@ -182,7 +202,6 @@ where
             .await
             .map_err(|e| CallError::Transport(e.to_string()))?
             .to_bytes();
-        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Ok(JsonResponse { status, body })
+        Ok(JsonResponse { status, bytes })
     }
 }
