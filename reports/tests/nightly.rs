@@ -222,6 +222,11 @@ fn ci_mutants_refuses_bad_arguments_before_doing_anything() {
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("unknown scope 'everything'"));
     assert_eq!(run(&["--jobs", "0"]).status.code(), Some(2));
     assert_eq!(run(&["--timeout", "soon"]).status.code(), Some(2));
+    for shard in ["3/3", "1", "a/b", "0/0"] {
+        let bad = run(&["--shard", shard]);
+        assert_eq!(bad.status.code(), Some(2), "--shard {shard}");
+        assert!(String::from_utf8_lossy(&bad.stderr).contains("--shard wants K/N"));
+    }
     assert_eq!(run(&["--frobnicate"]).status.code(), Some(2));
     let help = run(&["--help"]);
     assert!(String::from_utf8_lossy(&help.stdout).contains("seat-store"));
@@ -232,8 +237,9 @@ fn ci_mutants_refuses_bad_arguments_before_doing_anything() {
 
 /// What `ci/mutants` asks of cargo-mutants, seen through a stand-in `cargo`
 /// on the PATH that records its arguments: each scope's files and test
-/// packages, its output folder, the saga scope's own timeout, and
-/// `--timeout` replacing it rather than adding a second one.
+/// packages, its output folder, the saga scope's own timeout,
+/// `--timeout` replacing it rather than adding a second one, and
+/// `--shard` handed to every scope.
 #[test]
 fn ci_mutants_runs_each_scope_with_its_own_arguments() {
     use std::os::unix::fs::PermissionsExt;
@@ -288,4 +294,11 @@ fn ci_mutants_runs_each_scope_with_its_own_arguments() {
     let calls = run(&["--scope", "saga", "--out", out_s, "--timeout", "60"]);
     assert_eq!(calls.matches("--timeout").count(), 1, "{calls}");
     assert!(calls.contains("--timeout 60"));
+    assert!(!calls.contains("--shard"));
+    let calls = run(&["--scope", "domain,saga", "--out", out_s, "--shard", "1/3"]);
+    assert_eq!(
+        calls.matches("--shard 1/3").count(),
+        2,
+        "every scope's slice: {calls}"
+    );
 }

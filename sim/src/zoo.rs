@@ -320,6 +320,16 @@ impl SeatStore for ZooSeatStore {
     async fn sold_seats(&self, e: &EventId) -> Result<Vec<(SeatId, OrderId)>, SeatStoreError> {
         self.inner.sold_seats(e).await
     }
+    async fn return_seats(
+        &self,
+        e: &EventId,
+        seats: &[SeatId],
+        o: &OrderId,
+        c: Option<&str>,
+        now: UnixMs,
+    ) -> Result<Vec<SeatId>, SeatStoreError> {
+        self.inner.return_seats(e, seats, o, c, now).await
+    }
 }
 
 fn limit_error(kind: LimitKind, count: u32, limit: u32) -> SeatStoreError {

@@ -84,6 +84,8 @@ remote_cases!(seat_store, remote_store:
     pin_is_exclusive_and_extends,
     extension_is_capped,
     changes_are_gap_free_and_bounded,
+    customer_limits_count_live_holds_and_sold_seats,
+    return_is_fenced_by_the_order,
 );
 
 remote_cases!(queue_store, remote_queue:

@@ -27,6 +27,7 @@ enum SeatCall {
     Availability(EventId),
     ChangesSince(EventId, u64, usize),
     SoldSeats(EventId),
+    ReturnSeats(EventId, Vec<SeatId>, OrderId, Option<String>, UnixMs),
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -39,6 +40,7 @@ enum SeatReply {
     Availability(u64, usize),
     Changes(ChangesSince),
     Sold(Vec<(SeatId, OrderId)>),
+    Returned(Vec<SeatId>),
 }
 
 async fn seat_dispatch(store: &dyn SeatStore, call: SeatCall) -> Result<SeatReply, SeatStoreError> {
@@ -66,6 +68,11 @@ async fn seat_dispatch(store: &dyn SeatStore, call: SeatCall) -> Result<SeatRepl
             SeatReply::Changes(store.changes_since(&e, v, limit).await?)
         }
         C::SoldSeats(e) => SeatReply::Sold(store.sold_seats(&e).await?),
+        C::ReturnSeats(e, seats, o, c, now) => SeatReply::Returned(
+            store
+                .return_seats(&e, &seats, &o, c.as_deref(), now)
+                .await?,
+        ),
     })
 }
 
@@ -178,6 +185,26 @@ impl SeatStore for RemoteSeatStore {
             .await?
         {
             SeatReply::Confirm(c) => Ok(c),
+            r => odd(r),
+        }
+    }
+    async fn return_seats(
+        &self,
+        e: &EventId,
+        seats: &[SeatId],
+        o: &OrderId,
+        c: Option<&str>,
+        now: UnixMs,
+    ) -> Result<Vec<SeatId>, SeatStoreError> {
+        let call = SeatCall::ReturnSeats(
+            e.clone(),
+            seats.to_vec(),
+            o.clone(),
+            c.map(str::to_owned),
+            now,
+        );
+        match self.call(call).await? {
+            SeatReply::Returned(back) => Ok(back),
             r => odd(r),
         }
     }

@@ -1,6 +1,7 @@
 //! Seat store conformance: atomic all-or-nothing holds under contention,
 //! TTL expiry by the caller's clock, the confirm fence, pinning, the
-//! extension cap, gap-free versions with a bounded history.
+//! extension cap, gap-free versions with a bounded history, and the
+//! after-sale return fenced by the order.
 //!
 //! Factory contract: a fresh store whose change history keeps
 //! [`HISTORY_LIMIT`] changes per event and remembers gone holds for an hour.
@@ -508,6 +509,87 @@ where
         .unwrap();
 }
 
+/// Sells `seats` to order `n` (hold `n`, pinned and confirmed) as `customer`'s.
+async fn sell(store: &dyn SeatStore, n: u32, seats: &[&str], customer: &str, lim: CustomerLimits) {
+    store.hold(creq(n, seats, customer, lim), 0).await.unwrap();
+    store.pin(&h(n), &o(n), 60_000, 0).await.unwrap();
+    let c = store.confirm(&h(n), &o(n), None, 0).await.unwrap();
+    assert!(matches!(c, ConfirmOutcome::Confirmed { .. }), "{c:?}");
+}
+
+/// The after-sale return is fenced by the order: only seats still sold to
+/// it come back (once, each a change), they stop counting for the
+/// customer's limits, and a late return never frees a seat sold again.
+pub async fn return_is_fenced_by_the_order<F, Fut>(make: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn SeatStore>>,
+{
+    let store = setup(&make).await;
+    let lim = CustomerLimits {
+        seats_per_event: 2,
+        active_holds: 0,
+    };
+    sell(store.as_ref(), 1, &["1-1", "1-2"], "ann", lim).await;
+    sell(store.as_ref(), 2, &["1-3"], "bob", lim).await;
+    store.hold(req(3, &["2-1"], 60_000), 0).await.unwrap();
+    let e = store.hold(creq(4, &["2-2"], "ann", lim), 0).await;
+    assert_eq!(e.unwrap_err(), limit(LimitKind::SeatsPerEvent, 2, 2));
+    let (v0, free0) = store.availability(&ev()).await.unwrap();
+    let asked = ["1-1", "1-3", "1-4", "2-1", "1-2", "1-1"].map(s);
+    let back = store
+        .return_seats(&ev(), &asked, &o(1), Some("ann"), 1)
+        .await
+        .unwrap();
+    assert_eq!(back, vec![s("1-1"), s("1-2")], "only order 1's, once each");
+    assert_eq!(
+        store.availability(&ev()).await.unwrap(),
+        (v0 + 2, free0 + 2)
+    );
+    let ChangesSince::Changes(changes) = store.changes_since(&ev(), v0, 100).await.unwrap() else {
+        panic!("history");
+    };
+    let seen: Vec<(&str, SeatStatus)> = changes
+        .iter()
+        .map(|c| (c.seat_id.as_str(), c.status))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("1-1", SeatStatus::Available),
+            ("1-2", SeatStatus::Available)
+        ]
+    );
+    assert_eq!(status(store.as_ref(), "1-3").await, SeatStatus::Sold);
+    assert_eq!(status(store.as_ref(), "2-1").await, SeatStatus::Held);
+    // Idempotent: nothing more comes back, nothing changes.
+    let again = store
+        .return_seats(&ev(), &asked, &o(1), Some("ann"), 2)
+        .await;
+    assert_eq!(again.unwrap(), Vec::<SeatId>::new());
+    assert_eq!(
+        store.availability(&ev()).await.unwrap(),
+        (v0 + 2, free0 + 2)
+    );
+    // Ann's two seats no longer count: she may hold two again.
+    store
+        .hold(creq(5, &["2-2", "2-3"], "ann", lim), 3)
+        .await
+        .unwrap();
+    // A returned seat sells again; a late return for the first order leaves it sold.
+    sell(store.as_ref(), 6, &["1-1"], "cat", lim).await;
+    let late = store
+        .return_seats(&ev(), &[s("1-1")], &o(1), Some("ann"), 4)
+        .await;
+    assert_eq!(late.unwrap(), Vec::<SeatId>::new());
+    let sold = store.sold_seats(&ev()).await.unwrap();
+    assert_eq!(sold, vec![(s("1-1"), o(6)), (s("1-3"), o(2))]);
+    let unknown = store
+        .return_seats(&EventId::from("nope"), &[s("1-1")], &o(1), None, 5)
+        .await;
+    assert_eq!(unknown.unwrap_err(), SeatStoreError::UnknownEvent);
+}
+
 /// Stamps out one test per case for a factory expression.
 #[macro_export]
 macro_rules! seat_store_suite {
@@ -549,6 +631,10 @@ macro_rules! seat_store_suite {
             #[tokio::test]
             async fn customer_limits_count_live_holds_and_sold_seats() {
                 $crate::seat_store::customer_limits_count_live_holds_and_sold_seats($make).await
+            }
+            #[tokio::test]
+            async fn return_is_fenced_by_the_order() {
+                $crate::seat_store::return_is_fenced_by_the_order($make).await
             }
         }
     };

@@ -13,6 +13,8 @@
 //! - [`model`]: ids, events, seats, holds, orders, payments, tickets.
 //! - [`rules`]: validation and limits (seats per hold, hold lifetime, request hashing).
 //! - [`saga`]: the order saga state machine (pure, property-tested).
+//! - [`refund`]: the after-sale saga (cancel → void tickets → refund → return
+//!   seats) and the cancellation window (pure; not wired to a route yet).
 //! - [`queue`]: the waiting room's rules (pre-queue order, admission caps, wait estimate).
 //! - [`messages`]: the payloads that travel over the event bus.
 //! - [`ports`]: one trait per port, each method documenting its contract.
@@ -22,6 +24,7 @@ pub mod model;
 pub mod ports;
 pub mod probe;
 pub mod queue;
+pub mod refund;
 pub mod rules;
 pub mod saga;
 

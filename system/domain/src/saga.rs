@@ -329,7 +329,8 @@ mod tests {
                 let confirm = commands.iter().position(|c| *c == SagaCommand::ConfirmSeats);
                 let tickets = commands.iter().position(|c| *c == SagaCommand::WriteTickets);
                 let capture = commands.iter().position(|c| *c == SagaCommand::Capture);
-                prop_assert!(confirm < tickets && tickets < capture);
+                // All three issued, in this order (`None < Some(_)` would pass).
+                prop_assert!(confirm.is_some() && confirm < tickets && tickets < capture);
             }
             let last = *states.last().unwrap();
             match last.order_status() {

@@ -542,6 +542,37 @@ impl SeatStore for MemSeatStore {
         })
     }
 
+    async fn return_seats(
+        &self,
+        event_id: &EventId,
+        seat_ids: &[SeatId],
+        order_id: &OrderId,
+        customer_id: Option<&str>,
+        now_ms: UnixMs,
+    ) -> Result<Vec<SeatId>, SeatStoreError> {
+        let limit = self.history_limit;
+        let mut inner = crate::lock(&self.inner);
+        if !inner.events.contains_key(event_id) {
+            return Err(SeatStoreError::UnknownEvent);
+        }
+        inner.expire_due(now_ms, usize::MAX, limit);
+        let sold = Slot::Sold(order_id.clone());
+        let mut back = Vec::new();
+        for seat in seat_ids {
+            // One at a time: a seat named twice is returned once.
+            if inner.events[event_id].seats.get(seat).map(|s| &s.slot) == Some(&sold) {
+                inner.set_slot(event_id, seat, Slot::Available, limit);
+                back.push(seat.clone());
+            }
+        }
+        if let Some(c) = customer_id
+            && let Some(t) = inner.customers.get_mut(&(event_id.clone(), c.to_owned()))
+        {
+            t.seats = t.seats.saturating_sub(back.len() as u32);
+        }
+        Ok(back)
+    }
+
     async fn expire_due(&self, now_ms: UnixMs, limit: usize) -> Result<usize, SeatStoreError> {
         let mut inner = crate::lock(&self.inner);
         let n = inner.expire_due(now_ms, limit, self.history_limit);

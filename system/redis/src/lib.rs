@@ -207,6 +207,12 @@ struct ConfirmJson {
 }
 
 #[derive(Debug, Deserialize)]
+struct ReturnJson {
+    #[serde(deserialize_with = "list")]
+    returned: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
 struct SweepJson {
     #[serde(deserialize_with = "num")]
     expired: u64,
@@ -545,6 +551,24 @@ impl SeatStore for RedisSeatStore {
                 seat_ids: c.confirmed.into_iter().map(SeatId).collect(),
             },
         })
+    }
+
+    async fn return_seats(
+        &self,
+        event_id: &EventId,
+        seat_ids: &[SeatId],
+        order_id: &OrderId,
+        customer_id: Option<&str>,
+        now_ms: UnixMs,
+    ) -> Result<Vec<SeatId>, SeatStoreError> {
+        let seats: Vec<&str> = seat_ids.iter().map(SeatId::as_str).collect();
+        let args = [
+            order_id.as_str().to_owned(),
+            serde_json::to_string(&seats).map_err(unavailable)?,
+            serde_json::to_string(&customer_id).map_err(unavailable)?,
+        ];
+        let r: ReturnJson = Self::ok(self.run(event_id, "return", now_ms, &args).await?)?;
+        Ok(r.returned.into_iter().map(SeatId).collect())
     }
 
     async fn expire_due(&self, now_ms: UnixMs, limit: usize) -> Result<usize, SeatStoreError> {

@@ -264,6 +264,28 @@ elseif OP == 'confirm' then
   if t.k == 'confirmed' then return ok({rejected = 'HoldNotPinned'}) end
   return ok({rejected = 'HoldReleased'})
 
+elseif OP == 'return' then
+  -- ARGV 4 order id, 5 JSON seats, 6 JSON customer (or null). The fenced
+  -- return of a cancelled order's seats: only a seat still sold to this
+  -- order becomes AVAILABLE (a seat named twice, once). Answers the seats
+  -- returned.
+  if not exists() then return err('UnknownEvent') end
+  local sold = 'S:' .. ARGV[4]
+  local seats = cjson.decode(ARGV[5])
+  local customer = cjson.decode(ARGV[6])
+  expire_due(nil)
+  local back = {}
+  for _, s in ipairs(seats) do
+    if redis.call('HGET', K_STATE, s) == sold then
+      set_seat(s, 'A', 'A')
+      back[#back + 1] = s
+    end
+  end
+  if customer ~= cjson.null and #back > 0 then
+    redis.call('HINCRBY', K_CUST, 's:' .. customer, -#back)
+  end
+  return ok({returned = back})
+
 elseif OP == 'sweep' then
   -- ARGV 4 max holds to expire, 5 tombstone_ms. Returns how many expired
   -- and which tombstones were forgotten (the adapter drops their index).

@@ -204,6 +204,23 @@ pub trait SeatStore: Send + Sync + std::fmt::Debug {
         now_ms: UnixMs,
     ) -> Result<ConfirmOutcome, SeatStoreError>;
 
+    /// The fenced return of a cancelled order's seats (the after-sale
+    /// saga's last step): each of `seat_ids` still SOLD to `order_id`
+    /// becomes AVAILABLE (one change each) and stops counting for
+    /// `customer_id`'s limits on the event; a seat sold to another order,
+    /// held or available is left alone — so a late or repeated return never
+    /// frees a seat already sold again. Idempotent: a repeat returns
+    /// nothing more. Returns the seats it returned, in the order asked.
+    /// `UnknownEvent` for an unknown event.
+    async fn return_seats(
+        &self,
+        event_id: &EventId,
+        seat_ids: &[SeatId],
+        order_id: &OrderId,
+        customer_id: Option<&str>,
+        now_ms: UnixMs,
+    ) -> Result<Vec<SeatId>, SeatStoreError>;
+
     /// Expires up to `limit` due holds across all events (one change per
     /// seat) and forgets old tombstones. Returns how many holds expired.
     async fn expire_due(&self, now_ms: UnixMs, limit: usize) -> Result<usize, SeatStoreError>;
