@@ -1,6 +1,7 @@
 //! Order repository conformance: idempotency records, the order + outbox
 //! transaction, optimistic versions, processed-message dedup, unique
-//! tickets with rollback, outbox leases, due orders.
+//! tickets with rollback, voided tickets (the after-sale step), outbox
+//! leases, due orders.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -184,6 +185,7 @@ where
         processed: Some(MessageId::from("msg-1")),
         outbox: vec![outbox(1)],
         tickets: vec![ticket("1-1", 1)],
+        void_tickets: false,
     };
     assert_eq!(
         repo.apply(step.clone()).await.unwrap(),
@@ -210,6 +212,7 @@ where
         processed: None,
         outbox: vec![],
         tickets: vec![ticket("1-1", 1)],
+        void_tickets: false,
     };
     assert_eq!(repo.apply(same).await.unwrap(), ApplyOutcome::Applied);
     // Another order's ticket for a sold seat: nothing of the step is written.
@@ -221,6 +224,7 @@ where
         processed: Some(MessageId::from("msg-2")),
         outbox: vec![outbox(2)],
         tickets: vec![ticket("1-2", 2), ticket("1-1", 2)],
+        void_tickets: false,
     };
     assert_eq!(
         repo.apply(clash.clone()).await.unwrap_err(),
@@ -266,6 +270,7 @@ where
         processed: Some(MessageId::from("msg-3")),
         outbox: vec![],
         tickets: vec![],
+        void_tickets: false,
     };
     assert_eq!(repo.apply(dup).await.unwrap(), ApplyOutcome::Duplicate);
 }
@@ -325,6 +330,7 @@ where
         processed: None,
         outbox: vec![],
         tickets: vec![],
+        void_tickets: false,
     })
     .await
     .unwrap();
@@ -332,6 +338,72 @@ where
     let ids: Vec<&str> = due.iter().map(OrderId::as_str).collect();
     assert_eq!(ids, ["order-2", "order-3"]);
     assert_eq!(repo.due_orders(100, 1).await.unwrap().len(), 1);
+}
+
+/// A step of `order-<n>` at its stored version writing `tickets` and
+/// maybe voiding the order's own.
+async fn step(
+    repo: &dyn OrderRepository,
+    n: u32,
+    tickets: Vec<Ticket>,
+    void_tickets: bool,
+) -> Result<ApplyOutcome, RepoError> {
+    let stored = repo
+        .get_order(&OrderId(format!("order-{n}")))
+        .await
+        .unwrap()
+        .unwrap();
+    repo.apply(SagaUpdate {
+        order: stored,
+        processed: None,
+        outbox: vec![],
+        tickets,
+        void_tickets,
+    })
+    .await
+}
+
+/// Voiding is the after-sale step: it takes only the voiding order's
+/// tickets out of the count (kept for the audit), after which the seat can
+/// get a new valid ticket — and never two valid ones at once.
+pub async fn voided_tickets_free_their_seats_for_one_new_ticket<F, Fut>(make: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn OrderRepository>>,
+{
+    let repo = make().await;
+    for n in 1..=3 {
+        let key = format!("k{n}");
+        repo.place_order(order(n, 0), vec![], &key, accepted(n))
+            .await
+            .unwrap();
+    }
+    let r = repo.as_ref();
+    let mine = vec![ticket("1-1", 1), ticket("1-2", 1)];
+    assert_eq!(
+        step(r, 1, mine.clone(), false).await,
+        Ok(ApplyOutcome::Applied)
+    );
+    let clash = RepoError::TicketConflict {
+        event_id: EventId::from("e"),
+        seat_id: SeatId::from("1-1"),
+    };
+    assert_eq!(
+        step(r, 2, vec![ticket("1-1", 2)], false).await,
+        Err(clash.clone())
+    );
+    assert_eq!(step(r, 1, vec![], true).await, Ok(ApplyOutcome::Applied));
+    assert_eq!(repo.tickets().await.unwrap(), vec![]);
+    assert_eq!(repo.voided_tickets().await.unwrap(), mine);
+    assert_eq!(
+        step(r, 2, vec![ticket("1-1", 2)], false).await,
+        Ok(ApplyOutcome::Applied)
+    );
+    // Voiding again (a repeated step) touches nobody else's ticket.
+    assert_eq!(step(r, 1, vec![], true).await, Ok(ApplyOutcome::Applied));
+    assert_eq!(repo.tickets().await.unwrap(), vec![ticket("1-1", 2)]);
+    assert_eq!(repo.voided_tickets().await.unwrap(), mine);
+    assert_eq!(step(r, 3, vec![ticket("1-1", 3)], false).await, Err(clash));
 }
 
 #[macro_export]
@@ -358,6 +430,10 @@ macro_rules! order_repo_suite {
             #[tokio::test]
             async fn due_orders_are_listed_oldest_first() {
                 $crate::order_repo::due_orders_are_listed_oldest_first($make).await
+            }
+            #[tokio::test]
+            async fn voided_tickets_free_their_seats_for_one_new_ticket() {
+                $crate::order_repo::voided_tickets_free_their_seats_for_one_new_ticket($make).await
             }
         }
     };

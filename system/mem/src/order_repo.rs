@@ -30,6 +30,8 @@ struct Inner {
     idempotency: BTreeMap<String, IdemRecord>,
     processed: BTreeSet<MessageId>,
     tickets: BTreeMap<(EventId, SeatId), OrderId>,
+    /// Voided tickets, kept for the audit.
+    voided: BTreeSet<Ticket>,
     outbox: BTreeMap<u64, OutboxRow>,
     next_seq: u64,
     /// When true every call fails with `Unavailable` (a database outage, for tests).
@@ -191,6 +193,23 @@ impl OrderRepository for MemOrderRepository {
                 });
             }
         }
+        if update.void_tickets {
+            let order = &update.order.order_id;
+            let mine: Vec<(EventId, SeatId)> = inner
+                .tickets
+                .iter()
+                .filter(|(_, o)| *o == order)
+                .map(|(k, _)| k.clone())
+                .collect();
+            for (event_id, seat_id) in mine {
+                inner.tickets.remove(&(event_id.clone(), seat_id.clone()));
+                inner.voided.insert(Ticket {
+                    event_id,
+                    seat_id,
+                    order_id: order.clone(),
+                });
+            }
+        }
         for t in update.tickets {
             inner.tickets.insert((t.event_id, t.seat_id), t.order_id);
         }
@@ -280,6 +299,12 @@ impl OrderRepository for MemOrderRepository {
                 order_id: o.clone(),
             })
             .collect())
+    }
+
+    async fn voided_tickets(&self) -> Result<Vec<Ticket>, RepoError> {
+        let inner = crate::lock(&self.inner);
+        inner.check_up()?;
+        Ok(inner.voided.iter().cloned().collect())
     }
 
     async fn orders(&self) -> Result<Vec<OrderRecord>, RepoError> {

@@ -28,6 +28,27 @@ impl PgOrderRepository {
     pub fn new(db: Db) -> Self {
         Self { db }
     }
+
+    /// Tickets read by `sql` (selecting event_id, seat_id, order_id).
+    async fn select_tickets(&self, sql: &'static str) -> Result<Vec<Ticket>, RepoError> {
+        self.db
+            .bounded(async {
+                let rows = sqlx::query(sql)
+                    .fetch_all(&self.db.pool)
+                    .await
+                    .map_err(unavailable)?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(Ticket {
+                            event_id: EventId(r.try_get("event_id").map_err(unavailable)?),
+                            seat_id: SeatId(r.try_get("seat_id").map_err(unavailable)?),
+                            order_id: OrderId(r.try_get("order_id").map_err(unavailable)?),
+                        })
+                    })
+                    .collect()
+            })
+            .await
+    }
 }
 
 fn json<T: serde::Serialize>(v: &T) -> Result<serde_json::Value, RepoError> {
@@ -269,12 +290,23 @@ impl OrderRepository for PgOrderRepository {
                 if updated.rows_affected() != 1 {
                     return Err(RepoError::Conflict);
                 }
+                if update.void_tickets {
+                    sqlx::query(
+                        "UPDATE tickets SET voided = true WHERE order_id = $1 AND NOT voided",
+                    )
+                    .bind(update.order.order_id.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(unavailable)?;
+                }
                 for t in &update.tickets {
-                    // The unique key decides; a ticket this order already
-                    // holds is fine, anyone else's is a conflict.
+                    // The unique index over valid tickets decides; a ticket
+                    // this order already holds is fine, anyone else's is a
+                    // conflict.
                     let owner: String = sqlx::query(
                         "INSERT INTO tickets (event_id, seat_id, order_id) VALUES ($1, $2, $3)
-                         ON CONFLICT (event_id, seat_id) DO UPDATE SET order_id = tickets.order_id
+                         ON CONFLICT (event_id, seat_id) WHERE NOT voided
+                         DO UPDATE SET order_id = tickets.order_id
                          RETURNING order_id",
                     )
                     .bind(t.event_id.as_str())
@@ -411,23 +443,19 @@ impl OrderRepository for PgOrderRepository {
     }
 
     async fn tickets(&self) -> Result<Vec<Ticket>, RepoError> {
-        self.db
-            .bounded(async {
-                let rows = sqlx::query("SELECT * FROM tickets ORDER BY event_id, seat_id")
-                    .fetch_all(&self.db.pool)
-                    .await
-                    .map_err(unavailable)?;
-                rows.iter()
-                    .map(|r| {
-                        Ok(Ticket {
-                            event_id: EventId(r.try_get("event_id").map_err(unavailable)?),
-                            seat_id: SeatId(r.try_get("seat_id").map_err(unavailable)?),
-                            order_id: OrderId(r.try_get("order_id").map_err(unavailable)?),
-                        })
-                    })
-                    .collect()
-            })
-            .await
+        self.select_tickets(
+            "SELECT event_id, seat_id, order_id FROM tickets WHERE NOT voided
+             ORDER BY event_id, seat_id",
+        )
+        .await
+    }
+
+    async fn voided_tickets(&self) -> Result<Vec<Ticket>, RepoError> {
+        self.select_tickets(
+            "SELECT event_id, seat_id, order_id FROM tickets WHERE voided
+             ORDER BY event_id, seat_id, order_id COLLATE \"C\"",
+        )
+        .await
     }
 
     async fn orders(&self) -> Result<Vec<OrderRecord>, RepoError> {

@@ -72,8 +72,12 @@ pub struct SagaUpdate {
     /// The bus message this step consumed, recorded for dedup.
     pub processed: Option<MessageId>,
     pub outbox: Vec<OutboxMessage>,
-    /// Durable tickets; unique per (event, seat).
+    /// Durable tickets; at most one valid ticket per (event, seat).
     pub tickets: Vec<Ticket>,
+    /// Void every valid ticket of `order` (the after-sale saga's first
+    /// step): a voided ticket is kept for the audit but no longer counts as
+    /// its seat's ticket, so the seat can be sold again with a new one.
+    pub void_tickets: bool,
 }
 
 /// Result of applying a saga update.
@@ -120,9 +124,10 @@ pub trait OrderRepository: Send + Sync + std::fmt::Debug {
     async fn get_order(&self, order_id: &OrderId) -> Result<Option<OrderRecord>, RepoError>;
 
     /// One transaction: dedup on `processed`, check the version, write the
-    /// record, the outbox rows and the tickets. `TicketConflict` (nothing
-    /// written) if a ticket exists for another order; a ticket that already
-    /// exists for the same order is fine. `Conflict` on a version mismatch.
+    /// record, the outbox rows and the tickets, and void the order's tickets
+    /// when asked. `TicketConflict` (nothing written) if a valid ticket
+    /// exists for another order; a ticket that already exists for the same
+    /// order is fine. `Conflict` on a version mismatch.
     async fn apply(&self, update: SagaUpdate) -> Result<ApplyOutcome, RepoError>;
 
     /// Records a consumed message with no other effect (an input that did not
@@ -149,8 +154,11 @@ pub trait OrderRepository: Send + Sync + std::fmt::Debug {
     /// How many outbox rows are not yet sent.
     async fn outbox_backlog(&self) -> Result<usize, RepoError>;
 
-    /// Every ticket, ordered by (event, seat) — for audits and tests.
+    /// Every valid ticket, ordered by (event, seat) — for audits and tests.
     async fn tickets(&self) -> Result<Vec<Ticket>, RepoError>;
+
+    /// Every voided ticket, ordered by (event, seat, order) — for audits.
+    async fn voided_tickets(&self) -> Result<Vec<Ticket>, RepoError>;
 
     /// Every order, ordered by id — for audits and tests.
     async fn orders(&self) -> Result<Vec<OrderRecord>, RepoError>;

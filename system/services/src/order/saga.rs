@@ -62,6 +62,7 @@ impl OrderState {
             processed,
             outbox: Vec::new(),
             tickets: Vec::new(),
+            void_tickets: false,
         };
         for cmd in &t.commands {
             let body = match cmd {
@@ -191,6 +192,7 @@ impl OrderState {
                 processed: None,
                 outbox: vec![],
                 tickets: vec![],
+                void_tickets: false,
             })
             .await
         {
