@@ -178,7 +178,9 @@ impl OrderStatus {
 }
 
 /// A durable ticket: the second line of defence against oversell. Storage
-/// keeps at most one ticket per `(event_id, seat_id)`.
+/// keeps at most one **valid** ticket per `(event_id, seat_id)`; a
+/// cancelled order's tickets are voided (kept for the audit), after which
+/// the seat may get a new one.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Ticket {
     pub event_id: EventId,
