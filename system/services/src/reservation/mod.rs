@@ -489,12 +489,7 @@ pub async fn handle_command(
                         seat_ids,
                     }
                 }
-                ConfirmOutcome::Rejected(reason) => {
-                    if reason == FailureReason::HoldExpired {
-                        probe::reached(Probe::ConfirmRefusedAfterExpiry);
-                    }
-                    BusMessage::SeatsRejected { order_id, reason }
-                }
+                ConfirmOutcome::Rejected(reason) => rejected_reply(order_id, reason),
             }
         }
         BusMessage::ReleaseHold { order_id, hold_id } => {
@@ -515,6 +510,15 @@ pub async fn handle_command(
         }
     };
     publish_reply(bus, &env.message_id, env.trace_id, reply).await
+}
+
+/// The reply to a refused confirm; a refusal for expiry is the simulator's
+/// coverage probe `confirm-refused-after-expiry`.
+fn rejected_reply(order_id: OrderId, reason: FailureReason) -> BusMessage {
+    if reason == FailureReason::HoldExpired {
+        probe::reached(Probe::ConfirmRefusedAfterExpiry);
+    }
+    BusMessage::SeatsRejected { order_id, reason }
 }
 
 async fn publish_reply(
@@ -602,6 +606,35 @@ pub async fn run_sweeper(state: ReservationState, interval_ms: u64, shutdown: Ca
             Ok(0) => {}
             Ok(n) => tracing::debug!(expired = n, "holds expired"),
             Err(e) => tracing::warn!(error = %e, "hold sweep failed"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_confirm_refused_for_expiry_reaches_its_probe() {
+        let order = OrderId::from("o-1");
+        for (reason, hits) in [
+            (FailureReason::HoldExpired, Some(&1)),
+            (FailureReason::HoldReleased, None),
+            (FailureReason::HoldNotPinned, None),
+        ] {
+            let (reply, reached) = probe::recording(|| rejected_reply(order.clone(), reason));
+            assert_eq!(
+                reply,
+                BusMessage::SeatsRejected {
+                    order_id: order.clone(),
+                    reason
+                }
+            );
+            assert_eq!(
+                reached.get(&Probe::ConfirmRefusedAfterExpiry),
+                hits,
+                "{reason:?}"
+            );
         }
     }
 }
