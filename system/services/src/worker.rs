@@ -261,3 +261,202 @@ pub async fn consume<F, Fut>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use ticketing_domain::messages::BusMessage;
+    use ticketing_domain::ports::{BusError, Delivery, OutgoingMessage};
+    use ticketing_domain::{HoldId, MessageId, OrderId};
+    use tokio::time::Instant;
+
+    fn delivery(offset: u64) -> Delivery {
+        let env = Envelope {
+            message_id: MessageId(format!("m-{offset}")),
+            trace_id: None,
+            body: BusMessage::ReleaseHold {
+                order_id: OrderId(format!("o-{offset}")),
+                hold_id: HoldId(format!("h-{offset}")),
+            },
+        };
+        Delivery {
+            topic: "t".into(),
+            partition: 0,
+            offset,
+            key: format!("k-{offset}"),
+            payload: env.to_bytes(),
+            headers: Vec::new(),
+        }
+    }
+
+    /// What the scripted broker saw.
+    #[derive(Debug, Default)]
+    struct BrokerLog {
+        /// The group's committed offset (the next message to deliver).
+        committed: u64,
+        lag_queries: u32,
+    }
+
+    /// One partition of fixed messages; polls wait their full time when
+    /// there is nothing to deliver, as a broker's do.
+    #[derive(Debug)]
+    struct Scripted {
+        log: Arc<Mutex<BrokerLog>>,
+        messages: Vec<Delivery>,
+        next: u64,
+    }
+
+    #[async_trait::async_trait]
+    impl Consumer for Scripted {
+        async fn poll(&mut self, max: usize, wait_ms: u64) -> Result<Vec<Delivery>, BusError> {
+            let from = self.next as usize;
+            let batch: Vec<Delivery> = self.messages.iter().skip(from).take(max).cloned().collect();
+            if batch.is_empty() {
+                tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+            }
+            self.next += batch.len() as u64;
+            Ok(batch)
+        }
+        async fn commit(&mut self, d: &Delivery) -> Result<(), BusError> {
+            crate::lock(&self.log).committed = d.offset + 1;
+            Ok(())
+        }
+        async fn rewind(&mut self) -> Result<(), BusError> {
+            self.next = crate::lock(&self.log).committed;
+            Ok(())
+        }
+        async fn lag(&mut self) -> Result<Option<u64>, BusError> {
+            let mut log = crate::lock(&self.log);
+            log.lag_queries += 1;
+            Ok(Some(self.messages.len() as u64 - log.committed))
+        }
+    }
+
+    #[derive(Debug, Default)]
+    struct ScriptedBus {
+        log: Arc<Mutex<BrokerLog>>,
+        messages: Vec<Delivery>,
+    }
+
+    #[async_trait::async_trait]
+    impl EventBus for ScriptedBus {
+        async fn publish(&self, _msg: OutgoingMessage) -> Result<(u32, u64), BusError> {
+            Err(BusError::Unavailable("this broker only delivers".into()))
+        }
+        async fn subscribe(
+            &self,
+            _topic: &str,
+            _group: &str,
+        ) -> Result<Box<dyn Consumer>, BusError> {
+            let next = crate::lock(&self.log).committed;
+            Ok(Box::new(Scripted {
+                log: self.log.clone(),
+                messages: self.messages.clone(),
+                next,
+            }))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pause_says_whether_it_ran_out_or_was_stopped() {
+        let shutdown = CancellationToken::new();
+        assert!(pause(10, &shutdown).await);
+        shutdown.cancel();
+        let started = Instant::now();
+        assert!(!pause(60_000, &shutdown).await);
+        assert_eq!(started.elapsed(), Duration::ZERO, "stopped at once");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stopping_drains_what_stops_and_aborts_what_outlives_the_grace() {
+        let shutdown = CancellationToken::new();
+        let drained = Arc::new(AtomicU32::new(0));
+        let mut tasks = JoinSet::new();
+        let (token, seen) = (shutdown.clone(), drained.clone());
+        tasks.spawn(async move {
+            token.cancelled().await;
+            seen.fetch_add(1, Ordering::SeqCst);
+        });
+        tasks.spawn(async { std::future::pending::<()>().await });
+        let started = Instant::now();
+        stop_all(&shutdown, &mut tasks, 500).await;
+        assert!(shutdown.is_cancelled());
+        assert_eq!(
+            drained.load(Ordering::SeqCst),
+            1,
+            "the polite task finished"
+        );
+        assert_eq!(started.elapsed(), Duration::from_millis(500));
+        let stubborn = tasks.join_next().await.expect("one task left");
+        assert!(
+            stubborn.unwrap_err().is_cancelled(),
+            "the stubborn one was aborted"
+        );
+        assert!(tasks.join_next().await.is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failing_message_is_retried_with_doubling_pauses_then_given_up() {
+        let shutdown = CancellationToken::new();
+        let calls = AtomicU32::new(0);
+        let fail_first = |n: u32| {
+            let calls = &calls;
+            move |_env: Envelope| async move {
+                let call = calls.fetch_add(1, Ordering::SeqCst);
+                if call < n {
+                    Err(anyhow::anyhow!("not yet"))
+                } else {
+                    Ok(())
+                }
+            }
+        };
+        let d = delivery(0);
+        let started = Instant::now();
+        let once = handle_one(&d, "t", "g", &shutdown, &fail_first(1)).await;
+        assert_eq!((once, calls.load(Ordering::SeqCst)), (Handled::Done, 2));
+        assert_eq!(started.elapsed(), Duration::from_millis(BACKOFF_MS));
+        calls.store(0, Ordering::SeqCst);
+        let started = Instant::now();
+        let never = handle_one(&d, "t", "g", &shutdown, &fail_first(u32::MAX)).await;
+        assert_eq!((never, calls.load(Ordering::SeqCst)), (Handled::Failed, 3));
+        let pauses_ms = BACKOFF_MS + 2 * BACKOFF_MS + 4 * BACKOFF_MS;
+        assert_eq!(started.elapsed(), Duration::from_millis(pauses_ms));
+        shutdown.cancel();
+        let stopped = handle_one(&d, "t", "g", &shutdown, &fail_first(u32::MAX)).await;
+        assert_eq!(stopped, Handled::Stopped);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_consumer_commits_what_it_handled_and_asks_its_lag_once_a_second() {
+        let log = Arc::new(Mutex::new(BrokerLog::default()));
+        let bus = Arc::new(ScriptedBus {
+            log: log.clone(),
+            messages: (0..3).map(delivery).collect(),
+        });
+        let handled = Arc::new(AtomicU32::new(0));
+        let shutdown = CancellationToken::new();
+        let seen = handled.clone();
+        let worker = tokio::spawn(consume(bus, "t", "g", shutdown.clone(), move |_env| {
+            let seen = seen.clone();
+            async move {
+                seen.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            }
+        }));
+        // Ten simulated seconds of polling an idle partition after the batch.
+        tokio::time::sleep(Duration::from_millis(10_000)).await;
+        shutdown.cancel();
+        worker.await.expect("the consumer stops");
+        let log = crate::lock(&log);
+        assert_eq!(handled.load(Ordering::SeqCst), 3, "each message once");
+        assert_eq!(log.committed, 3);
+        // 50 polls of 200 ms; the lag is asked at the first and then once a second.
+        assert!(
+            (10..=11).contains(&log.lag_queries),
+            "{} lag queries",
+            log.lag_queries
+        );
+    }
+}
