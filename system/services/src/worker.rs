@@ -429,6 +429,45 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_message_that_keeps_failing_is_rewound_to_and_handled_later_never_skipped() {
+        let log = Arc::new(Mutex::new(BrokerLog::default()));
+        let bus = Arc::new(ScriptedBus {
+            log: log.clone(),
+            messages: (0..3).map(delivery).collect(),
+        });
+        // The first message fails every attempt of its first delivery.
+        let first_tries = Arc::new(AtomicU32::new(0));
+        let handled = Arc::new(Mutex::new(Vec::<String>::new()));
+        let shutdown = CancellationToken::new();
+        let (tries, seen) = (first_tries.clone(), handled.clone());
+        let worker = tokio::spawn(consume(bus, "t", "g", shutdown.clone(), move |env| {
+            let (tries, seen) = (tries.clone(), seen.clone());
+            async move {
+                let id = env.message_id.to_string();
+                if id == "m-0" && tries.fetch_add(1, Ordering::SeqCst) < ATTEMPTS_PER_MESSAGE {
+                    return Err(anyhow::anyhow!("not yet"));
+                }
+                crate::lock(&seen).push(id);
+                Ok(())
+            }
+        }));
+        tokio::time::sleep(Duration::from_millis(10_000)).await;
+        shutdown.cancel();
+        worker.await.expect("the consumer stops");
+        assert_eq!(
+            crate::lock(&log).committed,
+            3,
+            "everything committed in the end"
+        );
+        let handled = crate::lock(&handled);
+        assert!(
+            handled.contains(&"m-0".to_owned()),
+            "the failing message came again: {handled:?}"
+        );
+        assert_eq!(first_tries.load(Ordering::SeqCst), ATTEMPTS_PER_MESSAGE + 1);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn the_consumer_commits_what_it_handled_and_asks_its_lag_once_a_second() {
         let log = Arc::new(Mutex::new(BrokerLog::default()));
         let bus = Arc::new(ScriptedBus {
