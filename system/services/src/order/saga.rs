@@ -579,3 +579,155 @@ async fn publish_key(
     }
     (sent, Vec::new())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Ctx;
+    use async_trait::async_trait;
+    use futures::FutureExt as _;
+    use ticketing_domain::ports::{OrderRepository, PinError, ReservationClient};
+    use ticketing_domain::{Cents, EventId, Hold, HoldId, SeatId, TraceId};
+
+    /// Peers the steps under test never call.
+    #[derive(Debug)]
+    struct Unreachable;
+
+    #[async_trait]
+    impl ReservationClient for Unreachable {
+        async fn pin(
+            &self,
+            _: &HoldId,
+            _: &OrderId,
+            _: Option<&str>,
+            _: Option<&TraceId>,
+        ) -> Result<Hold, PinError> {
+            Err(PinError::Unavailable("not in this test".into()))
+        }
+    }
+
+    #[async_trait]
+    impl ticketing_domain::ports::PaymentGateway for Unreachable {
+        async fn authorize(
+            &self,
+            _: &OrderId,
+            _: Cents,
+            _: Option<&TraceId>,
+        ) -> Result<PaymentStatus, GatewayError> {
+            Err(GatewayError::Unavailable("not in this test".into()))
+        }
+        async fn capture(
+            &self,
+            _: &OrderId,
+            _: Option<&TraceId>,
+        ) -> Result<PaymentStatus, GatewayError> {
+            Err(GatewayError::Unavailable("not in this test".into()))
+        }
+        async fn void(
+            &self,
+            _: &OrderId,
+            _: Option<&TraceId>,
+        ) -> Result<PaymentStatus, GatewayError> {
+            Err(GatewayError::Unavailable("not in this test".into()))
+        }
+        async fn refund(
+            &self,
+            _: &OrderId,
+            _: Option<&TraceId>,
+        ) -> Result<PaymentStatus, GatewayError> {
+            Err(GatewayError::Unavailable("not in this test".into()))
+        }
+    }
+
+    const NOW_MS: u64 = 1_000_000;
+
+    fn state() -> OrderState {
+        OrderState {
+            ctx: Ctx {
+                clock: Arc::new(ticketing_runtime::TokioClock::new(NOW_MS)),
+                rng: Arc::new(ticketing_runtime::ChaChaRandom::from_seed(7)),
+            },
+            repo: Arc::new(ticketing_mem::MemOrderRepository::default()),
+            reservation: Arc::new(Unreachable),
+            payment: Arc::new(Unreachable),
+            saga: crate::config::SagaSettings::default(),
+            auth: crate::customer::CustomerAuth::anonymous_only(),
+            rates: crate::rate_limit::RequestLimits::none(),
+            outbox_ready: Default::default(),
+            placed: Default::default(),
+        }
+    }
+
+    fn order() -> OrderRecord {
+        OrderRecord {
+            order_id: OrderId::from("o-1"),
+            hold_id: HoldId::from("h-1"),
+            event_id: EventId::from("e"),
+            seat_ids: vec![SeatId::from("1-1")],
+            amount_cents: 1000,
+            customer_id: None,
+            saga: SagaState::Authorizing,
+            created_at_ms: NOW_MS,
+            updated_at_ms: NOW_MS,
+            attempts: 2,
+            next_attempt_at_ms: NOW_MS,
+            version: 0,
+            trace_id: None,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_step_waiting_for_reservation_is_due_again_after_the_confirm_resend_time() {
+        let st = state();
+        let authorized =
+            sm::transition(SagaState::Authorizing, SagaInput::PaymentAuthorized).expect("applies");
+        let u = st.update_for(&order(), &authorized, None);
+        assert_eq!(u.order.saga, SagaState::ConfirmingSeats);
+        assert_eq!(u.order.attempts, 0, "progress resets the attempts");
+        assert_eq!(
+            u.order.next_attempt_at_ms,
+            NOW_MS + st.saga.confirm_resend_ms
+        );
+        assert_eq!(u.outbox.len(), 1, "the ConfirmSeats command");
+        let confirmed =
+            sm::transition(SagaState::ConfirmingSeats, SagaInput::SeatsConfirmed).expect("applies");
+        let u = st.update_for(&order(), &confirmed, None);
+        assert_eq!(u.order.next_attempt_at_ms, NOW_MS, "capture is due at once");
+        assert_eq!(u.tickets.len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_step_that_wrote_outbox_rows_wakes_the_relay_and_only_then() {
+        let st = state();
+        let placed = order();
+        let stored = ticketing_domain::ports::StoredResponse {
+            status: 202,
+            body: serde_json::json!({}),
+        };
+        st.repo
+            .place_order(placed.clone(), vec![], "k", stored)
+            .await
+            .expect("placed");
+        let authorized =
+            sm::transition(SagaState::Authorizing, SagaInput::PaymentAuthorized).expect("applies");
+        let update = st.update_for(&placed, &authorized, None);
+        assert!(!update.outbox.is_empty());
+        assert_eq!(st.apply(update).await, Ok(ApplyOutcome::Applied));
+        assert_eq!(st.outbox_ready.notified().now_or_never(), Some(()), "woken");
+        let mut next = st.repo.get_order(&placed.order_id).await.unwrap().unwrap();
+        next.attempts = 1;
+        let quiet = SagaUpdate {
+            order: next,
+            processed: None,
+            outbox: vec![],
+            tickets: vec![],
+            void_tickets: false,
+        };
+        assert_eq!(st.apply(quiet).await, Ok(ApplyOutcome::Applied));
+        assert_eq!(
+            st.outbox_ready.notified().now_or_never(),
+            None,
+            "nothing to publish"
+        );
+    }
+}
