@@ -586,7 +586,7 @@ mod tests {
     use crate::Ctx;
     use async_trait::async_trait;
     use futures::FutureExt as _;
-    use ticketing_domain::ports::{OrderRepository, PinError, ReservationClient};
+    use ticketing_domain::ports::{PinError, ReservationClient};
     use ticketing_domain::{Cents, EventId, Hold, HoldId, SeatId, TraceId};
 
     /// Peers the steps under test never call.
@@ -729,5 +729,80 @@ mod tests {
             None,
             "nothing to publish"
         );
+    }
+
+    /// `order()` stored, at its first version.
+    async fn placed(st: &OrderState) -> OrderRecord {
+        let stored = ticketing_domain::ports::StoredResponse {
+            status: 202,
+            body: serde_json::json!({}),
+        };
+        st.repo
+            .place_order(order(), vec![], "k", stored)
+            .await
+            .expect("placed");
+        st.repo.get_order(&order().order_id).await.unwrap().unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_payment_call_is_retried_after_a_doubling_capped_pause() {
+        let st = state();
+        let why = GatewayError::Unavailable("down".into());
+        let o = placed(&st).await;
+        assert_eq!(o.attempts, 2);
+        st.back_off(&o, &why).await.expect("recorded");
+        let o = st.repo.get_order(&o.order_id).await.unwrap().unwrap();
+        assert_eq!(o.attempts, 3);
+        assert_eq!(
+            o.next_attempt_at_ms,
+            NOW_MS + (st.saga.retry_backoff_ms << 3)
+        );
+        let mut many = o.clone();
+        many.attempts = 15;
+        let stored = SagaUpdate {
+            order: many,
+            processed: None,
+            outbox: vec![],
+            tickets: vec![],
+            void_tickets: false,
+        };
+        st.repo.apply(stored).await.expect("stored");
+        let o = st.repo.get_order(&o.order_id).await.unwrap().unwrap();
+        st.back_off(&o, &why).await.expect("recorded");
+        let o = st.repo.get_order(&o.order_id).await.unwrap().unwrap();
+        assert_eq!(
+            o.next_attempt_at_ms,
+            NOW_MS + st.saga.retry_backoff_max_ms,
+            "capped"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn only_a_redelivered_step_reaches_the_dedup_probe() {
+        let st = state();
+        let o = placed(&st).await;
+        let step = SagaUpdate {
+            order: o,
+            processed: Some(MessageId::from("m-1")),
+            outbox: vec![],
+            tickets: vec![],
+            void_tickets: false,
+        };
+        for (outcome, hits) in [
+            (ApplyOutcome::Applied, None),
+            (ApplyOutcome::Duplicate, Some(&1)),
+        ] {
+            let (r, reached) = probe::recording(|| st.apply(step.clone()).now_or_never());
+            assert_eq!(
+                r,
+                Some(Ok(outcome)),
+                "the in-memory repository answers at once"
+            );
+            assert_eq!(
+                reached.get(&Probe::RedeliveryDeduplicated),
+                hits,
+                "{outcome:?}"
+            );
+        }
     }
 }
