@@ -805,4 +805,38 @@ mod tests {
             );
         }
     }
+
+    /// `order()` stored and moved to ConfirmingSeats, next due at `due_ms`.
+    async fn confirming(st: &OrderState, due_ms: u64) -> OrderRecord {
+        let mut o = placed(st).await;
+        o.saga = SagaState::ConfirmingSeats;
+        o.next_attempt_at_ms = due_ms;
+        let step = SagaUpdate {
+            order: o.clone(),
+            processed: None,
+            outbox: vec![],
+            tickets: vec![],
+            void_tickets: false,
+        };
+        st.repo.apply(step).await.expect("stored");
+        st.repo.get_order(&o.order_id).await.unwrap().unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unanswered_confirm_is_sent_again_once_due_and_not_before() {
+        let st = state();
+        let early = confirming(&st, NOW_MS + 1).await;
+        st.drive(&early.order_id).await.expect("driven");
+        assert_eq!(st.repo.outbox_backlog().await, Ok(0), "not due yet");
+        let o = st.repo.get_order(&early.order_id).await.unwrap().unwrap();
+        assert_eq!(o.version, early.version, "nothing written");
+
+        let st = state();
+        let due = confirming(&st, NOW_MS).await;
+        st.drive(&due.order_id).await.expect("driven");
+        assert_eq!(st.repo.outbox_backlog().await, Ok(1), "ConfirmSeats again");
+        let o = st.repo.get_order(&due.order_id).await.unwrap().unwrap();
+        assert_eq!(o.saga, SagaState::ConfirmingSeats);
+        assert_eq!(o.next_attempt_at_ms, NOW_MS + st.saga.confirm_resend_ms);
+    }
 }
