@@ -18,7 +18,6 @@ use crate::clock::SimClock;
 use crate::net::SimConnector;
 use crate::record::{Pending, Recorder, SharedLog, hold_refusal, refusal};
 use http::{Method, StatusCode};
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -172,11 +171,6 @@ fn held(h: &HoldView) -> Outcome {
         seats: h.seat_ids.clone(),
         expires_ms: h.expires_at_ms,
     }
-}
-
-/// An answer's body as a contract type; `None` when it is not one.
-fn view<T: DeserializeOwned>(r: JsonResponse) -> Option<T> {
-    r.json()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -370,7 +364,7 @@ impl User {
                 .await
             {
                 Some(r) if r.status == StatusCode::CREATED => {
-                    let s = view::<SessionView>(r)?;
+                    let s = r.json::<SessionView>()?;
                     self.tell(Told::LoggedIn {
                         customer: s.customer_id,
                     });
@@ -396,19 +390,17 @@ impl User {
                 .send(&self.catalog, Method::GET, &path, None, &[])
                 .await
             {
-                Some(r) if r.status == StatusCode::OK => map = view::<MapRead>(r).map(|m| (p, m)),
+                Some(r) if r.status == StatusCode::OK => map = r.json::<MapRead>().map(|m| (p, m)),
                 other => self.rec.answer(p, refusal(other.as_ref())),
             }
         }
         // The free seats by position in the map: only the few picked are
         // copied before the map moves into the history (no await between
         // the answer and its record, so the history is as if recorded at once).
-        let mut free: Vec<usize> = Vec::new();
-        if let Some((_, m)) = &map {
-            free = (0..m.seats.len())
-                .filter(|&i| m.seats[i].status == SeatStatus::Available)
-                .collect();
-        }
+        let read: &[SeatRead] = map.as_ref().map_or(&[], |(_, m)| &m.seats);
+        let mut free: Vec<usize> = (0..read.len())
+            .filter(|&i| read[i].status == SeatStatus::Available)
+            .collect();
         let mut seats = Vec::new();
         for _ in 0..want {
             let seat = if free.is_empty() {
@@ -417,8 +409,7 @@ impl User {
                 format!("{row}-{col}")
             } else {
                 let at = free.swap_remove(self.rng.range_u64(0, free.len() as u64 - 1) as usize);
-                map.as_ref()
-                    .map_or_else(String::new, |(_, m)| m.seats[at].seat_id.0.clone())
+                read[at].seat_id.0.clone()
             };
             if !seats.contains(&seat) {
                 seats.push(seat);
@@ -458,7 +449,7 @@ impl User {
                 .await;
             match r {
                 Some(r) if r.status == StatusCode::ACCEPTED => {
-                    let order_id = view::<PlacedView>(r)?.order_id;
+                    let order_id = r.json::<PlacedView>()?.order_id;
                     self.rec.answer(
                         p,
                         Outcome::Placed {
@@ -492,7 +483,7 @@ impl User {
                 hold: hold_id.clone(),
             });
             let o = match self.send(client, Method::GET, &path, None, &[]).await {
-                Some(r) if r.status == StatusCode::OK => view::<OrderView>(r),
+                Some(r) if r.status == StatusCode::OK => r.json::<OrderView>(),
                 other => {
                     self.rec.answer(p, refusal(other.as_ref()));
                     None
@@ -533,7 +524,9 @@ impl User {
                 // 200: the customer's place from an earlier join.
                 && (r.status == StatusCode::CREATED || r.status == StatusCode::OK)
             {
-                ticket = view::<ticketing_contract::QueueJoinView>(r).map(|j| j.ticket);
+                ticket = r
+                    .json::<ticketing_contract::QueueJoinView>()
+                    .map(|j| j.ticket);
                 break;
             }
             self.pause(200, 800).await;
@@ -552,7 +545,7 @@ impl User {
             else {
                 continue;
             };
-            let Some(p) = view::<ticketing_contract::QueuePlaceView>(r) else {
+            let Some(p) = r.json::<ticketing_contract::QueuePlaceView>() else {
                 continue;
             };
             let silence_ms = SimClock::elapsed_ms().saturating_sub(answered_at);
@@ -665,7 +658,7 @@ impl User {
                 self.pause(50, 400).await;
                 continue;
             }
-            let Some(granted) = view::<HoldView>(r) else {
+            let Some(granted) = r.json::<HoldView>() else {
                 continue;
             };
             self.rec.answer(p, held(&granted));
@@ -777,7 +770,7 @@ impl User {
             self.rec.answer(p, hold_refusal(Some(&r)));
             return None;
         }
-        let h = view::<HoldView>(r)?;
+        let h = r.json::<HoldView>()?;
         self.rec.answer(p, held(&h));
         self.tell(Told::Held {
             hold_id: h.hold_id.clone(),
@@ -810,7 +803,7 @@ impl User {
         if r.status != StatusCode::OK {
             return false;
         }
-        let Some(h) = view::<HoldView>(r) else {
+        let Some(h) = r.json::<HoldView>() else {
             return false;
         };
         self.rec.answer(

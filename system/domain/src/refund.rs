@@ -25,6 +25,7 @@
 //!
 //! Layer: domain; imports nothing outside this crate.
 
+use crate::saga::Transition;
 use serde::{Deserialize, Serialize};
 
 /// Where a cancellation is. `Done` is terminal and absorbs every input.
@@ -93,12 +94,8 @@ pub enum RefundCommand {
     ReturnSeats,
 }
 
-/// The result of feeding one input.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RefundTransition {
-    pub next: RefundState,
-    pub commands: Vec<RefundCommand>,
-}
+/// The result of feeding one input (the forward saga's [`Transition`]).
+pub type RefundTransition = Transition<RefundState, RefundCommand>;
 
 /// The first state of a cancellation and the command that starts it.
 pub fn start() -> RefundTransition {

@@ -116,11 +116,12 @@ pub enum SagaCommand {
     ReleaseHold,
 }
 
-/// The result of feeding one input.
+/// The result of feeding one input: the next state and the commands to
+/// run. Generic so the after-sale machine ([`crate::refund`]) shares it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Transition {
-    pub next: SagaState,
-    pub commands: Vec<SagaCommand>,
+pub struct Transition<S = SagaState, C = SagaCommand> {
+    pub next: S,
+    pub commands: Vec<C>,
 }
 
 /// The commands to start a fresh saga with, and its first state.

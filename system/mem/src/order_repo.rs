@@ -201,8 +201,9 @@ impl OrderRepository for MemOrderRepository {
                 .filter(|(_, o)| *o == order)
                 .map(|(k, _)| k.clone())
                 .collect();
-            for (event_id, seat_id) in mine {
-                inner.tickets.remove(&(event_id.clone(), seat_id.clone()));
+            for key in mine {
+                inner.tickets.remove(&key);
+                let (event_id, seat_id) = key;
                 inner.voided.insert(Ticket {
                     event_id,
                     seat_id,

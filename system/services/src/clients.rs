@@ -186,7 +186,12 @@ fn gateway_result(r: Result<JsonResponse, CallError>) -> Result<PaymentStatus, G
     let body = resp.value();
     if !resp.status.is_success() {
         return Err(GatewayError::Refused {
-            code: resp.error_code(),
+            // From the body already parsed (what `error_code` reads).
+            code: body
+                .get("code")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
             message: body
                 .get("message")
                 .map(|m| m.to_string())

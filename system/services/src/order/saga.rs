@@ -593,6 +593,21 @@ mod tests {
     #[derive(Debug)]
     struct Unreachable;
 
+    fn not_here<T>() -> Result<T, GatewayError> {
+        Err(GatewayError::Unavailable("not in this test".into()))
+    }
+
+    /// A step that only rewrites `order` (no message, rows or tickets).
+    fn bare(order: OrderRecord) -> SagaUpdate {
+        SagaUpdate {
+            order,
+            processed: None,
+            outbox: vec![],
+            tickets: vec![],
+            void_tickets: false,
+        }
+    }
+
     #[async_trait]
     impl ReservationClient for Unreachable {
         async fn pin(
@@ -614,28 +629,28 @@ mod tests {
             _: Cents,
             _: Option<&TraceId>,
         ) -> Result<PaymentStatus, GatewayError> {
-            Err(GatewayError::Unavailable("not in this test".into()))
+            not_here()
         }
         async fn capture(
             &self,
             _: &OrderId,
             _: Option<&TraceId>,
         ) -> Result<PaymentStatus, GatewayError> {
-            Err(GatewayError::Unavailable("not in this test".into()))
+            not_here()
         }
         async fn void(
             &self,
             _: &OrderId,
             _: Option<&TraceId>,
         ) -> Result<PaymentStatus, GatewayError> {
-            Err(GatewayError::Unavailable("not in this test".into()))
+            not_here()
         }
         async fn refund(
             &self,
             _: &OrderId,
             _: Option<&TraceId>,
         ) -> Result<PaymentStatus, GatewayError> {
-            Err(GatewayError::Unavailable("not in this test".into()))
+            not_here()
         }
     }
 
@@ -699,30 +714,16 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_step_that_wrote_outbox_rows_wakes_the_relay_and_only_then() {
         let st = state();
-        let placed = order();
-        let stored = ticketing_domain::ports::StoredResponse {
-            status: 202,
-            body: serde_json::json!({}),
-        };
-        st.repo
-            .place_order(placed.clone(), vec![], "k", stored)
-            .await
-            .expect("placed");
+        let o = placed(&st).await;
         let authorized =
             sm::transition(SagaState::Authorizing, SagaInput::PaymentAuthorized).expect("applies");
-        let update = st.update_for(&placed, &authorized, None);
+        let update = st.update_for(&o, &authorized, None);
         assert!(!update.outbox.is_empty());
         assert_eq!(st.apply(update).await, Ok(ApplyOutcome::Applied));
         assert_eq!(st.outbox_ready.notified().now_or_never(), Some(()), "woken");
-        let mut next = st.repo.get_order(&placed.order_id).await.unwrap().unwrap();
+        let mut next = st.repo.get_order(&o.order_id).await.unwrap().unwrap();
         next.attempts = 1;
-        let quiet = SagaUpdate {
-            order: next,
-            processed: None,
-            outbox: vec![],
-            tickets: vec![],
-            void_tickets: false,
-        };
+        let quiet = bare(next);
         assert_eq!(st.apply(quiet).await, Ok(ApplyOutcome::Applied));
         assert_eq!(
             st.outbox_ready.notified().now_or_never(),
@@ -759,13 +760,7 @@ mod tests {
         );
         let mut many = o.clone();
         many.attempts = 15;
-        let stored = SagaUpdate {
-            order: many,
-            processed: None,
-            outbox: vec![],
-            tickets: vec![],
-            void_tickets: false,
-        };
+        let stored = bare(many);
         st.repo.apply(stored).await.expect("stored");
         let o = st.repo.get_order(&o.order_id).await.unwrap().unwrap();
         st.back_off(&o, &why).await.expect("recorded");
@@ -782,11 +777,8 @@ mod tests {
         let st = state();
         let o = placed(&st).await;
         let step = SagaUpdate {
-            order: o,
             processed: Some(MessageId::from("m-1")),
-            outbox: vec![],
-            tickets: vec![],
-            void_tickets: false,
+            ..bare(o)
         };
         for (outcome, hits) in [
             (ApplyOutcome::Applied, None),
@@ -811,13 +803,7 @@ mod tests {
         let mut o = placed(st).await;
         o.saga = SagaState::ConfirmingSeats;
         o.next_attempt_at_ms = due_ms;
-        let step = SagaUpdate {
-            order: o.clone(),
-            processed: None,
-            outbox: vec![],
-            tickets: vec![],
-            void_tickets: false,
-        };
+        let step = bare(o.clone());
         st.repo.apply(step).await.expect("stored");
         st.repo.get_order(&o.order_id).await.unwrap().unwrap()
     }
