@@ -469,26 +469,36 @@ pub async fn run_outbox_relay(
             _ = state.outbox_ready.notified() => {}
             _ = tokio::time::sleep(Duration::from_millis(state.saga.outbox_interval_ms)) => {}
         }
-        let retried: Vec<u64> = carried.iter().map(|r| r.seq).collect();
-        let rows = claim_round(&state, std::mem::take(&mut carried)).await;
-        let (sent, unsent) = publish_rows(bus.as_ref(), rows).await;
-        if !unsent.is_empty() {
-            probe::reached(Probe::OutboxPublishFailed);
-        }
-        if sent.iter().any(|s| retried.contains(s)) {
-            probe::reached(Probe::OutboxResent);
-        }
-        carried = unsent;
-        metrics::counter!(crate::metrics::OUTBOX_PUBLISHED).increment(sent.len() as u64);
-        metrics::gauge!(crate::metrics::OUTBOX_CARRIED).set(carried.len() as f64);
-        if !sent.is_empty()
-            && let Err(e) = state.repo.mark_sent(&sent).await
-        {
-            // Published but not marked: they will be published again, and
-            // consumers drop the duplicates.
-            tracing::warn!(error = %e, "outbox mark_sent failed");
-        }
+        carried = relay_round(&state, bus.as_ref(), carried).await;
     }
+}
+
+/// One relay round over `carried` and newly claimed rows: publishes them,
+/// marks the sent ones, and returns the rows a failed publish left unsent.
+async fn relay_round(
+    state: &OrderState,
+    bus: &dyn EventBus,
+    carried: Vec<ClaimedOutbox>,
+) -> Vec<ClaimedOutbox> {
+    let retried: Vec<u64> = carried.iter().map(|r| r.seq).collect();
+    let rows = claim_round(state, carried).await;
+    let (sent, unsent) = publish_rows(bus, rows).await;
+    if !unsent.is_empty() {
+        probe::reached(Probe::OutboxPublishFailed);
+    }
+    if sent.iter().any(|s| retried.contains(s)) {
+        probe::reached(Probe::OutboxResent);
+    }
+    metrics::counter!(crate::metrics::OUTBOX_PUBLISHED).increment(sent.len() as u64);
+    metrics::gauge!(crate::metrics::OUTBOX_CARRIED).set(unsent.len() as f64);
+    if !sent.is_empty()
+        && let Err(e) = state.repo.mark_sent(&sent).await
+    {
+        // Published but not marked: they will be published again, and
+        // consumers drop the duplicates.
+        tracing::warn!(error = %e, "outbox mark_sent failed");
+    }
+    unsent
 }
 
 /// This round's rows: the carried ones first, then newly claimed ones.
@@ -824,5 +834,48 @@ mod tests {
         let o = st.repo.get_order(&due.order_id).await.unwrap().unwrap();
         assert_eq!(o.saga, SagaState::ConfirmingSeats);
         assert_eq!(o.next_attempt_at_ms, NOW_MS + st.saga.confirm_resend_ms);
+    }
+
+    /// A relay round over a broker that is down, then up again: the failed
+    /// row is carried, reaches the failure probe, and is the one resent.
+    #[tokio::test(start_paused = true)]
+    async fn a_relay_round_carries_a_failed_row_and_resends_it_once_the_broker_is_back() {
+        let st = state();
+        let o = placed(&st).await;
+        let authorized =
+            sm::transition(SagaState::Authorizing, SagaInput::PaymentAuthorized).expect("applies");
+        assert_eq!(
+            st.apply(st.update_for(&o, &authorized, None)).await,
+            Ok(ApplyOutcome::Applied)
+        );
+        let bus = ticketing_mem::MemEventBus::default();
+        let round = |carried| relay_round(&st, &bus, carried).now_or_never();
+
+        bus.set_down(true);
+        let (carried, reached) = probe::recording(|| round(vec![]));
+        let carried = carried.expect("the in-memory parts answer at once");
+        assert_eq!(
+            carried.len(),
+            1,
+            "the ConfirmSeats row stays with the relay"
+        );
+        assert_eq!(reached.get(&Probe::OutboxPublishFailed), Some(&1));
+        assert_eq!(reached.get(&Probe::OutboxResent), None);
+        assert_eq!(st.repo.outbox_backlog().await, Ok(1), "not marked sent");
+
+        bus.set_down(false);
+        let (left, reached) = probe::recording(|| round(carried));
+        assert_eq!(left.map(|l| l.len()), Some(0));
+        assert_eq!(reached.get(&Probe::OutboxPublishFailed), None);
+        assert_eq!(reached.get(&Probe::OutboxResent), Some(&1));
+        assert_eq!(
+            bus.topic_len(ticketing_domain::messages::topics::RESERVATION_COMMANDS),
+            1
+        );
+        assert_eq!(st.repo.outbox_backlog().await, Ok(0), "marked sent");
+
+        let (left, reached) = probe::recording(|| round(vec![]));
+        assert_eq!(left.map(|l| l.len()), Some(0), "nothing left to send");
+        assert!(reached.is_empty(), "{reached:?}");
     }
 }
