@@ -34,8 +34,8 @@ use ticketing_services::admission::AdmissionKey;
 use ticketing_services::catalog::{self, CatalogState, SeatFeed};
 use ticketing_services::clients::order_clients;
 use ticketing_services::config::{
-    CatalogSettings, HttpSettings, LimitsSettings, PaymentFaults, QueueSettings,
-    ReservationSettings, SagaSettings, UsersSettings,
+    CatalogSettings, ClientSettings, HttpSettings, LimitsSettings, PaymentFaults, QueueSettings,
+    RefundSettings, ReservationSettings, SagaSettings, UsersSettings,
 };
 use ticketing_services::customer::{CustomerAuth, CustomerKey};
 use ticketing_services::http::finish_router;
@@ -210,6 +210,7 @@ impl SimConfig {
 pub struct SimSettings {
     pub hold: HoldPolicy,
     pub saga: SagaSettings,
+    pub refund: RefundSettings,
     pub reservation: ReservationSettings,
     pub catalog: CatalogSettings,
     pub payment: PaymentFaults,
@@ -498,7 +499,8 @@ async fn catalog_host(sh: Arc<Shared>, inc: u32) -> turmoil::Result {
         CancellationToken::new(),
     );
     let started = catalog::start(state, c);
-    let router = sh.finish(started.public.clone(), &ctx);
+    // The internal routes too: the order hosts read an event's start.
+    let router = sh.finish(started.all_routes(), &ctx);
     run_service(started, router, &sh.settings.http).await
 }
 
@@ -525,15 +527,20 @@ async fn reservation_host(sh: Arc<Shared>, name: String, inc: u32) -> turmoil::R
 
 async fn order_host(sh: Arc<Shared>, name: String, replica: usize, inc: u32) -> turmoil::Result {
     let ctx = sh.ctx(&name, inc);
-    let (reservation, payment) = order_clients(
+    let urls = ClientSettings {
+        reservation_url: format!("http://reservation-{replica}:80"),
+        payment_url: "http://payment:80".into(),
+        catalog_url: "http://catalog:80".into(),
+    };
+    let clients = order_clients(
         SimConnector,
-        &format!("http://reservation-{replica}:80"),
-        "http://payment:80",
+        &urls,
         &sh.settings.saga,
         &Default::default(),
         &ctx,
     );
-    let mut payment: Arc<dyn PaymentGateway> = payment;
+    let reservation = clients.reservation;
+    let mut payment: Arc<dyn PaymentGateway> = clients.payment;
     if sh.bug == Some(Bug::PaymentRetryWithoutKey) {
         payment = Arc::new(KeylessPayments::new(payment));
     }
@@ -543,6 +550,8 @@ async fn order_host(sh: Arc<Shared>, name: String, replica: usize, inc: u32) -> 
         repo,
         reservation,
         payment,
+        calendar: clients.calendar,
+        refund: sh.settings.refund.clone(),
         saga: sh.settings.saga.clone(),
         auth: customer_auth(),
         rates: RequestLimits::new(&sh.settings.limits, false),

@@ -28,7 +28,7 @@ use ticketing_mem::{
 use ticketing_services::admission::AdmissionKey;
 use ticketing_services::catalog::{self, CatalogState, SeatFeed};
 use ticketing_services::clients::order_clients;
-use ticketing_services::config::PaymentFaults;
+use ticketing_services::config::{ClientSettings, PaymentFaults};
 use ticketing_services::customer::{CustomerAuth, CustomerKey};
 use ticketing_services::http::auth::require_service_token;
 use ticketing_services::http::finish_router;
@@ -379,10 +379,15 @@ impl Embedded {
             auth: auth.clone(),
             settings: settings.queue.clone(),
         };
-        let (reservation_client, payment_client) = order_clients(
+        let urls = ClientSettings {
+            reservation_url: format!("http://{}", self.reservation_addr),
+            payment_url: format!("http://{}", self.payment_addr),
+            // The catalog's internal routes are on the internal listener.
+            catalog_url: format!("http://{}", self.internal_addr),
+        };
+        let clients = order_clients(
             HttpConnector::new(),
-            &format!("http://{}", self.reservation_addr),
-            &format!("http://{}", self.payment_addr),
+            &urls,
             &settings.saga,
             &settings.internal,
             &order_ctx,
@@ -390,8 +395,10 @@ impl Embedded {
         let order_state = OrderState {
             ctx: order_ctx,
             repo: h.orders.clone(),
-            reservation: reservation_client,
-            payment: payment_client,
+            reservation: clients.reservation,
+            payment: clients.payment,
+            calendar: clients.calendar,
+            refund: settings.refund.clone(),
             saga: settings.saga.clone(),
             auth,
             rates: RequestLimits::new(

@@ -227,11 +227,9 @@ async fn start(
         ServiceKind::Order => {
             let repo = Arc::new(PgOrderRepository::new(database(settings).await?));
             let bus: Arc<dyn EventBus> = event_bus(settings).await?;
-            let c = &settings.clients;
-            let (reservation, payment) = order_clients(
+            let clients = order_clients(
                 HttpConnector::new(),
-                &c.reservation_url,
-                &c.payment_url,
+                &settings.clients,
                 &settings.saga,
                 &settings.internal,
                 &ctx,
@@ -239,8 +237,10 @@ async fn start(
             let state = OrderState {
                 ctx,
                 repo,
-                reservation,
-                payment,
+                reservation: clients.reservation,
+                payment: clients.payment,
+                calendar: clients.calendar,
+                refund: settings.refund.clone(),
                 saga: settings.saga.clone(),
                 auth: customer_auth(settings, kind)?,
                 rates: RequestLimits::new(

@@ -18,8 +18,8 @@ use ticketing_postgres::PgConfig;
 use ticketing_redis::RedisSeatStoreConfig;
 use ticketing_services::config::{
     AuthSettings, CatalogSettings, ClientSettings, DemoSettings, HttpSettings, InternalSettings,
-    LimitsSettings, LogSettings, PaymentFaults, QueueSettings, ReservationSettings, SagaSettings,
-    TraceSettings, UsersSettings,
+    LimitsSettings, LogSettings, PaymentFaults, QueueSettings, RefundSettings, ReservationSettings,
+    SagaSettings, TraceSettings, UsersSettings,
 };
 
 /// Everything the services read at start.
@@ -29,6 +29,8 @@ pub struct Settings {
     pub gateway: ListenSettings,
     pub hold: HoldPolicy,
     pub saga: SagaSettings,
+    /// Cancellation of confirmed orders: window and refund deadline.
+    pub refund: RefundSettings,
     pub reservation: ReservationSettings,
     pub catalog: CatalogSettings,
     /// The waiting room (queue service; reservation checks its tokens).

@@ -128,6 +128,8 @@ async fn internal_routes_are_not_on_the_public_port(app: &TestApp) {
         "/api/%2e%2e/internal/payments",
         "/INTERNAL/payments",
         "/internal/audit/orders",
+        "/internal/orders/o-1/retry-refund",
+        "/internal/events/spring-gala",
         "/internal/payment-faults",
         "/metrics",
         "/api/events/../../internal/payments",

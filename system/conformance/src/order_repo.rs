@@ -28,6 +28,7 @@ pub fn order(n: u32, created_at_ms: u64) -> OrderRecord {
         next_attempt_at_ms: created_at_ms,
         version: 0,
         trace_id: None,
+        refund: None,
     }
 }
 
@@ -406,6 +407,53 @@ where
     assert_eq!(step(r, 3, vec![ticket("1-1", 3)], false).await, Err(clash));
 }
 
+/// A confirmed order's cancellation is stored with it (read back as it was
+/// written) and keeps the order due for the watchdog until it is settled:
+/// REFUNDED, or REFUND_FAILED waiting for an operator.
+pub async fn a_cancellation_is_stored_and_due_until_settled<F, Fut>(make: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn OrderRepository>>,
+{
+    use ticketing_domain::refund::RefundState;
+    let repo = make().await;
+    repo.place_order(order(1, 10), vec![], "k1", accepted(1))
+        .await
+        .unwrap();
+    let id = OrderId::from("order-1");
+    let mut o = repo.get_order(&id).await.unwrap().unwrap();
+    o.saga = SagaState::Done {
+        status: OrderStatus::Confirmed,
+        reason: None,
+    };
+    let due_at = |repo: &Arc<dyn OrderRepository>| {
+        let repo = repo.clone();
+        async move { repo.due_orders(100, 10).await.unwrap().len() }
+    };
+    for (refund, due) in [
+        (None, 0),
+        (Some(RefundState::VoidingTickets), 1),
+        (Some(RefundState::Refunding), 1),
+        (Some(RefundState::RefundFailed), 0),
+        (Some(RefundState::ReturningSeats), 1),
+        (Some(RefundState::Done), 0),
+    ] {
+        o.refund = refund;
+        let update = SagaUpdate {
+            order: o.clone(),
+            processed: None,
+            outbox: vec![],
+            tickets: vec![],
+            void_tickets: false,
+        };
+        assert_eq!(repo.apply(update).await, Ok(ApplyOutcome::Applied));
+        o = repo.get_order(&id).await.unwrap().unwrap();
+        assert_eq!(o.refund, refund, "read back as written");
+        assert_eq!(due_at(&repo).await, due, "{refund:?}");
+    }
+    assert_eq!(o.status(), OrderStatus::Refunded);
+}
+
 #[macro_export]
 macro_rules! order_repo_suite {
     ($make:expr) => {
@@ -434,6 +482,10 @@ macro_rules! order_repo_suite {
             #[tokio::test]
             async fn voided_tickets_free_their_seats_for_one_new_ticket() {
                 $crate::order_repo::voided_tickets_free_their_seats_for_one_new_ticket($make).await
+            }
+            #[tokio::test]
+            async fn a_cancellation_is_stored_and_due_until_settled() {
+                $crate::order_repo::a_cancellation_is_stored_and_due_until_settled($make).await
             }
         }
     };

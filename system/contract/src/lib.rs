@@ -28,6 +28,15 @@ pub fn rfc3339(ms: UnixMs) -> String {
     humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
 }
 
+/// A clock reading for RFC 3339 UTC text (`2030-01-01T20:00:00Z`, with or
+/// without fractional seconds): the inverse of [`rfc3339`]. `None` for
+/// anything else, including offsets other than `Z` and times before 1970.
+pub fn parse_rfc3339_ms(text: &str) -> Option<UnixMs> {
+    let t = humantime::parse_rfc3339(text).ok()?;
+    let ms = t.duration_since(UNIX_EPOCH).ok()?.as_millis();
+    UnixMs::try_from(ms).ok()
+}
+
 /// Every error answer: `{"code","message","traceId"}`, plus, for some codes,
 /// one of the optional fields below.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -208,7 +217,8 @@ impl From<Hold> for HoldView {
     }
 }
 
-/// `POST /api/orders` (202): the order id and its first status.
+/// `POST /api/orders` (202): the order id and its first status; also
+/// `POST /api/orders/{id}/cancel` (202), with CANCELLING or later.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PlacedView {
@@ -460,6 +470,20 @@ pub struct AuthorizeBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339_text_reads_back_as_the_reading_it_was_written_from() {
+        for ms in [0, 1_000, 1_893_528_000_123] {
+            assert_eq!(parse_rfc3339_ms(&rfc3339(ms)), Some(ms));
+        }
+        assert_eq!(
+            parse_rfc3339_ms("2030-01-01T20:00:00Z"),
+            Some(1_893_528_000_000)
+        );
+        for bad in ["", "tomorrow", "2030-01-01", "2030-01-01T20:00:00+02:00"] {
+            assert_eq!(parse_rfc3339_ms(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn wire_names_are_the_contracts() {

@@ -11,9 +11,10 @@ use serde::{Deserialize, Serialize};
 /// Topic names. Order messages are keyed by order id so each order's
 /// messages stay in order on one partition.
 pub mod topics {
-    /// Saga inputs for the order orchestrator (`OrderPlaced`, replies from reservation).
+    /// Saga inputs for the order orchestrator (`OrderPlaced`,
+    /// `CancelRequested`, replies from reservation).
     pub const ORDER_SAGA: &str = "order-saga";
-    /// Commands for reservation (`ConfirmSeats`, `ReleaseHold`).
+    /// Commands for reservation (`ConfirmSeats`, `ReleaseHold`, `ReturnSeats`).
     pub const RESERVATION_COMMANDS: &str = "reservation-commands";
 }
 
@@ -37,6 +38,23 @@ pub enum BusMessage {
         order_id: OrderId,
         reason: FailureReason,
     },
+    /// A confirmed order's cancellation was accepted; the orchestrator
+    /// starts its after-sale saga.
+    CancelRequested { order_id: OrderId },
+    /// Reservation: the fenced return of a cancelled order's seats (only
+    /// seats still sold to this order become available).
+    ReturnSeats {
+        order_id: OrderId,
+        event_id: EventId,
+        seat_ids: Vec<SeatId>,
+        customer_id: Option<String>,
+    },
+    /// Reply: the seats still sold to the order are back on sale (those
+    /// returned by this command; none on a repeat).
+    SeatsReturned {
+        order_id: OrderId,
+        returned: Vec<SeatId>,
+    },
 }
 
 impl BusMessage {
@@ -47,7 +65,10 @@ impl BusMessage {
             | BusMessage::ConfirmSeats { order_id, .. }
             | BusMessage::ReleaseHold { order_id, .. }
             | BusMessage::SeatsConfirmed { order_id, .. }
-            | BusMessage::SeatsRejected { order_id, .. } => order_id,
+            | BusMessage::SeatsRejected { order_id, .. }
+            | BusMessage::CancelRequested { order_id }
+            | BusMessage::ReturnSeats { order_id, .. }
+            | BusMessage::SeatsReturned { order_id, .. } => order_id,
         }
     }
 }

@@ -169,11 +169,34 @@ pub enum OrderStatus {
     Confirmed,
     Cancelled,
     Failed,
+    /// A confirmed order being cancelled (tickets void, refund on its way).
+    Cancelling,
+    /// Cancelled after the sale: money back, seats back on sale.
+    Refunded,
+    /// The refund did not go through before its deadline: an operator's
+    /// to retry (tickets void, seats still sold, money owed).
+    RefundFailed,
 }
 
 impl OrderStatus {
+    /// Whether nothing more happens without a new request: a client polling
+    /// an order stops here. REFUND_FAILED is terminal in this sense (only
+    /// an operator moves it on).
     pub fn is_terminal(self) -> bool {
-        !matches!(self, OrderStatus::Pending)
+        !matches!(self, OrderStatus::Pending | OrderStatus::Cancelling)
+    }
+
+    /// The contract's spelling (metrics labels, logs).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::Pending => "PENDING",
+            OrderStatus::Confirmed => "CONFIRMED",
+            OrderStatus::Cancelled => "CANCELLED",
+            OrderStatus::Failed => "FAILED",
+            OrderStatus::Cancelling => "CANCELLING",
+            OrderStatus::Refunded => "REFUNDED",
+            OrderStatus::RefundFailed => "REFUND_FAILED",
+        }
     }
 }
 

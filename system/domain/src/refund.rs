@@ -1,10 +1,9 @@
 //! The after-sale saga — cancelling a CONFIRMED order — as a pure state
 //! machine, like [`crate::saga`] for the forward path.
 //!
-//! Issue 17's first step: the machine and the cancellation policy, property
-//! tested. Nothing drives it yet (no route, no orchestrator, no storage);
-//! the order service will, through the outbox and the bus like the forward
-//! saga.
+//! The order service drives it (`ticketing_services::order::after_sale`)
+//! through the outbox and the bus like the forward saga; an order's state
+//! is [`crate::ports::OrderRecord::refund`].
 //!
 //! ```text
 //! VoidingTickets --TicketsVoided--> Refunding --Refunded--> ReturningSeats --SeatsReturned--> Done(REFUNDED)
@@ -25,6 +24,7 @@
 //!
 //! Layer: domain; imports nothing outside this crate.
 
+use crate::model::OrderStatus;
 use crate::saga::Transition;
 use serde::{Deserialize, Serialize};
 
@@ -48,14 +48,20 @@ pub enum RefundState {
 
 impl RefundState {
     /// The order status the contract shows for this state.
-    pub fn status_name(self) -> &'static str {
+    pub fn order_status(self) -> OrderStatus {
         match self {
             RefundState::VoidingTickets | RefundState::Refunding | RefundState::ReturningSeats => {
-                "CANCELLING"
+                OrderStatus::Cancelling
             }
-            RefundState::RefundFailed => "REFUND_FAILED",
-            RefundState::Done => "REFUNDED",
+            RefundState::RefundFailed => OrderStatus::RefundFailed,
+            RefundState::Done => OrderStatus::Refunded,
         }
+    }
+
+    /// Whether the watchdog has nothing to do: done, or waiting for an
+    /// operator.
+    pub fn is_settled(self) -> bool {
+        matches!(self, RefundState::Done | RefundState::RefundFailed)
     }
 
     pub fn is_done(self) -> bool {
@@ -208,7 +214,7 @@ mod tests {
                 RefundCommand::ReturnSeats
             ]
         );
-        let names: Vec<&str> = states.iter().map(|s| s.status_name()).collect();
+        let names: Vec<&str> = states.iter().map(|s| s.order_status().as_str()).collect();
         assert_eq!(
             names,
             ["CANCELLING", "CANCELLING", "CANCELLING", "REFUNDED"]
@@ -221,7 +227,7 @@ mod tests {
         let (states, commands) = run(&[RefundInput::TicketsVoided, RefundInput::RefundGaveUp]);
         let failed = *states.last().unwrap();
         assert_eq!(failed, RefundState::RefundFailed);
-        assert_eq!(failed.status_name(), "REFUND_FAILED");
+        assert_eq!(failed.order_status(), OrderStatus::RefundFailed);
         assert!(failed.owes_refund());
         assert!(!commands.contains(&RefundCommand::ReturnSeats));
         assert_eq!(transition(failed, RefundInput::SeatsReturned), None);

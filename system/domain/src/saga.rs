@@ -347,6 +347,10 @@ mod tests {
                     prop_assert!(last.reason().is_some());
                 }
                 OrderStatus::Pending => {}
+                // After-sale statuses are the refund machine's, never this one's.
+                OrderStatus::Cancelling | OrderStatus::Refunded | OrderStatus::RefundFailed => {
+                    prop_assert!(false, "the forward saga reached {last:?}");
+                }
             }
         }
     }

@@ -237,7 +237,7 @@ impl OrderRepository for MemOrderRepository {
         let mut due: Vec<(UnixMs, &OrderId)> = inner
             .orders
             .values()
-            .filter(|o| !o.saga.is_done() && o.next_attempt_at_ms <= now_ms)
+            .filter(|o| !o.is_settled() && o.next_attempt_at_ms <= now_ms)
             .map(|o| (o.created_at_ms, &o.order_id))
             .collect();
         due.sort();

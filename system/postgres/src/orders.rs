@@ -77,6 +77,12 @@ fn order_from(r: &PgRow) -> Result<OrderRecord, RepoError> {
             .try_get::<Option<String>, _>("trace_id")
             .map_err(unavailable)?
             .map(TraceId),
+        refund: r
+            .try_get::<Option<serde_json::Value>, _>("refund")
+            .map_err(unavailable)?
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(unavailable)?,
     })
 }
 
@@ -200,8 +206,8 @@ impl OrderRepository for PgOrderRepository {
                 let inserted = sqlx::query(
                     "INSERT INTO orders (order_id, hold_id, event_id, seat_ids, amount_cents,
                        customer_id, saga, done, created_at_ms, updated_at_ms, attempts,
-                       next_attempt_at_ms, version, trace_id)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                       next_attempt_at_ms, version, trace_id, refund)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
                      ON CONFLICT (order_id) DO NOTHING",
                 )
                 .bind(order.order_id.as_str())
@@ -211,13 +217,14 @@ impl OrderRepository for PgOrderRepository {
                 .bind(order.amount_cents)
                 .bind(order.customer_id.as_deref())
                 .bind(json(&order.saga)?)
-                .bind(order.saga.is_done())
+                .bind(order.is_settled())
                 .bind(big(order.created_at_ms))
                 .bind(big(order.updated_at_ms))
                 .bind(int(order.attempts))
                 .bind(big(order.next_attempt_at_ms))
                 .bind(big(order.version))
                 .bind(order.trace_id.as_ref().map(TraceId::as_str))
+                .bind(order.refund.as_ref().map(json).transpose()?)
                 .execute(&mut *tx)
                 .await
                 .map_err(unavailable)?;
@@ -267,7 +274,8 @@ impl OrderRepository for PgOrderRepository {
                     "UPDATE orders SET hold_id = $2, event_id = $3, seat_ids = $4,
                        amount_cents = $5, customer_id = $6, saga = $7, done = $8,
                        created_at_ms = $9, updated_at_ms = $10, attempts = $11,
-                       next_attempt_at_ms = $12, version = version + 1, trace_id = $14
+                       next_attempt_at_ms = $12, version = version + 1, trace_id = $14,
+                       refund = $15
                      WHERE order_id = $1 AND version = $13",
                 )
                 .bind(o.order_id.as_str())
@@ -277,13 +285,14 @@ impl OrderRepository for PgOrderRepository {
                 .bind(o.amount_cents)
                 .bind(o.customer_id.as_deref())
                 .bind(json(&o.saga)?)
-                .bind(o.saga.is_done())
+                .bind(o.is_settled())
                 .bind(big(o.created_at_ms))
                 .bind(big(o.updated_at_ms))
                 .bind(int(o.attempts))
                 .bind(big(o.next_attempt_at_ms))
                 .bind(big(o.version))
                 .bind(o.trace_id.as_ref().map(TraceId::as_str))
+                .bind(o.refund.as_ref().map(json).transpose()?)
                 .execute(&mut *tx)
                 .await
                 .map_err(unavailable)?;

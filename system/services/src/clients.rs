@@ -1,5 +1,5 @@
-//! HTTP adapters of the client ports: the payment gateway and reservation's
-//! pin, over [`HttpClient`] with any connector.
+//! HTTP adapters of the client ports: the payment gateway, reservation's
+//! pin and the catalog's calendar, over [`HttpClient`] with any connector.
 //!
 //! The payment client adds two protections of its own, on top of the
 //! saga's slower retries (the watchdog, with capped exponential backoff):
@@ -18,10 +18,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use ticketing_contract::{AuthorizeBody, PinBody};
 use ticketing_domain::ports::{
-    Clock, GatewayError, PaymentGateway, PinError, RandomExt, ReservationClient,
+    CalendarError, Clock, EventCalendar, GatewayError, PaymentGateway, PinError, RandomExt,
+    ReservationClient,
 };
 use ticketing_domain::probe::{self, Probe};
-use ticketing_domain::{Cents, Hold, HoldId, OrderId, PaymentStatus, TraceId, UnixMs};
+use ticketing_domain::{Cents, EventId, Hold, HoldId, OrderId, PaymentStatus, TraceId, UnixMs};
 
 /// Retry and circuit-breaker settings of [`HttpPaymentGateway`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,44 +60,54 @@ impl PaymentClientPolicy {
     }
 }
 
-/// The order service's two clients — reservation (pin) and payment — over
-/// `connector`, with the saga's timeouts and the payment retry policy.
-/// Every assembly builds them here (TCP in production, turmoil in the sim).
+/// The order service's clients of its peers.
+#[derive(Debug)]
+pub struct OrderClients<C> {
+    pub reservation: Arc<HttpReservationClient<C>>,
+    pub payment: Arc<HttpPaymentGateway<C>>,
+    pub calendar: Arc<HttpEventCalendar<C>>,
+}
+
+/// The order service's three clients — reservation (pin), payment and the
+/// catalog's calendar — over `connector`, with the saga's timeouts and the
+/// payment retry policy. Every assembly builds them here (TCP in
+/// production, turmoil in the sim).
 pub fn order_clients<C>(
     connector: C,
-    reservation_url: &str,
-    payment_url: &str,
+    urls: &crate::config::ClientSettings,
     saga: &crate::config::SagaSettings,
     internal: &crate::config::InternalSettings,
     ctx: &crate::Ctx,
-) -> (Arc<HttpReservationClient<C>>, Arc<HttpPaymentGateway<C>>)
+) -> OrderClients<C>
 where
     C: Connect + Clone + Send + Sync + 'static,
 {
-    let credential = |c: HttpClient<C>| match &internal.token {
-        Some(t) => c.with_header(crate::config::SERVICE_TOKEN_HEADER, t),
-        None => c,
+    let client = |url: &str, timeout_ms: u64| {
+        let c = HttpClient::new(
+            connector.clone(),
+            url,
+            Duration::from_millis(timeout_ms),
+            ctx.rng.clone(),
+        );
+        match &internal.token {
+            Some(t) => c.with_header(crate::config::SERVICE_TOKEN_HEADER, t),
+            None => c,
+        }
     };
-    let payment_http = credential(HttpClient::new(
-        connector.clone(),
-        payment_url,
-        Duration::from_millis(saga.payment_timeout_ms),
-        ctx.rng.clone(),
-    ));
-    let reservation_http = credential(HttpClient::new(
-        connector,
-        reservation_url,
-        Duration::from_millis(saga.reservation_timeout_ms),
-        ctx.rng.clone(),
-    ));
-    (
-        Arc::new(HttpReservationClient::new(reservation_http)),
-        Arc::new(HttpPaymentGateway::with_policy(
-            payment_http,
+    OrderClients {
+        reservation: Arc::new(HttpReservationClient::new(client(
+            &urls.reservation_url,
+            saga.reservation_timeout_ms,
+        ))),
+        payment: Arc::new(HttpPaymentGateway::with_policy(
+            client(&urls.payment_url, saga.payment_timeout_ms),
             PaymentClientPolicy::from_saga(saga),
             ctx.clock.clone(),
         )),
-    )
+        calendar: Arc::new(HttpEventCalendar {
+            http: client(&urls.catalog_url, saga.reservation_timeout_ms),
+        }),
+    }
 }
 
 /// Consecutive failures and, when open, until when (clock port time).
@@ -369,6 +380,58 @@ where
             StatusCode::GONE => Err(PinError::Gone(gone_reason(&resp.value()))),
             StatusCode::CONFLICT => Err(PinError::PinnedToOther),
             s => Err(PinError::Unavailable(format!("status {s}"))),
+        }
+    }
+}
+
+/// [`EventCalendar`] over HTTP (`GET /internal/events/{id}` on the catalog).
+pub struct HttpEventCalendar<C> {
+    http: HttpClient<C>,
+}
+
+impl<C> std::fmt::Debug for HttpEventCalendar<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpEventCalendar")
+            .field("http", &self.http)
+            .finish()
+    }
+}
+
+#[async_trait]
+impl<C> EventCalendar for HttpEventCalendar<C>
+where
+    C: Connect + Clone + Send + Sync + 'static,
+{
+    async fn starts_at_ms(
+        &self,
+        event_id: &EventId,
+        trace: Option<&TraceId>,
+    ) -> Result<Option<UnixMs>, CalendarError> {
+        // Event ids are [A-Za-z0-9_-] (the catalog refuses others): nothing
+        // else is spliced into a path.
+        let plain = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
+        if !event_id.as_str().bytes().all(plain) {
+            return Ok(None);
+        }
+        let path = format!("/internal/events/{event_id}");
+        let resp = self
+            .http
+            .send_json(Method::GET, &path, None, &[], trace)
+            .await
+            .map_err(|e| CalendarError::Unavailable(e.to_string()))?;
+        match resp.status {
+            StatusCode::OK => {
+                let view: ticketing_contract::EventView = resp
+                    .json()
+                    .ok_or_else(|| CalendarError::Unavailable("bad event body".into()))?;
+                ticketing_contract::parse_rfc3339_ms(&view.starts_at)
+                    .map(Some)
+                    .ok_or_else(|| {
+                        CalendarError::Unavailable(format!("bad startsAt {:?}", view.starts_at))
+                    })
+            }
+            StatusCode::NOT_FOUND => Ok(None),
+            s => Err(CalendarError::Unavailable(format!("status {s}"))),
         }
     }
 }

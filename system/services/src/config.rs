@@ -65,6 +65,9 @@ pub enum LogFormat {
 pub struct ClientSettings {
     pub reservation_url: String,
     pub payment_url: String,
+    /// The catalog's internal routes (an event's start, for the
+    /// cancellation window).
+    pub catalog_url: String,
 }
 
 impl Default for ClientSettings {
@@ -72,6 +75,7 @@ impl Default for ClientSettings {
         Self {
             reservation_url: "http://127.0.0.1:8082".into(),
             payment_url: "http://127.0.0.1:8084".into(),
+            catalog_url: "http://127.0.0.1:8081".into(),
         }
     }
 }
@@ -128,6 +132,31 @@ impl Default for SagaSettings {
             payment_retry_backoff_ms: 25,
             payment_breaker_failures: 5,
             payment_breaker_open_ms: 1_000,
+        }
+    }
+}
+
+/// Cancelling a confirmed order (the after-sale saga). Units are in the names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RefundSettings {
+    /// Cancellations close this long before the event starts (409
+    /// `REFUND_WINDOW_CLOSED` from then on).
+    pub window_before_start_s: u64,
+    /// A refund the gateway has not confirmed within this long of the
+    /// cancellation (retried with the saga's backoff meanwhile) is given
+    /// up: the order is REFUND_FAILED until an operator retries it.
+    pub deadline_ms: u64,
+    /// Re-send `ReturnSeats` if reservation has not replied within this long.
+    pub return_resend_ms: u64,
+}
+
+impl Default for RefundSettings {
+    fn default() -> Self {
+        Self {
+            window_before_start_s: 3_600,
+            deadline_ms: 60_000,
+            return_resend_ms: 5_000,
         }
     }
 }

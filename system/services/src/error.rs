@@ -13,7 +13,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use ticketing_domain::SeatId;
-use ticketing_domain::ports::{GoneReason, LimitKind, QueueError, RepoError, SeatStoreError};
+use ticketing_domain::ports::{
+    CalendarError, GoneReason, LimitKind, QueueError, RepoError, SeatStoreError,
+};
+use ticketing_domain::refund::CancelRefusal;
 
 /// Code, message and optional extra fields of an error body.
 #[derive(Debug, Clone)]
@@ -287,5 +290,21 @@ impl From<QueueError> for ApiError {
             }
             QueueError::Unavailable(m) => ApiError::Unavailable(m),
         }
+    }
+}
+
+impl From<CancelRefusal> for ApiError {
+    fn from(e: CancelRefusal) -> Self {
+        let code = match e {
+            CancelRefusal::NotConfirmed => "ORDER_NOT_CONFIRMED",
+            CancelRefusal::RefundWindowClosed { .. } => "REFUND_WINDOW_CLOSED",
+        };
+        ApiError::Conflict(code, e.to_string())
+    }
+}
+
+impl From<CalendarError> for ApiError {
+    fn from(e: CalendarError) -> Self {
+        ApiError::Unavailable(e.to_string())
     }
 }

@@ -26,6 +26,7 @@ pub const INTERNAL_ROUTES: &[(&str, &str)] = &[
     ("/internal/events", "catalog"),
     ("/internal/holds", "reservation"),
     ("/internal/audit/orders", "order"),
+    ("/internal/orders", "order"),
     ("/internal/payments", "payment"),
     ("/internal/payment-faults", "payment"),
     ("/internal/queue", "queue"),

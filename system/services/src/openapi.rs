@@ -41,6 +41,7 @@ pub const PATH: &str = "/api/openapi.json";
         crate::reservation::release_hold,
         crate::order::place_order,
         crate::order::get_order,
+        crate::order::cancel_order,
         crate::queue::join,
         crate::queue::get_place,
         crate::queue::stream_place,
@@ -52,7 +53,7 @@ pub const PATH: &str = "/api/openapi.json";
     tags(
         (name = "events", description = "Events, seat maps and the live seat stream"),
         (name = "holds", description = "Seat holds (the hold id is the holder's capability; the token's customer owns it)"),
-        (name = "orders", description = "Idempotent orders and their status"),
+        (name = "orders", description = "Idempotent orders, their status and their cancellation"),
         (name = "waiting room", description = "The queue in front of a protected event's sale"),
         (name = "customers", description = "Accounts and bearer tokens"),
     )
@@ -140,6 +141,15 @@ fn link_specs() -> Vec<LinkSpec> {
             "202",
             "GetOrder",
             "get_order",
+            &[("order_id", "$response.body#/orderId")],
+            None,
+        ),
+        (
+            "/api/orders",
+            "post",
+            "202",
+            "CancelOrder",
+            "cancel_order",
             &[("order_id", "$response.body#/orderId")],
             None,
         ),

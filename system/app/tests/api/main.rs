@@ -8,6 +8,7 @@
 
 mod helpers;
 
+mod after_sale;
 mod catalog;
 mod consumer;
 mod customers;

@@ -68,6 +68,8 @@ async fn path_tricks(url: &str) {
         "/api/%2e%2e/internal/payments",
         "/INTERNAL/payments",
         "/internal/audit/orders",
+        "/internal/orders/o-1/retry-refund",
+        "/internal/events/spring-gala",
         "/metrics",
         "/api/events/../../internal/payments",
         "/../internal/payments",

@@ -22,6 +22,7 @@
 mod catalog_repo;
 mod clock;
 mod event_bus;
+mod event_calendar;
 mod order_repo;
 mod payment_gateway;
 mod payment_repo;
@@ -34,6 +35,7 @@ mod user_repo;
 pub use catalog_repo::*;
 pub use clock::*;
 pub use event_bus::*;
+pub use event_calendar::*;
 pub use order_repo::*;
 pub use payment_gateway::*;
 pub use payment_repo::*;

@@ -1,5 +1,7 @@
 use super::RepoError;
+use crate::model::OrderStatus;
 use crate::model::{Cents, EventId, HoldId, MessageId, OrderId, SeatId, Ticket, TraceId, UnixMs};
+use crate::refund::RefundState;
 use crate::saga::SagaState;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -23,6 +25,27 @@ pub struct OrderRecord {
     /// Optimistic concurrency version, bumped by every write.
     pub version: u64,
     pub trace_id: Option<TraceId>,
+    /// The after-sale saga's state once a cancellation started (the order
+    /// was CONFIRMED: `saga` stays `Done`).
+    #[serde(default)]
+    pub refund: Option<RefundState>,
+}
+
+impl OrderRecord {
+    /// The status clients see: the after-sale state once there is one.
+    pub fn status(&self) -> OrderStatus {
+        match self.refund {
+            Some(r) => r.order_status(),
+            None => self.saga.order_status(),
+        }
+    }
+
+    /// Whether the watchdog has nothing more to do with this order (stored
+    /// as the `done` column): the forward saga is done and no cancellation
+    /// is under way.
+    pub fn is_settled(&self) -> bool {
+        self.saga.is_done() && self.refund.is_none_or(RefundState::is_settled)
+    }
 }
 
 /// A row of the transactional outbox, written with the business change.
@@ -134,8 +157,8 @@ pub trait OrderRepository: Send + Sync + std::fmt::Debug {
     /// apply). Idempotent.
     async fn mark_processed(&self, message_id: &MessageId) -> Result<(), RepoError>;
 
-    /// Non-terminal orders whose `next_attempt_at_ms <= now_ms`, oldest
-    /// first, at most `limit`.
+    /// Unsettled orders ([`OrderRecord::is_settled`] false) whose
+    /// `next_attempt_at_ms <= now_ms`, oldest first, at most `limit`.
     async fn due_orders(&self, now_ms: UnixMs, limit: usize) -> Result<Vec<OrderId>, RepoError>;
 
     /// Claims up to `limit` unsent outbox rows in sequence order for

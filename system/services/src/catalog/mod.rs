@@ -128,9 +128,12 @@ pub fn public_router(state: CatalogState) -> Router {
 /// grid. Contract v1 has no public way to create events; the load harness
 /// uses this so every run sells an event of its own (repeatable against a
 /// long-lived target) and its audit can be scoped to that event.
+/// `GET /internal/events/{id}` is `GET /api/events/{id}` for services (the
+/// order service reads an event's start for the cancellation window).
 pub fn internal_router(state: CatalogState) -> Router {
     Router::new()
         .route("/internal/events", post(create_event))
+        .route("/internal/events/{event_id}", get(get_event))
         .with_state(state)
 }
 
@@ -150,6 +153,11 @@ async fn create_event(
     if !valid_id {
         return Err(ApiError::Validation(
             "eventId must be 1 to 64 characters of [A-Za-z0-9_-]".into(),
+        ));
+    }
+    if ticketing_contract::parse_rfc3339_ms(&body.starts_at).is_none() {
+        return Err(ApiError::Validation(
+            "startsAt must be RFC 3339 UTC time, e.g. 2030-01-01T20:00:00Z".into(),
         ));
     }
     let seats = u64::from(body.rows) * u64::from(body.cols);

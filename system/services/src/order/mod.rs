@@ -18,9 +18,11 @@
 //! Layer: a service; imports the shared types, `http`, `started` and its
 //! children (`state`, `saga`); never another service or the gateway.
 
+pub mod after_sale;
 pub mod saga;
 mod state;
 
+use after_sale::CancelOutcome;
 use state::outbox_message;
 pub use state::{OrderState, PLACED_QUEUE_MAX, Placed};
 
@@ -51,7 +53,7 @@ const MAX_KEY_LEN: usize = 255;
 /// An order as clients (and the audit) see it.
 fn order_view(o: OrderRecord) -> OrderView {
     OrderView {
-        status: o.saga.order_status(),
+        status: o.status(),
         reason: o.saga.reason(),
         order_id: o.order_id,
         hold_id: o.hold_id,
@@ -87,6 +89,7 @@ pub fn public_router(state: OrderState) -> Router {
     Router::new()
         .route("/api/orders", post(place_order))
         .route("/api/orders/{order_id}", get(get_order))
+        .route("/api/orders/{order_id}/cancel", post(cancel_order))
         .with_state(state)
 }
 
@@ -98,7 +101,37 @@ pub fn public_router(state: OrderState) -> Router {
 pub fn internal_router(state: OrderState) -> Router {
     Router::new()
         .route("/internal/audit/orders", get(audit_orders))
+        .route(
+            "/internal/orders/{order_id}/retry-refund",
+            post(retry_refund),
+        )
         .with_state(state)
+}
+
+/// `POST /internal/orders/{id}/retry-refund`: an operator's retry of a
+/// REFUND_FAILED order (202, CANCELLING again with a fresh deadline); 409
+/// `ORDER_NOT_REFUND_FAILED` for any other order.
+async fn retry_refund(
+    State(state): State<OrderState>,
+    Extension(trace): Extension<TraceId>,
+    Path(order_id): Path<String>,
+) -> Result<(StatusCode, Json<PlacedView>), ApiError> {
+    let order_id = OrderId(order_id);
+    match state.retry_refund(&order_id).await? {
+        None => Err(ApiError::OrderNotFound),
+        Some(false) => Err(ApiError::Conflict(
+            "ORDER_NOT_REFUND_FAILED",
+            "only a REFUND_FAILED order's refund can be retried".into(),
+        )),
+        Some(true) => {
+            state.placed.offer(order_id.clone(), trace);
+            let view = PlacedView {
+                order_id,
+                status: OrderStatus::Cancelling,
+            };
+            Ok((StatusCode::ACCEPTED, Json(view)))
+        }
+    }
 }
 
 /// Reads everything at once; meant for audits after a run, not for traffic.
@@ -274,6 +307,7 @@ pub(crate) async fn place_order(
         next_attempt_at_ms: now + state.saga.place_grace_ms,
         version: 0,
         trace_id: Some(trace.clone()),
+        refund: None,
     };
     let placed = outbox_message(
         &state.ctx,
@@ -304,6 +338,83 @@ pub(crate) async fn place_order(
 }
 
 #[utoipa::path(
+    post,
+    path = "/api/orders/{order_id}/cancel",
+    tag = "orders",
+    summary = "Cancel a confirmed order",
+    description = "Starts the refund of a CONFIRMED order, for its customer only, exactly once per `Idempotency-Key` (and once per order: a repeat with another key answers the order's current status). The order is CANCELLING until its tickets are void, the payment refunded and its seats back on sale: then REFUNDED (or REFUND_FAILED if the refund could not be made before its deadline; an operator retries it).",
+    params(
+        ("order_id" = String, Path, description = "The order id"),
+        ("Idempotency-Key" = String, Header, description = "Required; the same key answers the same result"),
+    ),
+    responses(
+        (status = 202, description = "Accepted: CANCELLING (or the status of a cancellation already under way)", body = ticketing_contract::PlacedView),
+        (status = 400, description = "IDEMPOTENCY_KEY_REQUIRED", body = ticketing_contract::ErrorBody),
+        (status = 401, description = "UNAUTHENTICATED: a bad token, or none where tokens are required", body = ticketing_contract::ErrorBody),
+        (status = 404, description = "ORDER_NOT_FOUND (also another customer's order)", body = ticketing_contract::ErrorBody),
+        (status = 409, description = "ORDER_NOT_CONFIRMED, or REFUND_WINDOW_CLOSED: the event starts within refund.window_before_start_s", body = ticketing_contract::ErrorBody),
+        (status = 422, description = "VALIDATION_FAILED or IDEMPOTENCY_KEY_MISMATCH (the key was used for another order)", body = ticketing_contract::ErrorBody),
+        (status = 429, description = "RATE_LIMITED, with `Retry-After`", body = ticketing_contract::ErrorBody),
+        (status = 503, description = "UNAVAILABLE: the event's start could not be read; retry with the same key", body = ticketing_contract::ErrorBody),
+    ),
+    security((), ("bearer" = [])),
+)]
+pub(crate) async fn cancel_order(
+    State(state): State<OrderState>,
+    Extension(trace): Extension<TraceId>,
+    peer: Option<Extension<crate::http::peer::PeerAddr>>,
+    headers: HeaderMap,
+    Path(order_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let caller = state.auth.caller(&headers, state.ctx.clock.now_ms())?;
+    let trust = state.rates.trust_forwarded_for;
+    let ip = crate::http::peer::client_ip(&headers, peer.map(|p| p.0), trust);
+    state
+        .rates
+        .order
+        .check(caller.customer(), ip, state.ctx.clock.now_ms())?;
+    // A space cannot be in a client's key: no cancel key is an order key.
+    let key = format!("cancel {}", scoped_key(&caller, idempotency_key(&headers)?));
+    let order_id = OrderId(order_id);
+    let hash = rules::request_hash(&json!({ "cancel": order_id }));
+    let now = state.ctx.clock.now_ms();
+    let replayed = match state
+        .repo
+        .begin_idempotent(&key, &hash, &order_id, now)
+        .await?
+    {
+        IdempotencyBegin::Completed(r) => return Ok(stored_response(&r, true)),
+        IdempotencyBegin::Mismatch => return Err(ApiError::IdempotencyKeyMismatch),
+        IdempotencyBegin::Started { .. } => false,
+        IdempotencyBegin::InProgress { .. } => true,
+    };
+    let status = match state.cancel(&order_id, &caller, Some(&trace)).await {
+        Ok(CancelOutcome::Started) => {
+            state.placed.offer(order_id.clone(), trace.clone());
+            OrderStatus::Cancelling
+        }
+        Ok(CancelOutcome::AlreadyCancelling(status)) => status,
+        Err(e) if e.status().is_client_error() => {
+            // Final for this key: replays get the same answer.
+            let stored = error_response(&e, &trace);
+            state.repo.complete_idempotent(&key, stored.clone()).await?;
+            return Ok(stored_response(&stored, replayed));
+        }
+        // Unknown outcome (503): the key stays in progress; a retry resumes.
+        Err(e) => return Err(e),
+    };
+    let response = StoredResponse {
+        status: StatusCode::ACCEPTED.as_u16(),
+        body: serde_json::to_value(PlacedView { order_id, status }).unwrap_or_default(),
+    };
+    state
+        .repo
+        .complete_idempotent(&key, response.clone())
+        .await?;
+    Ok(stored_response(&response, replayed))
+}
+
+#[utoipa::path(
     get,
     path = "/api/orders/{order_id}",
     tag = "orders",
@@ -313,7 +424,7 @@ pub(crate) async fn place_order(
         ("order_id" = String, Path, description = "The order id"),
     ),
     responses(
-        (status = 200, description = "The order: PENDING, CONFIRMED, CANCELLED or FAILED (with `reason`)", body = ticketing_contract::OrderView),
+        (status = 200, description = "The order: PENDING, CONFIRMED, CANCELLED or FAILED (with `reason`); after a cancellation CANCELLING, REFUNDED or REFUND_FAILED", body = ticketing_contract::OrderView),
         (status = 401, description = "UNAUTHENTICATED: a bad token, or none where tokens are required", body = ticketing_contract::ErrorBody),
         (status = 404, description = "ORDER_NOT_FOUND (also another customer's order)", body = ticketing_contract::ErrorBody),
     ),

@@ -4,6 +4,8 @@
 //! consumed message id). Payment calls are made inline, idempotent per
 //! order, and retried with capped exponential backoff by the watchdog;
 //! `ConfirmSeats` and `ReleaseHold` go to reservation through the outbox.
+//! A confirmed order's cancellation is driven from here too, by
+//! `order::after_sale`.
 //!
 //! Safety does not depend on timing: the fenced confirm in the seat store
 //! and the unique ticket per (event, seat) prevent oversell whatever the
@@ -22,8 +24,9 @@ use ticketing_domain::ports::{
     SagaUpdate,
 };
 use ticketing_domain::probe::{self, Probe};
+use ticketing_domain::refund::RefundInput;
 use ticketing_domain::saga::{self as sm, SagaCommand, SagaInput, SagaState, Transition};
-use ticketing_domain::{MessageId, OrderId, OrderStatus, PaymentStatus, Ticket};
+use ticketing_domain::{MessageId, OrderId, PaymentStatus, Ticket};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
@@ -100,7 +103,7 @@ impl OrderState {
     }
 
     /// Persists one step; wakes the relay when it wrote outbox rows.
-    async fn apply(&self, update: SagaUpdate) -> Result<ApplyOutcome, RepoError> {
+    pub(super) async fn apply(&self, update: SagaUpdate) -> Result<ApplyOutcome, RepoError> {
         let wrote = !update.outbox.is_empty();
         let outcome = self.repo.apply(update).await?;
         if outcome == ApplyOutcome::Duplicate {
@@ -139,12 +142,7 @@ impl OrderState {
             match self.apply(update).await {
                 Ok(_) => {
                     if t.next.is_done() {
-                        let status = match t.next.order_status() {
-                            OrderStatus::Confirmed => "CONFIRMED",
-                            OrderStatus::Cancelled => "CANCELLED",
-                            OrderStatus::Failed => "FAILED",
-                            OrderStatus::Pending => "PENDING",
-                        };
+                        let status = t.next.order_status().as_str();
                         metrics::counter!(crate::metrics::ORDERS_FINISHED, "status" => status)
                             .increment(1);
                         tracing::info!(%order_id, status = ?t.next.order_status(), reason = ?t.next.reason(), "order finished");
@@ -174,7 +172,11 @@ impl OrderState {
     }
 
     /// Records a failed payment call: retry after a capped exponential backoff.
-    async fn back_off(&self, order: &OrderRecord, why: &GatewayError) -> Result<(), RepoError> {
+    pub(super) async fn back_off(
+        &self,
+        order: &OrderRecord,
+        why: &GatewayError,
+    ) -> Result<(), RepoError> {
         let now = self.ctx.clock.now_ms();
         let mut next = order.clone();
         next.attempts = order.attempts.saturating_add(1);
@@ -246,7 +248,8 @@ impl OrderState {
             let trace = order.trace_id.as_ref();
             let now = self.ctx.clock.now_ms();
             let input = match order.saga {
-                SagaState::Done { .. } => return Ok(()),
+                // A confirmed order may be being cancelled.
+                SagaState::Done { .. } => return self.drive_after_sale(order).await,
                 SagaState::ConfirmingSeats => {
                     if now >= order.next_attempt_at_ms {
                         self.resend_confirm(&order).await?;
@@ -323,7 +326,7 @@ impl OrderState {
     /// Handles one message from the saga topic.
     pub async fn handle_message(&self, env: Envelope) -> Result<(), RepoError> {
         match env.body {
-            BusMessage::OrderPlaced { order_id } => {
+            BusMessage::OrderPlaced { order_id } | BusMessage::CancelRequested { order_id } => {
                 if self.placed.is_kicking(&order_id) {
                     // This process's kicker has it: two drivers of one step
                     // would make its payment call twice.
@@ -343,6 +346,12 @@ impl OrderState {
                     Some(env.message_id),
                 )
                 .await?;
+                self.drive(&order_id).await
+            }
+            BusMessage::SeatsReturned { order_id, returned } => {
+                tracing::info!(%order_id, returned = returned.len(), "seats returned");
+                self.feed_refund(&order_id, RefundInput::SeatsReturned, Some(env.message_id))
+                    .await?;
                 self.drive(&order_id).await
             }
             other => {
@@ -664,6 +673,19 @@ mod tests {
         }
     }
 
+    #[async_trait]
+    impl ticketing_domain::ports::EventCalendar for Unreachable {
+        async fn starts_at_ms(
+            &self,
+            _: &EventId,
+            _: Option<&TraceId>,
+        ) -> Result<Option<u64>, ticketing_domain::ports::CalendarError> {
+            Err(ticketing_domain::ports::CalendarError::Unavailable(
+                "not in this test".into(),
+            ))
+        }
+    }
+
     const NOW_MS: u64 = 1_000_000;
 
     fn state() -> OrderState {
@@ -675,7 +697,9 @@ mod tests {
             repo: Arc::new(ticketing_mem::MemOrderRepository::default()),
             reservation: Arc::new(Unreachable),
             payment: Arc::new(Unreachable),
+            calendar: Arc::new(Unreachable),
             saga: crate::config::SagaSettings::default(),
+            refund: crate::config::RefundSettings::default(),
             auth: crate::customer::CustomerAuth::anonymous_only(),
             rates: crate::rate_limit::RequestLimits::none(),
             outbox_ready: Default::default(),
@@ -698,6 +722,7 @@ mod tests {
             next_attempt_at_ms: NOW_MS,
             version: 0,
             trace_id: None,
+            refund: None,
         }
     }
 

@@ -5,11 +5,11 @@
 //! Layer: bottom of `order`; imports the crate's shared types and `http`.
 
 use crate::Ctx;
-use crate::config::SagaSettings;
+use crate::config::{RefundSettings, SagaSettings};
 use std::sync::Arc;
 use ticketing_domain::messages::{BusMessage, Envelope};
 use ticketing_domain::ports::{
-    OrderRepository, OutboxMessage, PaymentGateway, RandomExt, ReservationClient,
+    EventCalendar, OrderRepository, OutboxMessage, PaymentGateway, RandomExt, ReservationClient,
 };
 use ticketing_domain::{OrderId, TraceId};
 
@@ -19,7 +19,10 @@ pub struct OrderState {
     pub repo: Arc<dyn OrderRepository>,
     pub reservation: Arc<dyn ReservationClient>,
     pub payment: Arc<dyn PaymentGateway>,
+    /// When events start (the catalog): the cancellation window.
+    pub calendar: Arc<dyn EventCalendar>,
     pub saga: SagaSettings,
+    pub refund: RefundSettings,
     /// Verifies customer tokens on the public routes.
     pub auth: crate::customer::CustomerAuth,
     /// Request rates on placing orders, per customer and client address.

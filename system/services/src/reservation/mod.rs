@@ -463,7 +463,8 @@ async fn pin_hold(
 }
 
 /// Executes one saga command. Idempotent: the confirm is, the release by
-/// order is, and a repeated reply carries the same derived message id.
+/// order is, the fenced return is (a repeat returns nothing more), and a
+/// repeated reply carries the same derived message id.
 pub async fn handle_command(
     state: &ReservationState,
     bus: &dyn EventBus,
@@ -503,6 +504,18 @@ pub async fn handle_command(
                 }
                 Err(e) => return Err(e.into()),
             }
+        }
+        BusMessage::ReturnSeats {
+            order_id,
+            event_id,
+            seat_ids,
+            customer_id,
+        } => {
+            let returned = state
+                .seats
+                .return_seats(&event_id, &seat_ids, &order_id, customer_id.as_deref(), now)
+                .await?;
+            BusMessage::SeatsReturned { order_id, returned }
         }
         other => {
             tracing::warn!(message = ?other, "reservation ignores message");
