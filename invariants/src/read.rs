@@ -40,8 +40,11 @@ pub async fn read_ports(stores: Stores<'_>, events: &[EventId]) -> Snapshot {
         .unwrap_or_default()
         .into_iter()
         .map(|o| OrderFact {
-            status: o.saga.order_status(),
-            progress: format!("{:?}", o.saga),
+            status: o.status(),
+            progress: match o.refund {
+                Some(r) => format!("{:?}, after the sale {r:?}", o.saga),
+                None => format!("{:?}", o.saga),
+            },
             order_id: o.order_id,
             event_id: o.event_id,
             seat_ids: o.seat_ids,

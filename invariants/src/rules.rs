@@ -9,7 +9,9 @@
 use crate::snapshot::{Snapshot, ToldWhat};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
-use ticketing_domain::{EventId, LedgerKind, OrderId, OrderStatus, SeatId, SeatStatus};
+use ticketing_domain::{
+    EventId, LedgerEntry, LedgerKind, OrderId, OrderStatus, SeatId, SeatStatus,
+};
 
 /// The invariants: id and one line saying what holds.
 pub const INVARIANTS: &[(&str, &str)] = &[
@@ -20,11 +22,11 @@ pub const INVARIANTS: &[(&str, &str)] = &[
     ("1-no-oversell", "each (event, seat) sold at most once"),
     (
         "2-sold-seats-confirmed",
-        "seat map SOLD = tickets = seats of CONFIRMED orders (= the store's owners), within capacity",
+        "seat map SOLD = valid tickets = seats of CONFIRMED orders (= the store's owners), within capacity; a seat still sold to an order being refunded has no valid ticket",
     ),
     (
         "3-money",
-        "captures match CONFIRMED orders one to one; every authorization ends captured or voided",
+        "captures match CONFIRMED orders one to one (or orders cancelled after the sale); every authorization ends captured or voided; a REFUNDED order was refunded its capture exactly once; captured − refunded = CONFIRMED + refunds owed",
     ),
     (
         "4-liveness",
@@ -257,6 +259,19 @@ fn seat_disagreements(s: &Snapshot, event: &EventId, sold: &BTreeSet<&SeatId>) -
         .owners
         .as_ref()
         .map(|o| o.iter().map(|(s, o)| (s, o)).collect());
+    // Seats of orders cancelled but not yet refunded stay SOLD to them, with
+    // their tickets void, until the refund is made (REFUND_FAILED: until an
+    // operator's retry).
+    let mut owed: BTreeMap<&SeatId, &OrderId> = BTreeMap::new();
+    for o in s
+        .orders
+        .iter()
+        .filter(|o| &o.event_id == event && owes(o.status))
+    {
+        for seat in &o.seat_ids {
+            owed.insert(seat, &o.order_id);
+        }
+    }
     let mut seats: BTreeSet<&SeatId> = sold.clone();
     seats.extend(tickets.keys());
     seats.extend(ordered.keys());
@@ -266,8 +281,15 @@ fn seat_disagreements(s: &Snapshot, event: &EventId, sold: &BTreeSet<&SeatId>) -
         let t = tickets.get(seat).map(Vec::as_slice).unwrap_or_default();
         let c = ordered.get(seat).map(Vec::as_slice).unwrap_or_default();
         let owner = owners.as_ref().map(|o| o.get(seat).copied());
-        let agree =
+        let ticketed =
             sold.contains(seat) && t.len() == 1 && c == t && owner.is_none_or(|o| o == Some(t[0]));
+        let refunding = owed.get(seat).is_some_and(|order| {
+            sold.contains(seat)
+                && t.is_empty()
+                && c.is_empty()
+                && owner.is_none_or(|o| o == Some(order))
+        });
+        let agree = ticketed || refunding;
         if !agree {
             let status = fact
                 .seats
@@ -301,9 +323,27 @@ fn count(kinds: &[LedgerKind], kind: LedgerKind) -> usize {
     kinds.iter().filter(|k| **k == kind).count()
 }
 
+/// Statuses of an order cancelled after the sale whose refund may still be owed.
+fn owes(status: OrderStatus) -> bool {
+    matches!(status, OrderStatus::Cancelling | OrderStatus::RefundFailed)
+}
+
+/// Sum of one kind's amounts in one order's entries.
+fn sum(entries: &[&LedgerEntry], kind: LedgerKind) -> i64 {
+    entries
+        .iter()
+        .filter(|e| e.kind == kind)
+        .map(|e| e.amount_cents)
+        .sum()
+}
+
 pub fn money(s: &Snapshot) -> Verdict {
     let kinds = ledger_kinds(s);
     let orders = s.orders_by_id();
+    let mut entries: BTreeMap<&OrderId, Vec<&LedgerEntry>> = BTreeMap::new();
+    for e in &s.ledger {
+        entries.entry(&e.order_id).or_default().push(e);
+    }
     let mut violations = Vec::new();
     for o in s.confirmed() {
         let ks = kinds
@@ -317,9 +357,12 @@ pub fn money(s: &Snapshot) -> Verdict {
             ));
         }
     }
+    let (mut net, mut kept) = (0i64, 0i64);
     for (id, ks) in &kinds {
         let status = orders.get(id).map(|o| o.status);
-        if count(ks, LedgerKind::Capture) > 0 && status != Some(OrderStatus::Confirmed) {
+        let sold = matches!(status, Some(OrderStatus::Confirmed | OrderStatus::Refunded))
+            || status.is_some_and(owes);
+        if count(ks, LedgerKind::Capture) > 0 && !sold {
             violations.push(format!("payment {id} captured but the order is {status:?}"));
         }
         if count(ks, LedgerKind::Authorize) > 0
@@ -328,16 +371,52 @@ pub fn money(s: &Snapshot) -> Verdict {
         {
             violations.push(format!("authorization for {id} never captured or voided"));
         }
+        violations.extend(refund_breach(id, status, &entries[id]));
+        let e = &entries[id];
+        let (captured, refunded) = (sum(e, LedgerKind::Capture), sum(e, LedgerKind::Refund));
+        net += captured - refunded;
+        if status == Some(OrderStatus::Confirmed) || (status.is_some_and(owes) && refunded == 0) {
+            kept += captured;
+        }
+    }
+    if net != kept {
+        violations.push(format!(
+            "captured − refunded = {net} cents, but CONFIRMED orders and refunds owed come to {kept}"
+        ));
     }
     Verdict::new(
         "3-money",
         format!(
-            "{} payments, {} ledger entries agree",
+            "{} payments, {} ledger entries agree (net {net} cents)",
             kinds.len(),
             s.ledger.len()
         ),
         violations,
     )
+}
+
+/// A refund where none is due, twice, or of another amount than the capture.
+fn refund_breach(id: &OrderId, status: Option<OrderStatus>, e: &[&LedgerEntry]) -> Option<String> {
+    let refunds = e.iter().filter(|e| e.kind == LedgerKind::Refund).count();
+    let (captured, refunded) = (sum(e, LedgerKind::Capture), sum(e, LedgerKind::Refund));
+    let cancelled = status == Some(OrderStatus::Refunded) || status.is_some_and(owes);
+    if refunds > 0 && !cancelled {
+        return Some(format!("payment {id} refunded but the order is {status:?}"));
+    }
+    if refunds > 1 {
+        return Some(format!("payment {id} refunded {refunds} times"));
+    }
+    if status == Some(OrderStatus::Refunded) && (refunds != 1 || refunded != captured) {
+        return Some(format!(
+            "REFUNDED order {id}: refunded {refunded} of a {captured} cents capture"
+        ));
+    }
+    if refunds == 1 && refunded != captured {
+        return Some(format!(
+            "payment {id} refunded {refunded} of {captured} cents"
+        ));
+    }
+    None
 }
 
 pub fn liveness(s: &Snapshot) -> Verdict {

@@ -229,6 +229,84 @@ fn an_open_authorization_breaks_money() {
     only(&s, "3-money");
 }
 
+/// `healthy()` after the sale: o3 cancelled and REFUNDED (1-3 sold, then
+/// returned), o4 REFUND_FAILED (1-4 still sold to it, its ticket void,
+/// its capture owed back).
+fn after_the_sale() -> Snapshot {
+    let mut s = healthy();
+    let e = &mut s.events[0];
+    e.capacity = 4;
+    e.seats.insert(seat("1-4"), SeatStatus::Sold);
+    e.owners.as_mut().unwrap().push((seat("1-4"), "o4".into()));
+    e.changes.as_mut().unwrap().extend([
+        (seat("1-3"), SeatStatus::Held),
+        (seat("1-3"), SeatStatus::Sold),
+        (seat("1-3"), SeatStatus::Available),
+        (seat("1-4"), SeatStatus::Held),
+        (seat("1-4"), SeatStatus::Sold),
+    ]);
+    e.version = 8;
+    s.streams[0].seats = e.seats.clone();
+    s.streams[0].version = 8;
+    s.orders.push(order("o3", OrderStatus::Refunded, &["1-3"]));
+    s.orders
+        .push(order("o4", OrderStatus::RefundFailed, &["1-4"]));
+    for (o, kinds) in [
+        (
+            "o3",
+            &[
+                LedgerKind::Authorize,
+                LedgerKind::Capture,
+                LedgerKind::Refund,
+            ][..],
+        ),
+        ("o4", &[LedgerKind::Authorize, LedgerKind::Capture][..]),
+    ] {
+        s.ledger.extend(kinds.iter().map(|k| entry(o, *k)));
+    }
+    s
+}
+
+#[test]
+fn refunded_and_refund_owed_orders_pass_every_invariant() {
+    let s = after_the_sale();
+    assert_eq!(check(&s), Vec::new());
+}
+
+#[test]
+fn a_second_refund_a_partial_one_or_one_of_a_confirmed_order_breaks_money() {
+    let mut s = after_the_sale();
+    s.ledger.push(entry("o3", LedgerKind::Refund));
+    only(&s, "3-money");
+    assert!(
+        check(&s)[0].detail.contains("refunded 2 times"),
+        "{:?}",
+        check(&s)
+    );
+    let mut s = after_the_sale();
+    s.ledger.last_mut().unwrap().kind = LedgerKind::Refund;
+    s.ledger.last_mut().unwrap().amount_cents = 40;
+    only(&s, "3-money");
+    let mut s = after_the_sale();
+    s.ledger.push(entry("o1", LedgerKind::Refund));
+    only(&s, "3-money");
+}
+
+#[test]
+fn a_valid_ticket_of_a_cancelled_order_or_its_seat_resold_unfenced_breaks_sold_equals_confirmed() {
+    // The seat sold twice: returned before the tickets were voided.
+    let mut s = after_the_sale();
+    s.tickets.push(ticket("1-3", "o3"));
+    only(&s, "2-sold-seats-confirmed");
+    let mut s = after_the_sale();
+    s.tickets.push(ticket("1-4", "o4"));
+    only(&s, "2-sold-seats-confirmed");
+    // 1-4 owned by another order while its first buyer is still owed.
+    let mut s = after_the_sale();
+    s.events[0].owners.as_mut().unwrap()[1].1 = "o9".into();
+    only(&s, "2-sold-seats-confirmed");
+}
+
 #[test]
 fn a_pending_order_an_unsent_outbox_and_a_lost_message_break_liveness() {
     let mut s = healthy();

@@ -127,7 +127,7 @@ pub fn run_one(
         orders: orders.len(),
         confirmed: orders
             .iter()
-            .filter(|o| o.saga.order_status() == ticketing_domain::OrderStatus::Confirmed)
+            .filter(|o| o.status() == ticketing_domain::OrderStatus::Confirmed)
             .count(),
         sold_seats: sold.len(),
         trace_hash: trace_hash(&trace),

@@ -1157,7 +1157,7 @@ pub fn digest_lines(truth: &Truth) -> Vec<String> {
         out.push(format!(
             "order {} {:?} {:?}",
             o.order_id,
-            o.saga.order_status(),
+            o.status(),
             o.saga.reason()
         ));
     }

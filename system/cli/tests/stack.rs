@@ -7,8 +7,11 @@
 //!    retrying other seats until it wins one or none is left — exactly 100 win;
 //! 2. 50 of the winners buy; the broker is frozen (SIGSTOP) while orders
 //!    are placed and thawed (SIGCONT) 4 s later; every order ends CONFIRMED;
+//!    then one buyer cancels: REFUNDED, the seat back on sale and sold to
+//!    another customer;
 //! 3. duplicate delivery: every saga message and reservation command ever
-//!    sent is published again, byte for byte; nothing changes;
+//!    sent (the cancellation's too) is published again, byte for byte;
+//!    nothing changes;
 //! 4. audit straight from Redis and PostgreSQL with the shared invariants
 //!    (`ticketing-invariants`): no seat sold twice, sold seats = tickets =
 //!    seats of CONFIRMED orders = Redis owners, one capture per confirmed
@@ -201,6 +204,68 @@ async fn wait_terminal(url: &str, orders: &[(reqwest::Client, String)]) -> Vec<V
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// Cancels `order` as its buyer (through nginx: the order service reads
+/// the event's start from the catalog on the internal listener), waits for
+/// REFUNDED and for `seat` back on sale, then sells it to `next`: the Redis
+/// script's fenced return and PostgreSQL's one valid ticket per seat.
+async fn cancel_and_resell(
+    order: &(reqwest::Client, String),
+    seat: &str,
+    url: &str,
+    next: reqwest::Client,
+) {
+    let (buyer, id) = order;
+    let r = buyer
+        .post(format!("{url}/api/orders/{id}/cancel"))
+        .header("idempotency-key", "e2e-cancel")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202, "{}", r.text().await.unwrap());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = order_status(buyer, url, id).await["status"].clone();
+        let map = get_json(buyer, format!("{url}/api/events/{EVENT}/seats")).await;
+        let back = map["seats"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["seatId"] == seat && s["status"] == "AVAILABLE");
+        if status == "REFUNDED" && back {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "cancel: {status}, seat back: {back}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!("after the sale: order {id} REFUNDED, seat {seat} back on sale");
+    let hold: Value = next
+        .post(format!("{url}/api/reservations"))
+        .json(&json!({"eventId": EVENT, "seatIds": [seat], "holdSeconds": 60}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let placed: Value = next
+        .post(format!("{url}/api/orders"))
+        .header("idempotency-key", "e2e-resale")
+        .json(&json!({"holdId": hold["holdId"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let resold = (next, placed["orderId"].as_str().unwrap().to_owned());
+    let bodies = wait_terminal(url, std::slice::from_ref(&resold)).await;
+    assert_eq!(bodies[0]["status"], "CONFIRMED", "{}", bodies[0]);
+    println!("after the sale: seat {seat} sold again to {}", resold.1);
 }
 
 struct Truth {
@@ -587,6 +652,13 @@ fn rush_purchases_broker_outage_and_duplicates_on_the_real_stack() {
         let t = truth(&stack).await;
         audit(&t, BUYERS).await;
 
+        // 2b. After the sale: a buyer cancels, and its seat sells again
+        // (the duplicates below then include a ReturnSeats for a seat
+        // already resold: the fenced return must leave it alone).
+        let seat = bodies[0]["seatIds"][0].as_str().unwrap().to_owned();
+        cancel_and_resell(&orders[0], &seat, &url, customer("stack-e2e-resale")).await;
+        audit(&t, BUYERS).await;
+
         // 3. Duplicate delivery of everything.
         let mut config = KafkaConfig::new(stack.get("TICKETING_STACK_KAFKA_BROKERS"));
         config.session_timeout_ms = 6_000;
@@ -605,7 +677,8 @@ fn rush_purchases_broker_outage_and_duplicates_on_the_real_stack() {
         )
         .await;
         let bodies = wait_terminal(&url, &orders).await;
-        for b in &bodies {
+        assert_eq!(bodies[0]["status"], "REFUNDED", "{}", bodies[0]);
+        for b in &bodies[1..] {
             assert_eq!(b["status"], "CONFIRMED", "{b}");
         }
         audit(&t, BUYERS).await;
