@@ -24,6 +24,9 @@ pub struct ClientTruth {
     pub events: Vec<(String, u64, bool)>,
     /// Orders a client saw CONFIRMED: order id → (event, seats).
     pub confirmed: BTreeMap<String, (String, Vec<String>)>,
+    /// Orders a client cancelled and then saw REFUNDED (or
+    /// REFUND_FAILED): order id → (event, seats, status).
+    pub after_sale: BTreeMap<String, (String, Vec<String>, OrderStatus)>,
     /// Holds a client won: (event, seats, expires at as wall-clock ms).
     pub holds: Vec<(String, Vec<String>, u64)>,
     /// The rush event and how many holds this process won on it.
@@ -76,7 +79,7 @@ pub async fn run(
         let pending = orders
             .orders
             .iter()
-            .filter(|o| events.contains(o.event_id.as_str()) && o.status == OrderStatus::Pending)
+            .filter(|o| events.contains(o.event_id.as_str()) && !o.status.is_terminal())
             .count();
         if pending == 0 && orders.outbox_backlog == 0 {
             quiesced = true;
@@ -237,17 +240,25 @@ pub fn snapshot(
     s
 }
 
-/// The orders the harness's users saw CONFIRMED.
+/// The final answers the harness's users saw: CONFIRMED, or after their
+/// own cancellation REFUNDED / REFUND_FAILED.
 fn told(truth: &ClientTruth) -> Vec<Told> {
-    truth
+    let confirmed = truth
         .confirmed
         .iter()
-        .map(|(order_id, (event, seats))| Told {
+        .map(|(o, (e, seats))| (o, e, seats, OrderStatus::Confirmed));
+    let after = truth
+        .after_sale
+        .iter()
+        .map(|(o, (e, seats, status))| (o, e, seats, *status));
+    confirmed
+        .chain(after)
+        .map(|(order_id, event, seats, status)| Told {
             client: "a load user".to_owned(),
             what: ToldWhat::OrderFinal {
                 order_id: OrderId::from(order_id.as_str()),
                 event_id: EventId::from(event.as_str()),
-                status: OrderStatus::Confirmed,
+                status,
                 seat_ids: seats.iter().map(|x| SeatId::from(x.as_str())).collect(),
             },
         })
@@ -378,6 +389,7 @@ mod tests {
         ClientTruth {
             events: vec![("e".into(), 3, true)],
             confirmed: BTreeMap::from([("o1".into(), ("e".into(), vec!["1-1".into()]))]),
+            after_sale: BTreeMap::new(),
             holds: vec![],
             rush: None,
             customers: None,

@@ -180,7 +180,16 @@ pub fn sold_holdings(events: &[&str], orders: &AuditView) -> Vec<Holding> {
         .orders
         .iter()
         .filter(|o| events.contains(&o.event_id.as_str()))
-        .filter(|o| matches!(o.status, OrderStatus::Confirmed | OrderStatus::Pending))
+        // A cancelled order's seats count until they are returned.
+        .filter(|o| {
+            matches!(
+                o.status,
+                OrderStatus::Confirmed
+                    | OrderStatus::Pending
+                    | OrderStatus::Cancelling
+                    | OrderStatus::RefundFailed
+            )
+        })
         .filter_map(|o| {
             Some(Holding {
                 customer: orders.order_customers.get(&o.order_id)?.clone(),

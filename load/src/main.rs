@@ -169,6 +169,10 @@ struct RunArgs {
     /// Share of orders sent twice with the same Idempotency-Key.
     #[arg(long, default_value_t = 0.1)]
     retry_share: f64,
+    /// Share of confirmed purchases cancelled afterwards (then polled to
+    /// REFUNDED; a tenth of them send the cancel twice).
+    #[arg(long, default_value_t = 0.0)]
+    cancel_share: f64,
     /// Seat changes per second made by the SSE writer.
     #[arg(long, default_value_t = 10.0)]
     sse_writes_per_s: f64,
@@ -470,6 +474,7 @@ async fn run(a: RunArgs) -> anyhow::Result<bool> {
     for (name, v) in [
         ("--abandon-share", a.abandon_share),
         ("--retry-share", a.retry_share),
+        ("--cancel-share", a.cancel_share),
     ] {
         if !(0.0..=1.0).contains(&v) {
             anyhow::bail!("{name} must be within [0, 1], got {v}");
@@ -493,6 +498,7 @@ async fn run(a: RunArgs) -> anyhow::Result<bool> {
     opts.purchase_seats = a.purchase_seats;
     opts.abandon_share = a.abandon_share;
     opts.retry_share = a.retry_share;
+    opts.cancel_share = a.cancel_share;
     opts.sse_writes_per_s = a.sse_writes_per_s;
     opts.sse_session_ms = a.sse_session_ms;
     opts.think_ms_max = a.think_ms_max;

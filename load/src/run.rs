@@ -68,6 +68,8 @@ pub struct RunOptions {
     pub purchase_seats: u64,
     pub abandon_share: f64,
     pub retry_share: f64,
+    /// Share of confirmed purchases cancelled afterwards.
+    pub cancel_share: f64,
     pub sse_writes_per_s: f64,
     /// A watcher is disconnected after a random time in this range (ms), then resumes.
     pub sse_session_ms: (u64, u64),
@@ -154,6 +156,7 @@ impl RunOptions {
             purchase_seats: 4000,
             abandon_share: 0.1,
             retry_share: 0.1,
+            cancel_share: 0.0,
             sse_writes_per_s: 10.0,
             sse_session_ms: (3_000, 8_000),
             think_ms_max: 200,
@@ -367,7 +370,9 @@ async fn create_events(api: &Api, opts: &RunOptions, run_time: Duration) -> anyh
             ids.push(id);
         }
         let (hold, abandon, retry) = (opts.hold_seconds, opts.abandon_share, opts.retry_share);
-        purchase = Some(PurchaseCtx::new(ids, hold, abandon, retry));
+        let mut ctx = PurchaseCtx::new(ids, hold, abandon, retry);
+        ctx.cancel_share = opts.cancel_share;
+        purchase = Some(ctx);
     }
     let mut sse = None;
     if wants(ScenarioName::Sse) {
@@ -816,6 +821,8 @@ fn summarize(
             let mut f = p.counts.lock().unwrap_or_else(|e| e.into_inner()).clone();
             f.time_to_terminal =
                 Percentiles::of(&p.time_to_terminal.lock().unwrap_or_else(|e| e.into_inner()));
+            f.time_to_refunded =
+                Percentiles::of(&p.time_to_refunded.lock().unwrap_or_else(|e| e.into_inner()));
             f
         }),
         sse: ctx.sse.as_ref().map(sse_figures),
@@ -1117,6 +1124,17 @@ pub fn figures_table(s: &Summary) -> String {
             p.time_to_terminal.p50_ms,
             p.time_to_terminal.p95_ms
         ));
+        if p.cancels > 0 {
+            out.push_str(&format!(
+                "after the sale: {} confirmed orders cancelled: {} refunded, {} refund failed, {} unresolved; cancel→refunded p50 {:.0} ms p95 {:.0} ms\n",
+                p.cancels,
+                p.refunded,
+                p.refund_failed,
+                p.cancels_unresolved,
+                p.time_to_refunded.p50_ms,
+                p.time_to_refunded.p95_ms
+            ));
+        }
     }
     if let Some(x) = &s.sse {
         out.push_str(&format!(

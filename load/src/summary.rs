@@ -246,6 +246,19 @@ pub struct PurchaseFigures {
     pub unresolved: u64,
     /// Placed (202) to terminal status seen by the client.
     pub time_to_terminal: Percentiles,
+    /// Confirmed orders cancelled (`--cancel-share`), and how they ended.
+    #[serde(default)]
+    pub cancels: u64,
+    #[serde(default)]
+    pub refunded: u64,
+    #[serde(default)]
+    pub refund_failed: u64,
+    /// Cancellations not REFUNDED or REFUND_FAILED when the user stopped polling.
+    #[serde(default)]
+    pub cancels_unresolved: u64,
+    /// Cancel accepted (202) to REFUNDED seen by the client.
+    #[serde(default)]
+    pub time_to_refunded: Percentiles,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -526,6 +539,15 @@ fn merge_purchase(parts: &[Summary]) -> Option<PurchaseFigures> {
         time_to_terminal: all
             .iter()
             .map(|p| p.time_to_terminal)
+            .max_by(|a, b| a.p95_ms.total_cmp(&b.p95_ms))
+            .unwrap_or_default(),
+        cancels: sum(|p| p.cancels),
+        refunded: sum(|p| p.refunded),
+        refund_failed: sum(|p| p.refund_failed),
+        cancels_unresolved: sum(|p| p.cancels_unresolved),
+        time_to_refunded: all
+            .iter()
+            .map(|p| p.time_to_refunded)
             .max_by(|a, b| a.p95_ms.total_cmp(&b.p95_ms))
             .unwrap_or_default(),
     })

@@ -102,6 +102,51 @@ async fn a_short_mixed_run_is_judged_and_its_audit_passes() {
     assert_eq!(back.overall.requests, s.overall.requests);
 }
 
+/// `--cancel-share`: a share of the confirmed purchases are cancelled and
+/// polled to REFUNDED; the audit holds the refunds to the ledger (one
+/// refund each, of the capture) and to the seat maps (returned seats are
+/// not sold to them), and its CONFIRMED count leaves them out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_purchases_are_refunded_and_the_audit_agrees() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = Target::embedded(17).await.unwrap();
+    let mut o = opts(ScenarioName::Purchase, dir.path(), 17);
+    o.users = 12;
+    o.run_time = Duration::from_secs(4);
+    o.purchase_seats = 400;
+    o.abandon_share = 0.0;
+    o.cancel_share = 0.5;
+    o.slo = Slo::default().with(&Overrides {
+        p95_ms: Some(60_000.0),
+        ..Overrides::default()
+    });
+    let s = run(&target, &o).await.unwrap();
+    target.stop(None).await.unwrap();
+    let p = s.purchase.as_ref().unwrap();
+    assert!(p.cancels > 0, "{p:?}");
+    assert_eq!(
+        (p.refunded, p.refund_failed, p.cancels_unresolved),
+        (p.cancels, 0, 0),
+        "{p:?}"
+    );
+    assert!(p.time_to_refunded.count > 0, "{p:?}");
+    assert!(s.endpoints.contains_key("POST /api/orders/{id}/cancel"));
+    assert_eq!(s.overall.errors, 0, "codes: {:?}", s.overall.codes);
+    let a = s.audit.as_ref().unwrap();
+    assert!(a.quiesced);
+    assert_eq!(
+        a.confirmed,
+        p.confirmed - p.refunded,
+        "server and clients disagree"
+    );
+    assert!(a.checks.iter().all(|c| c.passed), "{:?}", a.checks);
+    assert!(
+        s.verdict.as_ref().unwrap().passed,
+        "failed: {:?}",
+        failed_checks(&s)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_rush_has_exactly_as_many_winners_as_seats() {
     let dir = tempfile::tempdir().unwrap();

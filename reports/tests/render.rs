@@ -118,6 +118,38 @@ fn a_passing_night_says_pass_with_its_numbers_and_every_chart() {
 }
 
 #[test]
+fn cancelled_purchases_are_shown_beside_the_sales() {
+    let quiet = render(&passing_night(), &options("night-1", Vec::new())).unwrap();
+    assert!(
+        !quiet.html.contains("After the sale"),
+        "no cancels, no line"
+    );
+    let mut load: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("load-pass.json")).unwrap()).unwrap();
+    let p = &mut load["purchase"];
+    p["cancels"] = 57.into();
+    p["refunded"] = 56.into();
+    p["refund_failed"] = 1.into();
+    p["time_to_refunded"] = serde_json::json!({
+        "count": 56, "p50_ms": 41.0, "p95_ms": 88.0, "p99_ms": 97.0, "max_ms": 99.0, "mean_ms": 45.0
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("load.json");
+    std::fs::write(&path, load.to_string()).unwrap();
+    let mut inputs = Inputs::default();
+    inputs.add_load(&path);
+    assert!(inputs.problems.is_empty(), "{:?}", inputs.problems);
+    let page = render(&inputs, &options("night-1", Vec::new())).unwrap();
+    assert!(
+        page.html
+            .contains("After the sale: 57 confirmed orders cancelled: 56 refunded,"),
+        "{}",
+        page.html
+    );
+    assert!(page.html.contains("1 refund failed"));
+}
+
+#[test]
 fn a_failed_gate_is_a_red_banner_listing_the_failed_checks() {
     let mut inputs = Inputs::default();
     inputs.add_load(&fixture("load-fail.json"));

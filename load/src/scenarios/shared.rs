@@ -443,7 +443,7 @@ pub async fn poll_order(
     loop {
         let a = call(user, ctx, Req::get("GET /api/orders/{id}", &path)).await?;
         match a.view::<OrderView>() {
-            Some(o) if o.status != OrderStatus::Pending => return Ok(Some(o.status)),
+            Some(o) if o.status.is_terminal() => return Ok(Some(o.status)),
             _ => {}
         }
         if Instant::now() >= until {
