@@ -903,4 +903,27 @@ mod tests {
         assert_eq!(left.map(|l| l.len()), Some(0), "nothing left to send");
         assert!(reached.is_empty(), "{reached:?}");
     }
+
+    /// Rows a failed round leaves unsent stay in their order: the next
+    /// round publishes one order's messages as they were written.
+    #[tokio::test(start_paused = true)]
+    async fn rows_a_failed_round_carries_keep_their_order() {
+        let st = state();
+        let o = placed(&st).await;
+        let authorized =
+            sm::transition(SagaState::Authorizing, SagaInput::PaymentAuthorized).expect("applies");
+        let first = st.update_for(&o, &authorized, None);
+        assert_eq!(st.apply(first).await, Ok(ApplyOutcome::Applied));
+        let confirming = st.repo.get_order(&o.order_id).await.unwrap().unwrap();
+        st.resend_confirm(&confirming).await.expect("a second row");
+        let bus = ticketing_mem::MemEventBus::default();
+        bus.set_down(true);
+        let carried = relay_round(&st, &bus, vec![]).now_or_never();
+        let seqs: Vec<u64> = carried.expect("at once").iter().map(|r| r.seq).collect();
+        assert_eq!(seqs.len(), 2, "both rows of the order carried");
+        assert!(
+            seqs[0] < seqs[1],
+            "in the order they were written: {seqs:?}"
+        );
+    }
 }
