@@ -439,13 +439,7 @@ where
         (Some(RefundState::Done), 0),
     ] {
         o.refund = refund;
-        let update = SagaUpdate {
-            order: o.clone(),
-            processed: None,
-            outbox: vec![],
-            tickets: vec![],
-            void_tickets: false,
-        };
+        let update = SagaUpdate::of(o.clone(), None);
         assert_eq!(repo.apply(update).await, Ok(ApplyOutcome::Applied));
         o = repo.get_order(&id).await.unwrap().unwrap();
         assert_eq!(o.refund, refund, "read back as written");

@@ -103,6 +103,20 @@ pub struct SagaUpdate {
     pub void_tickets: bool,
 }
 
+impl SagaUpdate {
+    /// A step that writes `order` (and records `processed`), nothing else
+    /// yet: outbox rows and tickets are added by the caller.
+    pub fn of(order: OrderRecord, processed: Option<MessageId>) -> Self {
+        Self {
+            order,
+            processed,
+            outbox: Vec::new(),
+            tickets: Vec::new(),
+            void_tickets: false,
+        }
+    }
+}
+
 /// Result of applying a saga update.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ApplyOutcome {

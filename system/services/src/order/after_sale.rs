@@ -17,6 +17,7 @@
 //! Layer: part of order; imports `order::state`, `order::saga` (the shared
 //! step helpers) and the crate's shared types, not its parent.
 
+use super::saga::progressed;
 use super::state::{OrderState, outbox_message};
 use crate::customer::Caller;
 use crate::error::ApiError;
@@ -121,21 +122,13 @@ impl OrderState {
         processed: Option<MessageId>,
     ) -> SagaUpdate {
         let now = self.ctx.clock.now_ms();
-        let mut next = order.clone();
-        next.refund = Some(t.next);
-        next.updated_at_ms = now;
-        next.attempts = 0;
-        next.next_attempt_at_ms = match t.next {
+        let due_at_ms = match t.next {
             RefundState::ReturningSeats => now + self.refund.return_resend_ms,
             _ => now,
         };
-        let mut update = SagaUpdate {
-            order: next,
-            processed,
-            outbox: Vec::new(),
-            tickets: Vec::new(),
-            void_tickets: false,
-        };
+        let mut next = progressed(order, now, due_at_ms);
+        next.refund = Some(t.next);
+        let mut update = SagaUpdate::of(next, processed);
         if t.commands.contains(&RefundCommand::ReturnSeats) {
             update.outbox.push(return_seats(self, order));
         }

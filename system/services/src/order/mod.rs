@@ -199,6 +199,21 @@ fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
     Ok(s.to_owned())
 }
 
+/// The verified caller of an order write, within the order rate limits
+/// (per customer, and per client address when configured).
+fn limited_caller(
+    state: &OrderState,
+    headers: &HeaderMap,
+    peer: Option<Extension<crate::http::peer::PeerAddr>>,
+) -> Result<Caller, ApiError> {
+    let now = state.ctx.clock.now_ms();
+    let caller = state.auth.caller(headers, now)?;
+    let trust = state.rates.trust_forwarded_for;
+    let ip = crate::http::peer::client_ip(headers, peer.map(|p| p.0), trust);
+    state.rates.order.check(caller.customer(), ip, now)?;
+    Ok(caller)
+}
+
 /// Idempotency keys are the customer's own: the same key from another
 /// customer is another request (never a replay of someone else's order).
 fn scoped_key(caller: &Caller, key: String) -> String {
@@ -240,13 +255,7 @@ pub(crate) async fn place_order(
     body: Result<ApiJson<OrderBody>, crate::http::extract::JsonError>,
 ) -> Result<Response, ApiError> {
     // Credentials before the body: a bad token is 401 whatever was sent.
-    let caller = state.auth.caller(&headers, state.ctx.clock.now_ms())?;
-    let trust = state.rates.trust_forwarded_for;
-    let ip = crate::http::peer::client_ip(&headers, peer.map(|p| p.0), trust);
-    state
-        .rates
-        .order
-        .check(caller.customer(), ip, state.ctx.clock.now_ms())?;
+    let caller = limited_caller(&state, &headers, peer)?;
     let ApiJson(body) = body?;
     let key = scoped_key(&caller, idempotency_key(&headers)?);
     if body.hold_id.is_empty() || body.hold_id.len() > 64 {
@@ -366,13 +375,7 @@ pub(crate) async fn cancel_order(
     headers: HeaderMap,
     Path(order_id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let caller = state.auth.caller(&headers, state.ctx.clock.now_ms())?;
-    let trust = state.rates.trust_forwarded_for;
-    let ip = crate::http::peer::client_ip(&headers, peer.map(|p| p.0), trust);
-    state
-        .rates
-        .order
-        .check(caller.customer(), ip, state.ctx.clock.now_ms())?;
+    let caller = limited_caller(&state, &headers, peer)?;
     // A space cannot be in a client's key: no cancel key is an order key.
     let key = format!("cancel {}", scoped_key(&caller, idempotency_key(&headers)?));
     let order_id = OrderId(order_id);

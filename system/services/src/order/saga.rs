@@ -52,21 +52,13 @@ impl OrderState {
         processed: Option<MessageId>,
     ) -> SagaUpdate {
         let now = self.ctx.clock.now_ms();
-        let mut next = order.clone();
-        next.saga = t.next;
-        next.updated_at_ms = now;
-        next.attempts = 0;
-        next.next_attempt_at_ms = match t.next {
+        let due_at_ms = match t.next {
             SagaState::ConfirmingSeats => now + self.saga.confirm_resend_ms,
             _ => now,
         };
-        let mut update = SagaUpdate {
-            order: next,
-            processed,
-            outbox: Vec::new(),
-            tickets: Vec::new(),
-            void_tickets: false,
-        };
+        let mut next = progressed(order, now, due_at_ms);
+        next.saga = t.next;
+        let mut update = SagaUpdate::of(next, processed);
         for cmd in &t.commands {
             let body = match cmd {
                 SagaCommand::ConfirmSeats => BusMessage::ConfirmSeats {
@@ -187,17 +179,7 @@ impl OrderState {
             .min(self.saga.retry_backoff_max_ms);
         next.next_attempt_at_ms = now + delay;
         tracing::warn!(order_id = %order.order_id, step = ?order.saga, attempts = next.attempts, retry_in_ms = delay, error = %why, "payment call failed");
-        match self
-            .repo
-            .apply(SagaUpdate {
-                order: next,
-                processed: None,
-                outbox: vec![],
-                tickets: vec![],
-                void_tickets: false,
-            })
-            .await
-        {
+        match self.repo.apply(SagaUpdate::of(next, None)).await {
             Ok(_) | Err(RepoError::Conflict) => Ok(()),
             Err(e) => Err(e),
         }
@@ -360,6 +342,16 @@ impl OrderState {
             }
         }
     }
+}
+
+/// `order` after a step that made progress at `now` (either saga): its
+/// failed attempts reset, next due at `due_at_ms`.
+pub(super) fn progressed(order: &OrderRecord, now: u64, due_at_ms: u64) -> OrderRecord {
+    let mut next = order.clone();
+    next.updated_at_ms = now;
+    next.attempts = 0;
+    next.next_attempt_at_ms = due_at_ms;
+    next
 }
 
 /// The orchestrator's name (consumes `order-saga`).
@@ -618,13 +610,7 @@ mod tests {
 
     /// A step that only rewrites `order` (no message, rows or tickets).
     fn bare(order: OrderRecord) -> SagaUpdate {
-        SagaUpdate {
-            order,
-            processed: None,
-            outbox: vec![],
-            tickets: vec![],
-            void_tickets: false,
-        }
+        SagaUpdate::of(order, None)
     }
 
     #[async_trait]
