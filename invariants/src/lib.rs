@@ -18,6 +18,7 @@ pub mod queue;
 pub mod read;
 pub mod rules;
 pub mod seat_model;
+pub mod settlement;
 pub mod snapshot;
 
 #[cfg(test)]

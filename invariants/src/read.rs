@@ -5,7 +5,9 @@
 //! Each failed read is recorded as unreadable, never taken as empty.
 //!
 //! The harness adds what only it knows: holds, what clients were told, the
-//! streams it followed, the outbox's message ids and quiescence.
+//! streams it followed, the outbox's message ids and quiescence. It closes
+//! what is left to settle before it reads (invariant 11 wants every capture
+//! and refund in a batch).
 //!
 //! Layer: imports `snapshot` and `ticketing-domain`'s ports.
 
@@ -54,6 +56,8 @@ pub async fn read_ports(stores: Stores<'_>, events: &[EventId]) -> Snapshot {
     s.tickets = s.read(tickets, "tickets").unwrap_or_default();
     let ledger = stores.payments.ledger().await;
     s.ledger = s.read(ledger, "the payment ledger").unwrap_or_default();
+    let batches = stores.payments.settlements(None).await;
+    s.settlements = s.read(batches, "the settlement batches");
     let backlog = stores.orders.outbox_backlog().await;
     // Unreadable: recorded, and counted as not drained.
     s.outbox.backlog = s

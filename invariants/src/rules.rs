@@ -56,6 +56,10 @@ pub const INVARIANTS: &[(&str, &str)] = &[
         "10-history",
         "what clients saw while it happened is linearizable per seat (a sold seat never read available again), and seat-map versions never go back",
     ),
+    (
+        "11-settlement",
+        "every capture and refund is in exactly one settlement batch of its event, and each batch's sums are its entries'",
+    ),
 ];
 
 /// One broken invariant with the offending seat, order or message.
@@ -108,6 +112,7 @@ pub fn judge(s: &Snapshot) -> Vec<Verdict> {
         waiting_room(s),
         customer_limits(s),
         history(s),
+        settlement(s),
     ]
 }
 
@@ -141,6 +146,12 @@ pub fn history(s: &Snapshot) -> Verdict {
         ),
         Some(h) => Verdict::new("10-history", h.observed(), h.violations.clone()),
     }
+}
+
+/// Invariant 11 (`crate::settlement`): settlement batches against the ledger.
+pub fn settlement(s: &Snapshot) -> Verdict {
+    let (observed, violations) = crate::settlement::judge(s);
+    Verdict::new("11-settlement", observed, violations)
 }
 
 /// Invariant 8 (`crate::queue`): the waiting room's caps, order and visitors.

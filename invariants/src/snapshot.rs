@@ -14,7 +14,8 @@
 use std::collections::BTreeMap;
 use ticketing_domain::queue::QueueLogEntry;
 use ticketing_domain::{
-    EventId, LedgerEntry, MessageId, OrderId, OrderStatus, SeatId, SeatStatus, Ticket,
+    EventId, LedgerEntry, MessageId, OrderId, OrderStatus, SeatId, SeatStatus, SettlementBatch,
+    Ticket,
 };
 
 /// Ground truth after a run.
@@ -28,6 +29,9 @@ pub struct Snapshot {
     pub tickets: Vec<Ticket>,
     /// The payment ledger entries of those orders.
     pub ledger: Vec<LedgerEntry>,
+    /// Every settlement batch, read after the harness closed what was
+    /// left to settle; `None`: not read (invariant 11 not judged).
+    pub settlements: Option<Vec<SettlementBatch>>,
     pub outbox: OutboxFact,
     /// What clients were told, in the order they were told it; `None` when
     /// the harness kept no client record.

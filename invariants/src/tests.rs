@@ -7,7 +7,8 @@
 use crate::*;
 use std::collections::BTreeMap;
 use ticketing_domain::{
-    EventId, LedgerEntry, LedgerKind, MessageId, OrderStatus, SeatId, SeatStatus, Ticket,
+    EventId, LedgerEntry, LedgerKind, MessageId, OrderStatus, SeatId, SeatStatus, SettlementBatch,
+    Ticket,
 };
 
 fn seat(s: &str) -> SeatId {
@@ -36,6 +37,7 @@ fn entry(order: &str, kind: LedgerKind) -> LedgerEntry {
     LedgerEntry {
         seq: 0,
         order_id: order.into(),
+        event_id: "e".into(),
         kind,
         amount_cents: 100,
         at_ms: 0,
@@ -56,6 +58,38 @@ fn told_final(client: &str, order: &str, status: OrderStatus, seats: &[&str]) ->
 
 /// Three seats: 1-1 sold to o1 (confirmed, captured), 1-2 held by a live
 /// hold, 1-3 free; o2 was cancelled and its authorization voided.
+/// Ledger seqs 1, 2, ... in order.
+fn numbered(mut ledger: Vec<LedgerEntry>) -> Vec<LedgerEntry> {
+    for (i, e) in ledger.iter_mut().enumerate() {
+        e.seq = i as u64 + 1;
+    }
+    ledger
+}
+
+fn batch(id: u64, seqs: &[u64], captured_cents: i64, refunded_cents: i64) -> SettlementBatch {
+    SettlementBatch {
+        batch_id: id,
+        event_id: "e".into(),
+        closed_at_ms: 0,
+        entry_seqs: seqs.to_vec(),
+        captured_cents,
+        refunded_cents,
+    }
+}
+
+/// The settlement worker caught up: the ledger renumbered and one batch
+/// taking every capture and refund (for a test about another invariant).
+fn settle(s: &mut Snapshot) {
+    s.ledger = numbered(std::mem::take(&mut s.ledger));
+    let of = |kind| -> Vec<&LedgerEntry> { s.ledger.iter().filter(|e| e.kind == kind).collect() };
+    let sum = |es: &[&LedgerEntry]| es.iter().map(|e| e.amount_cents).sum::<i64>();
+    let (captures, refunds) = (of(LedgerKind::Capture), of(LedgerKind::Refund));
+    let mut seqs: Vec<u64> = captures.iter().chain(&refunds).map(|e| e.seq).collect();
+    seqs.sort_unstable();
+    let all = batch(1, &seqs, sum(&captures), sum(&refunds));
+    s.settlements = Some(vec![all]);
+}
+
 fn healthy() -> Snapshot {
     let seats = BTreeMap::from([
         (seat("1-1"), SeatStatus::Sold),
@@ -85,12 +119,13 @@ fn healthy() -> Snapshot {
             order("o2", OrderStatus::Cancelled, &["1-3"]),
         ],
         tickets: vec![ticket("1-1", "o1")],
-        ledger: vec![
+        ledger: numbered(vec![
             entry("o1", LedgerKind::Authorize),
             entry("o1", LedgerKind::Capture),
             entry("o2", LedgerKind::Authorize),
             entry("o2", LedgerKind::Void),
-        ],
+        ]),
+        settlements: Some(vec![batch(1, &[2], 100, 0)]),
         outbox: OutboxFact {
             backlog: 0,
             written: Some(vec![MessageId::from("m1")]),
@@ -210,6 +245,7 @@ fn a_confirmed_order_without_capture_breaks_money() {
     let mut s = healthy();
     s.ledger
         .retain(|e| !(e.order_id.as_str() == "o1" && e.kind == LedgerKind::Capture));
+    settle(&mut s);
     // o1's authorization is now also left open.
     only(&s, "3-money");
     assert_eq!(check(&s).len(), 2);
@@ -219,6 +255,7 @@ fn a_confirmed_order_without_capture_breaks_money() {
 fn a_capture_of_a_cancelled_order_breaks_money() {
     let mut s = healthy();
     s.ledger.push(entry("o2", LedgerKind::Capture));
+    settle(&mut s);
     only(&s, "3-money");
 }
 
@@ -264,6 +301,7 @@ fn after_the_sale() -> Snapshot {
     ] {
         s.ledger.extend(kinds.iter().map(|k| entry(o, *k)));
     }
+    settle(&mut s);
     s
 }
 
@@ -277,6 +315,7 @@ fn refunded_and_refund_owed_orders_pass_every_invariant() {
 fn a_second_refund_a_partial_one_or_one_of_a_confirmed_order_breaks_money() {
     let mut s = after_the_sale();
     s.ledger.push(entry("o3", LedgerKind::Refund));
+    settle(&mut s);
     only(&s, "3-money");
     assert!(
         check(&s)[0].detail.contains("refunded 2 times"),
@@ -286,9 +325,11 @@ fn a_second_refund_a_partial_one_or_one_of_a_confirmed_order_breaks_money() {
     let mut s = after_the_sale();
     s.ledger.last_mut().unwrap().kind = LedgerKind::Refund;
     s.ledger.last_mut().unwrap().amount_cents = 40;
+    settle(&mut s);
     only(&s, "3-money");
     let mut s = after_the_sale();
     s.ledger.push(entry("o1", LedgerKind::Refund));
+    settle(&mut s);
     only(&s, "3-money");
 }
 
@@ -353,6 +394,7 @@ fn one_key_two_orders_and_a_double_capture_break_idempotency() {
     only(&s, "5-idempotency");
     let mut s = healthy();
     s.ledger.push(entry("o1", LedgerKind::Capture));
+    settle(&mut s);
     only(&s, "5-idempotency");
 }
 
@@ -468,7 +510,85 @@ fn a_part_a_harness_did_not_see_is_said_to_be_not_judged() {
     assert!(observed("6-client-truth").starts_with("not judged"));
     assert!(observed("7-convergence").starts_with("not judged"));
     assert!(observed("5-idempotency").contains("no Idempotency-Key answers recorded"));
+    s.settlements = None;
+    let v = judge(&s);
+    let settlement = v.iter().find(|x| x.invariant == "11-settlement").unwrap();
+    assert!(settlement.observed.starts_with("not judged"));
     assert!(v.iter().all(Verdict::passed));
+}
+
+#[test]
+fn an_entry_settled_twice_or_never_breaks_settlement() {
+    let mut s = healthy();
+    s.settlements.as_mut().unwrap().push(batch(2, &[2], 100, 0));
+    only(&s, "11-settlement");
+    let details: Vec<String> = check(&s).into_iter().map(|v| v.detail).collect();
+    assert!(
+        details[0].contains("Capture 2 of o1 settled 2 times (batches [1, 2])"),
+        "{details:?}"
+    );
+    assert!(details[1].contains("settle 200 cents but the ledger's captures − refunds are 100"));
+    let mut s = healthy();
+    s.settlements = Some(Vec::new());
+    only(&s, "11-settlement");
+    assert!(
+        check(&s)[0]
+            .detail
+            .contains("Capture 2 of o1 in no settlement batch")
+    );
+}
+
+#[test]
+fn a_batch_taking_what_it_may_not_or_misadding_breaks_settlement() {
+    // An authorization moves no money: it is never settled.
+    let mut s = healthy();
+    s.settlements = Some(vec![batch(1, &[1, 2], 100, 0)]);
+    only(&s, "11-settlement");
+    assert!(check(&s)[0].detail.contains("takes Authorize 1 of e"));
+    let mut s = healthy();
+    s.settlements = Some(vec![batch(1, &[2], 100, 100)]);
+    only(&s, "11-settlement");
+    assert!(check(&s)[0].detail.contains("its entries come to 100 / 0"));
+    let mut s = healthy();
+    s.settlements = Some(vec![batch(1, &[2, 9], 100, 0)]);
+    only(&s, "11-settlement");
+    assert!(
+        check(&s)[0]
+            .detail
+            .contains("takes entry 9, not in the ledger")
+    );
+}
+
+#[test]
+fn a_refund_is_settled_against_its_capture() {
+    let mut s = healthy();
+    s.orders[0].status = OrderStatus::Refunded;
+    s.tickets.clear();
+    s.events[0].seats.insert(seat("1-1"), SeatStatus::Available);
+    s.events[0].owners = Some(Vec::new());
+    s.events[0]
+        .changes
+        .as_mut()
+        .unwrap()
+        .push((seat("1-1"), SeatStatus::Available));
+    s.events[0].version = 4;
+    s.streams.clear();
+    s.told = None;
+    s.ledger.push(entry("o1", LedgerKind::Refund));
+    s.ledger = numbered(std::mem::take(&mut s.ledger));
+    s.settlements = Some(vec![batch(1, &[2], 100, 0), batch(2, &[5], 0, 100)]);
+    assert_eq!(check(&s), Vec::new());
+    let verdict = judge(&s)
+        .into_iter()
+        .find(|v| v.invariant == "11-settlement")
+        .unwrap();
+    assert_eq!(
+        verdict.observed,
+        "2 batches take each of 2 captures and refunds once (net 0 cents)"
+    );
+    // The refund left out: the batches still pay the organiser for o1.
+    s.settlements = Some(vec![batch(1, &[2], 100, 0)]);
+    only(&s, "11-settlement");
 }
 
 mod waiting_room {

@@ -14,7 +14,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use ticketing_contract::{AuditView, SeatMapView};
-use ticketing_domain::{EventId, LedgerEntry, OrderId, OrderStatus, SeatId, SeatStatus, Ticket};
+use ticketing_domain::{
+    EventId, LedgerEntry, LedgerKind, OrderId, OrderStatus, SeatId, SeatStatus, SettlementBatch,
+    Ticket,
+};
 use ticketing_invariants::{EventFact, HoldFact, OrderFact, Quiescence, Snapshot, Told, ToldWhat};
 
 /// What the harness's users were told, and the run's events.
@@ -55,6 +58,39 @@ pub struct AuditReport {
     pub quiesce_ms: u64,
     pub quiesced: bool,
     pub checks: Vec<AuditCheck>,
+    /// The run's money: sales, refunds and settlement.
+    #[serde(default)]
+    pub money: MoneyFigures,
+}
+
+/// The run's events' money as the ledger and the settlement batches tell it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MoneyFigures {
+    pub captured_cents: i64,
+    pub refunded_cents: i64,
+    /// Settlement batches of the run's events, and what they pay out;
+    /// `None`: the target has no settlement routes.
+    pub batches: Option<u64>,
+    pub settled_net_cents: i64,
+}
+
+impl MoneyFigures {
+    fn of(s: &Snapshot) -> MoneyFigures {
+        let sum = |kind| -> i64 {
+            s.ledger
+                .iter()
+                .filter(|e| e.kind == kind)
+                .map(|e| e.amount_cents)
+                .sum()
+        };
+        let batches = s.settlements.as_deref().unwrap_or_default();
+        MoneyFigures {
+            captured_cents: sum(LedgerKind::Capture),
+            refunded_cents: sum(LedgerKind::Refund),
+            batches: s.settlements.as_ref().map(|b| b.len() as u64),
+            settled_net_cents: batches.iter().map(SettlementBatch::net_cents).sum(),
+        }
+    }
 }
 
 impl AuditReport {
@@ -92,6 +128,7 @@ pub async fn run(
     }
     let quiesce_ms = started.elapsed().as_millis() as u64;
     let ledger = api.ledger().await?;
+    let settlements = api.settle_and_read().await?;
     let mut maps = BTreeMap::new();
     for (event, _, _) in &truth.events {
         maps.insert(event.clone(), api.seat_map(event).await?);
@@ -99,7 +136,10 @@ pub async fn run(
     let mut report = check(
         truth,
         &orders,
-        &ledger,
+        Money {
+            ledger: &ledger,
+            settlements: settlements.as_deref(),
+        },
         &maps,
         crate::client::wall_ms(),
         hold_grace,
@@ -109,17 +149,25 @@ pub async fn run(
     Ok(report)
 }
 
+/// The payment side of the truth: the ledger, and the settlement batches
+/// (`None`: the target has no settlement routes).
+#[derive(Debug, Clone, Copy)]
+pub struct Money<'a> {
+    pub ledger: &'a [LedgerEntry],
+    pub settlements: Option<&'a [SettlementBatch]>,
+}
+
 /// The invariants (`ticketing-invariants`) on data already read, plus the
 /// rush scenario's own count (pure: tested with hand-made truths).
 pub fn check(
     truth: &ClientTruth,
     orders: &AuditView,
-    ledger: &[LedgerEntry],
+    money: Money<'_>,
     maps: &BTreeMap<String, SeatMapView>,
     now_wall_ms: u64,
     hold_grace: Duration,
 ) -> AuditReport {
-    let snap = snapshot(truth, orders, ledger, maps, now_wall_ms, hold_grace);
+    let snap = snapshot(truth, orders, money, maps, now_wall_ms, hold_grace);
     let mut checks: Vec<AuditCheck> = ticketing_invariants::judge(&snap)
         .into_iter()
         .map(|v| AuditCheck {
@@ -148,6 +196,7 @@ pub fn check(
         quiesce_ms: 0,
         quiesced: true,
         checks,
+        money: MoneyFigures::of(&snap),
     }
 }
 
@@ -158,7 +207,7 @@ pub fn check(
 pub fn snapshot(
     truth: &ClientTruth,
     orders: &AuditView,
-    ledger: &[LedgerEntry],
+    money: Money<'_>,
     maps: &BTreeMap<String, SeatMapView>,
     now_wall_ms: u64,
     hold_grace: Duration,
@@ -215,11 +264,20 @@ pub fn snapshot(
         })
         .collect();
     let run_orders: BTreeSet<&OrderId> = s.orders.iter().map(|o| &o.order_id).collect();
-    s.ledger = ledger
+    s.ledger = money
+        .ledger
         .iter()
         .filter(|e| run_orders.contains(&e.order_id))
         .cloned()
         .collect();
+    s.settlements = money.settlements.map(|batches| {
+        let events: BTreeSet<&EventId> = s.ledger.iter().map(|e| &e.event_id).collect();
+        batches
+            .iter()
+            .filter(|b| events.contains(&b.event_id))
+            .cloned()
+            .collect()
+    });
     s.tickets = orders
         .tickets
         .iter()
@@ -367,6 +425,7 @@ mod tests {
         LedgerEntry {
             seq: 0,
             order_id: order.into(),
+            event_id: "e".into(),
             kind: wire(kind),
             amount_cents: 100,
             at_ms: 0,
@@ -415,6 +474,14 @@ mod tests {
             map(&[("1-1", "SOLD"), ("1-2", "AVAILABLE"), ("1-3", "AVAILABLE")]),
         )
     }
+    /// A ledger from a target without settlement routes.
+    fn money(l: &[LedgerEntry]) -> Money<'_> {
+        Money {
+            ledger: l,
+            settlements: None,
+        }
+    }
+
     /// The failing checks by invariant id (or the rush check's name).
     fn failing(r: &AuditReport) -> Vec<&str> {
         r.checks
@@ -427,9 +494,40 @@ mod tests {
     #[test]
     fn a_consistent_truth_passes() {
         let (o, l, m) = healthy();
-        let r = check(&truth(), &o, &l, &m, 0, Duration::ZERO);
+        let r = check(&truth(), &o, money(&l), &m, 0, Duration::ZERO);
         assert!(r.passed(), "{:?}", failing(&r));
         assert_eq!((r.orders, r.confirmed, r.sold_seats), (2, 1, 1));
+    }
+
+    #[test]
+    fn settlement_batches_are_judged_against_the_runs_ledger() {
+        let (o, mut l, m) = healthy();
+        for (i, e) in l.iter_mut().enumerate() {
+            e.seq = i as u64 + 1;
+        }
+        let capture = l
+            .iter()
+            .find(|e| e.kind == LedgerKind::Capture)
+            .map(|e| e.seq);
+        let batch = |id, event: &str| SettlementBatch {
+            batch_id: id,
+            event_id: event.into(),
+            closed_at_ms: 0,
+            entry_seqs: capture.into_iter().collect(),
+            captured_cents: 100,
+            refunded_cents: 0,
+        };
+        // Another event's batch is not this run's business.
+        let once = [batch(1, "e"), batch(2, "other")];
+        let settled = |b| Money {
+            ledger: &l,
+            settlements: Some(b),
+        };
+        let r = check(&truth(), &o, settled(&once), &m, 0, Duration::ZERO);
+        assert!(r.passed(), "{:?}", failing(&r));
+        let twice = [batch(1, "e"), batch(2, "e")];
+        let r = check(&truth(), &o, settled(&twice), &m, 0, Duration::ZERO);
+        assert_eq!(failing(&r), ["11-settlement"]);
     }
 
     #[test]
@@ -439,7 +537,7 @@ mod tests {
         l.push(entry("o3", "AUTHORIZE"));
         l.push(entry("o3", "CAPTURE"));
         let m = map(&[("1-1", "SOLD")]);
-        let r = check(&truth(), &o, &l, &m, 0, Duration::ZERO);
+        let r = check(&truth(), &o, money(&l), &m, 0, Duration::ZERO);
         assert_eq!(r.oversold, 1);
         assert!(failing(&r).contains(&"1-no-oversell"));
     }
@@ -454,7 +552,7 @@ mod tests {
         let mut t = truth();
         t.confirmed
             .insert("o2".into(), ("e".into(), vec!["1-2".into()]));
-        let r = check(&t, &o, &l, &m, 0, Duration::ZERO);
+        let r = check(&t, &o, money(&l), &m, 0, Duration::ZERO);
         let f = failing(&r);
         for name in ["3-money", "4-liveness", "6-client-truth"] {
             assert!(f.contains(&name), "{name} not failed: {f:?}");
@@ -468,9 +566,9 @@ mod tests {
         let mut t = truth();
         t.holds.push(("e".into(), vec!["1-3".into()], 1_000));
         // The hold expired at 1,000; at 1,500 with 1 s grace it is still covered.
-        let r = check(&t, &o, &l, &m, 1_500, Duration::from_secs(1));
+        let r = check(&t, &o, money(&l), &m, 1_500, Duration::from_secs(1));
         assert_eq!(failing(&r), vec!["2-sold-seats-confirmed"]);
-        let r = check(&t, &o, &l, &m, 5_000, Duration::from_secs(1));
+        let r = check(&t, &o, money(&l), &m, 5_000, Duration::from_secs(1));
         assert!(failing(&r).contains(&"4-liveness"));
     }
 
@@ -482,7 +580,7 @@ mod tests {
         o.orders.push(stranger);
         let m = map(&[("1-1", "SOLD"), ("1-2", "HELD"), ("1-3", "AVAILABLE")]);
         let mut t = truth();
-        let r = check(&t, &o, &l, &m, 0, Duration::ZERO);
+        let r = check(&t, &o, money(&l), &m, 0, Duration::ZERO);
         assert_eq!(
             failing(&r),
             vec!["4-liveness"],
@@ -490,7 +588,7 @@ mod tests {
         );
         assert_eq!(r.orders, 2, "the other event's order is not the run's");
         t.events[0].2 = false;
-        let r = check(&t, &o, &l, &m, 0, Duration::ZERO);
+        let r = check(&t, &o, money(&l), &m, 0, Duration::ZERO);
         assert!(r.passed(), "{:?}", failing(&r));
     }
 
@@ -499,9 +597,9 @@ mod tests {
         let (o, l, m) = healthy();
         let mut t = truth();
         t.rush = Some(("e".into(), 1));
-        assert!(check(&t, &o, &l, &m, 0, Duration::ZERO).passed());
+        assert!(check(&t, &o, money(&l), &m, 0, Duration::ZERO).passed());
         t.rush = Some(("e".into(), 2));
-        let r = check(&t, &o, &l, &m, 0, Duration::ZERO);
+        let r = check(&t, &o, money(&l), &m, 0, Duration::ZERO);
         assert_eq!(failing(&r), vec!["rush"]);
     }
 
@@ -517,7 +615,16 @@ mod tests {
             ("e".into(), vec!["1-3".into()], 9_000),
         ];
         // At 5,000 one seat taken is right.
-        let at = |now| rush_row(&check(&t, &o, &l, &m, now, Duration::from_millis(500)));
+        let at = |now| {
+            rush_row(&check(
+                &t,
+                &o,
+                money(&l),
+                &m,
+                now,
+                Duration::from_millis(500),
+            ))
+        };
         let row = at(5_000);
         assert!(row.passed, "{row:?}");
         assert!(row.observed.contains("1 of them expired"), "{row:?}");

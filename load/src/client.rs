@@ -245,6 +245,38 @@ impl Api {
             .await
     }
 
+    /// Closes every settlement batch left to close, then reads them all
+    /// (internal routes). `Ok(None)`: the target has no settlement routes
+    /// (a build from before them); invariant 11 is then not judged.
+    pub async fn settle_and_read(
+        &self,
+    ) -> anyhow::Result<Option<Vec<ticketing_domain::SettlementBatch>>> {
+        let url = format!("{}/internal/settlements/close", self.internal_url);
+        let resp = self
+            .internal
+            .post(&url)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("POST {url}: {e}"))?;
+        if resp.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !resp.status().is_success() {
+            let s = resp.status();
+            let body = resp.text().await.unwrap_or_default();
+            anyhow::bail!("POST {url}: {s} {body}");
+        }
+        let view: ticketing_contract::SettleView = resp
+            .json()
+            .await
+            .map_err(|e| anyhow::anyhow!("POST {url}: unexpected body: {e}"))?;
+        if !view.settled {
+            eprintln!("settlement: entries still arriving after one close; judged as read");
+        }
+        let all = format!("{}/internal/settlements", self.internal_url);
+        self.get_json(all).await.map(Some)
+    }
+
     pub async fn ledger(&self) -> anyhow::Result<Vec<LedgerEntry>> {
         self.get_json(format!("{}/internal/payments", self.internal_url))
             .await

@@ -1170,6 +1170,19 @@ pub fn figures_table(s: &Summary) -> String {
             if a.quiesced { "yes" } else { "NO" },
             a.quiesce_ms
         ));
+        let m = &a.money;
+        let settled = match m.batches {
+            Some(n) => format!(
+                "{n} settlement batches pay out {:.2}",
+                m.settled_net_cents as f64 / 100.0
+            ),
+            None => "settlement not read (the target has no settlement routes)".to_owned(),
+        };
+        out.push_str(&format!(
+            "money: captured {:.2}, refunded {:.2}; {settled}\n",
+            m.captured_cents as f64 / 100.0,
+            m.refunded_cents as f64 / 100.0,
+        ));
     }
     if let Some(f) = &s.faults {
         out.push_str(&format!(

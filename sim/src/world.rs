@@ -15,12 +15,15 @@ use crate::record::{Log, Recorder, SharedLog};
 use crate::remote::{self, RemoteEventBus, RemoteQueueStore, RemoteSeatStore};
 use crate::users::{self, History, SharedHistory, Workload};
 use crate::watchers::{self, SharedView};
+use crate::zoo::after_sale::UnkeyedSettlements;
 use crate::zoo::{self, Bug, KeylessPayments, ZooQueueStore, ZooSeatStore};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 use ticketing_domain::messages::topics;
-use ticketing_domain::ports::{EventBus, OrderRepository, PaymentGateway, QueueStore, SeatStore};
+use ticketing_domain::ports::{
+    EventBus, OrderRepository, PaymentGateway, PaymentRepository, QueueStore, SeatStore,
+};
 use ticketing_domain::probe::{self, Probe};
 use ticketing_domain::rules::HoldPolicy;
 use ticketing_domain::{Event, EventId, SeatStatus};
@@ -35,7 +38,7 @@ use ticketing_services::catalog::{self, CatalogState, SeatFeed};
 use ticketing_services::clients::order_clients;
 use ticketing_services::config::{
     CatalogSettings, ClientSettings, HttpSettings, LimitsSettings, PaymentFaults, QueueSettings,
-    RefundSettings, ReservationSettings, SagaSettings, UsersSettings,
+    RefundSettings, ReservationSettings, SagaSettings, SettlementSettings, UsersSettings,
 };
 use ticketing_services::customer::{CustomerAuth, CustomerKey};
 use ticketing_services::http::finish_router;
@@ -211,6 +214,7 @@ pub struct SimSettings {
     pub hold: HoldPolicy,
     pub saga: SagaSettings,
     pub refund: RefundSettings,
+    pub settlement: SettlementSettings,
     pub reservation: ReservationSettings,
     pub catalog: CatalogSettings,
     pub payment: PaymentFaults,
@@ -253,6 +257,7 @@ pub fn sim_settings(bug: Option<Bug>) -> SimSettings {
     s.saga.outbox_lease_ms = 3_000;
     s.saga.place_grace_ms = 2_000;
     s.reservation.sweep_interval_ms = 200;
+    s.settlement.interval_ms = 500;
     s.catalog.feed_poll_ms = 100;
     s.catalog.sse_heartbeat_ms = 2_000;
     // A watcher cut off for a few hundred ms of the rush misses more
@@ -287,7 +292,9 @@ pub fn sim_settings(bug: Option<Bug>) -> SimSettings {
 pub struct Truth {
     pub seats: Arc<MemSeatStore>,
     pub orders: Arc<MemOrderRepository>,
-    pub payments: Arc<MemPaymentRepository>,
+    /// The payment repository the payment host used (the in-memory model,
+    /// or the bug zoo's wrapper of it).
+    pub payments: Arc<dyn PaymentRepository>,
     pub bus: MemEventBus,
     pub history: SharedHistory,
     /// Every client operation, call and return (`crate::record`).
@@ -414,7 +421,9 @@ struct Shared {
     bus: MemEventBus,
     member_ids: Arc<AtomicU64>,
     orders: Arc<MemOrderRepository>,
-    payments: Arc<MemPaymentRepository>,
+    payments: Arc<dyn PaymentRepository>,
+    /// `SettlementCountedTwice`: the zoo's settlement table (also `payments`).
+    unkeyed: Option<Arc<UnkeyedSettlements>>,
     catalog: Arc<MemCatalogRepository>,
     /// The users service's accounts (outside its host, like a database).
     accounts: Arc<MemUserRepository>,
@@ -604,8 +613,20 @@ async fn payment_host(sh: Arc<Shared>, inc: u32) -> turmoil::Result {
         ctx: ctx.clone(),
         repo: sh.payments.clone(),
         faults: sh.faults.clone(),
+        settlement: sh.settings.settlement,
     };
-    let started = payment::start(state);
+    let shutdown = CancellationToken::new();
+    let mut started = payment::start(state, shutdown.clone());
+    if let Some(repo) = &sh.unkeyed {
+        let interval_ms = sh.settings.settlement.interval_ms;
+        let worker = zoo::after_sale::settlement_from_memory(
+            repo.clone(),
+            ctx.clock.clone(),
+            interval_ms,
+            shutdown,
+        );
+        started.replace_worker(payment::SETTLEMENT_WORKER, worker)?;
+    }
     let router = sh.finish(started.internal.clone(), &ctx);
     run_service(started, router, &sh.settings.http).await
 }
@@ -670,6 +691,13 @@ fn shared(seed: u64, cfg: &SimConfig, bug: Option<Bug>) -> anyhow::Result<Arc<Sh
             _ => q,
         }
     });
+    let mem_payments = Arc::new(MemPaymentRepository::new());
+    let unkeyed = (bug == Some(Bug::SettlementCountedTwice))
+        .then(|| Arc::new(UnkeyedSettlements::new(mem_payments.clone())));
+    let payments: Arc<dyn PaymentRepository> = match &unkeyed {
+        Some(u) => u.clone(),
+        None => mem_payments,
+    };
     let sh = Arc::new(Shared {
         seed,
         settings: settings.clone(),
@@ -679,7 +707,8 @@ fn shared(seed: u64, cfg: &SimConfig, bug: Option<Bug>) -> anyhow::Result<Arc<Sh
         bus: MemEventBus::new(4),
         member_ids: Arc::new(AtomicU64::new(0)),
         orders: Arc::new(MemOrderRepository::with_outbox_audit()),
-        payments: Arc::new(MemPaymentRepository::new()),
+        payments,
+        unkeyed,
         catalog: Arc::new(MemCatalogRepository::new()),
         accounts: Arc::new(MemUserRepository::new()),
         faults: Arc::new(Mutex::new(settings.payment.clone())),
@@ -962,6 +991,7 @@ pub fn run(
     };
     let now_ms = EPOCH_MS + sim.elapsed().as_millis() as u64;
     limit_samples.sample(&sh, now_ms);
+    close_settlements(&sh, now_ms, &mut trace);
     drop(sim);
     Ok(Outcome {
         truth: Truth {
@@ -982,6 +1012,24 @@ pub fn run(
         },
         trace,
     })
+}
+
+/// What an operator does before auditing: closes every batch left to
+/// close (the service's own use case, on the payment host's repository).
+fn close_settlements(sh: &Shared, now_ms: u64, trace: &mut Vec<String>) {
+    let clock = ticketing_mem::ManualClock::new(now_ms);
+    let closed = sync(payment::settlement::settle_all(
+        sh.payments.as_ref(),
+        &clock,
+        sh.settings.settlement.max_entries,
+    ));
+    match closed {
+        Ok((batches, settled)) => trace.push(format!(
+            "closing settlement: {} batches, settled {settled}",
+            batches.len()
+        )),
+        Err(e) => trace.push(format!("closing settlement failed: {e}")),
+    }
 }
 
 /// Beyond the room's idle and abandon times, how long its admitter gets to

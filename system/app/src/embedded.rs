@@ -412,6 +412,7 @@ impl Embedded {
             ctx: payment_ctx,
             repo: h.payments.clone(),
             faults: h.payment_faults.clone(),
+            settlement: settings.settlement,
         };
         Ok(Services {
             catalog: catalog::start(catalog_state, &settings.catalog),
@@ -422,7 +423,7 @@ impl Embedded {
                 shutdown.clone(),
             ),
             order: order::start(order_state, bus, shutdown.clone()),
-            payment: payment::start(payment_state),
+            payment: payment::start(payment_state, shutdown.clone()),
             queue: queue_service::start(queue_state, shutdown.clone()),
             users: users::start(users.clone()),
             users_state: users,

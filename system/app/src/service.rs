@@ -275,11 +275,15 @@ async fn start(
                 settings.http.trust_forwarded_for.unwrap_or(true),
             )?)
         }
-        ServiceKind::Payment => payment::start(PaymentState {
-            ctx,
-            repo: Arc::new(PgPaymentRepository::new(database(settings).await?)),
-            faults: Arc::new(Mutex::new(settings.payment.clone())),
-        }),
+        ServiceKind::Payment => payment::start(
+            PaymentState {
+                ctx,
+                repo: Arc::new(PgPaymentRepository::new(database(settings).await?)),
+                faults: Arc::new(Mutex::new(settings.payment.clone())),
+                settlement: settings.settlement,
+            },
+            shutdown.clone(),
+        ),
     })
 }
 

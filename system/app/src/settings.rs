@@ -19,7 +19,7 @@ use ticketing_redis::RedisSeatStoreConfig;
 use ticketing_services::config::{
     AuthSettings, CatalogSettings, ClientSettings, DemoSettings, HttpSettings, InternalSettings,
     LimitsSettings, LogSettings, PaymentFaults, QueueSettings, RefundSettings, ReservationSettings,
-    SagaSettings, TraceSettings, UsersSettings,
+    SagaSettings, SettlementSettings, TraceSettings, UsersSettings,
 };
 
 /// Everything the services read at start.
@@ -31,6 +31,8 @@ pub struct Settings {
     pub saga: SagaSettings,
     /// Cancellation of confirmed orders: window and refund deadline.
     pub refund: RefundSettings,
+    /// The payment service's settlement batches.
+    pub settlement: SettlementSettings,
     pub reservation: ReservationSettings,
     pub catalog: CatalogSettings,
     /// The waiting room (queue service; reservation checks its tokens).

@@ -272,6 +272,9 @@ struct Truth {
     seats: RedisSeatStore,
     orders: PgOrderRepository,
     payments: PgPaymentRepository,
+    /// The gateway's internal listener and the credential it wants.
+    internal_url: String,
+    service_token: String,
 }
 
 /// Waits (bounded) until every `(topic, group)` has lag 0: each group has
@@ -314,7 +317,25 @@ async fn truth(stack: &Stack) -> Truth {
                 .await
                 .unwrap(),
         ),
+        internal_url: stack.get("TICKETING_STACK_INTERNAL_URL").to_owned(),
+        service_token: stack.get("TICKETING_STACK_SERVICE_TOKEN").to_owned(),
     }
+}
+
+/// What an operator does before auditing: `POST /internal/settlements/close`
+/// through the gateway's internal listener; the ledger must end settled.
+async fn close_settlements(t: &Truth) -> usize {
+    let resp = reqwest::Client::new()
+        .post(format!("{}/internal/settlements/close", t.internal_url))
+        .header("x-service-token", &t.service_token)
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "closing settlement");
+    let view: Value = resp.json().await.unwrap();
+    assert_eq!(view["settled"], true, "{view}");
+    view["closed"].as_array().map_or(0, Vec::len)
 }
 
 /// The brief's invariants (`ticketing-invariants`, as the simulator and
@@ -328,20 +349,23 @@ async fn audit(t: &Truth, confirmed_expected: usize) {
         payments: &t.payments,
     };
     let deadline = Instant::now() + Duration::from_secs(20);
-    let snap = loop {
-        let mut s = read_ports(stores, &[EventId::from(EVENT)]).await;
+    let (reached, backlog) = loop {
+        let s = read_ports(stores, &[EventId::from(EVENT)]).await;
         let settled = s.unreadable.is_empty()
             && s.outbox.backlog == 0
             && s.orders.iter().all(|o| o.status.is_terminal());
         if settled || Instant::now() >= deadline {
-            s.quiescence = Quiescence {
-                reached: settled,
-                detail: format!("outbox backlog {} after 20 s", s.outbox.backlog),
-            };
-            break s;
+            break (settled, s.outbox.backlog);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
+    let batches = close_settlements(t).await;
+    let mut snap = read_ports(stores, &[EventId::from(EVENT)]).await;
+    snap.quiescence = Quiescence {
+        reached,
+        detail: format!("outbox backlog {backlog} after 20 s"),
+    };
+    println!("settlement: {batches} batches closed before the audit");
     assert_eq!(
         snap.confirmed().count(),
         confirmed_expected,

@@ -274,6 +274,27 @@ pub struct PaymentView {
     pub amount_cents: Cents,
 }
 
+/// `GET /internal/ledger/stats`: the ledger by event and kind, and totals.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LedgerStatsView {
+    pub stats: Vec<ticketing_domain::LedgerStat>,
+    pub captured_cents: Cents,
+    pub refunded_cents: Cents,
+    /// Captures and refunds no settlement batch has taken yet.
+    pub unsettled_entries: u64,
+}
+
+/// `POST /internal/settlements/close`: the batches closed now, and whether
+/// the ledger was left fully settled (`false`: entries kept arriving for
+/// longer than one call's rounds; call again).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SettleView {
+    pub closed: Vec<ticketing_domain::SettlementBatch>,
+    pub settled: bool,
+}
+
 // --- Request bodies. Ids are plain text here: the services validate them
 // (length, alphabet) and answer 400 with the standard body, not a serde
 // error. Unknown fields are refused.
@@ -465,6 +486,8 @@ impl std::fmt::Debug for SessionView {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AuthorizeBody {
     pub amount_cents: Cents,
+    /// The event the order is for (settlement is per event).
+    pub event_id: EventId,
 }
 
 #[cfg(test)]

@@ -227,12 +227,15 @@ pub enum PaymentStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Payment {
     pub order_id: OrderId,
+    /// The event the order is for: settlement is per event.
+    pub event_id: EventId,
     pub amount_cents: Cents,
     pub status: PaymentStatus,
 }
 
 /// Ledger entry kinds; the ledger is append-only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum LedgerKind {
     Authorize,
@@ -246,9 +249,54 @@ pub enum LedgerKind {
 pub struct LedgerEntry {
     pub seq: u64,
     pub order_id: OrderId,
+    pub event_id: EventId,
     pub kind: LedgerKind,
     pub amount_cents: Cents,
     pub at_ms: UnixMs,
+}
+
+impl LedgerKind {
+    /// Whether an entry of this kind moved money and so is settled: a
+    /// capture (paid in) or a refund (paid back). Authorizations, voids
+    /// and declines move nothing.
+    pub fn is_settled(self) -> bool {
+        matches!(self, LedgerKind::Capture | LedgerKind::Refund)
+    }
+}
+
+/// One closed settlement batch: an event's captures minus refunds over the
+/// ledger entries it took. Every settled entry is in exactly one batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct SettlementBatch {
+    pub batch_id: u64,
+    pub event_id: EventId,
+    pub closed_at_ms: UnixMs,
+    /// The ledger entries (by `seq`) this batch settled, ascending.
+    pub entry_seqs: Vec<u64>,
+    pub captured_cents: Cents,
+    pub refunded_cents: Cents,
+}
+
+impl SettlementBatch {
+    /// What the batch pays out to the event's organiser.
+    pub fn net_cents(&self) -> Cents {
+        self.captured_cents - self.refunded_cents
+    }
+}
+
+/// Count and sum of one ledger kind for one event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct LedgerStat {
+    pub event_id: EventId,
+    pub kind: LedgerKind,
+    pub count: u64,
+    pub amount_cents: Cents,
+    /// How many of these entries no settlement batch has taken yet.
+    pub unsettled: u64,
 }
 
 #[cfg(test)]

@@ -269,13 +269,18 @@ where
     async fn authorize(
         &self,
         order_id: &OrderId,
+        event_id: &EventId,
         amount_cents: Cents,
         trace: Option<&TraceId>,
     ) -> Result<PaymentStatus, GatewayError> {
+        let event_id = event_id.clone();
         self.call(
             "authorize",
             order_id,
-            Some(body(&AuthorizeBody { amount_cents })),
+            Some(body(&AuthorizeBody {
+                amount_cents,
+                event_id,
+            })),
             trace,
         )
         .await

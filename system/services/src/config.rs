@@ -161,6 +161,25 @@ impl Default for RefundSettings {
     }
 }
 
+/// The payment service's settlement worker. Units are in the names.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SettlementSettings {
+    /// How often a round closes one batch per event with unsettled entries.
+    pub interval_ms: u64,
+    /// Most ledger entries one round takes (the rest wait for the next).
+    pub max_entries: usize,
+}
+
+impl Default for SettlementSettings {
+    fn default() -> Self {
+        Self {
+            interval_ms: 10_000,
+            max_entries: 5_000,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ReservationSettings {

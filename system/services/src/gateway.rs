@@ -29,6 +29,8 @@ pub const INTERNAL_ROUTES: &[(&str, &str)] = &[
     ("/internal/orders", "order"),
     ("/internal/payments", "payment"),
     ("/internal/payment-faults", "payment"),
+    ("/internal/settlements", "payment"),
+    ("/internal/ledger", "payment"),
     ("/internal/queue", "queue"),
 ];
 

@@ -12,7 +12,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 use ticketing_domain::ports::{GatewayError, PaymentGateway};
-use ticketing_domain::{OrderId, PaymentStatus};
+use ticketing_domain::{EventId, OrderId, PaymentStatus};
+
+fn ev() -> EventId {
+    EventId::from("ev")
+}
 use ticketing_mem::ManualClock;
 use ticketing_runtime::ChaChaRandom;
 use ticketing_services::clients::{HttpPaymentGateway, PaymentClientPolicy};
@@ -84,14 +88,17 @@ async fn failed_calls_are_retried_a_bounded_number_of_times() {
     };
     let (c, _clock) = client(&gw.url, policy);
     let err = c
-        .authorize(&OrderId::from("o1"), 100, None)
+        .authorize(&OrderId::from("o1"), &ev(), 100, None)
         .await
         .unwrap_err();
     assert!(matches!(err, GatewayError::Unavailable(_)), "{err:?}");
     assert_eq!(gw.calls.load(Ordering::SeqCst), 3, "one call + 2 retries");
 
     gw.healthy.store(true, Ordering::SeqCst);
-    let ok = c.authorize(&OrderId::from("o1"), 100, None).await.unwrap();
+    let ok = c
+        .authorize(&OrderId::from("o1"), &ev(), 100, None)
+        .await
+        .unwrap();
     assert_eq!(ok, PaymentStatus::Authorized);
     assert_eq!(
         gw.calls.load(Ordering::SeqCst),
@@ -112,12 +119,12 @@ async fn the_breaker_opens_fails_fast_then_closes_after_a_good_trial() {
     let (c, clock) = client(&gw.url, policy);
     let order = OrderId::from("o2");
     for _ in 0..3 {
-        c.authorize(&order, 100, None).await.unwrap_err();
+        c.authorize(&order, &ev(), 100, None).await.unwrap_err();
     }
     assert_eq!(gw.calls.load(Ordering::SeqCst), 3);
     // Open: fails without a request.
     for _ in 0..5 {
-        match c.authorize(&order, 100, None).await.unwrap_err() {
+        match c.authorize(&order, &ev(), 100, None).await.unwrap_err() {
             GatewayError::Unavailable(m) => assert!(m.contains("circuit open"), "{m}"),
             other => panic!("{other:?}"),
         }
@@ -126,7 +133,7 @@ async fn the_breaker_opens_fails_fast_then_closes_after_a_good_trial() {
 
     // Still open 1 ms before the open period ends.
     clock.advance_ms(299);
-    c.authorize(&order, 100, None).await.unwrap_err();
+    c.authorize(&order, &ev(), 100, None).await.unwrap_err();
     assert_eq!(
         gw.calls.load(Ordering::SeqCst),
         3,
@@ -135,9 +142,9 @@ async fn the_breaker_opens_fails_fast_then_closes_after_a_good_trial() {
 
     // After the open period one trial goes through; it fails: open again.
     clock.advance_ms(1);
-    c.authorize(&order, 100, None).await.unwrap_err();
+    c.authorize(&order, &ev(), 100, None).await.unwrap_err();
     assert_eq!(gw.calls.load(Ordering::SeqCst), 4, "one trial call");
-    c.authorize(&order, 100, None).await.unwrap_err();
+    c.authorize(&order, &ev(), 100, None).await.unwrap_err();
     assert_eq!(
         gw.calls.load(Ordering::SeqCst),
         4,
@@ -148,11 +155,11 @@ async fn the_breaker_opens_fails_fast_then_closes_after_a_good_trial() {
     gw.healthy.store(true, Ordering::SeqCst);
     clock.advance_ms(300);
     assert_eq!(
-        c.authorize(&order, 100, None).await.unwrap(),
+        c.authorize(&order, &ev(), 100, None).await.unwrap(),
         PaymentStatus::Authorized
     );
     assert_eq!(
-        c.authorize(&order, 100, None).await.unwrap(),
+        c.authorize(&order, &ev(), 100, None).await.unwrap(),
         PaymentStatus::Authorized
     );
     assert_eq!(

@@ -60,4 +60,8 @@ pub enum RepoError {
     /// The store could not be reached or failed; nothing was written. Retryable.
     #[error("repository unavailable: {0}")]
     Unavailable(String),
+    /// The call asked for something its contract rules out (a caller's
+    /// bug, not a race): nothing was written. Not retryable.
+    #[error("invalid request to the repository: {0}")]
+    Invalid(String),
 }

@@ -1,4 +1,4 @@
-use crate::model::{Cents, OrderId, PaymentStatus, TraceId};
+use crate::model::{Cents, EventId, OrderId, PaymentStatus, TraceId};
 use async_trait::async_trait;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -21,9 +21,11 @@ pub enum GatewayError {
 #[async_trait]
 pub trait PaymentGateway: Send + Sync + std::fmt::Debug {
     /// Returns `Authorized` or `Declined` (or a later status if already past).
+    /// The payment is recorded against `event_id`, which settlement is by.
     async fn authorize(
         &self,
         order_id: &OrderId,
+        event_id: &EventId,
         amount_cents: Cents,
         trace: Option<&TraceId>,
     ) -> Result<PaymentStatus, GatewayError>;

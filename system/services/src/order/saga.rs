@@ -244,7 +244,7 @@ impl OrderState {
                     } else {
                         match self
                             .payment
-                            .authorize(&order.order_id, order.amount_cents, trace)
+                            .authorize(&order.order_id, &order.event_id, order.amount_cents, trace)
                             .await
                         {
                             Ok(PaymentStatus::Authorized | PaymentStatus::Captured) => {
@@ -631,6 +631,7 @@ mod tests {
         async fn authorize(
             &self,
             _: &OrderId,
+            _: &ticketing_domain::EventId,
             _: Cents,
             _: Option<&TraceId>,
         ) -> Result<PaymentStatus, GatewayError> {

@@ -5,6 +5,11 @@
 //! Each move is a compare-and-set on the payment repository plus an
 //! append-only ledger entry, so concurrent retries take effect once.
 //!
+//! Settlement ([`settlement`]): a worker closes, per event, a batch of the
+//! captures and refunds since the last one; `GET /internal/settlements`,
+//! `POST /internal/settlements/close` and `GET /internal/ledger/stats`
+//! show and drive it.
+//!
 //! Behaviour under test is configurable ([`PaymentFaults`]): a latency
 //! range, and decline / error / "times out at the caller but still succeeds"
 //! probabilities rolled on the seeded random source, plus a script of faults
@@ -13,19 +18,24 @@
 //! Layer: a service; imports the shared types, `http`, `started`; never
 //! another service or the gateway.
 
+pub mod settlement;
+
 use crate::Ctx;
-use crate::config::{PaymentFaults, ScriptedFault};
+use crate::config::{PaymentFaults, ScriptedFault, SettlementSettings};
 use crate::error::ApiError;
 use crate::http::extract::ApiJson;
 use crate::started::Started;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use ticketing_contract::{AuthorizeBody, PaymentView};
+use ticketing_contract::{AuthorizeBody, LedgerStatsView, PaymentView, SettleView};
 use ticketing_domain::ports::{PaymentRepository, RandomExt, RepoError};
-use ticketing_domain::{Cents, LedgerEntry, LedgerKind, OrderId, Payment, PaymentStatus};
+use ticketing_domain::{
+    Cents, EventId, LedgerEntry, LedgerKind, OrderId, Payment, PaymentStatus, SettlementBatch,
+};
+use tokio_util::sync::CancellationToken;
 
 /// Shared state of the payment service.
 #[derive(Debug, Clone)]
@@ -34,6 +44,7 @@ pub struct PaymentState {
     pub repo: Arc<dyn PaymentRepository>,
     /// Live fault settings; `PUT /internal/payment-faults` replaces them.
     pub faults: Arc<Mutex<PaymentFaults>>,
+    pub settlement: SettlementSettings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,13 +63,18 @@ fn payment_view(p: Payment) -> PaymentView {
     }
 }
 
-/// The payment service (the mock gateway): internal routes only, no workers.
-pub fn start(state: PaymentState) -> Started {
+/// The settlement worker's name.
+pub const SETTLEMENT_WORKER: &str = "settlement";
+
+/// The payment service (the mock gateway): internal routes only, and the
+/// settlement worker.
+pub fn start(state: PaymentState, shutdown: CancellationToken) -> Started {
+    let settle = settlement::run_worker(state.clone(), state.settlement, shutdown);
     Started {
         service: "payment",
         public: Router::new(),
         internal: router(state),
-        workers: Vec::new(),
+        workers: vec![crate::started::NamedWorker::new(SETTLEMENT_WORKER, settle)],
     }
 }
 
@@ -72,6 +88,9 @@ pub fn router(state: PaymentState) -> Router {
         .route("/internal/payments/{order_id}/void", post(void))
         .route("/internal/payments/{order_id}/refund", post(refund))
         .route("/internal/payment-faults", put(set_faults).get(get_faults))
+        .route("/internal/settlements", get(settlements))
+        .route("/internal/settlements/close", post(close_settlements))
+        .route("/internal/ledger/stats", get(ledger_stats))
         .with_state(state)
 }
 
@@ -98,13 +117,26 @@ fn pick_fault(state: &PaymentState, op: Op) -> (ScriptedFault, u64) {
     (fault, latency_ms)
 }
 
-async fn run(
-    state: &PaymentState,
-    op: Op,
+/// One call: the order it is for, and what only authorize says (the
+/// event and the amount; later calls use the stored payment's).
+struct Call {
     order_id: OrderId,
+    event_id: EventId,
     amount_cents: Cents,
-) -> Result<Json<PaymentView>, ApiError> {
-    let result = run_op(state, op, order_id, amount_cents).await;
+}
+
+impl Call {
+    fn on(order_id: String) -> Call {
+        Call {
+            order_id: OrderId(order_id),
+            event_id: EventId::from(""),
+            amount_cents: 0,
+        }
+    }
+}
+
+async fn run(state: &PaymentState, op: Op, call: Call) -> Result<Json<PaymentView>, ApiError> {
+    let result = run_op(state, op, call).await;
     let operation = match op {
         Op::Authorize => "authorize",
         Op::Capture => "capture",
@@ -127,12 +159,7 @@ async fn run(
 }
 
 /// One operation with the injected faults.
-async fn run_op(
-    state: &PaymentState,
-    op: Op,
-    order_id: OrderId,
-    amount_cents: Cents,
-) -> Result<Json<PaymentView>, ApiError> {
+async fn run_op(state: &PaymentState, op: Op, call: Call) -> Result<Json<PaymentView>, ApiError> {
     let (fault, latency_ms) = pick_fault(state, op);
     if latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(latency_ms)).await;
@@ -140,14 +167,7 @@ async fn run_op(
     if fault == ScriptedFault::Error {
         return Err(ApiError::Unavailable("injected payment error".into()));
     }
-    let payment = apply(
-        state,
-        op,
-        &order_id,
-        amount_cents,
-        fault == ScriptedFault::Decline,
-    )
-    .await?;
+    let payment = apply(state, op, &call, fault == ScriptedFault::Decline).await?;
     if fault == ScriptedFault::TimeoutAfterSuccess {
         let delay = crate::lock(&state.faults).timeout_delay_ms;
         tokio::time::sleep(Duration::from_millis(delay)).await;
@@ -160,14 +180,17 @@ async fn run_op(
 async fn apply(
     state: &PaymentState,
     op: Op,
-    order_id: &OrderId,
-    amount_cents: Cents,
+    call: &Call,
     decline: bool,
 ) -> Result<Payment, ApiError> {
+    let order_id = &call.order_id;
     for _ in 0..4 {
         let current = state.repo.get(order_id).await?;
         let status = current.as_ref().map(|p| p.status);
-        let amount = current.as_ref().map_or(amount_cents, |p| p.amount_cents);
+        let amount = current
+            .as_ref()
+            .map_or(call.amount_cents, |p| p.amount_cents);
+        let event_id = current.as_ref().map_or(&call.event_id, |p| &p.event_id);
         use PaymentStatus as S;
         let next = match (op, status) {
             (Op::Authorize, None) if decline => Some((S::Declined, LedgerKind::Decline)),
@@ -205,6 +228,7 @@ async fn apply(
         };
         let payment = Payment {
             order_id: order_id.clone(),
+            event_id: event_id.clone(),
             amount_cents: if op == Op::Void && status.is_none() {
                 0
             } else {
@@ -235,28 +259,33 @@ async fn authorize(
             "amountCents must not be negative".into(),
         ));
     }
-    run(&state, Op::Authorize, OrderId(order_id), body.amount_cents).await
+    let call = Call {
+        order_id: OrderId(order_id),
+        event_id: body.event_id,
+        amount_cents: body.amount_cents,
+    };
+    run(&state, Op::Authorize, call).await
 }
 
 async fn capture(
     State(state): State<PaymentState>,
     Path(order_id): Path<String>,
 ) -> Result<Json<PaymentView>, ApiError> {
-    run(&state, Op::Capture, OrderId(order_id), 0).await
+    run(&state, Op::Capture, Call::on(order_id)).await
 }
 
 async fn void(
     State(state): State<PaymentState>,
     Path(order_id): Path<String>,
 ) -> Result<Json<PaymentView>, ApiError> {
-    run(&state, Op::Void, OrderId(order_id), 0).await
+    run(&state, Op::Void, Call::on(order_id)).await
 }
 
 async fn refund(
     State(state): State<PaymentState>,
     Path(order_id): Path<String>,
 ) -> Result<Json<PaymentView>, ApiError> {
-    run(&state, Op::Refund, OrderId(order_id), 0).await
+    run(&state, Op::Refund, Call::on(order_id)).await
 }
 
 async fn get_payment(
@@ -276,6 +305,55 @@ async fn get_payment(
 
 async fn ledger(State(state): State<PaymentState>) -> Result<Json<Vec<LedgerEntry>>, ApiError> {
     Ok(Json(state.repo.ledger().await?))
+}
+
+/// `GET /internal/settlements?eventId=`: closed batches, oldest first.
+async fn settlements(
+    State(state): State<PaymentState>,
+    query: Result<Query<SettlementsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<SettlementBatch>>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::Validation(e.body_text()))?;
+    let event_id = q.event_id.map(EventId);
+    Ok(Json(state.repo.settlements(event_id.as_ref()).await?))
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SettlementsQuery {
+    event_id: Option<String>,
+}
+
+/// `POST /internal/settlements/close`: settle everything now.
+async fn close_settlements(
+    State(state): State<PaymentState>,
+) -> Result<Json<SettleView>, ApiError> {
+    let (closed, settled) = settlement::settle_all(
+        state.repo.as_ref(),
+        state.ctx.clock.as_ref(),
+        state.settlement.max_entries,
+    )
+    .await?;
+    Ok(Json(SettleView { closed, settled }))
+}
+
+/// `GET /internal/ledger/stats`: counts and sums by event and kind.
+async fn ledger_stats(
+    State(state): State<PaymentState>,
+) -> Result<Json<LedgerStatsView>, ApiError> {
+    let stats = state.repo.ledger_stats().await?;
+    let total = |kind: LedgerKind| -> Cents {
+        stats
+            .iter()
+            .filter(|s| s.kind == kind)
+            .map(|s| s.amount_cents)
+            .sum()
+    };
+    Ok(Json(LedgerStatsView {
+        captured_cents: total(LedgerKind::Capture),
+        refunded_cents: total(LedgerKind::Refund),
+        unsettled_entries: stats.iter().map(|s| s.unsettled).sum(),
+        stats,
+    }))
 }
 
 async fn set_faults(

@@ -3,6 +3,8 @@
 //! never in the shipped services — and exist to prove the checkers can fail:
 //! each must be caught within a stated number of seeds of a named plan.
 
+pub mod after_sale;
+
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -58,6 +60,10 @@ pub enum Bug {
     /// sales clients were already told of. The end state is sound; only
     /// the history shows it.
     StaleMapVersion,
+    /// Settlement keeps its cursor in memory (checkpointed every few
+    /// rounds) over batches with no unique key on the ledger entry: after
+    /// the payment service crashes, entries are settled a second time.
+    SettlementCountedTwice,
 }
 
 pub const ALL: &[Bug] = &[
@@ -72,6 +78,7 @@ pub const ALL: &[Bug] = &[
     Bug::PrequeueRedrawnOnRead,
     Bug::AbandonedNeverRemoved,
     Bug::StaleMapVersion,
+    Bug::SettlementCountedTwice,
 ];
 
 impl Bug {
@@ -88,6 +95,7 @@ impl Bug {
             Bug::PrequeueRedrawnOnRead => "prequeue-redrawn-on-read",
             Bug::AbandonedNeverRemoved => "abandoned-never-removed",
             Bug::StaleMapVersion => "stale-map-version",
+            Bug::SettlementCountedTwice => "settlement-counted-twice",
         }
     }
 
@@ -128,6 +136,9 @@ impl Bug {
             Bug::StaleMapVersion => {
                 "the seat map's version is read from a copy up to 2 s old: the catalog serves maps older than what clients were told"
             }
+            Bug::SettlementCountedTwice => {
+                "settlement remembers its progress in memory over batches with no unique entry key: after a crash it settles entries again"
+            }
         }
     }
 
@@ -145,6 +156,7 @@ impl Bug {
             Bug::PrequeueRedrawnOnRead => ("none", 3),
             Bug::AbandonedNeverRemoved => ("none", 3),
             Bug::StaleMapVersion => ("none", 3),
+            Bug::SettlementCountedTwice => ("service-crashes", 3),
         }
     }
 
@@ -371,11 +383,12 @@ impl PaymentGateway for KeylessPayments {
     async fn authorize(
         &self,
         o: &OrderId,
+        e: &EventId,
         amount: Cents,
         t: Option<&TraceId>,
     ) -> Result<PaymentStatus, GatewayError> {
         let k = self.key(o);
-        self.inner.authorize(&k, amount, t).await
+        self.inner.authorize(&k, e, amount, t).await
     }
     async fn capture(
         &self,
