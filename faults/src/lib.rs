@@ -140,6 +140,10 @@ const BUILTIN: &[(&str, &str)] = &[
         include_str!("../plans/payment-timeouts.toml"),
     ),
     ("queue-outage", include_str!("../plans/queue-outage.toml")),
+    (
+        "after-sale-faults",
+        include_str!("../plans/after-sale-faults.toml"),
+    ),
 ];
 
 /// Every plan name, `chaos` last.

@@ -2,7 +2,7 @@
 //! saw while it happened, not only the end state.
 //!
 //! A harness records every client operation — hold, extend, release,
-//! order, order status, seat-map read, seat-stream delivery — as a call
+//! order, cancel, order status, seat-map read, seat-stream delivery — as a call
 //! and, when the client learned it, a return, each stamped with its place
 //! in one total order of events (`seq`) and the time on the store's clock
 //! (`at_ms`). `crate::seat_model::check_history` then judges:
@@ -10,7 +10,7 @@
 //! - per seat, that the operations are linearizable against a sequential
 //!   seat (`crate::seat_model`: AVAILABLE → HELD by one hold → SOLD to it,
 //!   a hold freed by its expiry, its release or its failed order; SOLD
-//!   never becomes AVAILABLE, there are no cancellations yet), with
+//!   becomes AVAILABLE only after its order's owner asked to cancel), with
 //!   [`crate::linearize`]'s bounded search — a seat the bound cut short is
 //!   reported unknown, never passed or failed;
 //! - that seat-map versions never go back in real time (a read called
@@ -61,6 +61,12 @@ pub enum Call {
         order: OrderId,
         hold: HoldId,
     },
+    /// Cancelling a confirmed order (the order of `hold`) with this key.
+    Cancel {
+        order: OrderId,
+        hold: HoldId,
+        key: String,
+    },
     SeatMap,
     /// A delivery on a seat stream (called and returned at one point);
     /// `connection` counts the subscriber's connections.
@@ -95,6 +101,8 @@ pub enum Outcome {
     Placed {
         order: OrderId,
     },
+    /// A cancellation was taken (202): the order is CANCELLING.
+    CancelTaken,
     Order {
         status: OrderStatus,
         seats: Vec<SeatId>,

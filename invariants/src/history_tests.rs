@@ -97,6 +97,41 @@ impl H {
     }
 }
 
+impl H {
+    /// The owner of `hold`'s order asks to cancel it (`taken`: 202; else
+    /// the answer was lost).
+    fn cancel(&mut self, who: &str, at: u64, hold: &str, taken: bool) -> &mut Self {
+        let (h, o) = (
+            HoldId::from(hold),
+            OrderId::from(format!("o-{hold}").as_str()),
+        );
+        let call = Call::Cancel {
+            order: o,
+            hold: h,
+            key: format!("c-{hold}"),
+        };
+        match taken {
+            true => self.op(who, at, Some(at + 5), call, Outcome::CancelTaken),
+            false => self.op(who, at, None, call, Outcome::Unknown),
+        }
+    }
+    fn status(&mut self, who: &str, at: u64, hold: &str, status: OrderStatus) -> &mut Self {
+        let (h, o) = (
+            HoldId::from(hold),
+            OrderId::from(format!("o-{hold}").as_str()),
+        );
+        let seats = vec![seat()];
+        let outcome = Outcome::Order { status, seats };
+        self.op(
+            who,
+            at,
+            Some(at + 5),
+            Call::OrderStatus { order: o, hold: h },
+            outcome,
+        )
+    }
+}
+
 fn seat() -> SeatId {
     SeatId::from("1-1")
 }
@@ -271,4 +306,70 @@ fn histories_export_as_jepsen_style_json_lines() {
     assert_eq!(lines[0]["f"], "hold");
     assert_eq!(lines[1]["value"]["hold"], "h1");
     assert_eq!(lines[3]["index"], 3);
+}
+
+/// A sold seat, then its owner cancels: the seat may come back and be sold
+/// to someone else, but only after the cancel was asked for.
+fn sold_then(b: &mut H) -> &mut H {
+    b.hold("a", 10, "h1", 1_000)
+        .order("a", 30, "h1", OrderStatus::Confirmed)
+        .read("b", 60, 3, SeatStatus::Sold)
+}
+
+#[test]
+fn a_cancelled_sale_may_come_back_and_be_sold_again() {
+    let mut b = H::default();
+    sold_then(&mut b)
+        .cancel("a", 100, "h1", true)
+        .read("b", 110, 3, SeatStatus::Sold)
+        .read("b", 300, 5, SeatStatus::Available)
+        .hold("b", 400, "h2", 2_000)
+        .order("b", 420, "h2", OrderStatus::Confirmed)
+        .status("a", 500, "h1", OrderStatus::Refunded);
+    let r = check(&b.h, 10_000);
+    assert_eq!(r.violations, Vec::<String>::new());
+    // A cancel whose answer was lost may have been taken.
+    let mut lost = H::default();
+    sold_then(&mut lost)
+        .cancel("a", 100, "h1", false)
+        .read("b", 300, 5, SeatStatus::Available);
+    assert!(check(&lost.h, 10_000).violations.is_empty());
+}
+
+#[test]
+fn a_seat_back_before_its_cancel_was_asked_for_is_a_violation() {
+    let mut b = H::default();
+    sold_then(&mut b)
+        .read("b", 80, 5, SeatStatus::Available)
+        .cancel("a", 100, "h1", true);
+    assert_eq!(check(&b.h, 10_000).violations.len(), 1);
+    // Without any cancel it is the plain "sold seat read available".
+    let mut none = H::default();
+    sold_then(&mut none).read("b", 300, 5, SeatStatus::Available);
+    assert_eq!(check(&none.h, 10_000).violations.len(), 1);
+}
+
+#[test]
+fn refund_failed_still_owns_its_seat_and_refunded_does_not() {
+    // REFUND_FAILED: the seats are not returned; a second buyer is a violation.
+    let mut b = H::default();
+    sold_then(&mut b)
+        .cancel("a", 100, "h1", true)
+        .status("a", 200, "h1", OrderStatus::RefundFailed)
+        .read("b", 300, 5, SeatStatus::Sold);
+    assert!(check(&b.h, 10_000).violations.is_empty());
+    let mut resold = H::default();
+    sold_then(&mut resold)
+        .cancel("a", 100, "h1", true)
+        .hold("b", 150, "h2", 2_000)
+        .status("a", 200, "h1", OrderStatus::RefundFailed);
+    assert_eq!(check(&resold.h, 10_000).violations.len(), 1);
+    // REFUNDED read while the seat is still read SOLD to it afterwards:
+    // the order does not own it once REFUNDED.
+    let mut wrong = H::default();
+    sold_then(&mut wrong)
+        .cancel("a", 100, "h1", true)
+        .status("a", 200, "h1", OrderStatus::Refunded)
+        .status("a", 300, "h1", OrderStatus::Confirmed);
+    assert_eq!(check(&wrong.h, 10_000).violations.len(), 1);
 }

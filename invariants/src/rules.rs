@@ -538,7 +538,8 @@ pub fn client_truth(s: &Snapshot) -> Verdict {
     let mut violations = Vec::new();
     let mut confirmed_to: BTreeMap<(&EventId, &SeatId), (&str, &OrderId)> = BTreeMap::new();
     let mut finals = 0;
-    for t in told {
+    let last = last_finals(told);
+    for (i, t) in told.iter().enumerate() {
         let ToldWhat::OrderFinal {
             order_id,
             event_id,
@@ -549,6 +550,14 @@ pub fn client_truth(s: &Snapshot) -> Verdict {
             continue;
         };
         finals += 1;
+        // Told CONFIRMED, then (after the client's own cancel) told how
+        // the cancellation ended: the later answer is the one that holds.
+        if let Some((j, later)) = last.get(&(t.client.as_str(), order_id))
+            && *j > i
+            && cancelled_after(*status, *later)
+        {
+            continue;
+        }
         let truth = orders.get(order_id).map(|o| o.status);
         if truth != Some(*status) {
             violations.push(format!(
@@ -582,6 +591,34 @@ pub fn client_truth(s: &Snapshot) -> Verdict {
         format!("{finals} final answers true"),
         violations,
     )
+}
+
+/// Per (client, order), the last final answer the client was told: its
+/// position and status.
+fn last_finals(told: &[crate::snapshot::Told]) -> BTreeMap<(&str, &OrderId), (usize, OrderStatus)> {
+    let mut last = BTreeMap::new();
+    for (i, t) in told.iter().enumerate() {
+        if let ToldWhat::OrderFinal {
+            order_id, status, ..
+        } = &t.what
+        {
+            last.insert((t.client.as_str(), order_id), (i, *status));
+        }
+    }
+    last
+}
+
+/// Whether an order told `earlier` may later be told `later` because it
+/// was cancelled after the sale in between.
+fn cancelled_after(earlier: OrderStatus, later: OrderStatus) -> bool {
+    use OrderStatus::{Cancelling, Confirmed, RefundFailed, Refunded};
+    matches!(
+        (earlier, later),
+        (
+            Confirmed | RefundFailed | Cancelling,
+            Refunded | RefundFailed | Cancelling
+        )
+    ) && earlier != later
 }
 
 /// Why `order` does not own `seat`, if it does not: no ticket of its own,

@@ -7,8 +7,12 @@
 //! release frees it. The system moves it on its own, at any point: a hold
 //! expires once its expiry is due (no earlier than the store said), an
 //! ordered hold is sold to its order or freed by it (a failed order
-//! releases its seats), and SOLD is final (there are no cancellations
-//! yet). An order told FAILED or CANCELLED does not own the seat at that
+//! releases its seats). SOLD stays SOLD until the order's owner asks to
+//! cancel it: from that call on the seat is RETURNING (still SOLD to the
+//! order) and may come back AVAILABLE at any later point — never before
+//! the call. An order read REFUNDED no longer owns the seat; one read
+//! REFUND_FAILED still does (its seats are not returned); CANCELLING says
+//! nothing. An order told FAILED or CANCELLED does not own the seat at that
 //! point (that nothing sells to it later is the end state's check,
 //! invariants 2 and 6). Reads — seat maps, a hold refused for taken seats, an order's
 //! final status — must match the state at some point of their interval.
@@ -29,8 +33,17 @@ type Who = usize;
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Seat {
     Available,
-    Held { who: Who, expires_ms: u64 },
-    Sold { who: Who },
+    Held {
+        who: Who,
+        expires_ms: u64,
+    },
+    Sold {
+        who: Who,
+    },
+    /// Sold, and its order's owner asked to cancel: it may come back.
+    Returning {
+        who: Who,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +70,12 @@ pub enum SeatOp {
     Taken,
     SoldTo(Who),
     NotSoldTo(Who),
+    /// The owner of `who`'s order asked to cancel it (`answered`: it was
+    /// taken; else the answer was lost and it may not have been).
+    Cancel {
+        who: Who,
+        answered: bool,
+    },
 }
 
 /// One projected operation: what it does and when it returned (store
@@ -85,6 +104,9 @@ impl SeatModel {
     /// Where `s` may be just before an operation that returned at `ret_ms`.
     fn drift(&self, s: &Seat, ret_ms: u64) -> Vec<Seat> {
         let mut out = vec![s.clone()];
+        if let Seat::Returning { .. } = s {
+            out.push(Seat::Available);
+        }
         if let Seat::Held { who, expires_ms } = s {
             let info = &self.holds[*who];
             if ret_ms >= *expires_ms || info.ordered {
@@ -126,6 +148,15 @@ impl SeatModel {
             SeatOp::Release {
                 answered: false, ..
             } => vec![s.clone()],
+            SeatOp::Cancel { who, answered } if *s == Seat::Sold { who: *who } => {
+                let mut v = vec![Seat::Returning { who: *who }];
+                if !answered {
+                    v.push(s.clone());
+                }
+                v
+            }
+            // A repeated cancel, or one of a seat already back: no change.
+            SeatOp::Cancel { .. } => vec![s.clone()],
             _ if Self::read_ok(s, op) => vec![s.clone()],
             _ => Vec::new(),
         }
@@ -135,8 +166,8 @@ impl SeatModel {
         match op {
             SeatOp::Read(st) => status(s) == *st,
             SeatOp::Taken => *s != Seat::Available,
-            SeatOp::SoldTo(w) => *s == Seat::Sold { who: *w },
-            SeatOp::NotSoldTo(w) => *s != Seat::Sold { who: *w },
+            SeatOp::SoldTo(w) => sold_to(s) == Some(*w),
+            SeatOp::NotSoldTo(w) => sold_to(s) != Some(*w),
             _ => false,
         }
     }
@@ -146,7 +177,15 @@ fn status(s: &Seat) -> SeatStatus {
     match s {
         Seat::Available => SeatStatus::Available,
         Seat::Held { .. } => SeatStatus::Held,
-        Seat::Sold { .. } => SeatStatus::Sold,
+        Seat::Sold { .. } | Seat::Returning { .. } => SeatStatus::Sold,
+    }
+}
+
+/// Whose order the seat is sold to, cancelling or not.
+fn sold_to(s: &Seat) -> Option<Who> {
+    match s {
+        Seat::Sold { who } | Seat::Returning { who } => Some(*who),
+        _ => None,
     }
 }
 
@@ -282,13 +321,23 @@ fn project_op<'h>(o: &'h Op, holds: &mut Holds, ttl_ms: u64) -> Vec<(Cow<'h, Sea
         (Call::OrderStatus { hold, .. }, Outcome::Order { status, seats }) => {
             let w = holds.who(hold);
             let op = match status {
-                OrderStatus::Pending => return Vec::new(),
-                OrderStatus::Confirmed => SeatOp::SoldTo(w),
-                _ => SeatOp::NotSoldTo(w),
+                OrderStatus::Pending | OrderStatus::Cancelling => return Vec::new(),
+                OrderStatus::Confirmed | OrderStatus::RefundFailed => SeatOp::SoldTo(w),
+                OrderStatus::Cancelled | OrderStatus::Failed | OrderStatus::Refunded => {
+                    SeatOp::NotSoldTo(w)
+                }
             };
             seats
                 .iter()
                 .map(|s| (Cow::Borrowed(s), op.clone()))
+                .collect()
+        }
+        (Call::Cancel { hold, .. }, Outcome::CancelTaken | Outcome::Unknown) => {
+            let (w, seats) = known(holds, hold);
+            let answered = o.outcome == Outcome::CancelTaken;
+            seats
+                .into_iter()
+                .map(|s| (Cow::Owned(s), SeatOp::Cancel { who: w, answered }))
                 .collect()
         }
         (Call::SeatMap, Outcome::Map { seats, .. }) => seats
@@ -437,6 +486,7 @@ pub fn describe(seat: &SeatId, ops: &[Op], origin_ms: u64) -> String {
                 Call::Release { hold } => format!("release {hold}"),
                 Call::Order { hold, .. } => format!("order {hold}"),
                 Call::OrderStatus { order, .. } => format!("status of {order}"),
+                Call::Cancel { order, .. } => format!("cancel {order}"),
                 Call::SeatMap => "seat map".to_owned(),
                 Call::Stream { .. } => "stream".to_owned(),
             };
@@ -450,6 +500,7 @@ pub fn describe(seat: &SeatId, ops: &[Op], origin_ms: u64) -> String {
                 Outcome::Taken { .. } => "taken".to_owned(),
                 Outcome::Refused { code, .. } => code.clone(),
                 Outcome::Placed { order } => format!("placed {order}"),
+                Outcome::CancelTaken => "cancelling".to_owned(),
                 Outcome::Order { status, .. } => format!("{status:?}"),
                 Outcome::Map { version, seats } | Outcome::Snapshot { version, seats } => {
                     let st = seats.iter().find(|(s, _)| s == seat).map(|(_, st)| *st);

@@ -39,7 +39,7 @@ pub fn judge(s: &Snapshot) -> (String, Vec<String>) {
     }
     let mut listed = 0;
     let (mut lost, mut twice) = (0, 0);
-    for e in s.ledger.iter().filter(|e| e.kind.is_settled()) {
+    for e in s.ledger.iter().filter(|e| e.kind.moves_money()) {
         let n = taken.get(&e.seq).map_or(0, Vec::len);
         if n == 1 {
             continue;
@@ -77,7 +77,7 @@ pub fn judge(s: &Snapshot) -> (String, Vec<String>) {
     let observed = format!(
         "{} batches take each of {} captures and refunds once (net {net} cents)",
         batches.len(),
-        s.ledger.iter().filter(|e| e.kind.is_settled()).count()
+        s.ledger.iter().filter(|e| e.kind.moves_money()).count()
     );
     (observed, violations)
 }
@@ -101,7 +101,7 @@ fn batch_breach(b: &SettlementBatch, entries: &BTreeMap<u64, &LedgerEntry>) -> O
                 b.batch_id
             ));
         };
-        if e.event_id != b.event_id || !e.kind.is_settled() {
+        if e.event_id != b.event_id || !e.kind.moves_money() {
             return Some(format!(
                 "batch {} of {} takes {:?} {seq} of {}",
                 b.batch_id, b.event_id, e.kind, e.event_id

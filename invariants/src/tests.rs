@@ -871,3 +871,24 @@ mod customer_limits {
 
     use crate::customers::store_breaches;
 }
+
+#[test]
+fn a_client_told_confirmed_then_refunded_was_told_the_truth() {
+    let mut s = after_the_sale();
+    let told = s.told.as_mut().unwrap();
+    told.push(told_final("3", "o3", OrderStatus::Confirmed, &["1-3"]));
+    told.push(told_final("3", "o3", OrderStatus::Refunded, &["1-3"]));
+    assert_eq!(check(&s), Vec::new());
+    // CONFIRMED never followed by the cancellation's end: a stale answer.
+    let mut stale = after_the_sale();
+    let told = stale.told.as_mut().unwrap();
+    told.push(told_final("3", "o3", OrderStatus::Confirmed, &["1-3"]));
+    only(&stale, "6-client-truth");
+    // CONFIRMED then FAILED is no cancellation: both answers are judged.
+    let mut odd = after_the_sale();
+    let told = odd.told.as_mut().unwrap();
+    told.push(told_final("3", "o3", OrderStatus::Confirmed, &["1-3"]));
+    told.push(told_final("3", "o3", OrderStatus::Failed, &["1-3"]));
+    only(&odd, "6-client-truth");
+    assert_eq!(check(&odd).len(), 3, "{:#?}", check(&odd));
+}

@@ -3,7 +3,10 @@
 //! flow in a seat rush — look, hold, order with an Idempotency-Key, poll
 //! until the order is final — retrying other seats when it loses, repeating
 //! an order with the same key after a timeout, and sometimes abandoning its
-//! hold (some of those press "cancel" long after the hold expired).
+//! hold (some of those press "cancel" long after the hold expired). Some
+//! buyers cancel their confirmed order (some twice: the same key again, or
+//! a new one) and follow it to REFUNDED; their seats go back on sale while
+//! other users are still hunting for seats.
 //!
 //! Every user first signs up and logs in at the users service (`accounts`)
 //! and shows its token on every hold and order call. Scalpers share an
@@ -204,6 +207,10 @@ pub struct Workload {
     pub abandon_rate: f64,
     /// Share of abandoners who press "cancel" after the hold expired.
     pub late_cancel_rate: f64,
+    /// Share of buyers who cancel their confirmed order.
+    pub cancel_rate: f64,
+    /// Share of those who ask to cancel a second time.
+    pub cancel_twice_rate: f64,
     /// Timeout of one user request.
     pub request_timeout_ms: u64,
     /// Late arrivals are spread over this window (simulated ms).
@@ -511,6 +518,91 @@ impl User {
         None
     }
 
+    /// Asks to cancel a confirmed order (a second time, with the same key
+    /// or a new one, for some) and follows it until the cancellation ends.
+    async fn cancel(&self, order_id: &OrderId, hold_id: &HoldId) {
+        self.pause(0, 5_000).await;
+        let mut asks = vec![format!("user-{}-cancel", self.id)];
+        if self.rng.unit_f64() < self.w.cancel_twice_rate {
+            let again = match self.rng.unit_f64() < 0.5 {
+                true => asks[0].clone(),
+                false => format!("user-{}-cancel-again", self.id),
+            };
+            asks.push(again);
+        }
+        let mut maybe_taken = false;
+        for key in &asks {
+            maybe_taken |= self.ask_cancel(order_id, hold_id, key).await;
+        }
+        if maybe_taken {
+            self.follow_cancel(order_id, hold_id).await;
+        }
+    }
+
+    /// One cancel request, repeated with its key after timeouts and 5xx;
+    /// whether it may have been taken.
+    async fn ask_cancel(&self, order_id: &OrderId, hold_id: &HoldId, key: &str) -> bool {
+        let path = format!("/api/orders/{order_id}/cancel");
+        for _ in 0..6 {
+            let p = self.rec.call(Call::Cancel {
+                order: order_id.clone(),
+                hold: hold_id.clone(),
+                key: key.to_owned(),
+            });
+            let client = self.pick(&self.order);
+            let headers = [("idempotency-key", key)];
+            match self.send(client, Method::POST, &path, None, &headers).await {
+                Some(r) if r.status == StatusCode::ACCEPTED => {
+                    self.rec.answer(p, Outcome::CancelTaken);
+                    return true;
+                }
+                Some(r) if r.status.is_client_error() => {
+                    self.rec.answer(p, refusal(Some(&r)));
+                    return false;
+                }
+                _ => self.pause(200, 800).await,
+            }
+        }
+        true
+    }
+
+    /// Polls a cancelled order until REFUNDED or REFUND_FAILED (bounded).
+    async fn follow_cancel(&self, order_id: &OrderId, hold_id: &HoldId) {
+        let path = format!("/api/orders/{order_id}");
+        for _ in 0..160 {
+            self.pause(250, 500).await;
+            let p = self.rec.call(Call::OrderStatus {
+                order: order_id.clone(),
+                hold: hold_id.clone(),
+            });
+            let client = self.pick(&self.order);
+            let Some(o) = self
+                .send(client, Method::GET, &path, None, &[])
+                .await
+                .filter(|r| r.status == StatusCode::OK)
+                .and_then(|r| r.json::<OrderView>())
+            else {
+                continue;
+            };
+            let seats = o.seat_ids.clone();
+            self.rec.answer(
+                p,
+                Outcome::Order {
+                    status: o.status,
+                    seats,
+                },
+            );
+            if matches!(o.status, OrderStatus::Refunded | OrderStatus::RefundFailed) {
+                self.tell(Told::OrderFinal {
+                    order_id: order_id.clone(),
+                    status: o.status,
+                    seats: o.seat_ids,
+                });
+                return;
+            }
+        }
+    }
+
     /// Joins the waiting room and asks for the place until admitted:
     /// the admission token, or `None` (gave up, the place was lost, or the
     /// deadline came).
@@ -712,7 +804,12 @@ impl User {
                 continue;
             };
             match self.follow(&order_id, &hold_id).await {
-                Some(OrderStatus::Confirmed) => return,
+                Some(OrderStatus::Confirmed) => {
+                    if self.rng.unit_f64() < self.w.cancel_rate {
+                        self.cancel(&order_id, &hold_id).await;
+                    }
+                    return;
+                }
                 Some(_) => {}
                 // Still pending when patience ran out: do not buy twice.
                 None => return,

@@ -15,7 +15,7 @@ use crate::record::{Log, Recorder, SharedLog};
 use crate::remote::{self, RemoteEventBus, RemoteQueueStore, RemoteSeatStore};
 use crate::users::{self, History, SharedHistory, Workload};
 use crate::watchers::{self, SharedView};
-use crate::zoo::after_sale::UnkeyedSettlements;
+use crate::zoo::after_sale::{KeylessRefunds, ReturnBeforeVoid, UnkeyedSettlements};
 use crate::zoo::{self, Bug, KeylessPayments, ZooQueueStore, ZooSeatStore};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -88,6 +88,8 @@ pub struct SimConfig {
     pub waiting_room: Option<WaitingRoomSim>,
     /// Scalpers among the users (`None`: every user is an honest buyer).
     pub scalpers: Option<ScalperSim>,
+    /// Share of buyers who cancel their confirmed order (after the sale).
+    pub cancel_rate: f64,
 }
 
 impl SimConfig {
@@ -148,6 +150,7 @@ impl SimConfig {
                 accounts: 2,
                 processes: 3,
             }),
+            cancel_rate: 0.25,
         }
     }
 
@@ -171,6 +174,9 @@ impl SimConfig {
                 scalper_rate: 0.05,
             }),
             scalpers: None,
+            // This world judges that the queue sells every seat; the
+            // rush worlds exercise cancellations.
+            cancel_rate: 0.0,
         }
     }
 
@@ -202,6 +208,7 @@ impl SimConfig {
                 accounts: 4,
                 processes: 4,
             }),
+            cancel_rate: 0.25,
         }
     }
 }
@@ -258,6 +265,10 @@ pub fn sim_settings(bug: Option<Bug>) -> SimSettings {
     s.saga.place_grace_ms = 2_000;
     s.reservation.sweep_interval_ms = 200;
     s.settlement.interval_ms = 500;
+    // A refund the gateway keeps refusing (a partition) gives up within
+    // the run: REFUND_FAILED is a state the checkers must see too.
+    s.refund.deadline_ms = 15_000;
+    s.refund.return_resend_ms = 2_000;
     s.catalog.feed_poll_ms = 100;
     s.catalog.sse_heartbeat_ms = 2_000;
     // A watcher cut off for a few hundred ms of the rush misses more
@@ -553,7 +564,14 @@ async fn order_host(sh: Arc<Shared>, name: String, replica: usize, inc: u32) -> 
     if sh.bug == Some(Bug::PaymentRetryWithoutKey) {
         payment = Arc::new(KeylessPayments::new(payment));
     }
-    let repo: Arc<dyn OrderRepository> = sh.orders.clone();
+    let mut repo: Arc<dyn OrderRepository> = sh.orders.clone();
+    if sh.bug == Some(Bug::ReturnBeforeVoid) {
+        repo = Arc::new(ReturnBeforeVoid::new(
+            repo,
+            sh.remote_seats(),
+            ctx.clock.clone(),
+        ));
+    }
     let state = OrderState {
         ctx: ctx.clone(),
         repo,
@@ -673,7 +691,8 @@ fn shared(seed: u64, cfg: &SimConfig, bug: Option<Bug>) -> anyhow::Result<Arc<Sh
             b @ (Bug::UnfencedConfirm
             | Bug::ReleaseWithoutOwnerCheck
             | Bug::LimitCheckedBeforeHold
-            | Bug::StaleMapVersion),
+            | Bug::StaleMapVersion
+            | Bug::UnfencedReturn),
         ) => Arc::new(ZooSeatStore::new(mem_seats.clone(), b)),
         _ => mem_seats.clone(),
     };
@@ -694,9 +713,10 @@ fn shared(seed: u64, cfg: &SimConfig, bug: Option<Bug>) -> anyhow::Result<Arc<Sh
     let mem_payments = Arc::new(MemPaymentRepository::new());
     let unkeyed = (bug == Some(Bug::SettlementCountedTwice))
         .then(|| Arc::new(UnkeyedSettlements::new(mem_payments.clone())));
-    let payments: Arc<dyn PaymentRepository> = match &unkeyed {
-        Some(u) => u.clone(),
-        None => mem_payments,
+    let payments: Arc<dyn PaymentRepository> = match (&unkeyed, bug) {
+        (Some(u), _) => u.clone(),
+        (None, Some(Bug::RefundWithoutKey)) => Arc::new(KeylessRefunds::new(mem_payments)),
+        (None, _) => mem_payments,
     };
     let sh = Arc::new(Shared {
         seed,
@@ -861,6 +881,8 @@ fn add_users(
         max_attempts: 12,
         abandon_rate: 0.15,
         late_cancel_rate: 0.5,
+        cancel_rate: cfg.cancel_rate,
+        cancel_twice_rate: 0.3,
         request_timeout_ms: 2_000,
         arrival_window_ms: cfg.user_deadline_ms * 2 / 3,
         queue: cfg.waiting_room.as_ref().map(|w| users::QueueFlow {
@@ -992,6 +1014,7 @@ pub fn run(
     let now_ms = EPOCH_MS + sim.elapsed().as_millis() as u64;
     limit_samples.sample(&sh, now_ms);
     close_settlements(&sh, now_ms, &mut trace);
+    mark_resold(&sh);
     drop(sim);
     Ok(Outcome {
         truth: Truth {
@@ -1012,6 +1035,32 @@ pub fn run(
         },
         trace,
     })
+}
+
+/// Marks [`Probe::ReturnedSeatResold`] once per seat that has a voided
+/// ticket (a cancellation returned it) and a valid one of another order.
+fn mark_resold(sh: &Shared) {
+    let (Ok(voided), Ok(valid)) = (sync(sh.orders.voided_tickets()), sync(sh.orders.tickets()))
+    else {
+        return;
+    };
+    let owners: std::collections::BTreeMap<_, _> = valid
+        .iter()
+        .map(|t| ((&t.event_id, &t.seat_id), &t.order_id))
+        .collect();
+    let mut resold: Vec<_> = voided
+        .iter()
+        .filter(|t| {
+            owners
+                .get(&(&t.event_id, &t.seat_id))
+                .is_some_and(|o| **o != t.order_id)
+        })
+        .map(|t| (&t.event_id, &t.seat_id))
+        .collect();
+    resold.dedup();
+    for _ in resold {
+        probe::reached(Probe::ReturnedSeatResold);
+    }
 }
 
 /// What an operator does before auditing: closes every batch left to
@@ -1091,7 +1140,7 @@ fn probe_fault(sh: &Shared, fault: &Fault) {
             probe::reached(Probe::RedisCrashWithLiveHolds);
         }
     } else if host.starts_with("order")
-        && sync(sh.orders.orders()).is_ok_and(|os| os.iter().any(|o| !o.saga.is_done()))
+        && sync(sh.orders.orders()).is_ok_and(|os| os.iter().any(|o| !o.is_settled()))
     {
         probe::reached(Probe::OrderCrashMidSaga);
     }
@@ -1170,7 +1219,7 @@ fn is_quiescent(sh: &Shared, now_ms: u64) -> bool {
         return false;
     };
     let backlog = sync(sh.orders.outbox_backlog()).unwrap_or(1);
-    orders.iter().all(|o| o.saga.is_done())
+    orders.iter().all(|o| o.is_settled())
         && backlog == 0
         && sh.bus.lag(topics::RESERVATION_COMMANDS, "reservation") == 0
         && sh.bus.lag(topics::ORDER_SAGA, "order-saga") == 0

@@ -64,6 +64,15 @@ pub enum Bug {
     /// rounds) over batches with no unique key on the ledger entry: after
     /// the payment service crashes, entries are settled a second time.
     SettlementCountedTwice,
+    /// The cancel saga returns the seats before voiding the tickets, and
+    /// then voids only tickets of seats the order still holds: none.
+    ReturnBeforeVoid,
+    /// The refund is retried without its idempotency key: the gateway
+    /// cannot recognise the retry and refunds again.
+    RefundWithoutKey,
+    /// Returning a cancelled order's seats frees them whoever they are
+    /// sold to now (a late or repeated return frees a resold seat).
+    UnfencedReturn,
 }
 
 pub const ALL: &[Bug] = &[
@@ -79,6 +88,9 @@ pub const ALL: &[Bug] = &[
     Bug::AbandonedNeverRemoved,
     Bug::StaleMapVersion,
     Bug::SettlementCountedTwice,
+    Bug::ReturnBeforeVoid,
+    Bug::RefundWithoutKey,
+    Bug::UnfencedReturn,
 ];
 
 impl Bug {
@@ -96,6 +108,9 @@ impl Bug {
             Bug::AbandonedNeverRemoved => "abandoned-never-removed",
             Bug::StaleMapVersion => "stale-map-version",
             Bug::SettlementCountedTwice => "settlement-counted-twice",
+            Bug::ReturnBeforeVoid => "return-before-void",
+            Bug::RefundWithoutKey => "refund-without-key",
+            Bug::UnfencedReturn => "unfenced-return",
         }
     }
 
@@ -139,6 +154,15 @@ impl Bug {
             Bug::SettlementCountedTwice => {
                 "settlement remembers its progress in memory over batches with no unique entry key: after a crash it settles entries again"
             }
+            Bug::ReturnBeforeVoid => {
+                "a cancellation returns the seats first, then voids only tickets of seats it still holds (none): REFUNDED with a valid ticket"
+            }
+            Bug::RefundWithoutKey => {
+                "a refund retried without its idempotency key is paid again (the gateway cannot tell it from a new one)"
+            }
+            Bug::UnfencedReturn => {
+                "returning a cancelled order's seats frees them whoever holds or bought them now"
+            }
         }
     }
 
@@ -157,6 +181,9 @@ impl Bug {
             Bug::AbandonedNeverRemoved => ("none", 3),
             Bug::StaleMapVersion => ("none", 3),
             Bug::SettlementCountedTwice => ("service-crashes", 3),
+            Bug::ReturnBeforeVoid => ("none", 3),
+            Bug::RefundWithoutKey => ("payment-timeouts", 5),
+            Bug::UnfencedReturn => ("kafka-outage", 5),
         }
     }
 
@@ -340,6 +367,11 @@ impl SeatStore for ZooSeatStore {
         c: Option<&str>,
         now: UnixMs,
     ) -> Result<Vec<SeatId>, SeatStoreError> {
+        if self.bug == Bug::UnfencedReturn {
+            // BUG: free them, whoever they are sold to now.
+            self.inner.overwrite_seats_unchecked(e, seats, None);
+            return Ok(seats.to_vec());
+        }
         self.inner.return_seats(e, seats, o, c, now).await
     }
 }

@@ -217,6 +217,13 @@ async fn healthy_and_consistent(app: &TestApp) {
     let hold = app.hold_ok("comedy-hour", &["5-5"]).await;
     let order = app.order_ok(&hold, "after-the-storm").await;
     assert_eq!(app.wait_terminal(&order).await["status"], "CONFIRMED");
+    // As an operator would before auditing: settle what is left.
+    let close = format!(
+        "http://{}/internal/settlements/close",
+        app.embedded().payment_addr
+    );
+    let closed = app.http.post(close).send().await.unwrap();
+    assert_eq!(closed.status(), StatusCode::OK);
     let h = &app.embedded().handles;
     let stores = ticketing_invariants::Stores {
         seats: h.seats.as_ref(),

@@ -256,10 +256,10 @@ pub struct LedgerEntry {
 }
 
 impl LedgerKind {
-    /// Whether an entry of this kind moved money and so is settled: a
-    /// capture (paid in) or a refund (paid back). Authorizations, voids
-    /// and declines move nothing.
-    pub fn is_settled(self) -> bool {
+    /// Whether an entry of this kind moved money, and so goes into a
+    /// settlement batch: a capture (paid in) or a refund (paid back).
+    /// Authorizations, voids and declines move nothing.
+    pub fn moves_money(self) -> bool {
         matches!(self, LedgerKind::Capture | LedgerKind::Refund)
     }
 }

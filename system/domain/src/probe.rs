@@ -50,11 +50,21 @@ pub enum Probe {
     /// An order replica went down while sagas were between steps (marked
     /// by the simulator).
     OrderCrashMidSaga,
+    /// A cancelled order's refund call failed (the saga retries it with
+    /// the same key).
+    RefundRetried,
+    /// A cancellation reached REFUNDED: money back, seats back on sale.
+    OrderRefunded,
+    /// A refund was given up after its deadline (REFUND_FAILED).
+    RefundGaveUp,
+    /// A seat returned by a cancellation was sold again to another order
+    /// (marked by the simulator, which sees the tickets).
+    ReturnedSeatResold,
 }
 
 impl Probe {
     /// Every probe, in a fixed order.
-    pub const ALL: [Probe; 12] = [
+    pub const ALL: [Probe; 16] = [
         Probe::ConfirmRefusedAfterExpiry,
         Probe::PaymentVoided,
         Probe::PaymentCallTimedOut,
@@ -67,6 +77,10 @@ impl Probe {
         Probe::AdmissionStepFailed,
         Probe::RedisCrashWithLiveHolds,
         Probe::OrderCrashMidSaga,
+        Probe::RefundRetried,
+        Probe::OrderRefunded,
+        Probe::RefundGaveUp,
+        Probe::ReturnedSeatResold,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -83,6 +97,10 @@ impl Probe {
             Probe::AdmissionStepFailed => "admission-step-failed",
             Probe::RedisCrashWithLiveHolds => "redis-crash-with-live-holds",
             Probe::OrderCrashMidSaga => "order-crash-mid-saga",
+            Probe::RefundRetried => "refund-retried",
+            Probe::OrderRefunded => "order-refunded",
+            Probe::RefundGaveUp => "refund-gave-up",
+            Probe::ReturnedSeatResold => "returned-seat-resold",
         }
     }
 

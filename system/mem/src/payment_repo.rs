@@ -51,7 +51,7 @@ impl Inner {
                 .ok()
                 .and_then(|s| s.checked_sub(1))
                 .and_then(|i| self.ledger.get(i))
-                .filter(|e| &e.event_id == event_id && e.kind.is_settled())
+                .filter(|e| &e.event_id == event_id && e.kind.moves_money())
                 .ok_or_else(|| {
                     RepoError::Invalid(format!("entry {seq} is not settled in {event_id}"))
                 })?;
@@ -111,7 +111,7 @@ impl PaymentRepository for MemPaymentRepository {
         Ok(inner
             .ledger
             .iter()
-            .filter(|e| e.kind.is_settled() && !inner.settled.contains_key(&e.seq))
+            .filter(|e| e.kind.moves_money() && !inner.settled.contains_key(&e.seq))
             .take(limit)
             .cloned()
             .collect())
@@ -161,7 +161,7 @@ impl PaymentRepository for MemPaymentRepository {
                 });
             stat.count += 1;
             stat.amount_cents += e.amount_cents;
-            if e.kind.is_settled() && !inner.settled.contains_key(&e.seq) {
+            if e.kind.moves_money() && !inner.settled.contains_key(&e.seq) {
                 stat.unsettled += 1;
             }
         }

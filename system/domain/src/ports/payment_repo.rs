@@ -26,7 +26,7 @@ pub trait PaymentRepository: Send + Sync + std::fmt::Debug {
     /// The ledger in append order.
     async fn ledger(&self) -> Result<Vec<LedgerEntry>, RepoError>;
 
-    /// Up to `limit` entries that move money ([`LedgerKind::is_settled`])
+    /// Up to `limit` entries that move money ([`LedgerKind::moves_money`])
     /// and that no batch has taken yet, in append order.
     async fn unsettled(&self, limit: usize) -> Result<Vec<LedgerEntry>, RepoError>;
 

@@ -23,6 +23,7 @@ use crate::customer::Caller;
 use crate::error::ApiError;
 use ticketing_domain::messages::{BusMessage, topics};
 use ticketing_domain::ports::{GatewayError, OrderRecord, RepoError, SagaUpdate};
+use ticketing_domain::probe::{self, Probe};
 use ticketing_domain::refund::{
     self as refund_sm, CancelRefusal, RefundCommand, RefundInput, RefundState, RefundTransition,
 };
@@ -210,6 +211,7 @@ impl OrderState {
             },
             Err(e) => e,
         };
+        probe::reached(Probe::RefundRetried);
         self.back_off(order, &why).await?;
         Ok(None)
     }
@@ -252,6 +254,10 @@ fn finished(order_id: &OrderId, state: RefundState) {
     }
     let status = state.order_status();
     metrics::counter!(crate::metrics::ORDERS_FINISHED, "status" => status.as_str()).increment(1);
+    probe::reached(match state {
+        RefundState::RefundFailed => Probe::RefundGaveUp,
+        _ => Probe::OrderRefunded,
+    });
     if state == RefundState::RefundFailed {
         tracing::error!(%order_id, "refund given up after its deadline: an operator's to retry");
     } else {
