@@ -17,6 +17,48 @@ pub fn merge(parts: &[Summary], slo: &Slo) -> anyhow::Result<Summary> {
     Ok(out)
 }
 
+/// Demand exceeds capacity once there are as many people as seats (each
+/// wants at least one): then every seat must sell. Seats given back by
+/// cancellations (`--cancel-share`) may sell again: then the sales must
+/// reach the capacity and what buyers kept must not exceed it.
+fn sold_out_check(o: &crate::summary::OnsaleFigures) -> Check {
+    let must_sell_out = o.arrivals >= o.seats;
+    let returned = o.after_sale.as_ref().map_or(0, |a| a.seats_returned);
+    let kept = o.seats_sold.saturating_sub(returned);
+    let observed = format!(
+        "{} of {} seats to {} buyers ({} arrivals){}; sold out in {}",
+        o.seats_sold,
+        o.seats,
+        o.buyers,
+        o.arrivals,
+        match returned {
+            0 => String::new(),
+            r => format!(", {r} given back by cancellations ({kept} kept)"),
+        },
+        o.sell_out_ms
+            .map(|ms| format!("{:.2} s", ms as f64 / 1000.0))
+            .unwrap_or_else(|| "-".into())
+    );
+    let (required, passed) = match (must_sell_out, returned) {
+        (true, 0) => (format!("= {}", o.seats), o.seats_sold == o.seats),
+        (true, _) => (
+            format!(">= {} sold, <= {} kept", o.seats, o.seats),
+            o.seats_sold >= o.seats && kept <= o.seats,
+        ),
+        (false, _) => (
+            format!("<= {} kept (fewer people than seats)", o.seats),
+            kept <= o.seats,
+        ),
+    };
+    check(
+        "sold = capacity when demand exceeds it",
+        "onsale",
+        observed,
+        required,
+        passed,
+    )
+}
+
 fn check(rule: &str, scope: &str, observed: String, limit: String, passed: bool) -> Check {
     Check {
         rule: rule.into(),
@@ -311,33 +353,7 @@ pub fn judge(summary: &Summary, slo: &Slo) -> Verdict {
     }
 
     if let Some(o) = &summary.onsale {
-        // Demand exceeds capacity once there are as many people as seats
-        // (each wants at least one): then every seat must sell.
-        let must_sell_out = o.arrivals >= o.seats;
-        checks.push(check(
-            "sold = capacity when demand exceeds it",
-            "onsale",
-            format!(
-                "{} of {} seats to {} buyers ({} arrivals); sold out in {}",
-                o.seats_sold,
-                o.seats,
-                o.buyers,
-                o.arrivals,
-                o.sell_out_ms
-                    .map(|ms| format!("{:.2} s", ms as f64 / 1000.0))
-                    .unwrap_or_else(|| "-".into())
-            ),
-            if must_sell_out {
-                format!("= {}", o.seats)
-            } else {
-                format!("<= {} (fewer people than seats)", o.seats)
-            },
-            if must_sell_out {
-                o.seats_sold == o.seats
-            } else {
-                o.seats_sold <= o.seats
-            },
-        ));
+        checks.push(sold_out_check(o));
     }
 
     if let Some((o, sc)) = summary

@@ -169,8 +169,9 @@ struct RunArgs {
     /// Share of orders sent twice with the same Idempotency-Key.
     #[arg(long, default_value_t = 0.1)]
     retry_share: f64,
-    /// Share of confirmed purchases cancelled afterwards (then polled to
-    /// REFUNDED; a tenth of them send the cancel twice).
+    /// Share of confirmed orders cancelled afterwards, in the purchase and
+    /// onsale scenarios (then polled to REFUNDED; a tenth of them send the
+    /// cancel twice).
     #[arg(long, default_value_t = 0.0)]
     cancel_share: f64,
     /// Seat changes per second made by the SSE writer.

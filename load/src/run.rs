@@ -12,6 +12,7 @@ use crate::live::{self, LivePlan};
 use crate::open::{ArrivalPlan, OpenRun, Schedule};
 use crate::record::Percentiles;
 use crate::resources;
+use crate::scenarios::after_sale::AfterSale;
 use crate::scenarios::browse::BrowseCtx;
 use crate::scenarios::holds::HoldsCtx;
 use crate::scenarios::onsale::OnsaleCtx;
@@ -371,7 +372,7 @@ async fn create_events(api: &Api, opts: &RunOptions, run_time: Duration) -> anyh
         }
         let (hold, abandon, retry) = (opts.hold_seconds, opts.abandon_share, opts.retry_share);
         let mut ctx = PurchaseCtx::new(ids, hold, abandon, retry);
-        ctx.cancel_share = opts.cancel_share;
+        ctx.after_sale = AfterSale::new(opts.cancel_share, ctx.poll_timeout);
         purchase = Some(ctx);
     }
     let mut sse = None;
@@ -407,7 +408,9 @@ async fn create_events(api: &Api, opts: &RunOptions, run_time: Duration) -> anyh
             .into_iter()
             .map(|s| (s.seat_id.0, s.row, s.col))
             .collect();
-        onsale = Some(OnsaleCtx::new(id, seats, opts.hold_seconds));
+        let mut o = OnsaleCtx::new(id, seats, opts.hold_seconds);
+        o.after_sale = AfterSale::new(opts.cancel_share, o.poll_timeout);
+        onsale = Some(o);
     }
     let mut holds = None;
     if opts.scenario == ScenarioName::Holds {
@@ -817,14 +820,7 @@ fn summarize(
         endpoints,
         timeline,
         rush: ctx.rush.as_ref().map(rush_figures),
-        purchase: ctx.purchase.as_ref().map(|p| {
-            let mut f = p.counts.lock().unwrap_or_else(|e| e.into_inner()).clone();
-            f.time_to_terminal =
-                Percentiles::of(&p.time_to_terminal.lock().unwrap_or_else(|e| e.into_inner()));
-            f.time_to_refunded =
-                Percentiles::of(&p.time_to_refunded.lock().unwrap_or_else(|e| e.into_inner()));
-            f
-        }),
+        purchase: ctx.purchase.as_ref().map(PurchaseCtx::figures),
         sse: ctx.sse.as_ref().map(sse_figures),
         onsale: ctx.onsale.as_ref().map(|o| o.figures(&ctx.shared)),
         waiting,
@@ -1109,6 +1105,9 @@ pub fn figures_table(s: &Summary) -> String {
         if let Some(sc) = &o.scalpers {
             out.push_str(&scalpers_line(sc, o.seats));
         }
+        if let Some(a) = o.after_sale.as_ref().filter(|a| a.cancels > 0) {
+            out.push_str(&after_sale_line(a));
+        }
     }
     if let Some(p) = &s.purchase {
         out.push_str(&format!(
@@ -1125,15 +1124,14 @@ pub fn figures_table(s: &Summary) -> String {
             p.time_to_terminal.p95_ms
         ));
         if p.cancels > 0 {
-            out.push_str(&format!(
-                "after the sale: {} confirmed orders cancelled: {} refunded, {} refund failed, {} unresolved; cancel→refunded p50 {:.0} ms p95 {:.0} ms\n",
-                p.cancels,
-                p.refunded,
-                p.refund_failed,
-                p.cancels_unresolved,
-                p.time_to_refunded.p50_ms,
-                p.time_to_refunded.p95_ms
-            ));
+            out.push_str(&after_sale_line(&crate::summary::AfterSaleFigures {
+                cancels: p.cancels,
+                refunded: p.refunded,
+                seats_returned: 0,
+                refund_failed: p.refund_failed,
+                cancels_unresolved: p.cancels_unresolved,
+                time_to_refunded: p.time_to_refunded,
+            }));
         }
     }
     if let Some(x) = &s.sse {
@@ -1205,6 +1203,19 @@ pub fn figures_table(s: &Summary) -> String {
         ));
     }
     out
+}
+
+/// Cancellations after the sale and how they ended, one line.
+fn after_sale_line(a: &crate::summary::AfterSaleFigures) -> String {
+    format!(
+        "after the sale: {} confirmed orders cancelled: {} refunded, {} refund failed, {} unresolved; cancel→refunded p50 {:.0} ms p95 {:.0} ms\n",
+        a.cancels,
+        a.refunded,
+        a.refund_failed,
+        a.cancels_unresolved,
+        a.time_to_refunded.p50_ms,
+        a.time_to_refunded.p95_ms
+    )
 }
 
 /// The onsale's scalpers beside the honest people, one line.

@@ -117,6 +117,24 @@ pub struct OnsaleFigures {
     /// The scalpers and what honest people got beside them (`--scalper-share`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scalpers: Option<ScalperFigures>,
+    /// Buyers who cancelled (`--cancel-share`), and how it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_sale: Option<AfterSaleFigures>,
+}
+
+/// Confirmed orders cancelled (`--cancel-share`) and how they ended.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AfterSaleFigures {
+    pub cancels: u64,
+    pub refunded: u64,
+    /// Seats of the REFUNDED orders (back on sale).
+    pub seats_returned: u64,
+    pub refund_failed: u64,
+    /// Cancellations not REFUNDED or REFUND_FAILED when the user stopped polling.
+    pub cancels_unresolved: u64,
+    /// Cancel accepted (202) to REFUNDED seen by the client.
+    pub time_to_refunded: Percentiles,
 }
 
 /// The onsale's scalpers: bots (arrivals acting for a few shared accounts,
@@ -639,6 +657,26 @@ fn merge_onsale(parts: &[Summary]) -> Option<OnsaleFigures> {
             .max_by(|a, b| a.p95_ms.total_cmp(&b.p95_ms))
             .unwrap_or_default(),
         scalpers: merge_scalpers(&all),
+        after_sale: merge_after_sale(&all),
+    })
+}
+
+/// After-sale counts add up; the time to REFUNDED keeps the worst part's.
+fn merge_after_sale(all: &[&OnsaleFigures]) -> Option<AfterSaleFigures> {
+    let parts: Vec<&AfterSaleFigures> = all.iter().filter_map(|o| o.after_sale.as_ref()).collect();
+    parts.first()?;
+    let sum = |f: fn(&AfterSaleFigures) -> u64| parts.iter().map(|p| f(p)).sum();
+    Some(AfterSaleFigures {
+        cancels: sum(|p| p.cancels),
+        refunded: sum(|p| p.refunded),
+        seats_returned: sum(|p| p.seats_returned),
+        refund_failed: sum(|p| p.refund_failed),
+        cancels_unresolved: sum(|p| p.cancels_unresolved),
+        time_to_refunded: parts
+            .iter()
+            .map(|p| p.time_to_refunded)
+            .max_by(|a, b| a.p95_ms.total_cmp(&b.p95_ms))
+            .unwrap_or_default(),
     })
 }
 

@@ -560,6 +560,51 @@ async fn an_onsale_sells_every_seat_once_to_more_people_than_seats() {
     );
 }
 
+/// The onsale with `--cancel-share`: buyers give seats back during the
+/// sale, later arrivals buy them; the audit holds refunds, resales and
+/// settlement to the ledger, and the capacity row counts the returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_onsale_with_cancellations_resells_returned_seats_and_settles() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = Target::embedded(23).await.unwrap();
+    let mut o = opts(ScenarioName::Onsale, dir.path(), 23);
+    o.seats = 200;
+    o.cancel_share = 0.3;
+    o.open = Some(ticketing_load::run::OpenOptions {
+        plan: ticketing_load::open::ArrivalPlan::Poisson {
+            count: 600,
+            window_ms: 3000,
+            seed: 23,
+        },
+        max_users: 600,
+        late: Duration::from_millis(3000),
+    });
+    o.slo = Slo::default().with(&Overrides {
+        p95_ms: Some(60_000.0),
+        ..Overrides::default()
+    });
+    let s = run(&target, &o).await.unwrap();
+    target.stop(None).await.unwrap();
+    let f = s.onsale.as_ref().unwrap();
+    let a = f.after_sale.as_ref().expect("after-sale figures");
+    assert!(a.cancels > 0 && a.refunded == a.cancels, "{a:?}");
+    assert_eq!((a.refund_failed, a.cancels_unresolved), (0, 0), "{a:?}");
+    // Returned seats were bought again: more sales than seats.
+    assert!(f.seats_sold > f.seats, "{f:?}");
+    let audit = s.audit.as_ref().unwrap();
+    assert_eq!(audit.oversold, 0);
+    assert_eq!(audit.sold_seats, f.seats_sold - a.seats_returned, "{f:?}");
+    assert!(audit.checks.iter().all(|c| c.passed), "{:?}", audit.checks);
+    let m = &audit.money;
+    assert!(m.batches.is_some_and(|b| b > 0), "{m:?}");
+    assert!(m.refunded_cents > 0 && m.settled_net_cents == m.captured_cents - m.refunded_cents);
+    assert!(
+        s.verdict.as_ref().unwrap().passed,
+        "failed: {:?}",
+        failed_checks(&s)
+    );
+}
+
 /// One onsale with scalper bots (5 % of 600 arrivals, on 3 accounts)
 /// against `target`, judged against limits of 8 seats / 2 holds.
 async fn scalped_onsale(target: &Target, dir: &Path, seed: u64) -> Summary {

@@ -189,7 +189,7 @@ fn a_violation_shows_its_invariant_repro_command_and_trace_excerpt() {
         .find(|r| r.area == "simulation")
         .unwrap();
     assert!(
-        sim.observed.starts_with("13 of 14 runs passed"),
+        sim.observed.starts_with("15 of 16 runs passed"),
         "{}",
         sim.observed
     );

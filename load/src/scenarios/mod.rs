@@ -14,6 +14,7 @@
 //! imports only `shared` (and `record`, `client`), never this file or
 //! another scenario.
 
+pub mod after_sale;
 pub mod browse;
 pub mod holds;
 pub mod onsale;

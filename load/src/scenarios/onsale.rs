@@ -14,6 +14,7 @@
 //!
 //! Every loop is bounded by [`ATTEMPTS_MAX`] and the run's deadline.
 
+use super::after_sale::{AfterSale, Kept};
 use super::shared::{Req, Shared, body, call, place_order, poll_order, state, token};
 use crate::summary::{OnsaleFigures, ScalperFigures};
 use goose::prelude::*;
@@ -52,6 +53,8 @@ pub struct OnsaleCtx {
     last_sale: Mutex<Option<Instant>>,
     /// The scalpers' share of the arrivals (`None`: none).
     pub scalping: Option<Scalping>,
+    /// Buyers who cancel (`--cancel-share`; none by default).
+    pub after_sale: AfterSale,
 }
 
 /// `--scalper-share` and `--scalper-accounts`.
@@ -107,6 +110,7 @@ impl OnsaleCtx {
             first_arrival: Mutex::new(None),
             last_sale: Mutex::new(None),
             scalping: None,
+            after_sale: AfterSale::new(0.0, Duration::from_secs(30)),
         }
     }
 
@@ -169,6 +173,7 @@ impl OnsaleCtx {
         if let (Some(a), Some(b), true) = (first, last, f.seats_sold >= f.seats) {
             f.sell_out_ms = Some(b.saturating_duration_since(a).as_millis() as u64);
         }
+        f.after_sale = (self.after_sale.share > 0.0).then(|| self.after_sale.figures());
         f
     }
 
@@ -412,7 +417,12 @@ pub async fn shop(
             o.sold(n);
             o.count(|c| c.buyers += 1);
             o.count_scalpers(|sc| sc.honest_seats_sold += n);
-            bought(ctx, o, user, &order_id, &seats);
+            let after = o
+                .after_sale
+                .maybe_cancel(ctx, user, &order_id, (&o.event_id, &seats));
+            if after.await? == Kept::Kept {
+                bought(ctx, o, user, &order_id, &seats);
+            }
         }
         Some(_) => o.count(|c| c.not_confirmed += 1),
         None => o.count(|c| c.unresolved += 1),

@@ -3,12 +3,12 @@
 //! terminal. A share of users walk away from their hold; a share send the
 //! order twice with the same key (both answers must name the same order);
 //! with `--cancel-share`, a share cancel their confirmed order and poll it
-//! to REFUNDED (a tenth of them send the cancel twice, with another key:
-//! the second must start nothing).
+//! to REFUNDED (`super::after_sale`).
 //!
 //! The run's purchase events are a pool of small events (a seat map a real
 //! page would load), so seat maps stay small while the pool lasts.
 
+use super::after_sale::{AfterSale, Kept};
 use super::shared::{
     Req, Shared, available_seats, body, call, pause, place_order, poll_order, state, token,
 };
@@ -34,13 +34,12 @@ pub struct PurchaseCtx {
     pub abandon_share: f64,
     /// Share of orders sent a second time with the same key, in [0, 1].
     pub retry_share: f64,
-    /// Share of confirmed orders cancelled afterwards, in [0, 1].
-    pub cancel_share: f64,
     /// Longest a user polls one order.
     pub poll_timeout: Duration,
     pub counts: Mutex<PurchaseFigures>,
     pub time_to_terminal: Mutex<Histogram<u64>>,
-    pub time_to_refunded: Mutex<Histogram<u64>>,
+    /// Buyers who cancel (`--cancel-share`; none by default).
+    pub after_sale: AfterSale,
 }
 
 impl PurchaseCtx {
@@ -50,12 +49,32 @@ impl PurchaseCtx {
             hold_seconds,
             abandon_share: abandon,
             retry_share: retry,
-            cancel_share: 0.0,
             poll_timeout: Duration::from_secs(30),
             counts: Mutex::new(PurchaseFigures::default()),
             time_to_terminal: Mutex::new(crate::record::new_histogram()),
-            time_to_refunded: Mutex::new(crate::record::new_histogram()),
+            after_sale: AfterSale::new(0.0, Duration::from_secs(30)),
         }
+    }
+
+    /// The figures so far, the after-sale ones included.
+    pub fn figures(&self) -> PurchaseFigures {
+        let mut f = self
+            .counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let h = self
+            .time_to_terminal
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        f.time_to_terminal = crate::record::Percentiles::of(&h);
+        let a = self.after_sale.figures();
+        f.cancels = a.cancels;
+        f.refunded = a.refunded;
+        f.refund_failed = a.refund_failed;
+        f.cancels_unresolved = a.cancels_unresolved;
+        f.time_to_refunded = a.time_to_refunded;
+        f
     }
 
     fn count(&self, f: impl FnOnce(&mut PurchaseFigures)) {
@@ -186,66 +205,15 @@ pub async fn purchase(ctx: &Shared, p: &PurchaseCtx, user: &mut GooseUser) -> Tr
                 _ => c.failed += 1,
             });
             if s == OrderStatus::Confirmed {
-                let cancels = state::<()>(user)
-                    .rng
-                    .random_bool(p.cancel_share.clamp(0.0, 1.0));
-                if cancels {
-                    return cancel(ctx, p, user, order_id, (event, seats)).await;
+                let after = p
+                    .after_sale
+                    .maybe_cancel(ctx, user, &order_id, (&event, &seats));
+                if after.await? == Kept::Kept {
+                    ctx.truth().confirmed.insert(order_id, (event, seats));
                 }
-                ctx.truth().confirmed.insert(order_id, (event, seats));
             }
         }
         None => p.count(|c| c.unresolved += 1),
-    }
-    Ok(())
-}
-
-/// Cancels a confirmed order (a tenth twice, with another key) and polls it
-/// until REFUNDED or REFUND_FAILED; the client truth records what it saw.
-async fn cancel(
-    ctx: &Shared,
-    p: &PurchaseCtx,
-    user: &mut GooseUser,
-    order_id: String,
-    (event, seats): (String, Vec<String>),
-) -> TransactionResult {
-    p.count(|c| c.cancels += 1);
-    let path = format!("/api/orders/{order_id}/cancel");
-    let asked = Instant::now();
-    let twice = state::<()>(user).rng.random_bool(0.1);
-    for _ in 0..=usize::from(twice) {
-        let key = token(&mut state::<()>(user).rng);
-        let headers = [("Idempotency-Key", key.as_str())];
-        let req = Req {
-            name: "POST /api/orders/{id}/cancel",
-            method: GooseMethod::Post,
-            path: &path,
-            body: None,
-            headers: &headers,
-            expected: &[],
-        };
-        let a = call(user, ctx, req).await?;
-        if !a.is(202) {
-            // Told CONFIRMED and not cancelled: the audit holds it to that.
-            ctx.truth().confirmed.insert(order_id, (event, seats));
-            return Ok(());
-        }
-    }
-    let until = super::shared::poll_until(ctx, asked, p.poll_timeout);
-    match poll_order(user, ctx, &order_id, until).await? {
-        Some(s @ (OrderStatus::Refunded | OrderStatus::RefundFailed)) => {
-            if s == OrderStatus::Refunded {
-                let took_us = asked.elapsed().as_micros().max(1) as u64;
-                let mut h = p.time_to_refunded.lock().unwrap_or_else(|e| e.into_inner());
-                let _ = h.record(took_us.min(crate::record::LATENCY_US_MAX));
-            }
-            p.count(|c| match s {
-                OrderStatus::Refunded => c.refunded += 1,
-                _ => c.refund_failed += 1,
-            });
-            ctx.truth().after_sale.insert(order_id, (event, seats, s));
-        }
-        _ => p.count(|c| c.cancels_unresolved += 1),
     }
     Ok(())
 }
