@@ -54,6 +54,9 @@ impl Api {
             reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .connect_timeout(Duration::from_secs(5))
+                // Idle connections go well inside the soak's settle window
+                // (an embedded target counts both ends of them).
+                .pool_idle_timeout(Duration::from_secs(10))
         };
         let mut headers = reqwest::header::HeaderMap::new();
         if let Some(t) = service_token {

@@ -94,6 +94,13 @@ pub fn body<T: serde::Serialize>(b: &T) -> Value {
     serde_json::to_value(b).expect("a contract body serializes")
 }
 
+/// How long a pooled connection to a peer may sit idle. The pool checks
+/// once per this interval, so an idle connection (and its task and
+/// descriptors, on both ends) goes 10–20 s after its last call: well inside
+/// the soak's 60 s for resources to come back after a run
+/// (`soak.settle_timeout_ms`), while a service under load keeps reusing it.
+pub const POOL_IDLE_TIMEOUT_MS: u64 = 10_000;
+
 impl<C> HttpClient<C>
 where
     C: Connect + Clone + Send + Sync + 'static,
@@ -107,7 +114,7 @@ where
     ) -> Self {
         let client = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(30))
+            .pool_idle_timeout(Duration::from_millis(POOL_IDLE_TIMEOUT_MS))
             .build(connector);
         Self {
             client,
