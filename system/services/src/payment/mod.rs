@@ -69,7 +69,8 @@ pub const SETTLEMENT_WORKER: &str = "settlement";
 /// The payment service (the mock gateway): internal routes only, and the
 /// settlement worker.
 pub fn start(state: PaymentState, shutdown: CancellationToken) -> Started {
-    let settle = settlement::run_worker(state.clone(), state.settlement, shutdown);
+    let (repo, clock) = (state.repo.clone(), state.ctx.clock.clone());
+    let settle = settlement::run_worker(repo, clock, state.settlement, shutdown);
     Started {
         service: "payment",
         public: Router::new(),

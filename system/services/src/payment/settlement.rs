@@ -12,9 +12,11 @@
 //! `POST /internal/settlements/close`.
 //!
 //! Layer: a use case of the payment service; imports the domain's
-//! payment repository port and the clock; no HTTP.
+//! payment repository port and the clock, `config` and `worker`; no HTTP,
+//! not its parent module.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use ticketing_domain::ports::{Clock, PaymentRepository, RepoError};
 use ticketing_domain::{EventId, SettlementBatch};
 use tokio_util::sync::CancellationToken;
@@ -70,16 +72,13 @@ pub async fn settle_all(
 
 /// The worker: a round every `interval_ms` until shutdown.
 pub async fn run_worker(
-    state: super::PaymentState,
+    repo: Arc<dyn PaymentRepository>,
+    clock: Arc<dyn Clock>,
     settings: crate::config::SettlementSettings,
     shutdown: CancellationToken,
 ) {
     while crate::worker::pause(settings.interval_ms, &shutdown).await {
-        let round = settle_round(
-            state.repo.as_ref(),
-            state.ctx.clock.as_ref(),
-            settings.max_entries,
-        );
+        let round = settle_round(repo.as_ref(), clock.as_ref(), settings.max_entries);
         match round.await {
             Ok(closed) if closed.is_empty() => {}
             Ok(closed) => tracing::info!(batches = closed.len(), "settlement batches closed"),
