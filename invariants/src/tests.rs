@@ -892,3 +892,36 @@ fn a_client_told_confirmed_then_refunded_was_told_the_truth() {
     only(&odd, "6-client-truth");
     assert_eq!(check(&odd).len(), 3, "{:#?}", check(&odd));
 }
+
+#[test]
+fn many_unsettled_entries_are_listed_up_to_a_bound_and_counted_in_all() {
+    let mut s = healthy();
+    // Twelve more captures (amounts 1..=12 cents), one settled twice and
+    // the rest in no batch.
+    for i in 0..12 {
+        let mut e = entry(&format!("o{}", 10 + i), LedgerKind::Capture);
+        e.amount_cents = i + 1;
+        s.ledger.push(e);
+    }
+    s.ledger = numbered(std::mem::take(&mut s.ledger));
+    s.settlements = Some(vec![batch(1, &[2, 5], 101, 0), batch(2, &[5], 1, 0)]);
+    // (The orders are not in the snapshot: only invariant 11 is read here.)
+    let verdict = judge(&s)
+        .into_iter()
+        .find(|v| v.invariant == "11-settlement")
+        .unwrap();
+    let details = verdict.violations;
+    let listed = details.iter().filter(|d| d.contains(" of o")).count();
+    assert_eq!(listed, 10, "{details:?}");
+    assert!(
+        details.contains(&"in all: 11 entries in no batch, 1 in more than one".to_owned()),
+        "{details:?}"
+    );
+    // Settled: 100 + 1 (+1 again); owed: 100 + 1 + … + 12 = 178.
+    assert!(
+        details.contains(
+            &"the batches settle 102 cents but the ledger's captures − refunds are 178".to_owned()
+        ),
+        "{details:?}"
+    );
+}
