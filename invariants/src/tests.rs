@@ -923,5 +923,16 @@ fn many_unsettled_entries_are_listed_up_to_a_bound_and_counted_in_all() {
             &"the batches settle 102 cents but the ledger's captures − refunds are 178".to_owned()
         ),
         "{details:?}"
+    ); // Only lost entries: still counted in all.
+    s.settlements = Some(vec![batch(1, &[2], 100, 0)]);
+    let verdict = judge(&s)
+        .into_iter()
+        .find(|v| v.invariant == "11-settlement")
+        .unwrap();
+    let all = "in all: 12 entries in no batch, 0 in more than one".to_owned();
+    assert!(
+        verdict.violations.contains(&all),
+        "{:?}",
+        verdict.violations
     );
 }
