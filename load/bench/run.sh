@@ -30,8 +30,11 @@ stack_up() {
   TICKETING_BIN="$BIN" ci/stack up >/dev/null
   # shellcheck disable=SC1091
   . "$TICKETING_STACK_DIR/stack.env"
-  # ticketing-load --host reads the services' credential from here.
+  # ticketing-load --host reads the services' credential from here, and
+  # signs its customers' tokens with the stack's key (without it every
+  # hold and order is a 401).
   export TICKETING_SERVICE_TOKEN="$TICKETING_STACK_SERVICE_TOKEN"
+  export TICKETING_AUTH__JWT_SECRET="$TICKETING_STACK_JWT_SECRET"
   trap 'ci/stack down >/dev/null 2>&1 || true' EXIT
 }
 
