@@ -1123,15 +1123,8 @@ pub fn figures_table(s: &Summary) -> String {
             p.time_to_terminal.p50_ms,
             p.time_to_terminal.p95_ms
         ));
-        if p.cancels > 0 {
-            out.push_str(&after_sale_line(&crate::summary::AfterSaleFigures {
-                cancels: p.cancels,
-                refunded: p.refunded,
-                seats_returned: 0,
-                refund_failed: p.refund_failed,
-                cancels_unresolved: p.cancels_unresolved,
-                time_to_refunded: p.time_to_refunded,
-            }));
+        if p.after_sale.cancels > 0 {
+            out.push_str(&after_sale_line(&p.after_sale));
         }
     }
     if let Some(x) = &s.sse {

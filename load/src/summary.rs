@@ -264,19 +264,10 @@ pub struct PurchaseFigures {
     pub unresolved: u64,
     /// Placed (202) to terminal status seen by the client.
     pub time_to_terminal: Percentiles,
-    /// Confirmed orders cancelled (`--cancel-share`), and how they ended.
-    #[serde(default)]
-    pub cancels: u64,
-    #[serde(default)]
-    pub refunded: u64,
-    #[serde(default)]
-    pub refund_failed: u64,
-    /// Cancellations not REFUNDED or REFUND_FAILED when the user stopped polling.
-    #[serde(default)]
-    pub cancels_unresolved: u64,
-    /// Cancel accepted (202) to REFUNDED seen by the client.
-    #[serde(default)]
-    pub time_to_refunded: Percentiles,
+    /// Confirmed orders cancelled (`--cancel-share`), and how they ended
+    /// (its fields stand beside the others in the JSON).
+    #[serde(flatten)]
+    pub after_sale: AfterSaleFigures,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -559,15 +550,7 @@ fn merge_purchase(parts: &[Summary]) -> Option<PurchaseFigures> {
             .map(|p| p.time_to_terminal)
             .max_by(|a, b| a.p95_ms.total_cmp(&b.p95_ms))
             .unwrap_or_default(),
-        cancels: sum(|p| p.cancels),
-        refunded: sum(|p| p.refunded),
-        refund_failed: sum(|p| p.refund_failed),
-        cancels_unresolved: sum(|p| p.cancels_unresolved),
-        time_to_refunded: all
-            .iter()
-            .map(|p| p.time_to_refunded)
-            .max_by(|a, b| a.p95_ms.total_cmp(&b.p95_ms))
-            .unwrap_or_default(),
+        after_sale: merge_after_sale(all.iter().map(|p| &p.after_sale)).unwrap_or_default(),
     })
 }
 
@@ -657,13 +640,16 @@ fn merge_onsale(parts: &[Summary]) -> Option<OnsaleFigures> {
             .max_by(|a, b| a.p95_ms.total_cmp(&b.p95_ms))
             .unwrap_or_default(),
         scalpers: merge_scalpers(&all),
-        after_sale: merge_after_sale(&all),
+        after_sale: merge_after_sale(all.iter().filter_map(|o| o.after_sale.as_ref())),
     })
 }
 
 /// After-sale counts add up; the time to REFUNDED keeps the worst part's.
-fn merge_after_sale(all: &[&OnsaleFigures]) -> Option<AfterSaleFigures> {
-    let parts: Vec<&AfterSaleFigures> = all.iter().filter_map(|o| o.after_sale.as_ref()).collect();
+/// `None` when no part has any.
+fn merge_after_sale<'a>(
+    parts: impl Iterator<Item = &'a AfterSaleFigures>,
+) -> Option<AfterSaleFigures> {
+    let parts: Vec<&AfterSaleFigures> = parts.collect();
     parts.first()?;
     let sum = |f: fn(&AfterSaleFigures) -> u64| parts.iter().map(|p| f(p)).sum();
     Some(AfterSaleFigures {

@@ -123,20 +123,25 @@ async fn cancelled_purchases_are_refunded_and_the_audit_agrees() {
     let s = run(&target, &o).await.unwrap();
     target.stop(None).await.unwrap();
     let p = s.purchase.as_ref().unwrap();
-    assert!(p.cancels > 0, "{p:?}");
+    let after = &p.after_sale;
+    assert!(after.cancels > 0, "{p:?}");
     assert_eq!(
-        (p.refunded, p.refund_failed, p.cancels_unresolved),
-        (p.cancels, 0, 0),
+        (
+            after.refunded,
+            after.refund_failed,
+            after.cancels_unresolved
+        ),
+        (after.cancels, 0, 0),
         "{p:?}"
     );
-    assert!(p.time_to_refunded.count > 0, "{p:?}");
+    assert!(after.time_to_refunded.count > 0, "{p:?}");
     assert!(s.endpoints.contains_key("POST /api/orders/{id}/cancel"));
     assert_eq!(s.overall.errors, 0, "codes: {:?}", s.overall.codes);
     let a = s.audit.as_ref().unwrap();
     assert!(a.quiesced);
     assert_eq!(
         a.confirmed,
-        p.confirmed - p.refunded,
+        p.confirmed - after.refunded,
         "server and clients disagree"
     );
     assert!(a.checks.iter().all(|c| c.passed), "{:?}", a.checks);

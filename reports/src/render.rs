@@ -233,7 +233,7 @@ fn load_view(l: &LoadRun, out_dir: &Path) -> anyhow::Result<Value> {
         "purchase": s.purchase.as_ref().map(|p| json!({
             "figures": p,
             "time_to_terminal": percentiles(&p.time_to_terminal),
-            "time_to_refunded": percentiles(&p.time_to_refunded),
+            "time_to_refunded": percentiles(&p.after_sale.time_to_refunded),
         })),
         "sse": sse,
         "open": s.open.as_ref().map(open_view).transpose()?,

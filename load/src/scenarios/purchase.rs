@@ -68,12 +68,7 @@ impl PurchaseCtx {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         f.time_to_terminal = crate::record::Percentiles::of(&h);
-        let a = self.after_sale.figures();
-        f.cancels = a.cancels;
-        f.refunded = a.refunded;
-        f.refund_failed = a.refund_failed;
-        f.cancels_unresolved = a.cancels_unresolved;
-        f.time_to_refunded = a.time_to_refunded;
+        f.after_sale = self.after_sale.figures();
         f
     }
 
