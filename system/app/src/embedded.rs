@@ -285,7 +285,8 @@ impl Embedded {
             .fold(axum::Router::new(), |r, s| {
                 r.merge(guard(s.internal.clone()))
             })
-            .merge(ticketing_services::metrics::router(metrics));
+            .merge(ticketing_services::metrics::router(metrics))
+            .merge(ticketing_web::console_router());
         app.serve("gateway", gateway_listener, finish(public, &gateway_ctx));
         app.serve(
             "reservation",

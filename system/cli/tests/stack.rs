@@ -497,6 +497,25 @@ async fn queue_through_the_gateway(http: &reqwest::Client, url: &str) {
     assert_eq!(joined.status().as_u16(), 201);
     let joined: Value = joined.json().await.unwrap();
     let ticket = joined["ticket"].as_str().unwrap().to_owned();
+    // The place's SSE stream through nginx is not buffered: its first
+    // `place` event arrives at once (the shop's waiting room reads it).
+    let mut stream = http
+        .get(format!("{url}/api/queue/stadium-final/{ticket}/stream"))
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status().as_u16(), 200);
+    let mut buf = String::new();
+    read_until(
+        &mut stream,
+        &mut buf,
+        0,
+        "event: place",
+        Duration::from_secs(5),
+    )
+    .await;
+    drop(stream);
     let deadline = Instant::now() + Duration::from_secs(20);
     let token = loop {
         let place = get_json(http, format!("{url}/api/queue/stadium-final/{ticket}")).await;
@@ -510,6 +529,33 @@ async fn queue_through_the_gateway(http: &reqwest::Client, url: &str) {
     let held = hold(Some(token)).await.unwrap();
     assert_eq!(held.status().as_u16(), 201, "{:?}", held.text().await);
     println!("queue: joined stadium-final, admitted, held with the token");
+}
+
+/// The shop's page and its modules through nginx, under the strict
+/// Content-Security-Policy; the console and internal paths are not public.
+async fn web_through_the_gateway(http: &reqwest::Client, url: &str) {
+    for (path, kind) in [("/", "text/html"), ("/shop/app.js", "text/javascript")] {
+        let r = http.get(format!("{url}{path}")).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{path}");
+        let header = |name: &str| {
+            r.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert!(header("content-type").starts_with(kind), "{path}");
+        assert_eq!(
+            header("content-security-policy"),
+            ticketing_web::CONTENT_SECURITY_POLICY,
+            "{path}"
+        );
+    }
+    for path in ["/console", "/console/console.js", "/shop/nope.js"] {
+        let r = http.get(format!("{url}{path}")).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 404, "{path} is not public");
+    }
+    println!("web: the shop's page and modules through nginx; no console on the public listener");
 }
 
 /// Accounts through nginx on PostgreSQL: sign up, log in, hold with the
@@ -767,6 +813,10 @@ fn rush_purchases_broker_outage_and_duplicates_on_the_real_stack() {
 
         // 4d. Customer accounts through nginx.
         users_through_the_gateway(&url).await;
+
+        // 4d'. The shop's page through nginx (the catalog serves it); the
+        // console is not on the public listener.
+        web_through_the_gateway(&http, &url).await;
 
         // 4e. The published OpenAPI document through nginx (the catalog serves it).
         let doc = get_json(&http, format!("{url}/api/openapi.json")).await;

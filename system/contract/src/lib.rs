@@ -78,6 +78,9 @@ pub struct EventView {
     pub starts_at: String,
     pub seat_count: usize,
     pub available_count: usize,
+    /// Whether a hold needs the event's waiting room's admission token.
+    #[serde(default)]
+    pub waiting_room: bool,
 }
 
 /// One seat of a seat map.

@@ -120,6 +120,7 @@ pub fn public_router(state: CatalogState) -> Router {
         .route("/api/events/{event_id}/seats/status", get(get_status))
         .route("/api/events/{event_id}/seats/stream", get(stream_seats))
         .with_state(state)
+        .merge(ticketing_web::shop_router())
 }
 
 /// Internal routes (`/internal/...`): never routed by the public gateway.
@@ -201,7 +202,12 @@ async fn create_event(
 
 async fn event_view(state: &CatalogState, e: Event) -> Result<EventView, ApiError> {
     let (_, available) = state.seats.availability(&e.event_id).await?;
+    let waiting_room = match &state.rooms {
+        Some((rooms, _)) => rooms.room(&e.event_id).await?.is_some(),
+        None => false,
+    };
     Ok(EventView {
+        waiting_room,
         seat_count: e.seat_count(),
         available_count: available,
         event_id: e.event_id,
