@@ -254,6 +254,9 @@ struct RunArgs {
     /// No progress lines.
     #[arg(long)]
     quiet: bool,
+    /// How often a progress line is printed (the console asks for 1s).
+    #[arg(long, default_value = "5s", value_parser = parse_progress_every)]
+    progress_every: Duration,
     #[command(flatten)]
     slo: SloArgs,
 }
@@ -271,6 +274,15 @@ fn scalping(a: &RunArgs) -> anyhow::Result<Option<ticketing_load::scenarios::ons
         accounts: a.scalper_accounts.unwrap_or(4),
         bots: 0,
     }))
+}
+
+/// A progress interval: at least 100 ms.
+fn parse_progress_every(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("{s:?}: {e}"))?;
+    if d < Duration::from_millis(100) {
+        return Err(format!("{s:?}: at least 100ms"));
+    }
+    Ok(d)
 }
 
 /// `SEATS/HOLDS`, e.g. `8/2` (0 turns one off).
@@ -511,7 +523,7 @@ async fn run(a: RunArgs) -> anyhow::Result<bool> {
     };
     opts.slo = slo;
     opts.fault_plan = a.faults.clone();
-    opts.progress = (!a.quiet).then_some(Duration::from_secs(5));
+    opts.progress = (!a.quiet).then_some(a.progress_every);
     opts.sample_every = a.sample_every.filter(|d| !d.is_zero());
     opts.open = open_options(&a, seed)?;
     opts.waiting = waiting_options(&a)?;

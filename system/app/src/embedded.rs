@@ -275,7 +275,11 @@ impl Embedded {
         app.users = Some(s.users_state.clone());
         // Prometheus metrics of the whole process, on the internal listener.
         let metrics = ticketing_services::metrics::install()?;
+        let console = app.console(settings, clock.clone(), metrics.clone());
         let finish = |r, ctx: &Ctx| finish_router(r, ctx, &settings.http, gateway::owner);
+        // Every listener answers `GET /health` (the console probes them;
+        // the gateway's public router has its own).
+        let health = |r: axum::Router| r.route("/health", axum::routing::get(|| async { "ok" }));
         // Internal routes check the service credential when one is set.
         let guard = |r| require_service_token(r, &settings.internal);
         let public =
@@ -286,23 +290,27 @@ impl Embedded {
                 r.merge(guard(s.internal.clone()))
             })
             .merge(ticketing_services::metrics::router(metrics))
+            .merge(guard(crate::console::router(console)))
             .merge(ticketing_web::console_router());
+        let internal = health(internal);
         app.serve("gateway", gateway_listener, finish(public, &gateway_ctx));
         app.serve(
             "reservation",
             reservation_listener,
             finish(
-                s.reservation
-                    .public
-                    .clone()
-                    .merge(guard(s.reservation.internal.clone())),
+                health(
+                    s.reservation
+                        .public
+                        .clone()
+                        .merge(guard(s.reservation.internal.clone())),
+                ),
                 &reservation_ctx,
             ),
         );
         app.serve(
             "payment",
             payment_listener,
-            finish(guard(s.payment.internal.clone()), &payment_ctx),
+            finish(health(guard(s.payment.internal.clone())), &payment_ctx),
         );
         app.serve(
             "internal",
@@ -429,6 +437,60 @@ impl Embedded {
             users: users::start(users.clone()),
             users_state: users,
         })
+    }
+
+    /// The operations console's sources: this system's stores, listeners
+    /// and metrics, and its harness runs aimed at this system.
+    fn console(
+        &self,
+        settings: &Settings,
+        clock: Arc<dyn Clock>,
+        metrics: metrics_exporter_prometheus::PrometheusHandle,
+    ) -> crate::console::ConsoleState {
+        let h = &self.handles;
+        let bin_dir = settings.console.bin_dir.clone().unwrap_or_else(|| {
+            std::env::current_exe()
+                .ok()
+                .and_then(|p| p.parent().map(std::path::Path::to_path_buf))
+                .unwrap_or_default()
+        });
+        let runs = crate::console::runs::RunsConfig {
+            bin_dir,
+            dir: settings
+                .console
+                .runs_dir
+                .clone()
+                .unwrap_or_else(|| std::env::temp_dir().join("ticketing-console")),
+            public_url: self.url(),
+            internal_url: self.internal_url(),
+            jwt_secret: settings
+                .auth
+                .jwt_secret
+                .clone()
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| DEMO_JWT_SECRET.to_owned()),
+            service_token: settings.internal.token.clone(),
+        };
+        crate::console::ConsoleState {
+            listeners: vec![
+                ("gateway", self.gateway_addr),
+                ("reservation", self.reservation_addr),
+                ("payment", self.payment_addr),
+                ("internal", self.internal_addr),
+            ],
+            seats: h.seats.clone(),
+            orders: h.orders.clone(),
+            payments: h.payments.clone(),
+            catalog: h.catalog.clone(),
+            rooms: h.queue.clone(),
+            clock: clock.clone(),
+            metrics,
+            runs: Arc::new(crate::console::runs::Runs::new(
+                runs,
+                self.shutdown.clone(),
+                clock,
+            )),
+        }
     }
 
     /// Serves `router` on `listener` until shutdown.

@@ -22,6 +22,7 @@
 //!
 //! [`Started`]: ticketing_services::started::Started
 
+pub mod console;
 pub mod embedded;
 pub mod service;
 pub mod settings;

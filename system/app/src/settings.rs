@@ -65,6 +65,18 @@ pub struct Settings {
     pub log: LogSettings,
     /// Where the binary exports its spans (read once, at start).
     pub trace: TraceSettings,
+    /// The operations console's harness runs (embedded system).
+    pub console: ConsoleSettings,
+}
+
+/// Where the console's runs find `ticketing-load`, `ticketing-sim` and
+/// `ticketing-report` (unset: beside the running binary) and write their
+/// folders (unset: `ticketing-console` in the system's temporary folder).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ConsoleSettings {
+    pub bin_dir: Option<std::path::PathBuf>,
+    pub runs_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

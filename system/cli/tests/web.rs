@@ -4,6 +4,10 @@
 //! playwright-core (`npm ci --prefix web/e2e`; ci/test does it). The
 //! browser resolves no host but 127.0.0.1.
 //!
+//! The console test starts a load run from the page, so `ticketing-load`
+//! and `ticketing-report` must be built beside `ticketing` (nextest builds
+//! the whole workspace first).
+//!
 //! Screenshots (desktop and phone) and the change → paint latency between
 //! two browsers (`paint-latency.json`) are kept in `target/tmp/web-e2e/`.
 
@@ -53,6 +57,10 @@ fn serve() -> (Killed, String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ticketing"))
         .args(["serve", "--embedded", "--port", "0"])
         .env("RUST_LOG", "warn")
+        .env(
+            "TICKETING_CONSOLE__RUNS_DIR",
+            repo().join("target/tmp/web-e2e/console-runs"),
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -78,6 +86,16 @@ fn the_shop_works_end_to_end_in_chromium() {
         e2e.join("node_modules/playwright-core").exists(),
         "playwright-core is not installed: run `npm ci --prefix web/e2e` (ci/test does)"
     );
+    // The console's runs start the harness binaries built beside `ticketing`.
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_ticketing")).parent().unwrap();
+    for bin in ["ticketing-load", "ticketing-report"] {
+        assert!(
+            bin_dir.join(bin).is_file(),
+            "{bin} is not beside ticketing in {}: `cargo build -p ticketing-load -p ticketing-reports` \
+             (`cargo nextest run --workspace` builds it)",
+            bin_dir.display()
+        );
+    }
     let out = repo().join("target/tmp/web-e2e");
     std::fs::create_dir_all(&out).unwrap();
     let (_server, shop, internal) = serve();
@@ -87,7 +105,7 @@ fn the_shop_works_end_to_end_in_chromium() {
     let node = Command::new("node")
         .current_dir(&e2e)
         .args(["--test", "--test-concurrency=1", "--test-reporter=spec"])
-        .arg("shop.test.mjs")
+        .args(["shop.test.mjs", "console.test.mjs"])
         .env("SHOP_URL", &shop)
         .env("INTERNAL_URL", &internal)
         .env("CHROMIUM", chromium())

@@ -10,6 +10,7 @@ mod helpers;
 
 mod after_sale;
 mod catalog;
+mod console;
 mod consumer;
 mod customers;
 mod edge;
