@@ -42,6 +42,8 @@ const table = (head, rows) =>
   h('table', {}, h('thead', {}, h('tr', {}, head.map((c) => h('th', { scope: 'col' }, c)))), h('tbody', {}, rows.map((r) => h('tr', {}, r.map((c) => h('td', {}, c))))));
 const mark = (ok, text) => h('span', { class: ok ? 'ok' : 'bad' }, text);
 
+const or = (v) => (v === null || v === undefined ? 'unreadable' : v);
+
 function renderOverview(o) {
   fill(
     $('health'),
@@ -58,25 +60,26 @@ function renderOverview(o) {
     table(
       ['figure', 'value'],
       [
-        ['active holds (seats)', `${o.activeHolds} (${o.heldSeats})`],
-        ['outbox backlog', o.outboxBacklog],
-        ['valid tickets', o.validTickets],
+        ['seats held now', o.heldSeats],
+        ['outbox backlog', or(o.outboxBacklog)],
+        ['valid tickets', or(o.validTickets)],
         ...statuses.map(([s, n]) => [`orders ${s}`, n]),
       ],
     ),
     h('h3', {}, 'Consumer lag'),
     o.consumerLag.length ? table(['topic', 'group', 'lag'], o.consumerLag.map((l) => [l.topic, l.group, l.lag])) : h('p', {}, 'No consumer has reported yet.'),
   );
+  const l = o.ledger;
   fill(
     $('money'),
     h('h2', {}, 'Ledger and settlement'),
     table(
       ['figure', 'value'],
       [
-        ['captured', money(o.capturedCents)],
-        ['refunded', money(o.refundedCents)],
-        ['entries not yet settled', o.unsettledEntries],
-        ['settlement batches', o.settlementBatches],
+        ['captured', l ? money(l.capturedCents) : 'unreadable'],
+        ['refunded', l ? money(l.refundedCents) : 'unreadable'],
+        ['entries not yet settled', l ? l.unsettledEntries : 'unreadable'],
+        ['settlement batches', or(o.settlementBatches)],
         ['last batch closed', o.lastSettlementAtMs ? new Date(o.lastSettlementAtMs).toLocaleTimeString() : '—'],
       ],
     ),
@@ -85,17 +88,25 @@ function renderOverview(o) {
     $('events'),
     h('h2', {}, 'Events and waiting rooms'),
     table(
-      ['event', 'available', 'waiting', 'active', 'admitted/s'],
-      o.events.map((e) => [e.title, `${e.availableCount} / ${e.seatCount}`, e.room?.waiting ?? '—', e.room ? `${e.room.active} of ${e.room.activeMax}` : '—', e.room ? e.room.admittedPerS.toFixed(1) : '—']),
+      ['event', 'available', 'held', 'sold', 'waiting', 'active', 'admitted/s'],
+      o.events.map((e) => [
+        e.title,
+        `${e.availableCount} / ${e.seatCount}`,
+        e.heldCount,
+        e.soldCount,
+        e.room?.waiting ?? '—',
+        e.room ? `${e.room.active} of ${e.room.activeMax}` : '—',
+        e.room ? e.room.admittedPerS.toFixed(1) : '—',
+      ]),
     ),
   );
+  $('overview-error').textContent = o.problems.length ? `Not read: ${o.problems.join('; ')}` : '';
   $('updated').textContent = `updated ${new Date(o.atMs).toLocaleTimeString()}`;
 }
 
 async function refresh() {
   try {
     renderOverview(await call('GET', '/internal/console/overview'));
-    $('overview-error').textContent = '';
   } catch (e) {
     $('overview-error').textContent = `Could not read the figures: ${e.message}`;
   }
@@ -196,7 +207,7 @@ fill(
   h('section', { id: 'health', 'aria-label': 'Health' }, h('h2', {}, 'Health'), h('p', {}, 'Reading…')),
   h('section', { id: 'sale', 'aria-label': 'The sale' }),
   h('section', { id: 'money', 'aria-label': 'Ledger and settlement' }),
-  h('section', { id: 'events', 'aria-label': 'Events and waiting rooms' }),
+  h('section', { id: 'events', 'aria-label': 'Events and waiting rooms', class: 'wide' }),
   h('section', { id: 'runs', 'aria-label': 'Harness runs', class: 'wide' }, h('h2', {}, 'Run the harness'), h('p', { class: 'hint' }, 'One run at a time, against this system; load runs up to 300 s, sweeps up to 10 seeds.'), runForm(), h('div', { id: 'current' }), h('h3', {}, 'Recent runs'), h('div', { id: 'recent' })),
 );
 refresh();

@@ -24,7 +24,7 @@ test('the console shows health and figures, runs a short load and shows its verd
   await page.waitForSelector('#health td:has-text("gateway")');
   const health = await page.textContent('#health');
   for (const part of ['gateway', 'reservation', 'payment', 'internal']) {
-    assert.match(health, new RegExp(`${part} \\(127\\.0\\.0\\.1:\\d+\\)up`), health);
+    assert.match(health, new RegExp(`${part} \\(http://127\\.0\\.0\\.1:\\d+\\)up`), health);
   }
   await page.waitForSelector('#events td:has-text("Stadium Final")');
   await e2e.shot(page, 'console-desktop');

@@ -275,7 +275,7 @@ impl Embedded {
         app.users = Some(s.users_state.clone());
         // Prometheus metrics of the whole process, on the internal listener.
         let metrics = ticketing_services::metrics::install()?;
-        let console = app.console(settings, clock.clone(), metrics.clone());
+        let console = app.console(settings, clock.clone(), ctx_for().rng);
         let finish = |r, ctx: &Ctx| finish_router(r, ctx, &settings.http, gateway::owner);
         // Every listener answers `GET /health` (the console probes them;
         // the gateway's public router has its own).
@@ -439,58 +439,45 @@ impl Embedded {
         })
     }
 
-    /// The operations console's sources: this system's stores, listeners
-    /// and metrics, and its harness runs aimed at this system.
+    /// The operations console: its reads of this system's listeners,
+    /// internal routes and metrics, and its harness runs aimed at this system.
     fn console(
         &self,
         settings: &Settings,
         clock: Arc<dyn Clock>,
-        metrics: metrics_exporter_prometheus::PrometheusHandle,
+        rng: Arc<dyn ticketing_domain::ports::RandomSource>,
     ) -> crate::console::ConsoleState {
-        let h = &self.handles;
-        let bin_dir = settings.console.bin_dir.clone().unwrap_or_else(|| {
-            std::env::current_exe()
-                .ok()
-                .and_then(|p| p.parent().map(std::path::Path::to_path_buf))
-                .unwrap_or_default()
-        });
-        let runs = crate::console::runs::RunsConfig {
-            bin_dir,
-            dir: settings
-                .console
-                .runs_dir
-                .clone()
-                .unwrap_or_else(|| std::env::temp_dir().join("ticketing-console")),
-            public_url: self.url(),
-            internal_url: self.internal_url(),
-            jwt_secret: settings
-                .auth
-                .jwt_secret
-                .clone()
-                .filter(|s| !s.is_empty())
-                .unwrap_or_else(|| DEMO_JWT_SECRET.to_owned()),
-            service_token: settings.internal.token.clone(),
-        };
-        crate::console::ConsoleState {
-            listeners: vec![
+        let url = |addr: SocketAddr| format!("http://{addr}");
+        let sources = crate::console::overview::Sources {
+            services: [
                 ("gateway", self.gateway_addr),
                 ("reservation", self.reservation_addr),
                 ("payment", self.payment_addr),
                 ("internal", self.internal_addr),
-            ],
-            seats: h.seats.clone(),
-            orders: h.orders.clone(),
-            payments: h.payments.clone(),
-            catalog: h.catalog.clone(),
-            rooms: h.queue.clone(),
-            clock: clock.clone(),
-            metrics,
-            runs: Arc::new(crate::console::runs::Runs::new(
-                runs,
-                self.shutdown.clone(),
-                clock,
-            )),
-        }
+            ]
+            .into_iter()
+            .map(|(n, a)| (n.to_owned(), url(a)))
+            .collect(),
+            stores: Vec::new(),
+            internal_url: self.internal_url(),
+            public_url: self.url(),
+            metrics_urls: vec![format!("{}/metrics", self.internal_url())],
+            service_token: settings.internal.token.clone(),
+        };
+        let jwt_secret = settings
+            .auth
+            .jwt_secret
+            .clone()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| DEMO_JWT_SECRET.to_owned());
+        crate::console::state(
+            settings,
+            sources,
+            clock,
+            rng,
+            jwt_secret,
+            self.shutdown.clone(),
+        )
     }
 
     /// Serves `router` on `listener` until shutdown.

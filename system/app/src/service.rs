@@ -67,6 +67,9 @@ pub enum ServiceKind {
     Payment,
     Queue,
     Users,
+    /// The operations console: its page and backend, reading the other
+    /// services, Redis, PostgreSQL and the broker (`console.*`).
+    Console,
 }
 
 impl ServiceKind {
@@ -78,6 +81,7 @@ impl ServiceKind {
             ServiceKind::Payment => "payment",
             ServiceKind::Queue => "queue",
             ServiceKind::Users => "users",
+            ServiceKind::Console => "console",
         }
     }
 }
@@ -275,6 +279,7 @@ async fn start(
                 settings.http.trust_forwarded_for.unwrap_or(true),
             )?)
         }
+        ServiceKind::Console => console_service(settings, ctx, shutdown)?,
         ServiceKind::Payment => payment::start(
             PaymentState {
                 ctx,
@@ -284,6 +289,58 @@ async fn start(
             },
             shutdown.clone(),
         ),
+    })
+}
+
+/// The console on its own: its page public on its port (which only the
+/// internal nginx listener routes to), its backend behind the service
+/// credential.
+fn console_service(
+    settings: &Settings,
+    ctx: Ctx,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Started> {
+    let c = &settings.console;
+    let (Some(public_url), Some(internal_url)) = (&c.public_url, &c.internal_url) else {
+        anyhow::bail!(
+            "console.public_url and console.internal_url are required to serve the console on \
+             its own (TICKETING_CONSOLE__PUBLIC_URL, TICKETING_CONSOLE__INTERNAL_URL: the \
+             gateway's public and internal listeners)"
+        );
+    };
+    let services = crate::console::overview::parse_services(c.services.as_deref().unwrap_or(""))
+        .map_err(|e| anyhow::anyhow!("console.services: {e}"))?;
+    let stores = crate::console::overview::stores_of(
+        &settings.redis.url,
+        &settings.database.url,
+        &settings.kafka.brokers,
+    );
+    let sources = crate::console::overview::Sources {
+        metrics_urls: services
+            .iter()
+            .map(|(_, u)| format!("{u}/metrics"))
+            .collect(),
+        services,
+        stores,
+        internal_url: internal_url.clone(),
+        public_url: public_url.clone(),
+        service_token: settings.internal.token.clone(),
+    };
+    // The load runs sign their customers' tokens with the deployment's key.
+    let jwt_secret = settings.auth.jwt_secret.clone().unwrap_or_default();
+    let state = crate::console::state(
+        settings,
+        sources,
+        ctx.clock,
+        ctx.rng,
+        jwt_secret,
+        shutdown.clone(),
+    );
+    Ok(Started {
+        service: "console",
+        public: ticketing_web::console_router(),
+        internal: crate::console::router(state),
+        workers: Vec::new(),
     })
 }
 

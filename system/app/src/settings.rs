@@ -77,6 +77,14 @@ pub struct Settings {
 pub struct ConsoleSettings {
     pub bin_dir: Option<std::path::PathBuf>,
     pub runs_dir: Option<std::path::PathBuf>,
+    /// `serve --service console`: the services it probes and reads the
+    /// metrics of, `name=url,name=url` (e.g. `catalog=http://127.0.0.1:9001`).
+    pub services: Option<String>,
+    /// `serve --service console`: the gateway's public listener (events,
+    /// and the target of its load runs).
+    pub public_url: Option<String>,
+    /// `serve --service console`: the gateway's internal listener.
+    pub internal_url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

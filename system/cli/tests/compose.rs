@@ -334,6 +334,7 @@ fn the_filled_gateway_template_passes_nginx_t_with_the_compose_names() {
             "payment",
             "queue",
             "users",
+            "console",
         ] {
             conf = conf.replace(&format!("server {name}:"), "server 127.0.0.1:");
         }
@@ -356,7 +357,7 @@ fn the_filled_gateway_template_passes_nginx_t_with_the_compose_names() {
     let out = if isolated {
         std::fs::write(
             d.join("hosts"),
-            "127.0.0.1 localhost catalog reservation order payment queue users gateway\n",
+            "127.0.0.1 localhost catalog reservation order payment queue users console gateway\n",
         )
         .unwrap();
         Command::new("unshare")

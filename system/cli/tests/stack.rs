@@ -558,6 +558,58 @@ async fn web_through_the_gateway(http: &reqwest::Client, url: &str) {
     println!("web: the shop's page and modules through nginx; no console on the public listener");
 }
 
+/// `/console` through the internal nginx listener (the console process of
+/// `ci/stack`): its page without a credential, its backend only with one;
+/// the overview finds every part up — the eight service processes by their
+/// `/health`, Redis, PostgreSQL and the broker at their wire protocols.
+async fn console_on_the_internal_listener(http: &reqwest::Client, internal: &str, token: &str) {
+    let page = http
+        .get(format!("{internal}/console"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    let overview = format!("{internal}/internal/console/overview");
+    let refused = http.get(&overview).send().await.unwrap();
+    assert_eq!(
+        refused.status().as_u16(),
+        401,
+        "the backend needs the credential"
+    );
+    let o: Value = http
+        .get(&overview)
+        .header("x-service-token", token)
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let parts = o["parts"].as_array().unwrap();
+    assert_eq!(parts.len(), 11, "8 service processes and 3 stores: {o}");
+    for p in parts {
+        assert_eq!(p["status"], "up", "{p}");
+    }
+    for store in ["Redis", "PostgreSQL", "Kafka-protocol broker"] {
+        assert!(
+            parts
+                .iter()
+                .any(|p| p["name"].as_str().unwrap().starts_with(store)),
+            "{store}: {o}"
+        );
+    }
+    assert!(o["problems"].as_array().unwrap().is_empty(), "{o}");
+    assert!(o["validTickets"].as_u64().unwrap() > 0, "{o}");
+    assert!(!o["consumerLag"].as_array().unwrap().is_empty(), "{o}");
+    println!(
+        "console: {} parts up, {} valid tickets, {} events",
+        parts.len(),
+        o["validTickets"],
+        o["events"].as_array().unwrap().len()
+    );
+}
+
 /// Accounts through nginx on PostgreSQL: sign up, log in, hold with the
 /// login's token (no other credential), see the hold; a wrong password
 /// and an unknown email get the same 401; no token at all is refused.
@@ -817,6 +869,15 @@ fn rush_purchases_broker_outage_and_duplicates_on_the_real_stack() {
         // 4d'. The shop's page through nginx (the catalog serves it); the
         // console is not on the public listener.
         web_through_the_gateway(&http, &url).await;
+
+        // 4d''. The operations console on the internal listener: every
+        // service, Redis, PostgreSQL and the broker answered its probe.
+        console_on_the_internal_listener(
+            &http,
+            stack.get("TICKETING_STACK_INTERNAL_URL"),
+            stack.get("TICKETING_STACK_SERVICE_TOKEN"),
+        )
+        .await;
 
         // 4e. The published OpenAPI document through nginx (the catalog serves it).
         let doc = get_json(&http, format!("{url}/api/openapi.json")).await;

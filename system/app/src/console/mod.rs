@@ -11,9 +11,13 @@
 //!   `GET /internal/console/runs[/{id}]`, `POST …/{id}/stop`,
 //!   `GET …/{id}/report` (the run's HTML report), `GET …/{id}/goose`.
 //!
-//! Layer: composition root; imports `console::runs`, the ports and the
-//! in-memory seat store (the embedded system's ground truth).
+//! The same backend serves the embedded system (its listeners) and the
+//! local real stack (`ticketing serve --service console`: the services,
+//! Redis, PostgreSQL and the broker); only its [`overview::Sources`] differ.
+//!
+//! Layer: composition root; imports `console::overview` and `console::runs`.
 
+pub mod overview;
 pub mod runs;
 
 use axum::Json;
@@ -22,37 +26,56 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use metrics_exporter_prometheus::PrometheusHandle;
+use overview::{Overview, Reader};
 use runs::{RunSpec, RunView, Runs, StartError};
 use serde::Serialize;
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
-use ticketing_domain::ports::{
-    CatalogRepository, Clock, OrderRepository, PaymentRepository, QueueStore, SeatStore,
-};
-use ticketing_mem::MemSeatStore;
+use ticketing_domain::ports::Clock;
 use ticketing_services::error::ApiError;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// A health probe's bound.
-const PROBE_TIMEOUT_MS: u64 = 2_000;
-
-/// What the console reads.
+/// What the console reads and runs.
 #[derive(Debug, Clone)]
 pub struct ConsoleState {
-    /// The listeners to probe: name and address.
-    pub listeners: Vec<(&'static str, SocketAddr)>,
-    pub seats: Arc<MemSeatStore>,
-    pub orders: Arc<dyn OrderRepository>,
-    pub payments: Arc<dyn PaymentRepository>,
-    pub catalog: Arc<dyn CatalogRepository>,
-    pub rooms: Arc<dyn QueueStore>,
+    pub reader: Arc<Reader>,
     pub clock: Arc<dyn Clock>,
-    /// This process's metrics (consumer lag).
-    pub metrics: PrometheusHandle,
     pub runs: Arc<Runs>,
+}
+
+/// The console over `sources`, its runs aimed at `sources`' public and
+/// internal URLs (their customers' tokens signed with `jwt_secret`),
+/// finding the harness binaries in `console.bin_dir` (unset: beside the
+/// running binary).
+pub fn state(
+    settings: &crate::settings::Settings,
+    sources: overview::Sources,
+    clock: Arc<dyn Clock>,
+    rng: Arc<dyn ticketing_domain::ports::RandomSource>,
+    jwt_secret: String,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> ConsoleState {
+    let bin_dir = settings.console.bin_dir.clone().unwrap_or_else(|| {
+        std::env::current_exe()
+            .ok()
+            .and_then(|p| p.parent().map(std::path::Path::to_path_buf))
+            .unwrap_or_default()
+    });
+    let runs = runs::RunsConfig {
+        bin_dir,
+        dir: settings
+            .console
+            .runs_dir
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join("ticketing-console")),
+        public_url: sources.public_url.clone(),
+        internal_url: sources.internal_url.clone(),
+        jwt_secret,
+        service_token: settings.internal.token.clone(),
+    };
+    ConsoleState {
+        reader: Arc::new(Reader::new(sources, rng)),
+        clock: clock.clone(),
+        runs: Arc::new(Runs::new(runs, shutdown, clock)),
+    }
 }
 
 /// The console's routes (internal listener only; guard them like the rest).
@@ -67,196 +90,21 @@ pub fn router(state: ConsoleState) -> Router {
         .with_state(state)
 }
 
-/// One part's health.
+/// The overview and when it was read.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PartView {
-    pub name: String,
-    /// `up`, `down` or `in-memory`.
-    pub status: &'static str,
-    pub answered: String,
-    pub latency_ms: Option<u64>,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct EventFigures {
-    pub event_id: String,
-    pub title: String,
-    pub seat_count: usize,
-    pub available_count: usize,
-    pub room: Option<RoomFigures>,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RoomFigures {
-    pub waiting: u64,
-    pub active: u64,
-    pub admitted_total: u64,
-    /// Admissions per second over the room's rate window.
-    pub admitted_per_s: f64,
-    pub active_max: u32,
-    pub admit_per_s: u32,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Overview {
+pub struct OverviewView {
     pub at_ms: u64,
-    pub parts: Vec<PartView>,
-    pub outbox_backlog: usize,
-    pub consumer_lag: Vec<LagView>,
-    pub active_holds: usize,
-    pub held_seats: usize,
-    pub orders_by_status: BTreeMap<String, usize>,
-    pub valid_tickets: usize,
-    pub captured_cents: i64,
-    pub refunded_cents: i64,
-    pub unsettled_entries: u64,
-    pub settlement_batches: usize,
-    pub last_settlement_at_ms: Option<u64>,
-    pub events: Vec<EventFigures>,
+    #[serde(flatten)]
+    pub overview: Overview,
 }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LagView {
-    pub topic: String,
-    pub group: String,
-    pub lag: f64,
-}
-
-async fn overview(State(s): State<ConsoleState>) -> Result<Json<Overview>, ApiError> {
-    let mut parts = Vec::new();
-    for (name, addr) in &s.listeners {
-        parts.push(probe(name, *addr).await);
-    }
-    for name in ["Redis", "Kafka-protocol broker", "PostgreSQL"] {
-        parts.push(PartView {
-            name: name.into(),
-            status: "in-memory",
-            answered: "not used (embedded: in memory)".into(),
-            latency_ms: None,
-        });
-    }
-    let mut by_status = BTreeMap::new();
-    for o in s.orders.orders().await? {
-        let status = serde_json::to_value(o.status()).unwrap_or_default();
-        *by_status
-            .entry(status.as_str().unwrap_or("?").to_owned())
-            .or_insert(0) += 1;
-    }
-    let stats = s.payments.ledger_stats().await?;
-    let sum = |moves: fn(&ticketing_domain::model::LedgerKind) -> bool| {
-        stats
-            .iter()
-            .filter(|x| moves(&x.kind))
-            .map(|x| x.amount_cents)
-            .sum::<i64>()
-    };
-    let batches = s.payments.settlements(None).await?;
-    let holds = s.seats.active_holds();
-    Ok(Json(Overview {
+async fn overview(State(s): State<ConsoleState>) -> Json<OverviewView> {
+    let overview = s.reader.read().await;
+    Json(OverviewView {
         at_ms: s.clock.now_ms(),
-        parts,
-        outbox_backlog: s.orders.outbox_backlog().await?,
-        consumer_lag: lag_lines(&s.metrics.render()),
-        active_holds: holds.len(),
-        held_seats: holds.iter().map(|h| h.seat_ids.len()).sum(),
-        orders_by_status: by_status,
-        valid_tickets: s.orders.tickets().await?.len(),
-        captured_cents: sum(|k| matches!(k, ticketing_domain::model::LedgerKind::Capture)),
-        refunded_cents: sum(|k| matches!(k, ticketing_domain::model::LedgerKind::Refund)),
-        unsettled_entries: stats.iter().map(|x| x.unsettled).sum(),
-        settlement_batches: batches.len(),
-        last_settlement_at_ms: batches.iter().map(|b| b.closed_at_ms).max(),
-        events: event_figures(&s).await?,
-    }))
-}
-
-async fn event_figures(s: &ConsoleState) -> Result<Vec<EventFigures>, ApiError> {
-    let now = s.clock.now_ms();
-    let mut out = Vec::new();
-    for e in s.catalog.list_events().await? {
-        let (_, available) = s.seats.availability(&e.event_id).await?;
-        let room = match s.rooms.room(&e.event_id).await? {
-            Some(_) => {
-                let st = s.rooms.stats(&e.event_id, now).await?;
-                Some(RoomFigures {
-                    waiting: st.waiting,
-                    active: st.active,
-                    admitted_total: st.admitted_total,
-                    admitted_per_s: st.admitted_in_window as f64
-                        / ticketing_domain::queue::RATE_WINDOW_S as f64,
-                    active_max: st.room.active_max,
-                    admit_per_s: st.room.admit_per_s,
-                })
-            }
-            None => None,
-        };
-        out.push(EventFigures {
-            seat_count: e.seat_count(),
-            event_id: e.event_id.0,
-            title: e.title,
-            available_count: available,
-            room,
-        });
-    }
-    Ok(out)
-}
-
-/// `bus_consumer_lag{group="…",topic="…"} N` lines of the Prometheus text.
-fn lag_lines(text: &str) -> Vec<LagView> {
-    let label = |labels: &str, name: &str| {
-        labels
-            .split(',')
-            .find_map(|kv| kv.trim().strip_prefix(&format!("{name}=\"")))
-            .map(|v| v.trim_end_matches('"').to_owned())
-            .unwrap_or_default()
-    };
-    text.lines()
-        .filter_map(|l| l.strip_prefix("bus_consumer_lag{"))
-        .filter_map(|rest| {
-            let (labels, value) = rest.split_once("} ")?;
-            Some(LagView {
-                topic: label(labels, "topic"),
-                group: label(labels, "group"),
-                lag: value.trim().parse().ok()?,
-            })
-        })
-        .collect()
-}
-
-/// `GET /health` on a listener: what it answered and how fast.
-async fn probe(name: &str, addr: SocketAddr) -> PartView {
-    let started = tokio::time::Instant::now();
-    let ask = async {
-        let mut s = tokio::net::TcpStream::connect(addr).await?;
-        s.write_all(b"GET /health HTTP/1.0\r\nHost: console\r\n\r\n")
-            .await?;
-        let mut buf = Vec::with_capacity(512);
-        s.take(4096).read_to_end(&mut buf).await?;
-        Ok::<_, std::io::Error>(buf)
-    };
-    let (status, answered) =
-        match tokio::time::timeout(Duration::from_millis(PROBE_TIMEOUT_MS), ask).await {
-            Ok(Ok(buf)) => {
-                let text = String::from_utf8_lossy(&buf);
-                let line = text.lines().next().unwrap_or_default().to_owned();
-                let body = text.split("\r\n\r\n").nth(1).unwrap_or_default().trim();
-                let up = line.contains(" 200 ");
-                (if up { "up" } else { "down" }, format!("{line} {body}"))
-            }
-            Ok(Err(e)) => ("down", format!("no answer: {e}")),
-            Err(_) => ("down", format!("no answer within {PROBE_TIMEOUT_MS} ms")),
-        };
-    PartView {
-        name: format!("{name} ({addr})"),
-        status,
-        answered,
-        latency_ms: Some(started.elapsed().as_millis() as u64),
-    }
+        overview,
+    })
 }
 
 async fn list_runs(State(s): State<ConsoleState>) -> Json<Vec<RunView>> {
@@ -328,28 +176,5 @@ fn run_file(s: &ConsoleState, id: &str, name: &str) -> Response {
         Err(_) => {
             ApiError::NotFound("REPORT_NOT_FOUND", format!("{id} has no {name}")).into_response()
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::lag_lines;
-
-    #[test]
-    fn consumer_lag_is_read_from_the_prometheus_text() {
-        let text = "# TYPE bus_consumer_lag gauge\n\
-                    bus_consumer_lag{group=\"order\",topic=\"reservation-events\"} 3\n\
-                    bus_consumer_lag{topic=\"order-commands\",group=\"reservation\"} 0\n\
-                    bus_messages_total{topic=\"x\"} 9\n";
-        let lag = lag_lines(text);
-        assert_eq!(lag.len(), 2);
-        assert_eq!(
-            (lag[0].topic.as_str(), lag[0].group.as_str(), lag[0].lag),
-            ("reservation-events", "order", 3.0)
-        );
-        assert_eq!(
-            (lag[1].topic.as_str(), lag[1].group.as_str()),
-            ("order-commands", "reservation")
-        );
     }
 }

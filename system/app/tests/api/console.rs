@@ -98,8 +98,10 @@ async fn the_overview_says_every_listener_is_up_and_counts_holds() {
             .unwrap();
         assert_eq!(p["status"], "up", "{p}");
     }
-    assert_eq!(o["activeHolds"], 1);
     assert_eq!(o["heldSeats"], 2);
+    assert_eq!(o["problems"], json!([]), "{o}");
+    assert_eq!(o["validTickets"], 0);
+    assert_eq!(o["ledger"]["capturedCents"], 0);
     let gala = o["events"]
         .as_array()
         .unwrap()
@@ -107,6 +109,8 @@ async fn the_overview_says_every_listener_is_up_and_counts_holds() {
         .find(|e| e["eventId"] == "spring-gala")
         .unwrap();
     assert_eq!(gala["availableCount"], 98);
+    assert_eq!(gala["heldCount"], 2);
+    assert_eq!(gala["soldCount"], 0);
     let stadium = o["events"]
         .as_array()
         .unwrap()
