@@ -107,6 +107,26 @@ test('the purchase: keyboard pick, hold, double-clicked buy, reload, CONFIRMED, 
   assert.deepEqual(page.errors, []);
 });
 
+test('on a slow network the page shows the call pending and takes no second click', async () => {
+  const eventId = await e2e.newEvent();
+  const page = await e2e.pageFor(browser, await e2e.newCustomer());
+  await e2e.openEvent(page, eventId);
+  let holds = 0;
+  await page.route('**/api/reservations', async (route) => {
+    holds += 1;
+    await new Promise((r) => setTimeout(r, 1500));
+    await route.continue();
+  });
+  await e2e.clickSeat(page, '1-1');
+  await page.click('#hold');
+  await page.waitForSelector('.pending:has-text("Working")');
+  assert.equal(await page.isDisabled('#hold'), true, 'the button waits with the call');
+  await page.click('#hold', { force: true }).catch(() => {});
+  await page.waitForSelector('#countdown', { timeout: 10000 });
+  assert.equal(holds, 1, 'one hold request for two clicks');
+  assert.deepEqual(page.errors, []);
+});
+
 test('the countdown runs down and its expiry gives the seat back', async () => {
   const eventId = await e2e.newEvent();
   const page = await e2e.pageFor(browser, await e2e.newCustomer());
