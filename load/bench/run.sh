@@ -13,6 +13,9 @@
 #                                passes the gate and the bare read's rate, side by side
 #   load/bench/run.sh purchase   placed -> CONFIRMED on the local real stack (16 buyers),
 #                                with each order's steps read back from the databases
+#   load/bench/run.sh purchase-confirm
+#                                the same, saga.confirm_over_http off and on, alternating
+#                                on a fresh stack each (3 rounds)
 #
 # Everything listens on loopback; every run is bounded by --run-time.
 # Results: target/bench/<what>/...; the lines worth quoting are printed.
@@ -160,5 +163,21 @@ case "${1:-}" in
     cargo build --release --locked --quiet -p ticketing-cli --example bench_stack
     stack_up
     BENCH_ONLY=purchases BENCH_POLL_MS="${BENCH_POLL_MS:-20}" "$ROOT/target/release/examples/bench_stack" ;;
-  *) echo "usage: load/bench/run.sh embedded|stack|holds|ceiling|seatmap|sse|onsale-ceiling|purchase" >&2; exit 2 ;;
+  purchase-confirm)
+    # The same binary, saga.confirm_over_http off and on, alternating on a
+    # fresh stack each, three rounds: the before/after of the HTTP confirm.
+    cargo build --release --locked --quiet -p ticketing-cli --example bench_stack
+    for round in 1 2 3; do
+      for http in false true; do
+        echo "round $round, saga.confirm_over_http=$http:"
+        env_file="$OUT/confirm-$http.env"
+        echo "TICKETING_SAGA__CONFIRM_OVER_HTTP=$http" >"$env_file"
+        (
+          export TICKETING_STACK_ENV="$env_file"
+          stack_up
+          BENCH_ONLY=purchases BENCH_POLL_MS="${BENCH_POLL_MS:-20}" "$ROOT/target/release/examples/bench_stack"
+        )
+      done
+    done ;;
+  *) echo "usage: load/bench/run.sh embedded|stack|holds|ceiling|seatmap|sse|onsale-ceiling|purchase|purchase-confirm" >&2; exit 2 ;;
 esac

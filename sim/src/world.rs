@@ -683,8 +683,18 @@ fn expand(name: &str, user_hosts: &[String]) -> Vec<String> {
 }
 
 /// The state every host of one world shares (the adapters' ground truth).
+/// Whether the saga confirms seats over HTTP in the run of `seed`: even
+/// seeds take the fast path (the production default), odd seeds the
+/// `ConfirmSeats` command through the outbox and the broker, so every plan's
+/// sweep proves both (and the zoo's seed 1 keeps the broker on the path
+/// its bugs live on).
+pub fn confirm_over_http_for(seed: u64) -> bool {
+    seed.is_multiple_of(2)
+}
+
 fn shared(seed: u64, cfg: &SimConfig, bug: Option<Bug>) -> anyhow::Result<Arc<Shared>> {
-    let settings = sim_settings(bug);
+    let mut settings = sim_settings(bug);
+    settings.saga.confirm_over_http = confirm_over_http_for(seed);
     let mem_seats = Arc::new(MemSeatStore::new(4_096, 3_600_000));
     let seat_store: Arc<dyn SeatStore> = match bug {
         Some(

@@ -426,6 +426,23 @@ pub struct PinBody {
     pub customer_id: Option<String>,
 }
 
+/// `POST /internal/holds/{id}/confirm`: the saga's fenced confirm over HTTP.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ConfirmBody {
+    pub order_id: String,
+}
+
+/// The answer to `POST /internal/holds/{id}/confirm`: the seats are the
+/// order's (`confirmed`, also on a repeat), or the fence refused and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfirmView {
+    pub confirmed: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<ticketing_domain::saga::FailureReason>,
+}
+
 /// `POST /api/orders` (with an `Idempotency-Key` header).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]

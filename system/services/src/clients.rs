@@ -16,12 +16,13 @@ use http::{Method, StatusCode};
 use hyper_util::client::legacy::connect::Connect;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use ticketing_contract::{AuthorizeBody, PinBody};
+use ticketing_contract::{AuthorizeBody, ConfirmBody, ConfirmView, PinBody};
 use ticketing_domain::ports::{
-    CalendarError, Clock, EventCalendar, GatewayError, PaymentGateway, PinError, RandomExt,
-    ReservationClient,
+    CalendarError, Clock, ConfirmReply, EventCalendar, GatewayError, PaymentGateway, PinError,
+    RandomExt, ReservationClient,
 };
 use ticketing_domain::probe::{self, Probe};
+use ticketing_domain::saga::FailureReason;
 use ticketing_domain::{Cents, EventId, Hold, HoldId, OrderId, PaymentStatus, TraceId, UnixMs};
 
 /// Retry and circuit-breaker settings of [`HttpPaymentGateway`].
@@ -385,6 +386,43 @@ where
             StatusCode::GONE => Err(PinError::Gone(gone_reason(&resp.value()))),
             StatusCode::CONFLICT => Err(PinError::PinnedToOther),
             s => Err(PinError::Unavailable(format!("status {s}"))),
+        }
+    }
+
+    async fn confirm(
+        &self,
+        hold_id: &HoldId,
+        order_id: &OrderId,
+        trace: Option<&TraceId>,
+    ) -> ConfirmReply {
+        if !hold_id
+            .as_str()
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return ConfirmReply::Rejected(FailureReason::HoldReleased);
+        }
+        let path = format!("/internal/holds/{hold_id}/confirm");
+        let body = body(&ConfirmBody {
+            order_id: order_id.to_string(),
+        });
+        let resp = match self
+            .http
+            .send_json(Method::POST, &path, Some(&body), &[], trace)
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => return ConfirmReply::Unavailable(e.to_string()),
+        };
+        match (resp.status, resp.json::<ConfirmView>()) {
+            (StatusCode::OK, Some(v)) if v.confirmed => ConfirmReply::Confirmed,
+            (
+                StatusCode::OK,
+                Some(ConfirmView {
+                    reason: Some(r), ..
+                }),
+            ) => ConfirmReply::Rejected(r),
+            (s, _) => ConfirmReply::Unavailable(format!("confirm answered {s}")),
         }
     }
 }

@@ -96,6 +96,11 @@ pub struct SagaSettings {
     pub retry_backoff_max_ms: u64,
     /// Re-send `ConfirmSeats` if no reply came within this long.
     pub confirm_resend_ms: u64,
+    /// Confirm the seats by calling reservation over HTTP first (the fenced
+    /// confirm, answered at once), with the `ConfirmSeats` command through
+    /// the outbox as the retry path after `confirm_resend_ms`; `false`: the
+    /// command only (two broker hops per order).
+    pub confirm_over_http: bool,
     /// How often the watchdog looks for stalled sagas.
     pub watchdog_interval_ms: u64,
     /// How often the outbox relay looks for unsent rows.
@@ -124,6 +129,7 @@ impl Default for SagaSettings {
             retry_backoff_ms: 100,
             retry_backoff_max_ms: 2_000,
             confirm_resend_ms: 5_000,
+            confirm_over_http: true,
             watchdog_interval_ms: 200,
             outbox_interval_ms: 10,
             outbox_lease_ms: 5_000,

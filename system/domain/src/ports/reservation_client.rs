@@ -15,6 +15,17 @@ pub enum PinError {
     Unavailable(String),
 }
 
+/// What reservation answered to a confirm over HTTP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfirmReply {
+    /// The hold's seats are sold to the order (also on a repeat).
+    Confirmed,
+    /// The fence refused: nothing changed.
+    Rejected(crate::saga::FailureReason),
+    /// No answer or 5xx: outcome unknown (the confirm is idempotent).
+    Unavailable(String),
+}
+
 /// The order service's view of reservation, used while placing an order.
 #[async_trait]
 pub trait ReservationClient: Send + Sync + std::fmt::Debug {
@@ -28,4 +39,14 @@ pub trait ReservationClient: Send + Sync + std::fmt::Debug {
         customer: Option<&str>,
         trace: Option<&TraceId>,
     ) -> Result<Hold, PinError>;
+
+    /// The fenced confirm of the hold's seats for the order, answered at
+    /// once: the saga's fast path (the `ConfirmSeats` command through the
+    /// outbox is its retry path). Idempotent for the same order.
+    async fn confirm(
+        &self,
+        hold_id: &HoldId,
+        order_id: &OrderId,
+        trace: Option<&TraceId>,
+    ) -> ConfirmReply;
 }

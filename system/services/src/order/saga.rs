@@ -2,8 +2,12 @@
 //! `ticketing_domain::saga` inputs, executes the commands it returns, and
 //! persists each step in one transaction (state + outbox + tickets + the
 //! consumed message id). Payment calls are made inline, idempotent per
-//! order, and retried with capped exponential backoff by the watchdog;
-//! `ConfirmSeats` and `ReleaseHold` go to reservation through the outbox.
+//! order, and retried with capped exponential backoff by the watchdog.
+//! The seats are confirmed by calling reservation over HTTP (the same fenced
+//! step, answered at once: no broker hop on a purchase's critical path);
+//! when that call has no answer, the `ConfirmSeats` command through the
+//! outbox is the retry path, after `saga.confirm_resend_ms`. `ReleaseHold`
+//! goes through the outbox.
 //! A confirmed order's cancellation is driven from here too, by
 //! `order::after_sale`.
 //!
@@ -20,8 +24,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use ticketing_domain::messages::{BusMessage, Envelope, topics};
 use ticketing_domain::ports::{
-    ApplyOutcome, ClaimedOutbox, EventBus, GatewayError, OrderRecord, OutgoingMessage, RepoError,
-    SagaUpdate,
+    ApplyOutcome, ClaimedOutbox, ConfirmReply, EventBus, GatewayError, OrderRecord,
+    OutgoingMessage, RepoError, SagaUpdate,
 };
 use ticketing_domain::probe::{self, Probe};
 use ticketing_domain::refund::RefundInput;
@@ -44,8 +48,25 @@ const OUTBOX_BATCH: usize = 256;
 const PUBLISH_TIMEOUT_MS: u64 = 5_000;
 
 impl OrderState {
-    /// The new record and writes for one transition.
+    /// The new record and writes for one transition. Entering
+    /// `ConfirmingSeats` writes no `ConfirmSeats` command when the seats are
+    /// confirmed over HTTP: `drive` calls reservation next, and the command
+    /// is written only by a resend, once the call had no answer.
     fn update_for(
+        &self,
+        order: &OrderRecord,
+        t: &Transition,
+        processed: Option<MessageId>,
+    ) -> SagaUpdate {
+        let mut t = t.clone();
+        if self.saga.confirm_over_http {
+            t.commands.retain(|c| *c != SagaCommand::ConfirmSeats);
+        }
+        self.update_with(order, &t, processed)
+    }
+
+    /// [`update_for`](Self::update_for) with every command written.
+    fn update_with(
         &self,
         order: &OrderRecord,
         t: &Transition,
@@ -232,12 +253,15 @@ impl OrderState {
             let input = match order.saga {
                 // A confirmed order may be being cancelled.
                 SagaState::Done { .. } => return self.drive_after_sale(order).await,
-                SagaState::ConfirmingSeats => {
-                    if now >= order.next_attempt_at_ms {
-                        self.resend_confirm(&order).await?;
+                SagaState::ConfirmingSeats => match self.confirm_now(&order).await {
+                    Some(input) => input,
+                    None => {
+                        if now >= order.next_attempt_at_ms {
+                            self.resend_confirm(&order).await?;
+                        }
+                        return Ok(());
                     }
-                    return Ok(());
-                }
+                },
                 SagaState::Authorizing => {
                     if now >= order.created_at_ms + self.saga.authorize_deadline_ms {
                         SagaInput::PaymentGaveUp
@@ -290,6 +314,28 @@ impl OrderState {
         Ok(())
     }
 
+    /// The seats confirmed over HTTP, when `saga.confirm_over_http`: the
+    /// answer as the saga's input, or `None` (off, or no answer: the
+    /// command through the outbox is the retry path).
+    async fn confirm_now(&self, order: &OrderRecord) -> Option<SagaInput> {
+        if !self.saga.confirm_over_http {
+            return None;
+        }
+        let trace = order.trace_id.as_ref();
+        match self
+            .reservation
+            .confirm(&order.hold_id, &order.order_id, trace)
+            .await
+        {
+            ConfirmReply::Confirmed => Some(SagaInput::SeatsConfirmed),
+            ConfirmReply::Rejected(reason) => Some(SagaInput::SeatsRejected(reason)),
+            ConfirmReply::Unavailable(why) => {
+                tracing::warn!(order_id = %order.order_id, error = %why, "confirm over HTTP had no answer; the command path retries");
+                None
+            }
+        }
+    }
+
     /// No reply to `ConfirmSeats` yet: send it again (reservation's confirm
     /// is idempotent), and wait another resend interval.
     async fn resend_confirm(&self, order: &OrderRecord) -> Result<(), RepoError> {
@@ -297,7 +343,7 @@ impl OrderState {
             next: order.saga,
             commands: vec![SagaCommand::ConfirmSeats],
         };
-        let update = self.update_for(order, &t, None);
+        let update = self.update_with(order, &t, None);
         tracing::info!(order_id = %order.order_id, "re-sending ConfirmSeats");
         match self.apply(update).await {
             Ok(_) | Err(RepoError::Conflict) => Ok(()),
@@ -624,6 +670,30 @@ mod tests {
         ) -> Result<Hold, PinError> {
             Err(PinError::Unavailable("not in this test".into()))
         }
+        async fn confirm(&self, _: &HoldId, _: &OrderId, _: Option<&TraceId>) -> ConfirmReply {
+            ConfirmReply::Unavailable("not in this test".into())
+        }
+    }
+
+    /// Reservation answering every confirm with one reply, counting them.
+    #[derive(Debug)]
+    struct Answering(ConfirmReply, std::sync::atomic::AtomicU32);
+
+    #[async_trait]
+    impl ReservationClient for Answering {
+        async fn pin(
+            &self,
+            _: &HoldId,
+            _: &OrderId,
+            _: Option<&str>,
+            _: Option<&TraceId>,
+        ) -> Result<Hold, PinError> {
+            Err(PinError::Unavailable("not in this test".into()))
+        }
+        async fn confirm(&self, _: &HoldId, _: &OrderId, _: Option<&TraceId>) -> ConfirmReply {
+            self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.0.clone()
+        }
     }
 
     #[async_trait]
@@ -675,14 +745,22 @@ mod tests {
 
     const NOW_MS: u64 = 1_000_000;
 
+    /// The command path only (`saga.confirm_over_http = false`).
     fn state() -> OrderState {
+        let mut st = http_state(Arc::new(Unreachable));
+        st.saga.confirm_over_http = false;
+        st
+    }
+
+    /// The default: seats confirmed over HTTP by `reservation`.
+    fn http_state(reservation: Arc<dyn ReservationClient>) -> OrderState {
         OrderState {
             ctx: Ctx {
                 clock: Arc::new(ticketing_runtime::TokioClock::new(NOW_MS)),
                 rng: Arc::new(ticketing_runtime::ChaChaRandom::from_seed(7)),
             },
             repo: Arc::new(ticketing_mem::MemOrderRepository::default()),
-            reservation: Arc::new(Unreachable),
+            reservation,
             payment: Arc::new(Unreachable),
             calendar: Arc::new(Unreachable),
             saga: crate::config::SagaSettings::default(),
@@ -912,5 +990,73 @@ mod tests {
             seqs[0] < seqs[1],
             "in the order they were written: {seqs:?}"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn over_http_entering_confirmation_writes_no_command() {
+        let st = http_state(Arc::new(Unreachable));
+        assert!(st.saga.confirm_over_http, "the default");
+        let authorized =
+            sm::transition(SagaState::Authorizing, SagaInput::PaymentAuthorized).expect("applies");
+        let u = st.update_for(&order(), &authorized, None);
+        assert_eq!(u.order.saga, SagaState::ConfirmingSeats);
+        assert!(u.outbox.is_empty(), "drive calls reservation instead");
+        assert_eq!(
+            u.order.next_attempt_at_ms,
+            NOW_MS + st.saga.confirm_resend_ms,
+            "the command path is due if that call has no answer"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_confirm_answered_over_http_moves_on_without_a_broker_hop() {
+        let answering = Arc::new(Answering(ConfirmReply::Confirmed, Default::default()));
+        let st = http_state(answering.clone());
+        let o = confirming(&st, NOW_MS + 5_000).await;
+        st.drive(&o.order_id).await.expect("driven");
+        let o = st.repo.get_order(&o.order_id).await.unwrap().unwrap();
+        assert_eq!(
+            o.saga,
+            SagaState::Capturing,
+            "capture next (its call fails here)"
+        );
+        assert_eq!(st.repo.tickets().await.map(|t| t.len()), Ok(1));
+        assert_eq!(st.repo.outbox_backlog().await, Ok(0), "no command sent");
+        assert_eq!(answering.1.load(std::sync::atomic::Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_confirm_refused_over_http_voids_with_its_reason() {
+        let refused = ConfirmReply::Rejected(sm::FailureReason::HoldExpired);
+        let st = http_state(Arc::new(Answering(refused, Default::default())));
+        let o = confirming(&st, NOW_MS + 5_000).await;
+        st.drive(&o.order_id).await.expect("driven");
+        let o = st.repo.get_order(&o.order_id).await.unwrap().unwrap();
+        assert_eq!(
+            o.saga,
+            SagaState::Voiding {
+                status: ticketing_domain::OrderStatus::Cancelled,
+                reason: sm::FailureReason::HoldExpired,
+            }
+        );
+        assert_eq!(st.repo.tickets().await.map(|t| t.len()), Ok(0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_confirm_without_answer_falls_back_to_the_command_once_due() {
+        let st = http_state(Arc::new(Unreachable));
+        let early = confirming(&st, NOW_MS + 1).await;
+        st.drive(&early.order_id).await.expect("driven");
+        assert_eq!(st.repo.outbox_backlog().await, Ok(0), "not due yet");
+        let st = http_state(Arc::new(Unreachable));
+        let due = confirming(&st, NOW_MS).await;
+        st.drive(&due.order_id).await.expect("driven");
+        assert_eq!(
+            st.repo.outbox_backlog().await,
+            Ok(1),
+            "ConfirmSeats through the outbox"
+        );
+        let o = st.repo.get_order(&due.order_id).await.unwrap().unwrap();
+        assert_eq!(o.saga, SagaState::ConfirmingSeats);
     }
 }

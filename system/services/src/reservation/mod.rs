@@ -33,7 +33,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use std::sync::Arc;
-use ticketing_contract::{ExtendBody, HoldBody, HoldView, PinBody};
+use ticketing_contract::{ConfirmBody, ConfirmView, ExtendBody, HoldBody, HoldView, PinBody};
 use ticketing_domain::messages::{BusMessage, Envelope, topics};
 use ticketing_domain::ports::{
     ConfirmOutcome, CustomerLimits, EventBus, HoldRequest, OutgoingMessage, QueueError, QueueStore,
@@ -161,6 +161,7 @@ pub fn public_router(state: ReservationState) -> Router {
 pub fn internal_router(state: ReservationState) -> Router {
     Router::new()
         .route("/internal/holds/{hold_id}/pin", post(pin_hold))
+        .route("/internal/holds/{hold_id}/confirm", post(confirm_hold))
         .with_state(state)
 }
 
@@ -462,6 +463,70 @@ async fn pin_hold(
     Ok(Json(hold.into()))
 }
 
+/// The fenced confirm, whichever way the saga asked (its HTTP fast path or
+/// the `ConfirmSeats` command): sells the hold's seats to the order, or
+/// says why not; a confirmed hold frees its waiting-room slot.
+async fn confirm_seats(
+    state: &ReservationState,
+    hold_id: &HoldId,
+    order_id: &OrderId,
+    traceparent: Option<&str>,
+) -> Result<ConfirmOutcome, SeatStoreError> {
+    let now = state.ctx.clock.now_ms();
+    let outcome = state
+        .seats
+        .confirm(hold_id, order_id, traceparent, now)
+        .await?;
+    match &outcome {
+        ConfirmOutcome::Confirmed { event_id, .. } => {
+            free_admission(state, event_id, hold_id).await;
+        }
+        ConfirmOutcome::Rejected(reason) => refused(*reason),
+    }
+    Ok(outcome)
+}
+
+/// A confirm the fence refused: one refused because the hold expired
+/// reaches its coverage probe.
+fn refused(reason: FailureReason) {
+    if reason == FailureReason::HoldExpired {
+        probe::reached(Probe::ConfirmRefusedAfterExpiry);
+    }
+}
+
+/// `POST /internal/holds/{id}/confirm {orderId}`: the saga's fast path.
+/// The caller's `traceparent` goes onto the SOLD change records, as the
+/// command's does.
+async fn confirm_hold(
+    State(state): State<ReservationState>,
+    Path(hold_id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<ConfirmBody>,
+) -> Result<Json<ConfirmView>, ApiError> {
+    check_len("orderId", &body.order_id)?;
+    check_len("holdId", &hold_id)?;
+    let traceparent = headers
+        .get(crate::http::trace::TRACEPARENT)
+        .and_then(|v| v.to_str().ok());
+    let outcome = confirm_seats(
+        &state,
+        &HoldId(hold_id),
+        &OrderId(body.order_id),
+        traceparent,
+    )
+    .await?;
+    Ok(Json(match outcome {
+        ConfirmOutcome::Confirmed { .. } => ConfirmView {
+            confirmed: true,
+            reason: None,
+        },
+        ConfirmOutcome::Rejected(reason) => ConfirmView {
+            confirmed: false,
+            reason: Some(reason),
+        },
+    }))
+}
+
 /// Executes one saga command. Idempotent: the confirm is, the release by
 /// order is, the fenced return is (a repeat returns nothing more), and a
 /// repeated reply carries the same derived message id.
@@ -477,20 +542,13 @@ pub async fn handle_command(
         crate::http::trace::message_traceparent(env.trace_id.as_ref(), &env.message_id);
     let reply = match env.body {
         BusMessage::ConfirmSeats { order_id, hold_id } => {
-            match state
-                .seats
-                .confirm(&hold_id, &order_id, traceparent.as_deref(), now)
-                .await?
-            {
-                ConfirmOutcome::Confirmed { event_id, seat_ids } => {
-                    free_admission(state, &event_id, &hold_id).await;
-                    BusMessage::SeatsConfirmed {
-                        order_id,
-                        event_id,
-                        seat_ids,
-                    }
-                }
-                ConfirmOutcome::Rejected(reason) => rejected_reply(order_id, reason),
+            match confirm_seats(state, &hold_id, &order_id, traceparent.as_deref()).await? {
+                ConfirmOutcome::Confirmed { event_id, seat_ids } => BusMessage::SeatsConfirmed {
+                    order_id,
+                    event_id,
+                    seat_ids,
+                },
+                ConfirmOutcome::Rejected(reason) => BusMessage::SeatsRejected { order_id, reason },
             }
         }
         BusMessage::ReleaseHold { order_id, hold_id } => {
@@ -527,13 +585,6 @@ pub async fn handle_command(
 
 /// The reply to a refused confirm; a refusal for expiry is the simulator's
 /// coverage probe `confirm-refused-after-expiry`.
-fn rejected_reply(order_id: OrderId, reason: FailureReason) -> BusMessage {
-    if reason == FailureReason::HoldExpired {
-        probe::reached(Probe::ConfirmRefusedAfterExpiry);
-    }
-    BusMessage::SeatsRejected { order_id, reason }
-}
-
 async fn publish_reply(
     bus: &dyn EventBus,
     cause: &MessageId,
@@ -629,20 +680,12 @@ mod tests {
 
     #[test]
     fn only_a_confirm_refused_for_expiry_reaches_its_probe() {
-        let order = OrderId::from("o-1");
         for (reason, hits) in [
             (FailureReason::HoldExpired, Some(&1)),
             (FailureReason::HoldReleased, None),
             (FailureReason::HoldNotPinned, None),
         ] {
-            let (reply, reached) = probe::recording(|| rejected_reply(order.clone(), reason));
-            assert_eq!(
-                reply,
-                BusMessage::SeatsRejected {
-                    order_id: order.clone(),
-                    reason
-                }
-            );
+            let ((), reached) = probe::recording(|| refused(reason));
             assert_eq!(
                 reached.get(&Probe::ConfirmRefusedAfterExpiry),
                 hits,
