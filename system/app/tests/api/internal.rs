@@ -1,6 +1,6 @@
 //! The internal routes the load harness uses: `POST /internal/events` and
 //! `GET /internal/audit/orders`, on the embedded internal listener — and not
-//! on the public port.
+//! on the public port; and the saga's confirm over HTTP.
 
 use crate::helpers::*;
 use reqwest::StatusCode;
@@ -137,5 +137,66 @@ async fn internal_routes_need_the_service_token_when_one_is_set() {
     assert_eq!(app.wait_terminal(&order).await["status"], "CONFIRMED");
     // The public routes need no credential.
     assert_eq!(app.get("/api/events").await.status(), StatusCode::OK);
+    app.stop().await;
+}
+
+/// The saga's fast path, `POST /internal/holds/{id}/confirm`: fenced by the
+/// pin (another order is refused and nothing changes), idempotent for the
+/// pinned order, and the seats are SOLD.
+#[tokio::test]
+async fn a_confirm_over_http_is_fenced_by_the_pin_and_idempotent() {
+    let app = spawn_app().await;
+    let internal = app.embedded().internal_url();
+    let post = |path: String, body: serde_json::Value| {
+        let http = app.http.clone();
+        let url = format!("{internal}{path}");
+        async move {
+            let r = http.post(url).json(&body).send().await.unwrap();
+            (r.status(), r.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let hold = app.hold_ok("spring-gala", &["4-4"]).await;
+    let (status, _) = post(
+        format!("/internal/holds/{hold}/pin"),
+        serde_json::json!({"orderId": "o-pinned"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let confirm = |order: &str| {
+        post(
+            format!("/internal/holds/{hold}/confirm"),
+            serde_json::json!({ "orderId": order }),
+        )
+    };
+    let (status, other) = confirm("o-other").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        other,
+        serde_json::json!({"confirmed": false, "reason": "HOLD_NOT_PINNED"})
+    );
+    let map = app.seat_map("spring-gala").await;
+    let seat = |map: &serde_json::Value| {
+        map["seats"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["seatId"] == "4-4")
+            .unwrap()["status"]
+            .clone()
+    };
+    assert_eq!(seat(&map), "HELD", "a refused confirm changes nothing");
+    for _ in 0..2 {
+        let (status, body) = confirm("o-pinned").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body, serde_json::json!({"confirmed": true}));
+    }
+    assert_eq!(seat(&app.seat_map("spring-gala").await), "SOLD");
+    let (status, unknown) = post(
+        "/internal/holds/h_unknown/confirm".into(),
+        serde_json::json!({"orderId": "o-pinned"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(unknown["confirmed"], false, "{unknown}");
     app.stop().await;
 }
