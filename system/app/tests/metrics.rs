@@ -115,7 +115,8 @@ async fn holds_count_won_and_lost_and_requests_by_route_template() {
 #[tokio::test]
 async fn a_purchase_counts_its_saga_payments_messages_and_outbox() {
     let _serial = serial().await;
-    let app = spawn_app().await;
+    // The command path: its saga messages are what this test counts.
+    let app = spawn_app_with(|s| s.saga.confirm_over_http = false).await;
     let before = scrape(&app).await;
     let hold = app.hold_ok("comedy-hour", &["2-2"]).await;
     let order = app.order_ok(&hold, "metrics-1").await;

@@ -788,7 +788,10 @@ fn rush_purchases_broker_outage_and_duplicates_on_the_real_stack() {
         let saga = redeliver_everything(&bus, topics::ORDER_SAGA).await;
         let commands = redeliver_everything(&bus, topics::RESERVATION_COMMANDS).await;
         println!("duplicates: {saga} saga messages and {commands} reservation commands sent again");
-        assert!(saga >= BUYERS && commands >= BUYERS, "messages to replay");
+        // Every order's OrderPlaced; the reservation commands are the
+        // cancellation's ReturnSeats and any confirm retried through the
+        // broker (the seats are confirmed over HTTP: saga.confirm_over_http).
+        assert!(saga >= BUYERS && commands >= 1, "messages to replay");
         // Wait until both groups have committed past every duplicate, then audit again.
         wait_caught_up(
             &bus,

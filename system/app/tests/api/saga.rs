@@ -187,7 +187,9 @@ async fn unreachable_gateway_past_the_deadline_voids_and_fails() {
 
 /// The kicker drives an order placed by this process at once: with the
 /// broker away (no `OrderPlaced` can arrive) and the clock stopped (the
-/// watchdog's grace never ends), only it can have made the payment call.
+/// watchdog's grace never ends), only it can have made the payment call —
+/// and with the seats confirmed over HTTP, the whole purchase: no broker
+/// hop is on its path.
 #[tokio::test]
 async fn an_order_is_authorized_at_once_without_waiting_for_its_message() {
     let app = spawn_app_with(|_| {}).await;
@@ -203,18 +205,36 @@ async fn an_order_is_authorized_at_once_without_waiting_for_its_message() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    assert_eq!(app.ledger_kinds(&order).await, ["AUTHORIZE"]);
-    // Its message still goes out once the broker is back, and finds the
-    // order driven already: one authorization, one capture.
-    bus.set_down(false);
     assert_eq!(app.wait_terminal(&order).await["status"], "CONFIRMED");
+    assert_eq!(app.ledger_kinds(&order).await, ["AUTHORIZE", "CAPTURE"]);
+    // Its message still goes out once the broker is back, and finds the
+    // order done: still one authorization, one capture.
+    bus.set_down(false);
+    let deadline = tokio::time::Instant::now() + WAIT_LIMIT;
+    while app
+        .embedded()
+        .handles
+        .orders
+        .outbox_backlog()
+        .await
+        .unwrap()
+        > 0
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the outbox never drained"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     assert_eq!(app.ledger_kinds(&order).await, ["AUTHORIZE", "CAPTURE"]);
     app.stop().await;
 }
 
 #[tokio::test]
 async fn a_broker_outage_delays_but_loses_nothing() {
-    let app = spawn_live_app_with(|_| {}).await;
+    // The command path (seats confirmed through the broker): with the
+    // HTTP confirm an outage does not delay a purchase at all (above).
+    let app = spawn_live_app_with(|s| s.saga.confirm_over_http = false).await;
     let bus = app.embedded().handles.bus.clone();
     bus.set_down(true);
     let hold = app.hold_ok("spring-gala", &["10-10"]).await;

@@ -43,7 +43,9 @@ async fn a_purchase_is_one_trace_from_order_to_payment_bus_reservation_and_seat_
         .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
     let _default = tracing::subscriber::set_default(subscriber);
 
-    let app = spawn_app().await;
+    // The command path, whose trace crosses the bus both ways (the HTTP
+    // confirm's trace is the call's: it joins the same way as the pin's).
+    let app = spawn_app_with(|s| s.saga.confirm_over_http = false).await;
     // A buyer watching the seat map: the sale ends on this stream.
     let mut stream = app
         .http
