@@ -100,12 +100,7 @@ pub const DEMO_JWT_SECRET: &str = "embedded-demo-customer-token-secret-not-for-p
 /// The customer-token key: the configured secret, or the demo's (with a
 /// warning).
 pub fn customer_key(settings: &Settings) -> anyhow::Result<CustomerKey> {
-    match settings
-        .auth
-        .jwt_secret
-        .as_deref()
-        .filter(|s| !s.is_empty())
-    {
+    match configured_jwt_secret(settings) {
         Some(s) => Ok(CustomerKey::hs256(s)?),
         None => {
             tracing::warn!(
@@ -114,6 +109,15 @@ pub fn customer_key(settings: &Settings) -> anyhow::Result<CustomerKey> {
             Ok(CustomerKey::hs256(DEMO_JWT_SECRET)?)
         }
     }
+}
+
+/// `auth.jwt_secret`, unless unset or empty (then the demo's is used).
+fn configured_jwt_secret(settings: &Settings) -> Option<&str> {
+    settings
+        .auth
+        .jwt_secret
+        .as_deref()
+        .filter(|s| !s.is_empty())
 }
 
 /// Customer tokens in the embedded demo: anonymous calls are allowed
@@ -464,18 +468,13 @@ impl Embedded {
             metrics_urls: vec![format!("{}/metrics", self.internal_url())],
             service_token: settings.internal.token.clone(),
         };
-        let jwt_secret = settings
-            .auth
-            .jwt_secret
-            .clone()
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| DEMO_JWT_SECRET.to_owned());
+        let jwt_secret = configured_jwt_secret(settings).unwrap_or(DEMO_JWT_SECRET);
         crate::console::state(
             settings,
             sources,
             clock,
             rng,
-            jwt_secret,
+            jwt_secret.to_owned(),
             self.shutdown.clone(),
         )
     }

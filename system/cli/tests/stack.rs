@@ -427,12 +427,15 @@ async fn read_until(
     }
 }
 
-/// A hold made through the gateway shows up on a stream opened through the
-/// gateway, as its own `change` message, promptly.
-async fn sse_through_the_gateway(http: &reqwest::Client, url: &str) {
-    let event = "jazz-night";
+/// Opens the SSE stream at `url` and reads until its first `event: NAME`
+/// arrived (within 5 s: an unbuffered proxy passes it at once).
+async fn open_stream(
+    http: &reqwest::Client,
+    url: String,
+    name: &str,
+) -> (reqwest::Response, String) {
     let mut resp = http
-        .get(format!("{url}/api/events/{event}/seats/stream"))
+        .get(url)
         .timeout(Duration::from_secs(60))
         .send()
         .await
@@ -443,10 +446,19 @@ async fn sse_through_the_gateway(http: &reqwest::Client, url: &str) {
         &mut resp,
         &mut buf,
         0,
-        "event: snapshot",
+        &format!("event: {name}"),
         Duration::from_secs(5),
     )
     .await;
+    (resp, buf)
+}
+
+/// A hold made through the gateway shows up on a stream opened through the
+/// gateway, as its own `change` message, promptly.
+async fn sse_through_the_gateway(http: &reqwest::Client, url: &str) {
+    let event = "jazz-night";
+    let stream_url = format!("{url}/api/events/{event}/seats/stream");
+    let (mut resp, mut buf) = open_stream(http, stream_url, "snapshot").await;
     // The snapshot may span chunks: wait for its blank-line terminator.
     let snap = buf.find("event: snapshot").unwrap();
     read_until(&mut resp, &mut buf, snap, "\n\n", Duration::from_secs(5)).await;
@@ -499,23 +511,8 @@ async fn queue_through_the_gateway(http: &reqwest::Client, url: &str) {
     let ticket = joined["ticket"].as_str().unwrap().to_owned();
     // The place's SSE stream through nginx is not buffered: its first
     // `place` event arrives at once (the shop's waiting room reads it).
-    let mut stream = http
-        .get(format!("{url}/api/queue/stadium-final/{ticket}/stream"))
-        .timeout(Duration::from_secs(30))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(stream.status().as_u16(), 200);
-    let mut buf = String::new();
-    read_until(
-        &mut stream,
-        &mut buf,
-        0,
-        "event: place",
-        Duration::from_secs(5),
-    )
-    .await;
-    drop(stream);
+    let place_url = format!("{url}/api/queue/stadium-final/{ticket}/stream");
+    drop(open_stream(http, place_url, "place").await);
     let deadline = Instant::now() + Duration::from_secs(20);
     let token = loop {
         let place = get_json(http, format!("{url}/api/queue/stadium-final/{ticket}")).await;

@@ -39,17 +39,14 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn chromium() -> String {
-    if let Some(p) = std::env::var_os("CHROMIUM") {
-        return p.to_string_lossy().into_owned();
-    }
-    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
+fn chromium() -> PathBuf {
+    std::env::var_os("CHROMIUM")
+        .map(PathBuf::from)
+        .or_else(|| ticketing_testkit::find_program("chromium", &[]))
+        .or_else(|| ticketing_testkit::find_program("chromium-browser", &[]))
         .unwrap_or_else(|| {
             panic!("Chromium not found: `apt-get install chromium` (ci/test does), or set CHROMIUM")
         })
-        .to_owned()
 }
 
 /// The embedded system, and its public and internal URLs.

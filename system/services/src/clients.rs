@@ -331,6 +331,15 @@ impl<C> HttpReservationClient<C> {
     }
 }
 
+/// Hold ids are hex: anything else cannot name a hold and must not be
+/// spliced into a path.
+fn path_safe(hold_id: &HoldId) -> bool {
+    hold_id
+        .as_str()
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 #[async_trait]
 impl<C> ReservationClient for HttpReservationClient<C>
 where
@@ -343,13 +352,7 @@ where
         customer: Option<&str>,
         trace: Option<&TraceId>,
     ) -> Result<Hold, PinError> {
-        // Hold ids are hex; anything else cannot name a hold and must not
-        // be spliced into a path.
-        if !hold_id
-            .as_str()
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        {
+        if !path_safe(hold_id) {
             return Err(PinError::NotFound);
         }
         let path = format!("/internal/holds/{hold_id}/pin");
@@ -395,11 +398,7 @@ where
         order_id: &OrderId,
         trace: Option<&TraceId>,
     ) -> ConfirmReply {
-        if !hold_id
-            .as_str()
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        {
+        if !path_safe(hold_id) {
             return ConfirmReply::Rejected(FailureReason::HoldReleased);
         }
         let path = format!("/internal/holds/{hold_id}/confirm");

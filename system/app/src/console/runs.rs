@@ -113,14 +113,28 @@ impl RunSpec {
     }
 }
 
+/// Where a run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunState {
+    Running,
+    /// Exit code 0.
+    Passed,
+    /// Exit code 1: the gate (or a sweep) failed.
+    Failed,
+    Stopped,
+    TimedOut,
+    /// Any other exit (bad input, a crash).
+    Error,
+}
+
 /// A run as the page sees it.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RunView {
     pub id: String,
     pub spec: RunSpec,
-    /// `running`, `passed`, `failed`, `stopped`, `timed-out` or `error`.
-    pub state: String,
+    pub state: RunState,
     pub started_at_ms: u64,
     pub ended_at_ms: Option<u64>,
     pub exit_code: Option<i32>,
@@ -154,8 +168,18 @@ pub struct Runs {
 #[derive(Debug, Default)]
 struct Inner {
     next: u64,
-    current: Option<(Arc<Mutex<RunView>>, CancellationToken)>,
+    /// Stops the newest run (the last of `history`).
+    stop_newest: Option<CancellationToken>,
     history: VecDeque<Arc<Mutex<RunView>>>,
+}
+
+impl Inner {
+    /// The newest run, when it is still running.
+    fn running(&self) -> Option<&Arc<Mutex<RunView>>> {
+        self.history
+            .back()
+            .filter(|v| lock_view(v).state == RunState::Running)
+    }
 }
 
 /// Why a run did not start.
@@ -196,14 +220,18 @@ impl Runs {
 
     fn find(&self, id: &str) -> Option<Arc<Mutex<RunView>>> {
         let inner = self.lock();
-        inner.history.iter().find(|r| snapshot_id(r) == id).cloned()
+        inner
+            .history
+            .iter()
+            .find(|r| lock_view(r).id == id)
+            .cloned()
     }
 
     /// Stops the running run `id`; false when it is not running.
     pub fn stop(&self, id: &str) -> bool {
         let inner = self.lock();
-        match &inner.current {
-            Some((view, stop)) if snapshot_id(view) == id && snapshot(view).state == "running" => {
+        match (inner.running(), &inner.stop_newest) {
+            (Some(view), Some(stop)) if lock_view(view).id == id => {
                 stop.cancel();
                 true
             }
@@ -220,10 +248,8 @@ impl Runs {
         spec.check().map_err(StartError::Invalid)?;
         let (program, report_bin) = self.binaries(&spec)?;
         let mut inner = self.lock();
-        if let Some((view, _)) = &inner.current
-            && snapshot(view).state == "running"
-        {
-            return Err(StartError::Busy(snapshot_id(view)));
+        if let Some(view) = inner.running() {
+            return Err(StartError::Busy(lock_view(view).id.clone()));
         }
         inner.next += 1;
         let id = format!("run-{}-{}", self.clock.now_ms(), inner.next);
@@ -240,7 +266,7 @@ impl Runs {
         let view = Arc::new(Mutex::new(RunView {
             id,
             spec: spec.clone(),
-            state: "running".into(),
+            state: RunState::Running,
             started_at_ms: self.clock.now_ms(),
             ended_at_ms: None,
             exit_code: None,
@@ -249,7 +275,7 @@ impl Runs {
             lines: VecDeque::new(),
         }));
         let stop = self.shutdown.child_token();
-        inner.current = Some((view.clone(), stop.clone()));
+        inner.stop_newest = Some(stop.clone());
         inner.history.push_back(view.clone());
         while inner.history.len() > HISTORY_MAX {
             inner.history.pop_front();
@@ -313,21 +339,20 @@ impl Runs {
             view.clone(),
         ));
         let ended = tokio::select! {
-            status = child.wait() => status.ok().and_then(|s| s.code()).map_or("error", state_of),
-            () = stop.cancelled() => "stopped",
-            () = tokio::time::sleep(spec.bound()) => "timed-out",
+            status = child.wait() => status.ok().and_then(|s| s.code()).map_or(RunState::Error, state_of),
+            () = stop.cancelled() => RunState::Stopped,
+            () = tokio::time::sleep(spec.bound()) => RunState::TimedOut,
         };
         let _ = child.kill().await;
         let code = child.try_wait().ok().flatten().and_then(|s| s.code());
         let _ = tokio::time::timeout(Duration::from_secs(5), output).await;
         let verdict = verdict_line(&spec, &folder, &view);
-        let report = if ended == "stopped" || ended == "timed-out" {
-            false
-        } else {
-            render_report(&report_bin, &spec, &folder, &view).await
+        let report = match ended {
+            RunState::Stopped | RunState::TimedOut => false,
+            _ => render_report(&report_bin, &spec, &folder, &view).await,
         };
-        let mut v = view.lock().unwrap_or_else(|e| e.into_inner());
-        v.state = ended.into();
+        let mut v = lock_view(&view);
+        v.state = ended;
         v.exit_code = code;
         v.verdict = verdict;
         v.report = report;
@@ -345,31 +370,31 @@ fn verdict_line(spec: &RunSpec, folder: &Path, view: &Mutex<RunView>) -> Option<
             .find(|l| l.starts_with("SLO gate:"))
             .map(str::to_owned),
         RunSpec::Sim { .. } => {
-            let v = view.lock().unwrap_or_else(|e| e.into_inner());
+            let v = lock_view(view);
             v.lines.iter().find(|l| l.contains(" runs in ")).cloned()
         }
     }
 }
 
 /// The run's state from its exit code (0 passed, 1 failed the gate).
-fn state_of(code: i32) -> &'static str {
+fn state_of(code: i32) -> RunState {
     match code {
-        0 => "passed",
-        1 => "failed",
-        _ => "error",
+        0 => RunState::Passed,
+        1 => RunState::Failed,
+        _ => RunState::Error,
     }
 }
 
-fn snapshot(view: &Arc<Mutex<RunView>>) -> RunView {
-    view.lock().unwrap_or_else(|e| e.into_inner()).clone()
+fn lock_view(view: &Mutex<RunView>) -> std::sync::MutexGuard<'_, RunView> {
+    view.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn snapshot_id(view: &Arc<Mutex<RunView>>) -> String {
-    view.lock().unwrap_or_else(|e| e.into_inner()).id.clone()
+fn snapshot(view: &Arc<Mutex<RunView>>) -> RunView {
+    lock_view(view).clone()
 }
 
 fn push_line(view: &Mutex<RunView>, line: String) {
-    let mut v = view.lock().unwrap_or_else(|e| e.into_inner());
+    let mut v = lock_view(view);
     v.lines.push_back(line);
     while v.lines.len() > LINES_MAX {
         v.lines.pop_front();
@@ -382,23 +407,16 @@ async fn follow_output(
     err: Option<ChildStderr>,
     view: Arc<Mutex<RunView>>,
 ) {
-    let out = async {
-        if let Some(pipe) = out {
-            let mut lines = BufReader::new(pipe).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                push_line(&view, line);
-            }
-        }
-    };
-    let err = async {
-        if let Some(pipe) = err {
-            let mut lines = BufReader::new(pipe).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                push_line(&view, line);
-            }
-        }
-    };
-    tokio::join!(out, err);
+    tokio::join!(follow_pipe(out, &view), follow_pipe(err, &view));
+}
+
+/// One pipe's lines into the view, until it ends.
+async fn follow_pipe(pipe: Option<impl tokio::io::AsyncRead + Unpin>, view: &Mutex<RunView>) {
+    let Some(pipe) = pipe else { return };
+    let mut lines = BufReader::new(pipe).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        push_line(view, line);
+    }
 }
 
 /// The command line of a run.

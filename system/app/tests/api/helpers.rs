@@ -193,6 +193,23 @@ impl TestApp {
         }
     }
 
+    /// Waits until the order service's outbox has no unsent row (bounded).
+    pub async fn wait_outbox_drained(&self) {
+        let orders = &self.embedded().handles.orders;
+        let deadline = tokio::time::Instant::now() + WAIT_LIMIT;
+        while ticketing_domain::ports::OrderRepository::outbox_backlog(orders.as_ref())
+            .await
+            .unwrap()
+            > 0
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the outbox never drained"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// Waits until `check` holds for the seat map of `event` (bounded).
     pub async fn wait_seats(
         &self,

@@ -210,22 +210,7 @@ async fn an_order_is_authorized_at_once_without_waiting_for_its_message() {
     // Its message still goes out once the broker is back, and finds the
     // order done: still one authorization, one capture.
     bus.set_down(false);
-    let deadline = tokio::time::Instant::now() + WAIT_LIMIT;
-    while app
-        .embedded()
-        .handles
-        .orders
-        .outbox_backlog()
-        .await
-        .unwrap()
-        > 0
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the outbox never drained"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    app.wait_outbox_drained().await;
     assert_eq!(app.ledger_kinds(&order).await, ["AUTHORIZE", "CAPTURE"]);
     app.stop().await;
 }
@@ -268,22 +253,7 @@ async fn a_broker_outage_delays_but_loses_nothing() {
 
     bus.set_down(false);
     assert_eq!(app.wait_terminal(&order).await["status"], "CONFIRMED");
-    let deadline = tokio::time::Instant::now() + WAIT_LIMIT;
-    while app
-        .embedded()
-        .handles
-        .orders
-        .outbox_backlog()
-        .await
-        .unwrap()
-        > 0
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "outbox never drained"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    app.wait_outbox_drained().await;
     assert_eq!(app.ledger_kinds(&order).await, ["AUTHORIZE", "CAPTURE"]);
     app.stop().await;
 }

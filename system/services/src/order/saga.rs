@@ -659,25 +659,16 @@ mod tests {
         SagaUpdate::of(order, None)
     }
 
-    #[async_trait]
-    impl ReservationClient for Unreachable {
-        async fn pin(
-            &self,
-            _: &HoldId,
-            _: &OrderId,
-            _: Option<&str>,
-            _: Option<&TraceId>,
-        ) -> Result<Hold, PinError> {
-            Err(PinError::Unavailable("not in this test".into()))
-        }
-        async fn confirm(&self, _: &HoldId, _: &OrderId, _: Option<&TraceId>) -> ConfirmReply {
-            ConfirmReply::Unavailable("not in this test".into())
-        }
-    }
-
-    /// Reservation answering every confirm with one reply, counting them.
+    /// Reservation answering every confirm with one reply, counting them
+    /// (and never pinning: the steps under test do not pin).
     #[derive(Debug)]
     struct Answering(ConfirmReply, std::sync::atomic::AtomicU32);
+
+    /// Reservation that never answers.
+    fn unreachable_reservation() -> Arc<Answering> {
+        let none = ConfirmReply::Unavailable("not in this test".into());
+        Arc::new(Answering(none, Default::default()))
+    }
 
     #[async_trait]
     impl ReservationClient for Answering {
@@ -747,7 +738,7 @@ mod tests {
 
     /// The command path only (`saga.confirm_over_http = false`).
     fn state() -> OrderState {
-        let mut st = http_state(Arc::new(Unreachable));
+        let mut st = http_state(unreachable_reservation());
         st.saga.confirm_over_http = false;
         st
     }
@@ -994,7 +985,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn over_http_entering_confirmation_writes_no_command() {
-        let st = http_state(Arc::new(Unreachable));
+        let st = http_state(unreachable_reservation());
         assert!(st.saga.confirm_over_http, "the default");
         let authorized =
             sm::transition(SagaState::Authorizing, SagaInput::PaymentAuthorized).expect("applies");
@@ -1044,11 +1035,11 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_confirm_without_answer_falls_back_to_the_command_once_due() {
-        let st = http_state(Arc::new(Unreachable));
+        let st = http_state(unreachable_reservation());
         let early = confirming(&st, NOW_MS + 1).await;
         st.drive(&early.order_id).await.expect("driven");
         assert_eq!(st.repo.outbox_backlog().await, Ok(0), "not due yet");
-        let st = http_state(Arc::new(Unreachable));
+        let st = http_state(unreachable_reservation());
         let due = confirming(&st, NOW_MS).await;
         st.drive(&due.order_id).await.expect("driven");
         assert_eq!(
