@@ -16,6 +16,9 @@
 #   load/bench/run.sh purchase-confirm
 #                                the same, saga.confirm_over_http off and on, alternating
 #                                on a fresh stack each (3 rounds)
+#   load/bench/run.sh purchase-ab <earlier ticketing binary>
+#                                the same, an earlier build against this one (polling),
+#                                and this one with ?waitMs= reads, alternating (3 rounds)
 #
 # Everything listens on loopback; every run is bounded by --run-time.
 # Results: target/bench/<what>/...; the lines worth quoting are printed.
@@ -179,5 +182,28 @@ case "${1:-}" in
         )
       done
     done ;;
-  *) echo "usage: load/bench/run.sh embedded|stack|holds|ceiling|seatmap|sse|onsale-ceiling|purchase|purchase-confirm" >&2; exit 2 ;;
+  purchase-ab)
+    # The purchase bench, an earlier build's `ticketing` ($2: a copy of
+    # target/release/ticketing built at an earlier commit) against this
+    # build, alternating on a fresh stack each, three rounds: the earlier
+    # build with buyers polling every 20 ms, this build polling the same
+    # way, and this build with buyers reading once with ?waitMs=.
+    before="${2:-}"
+    [ -n "$before" ] && [ -x "$before" ] \
+      || { echo "usage: load/bench/run.sh purchase-ab <ticketing binary of an earlier build>" >&2; exit 2; }
+    cargo build --release --locked --quiet -p ticketing-cli --example bench_stack
+    this="$BIN"
+    for round in 1 2 3; do
+      for run in earlier-polling this-polling this-waiting; do
+        echo "round $round, $run:"
+        (
+          case "$run" in earlier-*) BIN="$before" ;; *) BIN="$this" ;; esac
+          case "$run" in *-waiting) wait_ms=5000 ;; *) wait_ms=0 ;; esac
+          stack_up
+          BENCH_ONLY=purchases BENCH_POLL_MS=20 BENCH_WAIT_MS="$wait_ms" \
+            "$ROOT/target/release/examples/bench_stack"
+        )
+      done
+    done ;;
+  *) echo "usage: load/bench/run.sh embedded|stack|holds|ceiling|seatmap|sse|onsale-ceiling|purchase|purchase-confirm|purchase-ab" >&2; exit 2 ;;
 esac

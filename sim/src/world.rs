@@ -584,6 +584,7 @@ async fn order_host(sh: Arc<Shared>, name: String, replica: usize, inc: u32) -> 
         rates: RequestLimits::new(&sh.settings.limits, false),
         outbox_ready: Default::default(),
         placed: Default::default(),
+        waiters: Default::default(),
     };
     let (bus, shutdown) = (sh.remote_bus(), CancellationToken::new());
     let mut started = order::start(state.clone(), bus.clone(), shutdown.clone());

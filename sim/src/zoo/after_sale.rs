@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use ticketing_domain::ports::{
     ApplyOutcome, ClaimedOutbox, Clock, IdempotencyBegin, OrderRecord, OrderRepository,
-    OutboxMessage, PaymentRepository, RepoError, SagaUpdate, SeatStore, StoredResponse,
+    OutboxMessage, PaymentRepository, RepoError, SagaUpdate, SeatStore, StatusFeed, StoredResponse,
 };
 use ticketing_domain::{
     EventId, LedgerEntry, LedgerKind, LedgerStat, MessageId, OrderId, Payment, PaymentStatus,
@@ -220,6 +220,9 @@ impl OrderRepository for ReturnBeforeVoid {
             update.void_tickets = false;
         }
         self.inner.apply(update).await
+    }
+    async fn status_feed(&self) -> Result<Box<dyn StatusFeed>, RepoError> {
+        self.inner.status_feed().await
     }
     async fn mark_processed(&self, message_id: &MessageId) -> Result<(), RepoError> {
         self.inner.mark_processed(message_id).await

@@ -420,6 +420,7 @@ impl Embedded {
             ),
             outbox_ready: Default::default(),
             placed: Default::default(),
+            waiters: Default::default(),
         };
         let payment_state = PaymentState {
             ctx: payment_ctx,

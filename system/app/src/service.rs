@@ -253,6 +253,7 @@ async fn start(
                 ),
                 outbox_ready: Default::default(),
                 placed: Default::default(),
+                waiters: Default::default(),
             };
             order::start(state, bus, shutdown.clone())
         }

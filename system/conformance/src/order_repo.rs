@@ -197,8 +197,15 @@ where
         ApplyOutcome::Duplicate
     );
     let stored = repo.get_order(&next.order_id).await.unwrap().unwrap();
-    assert_eq!(stored.version, 1);
-    assert_eq!(stored.saga, SagaState::ConfirmingSeats);
+    // Exactly the record written, one version up: the saga goes on from
+    // that without reading it back.
+    assert_eq!(
+        stored,
+        OrderRecord {
+            version: 1,
+            ..next.clone()
+        }
+    );
     // Stale version: conflict, nothing written.
     let stale = SagaUpdate {
         processed: None,
@@ -448,6 +455,75 @@ where
     assert_eq!(o.status(), OrderStatus::Refunded);
 }
 
+/// `order-<n>` as stored, moved to `saga` by one step.
+async fn move_to(
+    repo: &dyn OrderRepository,
+    n: u32,
+    saga: SagaState,
+) -> Result<ApplyOutcome, RepoError> {
+    let mut o = repo
+        .get_order(&OrderId(format!("order-{n}")))
+        .await
+        .unwrap()
+        .unwrap();
+    o.saga = saga;
+    repo.apply(SagaUpdate::of(o, None)).await
+}
+
+/// A status feed names an order once the step that left it terminal
+/// committed, to every feed listening; a step that leaves it PENDING, a
+/// refused step and a step before the feed started are not named.
+pub async fn status_feeds_name_orders_once_terminal<F, Fut>(make: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn OrderRepository>>,
+{
+    let repo = make().await;
+    for n in 1..=4 {
+        let key = format!("k{n}");
+        repo.place_order(order(n, 0), vec![], &key, accepted(n))
+            .await
+            .unwrap();
+    }
+    let r = repo.as_ref();
+    let confirmed = SagaState::Done {
+        status: OrderStatus::Confirmed,
+        reason: None,
+    };
+    assert_eq!(move_to(r, 1, confirmed).await, Ok(ApplyOutcome::Applied));
+    let mut feeds = [
+        repo.status_feed().await.unwrap(),
+        repo.status_feed().await.unwrap(),
+    ];
+    assert_eq!(
+        move_to(r, 2, SagaState::ConfirmingSeats).await,
+        Ok(ApplyOutcome::Applied)
+    );
+    let mut stale = order(3, 0);
+    stale.version = 7;
+    stale.saga = confirmed;
+    assert_eq!(
+        repo.apply(SagaUpdate::of(stale, None)).await,
+        Err(RepoError::Conflict)
+    );
+    assert_eq!(move_to(r, 4, confirmed).await, Ok(ApplyOutcome::Applied));
+    let wanted = OrderId::from("order-4");
+    for feed in &mut feeds {
+        let mut named = Vec::new();
+        for _ in 0..8 {
+            let got = tokio::time::timeout(std::time::Duration::from_secs(10), feed.next())
+                .await
+                .expect("order-4's change was never named")
+                .unwrap();
+            named.extend(got);
+            if named.contains(&wanted) {
+                break;
+            }
+        }
+        assert_eq!(named, vec![wanted.clone()]);
+    }
+}
+
 #[macro_export]
 macro_rules! order_repo_suite {
     ($make:expr) => {
@@ -480,6 +556,10 @@ macro_rules! order_repo_suite {
             #[tokio::test]
             async fn a_cancellation_is_stored_and_due_until_settled() {
                 $crate::order_repo::a_cancellation_is_stored_and_due_until_settled($make).await
+            }
+            #[tokio::test]
+            async fn status_feeds_name_orders_once_terminal() {
+                $crate::order_repo::status_feeds_name_orders_once_terminal($make).await
             }
         }
     };

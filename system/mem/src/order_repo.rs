@@ -7,9 +7,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use ticketing_domain::ports::{
     ApplyOutcome, ClaimedOutbox, IdempotencyBegin, OrderRecord, OrderRepository, OutboxMessage,
-    RepoError, SagaUpdate, StoredResponse,
+    RepoError, STATUS_CHANGES_MAX, SagaUpdate, StatusFeed, StoredResponse,
 };
 use ticketing_domain::{EventId, MessageId, OrderId, SeatId, Ticket, UnixMs};
+use tokio::sync::broadcast;
 
 #[derive(Debug)]
 struct IdemRecord {
@@ -66,9 +67,53 @@ impl Inner {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MemOrderRepository {
     inner: Mutex<Inner>,
+    /// Orders that reached a terminal status, to every status feed (each
+    /// keeps up to `STATUS_CHANGES_MAX` unread).
+    status_tx: broadcast::Sender<OrderId>,
+}
+
+impl Default for MemOrderRepository {
+    fn default() -> Self {
+        Self {
+            inner: Mutex::default(),
+            status_tx: broadcast::channel(STATUS_CHANGES_MAX).0,
+        }
+    }
+}
+
+/// A status feed of the in-memory repository: its own receiver.
+struct MemStatusFeed {
+    rx: broadcast::Receiver<OrderId>,
+}
+
+#[async_trait]
+impl StatusFeed for MemStatusFeed {
+    async fn next(&mut self) -> Result<Vec<OrderId>, RepoError> {
+        use broadcast::error::{RecvError, TryRecvError};
+        let first = loop {
+            match self.rx.recv().await {
+                Ok(id) => break id,
+                // Fell behind: the dropped ones are not named (the
+                // receiver skips to the oldest kept, so this ends).
+                Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => {
+                    return Err(RepoError::Unavailable("repository dropped".into()));
+                }
+            }
+        };
+        let mut ids = vec![first];
+        while ids.len() < STATUS_CHANGES_MAX {
+            match self.rx.try_recv() {
+                Ok(id) => ids.push(id),
+                Err(TryRecvError::Lagged(_)) => {}
+                Err(_) => break,
+            }
+        }
+        Ok(ids)
+    }
 }
 
 impl MemOrderRepository {
@@ -220,8 +265,19 @@ impl OrderRepository for MemOrderRepository {
         inner.push_outbox(update.outbox);
         let mut order = update.order;
         order.version += 1;
+        if order.status().is_terminal() {
+            // No feed listening is fine: nobody waits.
+            let _ = self.status_tx.send(order.order_id.clone());
+        }
         inner.orders.insert(order.order_id.clone(), order);
         Ok(ApplyOutcome::Applied)
+    }
+
+    async fn status_feed(&self) -> Result<Box<dyn StatusFeed>, RepoError> {
+        crate::lock(&self.inner).check_up()?;
+        Ok(Box::new(MemStatusFeed {
+            rx: self.status_tx.subscribe(),
+        }))
     }
 
     async fn mark_processed(&self, message_id: &MessageId) -> Result<(), RepoError> {

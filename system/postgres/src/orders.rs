@@ -9,19 +9,71 @@
 
 use crate::{Db, big, unavailable, unbig};
 use async_trait::async_trait;
-use sqlx::postgres::PgRow;
+use sqlx::postgres::{PgListener, PgRow};
 use sqlx::{Postgres, Row, Transaction};
+use std::time::Duration;
 use ticketing_domain::ports::{
     ApplyOutcome, ClaimedOutbox, IdempotencyBegin, OrderRecord, OrderRepository, OutboxMessage,
-    RepoError, SagaUpdate, StoredResponse,
+    RepoError, STATUS_CHANGES_MAX, SagaUpdate, StatusFeed, StoredResponse,
 };
 use ticketing_domain::{
     EventId, HoldId, MessageId, OrderId, SeatId, Ticket, TraceId, UnixMs, saga::SagaState,
 };
 
+/// The channel a step that leaves an order in a terminal status notifies
+/// (payload: the order id), in its transaction: sent at its commit only.
+const STATUS_CHANNEL: &str = "order_status";
+/// Longest one wait of a status feed. Past it the feed names nothing and
+/// drops its listening connection (the next wait opens another): a wait
+/// cut short never leaves a half-read connection behind.
+const STATUS_WAIT: Duration = Duration::from_secs(30);
+
 #[derive(Debug, Clone)]
 pub struct PgOrderRepository {
     db: Db,
+}
+
+/// A connection of its own that has run `LISTEN order_status`.
+async fn listen(db: &Db) -> Result<PgListener, RepoError> {
+    db.bounded(async {
+        let mut l = PgListener::connect_with(&db.pool)
+            .await
+            .map_err(unavailable)?;
+        l.listen(STATUS_CHANNEL).await.map_err(unavailable)?;
+        Ok(l)
+    })
+    .await
+}
+
+/// A status feed on PostgreSQL: `LISTEN order_status` on a connection of
+/// its own, replaced after an error or a quiet [`STATUS_WAIT`].
+struct PgStatusFeed {
+    db: Db,
+    listener: Option<PgListener>,
+}
+
+#[async_trait]
+impl StatusFeed for PgStatusFeed {
+    async fn next(&mut self) -> Result<Vec<OrderId>, RepoError> {
+        // Taken out while waiting: an error or a cut-short wait drops it.
+        let mut listener = match self.listener.take() {
+            Some(l) => l,
+            None => listen(&self.db).await?,
+        };
+        let first = match tokio::time::timeout(STATUS_WAIT, listener.recv()).await {
+            Err(_) => return Ok(Vec::new()),
+            Ok(received) => received.map_err(unavailable)?,
+        };
+        let mut ids = vec![OrderId(first.payload().to_owned())];
+        while ids.len() < STATUS_CHANGES_MAX {
+            let Some(n) = listener.next_buffered() else {
+                break;
+            };
+            ids.push(OrderId(n.payload().to_owned()));
+        }
+        self.listener = Some(listener);
+        Ok(ids)
+    }
 }
 
 impl PgOrderRepository {
@@ -334,10 +386,26 @@ impl OrderRepository for PgOrderRepository {
                     }
                 }
                 push_outbox(&mut tx, &update.outbox).await?;
+                if update.order.status().is_terminal() {
+                    sqlx::query("SELECT pg_notify($1, $2)")
+                        .bind(STATUS_CHANNEL)
+                        .bind(update.order.order_id.as_str())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(unavailable)?;
+                }
                 tx.commit().await.map_err(unavailable)?;
                 Ok(ApplyOutcome::Applied)
             })
             .await
+    }
+
+    async fn status_feed(&self) -> Result<Box<dyn StatusFeed>, RepoError> {
+        let listener = listen(&self.db).await?;
+        Ok(Box::new(PgStatusFeed {
+            db: self.db.clone(),
+            listener: Some(listener),
+        }))
     }
 
     async fn mark_processed(&self, message_id: &MessageId) -> Result<(), RepoError> {

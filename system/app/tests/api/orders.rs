@@ -180,3 +180,67 @@ async fn get_order_shows_status_and_unknown_is_404() {
     assert_eq!(done["amountCents"], 30_000);
     app.stop().await;
 }
+
+/// `?waitMs=` answers a PENDING order in one request as soon as it is
+/// terminal (long before the deadline), a PENDING order that stays so at
+/// the deadline with its status then, a terminal order at once; a bad
+/// `waitMs` is 422.
+#[tokio::test]
+async fn a_read_with_wait_ms_answers_when_the_order_is_terminal() {
+    // Each payment call takes 300 ms: an order is PENDING for at least 600.
+    let app = spawn_app_with(|s| {
+        s.payment.latency_ms_min = 300;
+        s.payment.latency_ms_max = 300;
+    })
+    .await;
+    let hold = app.hold_ok("spring-gala", &["7-7"]).await;
+    let order = app.order_ok(&hold, "wait-1").await;
+    let path = format!("/api/orders/{order}");
+    let body: Value = app.get(&path).await.json().await.unwrap();
+    assert_eq!(body["status"], "PENDING");
+
+    let started = tokio::time::Instant::now();
+    let body: Value = app
+        .get(&format!("{path}?waitMs=10000"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["status"], "CONFIRMED", "{body}");
+    // Woken by the change, not answered by the deadline's last read.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "answered after {:?}",
+        started.elapsed()
+    );
+
+    let started = tokio::time::Instant::now();
+    let body: Value = app
+        .get(&format!("{path}?waitMs=10000"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["status"], "CONFIRMED");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+
+    let hold = app.hold_ok("spring-gala", &["7-8"]).await;
+    let second = app.order_ok(&hold, "wait-2").await;
+    let started = tokio::time::Instant::now();
+    let body: Value = app
+        .get(&format!("/api/orders/{second}?waitMs=100"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["status"], "PENDING", "{body}");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(100));
+    assert_eq!(app.wait_terminal(&second).await["status"], "CONFIRMED");
+
+    for bad in ["10001", "-1", "soon"] {
+        let r = app.get(&format!("{path}?waitMs={bad}")).await;
+        expect_error(r, StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED").await;
+    }
+    let r = app.get("/api/orders/no-such-order?waitMs=5000").await;
+    expect_error(r, StatusCode::NOT_FOUND, "ORDER_NOT_FOUND").await;
+}

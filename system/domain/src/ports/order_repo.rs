@@ -125,6 +125,23 @@ pub enum ApplyOutcome {
     Duplicate,
 }
 
+/// Most order ids one [`StatusFeed::next`] answers, and the most a feed
+/// keeps unread (past it the oldest are dropped).
+pub const STATUS_CHANGES_MAX: usize = 1_024;
+
+/// A listener from [`OrderRepository::status_feed`]. A latency shortcut,
+/// not a record: changes from before it started, from while its
+/// connection was being replaced, or that it fell too far behind on are
+/// not named, so a reader waiting for a status reads it again at its
+/// deadline whatever the feed said.
+#[async_trait]
+pub trait StatusFeed: Send {
+    /// Waits for orders that reached a terminal status and names up to
+    /// [`STATUS_CHANGES_MAX`] of them; may name none after a long quiet
+    /// while (an implementation's bound on one wait).
+    async fn next(&mut self) -> Result<Vec<OrderId>, RepoError>;
+}
+
 /// The order service's database. Every method is one transaction.
 #[async_trait]
 pub trait OrderRepository: Send + Sync + std::fmt::Debug {
@@ -166,6 +183,11 @@ pub trait OrderRepository: Send + Sync + std::fmt::Debug {
     /// exists for another order; a ticket that already exists for the same
     /// order is fine. `Conflict` on a version mismatch.
     async fn apply(&self, update: SagaUpdate) -> Result<ApplyOutcome, RepoError>;
+
+    /// Starts listening for orders that reach a terminal status
+    /// ([`OrderStatus::is_terminal`]) by a step of any writer of this
+    /// database (every replica), each named once its step committed.
+    async fn status_feed(&self) -> Result<Box<dyn StatusFeed>, RepoError>;
 
     /// Records a consumed message with no other effect (an input that did not
     /// apply). Idempotent.

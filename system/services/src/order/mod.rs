@@ -15,12 +15,17 @@
 //! through the broker (the message still drives it wherever the kicker
 //! did not).
 //!
+//! `GET /api/orders/{id}?waitMs=` answers when the order leaves PENDING (or
+//! CANCELLING), woken by the repository's status feed ([`status_wait`]).
+//!
 //! Layer: a service; imports the shared types, `http`, `started` and its
-//! children (`state`, `saga`); never another service or the gateway.
+//! children (`state`, `saga`, `status_wait`); never another service or the
+//! gateway.
 
 pub mod after_sale;
 pub mod saga;
 mod state;
+pub mod status_wait;
 
 use after_sale::CancelOutcome;
 use state::outbox_message;
@@ -31,13 +36,15 @@ use crate::error::{ApiError, ErrorPayload};
 use crate::http::extract::ApiJson;
 use crate::http::trace::KeepBody;
 use crate::started::{NamedWorker, Started};
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde_json::json;
 use std::sync::Arc;
+use std::time::Duration;
 use ticketing_contract::{AuditView, OrderBody, OrderView, PlacedView, TicketView, rfc3339};
 use ticketing_domain::messages::{BusMessage, topics};
 use ticketing_domain::ports::{
@@ -49,6 +56,20 @@ use tokio_util::sync::CancellationToken;
 
 /// Longest accepted `Idempotency-Key`.
 const MAX_KEY_LEN: usize = 255;
+/// Wakes one `waitMs` read waits through before its last read (an order
+/// steps to terminal in one wake; after-sale steps may take a few).
+const STATUS_WAIT_ROUNDS: usize = 8;
+
+/// `GET /api/orders/{id}` query.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub(crate) struct OrderQuery {
+    /// Wait up to this many milliseconds (0 to 10000; default 0) for a
+    /// PENDING or CANCELLING order to leave that status.
+    #[param(minimum = 0, maximum = 10000)]
+    wait_ms: Option<u64>,
+}
 
 /// An order as clients (and the audit) see it.
 fn order_view(o: OrderRecord) -> OrderView {
@@ -71,7 +92,9 @@ pub fn start(state: OrderState, bus: Arc<dyn EventBus>, shutdown: CancellationTo
     let orchestrator = saga::run_orchestrator(state.clone(), bus.clone(), shutdown.clone());
     let watchdog = saga::run_watchdog(state.clone(), shutdown.clone());
     let kicker = saga::run_kicker(state.clone(), shutdown.clone());
-    let relay = saga::run_outbox_relay(state.clone(), bus, shutdown);
+    let relay = saga::run_outbox_relay(state.clone(), bus, shutdown.clone());
+    let status_feed =
+        status_wait::run_status_feed(state.repo.clone(), state.waiters.clone(), shutdown);
     Started {
         service: "order",
         public: public_router(state.clone()),
@@ -81,6 +104,7 @@ pub fn start(state: OrderState, bus: Arc<dyn EventBus>, shutdown: CancellationTo
             NamedWorker::new(saga::WATCHDOG, watchdog),
             NamedWorker::new(saga::KICKER, kicker),
             NamedWorker::new(saga::OUTBOX_RELAY, relay),
+            NamedWorker::new(status_wait::STATUS_FEED, status_feed),
         ],
     }
 }
@@ -422,14 +446,16 @@ pub(crate) async fn cancel_order(
     path = "/api/orders/{order_id}",
     tag = "orders",
     summary = "Read an order",
-    description = "The order's status, for its customer only.",
+    description = "The order's status, for its customer only. With `waitMs`, an order that is PENDING or CANCELLING is answered as soon as it leaves that status, or after `waitMs` with its status then (one request instead of polling); any other status is answered at once.",
     params(
         ("order_id" = String, Path, description = "The order id"),
+        OrderQuery,
     ),
     responses(
         (status = 200, description = "The order: PENDING, CONFIRMED, CANCELLED or FAILED (with `reason`); after a cancellation CANCELLING, REFUNDED or REFUND_FAILED", body = ticketing_contract::OrderView),
         (status = 401, description = "UNAUTHENTICATED: a bad token, or none where tokens are required", body = ticketing_contract::ErrorBody),
         (status = 404, description = "ORDER_NOT_FOUND (also another customer's order)", body = ticketing_contract::ErrorBody),
+        (status = 422, description = "VALIDATION_FAILED: `waitMs` is not a whole number from 0 to 10000", body = ticketing_contract::ErrorBody),
     ),
     security((), ("bearer" = [])),
 )]
@@ -437,13 +463,47 @@ pub(crate) async fn get_order(
     State(state): State<OrderState>,
     headers: HeaderMap,
     Path(order_id): Path<String>,
+    query: Result<Query<OrderQuery>, QueryRejection>,
 ) -> Result<Json<OrderView>, ApiError> {
     let caller = state.auth.caller(&headers, state.ctx.clock.now_ms())?;
-    let order = state
-        .repo
-        .get_order(&OrderId(order_id))
-        .await?
-        .filter(|o| caller.may_see(o.customer_id.as_deref()))
-        .ok_or(ApiError::OrderNotFound)?;
-    Ok(Json(order_view(order)))
+    let Query(q) = query.map_err(|e| ApiError::Validation(e.body_text()))?;
+    let wait_ms = q.wait_ms.unwrap_or(0);
+    if wait_ms > status_wait::STATUS_WAIT_MAX_MS {
+        return Err(ApiError::Validation(format!(
+            "waitMs must be at most {}",
+            status_wait::STATUS_WAIT_MAX_MS
+        )));
+    }
+    let order_id = OrderId(order_id);
+    let read = || async {
+        state
+            .repo
+            .get_order(&order_id)
+            .await?
+            .filter(|o| caller.may_see(o.customer_id.as_deref()))
+            .ok_or(ApiError::OrderNotFound)
+    };
+    let waiter = match wait_ms {
+        0 => None,
+        _ => state.waiters.wait_for(&order_id),
+    };
+    let Some(waiter) = waiter else {
+        return Ok(Json(order_view(read().await?)));
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(wait_ms);
+    // Each round waits for one wake; the deadline ends the last.
+    for _ in 0..STATUS_WAIT_ROUNDS {
+        // Listening before reading: a change between the two still wakes.
+        let woken = waiter.wake.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        let order = read().await?;
+        if order.status().is_terminal() {
+            return Ok(Json(order_view(order)));
+        }
+        if tokio::time::timeout_at(deadline, woken).await.is_err() {
+            break;
+        }
+    }
+    Ok(Json(order_view(read().await?)))
 }

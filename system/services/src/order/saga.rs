@@ -135,13 +135,36 @@ impl OrderState {
         input: SagaInput,
         processed: Option<MessageId>,
     ) -> Result<(), RepoError> {
+        self.feed_from(order_id, None, input, processed)
+            .await
+            .map(drop)
+    }
+
+    /// [`feed`](Self::feed) starting from `known`, the order as the caller
+    /// read it (re-read only when the step lost a race to another writer,
+    /// whose version check refuses a stale record). Answers the order as
+    /// stored after the step when this call wrote it, so `drive` goes on
+    /// without reading it back.
+    async fn feed_from(
+        &self,
+        order_id: &OrderId,
+        mut known: Option<OrderRecord>,
+        input: SagaInput,
+        processed: Option<MessageId>,
+    ) -> Result<Option<OrderRecord>, RepoError> {
         for _ in 0..MAX_CONFLICT_RETRIES {
-            let Some(order) = self.repo.get_order(order_id).await? else {
-                tracing::warn!(%order_id, "saga input for unknown order ignored");
-                if let Some(m) = &processed {
-                    self.repo.mark_processed(m).await?;
-                }
-                return Ok(());
+            let order = match known.take() {
+                Some(o) => o,
+                None => match self.repo.get_order(order_id).await? {
+                    Some(o) => o,
+                    None => {
+                        tracing::warn!(%order_id, "saga input for unknown order ignored");
+                        if let Some(m) = &processed {
+                            self.repo.mark_processed(m).await?;
+                        }
+                        return Ok(None);
+                    }
+                },
             };
             let Some(t) = sm::transition(order.saga, input) else {
                 // Duplicate or late: acknowledge and move on.
@@ -149,18 +172,19 @@ impl OrderState {
                     probe::reached(Probe::RedeliveryDeduplicated);
                     self.repo.mark_processed(m).await?;
                 }
-                return Ok(());
+                return Ok(None);
             };
             let update = self.update_for(&order, &t, processed.clone());
+            let stored = stored_after(&update);
             match self.apply(update).await {
-                Ok(_) => {
+                Ok(outcome) => {
                     if t.next.is_done() {
                         let status = t.next.order_status().as_str();
                         metrics::counter!(crate::metrics::ORDERS_FINISHED, "status" => status)
                             .increment(1);
                         tracing::info!(%order_id, status = ?t.next.order_status(), reason = ?t.next.reason(), "order finished");
                     }
-                    return Ok(());
+                    return Ok((outcome == ApplyOutcome::Applied).then_some(stored));
                 }
                 Err(RepoError::Conflict) => continue,
                 Err(RepoError::TicketConflict { event_id, seat_id }) => {
@@ -169,11 +193,11 @@ impl OrderState {
                     tracing::error!(%order_id, %event_id, %seat_id, "ticket already exists: cancelling");
                     let Some(t2) = sm::transition(SagaState::Capturing, SagaInput::TicketConflict)
                     else {
-                        return Ok(());
+                        return Ok(None);
                     };
                     let update = self.update_for(&order, &t2, processed.clone());
                     match self.apply(update).await {
-                        Ok(_) => return Ok(()),
+                        Ok(_) => return Ok(None),
                         Err(RepoError::Conflict) => continue,
                         Err(e) => return Err(e),
                     }
@@ -309,7 +333,7 @@ impl OrderState {
                     }
                 }
             };
-            self.feed(order_id, input, None).await?;
+            first = self.feed_from(order_id, Some(order), input, None).await?;
         }
         Ok(())
     }
@@ -388,6 +412,14 @@ impl OrderState {
             }
         }
     }
+}
+
+/// The order as the repository stores it once `update` is applied: its
+/// version one higher (the step's version check passed).
+pub(super) fn stored_after(update: &SagaUpdate) -> OrderRecord {
+    let mut order = update.order.clone();
+    order.version += 1;
+    order
 }
 
 /// `order` after a step that made progress at `now` (either saga): its
@@ -760,6 +792,7 @@ mod tests {
             rates: crate::rate_limit::RequestLimits::none(),
             outbox_ready: Default::default(),
             placed: Default::default(),
+            waiters: Default::default(),
         }
     }
 

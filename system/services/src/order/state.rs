@@ -2,8 +2,10 @@
 //! outbox: what the HTTP handlers (`order`) and the saga (`order::saga`)
 //! both use.
 //!
-//! Layer: bottom of `order`; imports the crate's shared types and `http`.
+//! Layer: bottom of `order`; imports the crate's shared types, `http` and
+//! its sibling `status_wait`.
 
+use super::status_wait::StatusWaiters;
 use crate::Ctx;
 use crate::config::{RefundSettings, SagaSettings};
 use std::sync::Arc;
@@ -34,6 +36,8 @@ pub struct OrderState {
     /// Orders placed by this process, for the saga's kicker to drive at
     /// once (see [`Placed`]).
     pub placed: Placed,
+    /// Readers of `GET /api/orders/{id}?waitMs=` waiting for a status.
+    pub waiters: StatusWaiters,
 }
 
 /// Orders waiting for the kicker (`order::saga::run_kicker`), at most
