@@ -9,7 +9,11 @@ import { h, fill, money, seatName } from './dom.js';
 import { sentence, reasonSentence, statusWords, TERMINAL } from './messages.js';
 
 const POLL_MS = 400;
-const POLL_MAX = 750; // 5 minutes of polling at most
+const POLL_MAX = 750; // reads of one order at most
+const POLL_FOR_MS = 5 * 60 * 1000; // and 5 minutes
+// The server answers a PENDING or CANCELLING order as soon as it leaves
+// that status, or after this long (`?waitMs=`): one read, not a poll.
+const WAIT_MS = 5000;
 
 export class Checkout {
   /** `opts`: `{eventId, seatmap, holdSeconds, maxSeats, admission(), onError(text)}`. */
@@ -142,9 +146,11 @@ export class Checkout {
   async poll() {
     clearTimeout(this.poller);
     this.render();
-    for (let i = 0; i < POLL_MAX; i++) {
+    const until = Date.now() + POLL_FOR_MS;
+    for (let i = 0; i < POLL_MAX && Date.now() < until; i++) {
+      let waited = false;
       try {
-        const order = await api('GET', `/api/orders/${this.saved.orderId}`);
+        const order = await api('GET', `/api/orders/${this.saved.orderId}?waitMs=${WAIT_MS}`);
         this.saved.order = order;
         this.save();
         this.render();
@@ -152,11 +158,13 @@ export class Checkout {
           this.finished(order);
           return;
         }
+        // Still PENDING or CANCELLING after the server's wait: ask again now.
+        waited = order.status === 'PENDING' || order.status === 'CANCELLING';
       } catch (e) {
         this.note = e instanceof ApiError ? sentence(e.body) : String(e);
         this.render();
       }
-      await new Promise((r) => (this.poller = setTimeout(r, POLL_MS)));
+      if (!waited) await new Promise((r) => (this.poller = setTimeout(r, POLL_MS)));
     }
   }
 

@@ -46,7 +46,9 @@ async fn listen(db: &Db) -> Result<PgListener, RepoError> {
 }
 
 /// A status feed on PostgreSQL: `LISTEN order_status` on a connection of
-/// its own, replaced after an error or a quiet [`STATUS_WAIT`].
+/// its own, replaced after an error or a quiet [`STATUS_WAIT`]. The
+/// connection is one of the pool's (`database.max_connections`): an order
+/// service's feed leaves the rest for its queries.
 struct PgStatusFeed {
     db: Db,
     listener: Option<PgListener>,
