@@ -4,6 +4,7 @@ use crate::helpers::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::sync::Arc;
+use std::time::Duration;
 use ticketing_domain::ports::OrderRepository;
 
 #[tokio::test]
@@ -199,42 +200,25 @@ async fn a_read_with_wait_ms_answers_when_the_order_is_terminal() {
     let body: Value = app.get(&path).await.json().await.unwrap();
     assert_eq!(body["status"], "PENDING");
 
-    let started = tokio::time::Instant::now();
-    let body: Value = app
-        .get(&format!("{path}?waitMs=10000"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let (body, took) = read_waiting(&app, &order, 10_000).await;
     assert_eq!(body["status"], "CONFIRMED", "{body}");
     // Woken by the change, not answered by the deadline's last read.
-    assert!(
-        started.elapsed() < std::time::Duration::from_secs(5),
-        "answered after {:?}",
-        started.elapsed()
-    );
-
-    let started = tokio::time::Instant::now();
-    let body: Value = app
-        .get(&format!("{path}?waitMs=10000"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    assert!(took < Duration::from_secs(5), "answered after {took:?}");
+    let (body, took) = read_waiting(&app, &order, 10_000).await;
     assert_eq!(body["status"], "CONFIRMED");
-    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert!(
+        took < Duration::from_secs(5),
+        "terminal, yet answered after {took:?}"
+    );
 
     let hold = app.hold_ok("spring-gala", &["7-8"]).await;
     let second = app.order_ok(&hold, "wait-2").await;
-    let started = tokio::time::Instant::now();
-    let body: Value = app
-        .get(&format!("/api/orders/{second}?waitMs=100"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let (body, took) = read_waiting(&app, &second, 100).await;
     assert_eq!(body["status"], "PENDING", "{body}");
-    assert!(started.elapsed() >= std::time::Duration::from_millis(100));
+    assert!(
+        took >= Duration::from_millis(100),
+        "answered after {took:?}"
+    );
     assert_eq!(app.wait_terminal(&second).await["status"], "CONFIRMED");
 
     for bad in ["10001", "-1", "soon"] {
@@ -243,4 +227,13 @@ async fn a_read_with_wait_ms_answers_when_the_order_is_terminal() {
     }
     let r = app.get("/api/orders/no-such-order?waitMs=5000").await;
     expect_error(r, StatusCode::NOT_FOUND, "ORDER_NOT_FOUND").await;
+}
+
+/// `GET /api/orders/{order}?waitMs=` and how long its answer took.
+async fn read_waiting(app: &TestApp, order: &str, wait_ms: u64) -> (Value, Duration) {
+    let started = tokio::time::Instant::now();
+    let r = app
+        .get(&format!("/api/orders/{order}?waitMs={wait_ms}"))
+        .await;
+    (r.json().await.unwrap(), started.elapsed())
 }
