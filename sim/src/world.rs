@@ -275,7 +275,7 @@ pub fn sim_settings(bug: Option<Bug>) -> SimSettings {
     // changes than this: its resume is answered with a snapshot (the path
     // the 50-seat world would otherwise never take; probe
     // `sse-resume-snapshot`).
-    s.catalog.replay_limit = 16;
+    s.catalog.replay_limit = 8;
     s.payment.latency_ms_min = 5;
     s.payment.latency_ms_max = 60;
     s.payment.timeout_delay_ms = 2_500;
