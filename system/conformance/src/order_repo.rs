@@ -356,13 +356,8 @@ async fn step(
     tickets: Vec<Ticket>,
     void_tickets: bool,
 ) -> Result<ApplyOutcome, RepoError> {
-    let stored = repo
-        .get_order(&OrderId(format!("order-{n}")))
-        .await
-        .unwrap()
-        .unwrap();
     repo.apply(SagaUpdate {
-        order: stored,
+        order: stored(repo, n).await,
         processed: None,
         outbox: vec![],
         tickets,
@@ -380,13 +375,8 @@ where
     Fut: Future<Output = Arc<dyn OrderRepository>>,
 {
     let repo = make().await;
-    for n in 1..=3 {
-        let key = format!("k{n}");
-        repo.place_order(order(n, 0), vec![], &key, accepted(n))
-            .await
-            .unwrap();
-    }
     let r = repo.as_ref();
+    place_all(r, 3).await;
     let mine = vec![ticket("1-1", 1), ticket("1-2", 1)];
     assert_eq!(
         step(r, 1, mine.clone(), false).await,
@@ -461,13 +451,27 @@ async fn move_to(
     n: u32,
     saga: SagaState,
 ) -> Result<ApplyOutcome, RepoError> {
-    let mut o = repo
-        .get_order(&OrderId(format!("order-{n}")))
-        .await
-        .unwrap()
-        .unwrap();
+    let mut o = stored(repo, n).await;
     o.saga = saga;
     repo.apply(SagaUpdate::of(o, None)).await
+}
+
+/// `order-<n>` as stored.
+async fn stored(repo: &dyn OrderRepository, n: u32) -> OrderRecord {
+    repo.get_order(&OrderId(format!("order-{n}")))
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// Places `order-1` .. `order-<count>`.
+async fn place_all(repo: &dyn OrderRepository, count: u32) {
+    for n in 1..=count {
+        let key = format!("k{n}");
+        repo.place_order(order(n, 0), vec![], &key, accepted(n))
+            .await
+            .unwrap();
+    }
 }
 
 /// A status feed names an order once the step that left it terminal
@@ -479,13 +483,8 @@ where
     Fut: Future<Output = Arc<dyn OrderRepository>>,
 {
     let repo = make().await;
-    for n in 1..=4 {
-        let key = format!("k{n}");
-        repo.place_order(order(n, 0), vec![], &key, accepted(n))
-            .await
-            .unwrap();
-    }
     let r = repo.as_ref();
+    place_all(r, 4).await;
     let confirmed = SagaState::Done {
         status: OrderStatus::Confirmed,
         reason: None,

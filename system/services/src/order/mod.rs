@@ -44,7 +44,6 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde_json::json;
 use std::sync::Arc;
-use std::time::Duration;
 use ticketing_contract::{AuditView, OrderBody, OrderView, PlacedView, TicketView, rfc3339};
 use ticketing_domain::messages::{BusMessage, topics};
 use ticketing_domain::ports::{
@@ -56,9 +55,6 @@ use tokio_util::sync::CancellationToken;
 
 /// Longest accepted `Idempotency-Key`.
 const MAX_KEY_LEN: usize = 255;
-/// Wakes one `waitMs` read waits through before its last read (an order
-/// steps to terminal in one wake; after-sale steps may take a few).
-const STATUS_WAIT_ROUNDS: usize = 8;
 
 /// `GET /api/orders/{id}` query.
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
@@ -483,27 +479,9 @@ pub(crate) async fn get_order(
             .filter(|o| caller.may_see(o.customer_id.as_deref()))
             .ok_or(ApiError::OrderNotFound)
     };
-    let waiter = match wait_ms {
-        0 => None,
-        _ => state.waiters.wait_for(&order_id),
-    };
-    let Some(waiter) = waiter else {
-        return Ok(Json(order_view(read().await?)));
-    };
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(wait_ms);
-    // Each round waits for one wake; the deadline ends the last.
-    for _ in 0..STATUS_WAIT_ROUNDS {
-        // Listening before reading: a change between the two still wakes.
-        let woken = waiter.wake.notified();
-        tokio::pin!(woken);
-        woken.as_mut().enable();
-        let order = read().await?;
-        if order.status().is_terminal() {
-            return Ok(Json(order_view(order)));
-        }
-        if tokio::time::timeout_at(deadline, woken).await.is_err() {
-            break;
-        }
-    }
-    Ok(Json(order_view(read().await?)))
+    let order = state
+        .waiters
+        .read_when_terminal(&order_id, wait_ms, read)
+        .await?;
+    Ok(Json(order_view(order)))
 }

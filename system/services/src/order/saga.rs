@@ -416,7 +416,7 @@ impl OrderState {
 
 /// The order as the repository stores it once `update` is applied: its
 /// version one higher (the step's version check passed).
-pub(super) fn stored_after(update: &SagaUpdate) -> OrderRecord {
+fn stored_after(update: &SagaUpdate) -> OrderRecord {
     let mut order = update.order.clone();
     order.version += 1;
     order

@@ -18,10 +18,11 @@
 
 use crate::worker;
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use ticketing_domain::OrderId;
-use ticketing_domain::ports::OrderRepository;
+use ticketing_domain::ports::{OrderRecord, OrderRepository};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -29,6 +30,10 @@ use tokio_util::sync::CancellationToken;
 pub const STATUS_WAITERS_MAX: usize = 10_000;
 /// Longest wait one request may ask for (`waitMs`).
 pub const STATUS_WAIT_MAX_MS: u64 = 10_000;
+/// Wakes one reader waits through before its last read: a wake is an
+/// order of its turning terminal, so one is the rule; more only when a
+/// stale wake (an earlier terminal step of the same order) came first.
+const WAIT_ROUNDS: usize = 8;
 /// Longest one wait on the repository's status feed.
 const FEED_CALL_TIMEOUT_MS: u64 = 60_000;
 /// Pause after the feed failed (the database is down), before listening again.
@@ -53,7 +58,7 @@ pub struct StatusWaiters {
 pub struct Waiter {
     waiters: StatusWaiters,
     order_id: OrderId,
-    pub wake: Arc<Notify>,
+    wake: Arc<Notify>,
 }
 
 impl StatusWaiters {
@@ -86,9 +91,41 @@ impl StatusWaiters {
         }
     }
 
-    /// Readers waiting now.
-    pub fn waiting(&self) -> usize {
-        crate::lock(&self.inner).total
+    /// The order as `read` answers it: at once when `wait_ms` is 0, when
+    /// it is terminal, or when [`STATUS_WAITERS_MAX`] readers wait already;
+    /// else once a wake finds it terminal, or at `wait_ms` as it is then.
+    pub async fn read_when_terminal<F, Fut, E>(
+        &self,
+        order_id: &OrderId,
+        wait_ms: u64,
+        read: F,
+    ) -> Result<OrderRecord, E>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<OrderRecord, E>>,
+    {
+        let waiter = match wait_ms {
+            0 => None,
+            _ => self.wait_for(order_id),
+        };
+        let Some(waiter) = waiter else {
+            return read().await;
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(wait_ms);
+        for _ in 0..WAIT_ROUNDS {
+            // Listening before reading: a change between the two still wakes.
+            let woken = waiter.wake.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            let order = read().await?;
+            if order.status().is_terminal() {
+                return Ok(order);
+            }
+            if tokio::time::timeout_at(deadline, woken).await.is_err() {
+                break;
+            }
+        }
+        read().await
     }
 }
 
@@ -155,11 +192,11 @@ mod tests {
         let first = w.wait_for(&a).unwrap();
         let second = w.wait_for(&a).unwrap();
         assert!(Arc::ptr_eq(&first.wake, &second.wake), "one wake per order");
-        assert_eq!(w.waiting(), 2);
+        assert_eq!(crate::lock(&w.inner).total, 2);
         drop(first);
         assert_eq!(crate::lock(&w.inner).orders.len(), 1);
         drop(second);
-        assert_eq!(w.waiting(), 0);
+        assert_eq!(crate::lock(&w.inner).total, 0);
         assert!(crate::lock(&w.inner).orders.is_empty());
         let held: Vec<Waiter> = (0..STATUS_WAITERS_MAX)
             .map(|i| w.wait_for(&OrderId(format!("o{i}"))).unwrap())

@@ -583,8 +583,6 @@ pub async fn handle_command(
     publish_reply(bus, &env.message_id, env.trace_id, reply).await
 }
 
-/// The reply to a refused confirm; a refusal for expiry is the simulator's
-/// coverage probe `confirm-refused-after-expiry`.
 async fn publish_reply(
     bus: &dyn EventBus,
     cause: &MessageId,
